@@ -1,0 +1,79 @@
+/**
+ * The worker's own settings (Kafka's worker.properties): from CLI flags, a JSON file
+ * (`--config worker.json`, Kafka-style dotted keys) and OMNIBUS_* environment variables,
+ * in increasing precedence: file < env < flags.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigSpec, validators } from '@omnibus/sdk';
+
+export const workerConfigSpec = ConfigSpec.builder()
+  .string('store', {
+    documentation: 'Where the bus and the control plane live: lmdb:<dir> (embedded) or cql://host1,host2:9042/keyspace?dc=<datacenter>.',
+    default: 'lmdb:.omnibus/data',
+    importance: 'HIGH',
+  })
+  .list('listeners', {
+    documentation: 'REST listeners, e.g. http://127.0.0.1:8083 (port 0 picks a free port).',
+    default: ['http://127.0.0.1:8083'],
+    importance: 'HIGH',
+  })
+  .string('rest.advertised.url', {
+    documentation: 'The URL other workers and operators reach this worker at; defaults to the first listener.',
+    optional: true,
+    importance: 'LOW',
+  })
+  .list('plugin.path', {
+    documentation: 'Directories of npm packages holding connectors (each package declares them in its package.json "omnibus" field).',
+    default: [],
+    importance: 'MEDIUM',
+  })
+  .string('rest.auth.bearer.tokens', {
+    documentation: 'Comma-separated bearer tokens accepted on the control plane; empty disables bearer auth.',
+    default: '',
+    importance: 'HIGH',
+  })
+  .string('rest.auth.basic.users', {
+    documentation: 'Comma-separated user:password pairs accepted with HTTP basic auth on the control plane; empty disables it.',
+    default: '',
+    importance: 'HIGH',
+  })
+  .int('rest.body.limit.bytes', {
+    documentation: 'Largest accepted request body; larger ones get 413.',
+    default: 8 * 1024 * 1024,
+    validator: validators.range(1024, 256 * 1024 * 1024),
+  })
+  .int('lease.ttl.ms', {
+    documentation: 'How long a shard or task lease lasts without renewal; a dead worker\'s work moves after at most this long.',
+    default: 10_000,
+    validator: validators.range(1000, 600_000),
+  })
+  .int('heartbeat.interval.ms', {
+    documentation: 'How often a worker renews its membership and leases.',
+    default: 2_000,
+    validator: validators.range(100, 60_000),
+  })
+  .string('log.level', { documentation: 'pino log level.', default: 'info', validator: validators.oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') });
+
+export type WorkerConfig = ReturnType<typeof workerConfigSpec.parse>;
+
+const ENV_PREFIX = 'OMNIBUS_';
+
+/** OMNIBUS_LEASE_TTL_MS → lease.ttl.ms; only keys the spec declares are taken. */
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of workerConfigSpec.keys) {
+    const name = ENV_PREFIX + key.name.toUpperCase().replace(/[.-]/g, '_');
+    const value = env[name];
+    if (value !== undefined) out[key.name] = value;
+  }
+  return out;
+}
+
+export function loadWorkerConfig(
+  flags: Record<string, unknown>,
+  options: { file?: string; env?: NodeJS.ProcessEnv } = {},
+): WorkerConfig {
+  const fromFile = options.file ? (JSON.parse(readFileSync(options.file, 'utf8')) as Record<string, unknown>) : {};
+  const definedFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  return workerConfigSpec.parse({ ...fromFile, ...fromEnv(options.env ?? process.env), ...definedFlags });
+}

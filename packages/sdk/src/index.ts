@@ -1,0 +1,6 @@
+export * from './errors.ts';
+export * from './config.ts';
+export * from './connector.ts';
+export * from './values.ts';
+export { startSink, startSource, memoryLogger, stableJson } from './testkit.ts';
+export type { SinkHarness, SourceHarness, SentOutcome, TestMessage, LogLine } from './testkit.ts';
