@@ -12,7 +12,7 @@
 // Environment:
 //   OMNIBUS_CASSANDRA_PORT            CQL port (9042)
 //   OMNIBUS_CASSANDRA_STORAGE_PORT    internode port (7000, or CQL port + 1 when that is overridden)
-//   OMNIBUS_CASSANDRA_HEAP            JVM heap, e.g. 512m or 1g (768m)
+//   OMNIBUS_CASSANDRA_HEAP            JVM heap (512m), e.g. 1g
 //   OMNIBUS_CASSANDRA_CONTACT_POINT   host:port of an existing cluster: use it, never start or stop one
 //   JAVA17_HOME                       the JDK to run Cassandra with (else found under /usr/lib/jvm)
 
@@ -41,28 +41,15 @@ const STOP_TIMEOUT_MS = 30_000;
 const execFileAsync = promisify(execFile);
 
 /**
- * @typedef {object} CassandraEndpoint
- * @property {string} contactPoint     host:port, e.g. "127.0.0.1:9042"
- * @property {string} localDataCenter  e.g. "datacenter1"
- * @property {string} releaseVersion   e.g. "5.0.8"
- * @property {boolean} startedHere     true if this call started the node (and so should stop it)
- *
- * @typedef {object} CassandraStatus
- * @property {boolean} running          CQL answers on the contact point
- * @property {boolean} managed          a node started by this script is alive (maybe still starting)
- * @property {string} contactPoint
- * @property {number} [pid]
- * @property {string} [runDir]
- * @property {string} [localDataCenter]
- * @property {string} [releaseVersion]
+ * @typedef {import('./cassandra.d.mts').CassandraEndpoint} CassandraEndpoint
+ * @typedef {import('./cassandra.d.mts').CassandraStatus} CassandraStatus
+ * @typedef {import('./cassandra.d.mts').Log} Log
  *
  * @typedef {object} RunState  what start leaves in the state file for stop and status
  * @property {number} pid
  * @property {number} port
  * @property {string} runDir
  * @property {string} startedAt
- *
- * @typedef {(line: string) => void} Log
  */
 
 /** @param {string} name @param {number} fallback */
@@ -78,8 +65,8 @@ function settings() {
   const port = portFromEnv('OMNIBUS_CASSANDRA_PORT', 9042);
   // A second node on another CQL port must not collide on the internode port either.
   const storagePort = portFromEnv('OMNIBUS_CASSANDRA_STORAGE_PORT', port === 9042 ? 7000 : port + 1);
-  const heap = process.env.OMNIBUS_CASSANDRA_HEAP || '768m';
-  if (!/^\d+[mMgG]$/.test(heap)) throw new Error(`OMNIBUS_CASSANDRA_HEAP=${heap} is not a JVM size such as 768m or 1g`);
+  const heap = process.env.OMNIBUS_CASSANDRA_HEAP || '512m';
+  if (!/^\d+[mMgG]$/.test(heap)) throw new Error(`OMNIBUS_CASSANDRA_HEAP=${heap} is not a JVM size such as 512m or 1g`);
   const cacheHome = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return {
     port,
@@ -267,6 +254,15 @@ async function commandLineOf(pid) {
   }
 }
 
+/** Signals a process that may have exited since it was last seen alive. @param {number} pid @param {NodeJS.Signals} name */
+function sendSignal(pid, name) {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if (/** @type {NodeJS.ErrnoException} */ (error).code !== 'ESRCH') throw error;
+  }
+}
+
 /** Alive, and still the JVM we started (not a recycled pid, not a zombie). @param {RunState} state */
 async function isOurNode(state) {
   try {
@@ -293,13 +289,20 @@ async function forget(statePath, state) {
   await rm(statePath, { force: true });
 }
 
-/** @param {string} runDir */
-function logTail(runDir, lines = 40) {
+/**
+ * The part of a node's log that explains a failed start: its first ERROR with the stack trace
+ * under it, else its last lines.
+ * @param {string} runDir
+ */
+function logExcerpt(runDir) {
+  let lines;
   try {
-    return readFileSync(join(runDir, 'cassandra.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    lines = readFileSync(join(runDir, 'cassandra.log'), 'utf8').trimEnd().split('\n');
   } catch {
     return '(no log)';
   }
+  const firstError = lines.findIndex((line) => line.startsWith('ERROR'));
+  return (firstError >= 0 ? lines.slice(firstError, firstError + 20) : lines.slice(-40)).join('\n');
 }
 
 /**
@@ -312,7 +315,7 @@ async function waitForCql(contactPoint, state) {
   let lastError = 'CQL port not open';
   while (Date.now() < deadline) {
     if (!(await isOurNode(state))) {
-      throw new Error(`cassandra (pid ${state.pid}) exited during start. End of ${join(state.runDir, 'cassandra.log')}:\n${logTail(state.runDir)}`);
+      throw new Error(`cassandra (pid ${state.pid}) exited during start:\n${logExcerpt(state.runDir)}`);
     }
     // The CQL port opens last, once the node can serve; before that a driver connect only burns time.
     if (await portAnswers(host, port)) {
@@ -324,10 +327,13 @@ async function waitForCql(contactPoint, state) {
     }
     await sleep(250);
   }
-  throw new Error(`cassandra (pid ${state.pid}) did not answer CQL on ${contactPoint} within ${seconds(START_TIMEOUT_MS)} (${lastError}). End of its log:\n${logTail(state.runDir)}`);
+  throw new Error(`cassandra (pid ${state.pid}) did not answer CQL on ${contactPoint} within ${seconds(START_TIMEOUT_MS)} (${lastError}):\n${logExcerpt(state.runDir)}`);
 }
 
-/** @param {ReturnType<typeof settings>} config @param {Log} log @returns {Promise<RunState>} */
+/**
+ * Starts the JVM and records it; undefined if a concurrent start claimed the port first.
+ * @param {ReturnType<typeof settings>} config @param {Log} log @returns {Promise<RunState | undefined>}
+ */
 async function launch(config, log) {
   const java = await findJava();
   const libDir = await ensureJars(config.libDir, log);
@@ -364,11 +370,12 @@ async function launch(config, log) {
   }
   const state = { pid, port: config.port, runDir, startedAt: new Date().toISOString() };
   try {
-    // 'wx': if a concurrent start already claimed this port, leave the node to it.
+    // 'wx' claims the port: of two concurrent starts, only one keeps its node.
     await writeFile(config.statePath, `${JSON.stringify(state, null, 2)}\n`, { flag: 'wx' });
   } catch (error) {
-    process.kill(pid, 'SIGKILL');
+    sendSignal(pid, 'SIGKILL');
     await rm(runDir, { recursive: true, force: true });
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === 'EEXIST') return undefined;
     throw error;
   }
   log(`starting cassandra ${CASSANDRA_VERSION} (pid ${pid}, heap ${config.heap}, ${java}, data in ${runDir})...`);
@@ -388,11 +395,14 @@ async function launch(config, log) {
 export async function ensureCassandra({ log = () => {} } = {}) {
   const external = process.env.OMNIBUS_CASSANDRA_CONTACT_POINT;
   if (external) {
+    let info;
     try {
-      return { contactPoint: external, ...(await queryLocal(external)), startedHere: false };
+      info = await queryLocal(external);
     } catch (error) {
       throw new Error(`OMNIBUS_CASSANDRA_CONTACT_POINT=${external} does not answer CQL: ${/** @type {Error} */ (error).message}`);
     }
+    log(`using cassandra ${info.releaseVersion} at ${external} (dc ${info.localDataCenter}, from OMNIBUS_CASSANDRA_CONTACT_POINT)`);
+    return { contactPoint: external, ...info, startedHere: false };
   }
 
   const config = settings();
@@ -418,17 +428,18 @@ export async function ensureCassandra({ log = () => {} } = {}) {
   }
 
   const state = await launch(config, log);
+  if (!state) return ensureCassandra({ log });
   try {
     const info = await waitForCql(config.contactPoint, state);
     log(`cassandra ${info.releaseVersion} ready at ${config.contactPoint} (dc ${info.localDataCenter}) in ${seconds(Date.now() - began)}`);
     return { contactPoint: config.contactPoint, ...info, startedHere: true };
   } catch (error) {
-    // Keep the log where the message points, then leave nothing running.
+    // Leave nothing running, but keep the whole log for whoever reads the error.
     const keptLog = join(tmpdir(), `omnibus-cassandra-${config.port}-failed.log`);
     await copyFile(join(state.runDir, 'cassandra.log'), keptLog).catch(() => {});
-    if (await isOurNode(state)) process.kill(state.pid, 'SIGKILL');
+    if (await isOurNode(state)) sendSignal(state.pid, 'SIGKILL');
     await forget(config.statePath, state);
-    throw new Error(`${/** @type {Error} */ (error).message.replaceAll(join(state.runDir, 'cassandra.log'), keptLog)}\n(full log: ${keptLog})`);
+    throw new Error(`${/** @type {Error} */ (error).message}\n(full log: ${keptLog})`);
   }
 }
 
@@ -451,7 +462,7 @@ export async function stopCassandra({ log = () => {} } = {}) {
   const began = Date.now();
   let stopped = false;
   if (await isOurNode(state)) {
-    process.kill(state.pid, 'SIGTERM');
+    sendSignal(state.pid, 'SIGTERM');
     const gone = async (/** @type {number} */ timeoutMs) => {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
@@ -462,7 +473,7 @@ export async function stopCassandra({ log = () => {} } = {}) {
     };
     if (!(await gone(STOP_TIMEOUT_MS))) {
       log(`cassandra (pid ${state.pid}) still running after ${seconds(STOP_TIMEOUT_MS)}; killing it`);
-      process.kill(state.pid, 'SIGKILL');
+      sendSignal(state.pid, 'SIGKILL');
       await gone(10_000);
     }
     stopped = true;
@@ -526,7 +537,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   main(process.argv[2]).then(
     (code) => { process.exitCode = code; },
     (error) => {
-      console.error(`cassandra: ${error instanceof Error ? error.message : String(error)}`);
+      console.error(`scripts/cassandra.mjs: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;
     },
   );

@@ -1,0 +1,151 @@
+/**
+ * What an SMTP exchange means for a record. nodemailer reports replies and failures but does
+ * not classify them; RFC 5321 does: 2xx accepted, 4xx try again later, 5xx never.
+ */
+import { FatalConnectorError, type SinkOutcome } from '@omnibus/sdk';
+
+export const EMAIL_ERROR_CODES = {
+  /** The value does not conform to the value schema (it bypassed ingest validation). */
+  invalidValue: 'OMNI_ERR_EMAIL_INVALID_VALUE',
+  /** 5xx to the message itself (DATA), or to a command about it. */
+  rejected: 'OMNI_ERR_EMAIL_REJECTED',
+  /** 5xx to MAIL FROM. */
+  senderRejected: 'OMNI_ERR_EMAIL_SENDER_REJECTED',
+  /** Every recipient was refused, at least one with 5xx. */
+  recipientsRejected: 'OMNI_ERR_EMAIL_RECIPIENTS_REJECTED',
+  /** The message cannot be sent as built (larger than the server's SIZE, an unreadable attachment). */
+  unsendable: 'OMNI_ERR_EMAIL_UNSENDABLE',
+  /** 4xx: the server asks to try again later (greylisting, a full mailbox, throttling). */
+  deferred: 'OMNI_ERR_EMAIL_DEFERRED',
+  /** No reply to act on: refused or dropped connection, timeout, TLS or protocol failure. */
+  connection: 'OMNI_ERR_EMAIL_CONNECTION',
+  /** The server refused our credentials: the connector cannot send anything. */
+  authFailed: 'OMNI_ERR_EMAIL_AUTH_FAILED',
+  /** The server's TLS certificate did not verify: nothing can be sent until it, or the config, changes. */
+  tlsUnverified: 'OMNI_ERR_EMAIL_TLS_UNVERIFIED',
+} as const;
+
+/** The fields nodemailer adds to its errors (lib/smtp-connection `_formatError`). */
+export interface SmtpError extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpError[];
+}
+
+/** What nodemailer's SMTP pool resolves `sendMail` with. */
+export interface SmtpSentInfo {
+  messageId: string;
+  response: string;
+  accepted: Array<string | { address: string }>;
+  rejected: Array<string | { address: string }>;
+  rejectedErrors?: SmtpError[];
+}
+
+export interface RejectedRecipient {
+  address: string;
+  code: number | null;
+  reason: string;
+}
+
+/** Commands whose reply speaks of this message, not of the connection or the session. */
+const MESSAGE_COMMANDS = new Set(['MAIL FROM', 'RCPT TO', 'DATA']);
+/** Failures nodemailer raises before or without a server reply, about the message itself. */
+const MESSAGE_PROBLEMS = new Set(['EMESSAGE', 'ESTREAM', 'EENVELOPE']);
+
+/** Node's words for a certificate that did not verify (nodemailer replaces the error's own code). */
+const CERTIFICATE_PROBLEM = /certificate|altnames/i;
+
+const isTemporary = (code: number | undefined): boolean => code !== undefined && code >= 400 && code < 500;
+const isPermanent = (code: number | undefined): boolean => code !== undefined && code >= 500 && code < 600;
+
+function rejectedRecipients(errors: SmtpError[] | undefined): RejectedRecipient[] {
+  return (errors ?? []).map((e) => ({
+    address: e.recipient ?? '',
+    code: e.responseCode ?? null,
+    reason: e.response ?? e.message,
+  }));
+}
+
+const addressOf = (a: string | { address: string }): string => (typeof a === 'string' ? a : a.address);
+
+/** The server's own id for the message when its 250 reply names one (Postfix "queued as X", Exim "id=X"). */
+export function queueIdOf(response: string): string | undefined {
+  return /\bqueued as\s+([^\s;,]+)/i.exec(response)?.[1] ?? /\bid=([^\s;,]+)/i.exec(response)?.[1];
+}
+
+/** A 2xx to DATA: sent, naming any recipients the server refused on the way. */
+export function sentOutcome(info: SmtpSentInfo): SinkOutcome {
+  const queueId = queueIdOf(info.response);
+  const rejected = rejectedRecipients(info.rejectedErrors);
+  return {
+    status: 'sent',
+    providerId: info.messageId,
+    details: {
+      messageId: info.messageId,
+      ...(queueId ? { queueId } : {}),
+      response: info.response,
+      accepted: info.accepted.map(addressOf),
+      ...(rejected.length > 0 ? { rejected } : {}),
+    },
+  };
+}
+
+/**
+ * A send that failed: an outcome for the record, or a {@link FatalConnectorError} when the
+ * connector itself cannot send (credentials refused, a certificate that does not verify).
+ */
+export function failureOutcome(
+  error: SmtpError,
+  server: { host: string; port: number; user?: string },
+): Exclude<SinkOutcome, { status: 'sent' }> | FatalConnectorError {
+  const reply = error.response ?? error.message;
+  const code = error.responseCode;
+
+  if (error.code === 'EAUTH' && !isTemporary(code)) {
+    const who = server.user ? ` as "${server.user}"` : '';
+    return new FatalConnectorError(
+      EMAIL_ERROR_CODES.authFailed,
+      `SMTP authentication${who} at ${server.host}:${server.port} failed: ${reply}. Check smtp.user and smtp.password.`,
+    );
+  }
+
+  if ((error.code === 'ESOCKET' || error.code === 'ETLS') && CERTIFICATE_PROBLEM.test(error.message)) {
+    return new FatalConnectorError(
+      EMAIL_ERROR_CODES.tlsUnverified,
+      `The TLS certificate of ${server.host}:${server.port} did not verify: ${error.message}. Fix the certificate, or set smtp.tls.reject.unauthorized=false for a relay you trust.`,
+    );
+  }
+
+  if (error.rejectedErrors && error.rejectedErrors.length > 0) {
+    const rejected = rejectedRecipients(error.rejectedErrors);
+    const message = `every recipient was refused: ${rejected.map((r) => `${r.address}: ${r.reason}`).join('; ')}`;
+    // A recipient that is only deferred may be accepted on the next attempt.
+    if (rejected.some((r) => isTemporary(r.code ?? undefined))) {
+      return { status: 'retry', error: { code: EMAIL_ERROR_CODES.deferred, message } };
+    }
+    return { status: 'failed', error: { code: EMAIL_ERROR_CODES.recipientsRejected, message }, details: { rejected } };
+  }
+
+  if (isTemporary(code)) {
+    return { status: 'retry', error: { code: EMAIL_ERROR_CODES.deferred, message: `SMTP server deferred the message: ${reply}` } };
+  }
+
+  if (isPermanent(code) && MESSAGE_COMMANDS.has(error.command ?? '')) {
+    const errorCode = error.command === 'MAIL FROM' ? EMAIL_ERROR_CODES.senderRejected : EMAIL_ERROR_CODES.rejected;
+    return { status: 'failed', error: { code: errorCode, message: `SMTP server rejected the message: ${reply}` } };
+  }
+
+  if (code === undefined && MESSAGE_PROBLEMS.has(error.code ?? '')) {
+    return { status: 'failed', error: { code: EMAIL_ERROR_CODES.unsendable, message: error.message } };
+  }
+
+  // No reply about this message: the connection, the session or the server as a whole failed.
+  // The outcome may be in doubt (a reply lost after DATA); the stable Message-ID lets receivers dedupe.
+  return {
+    status: 'retry',
+    error: { code: EMAIL_ERROR_CODES.connection, message: `SMTP ${server.host}:${server.port}: ${error.message}` },
+  };
+}

@@ -1,0 +1,31 @@
+// Types for scripts/cassandra.mjs, which stays plain JavaScript so `node scripts/cassandra.mjs`
+// needs no TypeScript loader; the test harness imports it from strict TypeScript.
+
+export interface CassandraEndpoint {
+  /** host:port, e.g. "127.0.0.1:9042" */
+  contactPoint: string;
+  /** e.g. "datacenter1" */
+  localDataCenter: string;
+  /** e.g. "5.0.8" */
+  releaseVersion: string;
+  /** true if this call started the node, and so its caller should stop it */
+  startedHere: boolean;
+}
+
+export interface CassandraStatus {
+  /** CQL answers on the contact point */
+  running: boolean;
+  /** a node started by this script is alive (possibly still starting) */
+  managed: boolean;
+  contactPoint: string;
+  pid?: number;
+  runDir?: string;
+  localDataCenter?: string;
+  releaseVersion?: string;
+}
+
+export type Log = (line: string) => void;
+
+export function ensureCassandra(options?: { log?: Log }): Promise<CassandraEndpoint>;
+export function stopCassandra(options?: { log?: Log }): Promise<{ stopped: boolean }>;
+export function cassandraStatus(): Promise<CassandraStatus>;
