@@ -305,13 +305,16 @@ function logExcerpt(runDir) {
   return (firstError >= 0 ? lines.slice(firstError, firstError + 20) : lines.slice(-40)).join('\n');
 }
 
+const REUSE_GRACE_MS = 30_000;
+
 /**
  * Waits until the node answers CQL, failing early if its process is gone.
  * @param {string} contactPoint @param {RunState} state
  */
 async function waitForCql(contactPoint, state) {
   const [host, port] = splitContactPoint(contactPoint);
-  const deadline = Date.parse(state.startedAt) + START_TIMEOUT_MS;
+  // A node started long ago still gets a grace period: on a loaded machine one probe can miss.
+  const deadline = Math.max(Date.parse(state.startedAt) + START_TIMEOUT_MS, Date.now() + REUSE_GRACE_MS);
   let lastError = 'CQL port not open';
   while (Date.now() < deadline) {
     if (!(await isOurNode(state))) {
