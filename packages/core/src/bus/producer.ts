@@ -1,0 +1,275 @@
+/**
+ * The write path: a batch is validated whole, then written in one store call (message rows
+ * and buffer entries together), and only then reported accepted. Nothing of a rejected batch
+ * is written, and the rejection names every failing item.
+ */
+import type { ValidateFunction } from 'ajv';
+import { v7 as uuidv7 } from 'uuid';
+import { HttpError, badRequest, notFound, unprocessable } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Message, Store, Topic } from '../store/port.ts';
+import { compileSchema, violations } from './schemas.ts';
+import { routeKey } from './shard.ts';
+import type { ShardSignals } from './signals.ts';
+
+export interface ProducerLimits {
+  /** Most messages in one produce call (413 beyond). */
+  maxMessages: number;
+  /** Most bytes of keys, values and headers (as JSON) in one call (413 beyond). */
+  maxBatchBytes: number;
+  /** Longest key, in UTF-8 bytes. */
+  maxKeyBytes: number;
+  /** Largest single message value, as JSON bytes. */
+  maxValueBytes: number;
+}
+
+export const DEFAULT_PRODUCER_LIMITS: ProducerLimits = {
+  maxMessages: 1000,
+  maxBatchBytes: 8 * 1024 * 1024,
+  maxKeyBytes: 1024,
+  maxValueBytes: 1024 * 1024,
+};
+
+/** What a caller may send; everything is checked, so it is typed loosely. */
+export interface ProduceItem {
+  key: unknown;
+  value?: unknown;
+  headers?: unknown;
+  id?: unknown;
+  group?: unknown;
+}
+
+export interface ProduceOptions {
+  /** Group (campaign, batch id) for items that do not name their own. */
+  group?: string;
+}
+
+export interface Produced {
+  id: string;
+  shard: number;
+}
+
+export interface ItemError {
+  index: number;
+  field: string;
+  message: string;
+}
+
+/** A JSON Schema that a consumer of the topic requires of values (a sink's `valueSchema`). */
+export interface ConsumerSchema {
+  connector: string;
+  schema: Record<string, unknown>;
+}
+
+export interface ProducerDeps {
+  store: Store;
+  signals?: ShardSignals;
+  metrics?: Metrics;
+  limits?: Partial<ProducerLimits>;
+  /** Schemas of the sinks consuming a topic, checked besides the topic's own (optional). */
+  consumerSchemas?: (topic: string) => ConsumerSchema[];
+}
+
+export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export class Producer {
+  readonly limits: ProducerLimits;
+  /** Topics never change once created, so a topic found once is kept (misses are not cached). */
+  private readonly topics = new Map<string, Topic>();
+  /** Monotonic ingestion clock of this process: entries of one key never go back in time. */
+  private lastTs = 0;
+  /** (ts, id) of the latest entry per key at the current clock tick, to keep per-key order under supplied ids. */
+  private recentByKey = new Map<string, { ts: number; id: string }>();
+  private recentMaxTs = 0;
+
+  constructor(private readonly deps: ProducerDeps) {
+    this.limits = { ...DEFAULT_PRODUCER_LIMITS, ...deps.limits };
+  }
+
+  /** Local produce notifications, for consumers in this process. */
+  get signals(): ShardSignals | undefined {
+    return this.deps.signals;
+  }
+
+  async topic(name: string): Promise<Topic | undefined> {
+    const cached = this.topics.get(name);
+    if (cached) return cached;
+    const topic = await this.deps.store.getTopic(name);
+    if (topic) this.topics.set(name, topic);
+    return topic;
+  }
+
+  /**
+   * Validates and writes a batch; resolves with `{id, shard}` per message, in order, once the
+   * store has acknowledged the write. Throws an HttpError (400 malformed, 404 unknown topic,
+   * 413 too large, 422 invalid items) without writing anything.
+   */
+  async produce(topicName: string, messages: unknown, options: ProduceOptions = {}): Promise<Produced[]> {
+    if (!Array.isArray(messages) || messages.length === 0) {
+      throw badRequest('messages must be a non-empty array of {key, value, headers?, id?, group?}');
+    }
+    if (messages.length > this.limits.maxMessages) {
+      throw new HttpError(413, 'OMNI_ERR_BUS_BATCH_TOO_LARGE', `A batch holds at most ${this.limits.maxMessages} messages; got ${messages.length}.`);
+    }
+    const topic = await this.topic(topicName);
+    if (!topic) throw notFound(`Topic ${topicName} not found`, 'OMNI_ERR_BUS_TOPIC_NOT_FOUND');
+
+    const errors: ItemError[] = [];
+    const items = this.checkItems(topic, messages as unknown[], options, errors);
+    if (errors.length > 0) throw rejected(errors, messages.length);
+
+    // Idempotent produce: a supplied id that exists already is answered from the stored message.
+    const supplied = items.filter((i) => i.id !== undefined).map((i) => i.id as string);
+    const existing = supplied.length > 0 ? await this.deps.store.getMessages(supplied) : new Map<string, Message>();
+    for (const item of items) {
+      const stored = item.id !== undefined ? existing.get(item.id) : undefined;
+      if (stored && stored.topic !== topic.name) {
+        errors.push({ index: item.index, field: 'id', message: `is already the id of a message of topic ${stored.topic}` });
+      }
+    }
+    if (errors.length > 0) throw rejected(errors, messages.length);
+
+    const base = this.tick();
+    const results: Produced[] = [];
+    const fresh: Message[] = [];
+    for (const item of items) {
+      const stored = item.id !== undefined ? existing.get(item.id) : undefined;
+      if (stored) {
+        results.push({ id: stored.id, shard: stored.shard });
+        continue;
+      }
+      const id = item.id ?? uuidv7();
+      const { token, shard } = routeKey(item.key, topic.shards);
+      const message: Message = {
+        id,
+        topic: topic.name,
+        key: item.key,
+        token,
+        shard,
+        value: item.value,
+        headers: item.headers,
+        createdAt: this.orderedTs(item.key, id, base),
+        ...(item.group !== undefined ? { group: item.group } : {}),
+      };
+      fresh.push(message);
+      results.push({ id, shard });
+    }
+    if (fresh.length > 0) {
+      await this.deps.store.appendMessages(fresh);
+      this.deps.metrics?.messagesProduced.inc({ topic: topic.name }, fresh.length);
+      const shards = new Set(fresh.map((m) => m.shard));
+      for (const shard of shards) this.deps.signals?.notify(topic.name, shard);
+    }
+    return results;
+  }
+
+  private checkItems(
+    topic: Topic,
+    messages: unknown[],
+    options: ProduceOptions,
+    errors: ItemError[],
+  ): Array<{ index: number; key: string; value: unknown; headers: Record<string, string>; id?: string; group?: string }> {
+    const validators = this.validatorsFor(topic);
+    const seenIds = new Map<string, number>();
+    const items: Array<{ index: number; key: string; value: unknown; headers: Record<string, string>; id?: string; group?: string }> = [];
+    let totalBytes = 0;
+    messages.forEach((raw, index) => {
+      const fail = (field: string, message: string) => errors.push({ index, field, message });
+      if (!isPlainObject(raw)) {
+        fail('', 'must be an object {key, value, headers?, id?, group?}');
+        return;
+      }
+      const { key, value, headers, id, group } = raw as unknown as ProduceItem;
+      const before = errors.length;
+      if (typeof key !== 'string' || key.length === 0) fail('key', 'must be a non-empty string');
+      else if (Buffer.byteLength(key) > this.limits.maxKeyBytes) fail('key', `must be at most ${this.limits.maxKeyBytes} bytes`);
+      if (value === undefined) fail('value', 'is required');
+      const headerMap: Record<string, string> = {};
+      if (headers !== undefined && headers !== null) {
+        if (!isPlainObject(headers)) fail('headers', 'must be an object of string values');
+        else
+          for (const [name, v] of Object.entries(headers)) {
+            if (typeof v !== 'string') fail(`headers.${name}`, 'must be a string');
+            else headerMap[name] = v;
+          }
+      }
+      if (id !== undefined && id !== null) {
+        if (typeof id !== 'string' || !ID_PATTERN.test(id)) fail('id', 'must be 1 to 128 characters from [A-Za-z0-9._:-]');
+        else if (seenIds.has(id)) fail('id', `repeats the id of message ${seenIds.get(id)} in this batch`);
+        else seenIds.set(id, index);
+      }
+      const groupName = group ?? options.group;
+      if (groupName !== undefined && groupName !== null && (typeof groupName !== 'string' || !ID_PATTERN.test(groupName))) {
+        fail('group', 'must be 1 to 128 characters from [A-Za-z0-9._:-]');
+      }
+      if (value !== undefined) {
+        const valueBytes = Buffer.byteLength(JSON.stringify(value) ?? '');
+        totalBytes += valueBytes + (typeof key === 'string' ? key.length : 0) + JSON.stringify(headerMap).length;
+        if (valueBytes > this.limits.maxValueBytes) fail('value', `must be at most ${this.limits.maxValueBytes} bytes as JSON`);
+        else
+          for (const { label, validate } of validators) {
+            for (const v of violations(validate, value)) fail(`value${v.path}`, label ? `${v.message} (required by ${label})` : v.message);
+          }
+      }
+      if (errors.length === before) {
+        items.push({
+          index,
+          key: key as string,
+          value,
+          headers: headerMap,
+          ...(typeof id === 'string' ? { id } : {}),
+          ...(typeof groupName === 'string' ? { group: groupName } : {}),
+        });
+      }
+    });
+    if (totalBytes > this.limits.maxBatchBytes) {
+      throw new HttpError(413, 'OMNI_ERR_BUS_BATCH_TOO_LARGE', `A batch holds at most ${this.limits.maxBatchBytes} bytes of messages; got ${totalBytes}.`);
+    }
+    return items;
+  }
+
+  private validatorsFor(topic: Topic): Array<{ label: string; validate: ValidateFunction }> {
+    const out: Array<{ label: string; validate: ValidateFunction }> = [];
+    if (topic.schema) out.push({ label: '', validate: compileSchema(topic.schema) });
+    for (const { connector, schema } of this.deps.consumerSchemas?.(topic.name) ?? []) {
+      out.push({ label: `connector ${connector}`, validate: compileSchema(schema) });
+    }
+    return out;
+  }
+
+  /** This batch's ingestion time: now, but never before the previous batch's. */
+  private tick(): number {
+    const now = Date.now();
+    if (now > this.lastTs) this.lastTs = now;
+    if (this.lastTs > this.recentMaxTs) {
+      this.recentByKey = new Map();
+      this.recentMaxTs = this.lastTs;
+    }
+    return this.lastTs;
+  }
+
+  /**
+   * The buffer orders entries by (ts, id). Generated ids grow with time, so that order is the
+   * produce order; a supplied id may sort before an earlier message of the same key at the same
+   * millisecond, so such a message moves to the next millisecond to keep the key's order.
+   */
+  private orderedTs(key: string, id: string, base: number): number {
+    const previous = this.recentByKey.get(key);
+    let ts = base;
+    if (previous && (previous.ts > ts || (previous.ts === ts && previous.id >= id))) ts = previous.ts + (previous.id >= id ? 1 : 0);
+    this.recentByKey.set(key, { ts, id });
+    if (ts > this.recentMaxTs) this.recentMaxTs = ts;
+    return ts;
+  }
+}
+
+function rejected(errors: ItemError[], total: number): HttpError {
+  const failing = new Set(errors.map((e) => e.index)).size;
+  return unprocessable(
+    `${failing} of ${total} messages are invalid; none was accepted`,
+    { errors: errors.sort((a, b) => a.index - b.index) },
+    'OMNI_ERR_BUS_MESSAGES_INVALID',
+  );
+}

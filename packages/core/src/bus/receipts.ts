@@ -1,0 +1,83 @@
+/**
+ * Delivery receipts (provider webhooks, SMPP deliver_sm) move a sent message on to
+ * delivered, read or failed. Receipts arrive late, twice, or out of order, so a state never
+ * moves backwards: `read` is never undone by a late `delivered`, and a final outcome of our
+ * own (dead) is never overwritten.
+ */
+import type { DeliveryUpdate } from '@omnibus/sdk';
+import type { Delivery, DeliveryState, MessageEvent, Store } from '../store/port.ts';
+
+const ACCEPTS: Record<DeliveryUpdate['state'], ReadonlySet<DeliveryState>> = {
+  delivered: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'failed']),
+  read: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'delivered', 'failed']),
+  failed: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent']),
+};
+
+export interface ReceiptResult {
+  applied: number;
+  /** Receipts that would have moved a state backwards (kept as events only). */
+  ignored: number;
+  /** Receipts naming no message we know. */
+  unmatched: number;
+}
+
+export async function applyDeliveryUpdates(
+  store: Store,
+  connector: string,
+  updates: readonly DeliveryUpdate[],
+  workerId: string,
+): Promise<ReceiptResult> {
+  const result: ReceiptResult = { applied: 0, ignored: 0, unmatched: 0 };
+  const resolved: Array<{ messageId: string; update: DeliveryUpdate }> = [];
+  for (const update of updates) {
+    const messageId = update.messageId ?? (update.providerId ? await store.findByProviderId(connector, update.providerId) : undefined);
+    if (messageId) resolved.push({ messageId, update });
+    else result.unmatched += 1;
+  }
+  if (resolved.length === 0) return result;
+  const current = await store.getDeliveries(
+    connector,
+    resolved.map((r) => r.messageId),
+  );
+  const now = Date.now();
+  const rows = new Map<string, Delivery>();
+  const events: MessageEvent[] = [];
+  // Oldest first, so that two receipts of one message in one call end in the later state.
+  for (const { messageId, update } of [...resolved].sort((a, b) => a.update.at - b.update.at)) {
+    const before = rows.get(messageId) ?? current.get(messageId);
+    const applies = !before || ACCEPTS[update.state].has(before.state);
+    if (applies) {
+      rows.set(messageId, {
+        connector,
+        messageId,
+        state: update.state,
+        attempts: before?.attempts ?? 0,
+        epoch: before?.epoch ?? 0,
+        workerId: before?.workerId ?? workerId,
+        ...(before?.providerId ?? update.providerId ? { providerId: before?.providerId ?? update.providerId } : {}),
+        ...(update.error ?? before?.lastError ? { lastError: update.error ?? before?.lastError } : {}),
+        updatedAt: now,
+      });
+      result.applied += 1;
+    } else {
+      result.ignored += 1;
+    }
+    events.push({
+      messageId,
+      at: update.at,
+      type: update.state,
+      connector,
+      workerId,
+      detail: {
+        receipt: true,
+        ...(applies ? {} : { ignored: `already ${before?.state}` }),
+        ...(update.providerId ? { providerId: update.providerId } : {}),
+        ...(update.error ? { error: update.error } : {}),
+        ...update.details,
+      },
+    });
+  }
+  if (rows.size > 0) await store.putDeliveries([...rows.values()]);
+  await store.appendEvents(events);
+  return result;
+}

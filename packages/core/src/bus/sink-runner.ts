@@ -1,0 +1,897 @@
+/**
+ * Runs one sink task: owns the task's shards (s % taskCount === taskId of every topic) through
+ * their leases, reads them with a ShardConsumer each, hands records to the task in batches and
+ * records every outcome, so that a message is never sent twice.
+ *
+ * The delivery protocol per batch: write `sending` (with the shard's lease epoch) for every
+ * record → `put` → write `sent` / `retrying` / `failed` / `dead`. A record found in `sending`
+ * by a later owner is in doubt: at-most-once (the default) marks it `unknown` and never sends
+ * it again; at-least-once sends it again.
+ *
+ * Leases are held only while a shard has work: a shard without a lease is watched with a
+ * one-entry probe read, its lease taken when something arrives and given back after
+ * `releaseIdleAfterMs` without work. An idle worker so costs only its (budgeted) probes, not
+ * one lease renewal per shard per heartbeat. Giving a lease back and taking it again bumps its
+ * epoch by exactly one when nobody else held it in between; otherwise the shard's read state
+ * is rebuilt from the stored watermark and the deliveries table.
+ *
+ * One loop per task serves all its shards, so an idle task costs one timer, not one per shard.
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import { FatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import type { Metrics } from '../metrics.ts';
+import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
+import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
+import type { Delivery, Message, MessageEvent, Store, Topic } from '../store/port.ts';
+import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
+import { HeldLease } from './lease.ts';
+import { retryDelay, TokenBucket } from './pacing.ts';
+import type { Producer } from './producer.ts';
+import { applyDeliveryUpdates } from './receipts.ts';
+import type { ShardSignals } from './signals.ts';
+import { ensureTopic } from './topics.ts';
+
+export interface SinkRunnerDeps {
+  store: Store;
+  producer: Producer;
+  metrics: Metrics;
+  logger: Logger;
+  workerId: string;
+  leaseTtlMs: number;
+  heartbeatMs: number;
+  signals?: ShardSignals;
+  consumer?: Partial<ConsumerOptions>;
+  /** Shared by the runners of one worker, so that their idle polls share one budget. */
+  pollBudget?: PollBudget;
+  /** Applies receipts a task reports on its own connection; defaults to the bus's state machine. */
+  reportDeliveries?: (connector: string, updates: DeliveryUpdate[]) => Promise<void>;
+}
+
+/** A record read and not finished. */
+interface Pending {
+  message: Message;
+  ts: number;
+  /** Attempts made so far, by any owner. */
+  attempts: number;
+  firstAttemptAt?: number;
+  nextAttemptAt?: number;
+  /** The row to put back if the task fails without sending. */
+  prior?: Delivery;
+  /** Holds back later records of its key (it is retrying, or being retried). */
+  blocking?: boolean;
+}
+
+interface Dispatch {
+  shard: OwnedShard;
+  pending: Pending;
+  fromRetry: boolean;
+}
+
+/** A failure of the task itself (not of the store): the runner stops and reports it. */
+class TaskFailed extends Error {
+  constructor(readonly reason: Error) {
+    super(reason.message);
+  }
+}
+
+class OwnedShard {
+  /** Reads the shard; valid for sending only under the lease epoch `validEpoch`. */
+  consumer: ShardConsumer | undefined;
+  validEpoch: number | undefined;
+  /** The epoch we gave the lease back at, to recognise taking it back with nobody in between. */
+  releasedEpoch: number | undefined;
+  nextAcquireAt = 0;
+  /** When the shard last had something to do (found entries, sent a batch). */
+  lastWorkAt = 0;
+  /** Ready to send, in buffer order. */
+  queue: Pending[] = [];
+  /** Records held back behind a retrying record of the same key, per key, in order. */
+  readonly waiting = new Map<string, Pending[]>();
+  readonly retrying = new Map<string, Pending>();
+  private readonly blockedKeys = new Map<string, number>();
+  unsubscribe: (() => void) | undefined;
+
+  constructor(
+    readonly topic: Topic,
+    readonly shard: number,
+    readonly lease: HeldLease,
+  ) {}
+
+  /** Held, with read state built under the current lease: it may send. */
+  get active(): boolean {
+    return this.lease.held && this.consumer !== undefined && this.validEpoch === this.lease.epoch;
+  }
+
+  get busy(): boolean {
+    return this.queue.length > 0 || this.waiting.size > 0 || this.retrying.size > 0 || !(this.consumer?.idle ?? true);
+  }
+
+  enqueue(pending: Pending): void {
+    const key = pending.message.key;
+    if (this.blockedKeys.has(key)) {
+      const list = this.waiting.get(key);
+      if (list) list.push(pending);
+      else this.waiting.set(key, [pending]);
+    } else {
+      this.queue.push(pending);
+    }
+  }
+
+  /** Schedules a retry; later records of its key wait until it is finished. */
+  retry(pending: Pending): void {
+    this.retrying.set(pending.message.id, pending);
+    if (pending.blocking) return;
+    pending.blocking = true;
+    const key = pending.message.key;
+    this.blockedKeys.set(key, (this.blockedKeys.get(key) ?? 0) + 1);
+    const held = this.queue.filter((p) => p.message.key === key);
+    if (held.length > 0) {
+      this.queue = this.queue.filter((p) => p.message.key !== key);
+      this.waiting.set(key, [...(this.waiting.get(key) ?? []), ...held]);
+    }
+  }
+
+  /** The record is finished: if it held its key back, release the records waiting behind it. */
+  finish(pending: Pending): void {
+    this.retrying.delete(pending.message.id);
+    this.consumer?.complete(pending.message.id);
+    if (!pending.blocking) return;
+    pending.blocking = false;
+    const key = pending.message.key;
+    const left = (this.blockedKeys.get(key) ?? 1) - 1;
+    if (left > 0) {
+      this.blockedKeys.set(key, left);
+      return;
+    }
+    this.blockedKeys.delete(key);
+    const released = this.waiting.get(key);
+    if (released) {
+      this.waiting.delete(key);
+      this.queue.unshift(...released);
+    }
+  }
+
+  clear(): void {
+    this.queue = [];
+    this.waiting.clear();
+    this.retrying.clear();
+    this.blockedKeys.clear();
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class SinkRunner implements TaskRunner {
+  readonly failure: Promise<Error>;
+  private settleFailure!: (error: Error) => void;
+  private readonly logger: Logger;
+  private readonly options: ConsumerOptions;
+  private readonly owner: string;
+  private common!: CommonConnectorConfig;
+  private task!: SinkTask;
+  private readonly topics = new Map<string, Topic>();
+  private readonly shards = new Map<string, OwnedShard>();
+  private bucket = new TokenBucket(0);
+  private readonly pollBudget: PollBudget;
+  private budgeted = 0;
+  private readonly dlqTopics = new Map<string, Topic>();
+
+  private loop: Promise<void> | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseWork: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private paused = false;
+  private stepDone: Promise<void> = Promise.resolve();
+  private wakeUp: (() => void) | undefined;
+  private shutdownDone: Promise<void> | undefined;
+  private missingTopicsLogged = new Set<string>();
+
+  constructor(
+    private readonly spec: SinkTaskSpec,
+    private readonly deps: SinkRunnerDeps,
+  ) {
+    this.failure = new Promise((resolve) => (this.settleFailure = resolve));
+    this.logger = deps.logger.child({ connector: spec.connectorName, task: spec.taskId });
+    this.options = { ...DEFAULT_CONSUMER_OPTIONS, ...deps.consumer };
+    // Unique per runner: two runners of one task in one process must not share a lease.
+    this.owner = `${deps.workerId}#${randomBytes(4).toString('hex')}`;
+    this.pollBudget = deps.pollBudget ?? new PollBudget();
+    this.options.releaseIdleAfterMs = Math.max(
+      this.options.releaseIdleAfterMs,
+      this.options.overlapMs + this.options.sweepIntervalMs + this.options.confidenceMs,
+    );
+  }
+
+  private get connector(): string {
+    return this.spec.connectorName;
+  }
+
+  async start(): Promise<void> {
+    this.common = fullSpec(this.spec.connector.config).parse(this.spec.config) as CommonConnectorConfig;
+    const taskConfig = this.spec.connector.config.parse(this.spec.config);
+    this.task = this.spec.connector.createTask();
+    const report =
+      this.deps.reportDeliveries ??
+      (async (connector: string, updates: DeliveryUpdate[]) => void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId)));
+    await this.task.start(taskConfig, {
+      connectorName: this.connector,
+      taskId: this.spec.taskId,
+      logger: this.logger,
+      reportDeliveries: (updates) => report(this.connector, updates),
+    });
+    this.bucket = new TokenBucket(0);
+    try {
+      await this.resolveTopics();
+    } catch (error) {
+      await this.shutdown();
+      throw error;
+    }
+    this.scheduleLeases();
+    this.loop = this.run();
+  }
+
+  async pause(): Promise<void> {
+    this.paused = true;
+    await this.stepDone;
+  }
+
+  async resume(): Promise<void> {
+    this.paused = false;
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+    await this.shutdown();
+  }
+
+  // ---- leases and shard ownership ----
+
+  private scheduleLeases(): void {
+    if (this.stopping) return;
+    this.leaseTimer = setTimeout(() => {
+      this.leaseWork = this.renewLeases()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'lease maintenance failed'))
+        .finally(() => this.scheduleLeases());
+    }, this.deps.heartbeatMs);
+    this.leaseTimer.unref?.();
+  }
+
+  /** Renews the leases of busy shards; a lease lost to another owner drops the shard's state. */
+  private async renewLeases(): Promise<void> {
+    await this.resolveTopics();
+    await Promise.all(
+      [...this.shards.values()].map(async (owned) => {
+        if (this.stopping || !owned.lease.held) return;
+        if ((await owned.lease.renew()) === 'lost') {
+          this.logger.warn({ lease: owned.lease.name }, 'lease lost to another owner; shard dropped');
+          this.drop(owned);
+        }
+      }),
+    );
+  }
+
+  private async resolveTopics(): Promise<void> {
+    let added = 0;
+    for (const name of this.common.topics) {
+      if (this.topics.has(name)) continue;
+      const topic = await this.deps.store.getTopic(name);
+      if (!topic) {
+        if (!this.missingTopicsLogged.has(name)) {
+          this.missingTopicsLogged.add(name);
+          this.logger.warn({ topic: name }, 'topic does not exist (yet); the task will consume it once it is created');
+        }
+        continue;
+      }
+      this.topics.set(name, topic);
+      for (let shard = 0; shard < topic.shards; shard++) {
+        if (shard % this.spec.taskCount !== this.spec.taskId) continue;
+        const leaseName = `sink:${this.connector}/${topic.name}/${shard}`;
+        const lease = new HeldLease(this.deps.store, leaseName, this.owner, this.deps.leaseTtlMs, Math.ceil(this.deps.leaseTtlMs / 3));
+        const owned = new OwnedShard(topic, shard, lease);
+        owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, () => {
+          owned.consumer?.wake();
+          this.wake();
+        });
+        this.shards.set(leaseName, owned);
+        added += 1;
+      }
+    }
+    if (added > 0) {
+      this.pollBudget.add(added);
+      this.budgeted += added;
+      this.wake();
+    }
+    this.setRateShare();
+  }
+
+  /** A consumer positioned at the stored watermark. */
+  private async newConsumer(owned: OwnedShard, freshAfter: number): Promise<ShardConsumer> {
+    const consumer = new ShardConsumer(this.deps.store, this.connector, owned.topic, owned.shard, this.options, this.logger, this.pollBudget);
+    await consumer.open(freshAfter);
+    return consumer;
+  }
+
+  /** Takes the lease of a shard that has work; false while another owner holds it. */
+  private async activate(owned: OwnedShard, now: number): Promise<boolean> {
+    let taken = false;
+    try {
+      taken = await owned.lease.acquire();
+    } catch (error) {
+      this.logger.warn({ err: error, lease: owned.lease.name }, 'could not take lease');
+    }
+    if (!taken) {
+      owned.nextAcquireAt = now + this.deps.heartbeatMs;
+      if (owned.consumer) owned.consumer.nextPollAt = owned.nextAcquireAt;
+      return false;
+    }
+    const continuous = owned.consumer !== undefined && owned.releasedEpoch !== undefined && owned.lease.epoch === owned.releasedEpoch + 1;
+    owned.releasedEpoch = undefined;
+    if (!continuous) {
+      // Someone else may have held the shard since we last did: rebuild from the store. Entries
+      // newer than `freshAfter` cannot have been read by that owner, which stopped before its
+      // lease ran out; the overlap allows for clock skew between workers.
+      owned.clear();
+      owned.consumer = await this.newConsumer(owned, owned.lease.acquiredAt + this.options.overlapMs);
+    }
+    owned.validEpoch = owned.lease.epoch;
+    owned.lastWorkAt = now;
+    owned.consumer!.wake();
+    this.logger.debug({ topic: owned.topic.name, shard: owned.shard, epoch: owned.lease.epoch, continuous }, 'shard lease taken');
+    return true;
+  }
+
+  /** Gives back the lease of a shard with nothing to do, after saving its watermark. */
+  private async release(owned: OwnedShard): Promise<void> {
+    await owned.consumer?.flush(Date.now(), true);
+    const epoch = owned.lease.epoch;
+    owned.validEpoch = undefined;
+    await owned.lease.release();
+    owned.releasedEpoch = epoch;
+    this.deps.metrics.busLag.remove({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) });
+  }
+
+  /** The lease is gone: forget what was read under it (the next owner, maybe us, rebuilds it). */
+  private drop(owned: OwnedShard): void {
+    owned.validEpoch = undefined;
+    owned.releasedEpoch = undefined;
+    owned.clear();
+    this.deps.metrics.busLag.remove({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) });
+  }
+
+  /**
+   * The cluster-wide rate limit is split by shards: each task gets the share of the shards
+   * assigned to it, whichever of them are busy at the moment.
+   */
+  private setRateShare(): void {
+    const total = [...this.topics.values()].reduce((sum, t) => sum + t.shards, 0);
+    const limit = this.common['rate.limit.per.second'];
+    this.bucket.setRate(limit > 0 && total > 0 ? (limit * this.shards.size) / total : 0);
+  }
+
+  // ---- the loop ----
+
+  private wake(): void {
+    const wakeUp = this.wakeUp;
+    this.wakeUp = undefined;
+    wakeUp?.();
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    let storeBackoff = 0;
+    while (!this.stopping) {
+      if (this.paused) {
+        await this.idle(1000);
+        continue;
+      }
+      let progressed = false;
+      const step = this.step();
+      this.stepDone = step.then(
+        () => undefined,
+        () => undefined,
+      );
+      try {
+        progressed = await step;
+        storeBackoff = 0;
+      } catch (error) {
+        if (error instanceof TaskFailed) {
+          await this.fail(error.reason);
+          return;
+        }
+        storeBackoff = Math.min(5000, storeBackoff ? storeBackoff * 2 : 100);
+        this.logger.warn({ err: error, retryInMs: storeBackoff }, 'bus step failed; retrying');
+        await this.idle(storeBackoff);
+        continue;
+      }
+      if (!progressed && !this.stopping && !this.paused) await this.idle(this.nextDelay());
+    }
+  }
+
+  /** Probes idle shards, reads busy ones, sends one batch, moves watermarks. True when it sent something. */
+  private async step(): Promise<boolean> {
+    const now = Date.now();
+    const batchSize = this.common['batch.size'];
+    await this.activateShardsWithWork(now);
+    const readable = [...this.shards.values()].filter(
+      (s) => s.active && s.lease.safe(now) && s.consumer!.nextPollAt <= now && s.queue.length < batchSize,
+    );
+    if (readable.length > 0) {
+      const reads = await Promise.all(readable.map(async (owned) => ({ owned, consumer: owned.consumer!, found: await owned.consumer!.read(now) })));
+      const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
+      for (const { owned, consumer, found } of reads) {
+        if (owned.consumer !== consumer) continue; // dropped while reading
+        for (const discovered of found) this.admit(owned, discovered, now, inDoubt);
+      }
+      if (inDoubt.length > 0) await this.markUnknown(inDoubt);
+    }
+    const batch = this.takeBatch(Date.now());
+    if (batch.length > 0) {
+      await this.deliver(batch);
+      const at = Date.now();
+      for (const { shard } of batch) shard.lastWorkAt = at;
+    }
+    await this.flushWatermarks(false);
+    await this.releaseIdleShards();
+    return batch.length > 0;
+  }
+
+  /** Probes the shards without a lease that are due, and takes the leases of those with work. */
+  private async activateShardsWithWork(now: number): Promise<void> {
+    const inactive = [...this.shards.values()].filter((s) => !s.active && now >= s.nextAcquireAt);
+    if (inactive.length === 0) return;
+    const unopened = inactive.filter((s) => !s.consumer);
+    // Positioned at the stored watermark, for probing only: sending waits for the lease.
+    await Promise.all(unopened.map(async (s) => (s.consumer = await this.newConsumer(s, Infinity))));
+    const due = inactive.filter((s) => s.lease.held || s.consumer!.nextPollAt <= now);
+    const withWork = await Promise.all(due.map(async (s) => ((s.lease.held || (await s.consumer!.probe(now))) ? s : undefined)));
+    await Promise.all(withWork.filter((s): s is OwnedShard => s !== undefined).map((s) => this.activate(s, now)));
+  }
+
+  private async releaseIdleShards(): Promise<void> {
+    const now = Date.now();
+    const idle = [...this.shards.values()].filter(
+      (s) =>
+        s.active &&
+        !s.busy &&
+        now - Math.max(s.lastWorkAt, s.consumer!.lastFoundAt) >= this.options.releaseIdleAfterMs &&
+        // Let the last sweep of the busy period run under the lease first.
+        s.consumer!.nextPollAt > now,
+    );
+    await Promise.all(idle.map((s) => this.release(s)));
+  }
+
+  private admit(owned: OwnedShard, { entry, message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
+    const pending: Pending = { message, ts: entry.ts, attempts: prior?.attempts ?? 0, ...(prior ? { prior } : {}) };
+    if (!prior || prior.state === 'pending') {
+      owned.enqueue(pending);
+    } else if (prior.state === 'retrying') {
+      // Left by an earlier owner: retry when due. Its first attempt is unknown; its last write bounds it.
+      pending.firstAttemptAt = prior.updatedAt;
+      pending.nextAttemptAt = prior.nextAttemptAt ?? now;
+      owned.retry(pending);
+    } else if (prior.state === 'sending') {
+      if (this.common['delivery.guarantee'] === 'at-least-once') owned.enqueue(pending);
+      else inDoubt.push({ owned, pending });
+    }
+  }
+
+  /** At-most-once: a send whose outcome nobody recorded may have happened; never send it again. */
+  private async markUnknown(inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): Promise<void> {
+    const now = Date.now();
+    await this.deps.store.putDeliveries(
+      inDoubt.map(({ owned, pending }) => ({
+        ...pending.prior!,
+        state: 'unknown' as const,
+        epoch: owned.lease.epoch,
+        workerId: this.deps.workerId,
+        updatedAt: now,
+      })),
+    );
+    await this.deps.store.appendEvents(
+      inDoubt.map(({ pending }) => ({
+        messageId: pending.message.id,
+        at: now,
+        type: 'unknown',
+        connector: this.connector,
+        workerId: this.deps.workerId,
+        detail: {
+          reason: 'found sending without an outcome (the previous owner stopped mid-send); at-most-once: not sent again',
+          previousWorker: pending.prior!.workerId,
+          previousEpoch: pending.prior!.epoch,
+        },
+      })),
+    );
+    for (const { owned, pending } of inDoubt) owned.finish(pending);
+  }
+
+  /** Due retries first, then ready records, round-robin over shards, within the rate limit. */
+  private takeBatch(now: number): Dispatch[] {
+    const sendable = [...this.shards.values()].filter((s) => s.active && s.lease.safe(now));
+    const retries: Dispatch[] = [];
+    for (const shard of sendable) {
+      for (const pending of shard.retrying.values()) {
+        if ((pending.nextAttemptAt ?? 0) <= now) retries.push({ shard, pending, fromRetry: true });
+      }
+    }
+    retries.sort((a, b) => a.pending.ts - b.pending.ts);
+    const queued = sendable.reduce((sum, s) => sum + s.queue.length, 0);
+    const wanted = Math.min(this.common['batch.size'], retries.length + queued);
+    if (wanted === 0) return [];
+    const granted = this.bucket.take(wanted, now);
+    const batch = retries.slice(0, granted);
+    for (const { shard, pending } of batch) shard.retrying.delete(pending.message.id);
+    const cursors = sendable.filter((s) => s.queue.length > 0);
+    while (batch.length < granted && cursors.length > 0) {
+      for (let i = 0; i < cursors.length && batch.length < granted; ) {
+        const shard = cursors[i]!;
+        const pending = shard.queue.shift();
+        if (pending) batch.push({ shard, pending, fromRetry: false });
+        if (shard.queue.length === 0) cursors.splice(i, 1);
+        else i++;
+      }
+    }
+    return batch;
+  }
+
+  /** Puts records taken for a batch back where they came from (the batch could not start). */
+  private giveBack(batch: Dispatch[]): void {
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const { shard, pending, fromRetry } = batch[i]!;
+      if (fromRetry) shard.retrying.set(pending.message.id, pending);
+      else shard.queue.unshift(pending);
+    }
+  }
+
+  private async deliver(batch: Dispatch[]): Promise<void> {
+    const sentAt = Date.now();
+    const store = this.deps.store;
+    try {
+      await store.putDeliveries(
+        batch.map(({ shard, pending }) => ({
+          connector: this.connector,
+          messageId: pending.message.id,
+          state: 'sending' as const,
+          attempts: pending.attempts + 1,
+          epoch: shard.lease.epoch,
+          workerId: this.deps.workerId,
+          updatedAt: sentAt,
+        })),
+      );
+    } catch (error) {
+      this.giveBack(batch);
+      throw error;
+    }
+    const records: SinkRecord[] = batch.map(({ pending }) => toRecord(pending.message, pending.attempts + 1));
+    this.deps.metrics.recordsRead.inc({ connector: this.connector }, records.length);
+    let outcomes: SinkOutcome[];
+    try {
+      outcomes = await this.task.put(records);
+    } catch (error) {
+      const reason = error instanceof Error ? error : new Error(String(error));
+      if (error instanceof FatalConnectorError) {
+        // The connector promises nothing reached the provider: undo `sending` so a restart sends them.
+        await this.persist(() =>
+          store.putDeliveries(
+            batch.map(({ shard, pending }) => ({
+              ...(pending.prior ?? {
+                connector: this.connector,
+                messageId: pending.message.id,
+                state: 'pending' as const,
+                attempts: pending.attempts,
+                epoch: shard.lease.epoch,
+                workerId: this.deps.workerId,
+              }),
+              updatedAt: Date.now(),
+            })),
+          ),
+        );
+        for (const { shard, pending } of batch) shard.consumer?.forget(pending.message.id);
+      }
+      // Any other exception leaves the batch in `sending`: in doubt, as the contract says.
+      throw new TaskFailed(reason);
+    }
+    const problem = outcomeProblem(outcomes, records.length);
+    if (problem) throw new TaskFailed(new Error(`${this.spec.connector.className}.put broke its contract: ${problem}`));
+    await this.settle(batch, outcomes, sentAt);
+  }
+
+  private async settle(batch: Dispatch[], outcomes: SinkOutcome[], sentAt: number): Promise<void> {
+    const now = Date.now();
+    const rows: Delivery[] = [];
+    const events: MessageEvent[] = [];
+    const providerIds: Array<{ connector: string; providerId: string; messageId: string }> = [];
+    const finished: Dispatch[] = [];
+    const toRetry: Dispatch[] = [];
+    const failed: Array<{ dispatch: Dispatch; error: { code: string; message: string }; exhausted: boolean }> = [];
+    const maxAttempts = this.common['errors.retry.max.attempts'];
+    const timeout = this.common['errors.retry.timeout'];
+    let sent = 0;
+
+    batch.forEach((dispatch, i) => {
+      const { shard, pending } = dispatch;
+      const outcome = outcomes[i]!;
+      const attempts = pending.attempts + 1;
+      const base = {
+        connector: this.connector,
+        messageId: pending.message.id,
+        attempts,
+        epoch: shard.lease.epoch,
+        workerId: this.deps.workerId,
+        updatedAt: now,
+      };
+      if (outcome.status === 'sent') {
+        rows.push({ ...base, state: 'sent', ...(outcome.providerId ? { providerId: outcome.providerId } : {}) });
+        if (outcome.providerId) providerIds.push({ connector: this.connector, providerId: outcome.providerId, messageId: pending.message.id });
+        if (outcome.details) {
+          events.push({ messageId: pending.message.id, at: now, type: 'sent', connector: this.connector, workerId: this.deps.workerId, detail: { providerId: outcome.providerId, ...outcome.details } });
+        }
+        finished.push(dispatch);
+        sent += 1;
+        return;
+      }
+      if (outcome.status === 'retry') {
+        const firstAttemptAt = pending.firstAttemptAt ?? sentAt;
+        const delay = retryDelay(attempts, this.common['errors.retry.delay.initial.ms'], this.common['errors.retry.delay.max.ms'], outcome.retryAfterMs);
+        const nextAttemptAt = now + delay;
+        const outOfTime = timeout >= 0 && nextAttemptAt - firstAttemptAt > timeout;
+        if (attempts >= maxAttempts || outOfTime) {
+          failed.push({ dispatch, error: outcome.error, exhausted: true });
+          return;
+        }
+        rows.push({ ...base, state: 'retrying', nextAttemptAt, lastError: outcome.error });
+        events.push({
+          messageId: pending.message.id,
+          at: now,
+          type: 'retrying',
+          connector: this.connector,
+          workerId: this.deps.workerId,
+          detail: { attempt: attempts, error: outcome.error, nextAttemptAt, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) },
+        });
+        pending.attempts = attempts;
+        pending.firstAttemptAt = firstAttemptAt;
+        pending.nextAttemptAt = nextAttemptAt;
+        toRetry.push(dispatch);
+        return;
+      }
+      failed.push({ dispatch, error: outcome.error, exhausted: false });
+    });
+
+    if (failed.length > 0) {
+      const dead = await this.deadLetter(failed.map(({ dispatch, error, exhausted }) => ({ pending: dispatch.pending, error, exhausted })));
+      for (const { dispatch, error, exhausted } of failed) {
+        const { shard, pending } = dispatch;
+        const letter = dead.get(pending.message.id);
+        const state = letter && 'id' in letter ? 'dead' : 'failed';
+        rows.push({
+          connector: this.connector,
+          messageId: pending.message.id,
+          state,
+          attempts: pending.attempts + 1,
+          epoch: shard.lease.epoch,
+          workerId: this.deps.workerId,
+          lastError: error,
+          updatedAt: now,
+        });
+        events.push({
+          messageId: pending.message.id,
+          at: now,
+          type: state,
+          connector: this.connector,
+          workerId: this.deps.workerId,
+          detail: {
+            error,
+            attempts: pending.attempts + 1,
+            ...(exhausted ? { reason: 'retries exhausted' } : {}),
+            ...(letter && 'id' in letter ? { deadLetterTopic: this.common['errors.deadletterqueue.topic.name'], deadLetterId: letter.id } : {}),
+            ...(letter && 'error' in letter ? { deadLetterError: letter.error } : {}),
+          },
+        });
+        finished.push(dispatch);
+      }
+    }
+
+    await this.persist(async () => {
+      await this.deps.store.putDeliveries(rows);
+      if (providerIds.length > 0) await this.deps.store.putProviderIds(providerIds);
+      if (events.length > 0) await this.deps.store.appendEvents(events);
+    });
+
+    for (const { shard, pending } of finished) shard.finish(pending);
+    for (const { shard, pending } of toRetry) shard.retry(pending);
+    const labels = { connector: this.connector };
+    if (sent > 0) this.deps.metrics.recordsSent.inc(labels, sent);
+    if (toRetry.length > 0) this.deps.metrics.recordsRetried.inc(labels, toRetry.length);
+    if (failed.length > 0) this.deps.metrics.recordsFailed.inc(labels, failed.length);
+  }
+
+  /**
+   * Produces failed records to the dead-letter topic (created with the source topic's shard
+   * count if missing), with headers naming the connector and the error. The letter's id is
+   * derived from the message and the connector, so producing it twice keeps one copy.
+   */
+  private async deadLetter(
+    failures: Array<{ pending: Pending; error: { code: string; message: string }; exhausted: boolean }>,
+  ): Promise<Map<string, { id: string } | { error: string }>> {
+    const out = new Map<string, { id: string } | { error: string }>();
+    const dlqName = this.common['errors.deadletterqueue.topic.name'];
+    if (!dlqName) return out;
+    const bySource = new Map<string, typeof failures>();
+    for (const failure of failures) {
+      const list = bySource.get(failure.pending.message.topic) ?? [];
+      list.push(failure);
+      bySource.set(failure.pending.message.topic, list);
+    }
+    for (const [sourceTopic, list] of bySource) {
+      try {
+        let topic = this.dlqTopics.get(dlqName);
+        if (!topic) {
+          const source = this.topics.get(sourceTopic);
+          topic = await ensureTopic(this.deps.store, { name: dlqName, shards: source?.shards ?? 16 });
+          this.dlqTopics.set(dlqName, topic);
+        }
+        for (let i = 0; i < list.length; i += this.deps.producer.limits.maxMessages) {
+          const chunk = list.slice(i, i + this.deps.producer.limits.maxMessages);
+          const items = chunk.map(({ pending, error, exhausted }) => ({
+            id: deadLetterId(this.connector, pending.message.id),
+            key: pending.message.key,
+            value: pending.message.value,
+            headers: {
+              ...pending.message.headers,
+              'omnibus.errors.connector.name': this.connector,
+              'omnibus.errors.task.id': String(this.spec.taskId),
+              'omnibus.errors.topic': pending.message.topic,
+              'omnibus.errors.shard': String(pending.message.shard),
+              'omnibus.errors.message.id': pending.message.id,
+              'omnibus.errors.code': error.code,
+              'omnibus.errors.message': error.message,
+              'omnibus.errors.attempts': String(pending.attempts + 1),
+              'omnibus.errors.reason': exhausted ? 'retries exhausted' : 'permanent failure',
+            },
+            ...(pending.message.group ? { group: pending.message.group } : {}),
+          }));
+          const produced = await this.deps.producer.produce(topic.name, items);
+          produced.forEach((p, j) => out.set(chunk[j]!.pending.message.id, { id: p.id }));
+        }
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.logger.error({ err: error, topic: dlqName }, 'could not write to the dead-letter topic; records are marked failed');
+        for (const { pending } of list) if (!out.has(pending.message.id)) out.set(pending.message.id, { error: message });
+      }
+    }
+    return out;
+  }
+
+  /** Retries a store write until it succeeds or the runner stops: an outcome must not be lost. */
+  private async persist(write: () => Promise<void>): Promise<void> {
+    for (let delay = 100; ; delay = Math.min(5000, delay * 2)) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        if (this.stopping) throw error;
+        this.logger.warn({ err: error, retryInMs: delay }, 'store write failed; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Watermarks are written only under the lease: another owner may be moving them. */
+  private async flushWatermarks(force: boolean): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.shards.values()]
+        .filter((s) => s.active)
+        .map(async (owned) => {
+          const lag = await owned.consumer!.flush(now, force);
+          this.deps.metrics.busLag.set({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) }, lag);
+        }),
+    );
+  }
+
+  /** How long the loop may sleep: until a shard's poll or a retry is due, or a rate-limit token. */
+  private nextDelay(): number {
+    const now = Date.now();
+    let next = now + 1000;
+    const batchSize = this.common['batch.size'];
+    for (const owned of this.shards.values()) {
+      if (!owned.active) {
+        if (owned.consumer) next = Math.min(next, Math.max(owned.consumer.nextPollAt, owned.nextAcquireAt));
+        continue;
+      }
+      if (owned.queue.length < batchSize) next = Math.min(next, owned.consumer!.nextPollAt);
+      for (const pending of owned.retrying.values()) next = Math.min(next, pending.nextAttemptAt ?? now);
+      if (owned.queue.length > 0 && owned.lease.safe(now)) next = Math.min(next, now + this.bucket.waitMs(now));
+    }
+    return Math.max(0, next - now);
+  }
+
+  private async fail(reason: Error): Promise<void> {
+    this.logger.error({ err: reason }, 'sink task failed');
+    this.stopping = true;
+    await this.shutdown();
+    this.settleFailure(reason);
+  }
+
+  private shutdown(): Promise<void> {
+    this.shutdownDone ??= (async () => {
+      this.stopping = true;
+      if (this.leaseTimer) clearTimeout(this.leaseTimer);
+      await this.leaseWork;
+      try {
+        await this.flushWatermarks(true);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'could not save watermarks on stop');
+      }
+      this.pollBudget.remove(this.budgeted);
+      this.budgeted = 0;
+      await Promise.all(
+        [...this.shards.values()].map(async (owned) => {
+          owned.unsubscribe?.();
+          owned.unsubscribe = undefined;
+          const held = owned.lease.held;
+          this.drop(owned);
+          if (!held) return;
+          try {
+            await owned.lease.release();
+          } catch (error) {
+            this.logger.warn({ err: error, lease: owned.lease.name }, 'could not release lease; it will expire');
+          }
+        }),
+      );
+      try {
+        await this.task?.stop();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'task stop failed');
+      }
+    })();
+    return this.shutdownDone;
+  }
+}
+
+function toRecord(message: Message, attempt: number): SinkRecord {
+  return {
+    id: message.id,
+    topic: message.topic,
+    key: message.key,
+    shard: message.shard,
+    value: message.value,
+    headers: message.headers,
+    timestamp: message.createdAt,
+    attempt,
+    ...(message.group !== undefined ? { group: message.group } : {}),
+  };
+}
+
+function outcomeProblem(outcomes: unknown, expected: number): string | undefined {
+  if (!Array.isArray(outcomes)) return 'it did not return an array';
+  if (outcomes.length !== expected) return `it returned ${outcomes.length} outcomes for ${expected} records`;
+  for (const [i, o] of outcomes.entries()) {
+    const status = (o as { status?: unknown } | null)?.status;
+    if (status === 'sent') continue;
+    if ((status === 'retry' || status === 'failed') && typeof (o as { error?: { code?: unknown } }).error?.code === 'string') continue;
+    return `outcome ${i} is not {status: 'sent'|'retry'|'failed'} with an error for retry/failed`;
+  }
+  return undefined;
+}
+
+function deadLetterId(connector: string, messageId: string): string {
+  // Hex keeps ids within the produce id alphabet ([A-Za-z0-9._:-]).
+  const digest = createHash('sha256').update(connector).digest('hex').slice(0, 12);
+  const id = `${messageId}:dlq:${digest}`;
+  return id.length <= 128 ? id : `dlq:${createHash('sha256').update(`${connector}\u0000${messageId}`).digest('hex')}`;
+}

@@ -1,0 +1,102 @@
+// Shared pieces of the bus tests: real stores (LMDB in a temp dir, Cassandra in a fresh
+// keyspace), a quiet logger, and a sink connector that records what it is handed.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkOutcome, type SinkRecord } from '@omnibus/sdk';
+import { memoryLogger } from '@omnibus/sdk';
+import { LmdbStore } from '../../src/store/lmdb.ts';
+import type { Store } from '../../src/store/port.ts';
+
+export interface StoreHandle {
+  store: Store;
+  close(): Promise<void>;
+}
+
+export async function lmdbStore(): Promise<StoreHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'omnibus-bus-'));
+  const store = new LmdbStore(join(dir, 'data'), { sweepIntervalMs: 0 });
+  await store.init();
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function cqlStore(prefix: string): Promise<StoreHandle> {
+  const { freshKeyspace, cqlUrl } = await import('@omnibus/test-support');
+  const { openStore } = await import('../../src/store/open.ts');
+  const keyspace = await freshKeyspace(prefix);
+  const store = await openStore(cqlUrl(keyspace.keyspace));
+  await store.init();
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await keyspace.drop();
+    },
+  };
+}
+
+export const quietLogger = () => memoryLogger();
+
+/** Resolves once `check` returns a truthy value; fails with `what` after `timeoutMs`. */
+export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What a scripted sink decides for a record on a given attempt. */
+export type Script = (record: SinkRecord) => SinkOutcome | 'throw' | 'fatal' | Promise<SinkOutcome | 'throw' | 'fatal'>;
+
+/**
+ * A real sink connector whose "provider" is an in-memory list: every record handed to `put`
+ * is appended (with the task that got it), and the outcome comes from `script`.
+ */
+export function recordingSink(script: Script = () => ({ status: 'sent' })): {
+  connector: SinkConnector;
+  received: Array<SinkRecord & { taskLabel: string }>;
+  setScript(next: Script): void;
+} {
+  const received: Array<SinkRecord & { taskLabel: string }> = [];
+  let current = script;
+  let tasks = 0;
+  const connector = defineSinkConnector({
+    className: 'RecordingSink',
+    version: '0.0.0',
+    description: 'records what it is handed',
+    config: ConfigSpec.builder(),
+    createTask: () => {
+      const taskLabel = `task-${tasks++}`;
+      return {
+        start: async () => undefined,
+        put: async (records: SinkRecord[]) => {
+          const outcomes: SinkOutcome[] = [];
+          for (const record of records) {
+            const decision = await current(record);
+            if (decision === 'throw') throw new Error('provider connection reset mid-send');
+            if (decision === 'fatal') {
+              const { FatalConnectorError } = await import('@omnibus/sdk');
+              throw new FatalConnectorError('OMNI_ERR_TEST_REVOKED', 'credentials revoked');
+            }
+            received.push({ ...record, taskLabel });
+            outcomes.push(decision);
+          }
+          return outcomes;
+        },
+        stop: async () => undefined,
+      };
+    },
+  }) as unknown as SinkConnector;
+  return { connector, received, setScript: (next) => void (current = next) };
+}

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpError } from '../../src/errors.ts';
+import { Producer } from '../../src/bus/producer.ts';
+import { routeKey } from '../../src/bus/shard.ts';
+import { ShardSignals } from '../../src/bus/signals.ts';
+import { newTopic } from '../../src/bus/topics.ts';
+import { lmdbStore, type StoreHandle } from './helpers.ts';
+
+const schema = {
+  type: 'object',
+  required: ['to', 'subject'],
+  properties: { to: { type: 'string', format: 'email' }, subject: { type: 'string', maxLength: 20 } },
+  additionalProperties: false,
+};
+
+async function rejection(promise: Promise<unknown>): Promise<HttpError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(HttpError);
+  return error as HttpError;
+}
+
+describe('Producer', () => {
+  let handle: StoreHandle;
+  let producer: Producer;
+  const signals = new ShardSignals();
+
+  beforeAll(async () => {
+    handle = await lmdbStore();
+    await handle.store.createTopic(newTopic({ name: 'mail', shards: 8, schema }));
+    await handle.store.createTopic(newTopic({ name: 'plain', shards: 4 }));
+    producer = new Producer({ store: handle.store, signals, limits: { maxBatchBytes: 64 * 1024 } });
+  });
+  afterAll(async () => handle.close());
+
+  it('writes a batch and answers {id, shard} per message, the shard being the key route', async () => {
+    const keys = ['a@example.org', 'b@example.org', 'c@example.org'];
+    const produced = await producer.produce(
+      'mail',
+      keys.map((to) => ({ key: to, value: { to, subject: 'hi' }, headers: { 'x-campaign': 'spring' } })),
+      { group: 'spring-2025' },
+    );
+    expect(produced.map((p) => p.shard)).toEqual(keys.map((k) => routeKey(k, 8).shard));
+    const stored = await handle.store.getMessages(produced.map((p) => p.id));
+    expect([...stored.values()].map((m) => [m.key, m.token, m.headers['x-campaign'], m.group])).toEqual(
+      keys.map((k) => [k, routeKey(k, 8).token, 'spring', 'spring-2025']),
+    );
+    // Generated ids are uuid v7: time-ordered, so the buffer order is the produce order.
+    expect(produced.map((p) => p.id)).toEqual([...produced.map((p) => p.id)].sort());
+    expect(produced[0]!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('rejects the whole batch, naming every failing item, and writes nothing', async () => {
+    const before = await handle.store.readBuffer('mail', 0, 0, Date.now() + 1000, 10_000);
+    const error = await rejection(
+      producer.produce('mail', [
+        { key: 'ok@example.org', value: { to: 'ok@example.org', subject: 'fine' }, id: 'valid-1' },
+        { key: '', value: { to: 'x@example.org', subject: 'hi' } },
+        { key: 'k', value: { to: 'not-an-email', subject: 'a subject far too long for the schema' } },
+        { key: 'k2' },
+        { key: 'k3', value: { to: 'z@example.org', subject: 's' }, headers: { h: 1 }, id: 'bad id!' },
+        'not an object',
+        { key: 'x'.repeat(1025), value: { to: 'y@example.org', subject: 's', extra: true } },
+      ]),
+    );
+    expect(error.status).toBe(422);
+    expect(error.message).toBe('6 of 7 messages are invalid; none was accepted');
+    const errors = (error.details as { errors: Array<{ index: number; field: string; message: string }> }).errors;
+    expect(errors.map((e) => [e.index, e.field])).toEqual([
+      [1, 'key'],
+      [2, 'value/to'],
+      [2, 'value/subject'],
+      [3, 'value'],
+      [4, 'headers.h'],
+      [4, 'id'],
+      [5, ''],
+      [6, 'key'],
+      [6, 'value'],
+    ]);
+    expect(errors.find((e) => e.index === 2 && e.field === 'value/to')!.message).toContain('format "email"');
+    expect(errors.find((e) => e.index === 6 && e.field === 'value')!.message).toBe('must not have property "extra"');
+    // The valid item was not written either.
+    expect((await handle.store.getMessages(['valid-1'])).size).toBe(0);
+    const after = await handle.store.readBuffer('mail', 0, 0, Date.now() + 1000, 10_000);
+    expect(after.length).toBe(before.length);
+  });
+
+  it('answers 404 for an unknown topic, 400 for a malformed body, 413 for too many or too large messages', async () => {
+    expect((await rejection(producer.produce('nope', [{ key: 'k', value: 1 }]))).status).toBe(404);
+    expect((await rejection(producer.produce('plain', []))).status).toBe(400);
+    expect((await rejection(producer.produce('plain', { key: 'k', value: 1 }))).status).toBe(400);
+    const tooMany = Array.from({ length: 1001 }, (_, i) => ({ key: `k${i}`, value: i }));
+    expect((await rejection(producer.produce('plain', tooMany))).status).toBe(413);
+    const big = Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: 'x'.repeat(10_000) }));
+    const tooLarge = await rejection(producer.produce('plain', big));
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.message).toContain('65536 bytes');
+  });
+
+  it('is idempotent for supplied ids: a second produce returns the first result and writes nothing', async () => {
+    const first = await producer.produce('plain', [
+      { key: 'alice', value: { n: 1 }, id: 'order-42:confirmation' },
+      { key: 'bob', value: { n: 2 } },
+    ]);
+    const bufferBefore = await handle.store.readBuffer('plain', first[0]!.shard, 0, Date.now() + 1000, 10_000);
+    const second = await producer.produce('plain', [
+      { key: 'alice', value: { n: 1 }, id: 'order-42:confirmation' },
+      { key: 'carol', value: { n: 3 }, id: 'order-43:confirmation' },
+    ]);
+    expect(second[0]).toEqual(first[0]);
+    expect(second[1]!.id).toBe('order-43:confirmation');
+    const bufferAfter = await handle.store.readBuffer('plain', first[0]!.shard, 0, Date.now() + 1000, 10_000);
+    expect(bufferAfter.filter((e) => e.id === 'order-42:confirmation')).toHaveLength(1);
+    expect(bufferAfter.length - bufferBefore.length).toBe(second[1]!.shard === first[0]!.shard ? 1 : 0);
+    // The same id inside one batch, or an id of another topic's message, is refused.
+    const twice = await rejection(
+      producer.produce('plain', [
+        { key: 'a', value: 1, id: 'dup' },
+        { key: 'b', value: 2, id: 'dup' },
+      ]),
+    );
+    expect((twice.details as { errors: unknown[] }).errors).toEqual([{ index: 1, field: 'id', message: 'repeats the id of message 0 in this batch' }]);
+    const mailId = (await producer.produce('mail', [{ key: 'm@example.org', value: { to: 'm@example.org', subject: 's' } }]))[0]!.id;
+    const crossTopic = await rejection(producer.produce('plain', [{ key: 'a', value: 1, id: mailId }]));
+    expect((crossTopic.details as { errors: Array<{ message: string }> }).errors[0]!.message).toBe('is already the id of a message of topic mail');
+  });
+
+  it('keeps the produce order of one key in the buffer even when supplied ids sort the other way', async () => {
+    const produced = await producer.produce('plain', [
+      { key: 'dora', value: 1, id: 'z-first' },
+      { key: 'dora', value: 2, id: 'm-second' },
+      { key: 'dora', value: 3, id: 'a-third' },
+    ]);
+    const entries = await handle.store.readBuffer('plain', produced[0]!.shard, 0, Date.now() + 1000, 10_000);
+    expect(entries.filter((e) => e.key === 'dora').map((e) => e.id)).toEqual(['z-first', 'm-second', 'a-third']);
+  });
+
+  it('wakes the consumers of each written shard', async () => {
+    const route = routeKey('wake-me', 4);
+    let woken = 0;
+    const unsubscribe = signals.subscribe('plain', route.shard, () => (woken += 1));
+    await producer.produce('plain', [{ key: 'wake-me', value: 1 }]);
+    unsubscribe();
+    await producer.produce('plain', [{ key: 'wake-me', value: 2 }]);
+    expect(woken).toBe(1);
+  });
+});

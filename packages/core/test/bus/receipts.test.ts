@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Producer } from '../../src/bus/producer.ts';
+import { applyDeliveryUpdates } from '../../src/bus/receipts.ts';
+import { newTopic } from '../../src/bus/topics.ts';
+import { lmdbStore, type StoreHandle } from './helpers.ts';
+
+describe('delivery receipts', () => {
+  let handle: StoreHandle;
+  let ids: string[];
+  beforeAll(async () => {
+    handle = await lmdbStore();
+    await handle.store.createTopic(newTopic({ name: 'sms', shards: 2 }));
+    ids = (await new Producer({ store: handle.store }).produce('sms', [{ key: '+1', value: 'a' }, { key: '+2', value: 'b' }, { key: '+3', value: 'c' }])).map((p) => p.id);
+    const now = Date.now();
+    await handle.store.putDeliveries(ids.map((messageId, i) => ({ connector: 'smpp', messageId, state: i === 2 ? 'dead' : 'sent', attempts: 1, epoch: 3, workerId: 'w1', providerId: `smsc-${i}`, updatedAt: now })));
+    await handle.store.putProviderIds(ids.map((messageId, i) => ({ connector: 'smpp', providerId: `smsc-${i}`, messageId })));
+  });
+  afterAll(async () => handle.close());
+
+  it('moves sent on to delivered and read, matches provider ids, and never moves a state backwards', async () => {
+    const [a, b, c] = ids as [string, string, string];
+    const t = Date.now();
+    const result = await applyDeliveryUpdates(
+      handle.store,
+      'smpp',
+      [
+        { providerId: 'smsc-0', state: 'read', at: t + 2 },
+        { providerId: 'smsc-0', state: 'delivered', at: t + 1 },
+        { messageId: b, state: 'failed', at: t, error: { code: 'UNDELIV', message: 'handset unreachable' } },
+        { messageId: c, state: 'delivered', at: t },
+        { providerId: 'no-such-id', state: 'delivered', at: t },
+      ],
+      'w2',
+    );
+    expect(result).toEqual({ applied: 3, ignored: 1, unmatched: 1 });
+    const rows = await handle.store.getDeliveries('smpp', ids);
+    expect(rows.get(a)).toMatchObject({ state: 'read', attempts: 1, epoch: 3, providerId: 'smsc-0' });
+    expect(rows.get(b)).toMatchObject({ state: 'failed', lastError: { code: 'UNDELIV', message: 'handset unreachable' } });
+    expect(rows.get(c)!.state).toBe('dead');
+    // A late `delivered` after `read` changes nothing.
+    await applyDeliveryUpdates(handle.store, 'smpp', [{ messageId: a, state: 'delivered', at: t + 5 }], 'w2');
+    expect((await handle.store.getDeliveries('smpp', [a])).get(a)!.state).toBe('read');
+    const events = await handle.store.listEvents(a);
+    expect(events.map((e) => [e.type, (e.detail as { ignored?: string }).ignored])).toEqual([
+      ['delivered', undefined],
+      ['read', undefined],
+      ['delivered', 'already read'],
+    ]);
+  });
+});
