@@ -1,0 +1,978 @@
+/**
+ * The store on ScyllaDB or Cassandra (`cql://host1,host2:9042/keyspace?dc=datacenter1`),
+ * through cassandra-driver: prepared statements everywhere, token-aware routing (the
+ * driver's default policy routes each statement to a replica of its partition).
+ *
+ * Consistency: plain reads and writes at `consistency` (LOCAL_QUORUM unless the URL says
+ * otherwise); leases, topic and connector creation and connector updates are lightweight
+ * transactions at `serial` (SERIAL). A connector row is only ever written through LWT, so its
+ * writes are ordered by Paxos ballots rather than by client clocks.
+ *
+ * The buffer. One table for every topic, partitioned by (topic, shard, bucket) with
+ * bucket = floor(ts / BUCKET_MS), clustered by (ts, id): a partition holds one minute of
+ * one shard, so no partition grows without bound and a consumer's usual window (a few
+ * seconds behind now) is one or two partitions. Entries are written once, never updated
+ * or deleted, each `USING TTL` = its topic's retention, under TimeWindowCompactionStrategy:
+ * a whole SSTable drops once its newest entry has expired. One table with a per-write TTL
+ * rather than a table per topic with default_time_to_live, because creating tables at run
+ * time is a schema change that every node must agree on, racy when several workers create
+ * topics at once, and slow; the price is that a time window's SSTable lives as long as the
+ * longest retention among the topics written in that window.
+ *
+ * A long window (a consumer catching up after downtime) would walk many empty minutes; the
+ * `buffer_buckets` index, written in the same batch, lists the non-empty ones.
+ */
+import cassandra from 'cassandra-driver';
+import type { Logger } from 'pino';
+import { createLogger } from '../logging.ts';
+import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
+import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
+import type {
+  BufferEntry,
+  ConnectorRecord,
+  Delivery,
+  Lease,
+  Member,
+  Message,
+  MessageEvent,
+  SourceOffset,
+  StatusRecord,
+  Store,
+  Topic,
+} from './port.ts';
+
+const { Client, types } = cassandra;
+type Client = cassandra.Client;
+type Row = cassandra.types.Row;
+type QueryOptions = cassandra.QueryOptions;
+type BatchQuery = { query: string; params: unknown[] };
+
+/** Width of a buffer partition. Fixed for the life of a keyspace: readers compute the same buckets. */
+export const BUCKET_MS = 60_000;
+/** Windows up to this many buckets are read directly; longer ones go through the bucket index. */
+const DIRECT_BUCKETS = 4;
+/** Ids per `IN ?` read: small chunks in parallel beat one large IN (measured: 25 ≈ 3× 100). */
+const READ_CHUNK = 25;
+/** Requests in flight at once for multi-row writes and chunked reads. */
+const CONCURRENCY = 32;
+/**
+ * Rows per unlogged batch in multi-row upserts: one request carries many rows, which the
+ * coordinator forwards to their replicas. Measured on one node: ~7× the rate of single-row
+ * writes at 50 rows; no gain beyond.
+ */
+const UPSERT_BATCH_ROWS = 50;
+/** Cassandra's maximum TTL (20 years). */
+const MAX_TTL_SECONDS = 630_720_000;
+/** Members' rows outlive their logical expiry by this much, then Cassandra drops them. */
+const MEMBER_ROW_GRACE_SECONDS = 600;
+const LWT_ATTEMPTS = 8;
+/**
+ * Upper bound on the (estimated) size of one appendMessages batch. Cassandra measures a batch
+ * at about its values plus ~400 bytes of keys per message (measured: 1000 messages with 1.2 KB
+ * values = 1.6 MiB) and rejects batches above `batch_size_fail_threshold` (our test yaml
+ * sets 16 MiB; Cassandra's default is 50 KiB) or above max_mutation_size (16 MiB by default,
+ * half the commit log segment), since the batch log stores the whole batch as one mutation.
+ */
+export const MAX_APPEND_BATCH_BYTES = 12 * 1024 * 1024;
+const PER_MESSAGE_OVERHEAD_BYTES = 400;
+
+const CONSISTENCIES: Record<string, number> = {
+  ANY: types.consistencies.any,
+  ONE: types.consistencies.one,
+  TWO: types.consistencies.two,
+  THREE: types.consistencies.three,
+  QUORUM: types.consistencies.quorum,
+  ALL: types.consistencies.all,
+  LOCAL_QUORUM: types.consistencies.localQuorum,
+  EACH_QUORUM: types.consistencies.eachQuorum,
+  LOCAL_ONE: types.consistencies.localOne,
+};
+const SERIAL_CONSISTENCIES: Record<string, number> = {
+  SERIAL: types.consistencies.serial,
+  LOCAL_SERIAL: types.consistencies.localSerial,
+};
+
+export interface CqlStoreOptions {
+  /** `host` or `host:port`, as cassandra-driver takes them. */
+  contactPoints: string[];
+  /** Port of the contact points that name none. */
+  port: number;
+  keyspace: string;
+  localDataCenter: string;
+  credentials?: { username: string; password: string };
+  /** Consistency of plain reads and writes, by name (LOCAL_QUORUM, QUORUM, ONE…). */
+  consistency: string;
+  /** Consistency of the Paxos phase of lightweight transactions: SERIAL or LOCAL_SERIAL. */
+  serialConsistency: string;
+  /** The keyspace's replication map, as a CQL literal; used only when the keyspace is created. */
+  replication: string;
+  logger?: Logger;
+}
+
+const urlError = (url: string, problem: string): StoreError =>
+  new StoreError(
+    'OMNI_ERR_STORE_URL_INVALID',
+    `invalid CQL store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": ${problem} ` +
+      '(expected cql://host1,host2:9042/keyspace?dc=datacenter1[&user=…&password=…&consistency=LOCAL_QUORUM&serial=SERIAL&replication=3])',
+  );
+
+/** Parses `cql://[user:password@]host1,host2[:port]/keyspace?dc=…&…` into store options. */
+export function parseCqlUrl(url: string): CqlStoreOptions {
+  const match = /^cql:\/\/(?:([^@/?#]*)@)?([^/?#]+)(?:\/([^/?#]*))?(?:\?([^#]*))?$/i.exec(url);
+  if (!match) throw urlError(url, 'it does not have the form cql://hosts/keyspace?dc=…');
+  const [, userInfo, hostList, keyspacePart, query] = match;
+  const params = new URLSearchParams(query ?? '');
+  const known = new Set(['dc', 'user', 'password', 'consistency', 'serial', 'replication']);
+  for (const key of params.keys()) if (!known.has(key)) throw urlError(url, `unknown parameter "${key}"`);
+
+  let port = 9042;
+  const contactPoints: string[] = [];
+  for (const host of hostList!.split(',')) {
+    const hostMatch = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/i.exec(host.trim());
+    if (!hostMatch) throw urlError(url, `"${host}" is not a host or host:port`);
+    if (hostMatch[2] !== undefined) {
+      port = Number(hostMatch[2]);
+      if (!(port >= 1 && port <= 65_535)) throw urlError(url, `port ${hostMatch[2]} is out of range`);
+    }
+    contactPoints.push(host.trim());
+  }
+
+  const keyspace = decodeURIComponent(keyspacePart ?? '');
+  if (!/^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(keyspace)) {
+    throw urlError(url, keyspace ? `"${keyspace}" is not a keyspace name (a letter, then letters, digits or _, at most 48)` : 'the keyspace is missing');
+  }
+  const localDataCenter = params.get('dc');
+  if (!localDataCenter) throw urlError(url, 'the local data center is missing: add ?dc=<datacenter>');
+
+  const consistency = (params.get('consistency') ?? 'LOCAL_QUORUM').toUpperCase();
+  if (CONSISTENCIES[consistency] === undefined) throw urlError(url, `consistency must be one of ${Object.keys(CONSISTENCIES).join(', ')}`);
+  const serialConsistency = (params.get('serial') ?? 'SERIAL').toUpperCase();
+  if (SERIAL_CONSISTENCIES[serialConsistency] === undefined) throw urlError(url, 'serial must be SERIAL or LOCAL_SERIAL');
+
+  let username = params.get('user') ?? undefined;
+  let password = params.get('password') ?? undefined;
+  if (userInfo) {
+    const colon = userInfo.indexOf(':');
+    username ??= decodeURIComponent(colon < 0 ? userInfo : userInfo.slice(0, colon));
+    password ??= colon < 0 ? undefined : decodeURIComponent(userInfo.slice(colon + 1));
+  }
+  if ((username === undefined) !== (password === undefined)) throw urlError(url, 'give both user and password, or neither');
+
+  return {
+    contactPoints,
+    port,
+    keyspace: keyspace.toLowerCase(),
+    localDataCenter,
+    credentials: username !== undefined && password !== undefined ? { username, password } : undefined,
+    consistency,
+    serialConsistency,
+    replication: parseReplication(url, params.get('replication')),
+  };
+}
+
+function parseReplication(url: string, value: string | null): string {
+  if (value === null) return "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+  if (/^\d+$/.test(value)) return `{'class': 'SimpleStrategy', 'replication_factor': ${Number(value)}}`;
+  // dc1:3,dc2:2 → NetworkTopologyStrategy
+  const perDc = value.split(',').map((part) => /^([A-Za-z0-9_.-]+):(\d+)$/.exec(part.trim()));
+  if (perDc.some((part) => !part)) throw urlError(url, 'replication must be a number (SimpleStrategy) or dc1:3,dc2:3 (NetworkTopologyStrategy)');
+  return `{'class': 'NetworkTopologyStrategy', ${perDc.map((part) => `'${part![1]}': ${Number(part![2])}`).join(', ')}}`;
+}
+
+// Schema. Every statement is idempotent (IF NOT EXISTS); a migration's row in
+// schema_migrations says who is applying it and whether it is done.
+
+interface Migration {
+  version: number;
+  description: string;
+  statements: (keyspace: string) => string[];
+}
+
+const twcs = (hours: number) =>
+  `compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '${hours}'}`;
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'bus, deliveries, events, leases, members and control plane',
+    statements: (ks) => [
+      `CREATE TABLE IF NOT EXISTS ${ks}.topics (name text PRIMARY KEY, shards int, value_schema text, retention_ms bigint, created_at bigint)`,
+      // Written once, read by id, expire with their topic's retention: time-windowed like the buffer.
+      `CREATE TABLE IF NOT EXISTS ${ks}.messages (id text PRIMARY KEY, topic text, routing_key text, routing_token bigint, shard int,
+         body text, headers text, grp text, created_at bigint) WITH ${twcs(1)} AND gc_grace_seconds = 10800`,
+      // gc_grace_seconds bounds how long Cassandra replays a logged batch that failed half-way: it
+      // must not be 0 (as on ScyllaDB's CDC log) or the buffer row of a half-applied batch is lost.
+      `CREATE TABLE IF NOT EXISTS ${ks}.buffer (topic text, shard int, bucket bigint, ts bigint, id text, routing_key text,
+         PRIMARY KEY ((topic, shard, bucket), ts, id)) WITH CLUSTERING ORDER BY (ts ASC, id ASC)
+         AND ${twcs(1)} AND gc_grace_seconds = 10800`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.buffer_buckets (topic text, shard int, bucket bigint, PRIMARY KEY ((topic, shard), bucket))
+         WITH gc_grace_seconds = 10800`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.group_messages (grp text, message_id text, PRIMARY KEY ((grp), message_id))`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.watermarks (consumer text, topic text, shard int, ts bigint, PRIMARY KEY ((consumer, topic, shard)))`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.source_offsets (connector text, partition_json text, offset_json text,
+         PRIMARY KEY ((connector), partition_json))`,
+      // `extra` holds the optional fields as JSON, so that replacing a delivery never writes null cells (tombstones).
+      `CREATE TABLE IF NOT EXISTS ${ks}.deliveries (message_id text, connector text, state text, attempts int, epoch bigint,
+         worker_id text, updated_at bigint, extra text, PRIMARY KEY ((message_id), connector))`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.provider_ids (connector text, provider_id text, message_id text, PRIMARY KEY ((connector, provider_id)))`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.events (message_id text, event_at bigint, seq bigint, tag text, event_type text,
+         connector text, worker_id text, detail text, PRIMARY KEY ((message_id), event_at, seq, tag))`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.leases (name text PRIMARY KEY, owner text, epoch bigint, expires_at bigint)`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.members (id text PRIMARY KEY, url text, started_at bigint, heartbeat_at bigint, expires_at bigint)`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.connectors (name text PRIMARY KEY, config text, target_state text, task_configs text,
+         generation bigint, created_at bigint, updated_at bigint)`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.statuses (connector text, task int, state text, worker_id text, trace text, generation bigint,
+         updated_at bigint, PRIMARY KEY ((connector), task))`,
+    ],
+  },
+];
+
+/** A claim on a migration older than this is presumed dead (its worker crashed) and taken over. */
+const STALE_MIGRATION_CLAIM_MS = 120_000;
+const MIGRATION_WAIT_MS = 300_000;
+
+const DELIVERY_COLUMNS = new Set(['connector', 'messageId', 'state', 'attempts', 'epoch', 'workerId', 'updatedAt']);
+
+const toNumber = (value: unknown): number => (value instanceof types.Long ? value.toNumber() : Number(value));
+const ttlSeconds = (retentionMs: number): number =>
+  retentionMs > 0 ? Math.min(MAX_TTL_SECONDS, Math.max(1, Math.ceil(retentionMs / 1000))) : 0;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `work` on every item with at most `concurrency` in flight. */
+async function inPool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export class CqlStore implements Store {
+  readonly description: string;
+  /** The cluster's sharding when it is ScyllaDB (learned by init), else undefined. */
+  sharding: ClusterSharding | undefined;
+  private readonly options: CqlStoreOptions;
+  private readonly logger: Logger;
+  private readonly plain: QueryOptions;
+  private readonly idempotent: QueryOptions;
+  private readonly lwt: QueryOptions;
+  private readonly linearizable: QueryOptions;
+  private readonly sequence = new EventSequence();
+  /** Topics never change once created, so one seen once can be remembered (for its retention). */
+  private readonly knownTopics = new Map<string, Topic>();
+  private clientOrUndefined: Client | undefined;
+  private initializing: Promise<void> | undefined;
+  private readonly q: ReturnType<typeof statements>;
+
+  constructor(options: CqlStoreOptions | string) {
+    this.options = typeof options === 'string' ? parseCqlUrl(options) : options;
+    const { contactPoints, keyspace, consistency, serialConsistency } = this.options;
+    this.description = `cql://${contactPoints.join(',')}/${keyspace}`;
+    this.logger = this.options.logger ?? createLogger({ name: 'omnibus-store' });
+    const serial = SERIAL_CONSISTENCIES[serialConsistency]!;
+    this.plain = { prepare: true, consistency: CONSISTENCIES[consistency]! };
+    this.idempotent = { ...this.plain, isIdempotent: true };
+    this.lwt = { ...this.plain, serialConsistency: serial };
+    this.linearizable = { prepare: true, consistency: serial };
+    this.q = statements(keyspace);
+  }
+
+  async init(): Promise<void> {
+    this.initializing ??= this.open().catch(async (error: unknown) => {
+      this.initializing = undefined;
+      await this.clientOrUndefined?.shutdown();
+      this.clientOrUndefined = undefined;
+      throw error;
+    });
+    return this.initializing;
+  }
+
+  private async open(): Promise<void> {
+    const { contactPoints, port, localDataCenter, credentials, keyspace, replication } = this.options;
+    const client = new Client({
+      contactPoints,
+      localDataCenter,
+      protocolOptions: { port },
+      credentials,
+      queryOptions: { prepare: true, consistency: this.plain.consistency, serialConsistency: this.lwt.serialConsistency },
+    });
+    this.clientOrUndefined = client;
+    await client.connect();
+    await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ${replication}`);
+    await client.execute(
+      `CREATE TABLE IF NOT EXISTS ${keyspace}.schema_migrations (version int PRIMARY KEY, description text, state text, owner text,
+         claimed_at bigint, applied_at bigint)`,
+    );
+    await this.migrate(client);
+    await this.learnSharding();
+  }
+
+  /**
+   * Applies every migration not yet applied. Workers starting together race for each one with
+   * an LWT claim; the winner runs its DDL while the others wait for "applied", so no two
+   * workers issue the same schema change at once (concurrent CREATE TABLE on different nodes
+   * can leave two table ids behind).
+   */
+  private async migrate(client: Client): Promise<void> {
+    const { keyspace } = this.options;
+    const me = `${process.pid}-${this.sequence.tag}`;
+    const table = `${keyspace}.schema_migrations`;
+    const latest = MIGRATIONS.at(-1)!.version;
+    const applied = await client.execute(`SELECT version, state FROM ${table}`, [], this.plain);
+    const newer = applied.rows.find((row) => row.get('version') > latest && row.get('state') === 'applied');
+    if (newer) {
+      throw new StoreError(
+        'OMNI_ERR_STORE_SCHEMA_NEWER',
+        `keyspace ${keyspace} has schema version ${newer.get('version')}, newer than this Omnibus understands (${latest}); upgrade Omnibus`,
+      );
+    }
+    for (const migration of MIGRATIONS) {
+      const deadline = Date.now() + MIGRATION_WAIT_MS;
+      for (;;) {
+        const row = (await client.execute(`SELECT state, owner, claimed_at FROM ${table} WHERE version = ?`, [migration.version], this.linearizable)).first();
+        if (row?.get('state') === 'applied') break;
+        let claimed = false;
+        if (!row) {
+          claimed = (
+            await client.execute(
+              `INSERT INTO ${table} (version, description, state, owner, claimed_at) VALUES (?, ?, 'applying', ?, ?) IF NOT EXISTS`,
+              [migration.version, migration.description, me, Date.now()],
+              this.lwt,
+            )
+          ).wasApplied();
+        } else if (Date.now() - toNumber(row.get('claimed_at')) > STALE_MIGRATION_CLAIM_MS) {
+          claimed = (
+            await client.execute(
+              `UPDATE ${table} SET owner = ?, claimed_at = ? WHERE version = ? IF owner = ? AND state = 'applying'`,
+              [me, Date.now(), migration.version, row.get('owner')],
+              this.lwt,
+            )
+          ).wasApplied();
+        }
+        if (claimed) {
+          for (const statement of migration.statements(keyspace)) await client.execute(statement);
+          await client.execute(
+            `UPDATE ${table} SET state = 'applied', applied_at = ? WHERE version = ? IF owner = ?`,
+            [Date.now(), migration.version, me],
+            this.lwt,
+          );
+          this.logger.info({ store: this.description, version: migration.version }, `schema migration ${migration.version} applied`);
+          continue; // re-read: "applied" now, or another worker took the claim over and will finish
+        }
+        if (Date.now() > deadline) {
+          throw new StoreError('OMNI_ERR_STORE_MIGRATION_TIMEOUT', `schema migration ${migration.version} of ${keyspace} did not finish within ${MIGRATION_WAIT_MS / 1000} s`);
+        }
+        await sleep(250);
+      }
+    }
+  }
+
+  /** ScyllaDB says how many shards each node has; the bus may align topic shard counts with it. */
+  private async learnSharding(): Promise<void> {
+    const first = this.options.contactPoints[0]!;
+    const [, host = first, port = String(this.options.port)] = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(first) ?? [];
+    try {
+      this.sharding = shardingFromSupported(await fetchSupportedOptions(host, Number(port)));
+    } catch (error) {
+      this.logger.warn({ store: this.description, err: error }, 'could not ask the cluster how it shards; assuming Cassandra');
+    }
+    if (this.sharding) {
+      this.logger.info(
+        { store: this.description, nrShards: this.sharding.nrShards, ignoreMsb: this.sharding.ignoreMsb },
+        // shardOf(t, k·N, msb) = s implies shardOf(t, N, msb) = floor(s / k): each topic shard within one core.
+        `ScyllaDB with ${this.sharding.nrShards} shards per node (ignore_msb ${this.sharding.ignoreMsb}): a topic whose shard count is a ` +
+          `multiple of ${this.sharding.nrShards}, routed with ignore_msb ${this.sharding.ignoreMsb}, keeps each of its shards on one core`,
+      );
+    } else {
+      this.logger.info(
+        { store: this.description },
+        'Cassandra (no shard-per-core): topic shard counts are independent of the cluster; they only spread work across workers',
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.clientOrUndefined;
+    this.clientOrUndefined = undefined;
+    this.initializing = undefined;
+    await client?.shutdown();
+  }
+
+  private get client(): Client {
+    if (!this.clientOrUndefined) throw notInitialized(this.description);
+    return this.clientOrUndefined;
+  }
+
+  private execute(query: string, params: unknown[], options: QueryOptions = this.plain) {
+    return this.client.execute(query, params, options);
+  }
+
+  /** Upserts many rows: unlogged batches of a few rows, several batches in flight. */
+  private async upsertRows(query: string, rows: unknown[][]): Promise<void> {
+    if (rows.length === 1) {
+      await this.execute(query, rows[0]!, this.idempotent);
+      return;
+    }
+    await inPool(chunks(rows, UPSERT_BATCH_ROWS), CONCURRENCY, async (chunk) => {
+      await this.client.batch(
+        chunk.map((params) => ({ query, params })),
+        { ...this.idempotent, logged: false },
+      );
+    });
+  }
+
+  /** Reads rows `WHERE <key> IN ?`, a chunk of ids per request, chunks in parallel. */
+  private async readIn(query: string, ids: readonly string[], extra: unknown[] = []): Promise<Row[]> {
+    const unique = [...new Set(ids)];
+    const rows: Row[] = [];
+    await inPool(chunks(unique, READ_CHUNK), CONCURRENCY, async (chunk) => {
+      const result = await this.execute(query, [chunk, ...extra], { ...this.plain, fetchSize: chunk.length * 8 + 100 });
+      rows.push(...result.rows);
+    });
+    return rows;
+  }
+
+  // Topics
+
+  async createTopic(topic: Topic): Promise<boolean> {
+    const result = await this.execute(
+      this.q.insertTopic,
+      [topic.name, topic.shards, topic.schema === undefined ? types.unset : JSON.stringify(topic.schema), topic.retentionMs, topic.createdAt],
+      this.lwt,
+    );
+    return result.wasApplied();
+  }
+
+  async getTopic(name: string): Promise<Topic | undefined> {
+    const row = (await this.execute(this.q.selectTopic, [name])).first();
+    return row ? topicFromRow(row) : undefined;
+  }
+
+  async listTopics(): Promise<Topic[]> {
+    return (await this.execute(this.q.selectTopics, [], { ...this.plain, fetchSize: 10_000 })).rows.map(topicFromRow);
+  }
+
+  private async topicsOf(messages: readonly Message[]): Promise<Map<string, Topic>> {
+    for (const name of new Set(messages.map((m) => m.topic))) {
+      if (this.knownTopics.has(name)) continue;
+      const topic = await this.getTopic(name);
+      if (topic) this.knownTopics.set(name, topic);
+    }
+    return this.knownTopics;
+  }
+
+  // Ingest
+
+  async appendMessages(messages: Message[]): Promise<void> {
+    if (messages.length === 0) return;
+    const topics = await this.topicsOf(messages);
+    checkMessages(messages, (name) => topics.get(name));
+    const queries: BatchQuery[] = [];
+    const buckets = new Set<string>();
+    let estimatedBytes = 0;
+    for (const m of messages) {
+      const topic = topics.get(m.topic)!;
+      const ttl = ttlSeconds(topic.retentionMs);
+      const bucket = Math.floor(m.createdAt / BUCKET_MS);
+      const body = m.value === undefined ? undefined : JSON.stringify(m.value);
+      const headers = JSON.stringify(m.headers);
+      estimatedBytes += (body === undefined ? 0 : Buffer.byteLength(body)) + headers.length + 2 * m.key.length + 3 * m.id.length + PER_MESSAGE_OVERHEAD_BYTES;
+      queries.push({
+        query: this.q.insertMessage,
+        params: [
+          m.id,
+          m.topic,
+          m.key,
+          types.Long.fromString(m.token),
+          m.shard,
+          body ?? types.unset,
+          headers,
+          m.group ?? types.unset,
+          m.createdAt,
+          ttl,
+        ],
+      });
+      queries.push({ query: this.q.insertBuffer, params: [m.topic, m.shard, bucket, m.createdAt, m.id, m.key, ttl] });
+      if (m.group !== undefined) queries.push({ query: this.q.insertGroupMessage, params: [m.group, m.id, ttl] });
+      const bucketKey = `${m.shard}/${bucket}/${m.topic}`;
+      if (!buckets.has(bucketKey)) {
+        buckets.add(bucketKey);
+        // The index entry outlives the newest entry of its bucket.
+        queries.push({ query: this.q.insertBufferBucket, params: [m.topic, m.shard, bucket, ttl === 0 ? 0 : ttl + BUCKET_MS / 1000] });
+      }
+    }
+    if (estimatedBytes > MAX_APPEND_BATCH_BYTES) {
+      throw new StoreError(
+        'OMNI_ERR_STORE_BATCH_TOO_LARGE',
+        `a batch of ${messages.length} messages is about ${Math.ceil(estimatedBytes / 1024)} KiB; one batch may hold at most ${MAX_APPEND_BATCH_BYTES / 1024} KiB: send fewer or smaller messages per request`,
+      );
+    }
+    await this.client.batch(queries, { ...this.plain, logged: true });
+  }
+
+  async getMessages(ids: readonly string[]): Promise<Map<string, Message>> {
+    const found = new Map<string, Message>();
+    for (const row of await this.readIn(this.q.selectMessages, ids)) {
+      const body = row.get('body') as string | null;
+      const group = row.get('grp') as string | null;
+      const message: Message = {
+        id: row.get('id'),
+        topic: row.get('topic'),
+        key: row.get('routing_key'),
+        token: String(row.get('routing_token')),
+        shard: row.get('shard'),
+        value: body === null ? undefined : JSON.parse(body),
+        headers: JSON.parse(row.get('headers') as string) as Record<string, string>,
+        createdAt: toNumber(row.get('created_at')),
+      };
+      if (group !== null) message.group = group;
+      found.set(message.id, message);
+    }
+    return found;
+  }
+
+  async readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<BufferEntry[]> {
+    if (limit <= 0 || fromTs > toTs) return [];
+    const from = Math.ceil(fromTs);
+    const to = Math.floor(toTs);
+    const firstBucket = Math.floor(from / BUCKET_MS);
+    const lastBucket = Math.floor(to / BUCKET_MS);
+    const entries: BufferEntry[] = [];
+    const readBuckets = async (buckets: number[]) => {
+      // In parallel, each with the full remaining limit; kept in bucket order, then cut.
+      const remaining = limit - entries.length;
+      const results = await Promise.all(
+        buckets.map((bucket) =>
+          this.execute(this.q.selectBuffer, [topic, shard, bucket, from, to, remaining], { ...this.plain, fetchSize: remaining }),
+        ),
+      );
+      for (const result of results) {
+        for (const row of result.rows) {
+          if (entries.length >= limit) return;
+          entries.push({ topic, shard, ts: toNumber(row.get('ts')), id: row.get('id'), key: row.get('routing_key') });
+        }
+      }
+    };
+
+    if (lastBucket - firstBucket < DIRECT_BUCKETS) {
+      const buckets: number[] = [];
+      for (let bucket = firstBucket; bucket <= lastBucket; bucket++) buckets.push(bucket);
+      await readBuckets(buckets);
+      return entries;
+    }
+    let pageState: string | undefined;
+    do {
+      const page = await this.execute(this.q.selectBufferBuckets, [topic, shard, firstBucket, lastBucket], {
+        ...this.plain,
+        fetchSize: 64,
+        pageState,
+      });
+      const buckets = page.rows.map((row) => toNumber(row.get('bucket')));
+      for (const group of chunks(buckets, DIRECT_BUCKETS)) {
+        await readBuckets(group);
+        if (entries.length >= limit) return entries;
+      }
+      pageState = page.pageState ?? undefined;
+    } while (pageState);
+    return entries;
+  }
+
+  // Watermarks
+
+  async getWatermark(consumer: string, topic: string, shard: number): Promise<number | undefined> {
+    const row = (await this.execute(this.q.selectWatermark, [consumer, topic, shard])).first();
+    return row ? toNumber(row.get('ts')) : undefined;
+  }
+
+  async setWatermark(consumer: string, topic: string, shard: number, ts: number): Promise<void> {
+    await this.execute(this.q.insertWatermark, [consumer, topic, shard, ts], this.idempotent);
+  }
+
+  // Source offsets
+
+  async getSourceOffsets(connector: string): Promise<SourceOffset[]> {
+    const result = await this.execute(this.q.selectSourceOffsets, [connector], { ...this.plain, fetchSize: 100_000 });
+    return result.rows.map((row) => ({
+      partition: JSON.parse(row.get('partition_json') as string) as Record<string, unknown>,
+      offset: JSON.parse(row.get('offset_json') as string) as Record<string, unknown>,
+    }));
+  }
+
+  async putSourceOffsets(connector: string, offsets: SourceOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    // One partition (the connector's): a batch on one partition is applied atomically, without a batch log.
+    await this.client.batch(
+      offsets.map((offset) => ({
+        query: this.q.insertSourceOffset,
+        params: [connector, canonicalJson(offset.partition), JSON.stringify(offset.offset)],
+      })),
+      { ...this.idempotent, logged: false },
+    );
+  }
+
+  async deleteSourceOffsets(connector: string): Promise<void> {
+    await this.execute(this.q.deleteSourceOffsets, [connector], this.idempotent);
+  }
+
+  // Deliveries
+
+  async getDeliveries(connector: string, messageIds: readonly string[]): Promise<Map<string, Delivery>> {
+    const found = new Map<string, Delivery>();
+    for (const row of await this.readIn(this.q.selectDeliveries, messageIds, [connector])) {
+      const delivery = deliveryFromRow(row);
+      found.set(delivery.messageId, delivery);
+    }
+    return found;
+  }
+
+  async putDeliveries(deliveries: Delivery[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    await this.upsertRows(
+      this.q.insertDelivery,
+      deliveries.map((d) => {
+        const extra: Record<string, unknown> = {};
+        for (const [field, value] of Object.entries(d)) if (!DELIVERY_COLUMNS.has(field) && value !== undefined) extra[field] = value;
+        return [d.messageId, d.connector, d.state, d.attempts, d.epoch, d.workerId, d.updatedAt, JSON.stringify(extra)];
+      }),
+    );
+  }
+
+  async listDeliveries(messageId: string): Promise<Delivery[]> {
+    return (await this.execute(this.q.selectMessageDeliveries, [messageId])).rows.map(deliveryFromRow);
+  }
+
+  async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    await this.upsertRows(
+      this.q.insertProviderId,
+      entries.map((e) => [e.connector, e.providerId, e.messageId]),
+    );
+  }
+
+  async findByProviderId(connector: string, providerId: string): Promise<string | undefined> {
+    const row = (await this.execute(this.q.selectProviderId, [connector, providerId])).first();
+    return row ? (row.get('message_id') as string) : undefined;
+  }
+
+  // Events and groups
+
+  async appendEvents(events: MessageEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const { tag } = this.sequence;
+    await this.upsertRows(
+      this.q.insertEvent,
+      events.map((e) => [
+        e.messageId,
+        e.at,
+        this.sequence.next(),
+        tag,
+        e.type,
+        e.connector ?? types.unset,
+        e.workerId ?? types.unset,
+        e.detail === undefined ? types.unset : JSON.stringify(e.detail),
+      ]),
+    );
+  }
+
+  async listEvents(messageId: string): Promise<MessageEvent[]> {
+    const result = await this.execute(this.q.selectEvents, [messageId], { ...this.plain, fetchSize: 10_000 });
+    return result.rows.map((row) => {
+      const event: MessageEvent = { messageId, at: toNumber(row.get('event_at')), type: row.get('event_type') };
+      const connector = row.get('connector') as string | null;
+      const workerId = row.get('worker_id') as string | null;
+      const detail = row.get('detail') as string | null;
+      if (connector !== null) event.connector = connector;
+      if (workerId !== null) event.workerId = workerId;
+      if (detail !== null) event.detail = JSON.parse(detail) as Record<string, unknown>;
+      return event;
+    });
+  }
+
+  async listGroupMessages(group: string, limit: number): Promise<string[]> {
+    if (limit <= 0) return [];
+    const result = await this.execute(this.q.selectGroupMessages, [group, limit], { ...this.plain, fetchSize: limit });
+    return result.rows.map((row) => row.get('message_id') as string);
+  }
+
+  // Leases: every change is a compare-and-set on (owner, epoch).
+
+  async acquireLease(name: string, owner: string, ttlMs: number, now = Date.now()): Promise<Lease | undefined> {
+    const expiresAt = now + ttlMs;
+    let current = await this.readLease(name, this.plain);
+    for (let attempt = 0; attempt < LWT_ATTEMPTS; attempt++) {
+      let next: Lease;
+      let statement: string;
+      let params: unknown[];
+      if (!current) {
+        next = { name, owner, epoch: 1, expiresAt };
+        statement = this.q.insertLease;
+        params = [name, owner, 1, expiresAt];
+      } else {
+        if (current.owner !== owner && current.expiresAt > now) return undefined;
+        // Ours already: extend, same epoch. Someone else's but expired (or released): take it, next epoch.
+        const epoch = current.owner === owner ? current.epoch : current.epoch + 1;
+        next = { name, owner, epoch, expiresAt };
+        statement = this.q.takeLease;
+        params = [owner, epoch, expiresAt, name, current.owner, current.epoch];
+      }
+      if (await this.compareAndSet(statement, params)) return next;
+      // Lost a race, or the outcome is unknown: look again, through Paxos, at what won.
+      current = await this.readLease(name, this.linearizable);
+      if (current && current.owner === owner && current.epoch === next.epoch && current.expiresAt === expiresAt) return next;
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs an LWT; true if applied. A CAS write timeout leaves the outcome unknown (the proposal
+   * may still be committed), so it answers false and the caller re-reads at SERIAL, which
+   * finishes any in-progress proposal before answering.
+   */
+  private async compareAndSet(statement: string, params: unknown[]): Promise<boolean> {
+    try {
+      return (await this.execute(statement, params, this.lwt)).wasApplied();
+    } catch (error) {
+      const { code, writeType } = error as { code?: number; writeType?: string };
+      if (code === types.responseErrorCodes.writeTimeout && writeType === 'CAS') return false;
+      throw error;
+    }
+  }
+
+  private async readLease(name: string, options: QueryOptions): Promise<Lease | undefined> {
+    const row = (await this.execute(this.q.selectLease, [name], options)).first();
+    return row ? leaseFromRow(row) : undefined;
+  }
+
+  async renewLease(name: string, owner: string, epoch: number, ttlMs: number, now = Date.now()): Promise<boolean> {
+    if (await this.compareAndSet(this.q.renewLease, [now + ttlMs, name, owner, epoch])) return true;
+    const current = await this.readLease(name, this.linearizable);
+    return current?.owner === owner && current.epoch === epoch && current.expiresAt === now + ttlMs;
+  }
+
+  async releaseLease(name: string, owner: string, epoch: number): Promise<void> {
+    // Released, not deleted: the epoch must keep growing for whoever takes the lease next.
+    await this.execute(this.q.releaseLease, [name, owner, epoch], this.lwt);
+  }
+
+  async listLeases(prefix: string): Promise<Lease[]> {
+    // Leases are few (connectors × shards) and each is its own partition, so that LWTs on
+    // different leases never contend: listing scans the small table.
+    const leases: Lease[] = [];
+    let pageState: string | undefined;
+    do {
+      const page = await this.execute(this.q.selectLeases, [], { ...this.plain, fetchSize: 5_000, pageState });
+      for (const row of page.rows) {
+        const lease = leaseFromRow(row);
+        if (lease.name.startsWith(prefix) && lease.owner !== '') leases.push(lease);
+      }
+      pageState = page.pageState ?? undefined;
+    } while (pageState);
+    return leases.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  // Members
+
+  async heartbeat(member: Member, ttlMs: number): Promise<void> {
+    const expiresAt = member.heartbeatAt + ttlMs;
+    const rowTtl = Math.ceil(Math.max(ttlMs, expiresAt - Date.now()) / 1000) + MEMBER_ROW_GRACE_SECONDS;
+    await this.execute(
+      this.q.insertMember,
+      [member.id, member.url, member.startedAt, member.heartbeatAt, expiresAt, Math.min(rowTtl, MAX_TTL_SECONDS)],
+      this.idempotent,
+    );
+  }
+
+  async listMembers(now = Date.now()): Promise<Member[]> {
+    const result = await this.execute(this.q.selectMembers, [], { ...this.plain, fetchSize: 10_000 });
+    return result.rows
+      .filter((row) => toNumber(row.get('expires_at')) > now)
+      .map((row) => ({
+        id: row.get('id'),
+        url: row.get('url'),
+        startedAt: toNumber(row.get('started_at')),
+        heartbeatAt: toNumber(row.get('heartbeat_at')),
+      }));
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await this.execute(this.q.deleteMember, [id], this.idempotent);
+  }
+
+  // Control plane
+
+  async putConnector(record: ConnectorRecord): Promise<void> {
+    const values = connectorValues(record);
+    for (let attempt = 0; attempt < LWT_ATTEMPTS; attempt++) {
+      if ((await this.execute(this.q.updateConnector, [...values.slice(1), record.name], this.lwt)).wasApplied()) return;
+      if ((await this.execute(this.q.insertConnector, values, this.lwt)).wasApplied()) return;
+    }
+    throw new StoreError('OMNI_ERR_STORE_CONTENDED', `connector ${record.name} kept changing under us; its config was not written`);
+  }
+
+  async createConnector(record: ConnectorRecord): Promise<boolean> {
+    return (await this.execute(this.q.insertConnector, connectorValues(record), this.lwt)).wasApplied();
+  }
+
+  async getConnector(name: string): Promise<ConnectorRecord | undefined> {
+    const row = (await this.execute(this.q.selectConnector, [name])).first();
+    return row ? connectorFromRow(row) : undefined;
+  }
+
+  async listConnectors(): Promise<ConnectorRecord[]> {
+    return (await this.execute(this.q.selectConnectors, [], { ...this.plain, fetchSize: 10_000 })).rows.map(connectorFromRow);
+  }
+
+  async deleteConnector(name: string): Promise<void> {
+    await this.execute(this.q.deleteConnector, [name], this.lwt);
+  }
+
+  async putStatus(status: StatusRecord): Promise<void> {
+    await this.execute(
+      this.q.insertStatus,
+      // '' rather than null for "no trace": a null would write a tombstone on every status change.
+      [status.connector, status.task ?? -1, status.state, status.workerId, status.trace ?? '', status.generation, status.updatedAt],
+      this.idempotent,
+    );
+  }
+
+  async listStatuses(connector: string): Promise<StatusRecord[]> {
+    const result = await this.execute(this.q.selectStatuses, [connector], { ...this.plain, fetchSize: 10_000 });
+    return result.rows.map((row) => {
+      const task = row.get('task') as number;
+      const trace = row.get('trace') as string | null;
+      const status: StatusRecord = {
+        connector,
+        task: task < 0 ? null : task,
+        state: row.get('state'),
+        workerId: row.get('worker_id'),
+        generation: toNumber(row.get('generation')),
+        updatedAt: toNumber(row.get('updated_at')),
+      };
+      if (trace) status.trace = trace;
+      return status;
+    });
+  }
+
+  async deleteStatuses(connector: string): Promise<void> {
+    await this.execute(this.q.deleteStatuses, [connector], this.idempotent);
+  }
+}
+
+function statements(ks: string) {
+  return {
+    insertTopic: `INSERT INTO ${ks}.topics (name, shards, value_schema, retention_ms, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS`,
+    selectTopic: `SELECT name, shards, value_schema, retention_ms, created_at FROM ${ks}.topics WHERE name = ?`,
+    selectTopics: `SELECT name, shards, value_schema, retention_ms, created_at FROM ${ks}.topics`,
+    insertMessage:
+      `INSERT INTO ${ks}.messages (id, topic, routing_key, routing_token, shard, body, headers, grp, created_at) ` +
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?',
+    insertBuffer: `INSERT INTO ${ks}.buffer (topic, shard, bucket, ts, id, routing_key) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
+    insertBufferBucket: `INSERT INTO ${ks}.buffer_buckets (topic, shard, bucket) VALUES (?, ?, ?) USING TTL ?`,
+    insertGroupMessage: `INSERT INTO ${ks}.group_messages (grp, message_id) VALUES (?, ?) USING TTL ?`,
+    selectMessages: `SELECT id, topic, routing_key, routing_token, shard, body, headers, grp, created_at FROM ${ks}.messages WHERE id IN ?`,
+    selectBuffer:
+      `SELECT ts, id, routing_key FROM ${ks}.buffer WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ? LIMIT ?`,
+    selectBufferBuckets: `SELECT bucket FROM ${ks}.buffer_buckets WHERE topic = ? AND shard = ? AND bucket >= ? AND bucket <= ?`,
+    selectGroupMessages: `SELECT message_id FROM ${ks}.group_messages WHERE grp = ? LIMIT ?`,
+    selectWatermark: `SELECT ts FROM ${ks}.watermarks WHERE consumer = ? AND topic = ? AND shard = ?`,
+    insertWatermark: `INSERT INTO ${ks}.watermarks (consumer, topic, shard, ts) VALUES (?, ?, ?, ?)`,
+    selectSourceOffsets: `SELECT partition_json, offset_json FROM ${ks}.source_offsets WHERE connector = ?`,
+    insertSourceOffset: `INSERT INTO ${ks}.source_offsets (connector, partition_json, offset_json) VALUES (?, ?, ?)`,
+    deleteSourceOffsets: `DELETE FROM ${ks}.source_offsets WHERE connector = ?`,
+    selectDeliveries:
+      `SELECT message_id, connector, state, attempts, epoch, worker_id, updated_at, extra FROM ${ks}.deliveries ` +
+      'WHERE message_id IN ? AND connector = ?',
+    selectMessageDeliveries:
+      `SELECT message_id, connector, state, attempts, epoch, worker_id, updated_at, extra FROM ${ks}.deliveries WHERE message_id = ?`,
+    insertDelivery:
+      `INSERT INTO ${ks}.deliveries (message_id, connector, state, attempts, epoch, worker_id, updated_at, extra) ` +
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    insertProviderId: `INSERT INTO ${ks}.provider_ids (connector, provider_id, message_id) VALUES (?, ?, ?)`,
+    selectProviderId: `SELECT message_id FROM ${ks}.provider_ids WHERE connector = ? AND provider_id = ?`,
+    insertEvent:
+      `INSERT INTO ${ks}.events (message_id, event_at, seq, tag, event_type, connector, worker_id, detail) ` +
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    selectEvents: `SELECT event_at, event_type, connector, worker_id, detail FROM ${ks}.events WHERE message_id = ?`,
+    selectLease: `SELECT name, owner, epoch, expires_at FROM ${ks}.leases WHERE name = ?`,
+    selectLeases: `SELECT name, owner, epoch, expires_at FROM ${ks}.leases`,
+    insertLease: `INSERT INTO ${ks}.leases (name, owner, epoch, expires_at) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+    takeLease: `UPDATE ${ks}.leases SET owner = ?, epoch = ?, expires_at = ? WHERE name = ? IF owner = ? AND epoch = ?`,
+    renewLease: `UPDATE ${ks}.leases SET expires_at = ? WHERE name = ? IF owner = ? AND epoch = ?`,
+    releaseLease: `UPDATE ${ks}.leases SET owner = '', expires_at = 0 WHERE name = ? IF owner = ? AND epoch = ?`,
+    insertMember: `INSERT INTO ${ks}.members (id, url, started_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?) USING TTL ?`,
+    selectMembers: `SELECT id, url, started_at, heartbeat_at, expires_at FROM ${ks}.members`,
+    deleteMember: `DELETE FROM ${ks}.members WHERE id = ?`,
+    insertConnector:
+      `INSERT INTO ${ks}.connectors (name, config, target_state, task_configs, generation, created_at, updated_at) ` +
+      'VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS',
+    updateConnector:
+      `UPDATE ${ks}.connectors SET config = ?, target_state = ?, task_configs = ?, generation = ?, created_at = ?, updated_at = ? ` +
+      'WHERE name = ? IF EXISTS',
+    selectConnector: `SELECT name, config, target_state, task_configs, generation, created_at, updated_at FROM ${ks}.connectors WHERE name = ?`,
+    selectConnectors: `SELECT name, config, target_state, task_configs, generation, created_at, updated_at FROM ${ks}.connectors`,
+    deleteConnector: `DELETE FROM ${ks}.connectors WHERE name = ? IF EXISTS`,
+    insertStatus:
+      `INSERT INTO ${ks}.statuses (connector, task, state, worker_id, trace, generation, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    selectStatuses: `SELECT task, state, worker_id, trace, generation, updated_at FROM ${ks}.statuses WHERE connector = ?`,
+    deleteStatuses: `DELETE FROM ${ks}.statuses WHERE connector = ?`,
+  };
+}
+
+function topicFromRow(row: Row): Topic {
+  const schema = row.get('value_schema') as string | null;
+  const topic: Topic = {
+    name: row.get('name'),
+    shards: row.get('shards'),
+    retentionMs: toNumber(row.get('retention_ms')),
+    createdAt: toNumber(row.get('created_at')),
+  };
+  if (schema !== null) topic.schema = JSON.parse(schema) as Record<string, unknown>;
+  return topic;
+}
+
+function deliveryFromRow(row: Row): Delivery {
+  return {
+    connector: row.get('connector'),
+    messageId: row.get('message_id'),
+    state: row.get('state'),
+    attempts: row.get('attempts'),
+    epoch: toNumber(row.get('epoch')),
+    workerId: row.get('worker_id'),
+    updatedAt: toNumber(row.get('updated_at')),
+    ...(JSON.parse((row.get('extra') as string | null) ?? '{}') as Partial<Delivery>),
+  };
+}
+
+function leaseFromRow(row: Row): Lease {
+  return { name: row.get('name'), owner: row.get('owner'), epoch: toNumber(row.get('epoch')), expiresAt: toNumber(row.get('expires_at')) };
+}
+
+function connectorValues(record: ConnectorRecord): unknown[] {
+  return [
+    record.name,
+    JSON.stringify(record.config),
+    record.targetState,
+    JSON.stringify(record.taskConfigs),
+    record.generation,
+    record.createdAt,
+    record.updatedAt,
+  ];
+}
+
+function connectorFromRow(row: Row): ConnectorRecord {
+  return {
+    name: row.get('name'),
+    config: JSON.parse(row.get('config') as string) as Record<string, string>,
+    targetState: row.get('target_state'),
+    taskConfigs: JSON.parse(row.get('task_configs') as string) as Array<Record<string, string>>,
+    generation: toNumber(row.get('generation')),
+    createdAt: toNumber(row.get('created_at')),
+    updatedAt: toNumber(row.get('updated_at')),
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * What the LMDB and CQL adapters share: the checks every write gets before anything is
+ * written, the store's error codes, and the small encodings both key their rows by.
+ */
+import { randomBytes } from 'node:crypto';
+import { OmnibusError } from '@omnibus/sdk';
+import type { Message, Topic } from './port.ts';
+
+export class StoreError extends OmnibusError {}
+
+export const unknownTopic = (topic: string): StoreError =>
+  new StoreError('OMNI_ERR_STORE_TOPIC_UNKNOWN', `topic "${topic}" does not exist; create it before appending messages to it`);
+
+export const notInitialized = (description: string): StoreError =>
+  new StoreError('OMNI_ERR_STORE_NOT_INITIALIZED', `store ${description} is not open: call init() first`);
+
+/**
+ * Checks a batch of messages against their topics before anything is written, so that a bad
+ * message rejects the whole batch and no half of it lands in the store.
+ */
+export function checkMessages(messages: readonly Message[], topicOf: (name: string) => Topic | undefined): void {
+  const seen = new Set<string>();
+  for (const message of messages) {
+    const topic = topicOf(message.topic);
+    if (!topic) throw unknownTopic(message.topic);
+    if (!Number.isInteger(message.shard) || message.shard < 0 || message.shard >= topic.shards) {
+      throw new StoreError(
+        'OMNI_ERR_STORE_MESSAGE_INVALID',
+        `message ${message.id}: shard ${message.shard} is outside topic "${topic.name}" (shards 0 to ${topic.shards - 1})`,
+      );
+    }
+    if (!Number.isSafeInteger(message.createdAt) || message.createdAt < 0) {
+      throw new StoreError('OMNI_ERR_STORE_MESSAGE_INVALID', `message ${message.id}: createdAt must be whole milliseconds, got ${message.createdAt}`);
+    }
+    if (typeof message.id !== 'string' || message.id.length === 0) {
+      throw new StoreError('OMNI_ERR_STORE_MESSAGE_INVALID', 'a message id must be a non-empty string');
+    }
+    if (seen.has(message.id)) throw new StoreError('OMNI_ERR_STORE_MESSAGE_INVALID', `message id ${message.id} appears twice in one batch`);
+    seen.add(message.id);
+  }
+}
+
+/** JSON with object keys sorted, so that equal partition maps name the same source-offset row. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+/**
+ * Tie-breakers for events that share a message and a millisecond: a per-process counter
+ * (keeps one process's events in the order it appended them) and a random process tag (keeps
+ * two processes from overwriting each other's events).
+ */
+export class EventSequence {
+  private counter = 0;
+  readonly tag = randomBytes(4).toString('hex');
+  next(): number {
+    this.counter += 1;
+    return this.counter;
+  }
+}

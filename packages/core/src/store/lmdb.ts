@@ -1,0 +1,470 @@
+/**
+ * The embedded store: one LMDB environment in a directory (`lmdb:<dir>`).
+ *
+ * Each CQL table is a named LMDB database keyed by that table's primary key as an ordered
+ * array key, so a range scan here is a partition/clustering slice there:
+ *   buffer [topic, shard, ts, id] → key            messages id → Message
+ *   deliveries [messageId, connector] → Delivery    events [messageId, at, seq, tag] → MessageEvent
+ *   …
+ *
+ * Several worker processes may open the same directory at once. LMDB itself is
+ * multi-process safe; what this adapter adds for that:
+ * - No cache of anything mutable: every read method first moves the read snapshot to the
+ *   newest commit (lmdb-js otherwise keeps one snapshot for the whole event turn).
+ * - Every read-decide-write (leases, topic and connector creation) runs inside one write
+ *   transaction, and LMDB's write lock is shared by all processes: a compare-and-set.
+ * - Pure writes go through `batch`, which encodes on the calling thread and commits on
+ *   lmdb-js's write thread; everything queued in one event turn shares one commit.
+ * - Values are msgpack with shared structures (property names stored once per table, not per
+ *   record: ~1.5× faster encoding and decoding here). lmdb-js saves new structures in a write
+ *   transaction that checks what other processes saved, and reloads them on an unknown id.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { open, type Database, type Key, type RootDatabase } from 'lmdb';
+import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
+import type {
+  BufferEntry,
+  ConnectorRecord,
+  Delivery,
+  Lease,
+  Member,
+  Message,
+  MessageEvent,
+  SourceOffset,
+  StatusRecord,
+  Store,
+  Topic,
+} from './port.ts';
+
+/** Sorts after every key component we write: closes a prefix range ([…prefix, AFTER_ALL]). */
+const AFTER_ALL = Buffer.from([0xff]);
+
+const SCHEMA_VERSION = 1;
+const STRUCTURES_KEY = Symbol.for('structures');
+const DEFAULT_SWEEP_INTERVAL_MS = 5 * 60_000;
+/** A member whose heartbeat expired this long ago is forgotten by the sweep. */
+const DEAD_MEMBER_KEPT_MS = 10 * 60_000;
+
+interface StoredMember extends Member {
+  expiresAt: number;
+}
+
+interface Tables {
+  meta: Database<unknown, string>;
+  topics: Database<Topic, string>;
+  messages: Database<Message, string>;
+  buffer: Database<string, Key>;
+  groupMessages: Database<number, Key>;
+  watermarks: Database<number, Key>;
+  sourceOffsets: Database<SourceOffset, Key>;
+  deliveries: Database<Delivery, Key>;
+  providerIds: Database<string, Key>;
+  events: Database<MessageEvent, Key>;
+  leases: Database<Lease, string>;
+  members: Database<StoredMember, string>;
+  connectors: Database<ConnectorRecord, string>;
+  statuses: Database<StatusRecord, Key>;
+}
+
+export interface LmdbStoreOptions {
+  /**
+   * How often expired messages (older than their topic's retention) are removed, in ms; 0
+   * turns the sweep off. LMDB has no TTL, so this plays the part of CQL's `USING TTL`.
+   */
+  sweepIntervalMs?: number;
+}
+
+export class LmdbStore implements Store {
+  readonly description: string;
+  private readonly path: string;
+  private readonly sweepIntervalMs: number;
+  private root: RootDatabase | undefined;
+  private tablesOrUndefined: Tables | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly sequence = new EventSequence();
+  /** Topics never change once created, so a topic seen once can be remembered. */
+  private readonly knownTopics = new Map<string, Topic>();
+
+  constructor(path: string, options: LmdbStoreOptions = {}) {
+    this.path = resolve(path);
+    this.description = `lmdb:${this.path}`;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+  }
+
+  async init(): Promise<void> {
+    if (this.root) return;
+    mkdirSync(this.path, { recursive: true });
+    const root = open({ path: this.path, maxDbs: 32, compression: false });
+    const table = <V, K extends Key>(name: string) => root.openDB<V, K>({ name, sharedStructuresKey: STRUCTURES_KEY });
+    const tables: Tables = {
+      meta: table('meta'),
+      topics: table('topics'),
+      messages: table('messages'),
+      buffer: table('buffer'),
+      groupMessages: table('group_messages'),
+      watermarks: table('watermarks'),
+      sourceOffsets: table('source_offsets'),
+      deliveries: table('deliveries'),
+      providerIds: table('provider_ids'),
+      events: table('events'),
+      leases: table('leases'),
+      members: table('members'),
+      connectors: table('connectors'),
+      statuses: table('statuses'),
+    };
+    const found = await root.transaction(() => {
+      const version = tables.meta.get('schema_version') as number | undefined;
+      if (version === undefined) tables.meta.put('schema_version', SCHEMA_VERSION);
+      return version ?? SCHEMA_VERSION;
+    });
+    if (found > SCHEMA_VERSION) {
+      await root.close();
+      throw new StoreError(
+        'OMNI_ERR_STORE_SCHEMA_NEWER',
+        `${this.description} holds schema version ${found}, newer than this Omnibus understands (${SCHEMA_VERSION}); upgrade Omnibus`,
+      );
+    }
+    this.root = root;
+    this.tablesOrUndefined = tables;
+    if (this.sweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => void this.sweepExpired().catch(() => undefined), this.sweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    const root = this.root;
+    this.root = undefined;
+    this.tablesOrUndefined = undefined;
+    await root?.close();
+  }
+
+  private get tables(): Tables {
+    if (!this.tablesOrUndefined) throw notInitialized(this.description);
+    return this.tablesOrUndefined;
+  }
+
+  /** The root database, its read snapshot moved to the newest commit of any process. */
+  private fresh(): RootDatabase {
+    if (!this.root) throw notInitialized(this.description);
+    this.root.resetReadTxn();
+    return this.root;
+  }
+
+  private writer(): RootDatabase {
+    if (!this.root) throw notInitialized(this.description);
+    return this.root;
+  }
+
+  // Topics
+
+  async createTopic(topic: Topic): Promise<boolean> {
+    const { topics } = this.tables;
+    return this.writer().transaction(() => {
+      if (topics.get(topic.name) !== undefined) return false;
+      topics.put(topic.name, topic);
+      return true;
+    });
+  }
+
+  async getTopic(name: string): Promise<Topic | undefined> {
+    this.fresh();
+    return this.tables.topics.get(name);
+  }
+
+  async listTopics(): Promise<Topic[]> {
+    this.fresh();
+    return [...this.tables.topics.getRange().map(({ value }) => value)];
+  }
+
+  private topicOf = (name: string): Topic | undefined => {
+    let topic = this.knownTopics.get(name);
+    if (!topic) {
+      topic = this.tables.topics.get(name);
+      if (topic) this.knownTopics.set(name, topic);
+    }
+    return topic;
+  };
+
+  // Ingest
+
+  async appendMessages(messages: Message[]): Promise<void> {
+    if (messages.length === 0) return;
+    this.fresh();
+    checkMessages(messages, this.topicOf);
+    const { messages: rows, buffer, groupMessages } = this.tables;
+    await this.writer().batch(() => {
+      for (const message of messages) {
+        rows.put(message.id, message);
+        buffer.put([message.topic, message.shard, message.createdAt, message.id], message.key);
+        if (message.group !== undefined) groupMessages.put([message.group, message.id], message.createdAt);
+      }
+    });
+  }
+
+  async getMessages(ids: readonly string[]): Promise<Map<string, Message>> {
+    this.fresh();
+    const { messages } = this.tables;
+    const found = new Map<string, Message>();
+    for (const id of ids) {
+      const message = messages.get(id);
+      if (message) found.set(id, message);
+    }
+    return found;
+  }
+
+  async readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<BufferEntry[]> {
+    if (limit <= 0 || fromTs > toTs) return [];
+    this.fresh();
+    const entries: BufferEntry[] = [];
+    for (const { key, value } of this.tables.buffer.getRange({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL], limit })) {
+      const [, , ts, id] = key as [string, number, number, string];
+      entries.push({ topic, shard, ts, id, key: value });
+    }
+    return entries;
+  }
+
+  // Watermarks
+
+  async getWatermark(consumer: string, topic: string, shard: number): Promise<number | undefined> {
+    this.fresh();
+    return this.tables.watermarks.get([consumer, topic, shard]);
+  }
+
+  async setWatermark(consumer: string, topic: string, shard: number, ts: number): Promise<void> {
+    await this.tables.watermarks.put([consumer, topic, shard], ts);
+  }
+
+  // Source offsets
+
+  async getSourceOffsets(connector: string): Promise<SourceOffset[]> {
+    this.fresh();
+    return [...this.tables.sourceOffsets.getRange({ start: [connector], end: [connector, AFTER_ALL] }).map(({ value }) => value)];
+  }
+
+  async putSourceOffsets(connector: string, offsets: SourceOffset[]): Promise<void> {
+    const { sourceOffsets } = this.tables;
+    await this.writer().batch(() => {
+      for (const offset of offsets) sourceOffsets.put([connector, canonicalJson(offset.partition)], offset);
+    });
+  }
+
+  async deleteSourceOffsets(connector: string): Promise<void> {
+    const { sourceOffsets } = this.tables;
+    await this.writer().transaction(() => {
+      for (const key of sourceOffsets.getKeys({ start: [connector], end: [connector, AFTER_ALL] })) sourceOffsets.remove(key);
+    });
+  }
+
+  // Deliveries
+
+  async getDeliveries(connector: string, messageIds: readonly string[]): Promise<Map<string, Delivery>> {
+    this.fresh();
+    const { deliveries } = this.tables;
+    const found = new Map<string, Delivery>();
+    for (const id of messageIds) {
+      const delivery = deliveries.get([id, connector]);
+      if (delivery) found.set(id, delivery);
+    }
+    return found;
+  }
+
+  async putDeliveries(deliveries: Delivery[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    const table = this.tables.deliveries;
+    await this.writer().batch(() => {
+      for (const delivery of deliveries) table.put([delivery.messageId, delivery.connector], delivery);
+    });
+  }
+
+  async listDeliveries(messageId: string): Promise<Delivery[]> {
+    this.fresh();
+    return [...this.tables.deliveries.getRange({ start: [messageId], end: [messageId, AFTER_ALL] }).map(({ value }) => value)];
+  }
+
+  async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    const { providerIds } = this.tables;
+    await this.writer().batch(() => {
+      for (const entry of entries) providerIds.put([entry.connector, entry.providerId], entry.messageId);
+    });
+  }
+
+  async findByProviderId(connector: string, providerId: string): Promise<string | undefined> {
+    this.fresh();
+    return this.tables.providerIds.get([connector, providerId]);
+  }
+
+  // Events and groups
+
+  async appendEvents(events: MessageEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const table = this.tables.events;
+    const { tag } = this.sequence;
+    await this.writer().batch(() => {
+      for (const event of events) table.put([event.messageId, event.at, this.sequence.next(), tag], event);
+    });
+  }
+
+  async listEvents(messageId: string): Promise<MessageEvent[]> {
+    this.fresh();
+    return [...this.tables.events.getRange({ start: [messageId], end: [messageId, AFTER_ALL] }).map(({ value }) => value)];
+  }
+
+  async listGroupMessages(group: string, limit: number): Promise<string[]> {
+    if (limit <= 0) return [];
+    this.fresh();
+    return [...this.tables.groupMessages.getKeys({ start: [group], end: [group, AFTER_ALL], limit }).map((key) => (key as [string, string])[1])];
+  }
+
+  // Leases: compare-and-set inside a write transaction, which holds LMDB's cross-process write lock.
+
+  async acquireLease(name: string, owner: string, ttlMs: number, now = Date.now()): Promise<Lease | undefined> {
+    const { leases } = this.tables;
+    return this.writer().transaction(() => {
+      const current = leases.get(name);
+      let next: Lease;
+      if (current === undefined) next = { name, owner, epoch: 1, expiresAt: now + ttlMs };
+      else if (current.owner === owner) next = { name, owner, epoch: current.epoch, expiresAt: now + ttlMs };
+      else if (current.expiresAt <= now) next = { name, owner, epoch: current.epoch + 1, expiresAt: now + ttlMs };
+      else return undefined;
+      leases.put(name, next);
+      return next;
+    });
+  }
+
+  async renewLease(name: string, owner: string, epoch: number, ttlMs: number, now = Date.now()): Promise<boolean> {
+    const { leases } = this.tables;
+    return this.writer().transaction(() => {
+      const current = leases.get(name);
+      if (current?.owner !== owner || current.epoch !== epoch) return false;
+      leases.put(name, { ...current, expiresAt: now + ttlMs });
+      return true;
+    });
+  }
+
+  async releaseLease(name: string, owner: string, epoch: number): Promise<void> {
+    const { leases } = this.tables;
+    await this.writer().transaction(() => {
+      const current = leases.get(name);
+      // Released, not deleted: the epoch must keep growing for whoever takes the lease next.
+      if (current?.owner === owner && current.epoch === epoch) leases.put(name, { name, owner: '', epoch, expiresAt: 0 });
+    });
+  }
+
+  async listLeases(prefix: string): Promise<Lease[]> {
+    this.fresh();
+    const held: Lease[] = [];
+    for (const { key, value } of this.tables.leases.getRange({ start: prefix })) {
+      if (!key.startsWith(prefix)) break;
+      if (value.owner !== '') held.push(value);
+    }
+    return held;
+  }
+
+  // Members
+
+  async heartbeat(member: Member, ttlMs: number): Promise<void> {
+    await this.tables.members.put(member.id, { ...member, expiresAt: member.heartbeatAt + ttlMs });
+  }
+
+  async listMembers(now = Date.now()): Promise<Member[]> {
+    this.fresh();
+    const live: Member[] = [];
+    for (const { value } of this.tables.members.getRange()) {
+      const { expiresAt, ...member } = value;
+      if (expiresAt > now) live.push(member);
+    }
+    return live;
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await this.tables.members.remove(id);
+  }
+
+  // Control plane
+
+  async putConnector(record: ConnectorRecord): Promise<void> {
+    await this.tables.connectors.put(record.name, record);
+  }
+
+  async createConnector(record: ConnectorRecord): Promise<boolean> {
+    const { connectors } = this.tables;
+    return this.writer().transaction(() => {
+      if (connectors.get(record.name) !== undefined) return false;
+      connectors.put(record.name, record);
+      return true;
+    });
+  }
+
+  async getConnector(name: string): Promise<ConnectorRecord | undefined> {
+    this.fresh();
+    return this.tables.connectors.get(name);
+  }
+
+  async listConnectors(): Promise<ConnectorRecord[]> {
+    this.fresh();
+    return [...this.tables.connectors.getRange().map(({ value }) => value)];
+  }
+
+  async deleteConnector(name: string): Promise<void> {
+    await this.tables.connectors.remove(name);
+  }
+
+  async putStatus(status: StatusRecord): Promise<void> {
+    await this.tables.statuses.put([status.connector, status.task ?? -1], status);
+  }
+
+  async listStatuses(connector: string): Promise<StatusRecord[]> {
+    this.fresh();
+    return [...this.tables.statuses.getRange({ start: [connector], end: [connector, AFTER_ALL] }).map(({ value }) => value)];
+  }
+
+  async deleteStatuses(connector: string): Promise<void> {
+    const { statuses } = this.tables;
+    await this.writer().transaction(() => {
+      for (const key of statuses.getKeys({ start: [connector], end: [connector, AFTER_ALL] })) statuses.remove(key);
+    });
+  }
+
+  /**
+   * Removes messages older than their topic's retention, with their buffer and group entries,
+   * and members long dead: what TTLs do on CQL. Runs on a timer; safe to run in several
+   * processes at once. Returns how many messages it removed.
+   */
+  async sweepExpired(now = Date.now()): Promise<number> {
+    const { topics, buffer, messages, groupMessages, members } = this.tables;
+    this.fresh();
+    const deadMembers = [...members.getRange().filter(({ value }) => value.expiresAt < now - DEAD_MEMBER_KEPT_MS).map(({ key }) => key)];
+    if (deadMembers.length > 0) {
+      await this.writer().transaction(() => {
+        for (const id of deadMembers) {
+          const member = members.get(id);
+          if (member && member.expiresAt < now - DEAD_MEMBER_KEPT_MS) members.remove(id);
+        }
+      });
+    }
+    let removed = 0;
+    for (const topic of [...topics.getRange().map(({ value }) => value)]) {
+      if (!(topic.retentionMs > 0)) continue;
+      const cutoff = now - topic.retentionMs;
+      for (let shard = 0; shard < topic.shards; shard++) {
+        const expired = [...buffer.getRange({ start: [topic.name, shard], end: [topic.name, shard, cutoff], limit: 10_000 })];
+        if (expired.length === 0) continue;
+        await this.writer().transaction(() => {
+          for (const { key } of expired) {
+            const id = (key as [string, number, number, string])[3];
+            const message = messages.get(id);
+            if (message?.group !== undefined) groupMessages.remove([message.group, id]);
+            messages.remove(id);
+            buffer.remove(key);
+          }
+        });
+        removed += expired.length;
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,386 @@
+/**
+ * The one conformance suite every store adapter must pass. Each adapter's runner calls
+ * `describeStoreConformance` with a factory; tests share one store and keep apart through
+ * unique names, and pass `now` explicitly wherever time matters, so nothing sleeps.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectorRecord, Delivery, Lease, Message, Store, Topic } from '../../src/store/port.ts';
+
+const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+const MINUTE = 60_000;
+
+export function describeStoreConformance(name: string, makeStore: () => Promise<Store>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let store: Store;
+
+    beforeAll(async () => {
+      store = await makeStore();
+      await store.init();
+    });
+    afterAll(async () => {
+      await store?.close();
+    });
+
+    const topic = (overrides: Partial<Topic> = {}): Topic => ({
+      name: unique('topic'),
+      shards: 4,
+      retentionMs: 24 * 60 * MINUTE,
+      createdAt: Date.now(),
+      ...overrides,
+    });
+    const message = (t: Topic, overrides: Partial<Message> & { createdAt: number }): Message => ({
+      id: unique('msg'),
+      topic: t.name,
+      key: 'alice@example.com',
+      token: '-3758069500696749310',
+      shard: 0,
+      value: { subject: 'hi', n: 1 },
+      headers: {},
+      ...overrides,
+    });
+
+    it('init is idempotent and the store describes itself', async () => {
+      await store.init();
+      expect(store.description).toMatch(/^(lmdb:|cql:\/\/)/);
+    });
+
+    describe('topics', () => {
+      it('creates a topic once; a second create changes nothing and answers false', async () => {
+        const first = topic({ schema: { type: 'object', required: ['to'], properties: { to: { type: 'string' } } } });
+        expect(await store.createTopic(first)).toBe(true);
+        expect(await store.createTopic({ ...first, shards: 99, schema: undefined })).toBe(false);
+        expect(await store.getTopic(first.name)).toEqual(first);
+        const second = topic({ shards: 1 });
+        await store.createTopic(second);
+        const names = (await store.listTopics()).map((t) => t.name);
+        expect(names).toEqual(expect.arrayContaining([first.name, second.name]));
+        expect(await store.getTopic(unique('missing'))).toBeUndefined();
+      });
+    });
+
+    describe('messages and the buffer', () => {
+      let t: Topic;
+      // A bucket boundary of every plausible bucket size (1 s … 1 h) lies at `base`.
+      const base = Math.floor(Date.now() / (60 * MINUTE)) * 60 * MINUTE;
+
+      beforeAll(async () => {
+        t = topic();
+        await store.createTopic(t);
+      });
+
+      it('appends messages with their buffer entries and reads both back', async () => {
+        const messages = [
+          message(t, { createdAt: base - 1, shard: 1, key: '+33612345678', group: 'campaign-1', headers: { 'x-trace': 'abc' } }),
+          message(t, { createdAt: base, shard: 1, value: { nested: { list: [1, 'two', null, true] }, text: 'é😀' } }),
+          message(t, { createdAt: base + 1, shard: 2, value: 'a plain string' }),
+        ];
+        await store.appendMessages(messages);
+        const found = await store.getMessages([...messages.map((m) => m.id), 'no-such-id']);
+        expect(found.size).toBe(3);
+        for (const m of messages) expect(found.get(m.id)).toEqual(m);
+        expect(found.has('no-such-id')).toBe(false);
+        expect(await store.readBuffer(t.name, 1, base - 10, base + 10, 100)).toEqual([
+          { topic: t.name, shard: 1, ts: base - 1, id: messages[0]!.id, key: '+33612345678' },
+          { topic: t.name, shard: 1, ts: base, id: messages[1]!.id, key: 'alice@example.com' },
+        ]);
+        expect((await store.readBuffer(t.name, 2, base - 10, base + 10, 100)).map((e) => e.id)).toEqual([messages[2]!.id]);
+      });
+
+      it('orders entries by time then id, with inclusive bounds and a limit, across bucket boundaries', async () => {
+        const shard = 3;
+        const times = [base + 2 * MINUTE + 500, base - 1, base + MINUTE, base + MINUTE - 1, base, base + 90 * MINUTE, base + MINUTE];
+        const ids = ['m-c', 'm-a', 'm-e', 'm-b', 'm-d', 'm-z', 'm-f'].map((id) => `${id}-${randomUUID().slice(0, 4)}`);
+        await store.appendMessages(times.map((createdAt, i) => message(t, { id: ids[i]!, createdAt, shard })));
+        const expected = times
+          .map((ts, i) => ({ ts, id: ids[i]! }))
+          .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1))
+          .map(({ ts, id }) => ({ topic: t.name, shard, ts, id, key: 'alice@example.com' }));
+
+        expect(await store.readBuffer(t.name, shard, base - 1, base + 90 * MINUTE, 100)).toEqual(expected);
+        // Inclusive at both ends.
+        expect((await store.readBuffer(t.name, shard, base, base + MINUTE, 100)).map((e) => e.ts)).toEqual([
+          base,
+          base + MINUTE - 1,
+          base + MINUTE,
+          base + MINUTE,
+        ]);
+        // The limit keeps the oldest, even when they span buckets.
+        expect(await store.readBuffer(t.name, shard, base - 1, base + 90 * MINUTE, 3)).toEqual(expected.slice(0, 3));
+        // A long window with empty stretches, read from far back.
+        expect(await store.readBuffer(t.name, shard, base - 20 * 60 * MINUTE, base + 3 * 60 * MINUTE, 100)).toEqual(expected);
+        expect(await store.readBuffer(t.name, shard, base + 2 * MINUTE + 501, base + 90 * MINUTE - 1, 100)).toEqual([]);
+        expect(await store.readBuffer(t.name, shard, base + 3 * MINUTE, base + 90 * MINUTE, 1)).toEqual([expected.at(-1)]);
+        expect(await store.readBuffer(t.name, 0, base - 1, base + 90 * MINUTE, 100)).toEqual([]);
+      });
+
+      it('reads a large batch back in order', async () => {
+        const shard = 0;
+        const start = base + 5 * 60 * MINUTE;
+        const messages = Array.from({ length: 600 }, (_, i) =>
+          message(t, { id: `bulk-${String(i).padStart(4, '0')}-${randomUUID().slice(0, 4)}`, createdAt: start + i * 250, shard }),
+        );
+        await store.appendMessages(messages);
+        const entries = await store.readBuffer(t.name, shard, start, start + 600 * 250, 1_000);
+        expect(entries.map((e) => e.id)).toEqual(messages.map((m) => m.id));
+        expect((await store.getMessages(messages.map((m) => m.id))).size).toBe(600);
+      });
+
+      it('rejects a batch with a message for an unknown topic or shard, writing none of it', async () => {
+        const good = message(t, { createdAt: base + 7 * 60 * MINUTE });
+        await expect(store.appendMessages([good, message({ ...t, name: unique('nope') }, { createdAt: base })])).rejects.toThrow(/does not exist/);
+        await expect(store.appendMessages([good, message(t, { createdAt: base, shard: 4 })])).rejects.toThrow(/shard/);
+        expect((await store.getMessages([good.id])).size).toBe(0);
+        expect(await store.readBuffer(t.name, 0, base + 7 * 60 * MINUTE, base + 7 * 60 * MINUTE, 10)).toEqual([]);
+      });
+
+      it('lists the messages of a group', async () => {
+        const group = unique('group');
+        const inGroup = Array.from({ length: 5 }, (_, i) => message(t, { createdAt: base + i, group }));
+        await store.appendMessages([...inGroup, message(t, { createdAt: base, group: unique('other') }), message(t, { createdAt: base })]);
+        expect((await store.listGroupMessages(group, 100)).sort()).toEqual(inGroup.map((m) => m.id).sort());
+        expect(await store.listGroupMessages(group, 2)).toHaveLength(2);
+        expect(await store.listGroupMessages(unique('empty'), 10)).toEqual([]);
+      });
+    });
+
+    describe('watermarks', () => {
+      it('are absent until set, then hold the last value per consumer, topic and shard', async () => {
+        const consumer = unique('sink');
+        expect(await store.getWatermark(consumer, 'mail', 0)).toBeUndefined();
+        await store.setWatermark(consumer, 'mail', 0, 1_000);
+        await store.setWatermark(consumer, 'mail', 1, 2_000);
+        await store.setWatermark(consumer, 'mail', 0, 1_500);
+        expect(await store.getWatermark(consumer, 'mail', 0)).toBe(1_500);
+        expect(await store.getWatermark(consumer, 'mail', 1)).toBe(2_000);
+        expect(await store.getWatermark(consumer, 'sms', 0)).toBeUndefined();
+        expect(await store.getWatermark(unique('other'), 'mail', 0)).toBeUndefined();
+      });
+    });
+
+    describe('source offsets', () => {
+      it('keep one offset per partition map, whatever its key order, until deleted', async () => {
+        const connector = unique('cdc');
+        const other = unique('cdc');
+        await store.putSourceOffsets(connector, [
+          { partition: { table: 'ks.t', vnode: 1 }, offset: { window_start: 'a' } },
+          { partition: { table: 'ks.t', vnode: 2 }, offset: { window_start: 'b' } },
+        ]);
+        await store.putSourceOffsets(other, [{ partition: { table: 'ks.u' }, offset: { n: 1 } }]);
+        await store.putSourceOffsets(connector, [{ partition: { vnode: 1, table: 'ks.t' }, offset: { window_start: 'c', change: { id: 7 } } }]);
+        const offsets = await store.getSourceOffsets(connector);
+        expect(offsets).toHaveLength(2);
+        const byVnode = new Map(offsets.map((o) => [o.partition.vnode, o.offset]));
+        expect(byVnode.get(1)).toEqual({ window_start: 'c', change: { id: 7 } });
+        expect(byVnode.get(2)).toEqual({ window_start: 'b' });
+        await store.deleteSourceOffsets(connector);
+        expect(await store.getSourceOffsets(connector)).toEqual([]);
+        expect(await store.getSourceOffsets(other)).toEqual([{ partition: { table: 'ks.u' }, offset: { n: 1 } }]);
+      });
+    });
+
+    describe('deliveries and provider ids', () => {
+      const delivery = (overrides: Partial<Delivery> & { messageId: string; connector: string }): Delivery => ({
+        state: 'sending',
+        attempts: 1,
+        epoch: 3,
+        workerId: '127.0.0.1:8083',
+        updatedAt: 1_700_000_000_000,
+        ...overrides,
+      });
+
+      it('upserts a delivery per (connector, message) and lists every connector’s delivery of a message', async () => {
+        const email = unique('email');
+        const sms = unique('sms');
+        const [m1, m2, m3] = [unique('m'), unique('m'), unique('m')];
+        await store.putDeliveries([
+          delivery({ connector: email, messageId: m1, state: 'retrying', lastError: { code: 'SMTP_421', message: 'try later' }, nextAttemptAt: 1_700_000_060_000 }),
+          delivery({ connector: email, messageId: m2 }),
+          delivery({ connector: sms, messageId: m1, state: 'sent', providerId: 'SM123' }),
+        ]);
+        let found = await store.getDeliveries(email, [m1, m2, m3]);
+        expect([...found.keys()].sort()).toEqual([m1, m2].sort());
+        expect(found.get(m1)).toMatchObject({ state: 'retrying', lastError: { code: 'SMTP_421', message: 'try later' }, nextAttemptAt: 1_700_000_060_000 });
+
+        // A put replaces the whole record: what the new state does not carry is gone.
+        const sent = delivery({ connector: email, messageId: m1, state: 'sent', attempts: 2, providerId: '<id@mx>', updatedAt: 1_700_000_070_000 });
+        await store.putDeliveries([sent]);
+        found = await store.getDeliveries(email, [m1]);
+        expect(found.get(m1)).toEqual(sent);
+
+        const all = await store.listDeliveries(m1);
+        expect(all.map((d) => d.connector).sort()).toEqual([email, sms].sort());
+        expect(all.find((d) => d.connector === sms)).toEqual(delivery({ connector: sms, messageId: m1, state: 'sent', providerId: 'SM123' }));
+        expect(await store.listDeliveries(m3)).toEqual([]);
+        expect((await store.getDeliveries(sms, [m2])).size).toBe(0);
+      });
+
+      it('writes a large batch of deliveries', async () => {
+        const connector = unique('bulk');
+        const ids = Array.from({ length: 500 }, (_, i) => `bulk-${i}-${randomUUID().slice(0, 6)}`);
+        await store.putDeliveries(ids.map((messageId) => delivery({ connector, messageId, state: 'sent' })));
+        const found = await store.getDeliveries(connector, ids);
+        expect(found.size).toBe(500);
+        expect([...found.values()].every((d) => d.state === 'sent')).toBe(true);
+      });
+
+      it('maps a provider id back to the message, per connector', async () => {
+        const connector = unique('smpp');
+        await store.putProviderIds([
+          { connector, providerId: 'abc-1', messageId: 'm-1' },
+          { connector, providerId: 'abc-2', messageId: 'm-2' },
+        ]);
+        expect(await store.findByProviderId(connector, 'abc-2')).toBe('m-2');
+        expect(await store.findByProviderId(connector, 'abc-3')).toBeUndefined();
+        expect(await store.findByProviderId(unique('other'), 'abc-1')).toBeUndefined();
+      });
+    });
+
+    describe('events', () => {
+      it('lists a message’s events in time order, keeping events that share a millisecond', async () => {
+        const messageId = unique('m');
+        await store.appendEvents([
+          { messageId, at: 3_000, type: 'sent', connector: 'email', workerId: 'w1', detail: { providerId: '<x@y>' } },
+          { messageId, at: 1_000, type: 'accepted' },
+        ]);
+        await store.appendEvents([
+          { messageId, at: 2_000, type: 'fetched', workerId: 'w1' },
+          { messageId, at: 2_000, type: 'sending', connector: 'email', workerId: 'w1' },
+          { messageId: unique('other'), at: 1_500, type: 'accepted' },
+        ]);
+        const events = await store.listEvents(messageId);
+        expect(events.map((e) => e.type)).toEqual(['accepted', 'fetched', 'sending', 'sent']);
+        expect(events[3]).toEqual({ messageId, at: 3_000, type: 'sent', connector: 'email', workerId: 'w1', detail: { providerId: '<x@y>' } });
+        expect(events[0]).toEqual({ messageId, at: 1_000, type: 'accepted' });
+        expect(await store.listEvents(unique('none'))).toEqual([]);
+      });
+    });
+
+    describe('leases', () => {
+      const T = 1_800_000_000_000;
+
+      it('are acquired when free, refused to another owner while valid, renewed only with the current epoch', async () => {
+        const name = unique('sink:email/mail/0');
+        const first = await store.acquireLease(name, 'w1', 10_000, T);
+        expect(first).toEqual<Lease>({ name, owner: 'w1', epoch: 1, expiresAt: T + 10_000 });
+        expect(await store.acquireLease(name, 'w2', 10_000, T + 5_000)).toBeUndefined();
+        // The owner taking it again keeps the epoch and extends it.
+        expect(await store.acquireLease(name, 'w1', 10_000, T + 5_000)).toEqual({ name, owner: 'w1', epoch: 1, expiresAt: T + 15_000 });
+        expect(await store.renewLease(name, 'w1', 1, 10_000, T + 9_000)).toBe(true);
+        expect(await store.renewLease(name, 'w1', 0, 10_000, T + 9_000)).toBe(false);
+        expect(await store.renewLease(name, 'w2', 1, 10_000, T + 9_000)).toBe(false);
+        expect(await store.acquireLease(name, 'w2', 10_000, T + 18_999)).toBeUndefined();
+      });
+
+      it('are taken over after expiry with a new epoch, fencing out the old owner', async () => {
+        const name = unique('sink:sms/sms/1');
+        await store.acquireLease(name, 'w1', 10_000, T);
+        const taken = await store.acquireLease(name, 'w2', 10_000, T + 10_000);
+        expect(taken).toEqual({ name, owner: 'w2', epoch: 2, expiresAt: T + 20_000 });
+        expect(await store.renewLease(name, 'w1', 1, 10_000, T + 10_001)).toBe(false);
+        expect(await store.renewLease(name, 'w2', 2, 10_000, T + 15_000)).toBe(true);
+        expect(await store.acquireLease(name, 'w1', 10_000, T + 20_000)).toBeUndefined(); // renewed until T + 25 s
+      });
+
+      it('are released only by their holder, and the next owner still gets a higher epoch', async () => {
+        const name = unique('sink:wa/wa/2');
+        await store.acquireLease(name, 'w1', 10_000, T);
+        await store.releaseLease(name, 'w1', 7); // wrong epoch: no effect
+        expect(await store.acquireLease(name, 'w2', 10_000, T + 1)).toBeUndefined();
+        await store.releaseLease(name, 'w1', 1);
+        expect(await store.renewLease(name, 'w1', 1, 10_000, T + 2)).toBe(false);
+        expect(await store.acquireLease(name, 'w2', 10_000, T + 2)).toEqual({ name, owner: 'w2', epoch: 2, expiresAt: T + 10_002 });
+        await store.releaseLease(name, 'w2', 2);
+        expect((await store.acquireLease(name, 'w1', 10_000, T + 3))?.epoch).toBe(3);
+      });
+
+      it('go to exactly one of many owners racing for the same free lease', async () => {
+        const name = unique('race');
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.acquireLease(name, `w${i}`, 10_000, T)));
+        const winners = results.filter((lease) => lease !== undefined);
+        expect(winners).toHaveLength(1);
+        expect(winners[0]!.epoch).toBe(1);
+        expect((await store.listLeases(name))[0]?.owner).toBe(winners[0]!.owner);
+      });
+
+      it('are listed by name prefix, held ones only', async () => {
+        const prefix = `${unique('sink:list')}/`;
+        await store.acquireLease(`${prefix}0`, 'w1', 10_000, T);
+        await store.acquireLease(`${prefix}1`, 'w2', 10_000, T);
+        await store.acquireLease(`${prefix}2`, 'w2', 10_000, T);
+        await store.releaseLease(`${prefix}2`, 'w2', 1);
+        await store.acquireLease(`${prefix.slice(0, -1)}x/0`, 'w3', 10_000, T);
+        const leases = await store.listLeases(prefix);
+        expect(leases.map((l) => [l.name, l.owner]).sort()).toEqual([
+          [`${prefix}0`, 'w1'],
+          [`${prefix}1`, 'w2'],
+        ]);
+      });
+    });
+
+    describe('members', () => {
+      it('are live until their heartbeat expires, and can be removed', async () => {
+        const T = Date.now();
+        const a = { id: unique('w'), url: 'http://127.0.0.1:8083', startedAt: T - 1_000, heartbeatAt: T };
+        const b = { id: unique('w'), url: 'http://127.0.0.1:8084', startedAt: T - 1_000, heartbeatAt: T + 5_000 };
+        await store.heartbeat(a, 10_000);
+        await store.heartbeat(b, 10_000);
+        const ids = async (now: number) => (await store.listMembers(now)).map((m) => m.id).filter((id) => id === a.id || id === b.id).sort();
+        expect(await ids(T + 1_000)).toEqual([a.id, b.id].sort());
+        expect((await store.listMembers(T + 1_000)).find((m) => m.id === a.id)).toEqual(a);
+        expect(await ids(T + 12_000)).toEqual([b.id]);
+        expect(await ids(T + 16_000)).toEqual([]);
+        await store.heartbeat({ ...a, heartbeatAt: T + 20_000 }, 10_000);
+        expect(await ids(T + 25_000)).toEqual([a.id]);
+        await store.removeMember(a.id);
+        expect(await ids(T + 1_000)).toEqual([b.id]);
+      });
+    });
+
+    describe('connectors and statuses', () => {
+      const record = (name: string, overrides: Partial<ConnectorRecord> = {}): ConnectorRecord => ({
+        name,
+        config: { 'connector.class': 'EmailSink', 'tasks.max': '2', 'smtp.password': '${env:SMTP_PASSWORD}' },
+        targetState: 'STARTED',
+        taskConfigs: [{ task: '0' }, { task: '1' }],
+        generation: 1,
+        createdAt: 1_700_000_000_000,
+        updatedAt: 1_700_000_000_000,
+        ...overrides,
+      });
+
+      it('creates a connector only once, then updates, lists and deletes it', async () => {
+        const name = unique('mail');
+        expect(await store.createConnector(record(name))).toBe(true);
+        expect(await store.createConnector(record(name, { config: { 'connector.class': 'Other' } }))).toBe(false);
+        expect(await store.getConnector(name)).toEqual(record(name));
+        const updated = record(name, { targetState: 'PAUSED', generation: 2, taskConfigs: [{ task: '0' }], updatedAt: 1_700_000_001_000 });
+        await store.putConnector(updated);
+        expect(await store.getConnector(name)).toEqual(updated);
+        const other = unique('sms');
+        await store.putConnector(record(other));
+        expect((await store.listConnectors()).filter((c) => c.name === name || c.name === other)).toHaveLength(2);
+        await store.deleteConnector(name);
+        expect(await store.getConnector(name)).toBeUndefined();
+        expect((await store.listConnectors()).some((c) => c.name === name)).toBe(false);
+        expect(await store.createConnector(record(name))).toBe(true);
+      });
+
+      it('keeps the connector’s and each task’s status, replaced on update, until deleted', async () => {
+        const connector = unique('mail');
+        const base = { connector, workerId: '127.0.0.1:8083', generation: 1, updatedAt: 1 };
+        await store.putStatus({ ...base, task: null, state: 'RUNNING' });
+        await store.putStatus({ ...base, task: 0, state: 'RUNNING' });
+        await store.putStatus({ ...base, task: 1, state: 'RUNNING' });
+        await store.putStatus({ ...base, task: 1, state: 'FAILED', trace: 'Error: boom\n    at x', updatedAt: 2 });
+        await store.putStatus({ ...base, connector: unique('other'), task: null, state: 'PAUSED' });
+        const statuses = await store.listStatuses(connector);
+        expect(statuses).toHaveLength(3);
+        expect(statuses.find((s) => s.task === null)).toEqual({ ...base, task: null, state: 'RUNNING' });
+        expect(statuses.find((s) => s.task === 1)).toEqual({ ...base, task: 1, state: 'FAILED', trace: 'Error: boom\n    at x', updatedAt: 2 });
+        await store.deleteStatuses(connector);
+        expect(await store.listStatuses(connector)).toEqual([]);
+      });
+    });
+  });
+}

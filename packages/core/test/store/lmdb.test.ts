@@ -1,0 +1,117 @@
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LmdbStore } from '../../src/store/lmdb.ts';
+import { describeStoreConformance } from './conformance.ts';
+
+const directories: string[] = [];
+const freshDirectory = (): string => {
+  const directory = mkdtempSync(join(tmpdir(), 'omnibus-lmdb-'));
+  directories.push(directory);
+  return directory;
+};
+afterAll(() => {
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+});
+
+describeStoreConformance('lmdb', async () => new LmdbStore(freshDirectory()));
+
+describe('LmdbStore across processes', () => {
+  const CONTENDER = fileURLToPath(new URL('./lmdb-lease-contender.ts', import.meta.url));
+
+  /**
+   * Starts contender processes, waits until each has opened the store, then lets them all go
+   * at once; resolves with the lease names each one won.
+   */
+  const contend = (directory: string, owners: string[], leases: number): Promise<string[][]> => {
+    let ready = 0;
+    const children = owners.map((owner) =>
+      fork(CONTENDER, [directory, owner, String(leases)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    );
+    return Promise.all(
+      children.map(
+        (child, i) =>
+          new Promise<string[]>((resolve, reject) => {
+            let won: string[] | undefined;
+            child.on('message', (message) => {
+              if (message === 'ready') {
+                ready += 1;
+                if (ready === children.length) for (const each of children) each.send('go');
+              } else won = message as string[];
+            });
+            child.on('error', reject);
+            child.on('exit', (code) => (code === 0 && won ? resolve(won) : reject(new Error(`contender ${owners[i]} exited with ${code}`))));
+          }),
+      ),
+    );
+  };
+
+  it('gives each lease to exactly one of two processes racing for it', async () => {
+    const directory = freshDirectory();
+    const setup = new LmdbStore(directory);
+    await setup.init(); // both children then open an existing environment
+    const leases = 300;
+    const [a, b] = (await contend(directory, ['process-a', 'process-b'], leases)) as [string[], string[]];
+    // Every lease has exactly one winner...
+    expect(a.length + b.length).toBe(leases);
+    expect(new Set([...a, ...b]).size).toBe(leases);
+    // ...and the store agrees with what each process was told.
+    const held = await setup.listLeases('race/');
+    expect(held).toHaveLength(leases);
+    const owners = new Map(held.map((lease) => [lease.name, lease.owner]));
+    for (const name of a) expect(owners.get(name)).toBe('process-a');
+    for (const name of b) expect(owners.get(name)).toBe('process-b');
+    expect(held.every((lease) => lease.epoch === 1)).toBe(true);
+    // Records each process encoded with structures the other never saw decode intact.
+    const fromA = await setup.getDeliveries('process-a', ['m-3']);
+    const fromB = await setup.getDeliveries('process-b', ['m-3']);
+    expect(fromA.get('m-3')).toMatchObject({ workerId: 'process-a', attempts: 3, lastError: { code: 'process-a', message: 'try 3' } });
+    expect(fromB.get('m-3')).toMatchObject({ workerId: 'process-b', attempts: 3, providerId: 'process-b-3', nextAttemptAt: 3 });
+    expect((await setup.listDeliveries('m-19')).map((d) => d.connector).sort()).toEqual(['process-a', 'process-b']);
+    await setup.close();
+  });
+
+  it('sees what another process wrote, without reopening', async () => {
+    const directory = freshDirectory();
+    const reader = new LmdbStore(directory);
+    await reader.init();
+    expect(await reader.getWatermark('c', 't', 0)).toBeUndefined();
+    await contend(directory, ['writer'], 1);
+    expect((await reader.listLeases('race/'))[0]?.owner).toBe('writer');
+    expect(await reader.getWatermark('c', 't', 0)).toBe(42);
+    expect((await reader.getDeliveries('writer', ['m-7'])).get('m-7')).toMatchObject({ providerId: 'writer-7', nextAttemptAt: 7 });
+    await reader.close();
+  });
+});
+
+describe('LmdbStore retention', () => {
+  it('sweeps messages older than their topic retention, with their buffer and group entries', async () => {
+    const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
+    await store.init();
+    const now = Date.now();
+    await store.createTopic({ name: 'short', shards: 2, retentionMs: 60_000, createdAt: now });
+    const message = (id: string, createdAt: number) => ({
+      id, topic: 'short', key: 'k', token: '0', shard: 1, value: null, headers: {}, group: 'g', createdAt,
+    });
+    await store.appendMessages([message('old', now - 120_000), message('new', now - 1_000)]);
+    expect(await store.sweepExpired(now)).toBe(1);
+    expect([...(await store.getMessages(['old', 'new'])).keys()]).toEqual(['new']);
+    expect((await store.readBuffer('short', 1, 0, now, 10)).map((e) => e.id)).toEqual(['new']);
+    expect(await store.listGroupMessages('g', 10)).toEqual(['new']);
+    await store.close();
+  });
+
+  it('forgets members whose heartbeat expired long ago', async () => {
+    const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
+    await store.init();
+    const now = Date.now();
+    await store.heartbeat({ id: 'gone', url: 'http://127.0.0.1:1', startedAt: 0, heartbeatAt: now - 3_600_000 }, 10_000);
+    await store.heartbeat({ id: 'late', url: 'http://127.0.0.1:2', startedAt: 0, heartbeatAt: now - 60_000 }, 10_000);
+    await store.sweepExpired(now);
+    expect((await store.listMembers(0)).map((m) => m.id)).toEqual(['late']);
+    await store.close();
+  });
+});
