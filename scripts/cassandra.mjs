@@ -197,7 +197,7 @@ async function ensureJars(libDir, log) {
 /** @param {string} host @param {number} port */
 function portAnswers(host, port) {
   return new Promise((resolvePromise) => {
-    const socket = connect({ host, port, timeout: 1000 });
+    const socket = connect({ host, port, timeout: 3000 });
     const done = (/** @type {boolean} */ open) => { socket.destroy(); resolvePromise(open); };
     socket.once('connect', () => done(true));
     socket.once('timeout', () => done(false));
