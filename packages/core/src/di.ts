@@ -1,0 +1,149 @@
+/**
+ * The composition root's container (tsyringe). Every part is registered under an explicit
+ * token with a factory: the runtime runs through esbuild (tsx, vitest), which emits no
+ * decorator metadata, so nothing may rely on constructor parameter types.
+ *
+ * One child container per worker, so that several workers in one process (tests) never share
+ * a store, a metrics registry or a task. Parts that need I/O to exist (the store, the plugin
+ * registry) are registered as values once the worker has opened them.
+ */
+import 'reflect-metadata';
+import type { Logger } from 'pino';
+import { container as rootContainer, instanceCachingFactory, type DependencyContainer, type InjectionToken } from 'tsyringe';
+import { createTaskRunnerFactory } from './bus/runners.ts';
+import { Producer } from './bus/producer.ts';
+import { ShardSignals } from './bus/signals.ts';
+import { createLogger } from './logging.ts';
+import { Metrics } from './metrics.ts';
+import { createLoggerRegistry, type LoggerRegistry } from './rest/loggers.ts';
+import { ConfigProviders } from './runtime/config-providers.ts';
+import { StoreHerder } from './runtime/herder.ts';
+import { Membership, type WorkerIdentity } from './runtime/membership.ts';
+import { ConnectorCatalog, Reconciler } from './runtime/reconciler.ts';
+import type { PluginRegistry, TaskRunnerFactory } from './runtime/types.ts';
+import type { WorkerConfig } from './runtime/worker-config.ts';
+import type { CountingStore } from './store/instrumented.ts';
+
+const token = <T>(name: string) => Symbol(name) as InjectionToken<T>;
+
+export const TOKENS = {
+  config: token<WorkerConfig>('WorkerConfig'),
+  identity: token<WorkerIdentity>('WorkerIdentity'),
+  logger: token<Logger>('Logger'),
+  loggers: token<LoggerRegistry>('LoggerRegistry'),
+  metrics: token<Metrics>('Metrics'),
+  /** Registered by the worker once opened and initialised. */
+  store: token<CountingStore>('Store'),
+  /** Registered by the worker once discovered. */
+  plugins: token<PluginRegistry>('PluginRegistry'),
+  configProviders: token<ConfigProviders>('ConfigProviders'),
+  signals: token<ShardSignals>('ShardSignals'),
+  producer: token<Producer>('Producer'),
+  catalog: token<ConnectorCatalog>('ConnectorCatalog'),
+  herder: token<StoreHerder>('Herder'),
+  membership: token<Membership>('Membership'),
+  taskRunners: token<TaskRunnerFactory>('TaskRunnerFactory'),
+  reconciler: token<Reconciler>('Reconciler'),
+} as const;
+
+const single = <T>(make: (c: DependencyContainer) => T) => ({ useFactory: instanceCachingFactory<T>(make) });
+
+export function createWorkerContainer(config: WorkerConfig, parent: DependencyContainer = rootContainer): DependencyContainer {
+  const c = parent.createChildContainer();
+  const identity: WorkerIdentity = { id: '', url: '' };
+  c.register(TOKENS.config, { useValue: config });
+  c.register(TOKENS.identity, { useValue: identity });
+  c.register(TOKENS.logger, single(() => createLogger({ level: config['log.level'] })));
+  c.register(TOKENS.loggers, single((d) => createLoggerRegistry(d.resolve(TOKENS.logger))));
+  c.register(TOKENS.metrics, single(() => new Metrics()));
+  c.register(TOKENS.configProviders, single(() => ConfigProviders.defaults()));
+  c.register(TOKENS.signals, single(() => new ShardSignals()));
+  c.register(TOKENS.catalog, single((d) => new ConnectorCatalog(d.resolve(TOKENS.plugins))));
+
+  c.register(
+    TOKENS.producer,
+    single((d) => {
+      const catalog = d.resolve(TOKENS.catalog);
+      return new Producer({
+        store: d.resolve(TOKENS.store),
+        signals: d.resolve(TOKENS.signals),
+        metrics: d.resolve(TOKENS.metrics),
+        consumerSchemas: (topic) => catalog.sinkSchemas(topic),
+      });
+    }),
+  );
+
+  c.register(
+    TOKENS.herder,
+    single(
+      (d) =>
+        new StoreHerder({
+          store: d.resolve(TOKENS.store),
+          plugins: d.resolve(TOKENS.plugins),
+          providers: d.resolve(TOKENS.configProviders),
+          workerId: () => identity.id,
+          logger: d.resolve(TOKENS.loggers).get('omnibus.herder'),
+          // Resolved on the first write, when the reconciler exists: the local loop reacts at once.
+          onChange: () => d.resolve(TOKENS.reconciler).kick(),
+        }),
+    ),
+  );
+
+  c.register(
+    TOKENS.membership,
+    single(
+      (d) =>
+        new Membership(
+          d.resolve(TOKENS.store),
+          { identity, heartbeatIntervalMs: config['heartbeat.interval.ms'], ttlMs: config['lease.ttl.ms'] },
+          d.resolve(TOKENS.loggers).get('omnibus.membership'),
+        ),
+    ),
+  );
+
+  c.register(
+    TOKENS.taskRunners,
+    single((d) => {
+      // The bus's runners take the worker id as a value: build them on first use, once it is known.
+      let factory: TaskRunnerFactory | undefined;
+      const runners = (): TaskRunnerFactory => {
+        if (!identity.id) throw new Error('task runners are available once the worker listens');
+        factory ??= createTaskRunnerFactory({
+          store: d.resolve(TOKENS.store),
+          producer: d.resolve(TOKENS.producer),
+          metrics: d.resolve(TOKENS.metrics),
+          logger: d.resolve(TOKENS.loggers).get('omnibus.tasks'),
+          workerId: identity.id,
+          leaseTtlMs: config['lease.ttl.ms'],
+          heartbeatMs: config['heartbeat.interval.ms'],
+          signals: d.resolve(TOKENS.signals),
+          reportDeliveries: (connector, updates) => d.resolve(TOKENS.herder).applyDeliveryUpdates(connector, updates),
+        });
+        return factory;
+      };
+      const lazy: TaskRunnerFactory = { sink: (spec) => runners().sink(spec), source: (spec) => runners().source(spec) };
+      return lazy;
+    }),
+  );
+
+  c.register(
+    TOKENS.reconciler,
+    single(
+      (d) =>
+        new Reconciler({
+          store: d.resolve(TOKENS.store),
+          plugins: d.resolve(TOKENS.plugins),
+          runners: d.resolve(TOKENS.taskRunners),
+          providers: d.resolve(TOKENS.configProviders),
+          membership: d.resolve(TOKENS.membership),
+          logger: d.resolve(TOKENS.loggers).get('omnibus.reconciler'),
+          metrics: d.resolve(TOKENS.metrics),
+          catalog: d.resolve(TOKENS.catalog),
+          leaseTtlMs: config['lease.ttl.ms'],
+          intervalMs: config['heartbeat.interval.ms'],
+        }),
+    ),
+  );
+  return c;
+}
+

@@ -1,0 +1,577 @@
+/**
+ * The herder answers the control plane from the store: connector configs, target states,
+ * task configs and statuses all live there, so any worker can take any request (Kafka's
+ * distributed herder forwards writes to a leader; here the store's LWTs do that job) and the
+ * reconcile loop of every worker picks the change up.
+ *
+ * Every write validates first and writes only if the whole request is valid. Configs are
+ * stored as given — `${env:…}`/`${file:…}` placeholders unresolved — and task configs keep
+ * them too (values computed from a resolved secret are turned back into their placeholder).
+ */
+import { ConfigError, Password, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
+import type { Logger } from 'pino';
+import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
+import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
+import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
+import { restorePlaceholders, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
+import { fullSpec } from './connector-config.ts';
+import type { ConnectorInfo, ConnectorStateInfo, ConnectorType, Herder, PluginRegistry, RestartOptions } from './types.ts';
+
+export interface StoreHerderOptions {
+  store: Store;
+  plugins: PluginRegistry;
+  providers: ConfigProviders;
+  /** This worker's id (advertised host:port); a function because the port is known only once listening. */
+  workerId: () => string;
+  logger: Logger;
+  /** Called after every write the workers must act on, so the local reconcile runs at once. */
+  onChange?: (connector: string) => void;
+  /** The consumer name under which the bus keeps a sink's shard watermarks. */
+  sinkConsumer?: (connector: string) => string;
+}
+
+const CONFIG_INVALID = 'OMNI_ERR_CONNECTOR_CONFIG_INVALID';
+const CONNECTOR_NOT_FOUND = 'OMNI_ERR_CONNECTOR_NOT_FOUND';
+const NULL_VALUE = 'Null value can not be supplied as the configuration value.';
+
+export class StoreHerder implements Herder {
+  private readonly store: Store;
+  private readonly plugins: PluginRegistry;
+  private readonly providers: ConfigProviders;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: StoreHerderOptions) {
+    this.store = options.store;
+    this.plugins = options.plugins;
+    this.providers = options.providers;
+    this.logger = options.logger.child({ component: 'herder' });
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async connectorNames(): Promise<string[]> {
+    return (await this.store.listConnectors()).map((c) => c.name).sort();
+  }
+
+  async connectorInfo(name: string): Promise<ConnectorInfo> {
+    return this.infoOf(await this.existing(name, `Connector ${name} not found`));
+  }
+
+  async connectorStatus(name: string): Promise<ConnectorStateInfo> {
+    const record = await this.existing(name, `No status found for connector ${name}`);
+    return this.statusOf(record, await this.store.listStatuses(name));
+  }
+
+  async taskConfigs(name: string): Promise<Array<{ id: { connector: string; task: number }; config: Record<string, string> }>> {
+    const record = await this.existing(name, `Connector ${name} not found`);
+    return record.taskConfigs.map((config, task) => ({ id: { connector: name, task }, config }));
+  }
+
+  // ---- config writes -----------------------------------------------------------------------
+
+  async createConnector(name: string, config: Record<string, string>, initialState: TargetState = 'STARTED'): Promise<ConnectorInfo> {
+    const { connector, config: checked } = await this.validateForWrite(name, config);
+    const now = Date.now();
+    const record: ConnectorRecord = {
+      name,
+      config: checked,
+      targetState: initialState,
+      taskConfigs: initialState === 'STOPPED' ? [] : await this.computeTaskConfigs(name, connector, checked),
+      generation: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    if (!(await this.store.createConnector(record))) throw conflict(`Connector ${name} already exists`, 'OMNI_ERR_CONNECTOR_EXISTS');
+    this.logger.info({ connector: name, class: checked['connector.class'], targetState: initialState }, 'connector created');
+    this.changed(name);
+    return this.infoOf(record);
+  }
+
+  async putConnectorConfig(name: string, config: Record<string, string>): Promise<{ created: boolean; info: ConnectorInfo }> {
+    const { connector, config: checked } = await this.validateForWrite(name, config);
+    const existing = await this.store.getConnector(name);
+    if (!existing) {
+      try {
+        return { created: true, info: await this.createConnector(name, checked) };
+      } catch (error) {
+        // Created by another worker between our read and our LWT: this PUT becomes an update.
+        if (!(error instanceof HttpError && error.status === 409)) throw error;
+      }
+    }
+    // The same config again (a worker restarted with --connector) changes nothing: no new generation.
+    if (existing && sameStrings(existing.config, checked)) return { created: false, info: this.infoOf(existing) };
+    return { created: false, info: await this.updateConfig(name, connector, checked) };
+  }
+
+  async patchConnectorConfig(name: string, patch: Record<string, string | null>): Promise<ConnectorInfo> {
+    const existing = await this.existing(name, `Connector ${name} not found`);
+    const merged: Record<string, unknown> = { ...existing.config };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null) delete merged[key];
+      else merged[key] = value;
+    }
+    const { connector, config } = await this.validateForWrite(name, merged);
+    return this.updateConfig(name, connector, config);
+  }
+
+  async deleteConnector(name: string): Promise<void> {
+    await this.existing(name, `Connector ${name} not found`);
+    await this.store.deleteConnector(name);
+    await this.store.deleteStatuses(name);
+    this.logger.info({ connector: name }, 'connector deleted');
+    this.changed(name);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  async setTargetState(name: string, state: TargetState): Promise<void> {
+    const record = await this.existing(name, `Unknown connector ${name}`);
+    if (record.targetState === state) return;
+    const next: ConnectorRecord = { ...record, targetState: state, updatedAt: Date.now() };
+    if (state === 'STOPPED') {
+      // Kafka: a stopped connector has no tasks; its task set is emptied and rebuilt on resume.
+      next.taskConfigs = [];
+      next.generation = record.generation + 1;
+    } else if (record.targetState === 'STOPPED') {
+      const connector = this.plugins.find(record.config['connector.class'] ?? '');
+      next.taskConfigs = connector ? await this.computeTaskConfigs(name, connector, record.config) : [];
+      next.generation = record.generation + 1;
+    }
+    await this.store.putConnector(next);
+    if (state === 'STOPPED') {
+      await this.store.deleteStatuses(name);
+      await this.store.putStatus(this.statusRecord(name, null, 'STOPPED', next.generation));
+    }
+    this.logger.info({ connector: name, from: record.targetState, to: state }, 'connector target state changed');
+    this.changed(name);
+  }
+
+  async restartConnector(name: string, options: RestartOptions): Promise<ConnectorStateInfo | undefined> {
+    const record = await this.existing(name, `Unknown connector: ${name}`);
+    const status = this.statusOf(record, await this.store.listStatuses(name));
+    const restartConnector = !options.onlyFailed || status.connector.state === 'FAILED';
+    const tasks = options.includeTasks ? status.tasks.filter((t) => !options.onlyFailed || t.state === 'FAILED').map((t) => t.id) : [];
+    await this.requestRestart(record, restartConnector, tasks);
+    if (!options.includeTasks && !options.onlyFailed) return undefined;
+    const restarting = new Set(tasks);
+    return {
+      ...status,
+      connector: restartConnector ? { state: 'RESTARTING', worker_id: status.connector.worker_id } : status.connector,
+      tasks: status.tasks.map((t) => (restarting.has(t.id) ? { id: t.id, state: 'RESTARTING', worker_id: t.worker_id } : t)),
+    };
+  }
+
+  async restartTask(name: string, task: number): Promise<void> {
+    const record = await this.existing(name, `Unknown connector: ${name}`);
+    if (!Number.isInteger(task) || task < 0 || task >= record.taskConfigs.length) {
+      throw notFound(`Unknown task: ${name}-${task}`, 'OMNI_ERR_TASK_NOT_FOUND');
+    }
+    await this.requestRestart(record, false, [task]);
+  }
+
+  /**
+   * Marks the chosen instances RESTARTING and bumps the generation: the workers that run them
+   * read the statuses when they see the new generation, and restart what is marked.
+   */
+  private async requestRestart(record: ConnectorRecord, connector: boolean, tasks: number[]): Promise<void> {
+    if (!connector && tasks.length === 0) return;
+    const generation = record.generation + 1;
+    const statuses = new Map((await this.store.listStatuses(record.name)).map((s) => [s.task, s]));
+    const mark = (task: number | null): StatusRecord => ({
+      connector: record.name,
+      task,
+      state: 'RESTARTING',
+      workerId: statuses.get(task)?.workerId ?? '',
+      generation,
+      updatedAt: Date.now(),
+    });
+    if (connector) await this.store.putStatus(mark(null));
+    for (const task of tasks) await this.store.putStatus(mark(task));
+    await this.store.putConnector({ ...record, generation, updatedAt: Date.now() });
+    this.logger.info({ connector: record.name, restartConnector: connector, tasks }, 'restart requested');
+    this.changed(record.name);
+  }
+
+  // ---- validation --------------------------------------------------------------------------
+
+  async validateConfig(pluginClass: string, config: Record<string, unknown>): Promise<ConfigInfos> {
+    const strings = this.stringConfig(config, { allowNull: true });
+    const className = strings['connector.class'] ?? pluginClass;
+    if (!className) throw this.noConnectorType(strings);
+    const connector = this.connectorFor(className);
+    return this.validateWith(connector, className, strings);
+  }
+
+  /** Everything a write checks, in Kafka's order; returns the config to store (name injected). */
+  private async validateForWrite(name: string, given: Record<string, unknown>): Promise<{ connector: Connector; config: Record<string, string> }> {
+    const config = this.stringConfig(given, { allowNull: true });
+    if (config.name !== undefined && config.name !== null && config.name !== name) {
+      throw badRequest(`Connector name configuration (${config.name}) doesn't match connector name in the URL (${name})`, undefined, CONFIG_INVALID);
+    }
+    config.name = name;
+    const className = config['connector.class'];
+    if (className === undefined || className === null || className.trim() === '') throw this.noConnectorType(config);
+    const connector = this.connectorFor(className);
+    const infos = await this.validateWith(connector, className, config);
+    const errors = infos.configs.flatMap((c) => c.value.errors);
+    const nullKeys = Object.keys(config).filter((k) => config[k] === null && !infos.configs.some((c) => c.definition.name === k));
+    errors.push(...nullKeys.map(() => NULL_VALUE));
+    if (errors.length > 0) {
+      throw badRequest(
+        `Connector configuration is invalid and contains the following ${errors.length} error(s):\n${errors.join('\n')}\n` +
+          'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`',
+        undefined,
+        CONFIG_INVALID,
+      );
+    }
+    return { connector, config: config as Record<string, string> };
+  }
+
+  /**
+   * Kafka's validate response for a config, from the connector's full spec (common keys and
+   * its own) and its cross-key checks. Placeholders are resolved where this worker can; a key
+   * whose placeholder only another worker can resolve is checked when its task starts.
+   */
+  private async validateWith(connector: Connector, className: string, config: Record<string, string | null>): Promise<ConfigInfos> {
+    const spec = fullSpec(connector.config as ConfigSpec<unknown>);
+    const present = Object.fromEntries(Object.entries(config).filter((e): e is [string, string] => e[1] !== null));
+    const { config: resolved, unresolvedKeys } = await this.providers.tryResolve(present);
+    const infos = spec.validate(className, resolved);
+    for (const entry of infos.configs) {
+      const key = entry.definition.name;
+      if (config[key] === null) entry.value.errors = [NULL_VALUE];
+      else if (unresolvedKeys.has(key)) entry.value.errors = [];
+      // The validate response shows what the operator wrote, never a resolved secret.
+      if (present[key] !== undefined && resolved[key] !== present[key] && entry.value.value !== Password.HIDDEN) entry.value.value = present[key];
+    }
+    if (connector.validate && infos.configs.every((c) => c.value.errors.length === 0)) {
+      let problems: Record<string, string[]> = {};
+      try {
+        problems = connector.validate(spec.parse(resolved) as never) ?? {};
+      } catch (error) {
+        problems = error instanceof ConfigError ? error.errors : { 'connector.class': [(error as Error).message] };
+      }
+      for (const [key, messages] of Object.entries(problems)) {
+        if (unresolvedKeys.has(key) || messages.length === 0) continue;
+        const entry = infos.configs.find((c) => c.definition.name === key) ?? infos.configs.find((c) => c.definition.name === 'connector.class');
+        entry?.value.errors.push(...(entry.definition.name === key ? messages : messages.map((m) => `${key}: ${m}`)));
+      }
+    }
+    infos.error_count = infos.configs.reduce((sum, c) => sum + c.value.errors.length, 0);
+    return infos;
+  }
+
+  private stringConfig(given: Record<string, unknown>, options: { allowNull: boolean }): Record<string, string | null> {
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      throw badRequest('Connector configuration must be a JSON object of string values', undefined, CONFIG_INVALID);
+    }
+    const wrong = Object.entries(given).filter(([, v]) => typeof v !== 'string' && !(options.allowNull && v === null));
+    if (wrong.length > 0) {
+      throw badRequest(
+        `Connector configuration values must be strings (as Kafka Connect's Map<String, String>): ` +
+          wrong.map(([k, v]) => `"${k}" is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}`).join(', '),
+        undefined,
+        CONFIG_INVALID,
+      );
+    }
+    return { ...(given as Record<string, string | null>) };
+  }
+
+  private noConnectorType(config: Record<string, string | null>): HttpError {
+    // Kafka prints the map as Java's toString does; secret-looking values are hidden.
+    const shown = Object.entries(config)
+      .map(([k, v]) => `${k}=${/(password|secret|token|credential|key$)/i.test(k) ? Password.HIDDEN : String(v)}`)
+      .join(', ');
+    return badRequest(`Connector config {${shown}} contains no connector type`, undefined, 'OMNI_ERR_CONNECTOR_CLASS_MISSING');
+  }
+
+  private connectorFor(className: string): Connector {
+    const connector = this.plugins.find(className);
+    if (!connector) {
+      const known = this.plugins.list().map((p) => p.class);
+      throw badRequest(
+        `Failed to find any class that implements Connector and which name matches ${className}, available connectors are: ${known.join(', ') || 'none'}`,
+        undefined,
+        'OMNI_ERR_CONNECTOR_CLASS_UNKNOWN',
+      );
+    }
+    return connector;
+  }
+
+  // ---- task configs ------------------------------------------------------------------------
+
+  /**
+   * The connector's task configs as string maps. Without its own `taskConfigs`, a connector
+   * gets `tasks.max` copies of its config; with one, it sees the resolved, parsed config and
+   * its output keeps the placeholders of the raw config.
+   */
+  private async computeTaskConfigs(name: string, connector: Connector, raw: Record<string, string>): Promise<Array<Record<string, string>>> {
+    const spec = fullSpec(connector.config as ConfigSpec<unknown>);
+    const { config: resolved, unresolvedKeys } = await this.providers.tryResolve(raw);
+    let maxTasks: number;
+    try {
+      maxTasks = (spec.parse(resolved) as { 'tasks.max': number })['tasks.max'];
+    } catch {
+      maxTasks = Math.max(1, Number.parseInt(raw['tasks.max'] ?? '1', 10) || 1);
+    }
+    const copies = () => Array.from({ length: maxTasks }, () => ({ ...raw }));
+    if (!connector.taskConfigs) return copies();
+    let parsed: unknown;
+    try {
+      parsed = spec.parse(resolved);
+    } catch (error) {
+      // Only a key this worker cannot resolve can fail here (validation passed): let the
+      // workers that resolve it split the work as copies, and fail the task if they cannot.
+      if (unresolvedKeys.size > 0) return copies();
+      throw error;
+    }
+    let computed: Array<Record<string, unknown>>;
+    try {
+      computed = (connector.taskConfigs as (c: unknown, max: number) => Array<Record<string, unknown>>)(parsed, maxTasks);
+    } catch (error) {
+      throw badRequest(`Connector ${name} could not compute its task configs: ${(error as Error).message}`, undefined, CONFIG_INVALID);
+    }
+    if (computed.length > maxTasks) {
+      this.logger.warn({ connector: name, computed: computed.length, maxTasks }, 'connector returned more task configs than tasks.max; extra ones dropped');
+      computed = computed.slice(0, maxTasks);
+    }
+    // The connector's output over the config it was given, so every task config still names its class and topics.
+    return computed.map((task) => restorePlaceholders(raw, resolved, { ...resolved, ...stringifyValues(task) }));
+  }
+
+  private async updateConfig(name: string, connector: Connector, config: Record<string, string>): Promise<ConnectorInfo> {
+    const existing = await this.existing(name, `Connector ${name} not found`);
+    const record: ConnectorRecord = {
+      ...existing,
+      config,
+      taskConfigs: existing.targetState === 'STOPPED' ? [] : await this.computeTaskConfigs(name, connector, config),
+      generation: existing.generation + 1,
+      updatedAt: Date.now(),
+    };
+    await this.store.putConnector(record);
+    this.logger.info({ connector: name, generation: record.generation }, 'connector config updated');
+    this.changed(name);
+    return this.infoOf(record);
+  }
+
+  // ---- offsets -----------------------------------------------------------------------------
+
+  async offsets(name: string): Promise<SourceOffset[]> {
+    const record = await this.existing(name, `Connector ${name} not found`);
+    const type = this.typeOf(record);
+    if (type === 'source') return this.store.getSourceOffsets(name);
+    if (type !== 'sink') return [];
+    const consumer = this.sinkConsumer(name);
+    const out: SourceOffset[] = [];
+    for (const topic of await this.sinkTopics(record)) {
+      for (let shard = 0; shard < topic.shards; shard++) {
+        const watermark = await this.store.getWatermark(consumer, topic.name, shard);
+        if (watermark !== undefined) out.push({ partition: { topic: topic.name, shard }, offset: { watermark } });
+      }
+    }
+    return out;
+  }
+
+  async alterOffsets(name: string, offsets: SourceOffset[]): Promise<void> {
+    const record = await this.stoppedForOffsets(name);
+    if (!Array.isArray(offsets) || offsets.length === 0) {
+      throw badRequest('Partitions / offsets need to be provided for an alter offsets request', undefined, 'OMNI_ERR_OFFSETS_INVALID');
+    }
+    const type = this.typeOf(record);
+    if (type === 'source') return this.alterSourceOffsets(name, offsets as Array<{ partition: unknown; offset: unknown }>);
+    if (type === 'sink') return this.alterSinkOffsets(record, offsets as Array<{ partition: unknown; offset: unknown }>);
+    throw badRequest(`The offsets of connector ${name} cannot be altered: its class ${record.config['connector.class']} is not installed`);
+  }
+
+  async resetOffsets(name: string): Promise<void> {
+    const record = await this.stoppedForOffsets(name);
+    const type = this.typeOf(record);
+    if (type === 'source') {
+      await this.store.deleteSourceOffsets(name);
+    } else if (type === 'sink') {
+      const consumer = this.sinkConsumer(name);
+      for (const topic of await this.sinkTopics(record)) {
+        for (let shard = 0; shard < topic.shards; shard++) {
+          if ((await this.store.getWatermark(consumer, topic.name, shard)) !== undefined) await this.store.setWatermark(consumer, topic.name, shard, 0);
+        }
+      }
+    }
+    this.logger.info({ connector: name }, 'connector offsets reset');
+  }
+
+  private async stoppedForOffsets(name: string): Promise<ConnectorRecord> {
+    const record = await this.existing(name, `Connector ${name} not found`);
+    if (record.targetState !== 'STOPPED' || record.taskConfigs.length > 0) {
+      throw badRequest(
+        'Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified ' +
+          `connector by issuing a 'PUT' request to the '/connectors/${name}/stop' endpoint`,
+        undefined,
+        'OMNI_ERR_CONNECTOR_NOT_STOPPED',
+      );
+    }
+    return record;
+  }
+
+  private async alterSourceOffsets(name: string, offsets: Array<{ partition: unknown; offset: unknown }>): Promise<void> {
+    for (const [i, entry] of offsets.entries()) {
+      if (!isPlainObject(entry?.partition)) throw badRequest(`Offset entry ${i}: the source partition must be a JSON object`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      if (entry.offset !== null && !isPlainObject(entry.offset)) {
+        throw badRequest(`Offset entry ${i}: the source offset must be a JSON object, or null to reset the partition`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      }
+    }
+    const byPartition = new Map((await this.store.getSourceOffsets(name)).map((o) => [stableJson(o.partition), o]));
+    let removed = false;
+    for (const { partition, offset } of offsets) {
+      const key = stableJson(partition);
+      if (offset === null) removed = byPartition.delete(key) || removed;
+      else byPartition.set(key, { partition: partition as Record<string, unknown>, offset: offset as Record<string, unknown> });
+    }
+    if (removed) await this.store.deleteSourceOffsets(name);
+    const kept = [...byPartition.values()];
+    if (kept.length > 0) await this.store.putSourceOffsets(name, kept);
+    this.logger.info({ connector: name, partitions: offsets.length }, 'source offsets altered');
+  }
+
+  private async alterSinkOffsets(record: ConnectorRecord, offsets: Array<{ partition: unknown; offset: unknown }>): Promise<void> {
+    const topics = new Map((await this.sinkTopics(record)).map((t) => [t.name, t]));
+    const writes: Array<{ topic: string; shard: number; watermark: number }> = [];
+    for (const [i, { partition, offset }] of offsets.entries()) {
+      const p = partition as { topic?: unknown; shard?: unknown } | null;
+      if (!isPlainObject(p) || typeof p.topic !== 'string' || !Number.isInteger(p.shard)) {
+        throw badRequest(`Offset entry ${i}: a sink partition is {"topic": <string>, "shard": <integer>}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      }
+      const topic = topics.get(p.topic);
+      if (!topic) throw badRequest(`Offset entry ${i}: connector ${record.name} does not consume topic ${p.topic}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      const shard = p.shard as number;
+      if (shard < 0 || shard >= topic.shards) {
+        throw badRequest(`Offset entry ${i}: topic ${topic.name} has shards 0 to ${topic.shards - 1}, not ${shard}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      }
+      const watermark = offset === null ? 0 : (offset as { watermark?: unknown } | undefined)?.watermark;
+      if (typeof watermark !== 'number' || !Number.isSafeInteger(watermark) || watermark < 0) {
+        throw badRequest(
+          `Offset entry ${i}: a sink offset is {"watermark": <ms since the epoch>}, or null to reset the shard`,
+          undefined,
+          'OMNI_ERR_OFFSETS_INVALID',
+        );
+      }
+      writes.push({ topic: topic.name, shard, watermark });
+    }
+    const consumer = this.sinkConsumer(record.name);
+    for (const w of writes) await this.store.setWatermark(consumer, w.topic, w.shard, w.watermark);
+    this.logger.info({ connector: record.name, shards: writes.length }, 'sink offsets altered');
+  }
+
+  private async sinkTopics(record: ConnectorRecord) {
+    const names = (record.config.topics ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    const topics = await Promise.all(names.map((t) => this.store.getTopic(t)));
+    return topics.filter((t) => t !== undefined);
+  }
+
+  private sinkConsumer(name: string): string {
+    return this.options.sinkConsumer?.(name) ?? name;
+  }
+
+  // ---- webhooks and receipts ---------------------------------------------------------------
+
+  async webhookTarget(name: string): Promise<{ connector: SinkConnector; config: unknown } | undefined> {
+    const record = await this.store.getConnector(name);
+    if (!record) return undefined;
+    const connector = this.plugins.find(record.config['connector.class'] ?? '');
+    if (!connector || connector.type !== 'sink' || !connector.webhook) return undefined;
+    let resolved: Record<string, string>;
+    try {
+      resolved = await this.providers.resolve(record.config);
+    } catch (error) {
+      if (error instanceof UnresolvedConfigError) throw new HttpError(503, error.code, `Connector ${name} cannot verify webhooks now: ${error.message}`);
+      throw error;
+    }
+    return { connector, config: fullSpec(connector.config as ConfigSpec<unknown>).parse(resolved) };
+  }
+
+  /** The bus's receipt state machine (one for webhooks and for receipts tasks report), which never moves a delivery back. */
+  async applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[]): Promise<void> {
+    const result = await applyReceipts(this.store, connector, updates, this.options.workerId());
+    if (result.unmatched > 0 || result.ignored > 0) this.logger.info({ connector, ...result }, 'delivery receipts applied');
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private async existing(name: string, message: string): Promise<ConnectorRecord> {
+    const record = await this.store.getConnector(name);
+    if (!record) throw notFound(message, CONNECTOR_NOT_FOUND);
+    return record;
+  }
+
+  private typeOf(record: ConnectorRecord): ConnectorType {
+    return this.plugins.find(record.config['connector.class'] ?? '')?.type ?? 'unknown';
+  }
+
+  private infoOf(record: ConnectorRecord): ConnectorInfo {
+    return {
+      name: record.name,
+      config: record.config,
+      tasks: record.taskConfigs.map((_, task) => ({ connector: record.name, task })),
+      type: this.typeOf(record),
+    };
+  }
+
+  /** Statuses of the instances that exist now; one no worker has reported yet is UNASSIGNED. */
+  private statusOf(record: ConnectorRecord, statuses: StatusRecord[]): ConnectorStateInfo {
+    const byTask = new Map(statuses.map((s) => [s.task, s]));
+    const stateOf = (task: number | null) => {
+      const s = byTask.get(task);
+      if (!s) return { state: 'UNASSIGNED' as ConnectorState, worker_id: '' };
+      return s.trace ? { state: s.state, worker_id: s.workerId, trace: s.trace } : { state: s.state, worker_id: s.workerId };
+    };
+    return {
+      name: record.name,
+      connector: stateOf(null),
+      tasks: record.taskConfigs.map((_, id) => ({ id, ...stateOf(id) })),
+      type: this.typeOf(record),
+    };
+  }
+
+  private statusRecord(connector: string, task: number | null, state: ConnectorState, generation: number): StatusRecord {
+    return { connector, task, state, workerId: this.options.workerId(), generation, updatedAt: Date.now() };
+  }
+
+  private changed(name: string): void {
+    this.options.onChange?.(name);
+  }
+}
+
+/** Connector output as Kafka's Map<String, String>: secrets in clear (they are restored to placeholders after). */
+function stringifyValues(config: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined || value === null) continue;
+    if (value instanceof Password) out[key] = value.value();
+    else if (Array.isArray(value)) out[key] = value.map(String).join(',');
+    else if (typeof value === 'object') out[key] = JSON.stringify(value);
+    else out[key] = String(value);
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (isPlainObject(value)) {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function sameStrings(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}

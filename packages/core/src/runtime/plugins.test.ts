@@ -1,0 +1,159 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPluginRegistry } from './plugins.ts';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+const examples = join(repoRoot, 'examples');
+const scratch = mkdtempSync(join(tmpdir(), 'omnibus-plugins-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+// A core with neither connectors nor dependencies, so that these tests see only their own packages.
+const bareCore = join(scratch, 'bare-core');
+mkdirSync(bareCore);
+writeFileSync(join(bareCore, 'package.json'), JSON.stringify({ name: '@omnibus/core', version: '0.0.0' }));
+
+interface Line {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+function capturingLogger() {
+  const lines: Line[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Line) });
+  return { logger, lines };
+}
+
+/** Writes an npm package as a user would install it: package.json plus plain JavaScript modules. */
+function writePackage(dir: string, manifest: Record<string, unknown>, files: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ version: '1.0.0', type: 'module', ...manifest }));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+}
+
+const sinkModule = (className: string, extra = '') => `
+export const ${className} = {
+  type: 'sink', className: '${className}', version: '2.0.0', description: 'test', aliases: ['${className}Alias'],
+  config: { keys: [] }, createTask() { return { start: async () => {}, put: async (r) => r.map(() => ({ status: 'sent' })), stop: async () => {} }; },
+};
+export default ${className};
+${extra}`;
+
+describe('createPluginRegistry', () => {
+  it('finds hello-connector through plugin.path, by class name, alias and package-qualified name', async () => {
+    const { logger } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [examples], logger });
+    const hello = registry.find('HelloSink');
+    expect(hello?.type).toBe('sink');
+    expect(registry.find('Hello')).toBe(hello);
+    expect(registry.find('hello-connector/HelloSink')).toBe(hello);
+    expect(registry.list()).toContainEqual({ class: 'HelloSink', type: 'sink', version: '0.1.0' });
+    const entry = registry.entries().find((e) => e.connector === hello);
+    expect(entry).toMatchObject({ packageName: 'hello-connector', origin: 'plugin.path', packageDir: join(examples, 'hello-connector') });
+    expect(registry.find('NoSuchSink')).toBeUndefined();
+  });
+
+  it('does not find hello-connector without plugin.path: it is not a dependency of core', async () => {
+    const { logger } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [], logger });
+    expect(registry.find('HelloSink')).toBeUndefined();
+    for (const entry of registry.entries()) expect(entry.origin).not.toBe('plugin.path');
+  });
+
+  it('reads a directory of packages (scoped ones included), and a plugin.path entry that is a package itself', async () => {
+    const dir = join(scratch, 'plugins-a');
+    writePackage(join(dir, 'alpha'), { name: 'alpha', omnibus: { connectors: ['./index.js'] } }, { 'index.js': sinkModule('AlphaSink') });
+    writePackage(join(dir, '@acme', 'beta'), { name: '@acme/beta', omnibus: { connectors: ['./lib/beta.js'] } }, { 'lib/beta.js': sinkModule('BetaSink') });
+    writePackage(join(dir, 'plain-lib'), { name: 'plain-lib' }, { 'index.js': 'throw new Error("must never be imported")' });
+    const single = join(scratch, 'gamma');
+    writePackage(single, { name: 'gamma', omnibus: { connectors: ['./gamma.js'] } }, { 'gamma.js': sinkModule('GammaSink') });
+
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir, single], logger, corePackageDir: bareCore });
+    expect(registry.find('AlphaSink')?.className).toBe('AlphaSink');
+    expect(registry.find('@acme/beta/BetaSink')?.className).toBe('BetaSink');
+    expect(registry.find('GammaSinkAlias')?.className).toBe('GammaSink');
+    // A package without the manifest field is never imported.
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+  });
+
+  it('keeps the first of two connectors with the same name and warns about the second', async () => {
+    const dir = join(scratch, 'plugins-dup');
+    writePackage(join(dir, 'a-first'), { name: 'a-first', omnibus: { connectors: ['./index.js'] } }, { 'index.js': sinkModule('DupSink') });
+    writePackage(join(dir, 'b-second'), { name: 'b-second', omnibus: { connectors: ['./index.js'] } }, { 'index.js': sinkModule('DupSink') });
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir], logger, corePackageDir: bareCore });
+    const entries = registry.entries().filter((e) => e.connector.className === 'DupSink');
+    expect(entries.map((e) => e.packageName)).toEqual(['a-first']);
+    expect(registry.find('DupSink')).toBe(entries[0]?.connector);
+    expect(registry.list().filter((p) => p.class === 'DupSink')).toHaveLength(1);
+    const warning = lines.find((l) => l.level === 40 && l.name === 'DupSink');
+    expect(warning).toMatchObject({ kept: 'a-first', ignored: 'b-second' });
+  });
+
+  it('logs a package that fails to load and still loads the others', async () => {
+    const dir = join(scratch, 'plugins-broken');
+    writePackage(join(dir, 'broken'), { name: 'broken', omnibus: { connectors: ['./index.js'] } }, { 'index.js': 'throw new Error("boom at import")' });
+    writePackage(join(dir, 'missing-module'), { name: 'missing-module', omnibus: { connectors: ['./nope.js'] } }, {});
+    writePackage(join(dir, 'bad-manifest'), { name: 'bad-manifest', omnibus: { connectors: 'index.js' } }, { 'index.js': sinkModule('NeverSink') });
+    writePackage(join(dir, 'healthy'), { name: 'healthy', omnibus: { connectors: ['./index.js'] } }, { 'index.js': sinkModule('HealthySink') });
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir, join(scratch, 'does-not-exist')], logger, corePackageDir: bareCore });
+    expect(registry.find('HealthySink')).toBeDefined();
+    expect(registry.find('NeverSink')).toBeUndefined();
+    const errors = lines.filter((l) => l.level === 50);
+    expect(errors.map((l) => l.package).sort()).toEqual(['bad-manifest', 'broken', 'missing-module']);
+    expect(JSON.stringify(errors)).toContain('boom at import');
+    expect(lines.some((l) => l.level === 40 && String(l.directory).endsWith('does-not-exist'))).toBe(true);
+  });
+
+  it("loads core's own connectors first, then those of its installed dependencies", async () => {
+    const core = join(scratch, 'core-with-deps');
+    writePackage(
+      core,
+      {
+        name: '@omnibus/core',
+        omnibus: { connectors: ['./builtin.js'] },
+        dependencies: { 'dep-connector': '1.0.0', 'dep-library': '1.0.0' },
+        devDependencies: { 'absent-dev-connector': '1.0.0' },
+      },
+      { 'builtin.js': sinkModule('BuiltinSink') },
+    );
+    writePackage(join(core, 'node_modules', 'dep-connector'), { name: 'dep-connector', omnibus: { connectors: ['./index.js'] } }, { 'index.js': sinkModule('DepSink') });
+    writePackage(join(core, 'node_modules', 'dep-library'), { name: 'dep-library' }, { 'index.js': 'throw new Error("not a plugin")' });
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [], logger, corePackageDir: core });
+    expect(registry.entries().map((e) => [e.connector.className, e.origin])).toEqual([
+      ['BuiltinSink', 'core'],
+      ['DepSink', 'dependency'],
+    ]);
+    expect(registry.find('@omnibus/core/BuiltinSink')?.className).toBe('BuiltinSink');
+    // A development dependency missing from a production install is not an error.
+    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+  });
+
+  it('ignores exported values that are not connectors', async () => {
+    const dir = join(scratch, 'plugins-mixed');
+    writePackage(
+      join(dir, 'mixed'),
+      { name: 'mixed', omnibus: { connectors: ['./index.js'] } },
+      {
+        'index.js': sinkModule(
+          'RealSink',
+          `export const helper = () => 1; export const spec = { keys: [] };
+           export const almost = { type: 'sink', className: 'AlmostSink' };
+           export const wrongType = { type: 'transform', className: 'X', createTask() {} };`,
+        ),
+      },
+    );
+    const { logger } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir], logger, corePackageDir: bareCore });
+    expect(registry.entries().filter((e) => e.packageName === 'mixed').map((e) => e.connector.className)).toEqual(['RealSink']);
+  });
+});

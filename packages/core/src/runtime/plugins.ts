@@ -1,0 +1,216 @@
+/**
+ * Connector discovery, the analogue of Kafka Connect's `plugin.path` scanning and
+ * `META-INF/services` manifests. A package declares its connectors in its package.json:
+ *
+ *   "omnibus": { "connectors": ["./src/index.ts"] }
+ *
+ * and every object those modules export with a `type` of 'sink' | 'source' and a `className`
+ * is a connector. Packages are found in two places: @omnibus/core itself and the packages it
+ * depends on (the built-in and first-party connectors), then every package under the
+ * directories of the worker's `plugin.path` (third-party connectors, installed with npm).
+ */
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Connector } from '@omnibus/sdk';
+import type { Logger } from 'pino';
+import type { PluginInfo, PluginRegistry } from './types.ts';
+
+/** One connector found, with the package that ships it. */
+export interface PluginEntry {
+  connector: Connector;
+  packageName: string;
+  /** Absolute directory of the package (where its generated docs go). */
+  packageDir: string;
+  /** Where the package was found: core itself, one of core's dependencies, or `plugin.path`. */
+  origin: 'core' | 'dependency' | 'plugin.path';
+}
+
+export interface DiscoveredPlugins extends PluginRegistry {
+  /** Every connector found, in discovery order (built-ins first). */
+  entries(): PluginEntry[];
+}
+
+export interface PluginRegistryOptions {
+  /** Directories holding connector packages, or connector packages themselves. */
+  pluginPath: string[];
+  logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  /** The package whose own connectors and dependencies are scanned first; @omnibus/core by default. */
+  corePackageDir?: string;
+}
+
+interface PackageManifest {
+  name?: string;
+  version?: string;
+  omnibus?: { connectors?: unknown };
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+}
+
+const CORE_PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export async function createPluginRegistry(options: PluginRegistryOptions): Promise<DiscoveredPlugins> {
+  const { logger } = options;
+  const coreDir = options.corePackageDir ?? CORE_PACKAGE_DIR;
+  const entries: PluginEntry[] = [];
+  const byName = new Map<string, PluginEntry>();
+  const seenObjects = new Set<Connector>();
+  const seenPackageDirs = new Set<string>();
+
+  const claim = (name: string, entry: PluginEntry): void => {
+    const holder = byName.get(name);
+    if (holder === undefined) {
+      byName.set(name, entry);
+    } else if (holder.connector !== entry.connector) {
+      logger.warn(
+        { name, kept: holder.packageName, ignored: entry.packageName },
+        'connector name is already taken by another package; the first one found wins',
+      );
+    }
+  };
+
+  const loadPackage = async (packageDir: string, origin: PluginEntry['origin']): Promise<void> => {
+    const realDir = safeRealPath(packageDir);
+    if (seenPackageDirs.has(realDir)) return;
+    seenPackageDirs.add(realDir);
+    const manifest = readManifest(packageDir);
+    if (!manifest) return;
+    const packageName = manifest.name ?? packageDir;
+    const modules = manifest.omnibus?.connectors;
+    if (modules === undefined) {
+      if (origin === 'plugin.path') logger.debug({ package: packageName }, 'package declares no connectors; skipped');
+      return;
+    }
+    if (!Array.isArray(modules) || !modules.every((m): m is string => typeof m === 'string')) {
+      logger.error({ package: packageName }, 'package.json "omnibus.connectors" must be an array of module paths; package skipped');
+      return;
+    }
+    for (const modulePath of modules) {
+      let exported: Record<string, unknown>;
+      try {
+        exported = (await import(pathToFileURL(resolve(packageDir, modulePath)).href)) as Record<string, unknown>;
+      } catch (error) {
+        logger.error({ package: packageName, module: modulePath, err: error }, 'connector module failed to load; its connectors are unavailable');
+        continue;
+      }
+      for (const value of Object.values(exported)) {
+        if (!isConnector(value) || seenObjects.has(value)) continue;
+        seenObjects.add(value);
+        const entry: PluginEntry = { connector: value, packageName, packageDir: realDir, origin };
+        if (byName.has(value.className)) {
+          claim(value.className, entry);
+          continue;
+        }
+        entries.push(entry);
+        claim(value.className, entry);
+        claim(`${packageName}/${value.className}`, entry);
+        for (const alias of value.aliases ?? []) claim(alias, entry);
+        logger.debug({ connector: value.className, package: packageName, origin }, 'connector found');
+      }
+    }
+  };
+
+  await loadPackage(coreDir, 'core');
+  const coreManifest = readManifest(coreDir);
+  const require = createRequire(join(coreDir, 'package.json'));
+  const dependencyNames = [
+    ...Object.keys(coreManifest?.dependencies ?? {}),
+    ...Object.keys(coreManifest?.devDependencies ?? {}),
+    ...Object.keys(coreManifest?.optionalDependencies ?? {}),
+  ].sort();
+  for (const name of new Set(dependencyNames)) {
+    const dir = findPackageDir(name, require.resolve.paths(name) ?? []);
+    // Development dependencies are absent from production installs: not finding one is normal.
+    if (dir) await loadPackage(dir, 'dependency');
+  }
+
+  for (const directory of options.pluginPath) {
+    const absolute = resolve(directory);
+    if (!isDirectory(absolute)) {
+      logger.warn({ directory: absolute }, 'plugin.path entry is not a directory; skipped');
+      continue;
+    }
+    for (const packageDir of packagesIn(absolute)) await loadPackage(packageDir, 'plugin.path');
+  }
+
+  logger.info({ connectors: entries.map((e) => e.connector.className) }, 'connector plugins loaded');
+
+  return {
+    list(): PluginInfo[] {
+      return entries
+        .map(({ connector }) => ({ class: connector.className, type: connector.type, version: connector.version }))
+        .sort((a, b) => (a.class < b.class ? -1 : a.class > b.class ? 1 : 0));
+    },
+    find(className: string): Connector | undefined {
+      return byName.get(className)?.connector;
+    },
+    entries(): PluginEntry[] {
+      return [...entries];
+    },
+  };
+}
+
+function isConnector(value: unknown): value is Connector {
+  if (value === null || typeof value !== 'object') return false;
+  const candidate = value as Partial<Connector>;
+  return (
+    (candidate.type === 'sink' || candidate.type === 'source') &&
+    typeof candidate.className === 'string' &&
+    candidate.className !== '' &&
+    typeof candidate.createTask === 'function'
+  );
+}
+
+function readManifest(packageDir: string): PackageManifest | undefined {
+  try {
+    return JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as PackageManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A plugin.path entry is either a package itself, or a directory of packages (`@scope/name` included). */
+function packagesIn(directory: string): string[] {
+  if (existsSync(join(directory, 'package.json'))) return [directory];
+  const packages: string[] = [];
+  for (const name of readdirSync(directory).sort()) {
+    const child = join(directory, name);
+    if (name.startsWith('.') || !isDirectory(child)) continue;
+    if (name.startsWith('@')) {
+      for (const scoped of readdirSync(child).sort()) {
+        const scopedDir = join(child, scoped);
+        if (existsSync(join(scopedDir, 'package.json'))) packages.push(scopedDir);
+      }
+    } else if (existsSync(join(child, 'package.json'))) {
+      packages.push(child);
+    }
+  }
+  return packages;
+}
+
+/** Looks the package up in node_modules directories, as Node does, without needing `exports` to expose package.json. */
+function findPackageDir(name: string, searchPaths: string[]): string | undefined {
+  for (const nodeModules of searchPaths) {
+    const dir = join(nodeModules, name);
+    if (existsSync(join(dir, 'package.json'))) return dir;
+  }
+  return undefined;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function safeRealPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}

@@ -1,0 +1,485 @@
+/**
+ * The worker's side of the herder: a loop that makes the tasks running here match what the
+ * store says should run here. Every heartbeat (and at once after a local config change) it
+ * reads the connectors — one query, compared by generation and target state, so an idle
+ * cluster costs almost nothing — computes the rendezvous plan over the live members, and
+ * starts, stops, pauses, resumes and restarts task runners accordingly.
+ *
+ * A task runs only under its lease `task:<connector>/<task>` (an LWT in the store): a new
+ * owner waits until the old one released it or it expired, and an owner that cannot renew
+ * stops the task before the lease can expire, so two workers never run the same task.
+ */
+import type { ConfigSpec } from '@omnibus/sdk';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.ts';
+import type { ConnectorRecord, ConnectorState, Store } from '../store/port.ts';
+import { assignTasks, connectorOwner, taskKey } from './assignment.ts';
+import type { ConfigProviders } from './config-providers.ts';
+import { fullSpec } from './connector-config.ts';
+import type { Membership } from './membership.ts';
+import type { PluginRegistry, TaskRunner, TaskRunnerFactory } from './types.ts';
+
+export interface ReconcilerOptions {
+  store: Store;
+  plugins: PluginRegistry;
+  runners: TaskRunnerFactory;
+  providers: ConfigProviders;
+  membership: Membership;
+  logger: Logger;
+  metrics?: Metrics;
+  leaseTtlMs: number;
+  /** The loop's period: the heartbeat interval. */
+  intervalMs: number;
+  /** Kept up to date with every read of the connectors. */
+  catalog?: ConnectorCatalog;
+}
+
+/**
+ * The connectors as the reconcile loop last read them, for the parts that need them without
+ * a store query: ingest checks each message against the value schemas of the sinks that
+ * consume its topic.
+ */
+export class ConnectorCatalog {
+  private records: readonly ConnectorRecord[] = [];
+
+  constructor(private readonly plugins: PluginRegistry) {}
+
+  update(records: readonly ConnectorRecord[]): void {
+    this.records = records;
+  }
+
+  /** Value schemas of the sinks that consume `topic` (whatever their state: a paused sink will read the message later). */
+  sinkSchemas(topic: string): Array<{ connector: string; schema: Record<string, unknown> }> {
+    const out: Array<{ connector: string; schema: Record<string, unknown> }> = [];
+    for (const record of this.records) {
+      const connector = this.plugins.find(record.config['connector.class'] ?? '');
+      if (connector?.type !== 'sink' || !connector.valueSchema) continue;
+      const topics = (record.config.topics ?? '').split(',').map((t) => t.trim());
+      if (topics.includes(topic)) out.push({ connector: record.name, schema: connector.valueSchema });
+    }
+    return out;
+  }
+}
+
+interface LocalTask {
+  key: string;
+  connector: string;
+  task: number;
+  leaseName: string;
+  epoch: number;
+  /** Local time until which the lease is certainly ours: send time of the last acquire/renew + TTL. */
+  validUntil: number;
+  watchdog: NodeJS.Timeout | undefined;
+  /** The task config it runs with, as stored (placeholders unresolved). */
+  rawConfig: Record<string, string>;
+  taskCount: number;
+  generation: number;
+  runner: TaskRunner | undefined;
+  /** The state this worker last reported. */
+  state: ConnectorState;
+  /** Set once this worker lets go of the task; late callbacks of its runner are ignored. */
+  gone: boolean;
+}
+
+interface OwnedConnector {
+  generation: number;
+  targetState: string;
+  state: ConnectorState;
+  trace: string | undefined;
+}
+
+export const taskLeaseName = (connector: string, task: number): string => `task:${connector}/${task}`;
+
+export class Reconciler {
+  private readonly store: Store;
+  private readonly logger: Logger;
+  private readonly tasks = new Map<string, LocalTask>();
+  private readonly owned = new Map<string, OwnedConnector>();
+  /** Generation and target state per connector as last applied. */
+  private seen = new Map<string, { generation: number; targetState: string }>();
+  /** Tasks planned here whose lease another worker still holds. */
+  private waiting = new Set<string>();
+  private fingerprint = '';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  private stopped = false;
+  private readonly renewEveryMs: number;
+  private readonly safetyMarginMs: number;
+  private markReady!: () => void;
+  /** Settles after the first complete reconcile (the worker reports healthy from then on). */
+  readonly ready: Promise<void> = new Promise((resolve) => (this.markReady = resolve));
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.store = options.store;
+    this.logger = options.logger.child({ component: 'reconciler' });
+    // Renew well before expiry, but not on every beat: each renewal is an LWT round trip.
+    this.renewEveryMs = Math.max(options.intervalMs, Math.floor(options.leaseTtlMs / 3));
+    this.safetyMarginMs = Math.min(options.intervalMs, Math.floor(options.leaseTtlMs / 4));
+  }
+
+  private get self(): string {
+    return this.options.membership.id;
+  }
+
+  start(): void {
+    this.options.membership.onChange(() => this.kick());
+    this.kick();
+  }
+
+  /** Reconcile as soon as possible (after a local write, or when the members changed). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  /** The tasks running on this worker, for tests and diagnostics. */
+  localTasks(): Array<{ connector: string; task: number; state: ConnectorState }> {
+    return [...this.tasks.values()].map((t) => ({ connector: t.connector, task: t.task, state: t.state }));
+  }
+
+  /** Stops every local task, writes them UNASSIGNED and releases their leases, so others take them at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+    await Promise.all([...this.tasks.values()].map((t) => this.letGo(t, { status: 'UNASSIGNED', release: true })));
+    this.logger.info('all local tasks stopped');
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.run(), delayMs);
+    this.timer.unref();
+  }
+
+  private async run(): Promise<void> {
+    if (this.stopped || this.running) return;
+    this.running = this.tick();
+    try {
+      await this.running;
+      this.markReady();
+    } catch (error) {
+      this.fingerprint = '';
+      this.logger.warn({ err: error }, 'reconcile failed; retrying at the next beat');
+    } finally {
+      this.running = undefined;
+      if (!this.stopped) {
+        const again = this.rerun;
+        this.rerun = false;
+        this.schedule(again ? 0 : this.options.intervalMs);
+      }
+    }
+  }
+
+  private async tick(): Promise<void> {
+    await this.renewDueLeases();
+    const members = this.options.membership.memberIds;
+    const connectors = await this.store.listConnectors();
+    this.options.catalog?.update(connectors);
+    const fingerprint = `${members.join(',')}|${connectors
+      .map((c) => `${c.name}:${c.generation}:${c.targetState}`)
+      .sort()
+      .join(',')}`;
+    if (fingerprint === this.fingerprint && this.waiting.size === 0) return;
+    this.fingerprint = fingerprint;
+    await this.apply(members, connectors);
+  }
+
+  private async apply(members: string[], connectors: ConnectorRecord[]): Promise<void> {
+    const byName = new Map(connectors.map((c) => [c.name, c]));
+    const previous = this.seen;
+
+    const active = connectors.filter((c) => c.targetState !== 'STOPPED' && c.taskConfigs.length > 0);
+    const plan = assignTasks(
+      active.map((c) => ({ name: c.name, tasks: c.taskConfigs.length })),
+      members,
+    );
+    const mine = new Map((plan.get(this.self) ?? []).map((u) => [taskKey(u.connector, u.task), u]));
+
+    // A new generation may carry restart requests: they are RESTARTING statuses.
+    const restarting = new Map<string, Set<number | null>>();
+    for (const c of connectors) {
+      const before = previous.get(c.name);
+      if (!before || before.generation === c.generation) continue;
+      const involved = [...this.tasks.values()].some((t) => t.connector === c.name) || connectorOwner(c.name, members) === this.self;
+      if (!involved) continue;
+      const statuses = await this.store.listStatuses(c.name);
+      restarting.set(c.name, new Set(statuses.filter((s) => s.state === 'RESTARTING').map((s) => s.task)));
+    }
+
+    // What no longer runs here: deleted, stopped, shrunk away, or planned elsewhere.
+    await Promise.all(
+      [...this.tasks.values()]
+        .filter((t) => !mine.has(t.key) || !byName.has(t.connector))
+        .map((t) => {
+          const c = byName.get(t.connector);
+          const reassigned = c !== undefined && c.targetState !== 'STOPPED' && t.task < c.taskConfigs.length;
+          this.logger.info({ connector: t.connector, task: t.task, reason: reassigned ? 'reassigned' : 'removed' }, 'stopping task');
+          return this.letGo(t, { status: reassigned ? 'UNASSIGNED' : undefined, release: true });
+        }),
+    );
+
+    // What runs here and stays: reconfigure, restart, pause or resume it.
+    await Promise.all(
+      [...mine.keys()]
+        .map((key) => this.tasks.get(key))
+        .filter((t): t is LocalTask => t !== undefined)
+        .map(async (t) => {
+          const c = byName.get(t.connector)!;
+          const config = c.taskConfigs[t.task]!;
+          const reconfigured = t.generation !== c.generation && (t.taskCount !== c.taskConfigs.length || !sameConfig(t.rawConfig, config));
+          const restartAsked = restarting.get(c.name)?.has(t.task) ?? false;
+          if (reconfigured || restartAsked) {
+            this.logger.info({ connector: t.connector, task: t.task, reconfigured, restartAsked }, 'restarting task');
+            await this.stopRunner(t);
+            t.rawConfig = config;
+            t.taskCount = c.taskConfigs.length;
+            t.generation = c.generation;
+            await this.startRunner(t, c);
+          } else {
+            t.generation = c.generation;
+            await this.applyTargetState(t, c);
+          }
+        }),
+    );
+
+    // What is newly planned here: take its lease, then start it.
+    const waiting = new Set<string>();
+    await Promise.all(
+      [...mine.entries()]
+        .filter(([key]) => !this.tasks.has(key))
+        .map(async ([key, unit]) => {
+          const c = byName.get(unit.connector)!;
+          const lease = await this.acquire(unit.connector, unit.task);
+          if (!lease) {
+            waiting.add(key);
+            return;
+          }
+          const t: LocalTask = {
+            key,
+            connector: unit.connector,
+            task: unit.task,
+            leaseName: taskLeaseName(unit.connector, unit.task),
+            epoch: lease.epoch,
+            validUntil: lease.validUntil,
+            watchdog: undefined,
+            rawConfig: c.taskConfigs[unit.task]!,
+            taskCount: c.taskConfigs.length,
+            generation: c.generation,
+            runner: undefined,
+            state: 'UNASSIGNED',
+            gone: false,
+          };
+          this.tasks.set(key, t);
+          this.arm(t);
+          this.logger.info({ connector: t.connector, task: t.task, epoch: t.epoch }, 'starting task');
+          await this.startRunner(t, c);
+        }),
+    );
+    if (waiting.size > 0 && waiting.size !== this.waiting.size) this.logger.debug({ tasks: [...waiting] }, 'waiting for task leases held elsewhere');
+    this.waiting = waiting;
+
+    await this.reportConnectors(members, connectors, restarting);
+    // Only once everything is applied: a reconcile that failed half-way sees the same changes again.
+    this.seen = new Map(connectors.map((c) => [c.name, { generation: c.generation, targetState: c.targetState }]));
+  }
+
+  /** The connector's own status, written by the member the connector name hashes to. */
+  private async reportConnectors(members: string[], connectors: ConnectorRecord[], restarting: Map<string, Set<number | null>>): Promise<void> {
+    const names = new Set(connectors.map((c) => c.name));
+    for (const name of this.owned.keys()) if (!names.has(name)) this.owned.delete(name);
+    for (const c of connectors) {
+      if (connectorOwner(c.name, members) !== this.self) {
+        this.owned.delete(c.name);
+        continue;
+      }
+      const before = this.owned.get(c.name);
+      const restartAsked = restarting.get(c.name)?.has(null) ?? false;
+      if (before && before.generation === c.generation && before.targetState === c.targetState && !restartAsked) continue;
+      const { state, trace } = await this.connectorState(c);
+      this.owned.set(c.name, { generation: c.generation, targetState: c.targetState, state, trace });
+      if (before && before.state === state && before.trace === trace && !restartAsked) continue;
+      if (state === 'FAILED') this.logger.warn({ connector: c.name, trace }, 'connector failed');
+      await this.writeStatus(c.name, null, state, c.generation, trace);
+    }
+  }
+
+  private async connectorState(c: ConnectorRecord): Promise<{ state: ConnectorState; trace?: string }> {
+    if (c.targetState === 'STOPPED') return { state: 'STOPPED' };
+    if (c.targetState === 'PAUSED') return { state: 'PAUSED' };
+    const className = c.config['connector.class'] ?? '';
+    const connector = this.options.plugins.find(className);
+    if (!connector) return { state: 'FAILED', trace: new Error(`Connector class ${className} is not installed on worker ${this.self}`).stack };
+    try {
+      // The connector "starts" here: its config must resolve and parse on this worker.
+      fullSpec(connector.config as ConfigSpec<unknown>).parse(await this.options.providers.resolve(c.config));
+      return { state: 'RUNNING' };
+    } catch (error) {
+      return { state: 'FAILED', trace: traceOf(error) };
+    }
+  }
+
+  private async applyTargetState(t: LocalTask, c: ConnectorRecord): Promise<void> {
+    if (t.state === 'FAILED') return; // as Kafka: a failed task stays failed until restarted
+    if (c.targetState === 'PAUSED' && t.state === 'RUNNING') {
+      try {
+        await t.runner?.pause();
+        await this.setTaskState(t, 'PAUSED');
+      } catch (error) {
+        await this.failTask(t, error);
+      }
+    } else if (c.targetState === 'STARTED' && t.state === 'PAUSED') {
+      if (!t.runner) return this.startRunner(t, c);
+      try {
+        await t.runner.resume();
+        await this.setTaskState(t, 'RUNNING');
+      } catch (error) {
+        await this.failTask(t, error);
+      }
+    }
+  }
+
+  /**
+   * Resolves the task's config (secrets exist in clear only from here on) and starts its
+   * runner. A task of a paused connector is not started until it is resumed: a paused task
+   * costs nothing.
+   */
+  private async startRunner(t: LocalTask, c: ConnectorRecord): Promise<void> {
+    if (c.targetState === 'PAUSED') return this.setTaskState(t, 'PAUSED');
+    try {
+      const className = t.rawConfig['connector.class'] ?? c.config['connector.class'] ?? '';
+      const connector = this.options.plugins.find(className);
+      if (!connector) throw new Error(`Connector class ${className} is not installed on worker ${this.self}`);
+      const config = await this.options.providers.resolve(t.rawConfig);
+      const base = { connectorName: t.connector, taskId: t.task, config, taskCount: t.taskCount };
+      const runner = connector.type === 'sink' ? this.options.runners.sink({ ...base, connector }) : this.options.runners.source({ ...base, connector });
+      t.runner = runner;
+      const onFailure = (error: unknown) => {
+        if (t.gone || t.runner !== runner || this.tasks.get(t.key) !== t) return;
+        void this.failTask(t, error);
+      };
+      runner.failure.then(onFailure, onFailure);
+      await runner.start();
+      if (t.runner !== runner) return; // failed while starting
+      await this.setTaskState(t, 'RUNNING');
+    } catch (error) {
+      await this.failTask(t, error);
+    }
+  }
+
+  private async failTask(t: LocalTask, error: unknown): Promise<void> {
+    const runner = t.runner;
+    t.runner = undefined;
+    this.logger.error({ connector: t.connector, task: t.task, err: error }, 'task failed');
+    await runner?.stop().catch((stopError: unknown) => this.logger.warn({ err: stopError }, 'stopping a failed task threw'));
+    if (t.gone) return;
+    await this.setTaskState(t, 'FAILED', traceOf(error));
+  }
+
+  private async stopRunner(t: LocalTask): Promise<void> {
+    const runner = t.runner;
+    t.runner = undefined;
+    if (!runner) return;
+    try {
+      await runner.stop();
+    } catch (error) {
+      this.logger.warn({ connector: t.connector, task: t.task, err: error }, 'task did not stop cleanly');
+    }
+  }
+
+  /** Lets a task go: stops its runner, optionally reports a status, releases its lease. */
+  private async letGo(t: LocalTask, options: { status: ConnectorState | undefined; release: boolean }): Promise<void> {
+    if (this.tasks.get(t.key) === t) this.tasks.delete(t.key);
+    t.gone = true;
+    clearTimeout(t.watchdog);
+    await this.stopRunner(t);
+    for (const state of STATES) this.options.metrics?.taskState.remove({ connector: t.connector, task: String(t.task), state });
+    // The status goes before the lease: once released, the next owner's RUNNING must not be overwritten.
+    if (options.status) await this.writeStatus(t.connector, t.task, options.status, t.generation);
+    if (options.release) {
+      await this.store
+        .releaseLease(t.leaseName, this.self, t.epoch)
+        .catch((error: unknown) => this.logger.warn({ err: error, lease: t.leaseName }, 'could not release a task lease; it will expire'));
+    }
+  }
+
+  private async acquire(connector: string, task: number): Promise<{ epoch: number; validUntil: number } | undefined> {
+    const sentAt = Date.now();
+    const lease = await this.store.acquireLease(taskLeaseName(connector, task), this.self, this.options.leaseTtlMs, sentAt);
+    if (!lease || lease.owner !== this.self) return undefined;
+    return { epoch: lease.epoch, validUntil: sentAt + this.options.leaseTtlMs };
+  }
+
+  private async renewDueLeases(): Promise<void> {
+    const now = Date.now();
+    const due = [...this.tasks.values()].filter((t) => now >= t.validUntil - this.options.leaseTtlMs + this.renewEveryMs);
+    await Promise.all(
+      due.map(async (t) => {
+        const sentAt = Date.now();
+        let renewed: boolean;
+        try {
+          renewed = await this.store.renewLease(t.leaseName, this.self, t.epoch, this.options.leaseTtlMs, sentAt);
+        } catch (error) {
+          this.logger.warn({ err: error, lease: t.leaseName }, 'task lease renewal failed; retrying');
+          return;
+        }
+        if (t.gone) return;
+        if (renewed) {
+          t.validUntil = sentAt + this.options.leaseTtlMs;
+          this.arm(t);
+        } else {
+          this.logger.warn({ connector: t.connector, task: t.task }, 'task lease taken by another worker; stopping the task');
+          this.fingerprint = '';
+          await this.letGo(t, { status: undefined, release: false });
+        }
+      }),
+    );
+  }
+
+  /** Stops the task before its lease can expire if no renewal gets through by then. */
+  private arm(t: LocalTask): void {
+    clearTimeout(t.watchdog);
+    t.watchdog = setTimeout(
+      () => {
+        if (t.gone) return;
+        this.logger.error({ connector: t.connector, task: t.task }, 'task lease could not be renewed; task stopped before the lease expires');
+        this.fingerprint = '';
+        void this.letGo(t, { status: undefined, release: false });
+      },
+      Math.max(0, t.validUntil - this.safetyMarginMs - Date.now()),
+    );
+    t.watchdog.unref();
+  }
+
+  private async setTaskState(t: LocalTask, state: ConnectorState, trace?: string): Promise<void> {
+    t.state = state;
+    await this.writeStatus(t.connector, t.task, state, t.generation, trace);
+  }
+
+  private async writeStatus(connector: string, task: number | null, state: ConnectorState, generation: number, trace?: string): Promise<void> {
+    if (task === null) this.options.metrics?.setState('connector', { connector }, state);
+    else this.options.metrics?.setState('task', { connector, task: String(task) }, state);
+    try {
+      await this.store.putStatus({ connector, task, state, workerId: this.self, generation, updatedAt: Date.now(), ...(trace ? { trace } : {}) });
+    } catch (error) {
+      this.logger.warn({ err: error, connector, task, state }, 'could not write a status');
+    }
+  }
+}
+
+const STATES: ConnectorState[] = ['UNASSIGNED', 'RUNNING', 'PAUSED', 'STOPPED', 'FAILED', 'RESTARTING'];
+
+function traceOf(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+function sameConfig(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}

@@ -1,0 +1,56 @@
+// Shared pieces of the runtime tests: real workers on a real store, and waiting for the
+// cluster to converge (the reconcile loop is asynchronous, as Kafka's status topic is).
+import { fileURLToPath } from 'node:url';
+import { Worker } from '../../src/runtime/worker.ts';
+import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
+
+/** A plugin.path directory holding the SplitSink test connector. */
+export const FIXTURE_PLUGINS = fileURLToPath(new URL('./fixtures/split-sink', import.meta.url));
+
+/** Fast beats and short leases, so that takeovers happen within a test's patience. */
+export const FAST_CLUSTER = { 'heartbeat.interval.ms': 200, 'lease.ttl.ms': 2000 };
+
+export async function startWorker(store: string, overrides: Record<string, unknown> = {}): Promise<Worker> {
+  const worker = new Worker(
+    workerConfigSpec.parse({
+      store,
+      listeners: ['http://127.0.0.1:0'],
+      'log.level': process.env.OMNIBUS_TEST_LOG_LEVEL ?? 'silent',
+      'plugin.path': [FIXTURE_PLUGINS],
+      ...FAST_CLUSTER,
+      ...overrides,
+    }),
+  );
+  await worker.start();
+  return worker;
+}
+
+/** Polls `probe` until `accept` holds; fails with the last value seen after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      last = await probe();
+      lastError = undefined;
+      if (accept(last)) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}; last seen: ${lastError ? String(lastError) : JSON.stringify(last)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The HttpError a herder call rejects with. */
+export async function rejection(promise: Promise<unknown>): Promise<{ status: number; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return { status: (error as { status?: number }).status ?? 500, message: (error as Error).message };
+  }
+  throw new Error('expected the call to fail');
+}

@@ -1,0 +1,55 @@
+// What an idle worker costs its store, in queries per second, with the default heartbeat and
+// lease settings: first with no connector, then with a sink whose tasks have nothing to do.
+// A measurement, not a test:
+//   node --import tsx packages/core/test/runtime/idle-store-queries.ts [seconds per phase, default 30] [tasks, default 1]
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureTopic } from '../../src/bus/topics.ts';
+import { TOKENS } from '../../src/di.ts';
+import { Worker } from '../../src/runtime/worker.ts';
+import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
+
+const seconds = Number(process.argv[2] ?? 30);
+const tasks = Number(process.argv[3] ?? 1);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function perOperation(worker: Worker): Promise<Map<string, number>> {
+  const metric = await worker.container.resolve(TOKENS.metrics).storeLatency.get();
+  return new Map(metric.values.filter((v) => v.metricName?.endsWith('_count')).map((v) => [String(v.labels.operation), v.value]));
+}
+
+async function phase(worker: Worker, label: string): Promise<void> {
+  await sleep(3000); // let start-up work settle
+  const before = worker.store.queries;
+  const opsBefore = await perOperation(worker);
+  await sleep(seconds * 1000);
+  const count = worker.store.queries - before;
+  const opsAfter = await perOperation(worker);
+  const breakdown = [...opsAfter]
+    .map(([op, n]) => [op, n - (opsBefore.get(op) ?? 0)] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([op, n]) => `${op} ${(n / seconds).toFixed(2)}/s`)
+    .join(', ');
+  console.log(`${label}: ${count} store queries in ${seconds} s = ${(count / seconds).toFixed(2)}/s  (${breakdown})`);
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'omnibus-idle-'));
+const worker = new Worker(workerConfigSpec.parse({ store: `lmdb:${join(dir, 'data')}`, listeners: ['http://127.0.0.1:0'], 'log.level': 'warn' }));
+try {
+  await worker.start();
+  console.log(`heartbeat.interval.ms=${worker.config['heartbeat.interval.ms']} lease.ttl.ms=${worker.config['lease.ttl.ms']}`);
+  await phase(worker, 'idle worker, no connector');
+  await ensureTopic(worker.store, { name: 'idle', shards: tasks });
+  await worker.herder.createConnector('idle-sink', {
+    'connector.class': 'FileSink',
+    topics: 'idle',
+    file: join(dir, 'idle.jsonl'),
+    'tasks.max': String(tasks),
+  });
+  await phase(worker, `idle worker, one sink with ${tasks} task(s) of 1 shard each, no traffic`);
+} finally {
+  await worker.stop();
+  await rm(dir, { recursive: true, force: true });
+}
