@@ -1,0 +1,807 @@
+/**
+ * `omnibus demo`: the whole product on one machine, in seconds. It starts a worker on
+ * LMDB, local servers for the three channels (an SMTP server, an SMPP SMSC and a WhatsApp
+ * Cloud API emulator), registers topics and connectors through the REST API exactly as an
+ * operator would, produces a few thousand messages, waits until each reached a final state,
+ * and checks at the servers that every message arrived exactly once.
+ *
+ * Everything goes through the public REST API except what only the servers can tell: how
+ * many times each message reached them, and when.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidArgumentError, type Command } from 'commander';
+import { messageIdFor } from '@omnibus/connector-email';
+import { startSmtpDevServer, type SmtpDevServer } from '@omnibus/connector-email/dev-server';
+import { startSmscDevServer, type SmscDevServer } from '@omnibus/connector-sms/dev-server';
+import { startWhatsAppDevServer, type WhatsAppDevServer } from '@omnibus/connector-whatsapp/dev-server';
+import { Worker } from '../runtime/worker.ts';
+import { loadWorkerConfig } from '../runtime/worker-config.ts';
+
+export const CHANNELS = ['email', 'sms', 'whatsapp'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export interface DemoOptions {
+  /** Messages in all, split over the three channels. Default 3000. */
+  messages?: number;
+  /** `lmdb:<dir>` (or any store URL); a fresh temporary LMDB directory by default. */
+  store?: string;
+  /** Leave the worker and servers up after the summary (the caller stops them with `stop()`). */
+  keepRunning?: boolean;
+  /** How long to wait for every message to settle before giving up. Default 120 s. */
+  timeoutMs?: number;
+  /** Where progress goes. Default process.stderr. */
+  progress?: NodeJS.WritableStream;
+  /** The worker's log level. Default warn: the demo prints its own story. */
+  logLevel?: string;
+}
+
+export interface ChannelSummary {
+  channel: Channel;
+  topic: string;
+  connector: string;
+  group: string;
+  produced: number;
+  /** Distinct messages the channel's server received. */
+  received: number;
+  /** Messages the server received more than once. */
+  duplicates: number;
+  /** Produced messages the server never received. */
+  missing: number;
+  /** Final delivery states as the API reports them (GET /groups/{group}). */
+  states: Record<string, number>;
+  /** Messages per second, from the first produce request to the last arrival at the server. */
+  throughput: number;
+  /** From the produce request to the server's receipt, in ms. */
+  latencyMs: { p50: number; p99: number; max: number };
+  /** A few message ids, to look up with GET /messages/{id}. */
+  sampleIds: string[];
+}
+
+export interface DemoSummary {
+  /** Every message reached its server exactly once, and the API shows each one handled, none failed. */
+  ok: boolean;
+  /** Why not, when not ok. */
+  problems: string[];
+  /** What is worth knowing but does not fail the run (receipts still to come). */
+  notes: string[];
+  store: string;
+  workerUrl: string;
+  runId: string;
+  messages: number;
+  elapsedMs: number;
+  throughput: number;
+  channels: ChannelSummary[];
+}
+
+export interface DemoServers {
+  smtp: SmtpDevServer;
+  smsc: SmscDevServer;
+  whatsapp: WhatsAppDevServer;
+}
+
+export interface DemoRun {
+  summary: DemoSummary;
+  worker: Worker;
+  servers: DemoServers;
+  /** Ids produced on each channel, in produce order. */
+  ids: Record<Channel, string[]>;
+  /** Stops the worker and the servers and removes the temporary store (idempotent). */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_MESSAGES = 3000;
+const SHARDS = 16;
+const TASKS = 2;
+const BATCH_SIZE = 250;
+/** Produce requests in flight at once. */
+const PRODUCE_CONCURRENCY = 3;
+const EMAIL_FROM = 'Omnibus Demo <demo@example.org>';
+const MESSAGE_ID_DOMAIN = 'example.org';
+const SMPP_CREDENTIALS = { systemId: 'omnibus-demo', password: 'demo1234' };
+
+const topicOf = (channel: Channel) => `demo.${channel}`;
+const connectorOf = (channel: Channel) => `demo-${channel}`;
+
+/** States after which the runtime never hands the message to the connector again. */
+const HANDLED = ['sent', 'delivered', 'read', 'failed', 'dead', 'unknown'];
+const UNSUCCESSFUL = ['failed', 'dead', 'unknown'];
+
+/** What a message ends as on each channel when all goes well. */
+const FINAL_STATE: Record<Channel, string> = {
+  // SMTP has no delivery receipts: handing the mail to the server is the end of the story.
+  email: 'sent',
+  // The SMSC answers every submit with a delivery receipt (DELIVRD).
+  sms: 'delivered',
+  // The emulator posts signed `delivered` then `read` status webhooks.
+  whatsapp: 'read',
+};
+
+/**
+ * Receipts follow a send within moments; once every message is handled, the demo stops
+ * waiting for receipts when none has come for this long.
+ */
+const RECEIPT_GRACE_MS = 3000;
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('run a worker, local SMTP/SMPP/WhatsApp servers and a few thousand messages through all three channels')
+    .option('--messages <n>', 'messages to send, split over the three channels', positiveInt, DEFAULT_MESSAGES)
+    .option('--store <url>', 'lmdb:<dir> or cql://… (default: a fresh temporary LMDB directory)')
+    .option('--keep-running', 'leave the worker and the servers up after the summary')
+    .option('--timeout <seconds>', 'give up when messages have not settled after this long', positiveInt, 120)
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .action(async (options: { messages: number; store?: string; keepRunning?: boolean; timeout: number; json?: boolean }) => {
+      const run = await runDemo({
+        messages: options.messages,
+        store: options.store,
+        keepRunning: options.keepRunning,
+        timeoutMs: options.timeout * 1000,
+        // With --json, stdout must stay one JSON document: keep the worker's log (on stdout) to errors.
+        logLevel: options.json ? 'error' : 'warn',
+      });
+      process.stdout.write(options.json ? `${JSON.stringify(run.summary)}\n` : formatSummary(run.summary));
+      if (options.keepRunning) {
+        if (!options.json) process.stdout.write(formatKeepRunning(run));
+        const shutdown = () => void run.stop().then(() => process.exit(run.summary.ok ? 0 : 1));
+        process.once('SIGINT', shutdown);
+        process.once('SIGTERM', shutdown);
+        return;
+      }
+      process.exitCode = run.summary.ok ? 0 : 1;
+      // Everything is closed; a socket some library keeps alive must not hold the prompt back.
+      setTimeout(() => process.exit(), 2000).unref();
+    });
+}
+
+/**
+ * Runs the demo and resolves with its summary. With `keepRunning` the worker and servers
+ * stay up for the caller to explore (and stop); otherwise they are stopped before it resolves.
+ * Throws only when the demo could not be set up (a connector that does not start, a port
+ * taken); delivery problems are reported in `summary.ok` and `summary.problems`.
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
+  const total = options.messages ?? DEFAULT_MESSAGES;
+  if (!Number.isInteger(total) || total < CHANNELS.length) throw new Error(`--messages must be an integer of at least ${CHANNELS.length}`);
+  const out = options.progress ?? process.stderr;
+  const say = (line: string) => void out.write(`${line}\n`);
+  const runId = `demo-${new Date().toISOString().slice(0, 19).replace(/\D/g, '')}-${randomBytes(2).toString('hex')}`;
+
+  const temporaryDir = options.store ? undefined : mkdtempSync(join(tmpdir(), 'omnibus-demo-'));
+  const store = options.store ?? `lmdb:${temporaryDir}`;
+  const cleanups: Array<() => Promise<void>> = [];
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // In start order: the worker stops before the servers it talks to, so it does not see them vanish.
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+  };
+
+  try {
+    say(`Omnibus demo: ${total} messages over email, SMS and WhatsApp (store ${store})`);
+    const worker = new Worker(loadWorkerConfig({ store, listeners: 'http://127.0.0.1:0', 'log.level': options.logLevel ?? 'warn' }));
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    const api = restClient(worker.url);
+    say(`  worker        ${worker.url}`);
+
+    const arrivals = new ArrivalClock();
+    const servers = await startServers(worker.url, arrivals, cleanups);
+    say(`  SMTP server   smtp://127.0.0.1:${servers.smtp.port}`);
+    say(`  SMSC (SMPP)   smpp://127.0.0.1:${servers.smsc.port}`);
+    say(`  WhatsApp API  ${servers.whatsapp.url} (status webhooks to ${worker.url}/hooks/${connectorOf('whatsapp')})`);
+
+    for (const channel of CHANNELS) await createTopic(api, topicOf(channel));
+    for (const channel of CHANNELS) await applyConnector(api, connectorOf(channel), connectorConfig(channel, servers));
+    for (const channel of CHANNELS) await waitUntilRunning(api, connectorOf(channel));
+    say(`  topics ${CHANNELS.map(topicOf).join(', ')} (${SHARDS} shards); connectors ${CHANNELS.map(connectorOf).join(', ')} (${TASKS} tasks each) RUNNING`);
+
+    const plan = planMessages(runId, total);
+    const producedAt = new Map<string, number>();
+    const startedAt = Date.now();
+    await produceAll(api, plan, producedAt, new ProgressBar('producing', total, out));
+
+    const deadline = startedAt + (options.timeoutMs ?? 120_000);
+    const receivedCount = () => CHANNELS.reduce((sum, channel) => sum + countReceived(channel, plan, servers).received, 0);
+    const delivering = new ProgressBar('delivering', total, out);
+    while (receivedCount() < total && Date.now() < deadline) {
+      delivering.update(receivedCount());
+      await sleep(100);
+    }
+    delivering.update(receivedCount());
+    delivering.finish();
+
+    const states = await waitForFinalStates(api, plan, deadline, out);
+    // The WhatsApp emulator keeps arrival times itself.
+    for (const entry of servers.whatsapp.received) if (entry.httpStatus === 200) arrivals.arrived(entry.callbackData, entry.at);
+    const finishedAt = Math.max(startedAt, arrivals.latest());
+    const channels = CHANNELS.map((channel) =>
+      summarizeChannel(channel, plan, servers, producedAt, arrivals, states.get(channel) ?? { messages: 0, counts: {} }),
+    );
+    const { problems, notes } = assess(channels, states);
+    const summary: DemoSummary = {
+      ok: problems.length === 0,
+      problems,
+      notes,
+      store,
+      workerUrl: worker.url,
+      runId,
+      messages: total,
+      elapsedMs: finishedAt - startedAt,
+      throughput: rate(total, finishedAt - startedAt),
+      channels,
+    };
+    const run: DemoRun = { summary, worker, servers, ids: plan.ids, stop };
+    if (!options.keepRunning) await stop();
+    return run;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers and connectors
+
+/**
+ * When each message first reached its server, by bus message id. The servers count arrivals
+ * themselves; the clock only adds the time, through their per-message hooks.
+ */
+class ArrivalClock {
+  private readonly firstAt = new Map<string, number>();
+
+  arrived(id: string | undefined, at = Date.now()): void {
+    if (id !== undefined && !this.firstAt.has(id)) this.firstAt.set(id, at);
+  }
+
+  at(id: string): number | undefined {
+    return this.firstAt.get(id);
+  }
+
+  latest(): number {
+    let latest = 0;
+    for (const at of this.firstAt.values()) latest = Math.max(latest, at);
+    return latest;
+  }
+}
+
+async function startServers(workerUrl: string, arrivals: ArrivalClock, cleanups: Array<() => Promise<void>>): Promise<DemoServers> {
+  // SMTP and SMPP arrivals are timed through the servers' per-message hooks; the WhatsApp
+  // emulator times its own (see runDemo).
+  const smtp = await startSmtpDevServer({
+    // Accepts every mail (no reply given); the hook only notes when it came.
+    dataReply: (mail) => void arrivals.arrived(mail.omnibusId),
+  });
+  cleanups.push(() => smtp.close());
+  const smsc = await startSmscDevServer({
+    credentials: SMPP_CREDENTIALS,
+    // Every demo text carries its message id (see smsText), so the SMSC's count by text is a count by id.
+    answerSubmit: (submit) => void arrivals.arrived(smsRefOf(submit.text)),
+  });
+  cleanups.push(() => smsc.close());
+  const whatsapp = await startWhatsAppDevServer({
+    webhookUrl: `${workerUrl}/hooks/${connectorOf('whatsapp')}`,
+    statuses: ['delivered', 'read'],
+  });
+  cleanups.push(() => whatsapp.stop());
+  return { smtp, smsc, whatsapp };
+}
+
+function connectorConfig(channel: Channel, servers: DemoServers): Record<string, string> {
+  const common = { 'tasks.max': String(TASKS), topics: topicOf(channel) };
+  switch (channel) {
+    case 'email':
+      return {
+        'connector.class': 'EmailSink',
+        ...common,
+        'smtp.host': '127.0.0.1',
+        'smtp.port': String(servers.smtp.port),
+        // The local server offers no TLS; a real relay would use STARTTLS (the default).
+        'smtp.starttls': 'never',
+        'smtp.pool.size': '5',
+        'email.from': EMAIL_FROM,
+        'email.message.id.domain': MESSAGE_ID_DOMAIN,
+      };
+    case 'sms':
+      return {
+        'connector.class': 'SmsSink',
+        ...common,
+        'sms.transport': 'smpp',
+        'sms.from': 'Omnibus',
+        'smpp.host': '127.0.0.1',
+        'smpp.port': String(servers.smsc.port),
+        'smpp.system.id': SMPP_CREDENTIALS.systemId,
+        'smpp.password': SMPP_CREDENTIALS.password,
+        'smpp.window.size': '50',
+        'smpp.registered.delivery': 'true',
+      };
+    case 'whatsapp':
+      return {
+        'connector.class': 'WhatsAppSink',
+        ...common,
+        'whatsapp.api.url': servers.whatsapp.url,
+        'whatsapp.phone.number.id': servers.whatsapp.phoneNumberId,
+        'whatsapp.access.token': servers.whatsapp.accessToken,
+        'whatsapp.app.secret': servers.whatsapp.appSecret,
+        'whatsapp.verify.token': 'omnibus-demo-verify',
+        // A number upgraded to Meta's 1000 msg/s tier; the default (80) would make the demo crawl.
+        'whatsapp.rate.limit.per.second': '1000',
+      };
+  }
+}
+
+async function createTopic(api: RestClient, name: string): Promise<void> {
+  const response = await api.call('POST', '/topics', { name, shards: SHARDS });
+  // 409: the topic is there from an earlier run on the same --store.
+  if (response.status !== 201 && response.status !== 409) throw api.error(response, `creating topic ${name}`);
+}
+
+async function applyConnector(api: RestClient, name: string, config: Record<string, string>): Promise<void> {
+  const created = await api.call('POST', '/connectors', { name, config: { name, ...config } });
+  if (created.status === 201) return;
+  if (created.status !== 409) throw api.error(created, `creating connector ${name}`);
+  // From an earlier run on the same --store: point it at this run's servers.
+  const updated = await api.call('PUT', `/connectors/${encodeURIComponent(name)}/config`, { name, ...config });
+  if (updated.status !== 200 && updated.status !== 201) throw api.error(updated, `updating connector ${name}`);
+}
+
+interface ConnectorStatus {
+  connector?: { state?: string; trace?: string };
+  tasks?: Array<{ id: number; state?: string; trace?: string }>;
+}
+
+async function waitUntilRunning(api: RestClient, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ConnectorStatus | undefined;
+  while (Date.now() < deadline) {
+    const response = await api.call('GET', `/connectors/${encodeURIComponent(name)}/status`);
+    if (response.status === 200) {
+      last = response.body as ConnectorStatus;
+      const failed = [last.connector, ...(last.tasks ?? [])].find((s) => s?.state === 'FAILED');
+      if (failed) throw new Error(`connector ${name} FAILED: ${firstLine(failed.trace) ?? 'no trace'}`);
+      const tasks = last.tasks ?? [];
+      if (last.connector?.state === 'RUNNING' && tasks.length === TASKS && tasks.every((t) => t.state === 'RUNNING')) return;
+    }
+    await sleep(200);
+  }
+  throw new Error(`connector ${name} is not RUNNING after ${timeoutMs / 1000} s (last status: ${JSON.stringify(last ?? null)})`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+
+interface PlannedMessage {
+  id: string;
+  key: string;
+  value: Record<string, unknown>;
+}
+
+interface MessagePlan {
+  /** Produce requests, interleaved across channels so that all three flow at once. */
+  batches: Array<{ channel: Channel; group: string; messages: PlannedMessage[] }>;
+  ids: Record<Channel, string[]>;
+  groups: Record<Channel, string>;
+  /** The SMSC counts messages by text: each SMS's text, by id. */
+  smsTexts: Map<string, string>;
+}
+
+const FIRST_NAMES = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Frances', 'Dennis', 'Radia', 'Linus', 'Hedy', 'Tim', 'Sophie', 'Niklaus'];
+const LAST_NAMES = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Hamilton', 'Thompson', 'Allen', 'Ritchie', 'Perlman', 'Torvalds', 'Lamarr', 'Berners-Lee', 'Wilson', 'Wirth'];
+const EMAILS = [
+  (n: number, first: string) => ({ subject: `Your order #${n} has shipped`, text: `Hello ${first},\n\nGood news: order #${n} is on its way and should arrive within 2 days.\n\nThe Omnibus Store` }),
+  (n: number, first: string) => ({ subject: `Receipt for order #${n}`, text: `Hello ${first},\n\nThank you for your purchase. Your receipt for order #${n} is attached to your account.\n\nThe Omnibus Store` }),
+  (n: number, first: string) => ({ subject: 'Reset your password', text: `Hello ${first},\n\nSomeone asked to reset your password. Your reset code is ${100000 + (n % 900000)}; it expires in 15 minutes.\n\nThe Omnibus Team` }),
+  (_n: number, first: string) => ({ subject: 'Welcome to Omnibus', text: `Hello ${first},\n\nWelcome aboard! Reply to this mail if you have any question.\n\nThe Omnibus Team` }),
+];
+
+/** A small deterministic generator, so that every run sends the same kind of traffic. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The SMS text names its message id: texts are unique, so the SMSC's count by text is a count by message. */
+const smsText = (code: number, id: string) => `Omnibus: your verification code is ${code}. It expires in 10 minutes. Ref ${id}`;
+const smsRefOf = (text: string) => /Ref (\S+)$/.exec(text)?.[1];
+
+function planMessages(runId: string, total: number): MessagePlan {
+  const random = seededRandom(20_240_601);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  // Customers receive several mails and texts each, as they would; WhatsApp recipients are
+  // distinct because the Cloud API allows about one message per recipient every 6 s.
+  const customers = Math.max(10, Math.ceil(total / 6));
+  const perChannel = CHANNELS.map((_, i) => Math.floor(total / CHANNELS.length) + (i < total % CHANNELS.length ? 1 : 0));
+  const ids = { email: [], sms: [], whatsapp: [] } as Record<Channel, string[]>;
+  const groups = Object.fromEntries(CHANNELS.map((c) => [c, `${runId}.${c}`])) as Record<Channel, string>;
+  const smsTexts = new Map<string, string>();
+  const messagesOf = CHANNELS.map((channel, c) =>
+    Array.from({ length: perChannel[c]! }, (_, i): PlannedMessage => {
+      const id = `${runId}.${channel}.${String(i + 1).padStart(6, '0')}`;
+      ids[channel].push(id);
+      const customer = Math.floor(random() * customers);
+      const first = FIRST_NAMES[customer % FIRST_NAMES.length]!;
+      const last = LAST_NAMES[Math.floor(customer / FIRST_NAMES.length) % LAST_NAMES.length]!;
+      switch (channel) {
+        case 'email': {
+          const to = `${first.toLowerCase()}.${last.toLowerCase()}.${customer}@example.com`;
+          return { id, key: to, value: { to: `${first} ${last} <${to}>`, ...pick(EMAILS)(10_000 + i, first) } };
+        }
+        case 'sms': {
+          const to = `+336${String(10_000_000 + customer * 7919).slice(-8)}`;
+          const text = smsText(100_000 + Math.floor(random() * 900_000), id);
+          smsTexts.set(id, text);
+          return { id, key: to, value: { to, text } };
+        }
+        case 'whatsapp': {
+          const to = `+4915${String(100_000_000 + i).slice(-9)}`;
+          const body = `Hi ${first}, your table for ${2 + (i % 5)} is confirmed for ${18 + (i % 4)}:${i % 2 ? '30' : '00'} tonight. Reply CANCEL to cancel.`;
+          return { id, key: to, value: { to, type: 'text', text: { body } } };
+        }
+      }
+    }),
+  );
+  const batches: MessagePlan['batches'] = [];
+  const rounds = Math.max(...messagesOf.map((m) => Math.ceil(m.length / BATCH_SIZE)));
+  for (let round = 0; round < rounds; round++) {
+    CHANNELS.forEach((channel, c) => {
+      const messages = messagesOf[c]!.slice(round * BATCH_SIZE, (round + 1) * BATCH_SIZE);
+      if (messages.length > 0) batches.push({ channel, group: groups[channel], messages });
+    });
+  }
+  return { batches, ids, groups, smsTexts };
+}
+
+async function produceAll(api: RestClient, plan: MessagePlan, producedAt: Map<string, number>, bar: ProgressBar): Promise<void> {
+  let next = 0;
+  let done = 0;
+  const sender = async () => {
+    while (next < plan.batches.length) {
+      const batch = plan.batches[next++]!;
+      const sentAt = Date.now();
+      for (const message of batch.messages) producedAt.set(message.id, sentAt);
+      // Producer-supplied ids make the produce idempotent: a retried batch adds nothing twice.
+      const response = await api.call('POST', `/topics/${encodeURIComponent(topicOf(batch.channel))}/messages`, {
+        group: batch.group,
+        messages: batch.messages,
+      });
+      if (response.status !== 202) throw api.error(response, `producing to ${topicOf(batch.channel)}`);
+      done += batch.messages.length;
+      bar.update(done);
+    }
+  };
+  await Promise.all(Array.from({ length: PRODUCE_CONCURRENCY }, sender));
+  bar.finish();
+}
+
+// ---------------------------------------------------------------------------------------
+// Outcome
+
+interface GroupReport {
+  messages: number;
+  truncated?: boolean;
+  /** Messages by delivery state, for the channel's connector. */
+  counts: Record<string, number>;
+}
+
+const countIn = (counts: Record<string, number>, states: readonly string[]) =>
+  Object.entries(counts).reduce((total, [state, n]) => total + (states.includes(state) ? n : 0), 0);
+
+/**
+ * Polls GET /groups/{g} until every message has its channel's final state, or every message
+ * is handled and no receipt has come for a while, or the deadline passes.
+ */
+async function waitForFinalStates(api: RestClient, plan: MessagePlan, deadline: number, out: NodeJS.WritableStream): Promise<Map<Channel, GroupReport>> {
+  const reports = new Map<Channel, GroupReport>();
+  const total = sum(CHANNELS, (c) => plan.ids[c].length);
+  const final = (channel: Channel) => {
+    const report = reports.get(channel);
+    return report ? countIn(report.counts, [FINAL_STATE[channel], ...UNSUCCESSFUL]) : 0;
+  };
+  const bar = new ProgressBar('final state', total, out);
+  let lastFinal = -1;
+  let lastProgressAt = Date.now();
+  for (;;) {
+    for (const channel of CHANNELS) {
+      if (reports.has(channel) && final(channel) === reports.get(channel)!.messages) continue;
+      const response = await api.call('GET', `/groups/${encodeURIComponent(plan.groups[channel])}`);
+      if (response.status !== 200) throw api.error(response, `reading group ${plan.groups[channel]}`);
+      const body = response.body as { messages: number; truncated?: boolean; connectors?: Record<string, Record<string, number>> };
+      reports.set(channel, { messages: body.messages, truncated: body.truncated, counts: body.connectors?.[connectorOf(channel)] ?? {} });
+    }
+    const finalNow = sum(CHANNELS, final);
+    const handled = sum([...reports.values()], (r) => countIn(r.counts, HANDLED));
+    bar.update(finalNow);
+    const now = Date.now();
+    if (finalNow > lastFinal) {
+      lastFinal = finalNow;
+      lastProgressAt = now;
+    }
+    if (finalNow === total || now >= deadline) break;
+    if (handled === total && now - lastProgressAt > RECEIPT_GRACE_MS) break;
+    await sleep(500);
+  }
+  bar.finish();
+  return reports;
+}
+
+/** How many times the channel's server took each message, from the server's own counters. */
+function countReceived(channel: Channel, plan: MessagePlan, servers: DemoServers): { received: number; duplicates: number } {
+  const timesReceived = (id: string): number => {
+    switch (channel) {
+      case 'email':
+        return servers.smtp.countsByMessageId.get(messageIdFor(id, MESSAGE_ID_DOMAIN)) ?? 0;
+      case 'sms':
+        return servers.smsc.countByText(plan.smsTexts.get(id) ?? '');
+      case 'whatsapp':
+        return servers.whatsapp.accepted.get(id) ?? 0;
+    }
+  };
+  let received = 0;
+  let duplicates = 0;
+  for (const id of plan.ids[channel]) {
+    const count = timesReceived(id);
+    if (count > 0) received += 1;
+    if (count > 1) duplicates += 1;
+  }
+  return { received, duplicates };
+}
+
+function summarizeChannel(
+  channel: Channel,
+  plan: MessagePlan,
+  servers: DemoServers,
+  producedAt: ReadonlyMap<string, number>,
+  arrivals: ArrivalClock,
+  report: GroupReport,
+): ChannelSummary {
+  const ids = plan.ids[channel];
+  const { received, duplicates } = countReceived(channel, plan, servers);
+  const latencies: number[] = [];
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const id of ids) {
+    const sent = producedAt.get(id);
+    const arrived = arrivals.at(id);
+    if (sent === undefined || arrived === undefined) continue;
+    latencies.push(arrived - sent);
+    first = Math.min(first, sent);
+    last = Math.max(last, arrived);
+  }
+  latencies.sort((a, b) => a - b);
+  const step = Math.max(1, Math.floor(ids.length / 3));
+  return {
+    channel,
+    topic: topicOf(channel),
+    connector: connectorOf(channel),
+    group: plan.groups[channel],
+    produced: ids.length,
+    received,
+    duplicates,
+    missing: ids.length - received,
+    states: report.counts,
+    throughput: latencies.length > 0 ? rate(latencies.length, last - first) : 0,
+    latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies.at(-1) ?? 0 },
+    sampleIds: [ids[0], ids[step], ids[ids.length - 1]].filter((id): id is string => id !== undefined),
+  };
+}
+
+/** What makes the run fail (problems), and what is worth saying without failing it (notes). */
+function assess(channels: ChannelSummary[], reports: Map<Channel, GroupReport>): { problems: string[]; notes: string[] } {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  for (const c of channels) {
+    const report = reports.get(c.channel) ?? { messages: 0, counts: {} };
+    if (c.missing > 0) problems.push(`${c.channel}: ${c.missing} of ${c.produced} messages never reached the server`);
+    if (c.duplicates > 0) problems.push(`${c.channel}: ${c.duplicates} messages reached the server more than once`);
+    if (report.truncated) notes.push(`${c.channel}: GET /groups/${c.group} counted only its first ${report.messages} messages`);
+    else if (report.messages !== c.produced) {
+      problems.push(`${c.channel}: GET /groups/${c.group} counts ${report.messages} messages, ${c.produced} were produced`);
+    }
+    const unhandled = report.messages - countIn(c.states, HANDLED);
+    if (unhandled > 0) problems.push(`${c.channel}: ${unhandled} messages were not handled in time (${formatStates(c.states)})`);
+    const unsuccessful = countIn(c.states, UNSUCCESSFUL);
+    if (unsuccessful > 0) problems.push(`${c.channel}: ${unsuccessful} messages failed or ended unknown (${formatStates(c.states)})`);
+    const awaitingReceipt = FINAL_STATE[c.channel] === 'sent' ? 0 : countIn(c.states, ['sent']);
+    if (awaitingReceipt > 0) {
+      notes.push(`${c.channel}: ${awaitingReceipt} messages are still "sent": their ${FINAL_STATE[c.channel]} receipt has not been applied`);
+    }
+  }
+  return { problems, notes };
+}
+
+// ---------------------------------------------------------------------------------------
+// Printing
+
+export function formatSummary(summary: DemoSummary): string {
+  const rows = [
+    ['channel', 'produced', 'at server', 'duplicates', 'msg/s', 'p50 ms', 'p99 ms', 'final states (API)'],
+    ...summary.channels.map((c) => [
+      c.channel,
+      String(c.produced),
+      String(c.received),
+      String(c.duplicates),
+      c.throughput.toFixed(0),
+      c.latencyMs.p50.toFixed(0),
+      c.latencyMs.p99.toFixed(0),
+      formatStates(c.states),
+    ]),
+    [
+      'total',
+      String(sum(summary.channels, (c) => c.produced)),
+      String(sum(summary.channels, (c) => c.received)),
+      String(sum(summary.channels, (c) => c.duplicates)),
+      summary.throughput.toFixed(0),
+      '',
+      '',
+      '',
+    ],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) =>
+    row
+      .map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const verdict = summary.ok
+    ? `Every message reached its server exactly once, in ${(summary.elapsedMs / 1000).toFixed(1)} s end to end.`
+    : `FAILED:\n${summary.problems.map((p) => `  - ${p}`).join('\n')}`;
+  return [
+    '',
+    line(rows[0]!),
+    ...rows.slice(1, -1).map(line),
+    line(rows.at(-1)!),
+    '',
+    'msg/s: from the first produce request to the last arrival at the server; latency: produce request to arrival.',
+    ...summary.notes.map((note) => `Note: ${note}`),
+    verdict,
+    '',
+  ].join('\n');
+}
+
+function formatKeepRunning(run: DemoRun): string {
+  const { worker, servers, summary } = run;
+  const sms = summary.channels.find((c) => c.channel === 'sms');
+  return [
+    'Still running (Ctrl+C stops everything):',
+    `  worker        ${worker.url}   store ${summary.store}`,
+    `  SMTP server   smtp://127.0.0.1:${servers.smtp.port}`,
+    `  SMSC (SMPP)   smpp://127.0.0.1:${servers.smsc.port}`,
+    `  WhatsApp API  ${servers.whatsapp.url}`,
+    '',
+    'Try:',
+    `  curl -s ${worker.url}/connectors?expand=status`,
+    `  curl -s ${worker.url}/groups/${sms?.group ?? ''}`,
+    `  curl -s ${worker.url}/messages/${sms?.sampleIds[0] ?? ''}`,
+    `  curl -s -X POST ${worker.url}/topics/demo.sms/messages -H 'content-type: application/json' \\`,
+    `       -d '{"messages":[{"key":"+33612345678","value":{"to":"+33612345678","text":"Hello from Omnibus"}}]}'`,
+    '',
+  ].join('\n');
+}
+
+const formatStates = (states: Record<string, number>) =>
+  Object.entries(states)
+    .sort(([, a], [, b]) => b - a)
+    .map(([state, n]) => `${state} ${n}`)
+    .join(', ') || 'none';
+
+/**
+ * A one-line progress bar on a terminal; elsewhere (CI logs, pipes) a line at every 10 %,
+ * so that a log file is not flooded with redraws.
+ */
+class ProgressBar {
+  private readonly tty: boolean;
+  private readonly startedAt = Date.now();
+  private lastDrawAt = 0;
+  private lastDecile = -1;
+  private done = 0;
+  private finished = false;
+
+  constructor(
+    private readonly label: string,
+    readonly total: number,
+    private readonly out: NodeJS.WritableStream,
+  ) {
+    this.tty = (out as NodeJS.WriteStream).isTTY === true;
+  }
+
+  update(done: number): void {
+    this.done = Math.min(done, this.total);
+    if (this.tty) {
+      const now = Date.now();
+      if (now - this.lastDrawAt >= 100 || this.done === this.total) {
+        this.lastDrawAt = now;
+        this.out.write(`\r${this.render()}`);
+      }
+      return;
+    }
+    const decile = Math.floor((this.done / Math.max(1, this.total)) * 10);
+    if (decile > this.lastDecile) {
+      this.lastDecile = decile;
+      this.out.write(`${this.render()}\n`);
+    }
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.tty) this.out.write(`\r${this.render()}\n`);
+    else if (this.lastDecile < 10) this.out.write(`${this.render()}\n`);
+  }
+
+  private render(): string {
+    const width = 30;
+    const fraction = this.done / Math.max(1, this.total);
+    const filled = Math.round(fraction * width);
+    const seconds = (Date.now() - this.startedAt) / 1000;
+    return (
+      `${this.label.padEnd(11)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}% ` +
+      `${String(this.done).padStart(String(this.total).length)}/${this.total}  ${seconds.toFixed(1)} s`
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+interface RestResponse {
+  status: number;
+  body: unknown;
+}
+
+interface RestClient {
+  call(method: string, path: string, body?: unknown): Promise<RestResponse>;
+  error(response: RestResponse, doing: string): Error;
+}
+
+function restClient(baseUrl: string): RestClient {
+  return {
+    async call(method, path, body) {
+      const response = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // Not JSON: keep the text for the error message.
+      }
+      return { status: response.status, body: parsed };
+    },
+    error(response, doing) {
+      const body = response.body as { error_code?: unknown; message?: unknown } | undefined;
+      const detail = typeof body?.message === 'string' ? body.message : JSON.stringify(body);
+      return new Error(`${doing} failed: HTTP ${response.status} ${detail}`);
+    },
+  };
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+const rate = (count: number, ms: number) => (ms > 0 ? (count * 1000) / ms : 0);
+const sum = <T>(items: readonly T[], of: (item: T) => number) => items.reduce((total, item) => total + of(item), 0);
+const firstLine = (text: string | undefined) => text?.split('\n')[0];

@@ -1,0 +1,139 @@
+/**
+ * The demo end to end: a real worker on LMDB, the three channels' local servers, everything
+ * registered and produced through the REST API. What the demo claims is checked here from
+ * the outside: each server's own counters (every message exactly once) and the API (every
+ * message in a delivered state, group counts adding up).
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
+import { messageIdFor } from '@omnibus/connector-email';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CHANNELS, runDemo, type Channel, type DemoRun, type DemoSummary } from '../../src/cli/demo.ts';
+
+const MESSAGES = 300;
+const DELIVERED_STATES = ['sent', 'delivered', 'read'];
+/** The receipt each channel's server sends back (SMTP sends none). */
+const RECEIPT: Record<Channel, string | undefined> = { email: undefined, sms: 'delivered', whatsapp: 'read' };
+
+interface MessageReport {
+  message: { id: string; topic: string };
+  deliveries: Array<{ connector: string; state: string; provider_id?: string }>;
+  events: Array<{ type: string; connector?: string; detail?: Record<string, unknown> }>;
+}
+
+async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
+  const response = await fetch(url);
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+describe('omnibus demo (in process)', () => {
+  let run: DemoRun;
+  let progress = '';
+
+  beforeAll(async () => {
+    const sink = new PassThrough();
+    sink.on('data', (chunk: Buffer) => (progress += chunk.toString()));
+    run = await runDemo({ messages: MESSAGES, keepRunning: true, progress: sink, logLevel: 'error' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await run?.stop();
+  });
+
+  it('reports every message delivered exactly once', () => {
+    const { summary } = run;
+    expect(summary.problems).toEqual([]);
+    expect(summary.ok).toBe(true);
+    expect(summary.channels.map((c) => c.channel)).toEqual([...CHANNELS]);
+    expect(summary.channels.reduce((n, c) => n + c.produced, 0)).toBe(MESSAGES);
+    for (const channel of summary.channels) {
+      expect(channel.received).toBe(channel.produced);
+      expect(channel.duplicates).toBe(0);
+      expect(channel.missing).toBe(0);
+      expect(channel.latencyMs.p50).toBeGreaterThan(0);
+      expect(channel.latencyMs.p99).toBeGreaterThanOrEqual(channel.latencyMs.p50);
+    }
+    // Progress went to the given stream, not to the test's stderr.
+    expect(progress).toContain(`${MESSAGES}/${MESSAGES}`);
+  });
+
+  it('every message reached its server exactly once, by the servers’ own counters', () => {
+    const { smtp, smsc, whatsapp } = run.servers;
+    expect(run.ids.email.length + run.ids.sms.length + run.ids.whatsapp.length).toBe(MESSAGES);
+
+    expect(smtp.duplicates()).toEqual([]);
+    expect(smtp.acceptedCount).toBe(run.ids.email.length);
+    for (const id of run.ids.email) expect(smtp.countsByMessageId.get(messageIdFor(id, 'example.org')), id).toBe(1);
+
+    expect(smsc.duplicates()).toEqual([]);
+    expect(smsc.messages).toHaveLength(run.ids.sms.length);
+    const smsIds = smsc.messages.map((m) => /Ref (\S+)$/.exec(m.text)?.[1]);
+    expect(new Set(smsIds)).toEqual(new Set(run.ids.sms));
+
+    expect(whatsapp.accepted.size).toBe(run.ids.whatsapp.length);
+    for (const id of run.ids.whatsapp) expect(whatsapp.accepted.get(id), id).toBe(1);
+  });
+
+  it('GET /groups/{group} counts every message of each channel in a delivered state', async () => {
+    for (const channel of run.summary.channels) {
+      const { status, body } = await getJson<{ messages: number; truncated: boolean; connectors: Record<string, Record<string, number>> }>(
+        `${run.worker.url}/groups/${channel.group}`,
+      );
+      expect(status).toBe(200);
+      expect(body.messages).toBe(channel.produced);
+      expect(body.truncated).toBe(false);
+      const counts = body.connectors[channel.connector] ?? {};
+      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(channel.produced);
+      for (const state of Object.keys(counts)) expect(DELIVERED_STATES, `${channel.channel}: ${state}`).toContain(state);
+    }
+  });
+
+  it('GET /messages/{id} shows the delivery, its provider id and the receipt for a sample of each channel', async () => {
+    for (const channel of run.summary.channels) {
+      expect(channel.sampleIds.length).toBeGreaterThanOrEqual(3);
+      for (const id of channel.sampleIds) {
+        // Receipts are applied as they come; give the last ones a moment.
+        await vi.waitFor(
+          async () => {
+            const { status, body } = await getJson<MessageReport>(`${run.worker.url}/messages/${id}`);
+            expect(status).toBe(200);
+            expect(body.message).toMatchObject({ id, topic: channel.topic });
+            const delivery = body.deliveries.find((d) => d.connector === channel.connector);
+            expect(delivery, `${id} has a delivery by ${channel.connector}`).toBeDefined();
+            expect(DELIVERED_STATES).toContain(delivery!.state);
+            expect(delivery!.provider_id).toBeTruthy();
+            const receipt = RECEIPT[channel.channel];
+            if (receipt) expect(body.events.map((e) => e.type)).toContain(receipt);
+          },
+          { timeout: 10_000, interval: 250 },
+        );
+      }
+    }
+  });
+});
+
+describe('omnibus demo (CLI)', () => {
+  it('runs as `omnibus demo --json` and exits 0 with a machine-readable summary', async () => {
+    const root = fileURLToPath(new URL('../../../../', import.meta.url));
+    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'packages/core/src/cli/main.ts', 'demo', '--messages', '30', '--json'],
+        { cwd: root, timeout: 90_000, env: { ...process.env, NO_COLOR: '1' } },
+        (error, out, err) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout: out, stderr: err }),
+      );
+    });
+    expect(code, stderr).toBe(0);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as DemoSummary;
+    expect(summary.ok).toBe(true);
+    expect(summary.messages).toBe(30);
+    expect(summary.channels.map((c) => [c.channel, c.produced, c.received, c.duplicates])).toEqual([
+      ['email', 10, 10, 0],
+      ['sms', 10, 10, 0],
+      ['whatsapp', 10, 10, 0],
+    ]);
+    // Progress is on stderr, as a line per 10 % when stderr is not a terminal.
+    expect(stderr).toMatch(/producing\s+\[#+\] 100% 30\/30/);
+  }, 120_000);
+});
