@@ -4,7 +4,9 @@
  */
 import { destination, pino, type Logger } from 'pino';
 
-export function createLogger(options: { level?: string; name?: string; destination?: number | string } = {}): Logger {
+export function createLogger(
+  options: { level?: string; name?: string; destination?: number | string; /** Write each line before returning (tests that read the log). */ sync?: boolean } = {},
+): Logger {
   return pino(
     {
       name: options.name ?? 'omnibus',
@@ -14,6 +16,6 @@ export function createLogger(options: { level?: string; name?: string; destinati
         censor: '[hidden]',
       },
     },
-    destination({ dest: options.destination ?? 1, sync: false }),
+    destination({ dest: options.destination ?? 1, sync: options.sync ?? false }),
   );
 }

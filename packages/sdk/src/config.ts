@@ -258,8 +258,9 @@ export class ConfigSpec<T = Record<string, never>> {
     for (const [group, keys] of groups) {
       lines.push(`## ${group}`, '', '| Key | Type | Default | Importance | Description |', '|---|---|---|---|---|');
       for (const key of keys) {
-        const defaultText =
-          key.defaultValue === undefined ? (key.required ? '*required*' : '') : `\`${formatValue(key.type, key.defaultValue)}\``;
+        const formatted = key.defaultValue === undefined ? undefined : formatValue(key.type, key.defaultValue);
+        // An empty default (an empty list or string) would be an empty, invisible code span.
+        const defaultText = formatted === undefined ? (key.required ? '*required*' : '') : formatted === '' ? '`""`' : `\`${formatted}\``;
         const doc = [key.documentation, key.validator ? `Valid values: ${key.validator.describe}.` : '']
           .filter(Boolean)
           .join(' ')

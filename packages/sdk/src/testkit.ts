@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RawConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
 import type {
   ConnectorContext,
   DeliveryUpdate,
@@ -66,7 +67,7 @@ export interface SinkHarness {
   /** Hands the messages to the task as one batch; retriable outcomes are retried up to `maxAttempts`. */
   send<V>(messages: TestMessage<V>[], options?: { maxAttempts?: number; maxWaitMs?: number }): Promise<SentOutcome[]>;
   /** Calls the connector's webhook as the runtime's `/hooks/{connector}` route would. */
-  webhook(request: Partial<WebhookRequest> & { rawBody: Buffer | string }): Promise<WebhookResponse>;
+  webhook(request: Partial<Omit<WebhookRequest, 'rawBody'>> & { rawBody: Buffer | string }): Promise<WebhookResponse>;
   /** Receipts the task reported through its context, and those returned by webhooks. */
   readonly deliveries: DeliveryUpdate[];
   readonly logs: LogLine[];
@@ -95,10 +96,7 @@ export async function startSink<C>(
   const deliveries: DeliveryUpdate[] = [];
   const config = connector.config.parse(rawConfig);
   const problems = connector.validate?.(config) ?? {};
-  if (Object.keys(problems).length > 0) {
-    const { ConfigError } = await import('./errors.ts');
-    throw new ConfigError(problems);
-  }
+  if (Object.keys(problems).length > 0) throw new ConfigError(problems);
   const taskConfig = connector.taskConfigs ? connector.taskConfigs(config, 1)[0] ?? rawConfig : rawConfig;
   const task = connector.createTask();
   await task.start(connector.config.parse(taskConfig), {

@@ -3,7 +3,7 @@
  * REST API), the data plane, metrics and provider webhooks. Every route module registers
  * itself as a plugin; errors of every route go through the one mapping in `errors.ts`.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { toHttpError } from '../errors.ts';
 
@@ -33,6 +33,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // Kafka Connect answers an unknown trailing slash the same as the path without it.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     forceCloseConnections: true,
+    // Malformed URLs (bad percent-encoding, over-long parameters) fail before routing: same error body.
+    frameworkErrors: (error, _request, reply) => {
+      const { status, body } = toHttpError(error);
+      void (reply as FastifyReply).status(status).send(body);
+    },
   });
 
   app.setErrorHandler((error, request, reply) => {

@@ -1,0 +1,1 @@
+export { HelloSink, greetingsOf, helloConfig, SIGNATURE_HEADER, type HelloConfig } from './hello-sink.ts';

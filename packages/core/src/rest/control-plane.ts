@@ -1,0 +1,394 @@
+/**
+ * Kafka Connect's REST control plane (ConnectorsResource, ConnectorPluginsResource): the same
+ * paths, status codes, bodies and quirks, as a thin layer over the Herder. Every request is
+ * checked here, shape and types, before the herder is called, so a malformed request gets a
+ * 4xx `{error_code, message}` and changes nothing.
+ *
+ * One deliberate difference from Kafka: GET responses never show a secret. Values of
+ * PASSWORD-typed keys come back as `[hidden]` (placeholders such as `${env:SMTP_PASSWORD}`
+ * are not secrets and come back as written), and a PUT or PATCH that sends `[hidden]` back
+ * for a secret keeps the stored value, so a GET-edit-PUT round trip does not erase it.
+ */
+import type { ConfigSpec } from '@omnibus/sdk';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { HttpError, badRequest, notFound } from '../errors.ts';
+import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector-config.ts';
+import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
+import type { SourceOffset } from '../store/port.ts';
+
+export interface ControlPlaneDeps {
+  herder: Herder;
+  plugins: PluginRegistry;
+  logger: Logger;
+}
+
+const HIDDEN = '[hidden]';
+const MAX_NAME_BYTES = 255;
+const INT32_MAX = 2_147_483_647;
+
+/** When a connector's class is unknown (its plugin was removed), secrets are recognised by name. */
+const SECRET_LOOKING_KEY = /(password|passwd|secret|token|credential|api[._-]?key|private[._-]?key|auth)/i;
+/** A value made only of config-provider placeholders, e.g. `${env:SMTP_PASSWORD}` or `${file:/run/s.properties:key}`. */
+const ONLY_PLACEHOLDERS = /^(\$\{[A-Za-z0-9_.-]+:[^{}]*\})+$/;
+
+const INITIAL_STATES: Record<string, TargetState> = { RUNNING: 'STARTED', PAUSED: 'PAUSED', STOPPED: 'STOPPED' };
+const CREATE_FIELDS = new Set(['name', 'config', 'initial_state']);
+
+type Params = { connector: string };
+type TaskParams = { connector: string; task: string };
+type Query = Record<string, string | string[] | undefined>;
+
+export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
+  const { herder, plugins } = deps;
+  const logger = deps.logger.child({ component: 'control-plane' });
+
+  const specOf = (config: Record<string, string>): ConfigSpec<unknown> | undefined => {
+    const connector = plugins.find(config['connector.class'] ?? '');
+    return connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
+  };
+
+  const isSecretKey = (spec: ConfigSpec<unknown> | undefined, key: string): boolean =>
+    spec ? spec.isSecret(key) : commonConnectorSpec.key(key) === undefined && SECRET_LOOKING_KEY.test(key);
+
+  /** The config as a GET may show it: secrets hidden, placeholders as written. */
+  const masked = (config: Record<string, string>, spec = specOf(config)): Record<string, string> => {
+    const out = spec
+      ? maskSecrets(config, spec)
+      : Object.fromEntries(Object.entries(config).map(([k, v]) => [k, isSecretKey(undefined, k) ? HIDDEN : v]));
+    for (const [key, value] of Object.entries(config)) if (ONLY_PLACEHOLDERS.test(value)) out[key] = value;
+    return out;
+  };
+
+  const maskedInfo = (info: ConnectorInfo): ConnectorInfo => ({ ...info, config: masked(info.config) });
+
+  /** Replaces `[hidden]` sent back for a secret by the value already stored. */
+  const restoreHidden = (name: string, config: Record<string, string | null>, existing: Record<string, string> | undefined) => {
+    const spec = specOf({ ...(existing ?? {}), ...(config as Record<string, string>) });
+    for (const [key, value] of Object.entries(config)) {
+      if (value !== HIDDEN || !isSecretKey(spec, key)) continue;
+      const stored = existing?.[key];
+      if (stored === undefined) {
+        throw badRequest(`${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself`);
+      }
+      config[key] = stored;
+    }
+  };
+
+  const existingConfig = async (name: string): Promise<Record<string, string> | undefined> => {
+    try {
+      return (await herder.connectorInfo(name)).config;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return undefined;
+      throw error;
+    }
+  };
+
+  return async (app) => {
+    // Kafka accepts `Content-Type: application/json` with an empty body on the body-less verbs
+    // (pause, resume, restart…); curl users send it out of habit.
+    // JSON only, as Kafka's resources (@Consumes(APPLICATION_JSON)): anything else is a 415.
+    app.removeContentTypeParser('text/plain');
+    const defaultJson = app.getDefaultJsonParser('error', 'error');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      if (body === '' || (typeof body === 'string' && body.trim() === '')) done(null, undefined);
+      else defaultJson(request, body as string, done);
+    });
+
+    app.get<{ Querystring: Query }>('/connectors', async (request) => {
+      const expand = new Set<string>();
+      for (const value of listParam(request.query.expand)) {
+        if (value === 'status' || value === 'info') expand.add(value);
+        // Kafka's documented behaviour: unknown expand values are ignored (and logged).
+        else request.log.warn({ expand: value }, 'ignoring unknown expand value');
+      }
+      const names = [...(await herder.connectorNames())].sort();
+      // Kafka answers the map whenever `expand` is given, even if none of its values is known.
+      if (request.query.expand === undefined) return names;
+      const out: Record<string, { status?: unknown; info?: unknown }> = {};
+      await Promise.all(
+        names.map(async (name) => {
+          try {
+            const entry: { status?: unknown; info?: unknown } = {};
+            if (expand.has('status')) entry.status = await herder.connectorStatus(name);
+            if (expand.has('info')) entry.info = maskedInfo(await herder.connectorInfo(name));
+            out[name] = entry;
+          } catch (error) {
+            // Deleted while we listed: skipped, as Kafka does.
+            if (!(error instanceof HttpError && error.status === 404)) throw error;
+          }
+        }),
+      );
+      return Object.fromEntries(names.filter((n) => n in out).map((n) => [n, out[n]]));
+    });
+
+    app.post<{ Body: unknown }>('/connectors', async (request, reply) => {
+      const body = objectBody(request.body);
+      for (const field of Object.keys(body)) {
+        if (!CREATE_FIELDS.has(field)) throw badRequest(`Unrecognized field "${field}" in the request body; expected name, config and initial_state`);
+      }
+      if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw badRequest('Connector name must be a string');
+      const name = typeof body.name === 'string' ? body.name.trim() : '';
+      checkName(name);
+      if (body.config === undefined || body.config === null) throw badRequest('The request body has no connector config');
+      const config = configBody(body.config, { allowNull: false, what: 'config' });
+      withName(name, config);
+      let initialState: TargetState | undefined;
+      if (body.initial_state !== undefined && body.initial_state !== null) {
+        const given = typeof body.initial_state === 'string' ? INITIAL_STATES[body.initial_state.toUpperCase()] : undefined;
+        if (!given) throw badRequest(`Invalid initial_state ${JSON.stringify(body.initial_state)}: expected RUNNING, PAUSED or STOPPED`);
+        initialState = given;
+      }
+      restoreHidden(name, config, undefined);
+      const info = await herder.createConnector(name, config as Record<string, string>, initialState);
+      return reply.status(201).header('location', locationOf(name)).send(maskedInfo(info));
+    });
+
+    app.get<{ Params: Params }>('/connectors/:connector', async (request) => maskedInfo(await herder.connectorInfo(request.params.connector)));
+
+    app.delete<{ Params: Params }>('/connectors/:connector', async (request, reply) => {
+      await herder.deleteConnector(request.params.connector);
+      return reply.status(204).send();
+    });
+
+    app.get<{ Params: Params }>('/connectors/:connector/config', async (request) => {
+      const info = await herder.connectorInfo(request.params.connector);
+      return masked(info.config);
+    });
+
+    app.put<{ Params: Params; Body: unknown }>('/connectors/:connector/config', async (request, reply) => {
+      const name = request.params.connector;
+      checkName(name);
+      const config = configBody(request.body, { allowNull: false, what: 'connector config' });
+      withName(name, config);
+      if (Object.values(config).includes(HIDDEN)) restoreHidden(name, config, await existingConfig(name));
+      const { created, info } = await herder.putConnectorConfig(name, config as Record<string, string>);
+      if (created) reply.status(201).header('location', locationOf(name));
+      return reply.send(maskedInfo(info));
+    });
+
+    app.patch<{ Params: Params; Body: unknown }>('/connectors/:connector/config', async (request) => {
+      const name = request.params.connector;
+      const patch = configBody(request.body, { allowNull: true, what: 'config patch' });
+      if ('name' in patch && patch.name !== name) {
+        throw badRequest(`Connector name configuration (${String(patch.name)}) doesn't match connector name in the URL (${name})`);
+      }
+      if (Object.values(patch).includes(HIDDEN)) {
+        const existing = await existingConfig(name);
+        if (!existing) throw notFound(`Connector ${name} not found`, 'OMNI_ERR_CONNECTOR_NOT_FOUND');
+        restoreHidden(name, patch, existing);
+      }
+      return maskedInfo(await herder.patchConnectorConfig(name, patch));
+    });
+
+    app.get<{ Params: Params }>('/connectors/:connector/status', async (request) => herder.connectorStatus(request.params.connector));
+
+    app.get<{ Params: Params }>('/connectors/:connector/tasks', async (request) => {
+      const name = request.params.connector;
+      const [info, tasks] = await Promise.all([herder.connectorInfo(name), herder.taskConfigs(name)]);
+      const spec = specOf(info.config);
+      return tasks.map((task) => ({ id: task.id, config: masked(task.config, spec ?? specOf(task.config)) }));
+    });
+
+    app.get<{ Params: Params }>('/connectors/:connector/tasks-config', async (request) => {
+      const name = request.params.connector;
+      request.log.warn('GET /connectors/{connector}/tasks-config is deprecated; use GET /connectors/{connector}/tasks');
+      const [info, tasks] = await Promise.all([herder.connectorInfo(name), herder.taskConfigs(name)]);
+      const spec = specOf(info.config);
+      return Object.fromEntries(tasks.map((task) => [`${task.id.connector}-${task.id.task}`, masked(task.config, spec ?? specOf(task.config))]));
+    });
+
+    app.get<{ Params: TaskParams }>('/connectors/:connector/tasks/:task/status', async (request) => {
+      const { connector } = request.params;
+      const task = taskId(request.params.task);
+      const status = await herder.connectorStatus(connector);
+      const state = status.tasks.find((t) => t.id === task);
+      if (!state) throw notFound(`No status found for task ${connector}-${task}`, 'OMNI_ERR_TASK_NOT_FOUND');
+      return state;
+    });
+
+    app.post<{ Params: TaskParams }>('/connectors/:connector/tasks/:task/restart', async (request, reply) => {
+      const task = taskId(request.params.task);
+      await herder.restartTask(request.params.connector, task);
+      return reply.status(204).send();
+    });
+
+    app.post<{ Params: Params; Querystring: Query }>('/connectors/:connector/restart', async (request, reply) => {
+      const includeTasks = booleanParam(request.query, 'includeTasks', false);
+      const onlyFailed = booleanParam(request.query, 'onlyFailed', false);
+      const name = request.params.connector;
+      const status = await herder.restartConnector(name, { includeTasks, onlyFailed });
+      // Kafka's legacy form (no flags) answers 204 with no body; with flags, 202 and the status.
+      if (!includeTasks && !onlyFailed) return reply.status(204).send();
+      return reply.status(202).send(status ?? (await herder.connectorStatus(name)));
+    });
+
+    const targetState = (state: TargetState, status: number) => async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      await herder.setTargetState(request.params.connector, state);
+      return reply.status(status).send();
+    };
+    app.put('/connectors/:connector/pause', targetState('PAUSED', 202));
+    app.put('/connectors/:connector/resume', targetState('STARTED', 202));
+    app.put('/connectors/:connector/stop', targetState('STOPPED', 204));
+
+    app.get<{ Params: Params }>('/connectors/:connector/topics', async (request) => {
+      const name = request.params.connector;
+      const info = await herder.connectorInfo(name);
+      // A sink's active topics are the ones it consumes; sources write wherever their records say.
+      const topics = info.type === 'sink' ? splitList(info.config.topics) : [];
+      return { [name]: { topics } };
+    });
+
+    app.put<{ Params: Params }>('/connectors/:connector/topics/reset', async (request) => {
+      await herder.connectorInfo(request.params.connector);
+      throw new HttpError(403, 'OMNI_ERR_TOPIC_TRACKING_RESET_DISABLED', 'Topic tracking reset is disabled.');
+    });
+
+    app.get<{ Params: Params }>('/connectors/:connector/offsets', async (request) => ({
+      offsets: await herder.offsets(request.params.connector),
+    }));
+
+    app.patch<{ Params: Params; Body: unknown }>('/connectors/:connector/offsets', async (request) => {
+      const offsets = offsetsBody(request.body);
+      await herder.alterOffsets(request.params.connector, offsets);
+      return { message: 'The offsets for this connector have been altered successfully' };
+    });
+
+    app.delete<{ Params: Params }>('/connectors/:connector/offsets', async (request) => {
+      await herder.resetOffsets(request.params.connector);
+      return { message: 'The offsets for this connector have been reset successfully' };
+    });
+
+    app.get<{ Querystring: Query }>('/connector-plugins', async (request) => {
+      // Connectors are the only plugin kind Omnibus has, so connectorsOnly=false lists the same.
+      booleanParam(request.query, 'connectorsOnly', true);
+      return plugins.list().map((p) => (p.version ? p : { class: p.class, type: p.type }));
+    });
+
+    app.get<{ Params: { plugin: string } }>('/connector-plugins/:plugin/config', async (request) => {
+      const connector = plugins.find(request.params.plugin);
+      if (!connector) throw notFound(`Unknown plugin ${request.params.plugin}.`, 'OMNI_ERR_PLUGIN_NOT_FOUND');
+      // The plugin's own keys first, then the framework's it does not override, as Kafka lists them.
+      const spec = (connector.config as ConfigSpec<unknown>).merge(commonConnectorSpec);
+      return spec.validate(connector.className, {}).configs.map((c) => c.definition);
+    });
+
+    app.put<{ Params: { plugin: string }; Body: unknown }>('/connector-plugins/:plugin/config/validate', async (request) => {
+      const plugin = request.params.plugin;
+      const config = configBody(request.body, { allowNull: true, what: 'connector config' });
+      const included = config['connector.class'];
+      if (typeof included !== 'string' || included.trim() === '') {
+        throw badRequest('Connector config contains no connector type', undefined, 'OMNI_ERR_CONNECTOR_CLASS_MISSING');
+      }
+      if (!normalisedPluginName(included).endsWith(normalisedPluginName(plugin))) {
+        throw badRequest(`Included connector type ${included} does not match request type ${plugin}`);
+      }
+      return herder.validateConfig(included, config);
+    });
+
+    logger.debug('control plane routes registered');
+  };
+}
+
+function locationOf(name: string): string {
+  return `/connectors/${encodeURIComponent(name)}`;
+}
+
+function objectBody(body: unknown, what = 'The request body'): Record<string, unknown> {
+  if (body === undefined) throw badRequest(`${what} is missing: expected a JSON object`);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest(`${what} must be a JSON object, not ${describeJson(body)}`);
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * A `{string: string}` map, as Kafka's Map<String,String>: numbers and booleans become their
+ * text (Jackson coerces them too); objects and arrays are refused. `null` only where it means
+ * something (PATCH removes the key; validate reports it).
+ */
+function configBody(body: unknown, options: { allowNull: boolean; what: string }): Record<string, string | null> {
+  const object = objectBody(body, `The ${options.what}`);
+  const out: Record<string, string | null> = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (key === '') throw badRequest(`The ${options.what} has an empty key`);
+    if (typeof value === 'string') out[key] = value;
+    else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') out[key] = String(value);
+    else if (value === null && options.allowNull) out[key] = null;
+    else if (value === null) throw badRequest(`Invalid value for ${key}: Null value can not be supplied as the configuration value.`);
+    else throw badRequest(`Invalid value for ${key}: expected a string, not ${describeJson(value)}`);
+  }
+  return out;
+}
+
+/** Kafka's name rule: the name in the config, if any, must be the connector's; otherwise it is added. */
+function withName(name: string, config: Record<string, string | null>): void {
+  if ('name' in config && config.name !== name) {
+    throw badRequest(`Connector name configuration (${String(config.name)}) doesn't match connector name in the URL (${name})`);
+  }
+  config.name = name;
+}
+
+function checkName(name: string): void {
+  if (name === '') throw badRequest('Connector name must not be empty', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
+  // Slashes cannot be addressed in /connectors/{name}/… paths; control characters break logs and terminals.
+  if (/[\u0000-\u001f\u007f/]/.test(name)) {
+    throw badRequest('Connector name must not contain control characters or slashes', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
+  }
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
+    throw badRequest(`Connector name must be at most ${MAX_NAME_BYTES} bytes long`, undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
+  }
+}
+
+function taskId(text: string): number {
+  const id = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!(id <= INT32_MAX)) throw badRequest(`Invalid task id ${JSON.stringify(text)}: expected a non-negative integer`, undefined, 'OMNI_ERR_TASK_ID_INVALID');
+  return id;
+}
+
+function listParam(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function booleanParam(query: Query, name: string, fallback: boolean): boolean {
+  const value = query[name];
+  if (value === undefined) return fallback;
+  if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+  throw badRequest(`Invalid value ${JSON.stringify(value)} for query parameter ${name}: expected true or false`, undefined, 'OMNI_ERR_QUERY_INVALID');
+}
+
+function offsetsBody(body: unknown): SourceOffset[] {
+  const object = objectBody(body);
+  const offsets = object.offsets;
+  if (!Array.isArray(offsets) || offsets.length === 0) {
+    throw badRequest('Partitions / offsets need to be provided for an alter offsets request', undefined, 'OMNI_ERR_OFFSETS_MISSING');
+  }
+  return offsets.map((item, index) => {
+    const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (!isMap(item) || !isMap(item.partition)) throw badRequest(`offsets[${index}].partition must be a JSON object`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+    if (item.offset !== null && !isMap(item.offset)) {
+      throw badRequest(`offsets[${index}].offset must be a JSON object, or null to reset the partition`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+    }
+    // A null offset resets that partition (Kafka's KIP-875); the herder receives it as given.
+    return { partition: item.partition, offset: item.offset as Record<string, unknown> };
+  });
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+}
+
+/** Kafka compares plugin names without a trailing "Connector". */
+function normalisedPluginName(name: string): string {
+  return name.endsWith('Connector') ? name.slice(0, -'Connector'.length) : name;
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}

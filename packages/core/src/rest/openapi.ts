@@ -1,0 +1,704 @@
+/**
+ * The worker's OpenAPI 3.1 document, served at `GET /openapi.json`: Kafka Connect's control
+ * plane (every path, operation id and schema of Kafka's published spec, with the status codes
+ * Kafka really answers, which its generated spec leaves out), the bus's data plane, webhooks,
+ * health and metrics. Written as JSON Schemas in code, so the route tests can validate every
+ * response they get against it.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { VERSION } from '../version.ts';
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const nullable = (schema: Schema): Schema => ({ anyOf: [schema, { type: 'null' }] });
+const arrayOf = (items: Schema): Schema => ({ type: 'array', items });
+const mapOf = (values: Schema): Schema => ({ type: 'object', additionalProperties: values });
+const STRING = { type: 'string' } as const;
+const INT32 = { type: 'integer', format: 'int32' } as const;
+const INT64 = { type: 'integer', format: 'int64' } as const;
+const STRING_MAP = mapOf(STRING);
+const JSON_OBJECT: Schema = { type: 'object', additionalProperties: true };
+const CONNECTOR_TYPE: Schema = { type: 'string', enum: ['source', 'sink', 'unknown'] };
+const STATE: Schema = { type: 'string', enum: ['UNASSIGNED', 'RUNNING', 'PAUSED', 'STOPPED', 'FAILED', 'RESTARTING'] };
+
+const object = (properties: Record<string, Schema>, required: string[] = Object.keys(properties), extra: Schema = {}): Schema => ({
+  type: 'object',
+  properties,
+  required,
+  additionalProperties: false,
+  ...extra,
+});
+
+const schemas: Record<string, Schema> = {
+  // ---- Kafka Connect's entities (names and fields as in Kafka's published spec) ----
+  ServerInfo: object(
+    { version: STRING, commit: STRING, kafka_cluster_id: { type: 'string', description: 'The store this worker runs on (its cluster identity).' } },
+  ),
+  WorkerStatus: object({ status: { type: 'string', enum: ['healthy', 'starting', 'unhealthy'] }, message: STRING }),
+  ConnectorTaskId: object({ connector: STRING, task: INT32 }),
+  ConnectorInfo: object({
+    name: STRING,
+    config: { ...STRING_MAP, description: 'The config as stored: secrets hidden as "[hidden]", ${provider:…} placeholders as written.' },
+    tasks: arrayOf(ref('ConnectorTaskId')),
+    type: CONNECTOR_TYPE,
+  }),
+  TaskInfo: object({ id: ref('ConnectorTaskId'), config: STRING_MAP }),
+  ConnectorState: object({ state: STATE, worker_id: STRING, trace: { type: 'string', description: 'Present only when the instance failed.' } }, [
+    'state',
+    'worker_id',
+  ]),
+  TaskState: object({ id: INT32, state: STATE, worker_id: STRING, trace: STRING }, ['id', 'state', 'worker_id']),
+  ConnectorStateInfo: object({ name: STRING, connector: ref('ConnectorState'), tasks: arrayOf(ref('TaskState')), type: CONNECTOR_TYPE }),
+  CreateConnectorRequest: object(
+    {
+      name: STRING,
+      config: mapOf({ type: ['string', 'number', 'boolean'] }),
+      initial_state: {
+        type: 'string',
+        description: 'RUNNING (default), PAUSED or STOPPED; case-insensitive (KIP-980).',
+        examples: ['RUNNING', 'PAUSED', 'STOPPED'],
+      },
+    },
+    ['name', 'config'],
+  ),
+  ConnectorOffset: object(
+    {
+      partition: { ...JSON_OBJECT, description: 'Sources: the connector\'s partition map. Sinks: {"topic", "shard"}.' },
+      offset: { ...nullable(JSON_OBJECT), description: 'Sources: the connector\'s offset map. Sinks: {"watermark": ms}. null resets it.' },
+    },
+    ['partition', 'offset'],
+  ),
+  ConnectorOffsets: object({ offsets: arrayOf(ref('ConnectorOffset')) }),
+  PluginInfo: object({ class: STRING, type: { type: 'string', enum: ['sink', 'source'] }, version: STRING }, ['class', 'type']),
+  ConfigKeyInfo: object({
+    name: STRING,
+    type: { type: 'string', enum: ['BOOLEAN', 'STRING', 'INT', 'SHORT', 'LONG', 'DOUBLE', 'LIST', 'CLASS', 'PASSWORD'] },
+    required: { type: 'boolean' },
+    default_value: nullable(STRING),
+    importance: { type: 'string', enum: ['HIGH', 'MEDIUM', 'LOW'] },
+    documentation: STRING,
+    group: nullable(STRING),
+    order: INT32,
+    width: { type: 'string', enum: ['NONE', 'SHORT', 'MEDIUM', 'LONG'] },
+    display_name: STRING,
+    dependents: arrayOf(STRING),
+  }),
+  ConfigValueInfo: object({
+    name: STRING,
+    value: { ...nullable(STRING), description: 'PASSWORD values are shown as "[hidden]".' },
+    recommended_values: arrayOf(STRING),
+    errors: arrayOf(STRING),
+    visible: { type: 'boolean' },
+  }),
+  ConfigInfo: object({ definition: nullable(ref('ConfigKeyInfo')), value: nullable(ref('ConfigValueInfo')) }),
+  ConfigInfos: object({ name: STRING, error_count: INT32, groups: arrayOf(STRING), configs: arrayOf(ref('ConfigInfo')) }),
+  // ---- entities Kafka's generated spec leaves untyped ----
+  ErrorMessage: {
+    type: 'object',
+    properties: {
+      error_code: { type: 'integer', description: 'The HTTP status.' },
+      message: STRING,
+      errors: { description: 'Per-key or per-item problems, when the request had several.' },
+    },
+    required: ['error_code', 'message'],
+    additionalProperties: true,
+  },
+  Message: object({ message: STRING }),
+  LoggerLevel: object({
+    level: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL', 'OFF'] },
+    last_modified: nullable(INT64),
+  }),
+  ActiveTopicsInfo: object({ topics: arrayOf(STRING) }),
+  ConnectorExpansion: object({ status: ref('ConnectorStateInfo'), info: ref('ConnectorInfo') }, []),
+};
+
+// ---- parameters and responses --------------------------------------------------------------
+
+const pathParam = (name: string, schema: Schema = STRING, description?: string): Schema => ({
+  in: 'path',
+  name,
+  required: true,
+  schema,
+  ...(description ? { description } : {}),
+});
+const queryParam = (name: string, schema: Schema, description: string): Schema => ({ in: 'query', name, schema, description });
+const booleanQuery = (name: string, fallback: boolean, description: string) =>
+  queryParam(name, { type: 'boolean', default: fallback }, `${description} Only true or false (case-insensitive); anything else is a 400.`);
+
+const CONNECTOR = pathParam('connector');
+const TASK = pathParam('task', { type: 'integer', format: 'int32', minimum: 0 });
+const PLUGIN = pathParam('pluginName', STRING, 'The class name, an alias, or <package>/<class name>.');
+const LOGGER = pathParam('logger', STRING, 'A logger name; "root" is every logger.');
+
+const json = (schema: Schema, description: string, headers?: Schema): Schema => ({
+  description,
+  content: { 'application/json': { schema } },
+  ...(headers ? { headers } : {}),
+});
+const noBody = (description: string): Schema => ({ description });
+const failure = (description: string): Schema => json(ref('ErrorMessage'), description);
+const body = (schema: Schema, required = true): Schema => ({ required, content: { 'application/json': { schema } } });
+
+const BAD_REQUEST = failure('Malformed JSON, wrong types or an invalid value; nothing was changed.');
+const NOT_FOUND_CONNECTOR = failure('No connector of that name.');
+const CONFLICT = failure('The connector exists already, or a concurrent change got there first.');
+const TOO_LARGE = failure('The body is larger than rest.body.limit.bytes.');
+const UNSUPPORTED = failure('The body is not application/json.');
+const UNAUTHORIZED = failure('Credentials are required (rest.auth.* is configured) and were missing or wrong.');
+
+/** Every request that carries a JSON body can also fail these ways. */
+const bodyFailures = { '400': BAD_REQUEST, '413': TOO_LARGE, '415': UNSUPPORTED };
+
+type Operation = Schema & { responses: Record<string, Schema> };
+
+/** Adds what every protected operation can answer. */
+function protectedOp(operation: Operation): Operation {
+  return { ...operation, responses: { ...operation.responses, '401': UNAUTHORIZED } };
+}
+function publicOp(operation: Operation): Operation {
+  return { ...operation, security: [] };
+}
+
+const connectorsPaths: Record<string, Record<string, Operation>> = {
+  '/': {
+    get: publicOp({
+      operationId: 'serverInfo',
+      tags: ['worker'],
+      summary: 'Get details about this worker',
+      responses: { '200': json(ref('ServerInfo'), 'The worker\'s version and cluster identity.') },
+    }),
+  },
+  '/health': {
+    get: publicOp({
+      operationId: 'healthCheck',
+      tags: ['worker'],
+      summary: 'Health check endpoint to verify worker readiness and liveness',
+      responses: {
+        '200': json(ref('WorkerStatus'), 'The worker is ready.'),
+        '500': json(ref('WorkerStatus'), 'The worker started but cannot handle requests.'),
+        '503': json(ref('WorkerStatus'), 'The worker is still starting.'),
+      },
+    }),
+  },
+  '/connectors': {
+    get: protectedOp({
+      operationId: 'listConnectors',
+      tags: ['connectors'],
+      summary: 'List all active connectors',
+      parameters: [
+        {
+          ...queryParam('expand', arrayOf({ type: 'string', enum: ['status', 'info'] }), 'Repeatable. Unknown values are ignored (and logged), as Kafka does.'),
+          style: 'form',
+          explode: true,
+        },
+      ],
+      responses: {
+        '200': json(
+          { oneOf: [arrayOf(STRING), mapOf(ref('ConnectorExpansion'))] },
+          'Without expand, the names; with it, an object keyed by name holding the requested status and/or info.',
+        ),
+      },
+    }),
+    post: protectedOp({
+      operationId: 'createConnector',
+      tags: ['connectors'],
+      summary: 'Create a new connector',
+      requestBody: body(ref('CreateConnectorRequest')),
+      responses: {
+        '201': json(ref('ConnectorInfo'), 'Created.', { Location: { description: '/connectors/{name}', schema: STRING } }),
+        ...bodyFailures,
+        '409': CONFLICT,
+      },
+    }),
+  },
+  '/connectors/{connector}': {
+    get: protectedOp({
+      operationId: 'getConnector',
+      tags: ['connectors'],
+      summary: 'Get the details for the specified connector',
+      parameters: [CONNECTOR],
+      responses: { '200': json(ref('ConnectorInfo'), 'The connector, secrets hidden.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+    delete: protectedOp({
+      operationId: 'destroyConnector',
+      tags: ['connectors'],
+      summary: 'Delete the specified connector',
+      parameters: [CONNECTOR],
+      responses: { '204': noBody('Deleted.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/config': {
+    get: protectedOp({
+      operationId: 'getConnectorConfig',
+      tags: ['connectors'],
+      summary: 'Get the configuration for the specified connector',
+      parameters: [CONNECTOR],
+      responses: { '200': json(STRING_MAP, 'The config: secrets as "[hidden]", placeholders as written.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+    put: protectedOp({
+      operationId: 'putConnectorConfig',
+      tags: ['connectors'],
+      summary: 'Create or reconfigure the specified connector',
+      description: 'A secret sent back as "[hidden]" keeps its stored value.',
+      parameters: [CONNECTOR],
+      requestBody: body(mapOf({ type: ['string', 'number', 'boolean'] })),
+      responses: {
+        '200': json(ref('ConnectorInfo'), 'Updated.'),
+        '201': json(ref('ConnectorInfo'), 'Created.', { Location: { description: '/connectors/{name}', schema: STRING } }),
+        ...bodyFailures,
+        '409': CONFLICT,
+      },
+    }),
+    patch: protectedOp({
+      operationId: 'patchConnectorConfig',
+      tags: ['connectors'],
+      summary: 'Merge changes into the configuration of the specified connector',
+      description: 'A null value removes the key. A secret sent as "[hidden]" keeps its stored value.',
+      parameters: [CONNECTOR],
+      requestBody: body(mapOf({ type: ['string', 'number', 'boolean', 'null'] })),
+      responses: { '200': json(ref('ConnectorInfo'), 'Updated.'), ...bodyFailures, '404': NOT_FOUND_CONNECTOR, '409': CONFLICT },
+    }),
+  },
+  '/connectors/{connector}/status': {
+    get: protectedOp({
+      operationId: 'getConnectorStatus',
+      tags: ['connectors'],
+      summary: 'Get the status for the specified connector',
+      parameters: [CONNECTOR],
+      responses: { '200': json(ref('ConnectorStateInfo'), 'The connector\'s and its tasks\' states.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/tasks': {
+    get: protectedOp({
+      operationId: 'getTaskConfigs',
+      tags: ['tasks'],
+      summary: 'List all tasks and their configurations for the specified connector',
+      parameters: [CONNECTOR],
+      responses: { '200': json(arrayOf(ref('TaskInfo')), 'Task configs, secrets hidden.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/tasks-config': {
+    get: protectedOp({
+      operationId: 'getTasksConfig',
+      tags: ['tasks'],
+      deprecated: true,
+      summary: 'Get the configuration of all tasks for the specified connector',
+      parameters: [CONNECTOR],
+      responses: { '200': json(mapOf(STRING_MAP), 'Task configs keyed "<connector>-<task>", secrets hidden.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/tasks/{task}/status': {
+    get: protectedOp({
+      operationId: 'getTaskStatus',
+      tags: ['tasks'],
+      summary: 'Get the state of the specified task for the specified connector',
+      parameters: [CONNECTOR, TASK],
+      responses: { '200': json(ref('TaskState'), 'The task\'s state.'), '400': BAD_REQUEST, '404': failure('No such connector or task.') },
+    }),
+  },
+  '/connectors/{connector}/tasks/{task}/restart': {
+    post: protectedOp({
+      operationId: 'restartTask',
+      tags: ['tasks'],
+      summary: 'Restart the specified task for the specified connector',
+      parameters: [CONNECTOR, TASK],
+      responses: { '204': noBody('Restart requested.'), '400': BAD_REQUEST, '404': failure('No such connector or task.'), '409': CONFLICT },
+    }),
+  },
+  '/connectors/{connector}/restart': {
+    post: protectedOp({
+      operationId: 'restartConnector',
+      tags: ['connectors'],
+      summary: 'Restart the specified connector',
+      parameters: [
+        CONNECTOR,
+        booleanQuery('includeTasks', false, 'Whether to also restart tasks.'),
+        booleanQuery('onlyFailed', false, 'Whether to only restart failed tasks/connectors.'),
+      ],
+      responses: {
+        '202': json(ref('ConnectorStateInfo'), 'With includeTasks or onlyFailed: the status, instances being restarted marked RESTARTING.'),
+        '204': noBody('Without flags: the connector instance restart was requested.'),
+        '400': BAD_REQUEST,
+        '404': NOT_FOUND_CONNECTOR,
+        '409': CONFLICT,
+      },
+    }),
+  },
+  '/connectors/{connector}/pause': {
+    put: protectedOp({
+      operationId: 'pauseConnector',
+      tags: ['connectors'],
+      summary: 'Pause the specified connector',
+      description: 'This operation is idempotent and has no effects if the connector is already paused',
+      parameters: [CONNECTOR],
+      responses: { '202': noBody('Pause requested.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/resume': {
+    put: protectedOp({
+      operationId: 'resumeConnector',
+      tags: ['connectors'],
+      summary: 'Resume the specified connector',
+      description: 'This operation is idempotent and has no effects if the connector is already running',
+      parameters: [CONNECTOR],
+      responses: { '202': noBody('Resume requested.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/stop': {
+    put: protectedOp({
+      operationId: 'stopConnector',
+      tags: ['connectors'],
+      summary: 'Stop the specified connector',
+      description: 'This operation is idempotent and has no effects if the connector is already stopped',
+      parameters: [CONNECTOR],
+      responses: { '204': noBody('Stop requested.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/topics': {
+    get: protectedOp({
+      operationId: 'getConnectorActiveTopics',
+      tags: ['connectors'],
+      summary: 'Get the list of topics actively used by the specified connector',
+      description: 'For a sink, the topics it consumes; sources publish to the topics their records name and are not tracked.',
+      parameters: [CONNECTOR],
+      responses: { '200': json(mapOf(ref('ActiveTopicsInfo')), 'Keyed by the connector\'s name.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/topics/reset': {
+    put: protectedOp({
+      operationId: 'resetConnectorActiveTopics',
+      tags: ['connectors'],
+      summary: 'Reset the list of topics actively used by the specified connector',
+      description: 'Active topics follow the connector\'s config, so there is nothing to reset: the answer is Kafka\'s 403 for a disabled reset.',
+      parameters: [CONNECTOR],
+      responses: { '403': failure('Topic tracking reset is disabled.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/offsets': {
+    get: protectedOp({
+      operationId: 'getOffsets',
+      tags: ['offsets'],
+      summary: 'Get the current offsets for the specified connector',
+      parameters: [CONNECTOR],
+      responses: { '200': json(ref('ConnectorOffsets'), 'Source offsets, or a sink\'s per-shard watermarks.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+    patch: protectedOp({
+      operationId: 'alterConnectorOffsets',
+      tags: ['offsets'],
+      summary: 'Alter the offsets for the specified connector',
+      description: 'The connector must be STOPPED.',
+      parameters: [CONNECTOR],
+      requestBody: body(ref('ConnectorOffsets')),
+      responses: { '200': json(ref('Message'), 'Altered.'), ...bodyFailures, '404': NOT_FOUND_CONNECTOR },
+    }),
+    delete: protectedOp({
+      operationId: 'resetConnectorOffsets',
+      tags: ['offsets'],
+      summary: 'Reset the offsets for the specified connector',
+      description: 'The connector must be STOPPED.',
+      parameters: [CONNECTOR],
+      responses: { '200': json(ref('Message'), 'Reset.'), '400': BAD_REQUEST, '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connector-plugins': {
+    get: protectedOp({
+      operationId: 'listConnectorPlugins',
+      tags: ['plugins'],
+      summary: 'List all connector plugins installed',
+      parameters: [booleanQuery('connectorsOnly', true, 'Whether to list only connectors instead of all plugins (connectors are the only plugins Omnibus has).')],
+      responses: { '200': json(arrayOf(ref('PluginInfo')), 'The connectors this worker can run.'), '400': BAD_REQUEST },
+    }),
+  },
+  '/connector-plugins/{pluginName}/config': {
+    get: protectedOp({
+      operationId: 'getConnectorConfigDef',
+      tags: ['plugins'],
+      summary: 'Get the configuration definition for the specified pluginName',
+      parameters: [PLUGIN],
+      responses: { '200': json(arrayOf(ref('ConfigKeyInfo')), 'The plugin\'s own keys, then the common connector keys.'), '404': failure('Unknown plugin.') },
+    }),
+  },
+  '/connector-plugins/{pluginName}/config/validate': {
+    put: protectedOp({
+      operationId: 'validateConfigs',
+      tags: ['plugins'],
+      summary: 'Validate the provided configuration against the configuration definition for the specified pluginName',
+      description: 'The body must hold connector.class. The answer is 200 even when error_count > 0.',
+      parameters: [PLUGIN],
+      requestBody: body(mapOf({ type: ['string', 'number', 'boolean', 'null'] })),
+      responses: { '200': json(ref('ConfigInfos'), 'The validation result.'), ...bodyFailures },
+    }),
+  },
+  '/admin/loggers': {
+    get: protectedOp({
+      operationId: 'listLoggers',
+      tags: ['admin'],
+      summary: 'List the current loggers and their log levels',
+      responses: { '200': json(mapOf(ref('LoggerLevel')), 'Keyed by logger name; "root" first.') },
+    }),
+  },
+  '/admin/loggers/{logger}': {
+    get: protectedOp({
+      operationId: 'getLogger',
+      tags: ['admin'],
+      summary: 'Get the log level for the specified logger',
+      parameters: [LOGGER],
+      responses: { '200': json(ref('LoggerLevel'), 'Its level.'), '404': failure('Logger {name} not found.') },
+    }),
+    put: protectedOp({
+      operationId: 'setLevel',
+      tags: ['admin'],
+      summary: 'Set the log level for the specified logger',
+      description:
+        'Sets the logger and every logger under it (name + "."). scope=cluster answers 204 but applies to this worker only; an unknown scope is treated as worker (logged).',
+      parameters: [LOGGER, queryParam('scope', { type: 'string', default: 'worker' }, 'The scope for the logging modification: worker or cluster.')],
+      requestBody: body(object({ level: { type: 'string', description: 'TRACE, DEBUG, INFO, WARN, ERROR, FATAL or OFF (case-insensitive).' } })),
+      responses: {
+        '200': json(arrayOf(STRING), 'The loggers whose level changed.'),
+        '204': noBody('scope=cluster: applied.'),
+        ...bodyFailures,
+        '404': failure("invalid log level '{x}' (Kafka answers an unknown level with 404)."),
+      },
+    }),
+  },
+};
+
+// ---- data plane ----------------------------------------------------------------------------
+
+const RETENTION = { type: 'integer', minimum: 1000, description: 'How long messages are kept (ms).' };
+const ITEM_ID = { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' };
+
+schemas.Topic = object(
+  {
+    name: STRING,
+    shards: INT32,
+    'retention.ms': RETENTION,
+    schema: { ...JSON_OBJECT, description: 'JSON Schema every message value must satisfy.' },
+    created_at: INT64,
+  },
+  ['name', 'shards', 'retention.ms', 'created_at'],
+);
+schemas.CreateTopicRequest = object(
+  {
+    name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' },
+    shards: { type: 'integer', minimum: 1, maximum: 4096, description: 'Fixed at creation, like Kafka partitions.' },
+    schema: JSON_OBJECT,
+    'retention.ms': RETENTION,
+  },
+  ['name', 'shards'],
+);
+schemas.ProduceItem = object(
+  {
+    key: { type: 'string', minLength: 1, description: 'The routing key (usually the recipient): it decides the shard.' },
+    value: { description: "Any JSON; checked against the topic's schema and its sinks' value schemas." },
+    headers: STRING_MAP,
+    id: { ...ITEM_ID, description: 'Makes the produce idempotent.' },
+    group: { ...ITEM_ID, description: 'A batch or campaign id.' },
+  },
+  ['key', 'value'],
+);
+schemas.ProduceRequest = object({ messages: arrayOf(ref('ProduceItem')), group: { ...ITEM_ID, description: 'Group of the items that name none.' } }, [
+  'messages',
+]);
+schemas.ProduceResponse = object({ messages: arrayOf(object({ id: STRING, shard: INT32 })) });
+schemas.Route = object({
+  key: STRING,
+  token: { type: 'string', pattern: '^-?\\d+$', description: "Cassandra's Murmur3 token, as a decimal string." },
+  shard: INT32,
+});
+schemas.BusMessage = object(
+  {
+    id: STRING,
+    topic: STRING,
+    key: STRING,
+    token: { type: 'string', pattern: '^-?\\d+$' },
+    shard: INT32,
+    value: {},
+    headers: STRING_MAP,
+    group: STRING,
+    created_at: INT64,
+  },
+  ['id', 'topic', 'key', 'token', 'shard', 'value', 'headers', 'created_at'],
+);
+const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown'] };
+const CODED_ERROR = object({ code: STRING, message: STRING });
+schemas.Delivery = object(
+  {
+    connector: STRING,
+    state: DELIVERY_STATE,
+    attempts: INT32,
+    epoch: INT64,
+    worker_id: STRING,
+    provider_id: STRING,
+    last_error: CODED_ERROR,
+    next_attempt_at: INT64,
+    updated_at: INT64,
+  },
+  ['connector', 'state', 'attempts', 'epoch', 'worker_id', 'updated_at'],
+);
+schemas.MessageEvent = object(
+  { at: INT64, type: STRING, connector: STRING, worker_id: STRING, detail: JSON_OBJECT },
+  ['at', 'type'],
+);
+schemas.MessageTrace = object({ message: ref('BusMessage'), deliveries: arrayOf(ref('Delivery')), events: arrayOf(ref('MessageEvent')) });
+schemas.GroupSummary = object({
+  group: STRING,
+  messages: { type: 'integer', description: 'Messages counted.' },
+  truncated: { type: 'boolean', description: 'True when the group has more messages than a report counts.' },
+  connectors: { ...mapOf(mapOf({ type: 'integer' })), description: 'Per connector, the number of messages in each delivery state.' },
+});
+
+const TOPIC = pathParam('topic');
+
+const dataPlanePaths: Record<string, Record<string, Operation>> = {
+  '/topics': {
+    get: protectedOp({ operationId: 'listTopics', tags: ['bus'], summary: 'List the topics', responses: { '200': json(arrayOf(ref('Topic')), 'The topics.') } }),
+    post: protectedOp({
+      operationId: 'createTopic',
+      tags: ['bus'],
+      summary: 'Create a topic',
+      requestBody: body(ref('CreateTopicRequest')),
+      responses: { '201': json(ref('Topic'), 'Created.'), ...bodyFailures, '409': failure('A topic of that name exists.') },
+    }),
+  },
+  '/topics/{topic}': {
+    get: protectedOp({
+      operationId: 'getTopic',
+      tags: ['bus'],
+      summary: 'Get a topic',
+      parameters: [TOPIC],
+      responses: { '200': json(ref('Topic'), 'The topic.'), '404': failure('No such topic.') },
+    }),
+  },
+  '/topics/{topic}/messages': {
+    post: protectedOp({
+      operationId: 'produceMessages',
+      tags: ['bus'],
+      summary: 'Publish messages to a topic',
+      description: 'A batch is validated whole: either every message is accepted or none is.',
+      parameters: [TOPIC],
+      requestBody: body(ref('ProduceRequest')),
+      responses: {
+        '202': json(ref('ProduceResponse'), 'Accepted: written and acknowledged by the store.'),
+        ...bodyFailures,
+        '404': failure('No such topic.'),
+        '413': failure('Too many messages, or too many bytes, in one batch (or a body over rest.body.limit.bytes).'),
+        '422': failure('Some messages are invalid; `errors` names each one ({index, field, message}). Nothing was written.'),
+      },
+    }),
+  },
+  '/topics/{topic}/route': {
+    get: protectedOp({
+      operationId: 'routeKey',
+      tags: ['bus'],
+      summary: 'The token and shard of a key',
+      parameters: [TOPIC, { ...queryParam('key', STRING, 'The routing key.'), required: true }],
+      responses: { '200': json(ref('Route'), 'Where the key goes.'), '400': BAD_REQUEST, '404': failure('No such topic.') },
+    }),
+  },
+  '/messages/{id}': {
+    get: protectedOp({
+      operationId: 'getMessage',
+      tags: ['bus'],
+      summary: 'A message, its deliveries and its events',
+      parameters: [pathParam('id')],
+      responses: { '200': json(ref('MessageTrace'), 'The message\'s trace.'), '404': failure('No such message.') },
+    }),
+  },
+  '/groups/{group}': {
+    get: protectedOp({
+      operationId: 'getGroup',
+      tags: ['bus'],
+      summary: 'Delivery counts by state for a group of messages',
+      parameters: [pathParam('group')],
+      responses: { '200': json(ref('GroupSummary'), 'Counts by state.'), '404': failure('No message has this group.') },
+    }),
+  },
+};
+
+// ---- webhooks, metrics, this document ------------------------------------------------------
+
+const hookOperation = (method: string, nested: boolean): Operation =>
+  publicOp({
+    operationId: `webhook${method[0]?.toUpperCase()}${method.slice(1)}${nested ? 'Path' : ''}`,
+    tags: ['webhooks'],
+    summary: 'A provider calls the connector back (delivery receipts, inbound status)',
+    description:
+      'Any method. Outside control-plane auth: the connector verifies the provider\'s signature over the raw body. ' +
+      'The status, headers and body are the connector\'s.' +
+      (nested ? ' `path` may span several segments.' : ''),
+    parameters: [CONNECTOR, ...(nested ? [pathParam('path', STRING, 'The rest of the path, passed to the connector.')] : [])],
+    requestBody: { required: false, content: { '*/*': { schema: {} } } },
+    responses: {
+      default: { description: 'The connector\'s answer.' },
+      '404': failure('No such connector, or it has no webhook.'),
+      '413': TOO_LARGE,
+    },
+  });
+
+const HOOK_METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+const otherPaths: Record<string, Record<string, Operation>> = {
+  '/hooks/{connector}': Object.fromEntries(HOOK_METHODS.map((m) => [m, hookOperation(m, false)])),
+  '/hooks/{connector}/{path}': Object.fromEntries(HOOK_METHODS.map((m) => [m, hookOperation(m, true)])),
+  '/metrics': {
+    get: protectedOp({
+      operationId: 'metrics',
+      tags: ['worker'],
+      summary: 'Prometheus metrics',
+      responses: { '200': { description: 'The text exposition format.', content: { 'text/plain': { schema: STRING } } } },
+    }),
+  },
+  '/openapi.json': {
+    get: publicOp({
+      operationId: 'openApi',
+      tags: ['worker'],
+      summary: 'This document',
+      responses: { '200': json(JSON_OBJECT, 'OpenAPI 3.1.') },
+    }),
+  },
+};
+
+/** The document; a fresh copy each call, so callers may change theirs. */
+export function openApiDocument(): Record<string, unknown> {
+  return structuredClone({
+    openapi: '3.1.0',
+    info: {
+      title: 'Omnibus REST API',
+      version: VERSION,
+      description:
+        "Kafka Connect's REST API (same paths, status codes and bodies), plus the bus's data plane and provider webhooks. " +
+        'Every error is {error_code, message}. Unlike Kafka, no GET returns a secret in clear.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    servers: [{ url: 'http://127.0.0.1:8083' }],
+    tags: [
+      { name: 'connectors' },
+      { name: 'tasks' },
+      { name: 'offsets' },
+      { name: 'plugins' },
+      { name: 'admin' },
+      { name: 'bus' },
+      { name: 'webhooks' },
+      { name: 'worker' },
+    ],
+    // Applies only when rest.auth.bearer.tokens or rest.auth.basic.users is set.
+    security: [{ bearerAuth: [] }, { basicAuth: [] }],
+    paths: { ...connectorsPaths, ...dataPlanePaths, ...otherPaths },
+    components: {
+      schemas,
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'One of rest.auth.bearer.tokens.' },
+        basicAuth: { type: 'http', scheme: 'basic', description: 'One of rest.auth.basic.users.' },
+      },
+    },
+  });
+}
+
+export function openApiRoutes(): FastifyPluginAsync {
+  const document = JSON.stringify(openApiDocument());
+  return async (app) => {
+    app.get('/openapi.json', async (_request, reply) => reply.type('application/json; charset=utf-8').send(document));
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * A worker's REST surface for the route tests: a real LMDB store in a temp dir, the real
+ * herder and plugin registry (with examples/ on plugin.path, so HelloSink is installed), and
+ * the route plugins composed as runtime/worker.ts composes them (without the reconciler, so
+ * statuses stay as the tests write them). Log lines go to a file through the
+ * runtime's own logger (same redaction), so tests can read everything that was logged.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Logger } from 'pino';
+import { createLogger } from '../../src/logging.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { authPlugin, type AuthConfig } from '../../src/rest/auth.ts';
+import { Producer } from '../../src/bus/producer.ts';
+import { controlPlaneRoutes } from '../../src/rest/control-plane.ts';
+import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
+import { hooksRoutes } from '../../src/rest/hooks.ts';
+import { createLoggerRegistry, loggersRoutes, type LoggerRegistry } from '../../src/rest/loggers.ts';
+import { metricsRoutes } from '../../src/rest/metrics-route.ts';
+import { openApiRoutes } from '../../src/rest/openapi.ts';
+import { buildServer, HEALTHY } from '../../src/rest/server.ts';
+import { ConfigProviders } from '../../src/runtime/config-providers.ts';
+import { StoreHerder } from '../../src/runtime/herder.ts';
+import { createPluginRegistry, type DiscoveredPlugins } from '../../src/runtime/plugins.ts';
+import { LmdbStore } from '../../src/store/lmdb.ts';
+import { VERSION } from '../../src/version.ts';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const examplesDir = join(repoRoot, 'examples');
+
+export interface TestWorker {
+  app: FastifyInstance;
+  store: LmdbStore;
+  herder: StoreHerder;
+  plugins: DiscoveredPlugins;
+  loggers: LoggerRegistry;
+  metrics: Metrics;
+  logger: Logger;
+  dir: string;
+  /** Everything logged so far (flushed first). */
+  logText(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface TestWorkerOptions {
+  auth?: AuthConfig;
+  bodyLimit?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Extra route plugins. */
+  routes?: FastifyPluginAsync[];
+  /** Plugins registered before all others (e.g. an onRoute collector). */
+  before?: FastifyPluginAsync[];
+  /** Another plugin registry than examples/ on plugin.path. */
+  plugins?: DiscoveredPlugins;
+}
+
+let pluginsOnce: Promise<DiscoveredPlugins> | undefined;
+
+/** Plugin discovery imports modules; once per test file is enough. */
+export function testPlugins(): Promise<DiscoveredPlugins> {
+  pluginsOnce ??= createPluginRegistry({ pluginPath: [examplesDir], logger: createLogger({ level: 'silent' }) });
+  return pluginsOnce;
+}
+
+export async function startTestWorker(options: TestWorkerOptions = {}): Promise<TestWorker> {
+  const dir = mkdtempSync(join(tmpdir(), 'omnibus-rest-'));
+  const logFile = join(dir, 'worker.log');
+  const logger = createLogger({ level: 'debug', destination: logFile, sync: true });
+  const loggers = createLoggerRegistry(logger);
+  const store = new LmdbStore(join(dir, 'data'), { sweepIntervalMs: 0 });
+  await store.init();
+  const plugins = options.plugins ?? (await testPlugins());
+  const metrics = new Metrics({ defaultMetrics: false });
+  const herder = new StoreHerder({
+    store,
+    plugins,
+    providers: ConfigProviders.defaults({ env: options.env ?? {} }),
+    workerId: () => '127.0.0.1:8083',
+    logger: loggers.get('omnibus.herder'),
+  });
+  const restLogger = loggers.get('omnibus.rest');
+  const app = await buildServer({
+    logger: restLogger,
+    bodyLimit: options.bodyLimit,
+    routes: [
+      ...(options.before ?? []),
+      authPlugin(options.auth ?? { bearerTokens: [], basicUsers: [] }),
+      async (root) => {
+        root.get('/', async () => ({ version: VERSION, commit: 'omnibus', kafka_cluster_id: store.description }));
+        root.get('/health', async () => HEALTHY);
+      },
+      controlPlaneRoutes({ herder, plugins, logger: restLogger }),
+      dataPlaneRoutes({ store, producer: new Producer({ store, metrics }) }),
+      hooksRoutes({ herder, logger: loggers.get('omnibus.hooks') }),
+      metricsRoutes({ metrics }),
+      loggersRoutes({ loggers }),
+      openApiRoutes(),
+      ...(options.routes ?? []),
+    ],
+  });
+  await app.ready();
+
+  return {
+    app,
+    store,
+    herder,
+    plugins,
+    loggers,
+    metrics,
+    logger,
+    dir,
+    async logText() {
+      await new Promise<void>((done) => logger.flush(() => done()));
+      return readFileSync(logFile, 'utf8');
+    },
+    async close() {
+      await app.close();
+      await store.close();
+      await new Promise<void>((done) => logger.flush(() => done()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A HelloSink config, the connector every route test can create (it ships in examples/). */
+export function helloConfig(name: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { 'connector.class': 'HelloSink', topics: 'people', name, ...extra };
+}
