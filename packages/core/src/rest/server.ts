@@ -3,7 +3,13 @@
  * REST API), the data plane, metrics and provider webhooks. Every route module registers
  * itself as a plugin; errors of every route go through the one mapping in `errors.ts`.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+} from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { toHttpError } from '../errors.ts';
 
@@ -29,7 +35,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const app = Fastify({
     loggerInstance: options.logger.child({ component: 'rest' }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
-    disableRequestLogging: true,
+    // Requests are counted and timed by the metrics route; one log line per request would drown the rest.
+    logController: new LogController({ disableRequestLogging: true }),
     // Kafka Connect answers an unknown trailing slash the same as the path without it.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     forceCloseConnections: true,

@@ -141,7 +141,8 @@ export class Worker {
     this.logger.flush();
   }
 
+  /** The store's identity without credentials or options: what every worker of this cluster shares. */
   private clusterId(): string {
-    return this.config.store.replace(/[?].*$/, '');
+    return this.config.store.replace(/[?].*$/, '').replace(/\/\/[^/@]*@/, '//');
   }
 }
