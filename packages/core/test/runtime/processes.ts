@@ -104,6 +104,8 @@ export function tasksPerWorker(status: ConnectorStateInfo): Map<string, number> 
 
 /** All tasks RUNNING, on exactly these workers, each with its balanced share. */
 export function balancedOver(status: ConnectorStateInfo, workerIds: string[], tasks: number): boolean {
+  // The connector itself moves too (its status is written by its own rendezvous owner).
+  if (status.connector.state !== 'RUNNING' || !workerIds.includes(status.connector.worker_id)) return false;
   if (status.tasks.length !== tasks || !status.tasks.every((t) => t.state === 'RUNNING')) return false;
   const counts = tasksPerWorker(status);
   if (counts.size !== workerIds.length || !workerIds.every((id) => counts.has(id))) return false;
