@@ -9,6 +9,7 @@
  * Credentials are compared in constant time (HMAC digests of equal length, every configured
  * credential checked), so response times do not reveal how much of a guess was right.
  */
+import { Password } from '@omnibus/sdk';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -23,9 +24,13 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/', '/health', '/ope
 const REALM = 'omnibus';
 
 /** Reads the worker config's auth keys (comma-separated tokens; `user:password` pairs, split at the first colon). */
-export function authConfigFrom(workerConfig: { 'rest.auth.bearer.tokens': string; 'rest.auth.basic.users': string }): AuthConfig {
-  const split = (text: string) =>
-    text
+export function authConfigFrom(workerConfig: {
+  'rest.auth.bearer.tokens': string | Password;
+  'rest.auth.basic.users': string | Password;
+}): AuthConfig {
+  // Password-typed in the worker config, so that a logged config never shows them.
+  const split = (secret: string | Password) =>
+    (secret instanceof Password ? secret.value() : secret)
       .split(',')
       .map((item) => item.trim())
       .filter(Boolean);

@@ -27,12 +27,12 @@ export const workerConfigSpec = ConfigSpec.builder()
     default: [],
     importance: 'MEDIUM',
   })
-  .string('rest.auth.bearer.tokens', {
+  .password('rest.auth.bearer.tokens', {
     documentation: 'Comma-separated bearer tokens accepted on the control plane; empty disables bearer auth.',
     default: '',
     importance: 'HIGH',
   })
-  .string('rest.auth.basic.users', {
+  .password('rest.auth.basic.users', {
     documentation: 'Comma-separated user:password pairs accepted with HTTP basic auth on the control plane; empty disables it.',
     default: '',
     importance: 'HIGH',
