@@ -59,6 +59,21 @@ describe('createPluginRegistry', () => {
     expect(registry.find('NoSuchSink')).toBeUndefined();
   });
 
+  it("finds core's built-in FileSink and the connectors of the workspace's connector packages", async () => {
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [], logger });
+    const fileSink = registry.find('FileSink');
+    expect(fileSink?.type).toBe('sink');
+    expect(registry.find('FileStreamSink')).toBe(fileSink);
+    expect(registry.find('@omnibus/core/FileSink')).toBe(fileSink);
+    expect(registry.entries()[0]).toMatchObject({ packageName: '@omnibus/core', origin: 'core' });
+    const packages = new Set(registry.entries().map((e) => e.packageName));
+    for (const name of ['@omnibus/connector-email', '@omnibus/connector-sms', '@omnibus/connector-whatsapp', '@omnibus/cdc-source']) {
+      expect(packages, name).toContain(name);
+    }
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+  });
+
   it('does not find hello-connector without plugin.path: it is not a dependency of core', async () => {
     const { logger } = capturingLogger();
     const registry = await createPluginRegistry({ pluginPath: [], logger });
