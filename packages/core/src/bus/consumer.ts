@@ -3,13 +3,17 @@
  * the watermark stands, and when to look again.
  *
  * Reads come in two kinds. A *hot read* continues from the last entry read up to now, so that
- * a message is handed over as soon as it is visible and is normally read once. A *sweep*, at
- * most every `sweepIntervalMs`, reads again from `watermark − overlap`: a late write (clock skew
- * between producers, a batch whose statements landed apart) that a hot read passed over is
- * found there. Every entry read is checked against what this consumer has already handled (in
- * memory) and, when an earlier owner of the shard may have handled it, against the deliveries
- * table. The watermark never passes an entry that is not finished, nor `now − confidence`, so a
- * restart or a new owner re-reads from `watermark − overlap` and loses nothing.
+ * a message is handed over as soon as it is visible. A write can land after a hot read has
+ * passed its time (concurrent produces whose batches land out of order, clock skew between
+ * producers), so *sweeps* read each entry again at two ages: at `recheckAfterMs` (every
+ * `recheckIntervalMs`), which finds the usual out-of-order landings within moments, and at
+ * `overlapMs` (every `sweepIntervalMs`), which finds any write up to that late. A sweep reads
+ * from where the previous one of its kind stopped, so every entry is read three times at most
+ * (plus page boundaries), however busy the shard. Every entry read is checked against what
+ * this consumer has already handled (in memory) and, when an earlier owner of the shard may
+ * have handled it, against the deliveries table. The watermark never passes an entry that is
+ * not finished, nor `now − confidence`, so a restart or a new owner re-reads from
+ * `watermark − overlap` and loses nothing.
  *
  * A consumer without a stored watermark starts at the topic's creation (bounded by its
  * retention): a new sink delivers everything its topics still buffer, as a Kafka Connect sink
@@ -19,14 +23,26 @@ import type { Logger } from '@omnibus/sdk';
 import { HANDLED_STATES, type BufferEntry, type Delivery, type Message, type Store, type Topic } from '../store/port.ts';
 
 export interface ConsumerOptions {
-  /** How far below the watermark a sweep re-reads, to catch late writes (ms). */
+  /**
+   * How late a write may land and still be found (ms): the last sweep re-reads entries once
+   * they are this old, and a restart re-reads this far below the watermark.
+   */
   overlapMs: number;
+  /** Age at which entries are read again a first time, to find writes that landed out of order soon (ms). */
+  recheckAfterMs: number;
+  /** Least time between two of those first re-reads of a shard (ms). */
+  recheckIntervalMs: number;
   /** The watermark stays this far behind now: writes younger than this may still be landing (ms). */
   confidenceMs: number;
-  /** Least time between two sweeps of a shard (ms). Late writes up to overlap + confidence − sweep are caught. */
+  /** Least time between two last sweeps of a shard (ms): a write landing up to overlap late is handed over at most overlap + this after its time. */
   sweepIntervalMs: number;
   /** Poll interval of a shard that just had traffic (ms). */
   pollMinMs: number;
+  /**
+   * A shard woken by a local produce reads no sooner than this after its previous read (ms),
+   * so that a burst of produces is read, written and sent in one batch rather than in many.
+   */
+  wakeCoalesceMs: number;
   /**
    * Poll interval an idle shard backs off to (ms), doubling from `pollMinMs`. Local produces
    * wake a shard at once whatever its interval; produces on other workers wait for a poll.
@@ -64,9 +80,12 @@ export const DEFAULT_CONSUMER_OPTIONS: ConsumerOptions = {
   overlapMs: 2000,
   confidenceMs: 100,
   sweepIntervalMs: 500,
+  recheckAfterMs: 250,
+  recheckIntervalMs: 100,
   pollMinMs: 20,
+  wakeCoalesceMs: 10,
   pollIdleMs: 2000,
-  idlePollsPerSecond: 2,
+  idlePollsPerSecond: 1,
   pollIdleMaxMs: 30_000,
   releaseIdleAfterMs: 10_000,
   watermarkFlushMs: 1000,
@@ -84,6 +103,19 @@ export interface Discovered {
 }
 
 const MAX_FETCH_LIMIT = 100_000;
+/** How often a flush that writes nothing recomputes the watermark (it only feeds the lag gauge then). */
+const ADVANCE_EVERY_MS = 100;
+
+interface Page {
+  entries: BufferEntry[];
+  full: boolean;
+  lastTs: number;
+}
+
+interface Sweep {
+  from: number;
+  lastAt: number;
+}
 
 /** The shards polled by one worker, so that their idle polls share one budget. */
 export class PollBudget {
@@ -103,13 +135,17 @@ export class ShardConsumer {
   private watermark = 0;
   private persisted: number | undefined;
   private lastFlushAt = 0;
+  /** When the in-memory watermark was last moved up to the oldest unfinished entry. */
+  private advancedAt = 0;
   /** Whether entries were finished since the last watermark write. */
   private finishedSinceFlush = false;
   /** Everything visible with ts below this has been read. */
   private frontier = 0;
   /** Where the next hot read starts (inclusive). */
   private readFrom = 0;
-  private lastSweepAt = 0;
+  /** The re-reads at `recheckAfterMs` and at `overlapMs`: where each starts next (entries below were swept), and when it last ran. */
+  private readonly recheck: Sweep = { from: 0, lastAt: 0 };
+  private readonly sweep: Sweep = { from: 0, lastAt: 0 };
   /** Entries below this ts may have been handled by an earlier owner: check the deliveries table. */
   private lookupBelowTs = 0;
   private limit: number;
@@ -123,6 +159,7 @@ export class ShardConsumer {
   nextPollAt = 0;
   /** When a read last found something new. */
   lastFoundAt = 0;
+  private lastReadAt = -Infinity;
   private idleMs: number;
 
   constructor(
@@ -149,7 +186,8 @@ export class ShardConsumer {
     this.watermark = stored ?? start;
     this.frontier = this.watermark;
     this.readFrom = this.watermark - this.options.overlapMs;
-    this.lastSweepAt = 0;
+    this.recheck.from = this.sweep.from = this.readFrom;
+    this.recheck.lastAt = this.sweep.lastAt = 0;
     this.lookupBelowTs = freshAfter;
     this.lastFlushAt = now;
   }
@@ -179,53 +217,73 @@ export class ShardConsumer {
 
   /** Reads the next entries and returns those that are new to this consumer, now tracked, in buffer order. */
   async read(now = Date.now()): Promise<Discovered[]> {
-    const sweep = now - this.lastSweepAt >= this.options.sweepIntervalMs;
-    const from = sweep ? Math.min(this.readFrom, this.watermark - this.options.overlapMs) : this.readFrom;
-    let entries = await this.store.readBuffer(this.topic.name, this.shard, from, now, this.limit);
-    // Paging is by time: a page filled by one millisecond cannot be paged past, so widen it.
-    while (entries.length >= this.limit && entries[0]!.ts === entries[entries.length - 1]!.ts && this.limit < MAX_FETCH_LIMIT) {
-      this.limit = Math.min(MAX_FETCH_LIMIT, this.limit * 4);
-      entries = await this.store.readBuffer(this.topic.name, this.shard, from, now, this.limit);
-    }
-    if (sweep) this.lastSweepAt = now;
-    const full = entries.length >= this.limit;
-    const lastTs = entries.length > 0 ? entries[entries.length - 1]!.ts : from;
-    if (full) {
-      this.readFrom = lastTs;
-      this.frontier = Math.max(this.frontier, lastTs);
+    this.lastReadAt = now;
+    const hotFrom = this.readFrom;
+    const { recheckAfterMs, recheckIntervalMs, overlapMs, sweepIntervalMs } = this.options;
+    const [hot, rechecked, swept] = await Promise.all([
+      this.page(hotFrom, now),
+      this.sweepPage(this.recheck, Math.min(now - recheckAfterMs, hotFrom) - 1, recheckIntervalMs, now),
+      this.sweepPage(this.sweep, Math.min(now - overlapMs, hotFrom) - 1, sweepIntervalMs, now),
+    ]);
+    let full = hot.full;
+    if (hot.entries.length > 0 && hot.full) {
+      this.readFrom = hot.lastTs;
+      this.frontier = Math.max(this.frontier, hot.lastTs);
     } else {
-      this.readFrom = Math.max(lastTs, now - this.options.confidenceMs);
+      this.readFrom = Math.max(hot.entries.length > 0 ? hot.lastTs : hotFrom, now - this.options.confidenceMs);
       this.frontier = Math.max(this.frontier, now - this.options.confidenceMs);
     }
+    // What this hot read passed that was already older than a sweep's age needs no sweep: a
+    // write landing after it would be later than that sweep looks for. A sweep that has caught
+    // up with this read's start so skips it (a consumer catching up on a backlog reads each
+    // entry once).
+    for (const [sweep, age] of [
+      [this.recheck, recheckAfterMs],
+      [this.sweep, overlapMs],
+    ] as const) {
+      if (sweep.from >= hotFrom) sweep.from = Math.max(sweep.from, Math.min(this.readFrom, now - age));
+    }
+    let entries = hot.entries;
+    // Older first: what the sweeps found landed late, behind entries already handed over.
+    for (const page of [rechecked, swept]) {
+      if (!page) continue;
+      full ||= page.full;
+      if (page.entries.length > 0) entries = page.entries.concat(entries);
+    }
 
-    const unknown = entries.filter((e) => !this.tracked.has(e.id) && !this.handled.has(e.id));
+    const unknown: BufferEntry[] = [];
+    const needLookup: string[] = [];
+    for (const e of entries) {
+      if (this.tracked.has(e.id) || this.handled.has(e.id)) continue;
+      unknown.push(e);
+      if (e.ts < this.lookupBelowTs) needLookup.push(e.id);
+    }
     if (unknown.length === 0) {
       this.scheduleAfterRead(0, full, now);
       return [];
     }
-    const needLookup = unknown.filter((e) => e.ts < this.lookupBelowTs).map((e) => e.id);
-    const priors = needLookup.length > 0 ? await this.store.getDeliveries(this.consumer, needLookup) : new Map<string, Delivery>();
-    const candidates = unknown.filter((e) => {
-      const prior = priors.get(e.id);
-      if (prior && HANDLED_STATES.has(prior.state)) {
-        this.remember(e.id, e.ts);
-        return false;
+    const priors = needLookup.length > 0 ? await this.store.getDeliveries(this.consumer, needLookup) : undefined;
+    let candidates = unknown;
+    if (priors && priors.size > 0) {
+      candidates = [];
+      for (const e of unknown) {
+        const prior = priors.get(e.id);
+        if (prior && HANDLED_STATES.has(prior.state)) this.remember(e.id, e.ts);
+        else candidates.push(e);
       }
-      return true;
-    });
+    }
     const bodies = candidates.length > 0 ? await this.store.getMessages(candidates.map((e) => e.id)) : new Map<string, Message>();
     const found: Discovered[] = [];
-    const seen = new Set<string>();
     let held = false;
     for (const entry of candidates) {
-      if (seen.has(entry.id)) continue;
-      seen.add(entry.id);
+      // One entry per id is handed over (a racing idempotent produce may have left two).
+      if (this.tracked.has(entry.id)) continue;
       const message = bodies.get(entry.id);
       if (!message) {
         held = this.holdMissing(entry, now) || held;
         continue;
       }
-      this.missing.delete(entry.id);
+      if (this.missing.size > 0) this.missing.delete(entry.id);
       if (message.topic !== this.topic.name || message.shard !== this.shard) {
         // A second entry of a racing idempotent produce whose message row was overwritten: the
         // message belongs to the entry that matches its row.
@@ -234,7 +292,7 @@ export class ShardConsumer {
         continue;
       }
       this.tracked.set(entry.id, entry.ts);
-      const prior = priors.get(entry.id);
+      const prior = priors?.get(entry.id);
       found.push(prior ? { entry, message, prior } : { entry, message });
     }
     this.scheduleAfterRead(found.length, full, now);
@@ -243,9 +301,28 @@ export class ShardConsumer {
     return found;
   }
 
-  /** The entry is finished (sent, failed, dead, unknown): never hand it over again. */
-  complete(id: string): void {
-    const ts = this.tracked.get(id);
+  /** The sweep's next page when it is due and has something to cover up to `toTs`; moves its cursor. */
+  private async sweepPage(sweep: Sweep, toTs: number, everyMs: number, now: number): Promise<Page | undefined> {
+    if (now - sweep.lastAt < everyMs || toTs < sweep.from) return undefined;
+    const page = await this.page(sweep.from, toTs);
+    // A full page continues at the next read (its range is not covered yet).
+    sweep.from = page.full ? page.lastTs : toTs + 1;
+    sweep.lastAt = page.full ? 0 : now;
+    return page;
+  }
+
+  /** Entries with fromTs <= ts <= toTs, at most a page; a page filled by one millisecond is widened (paging is by time). */
+  private async page(fromTs: number, toTs: number): Promise<Page> {
+    let entries = await this.store.readBuffer(this.topic.name, this.shard, fromTs, toTs, this.limit);
+    while (entries.length >= this.limit && entries[0]!.ts === entries[entries.length - 1]!.ts && this.limit < MAX_FETCH_LIMIT) {
+      this.limit = Math.min(MAX_FETCH_LIMIT, this.limit * 4);
+      entries = await this.store.readBuffer(this.topic.name, this.shard, fromTs, toTs, this.limit);
+    }
+    return { entries, full: entries.length >= this.limit, lastTs: entries.length > 0 ? entries[entries.length - 1]!.ts : fromTs };
+  }
+
+  /** The entry (read at `ts`) is finished (sent, failed, dead, unknown): never hand it over again. */
+  complete(id: string, ts = this.tracked.get(id)): void {
     if (ts === undefined) return;
     this.remember(id, ts);
   }
@@ -255,8 +332,14 @@ export class ShardConsumer {
     this.tracked.delete(id);
   }
 
-  /** Polls this shard at once (a local produce, or the task has room again). */
+  /** A local produce: poll soon (at once, unless the previous read was moments ago). */
   wake(): void {
+    this.nextPollAt = Math.min(this.nextPollAt, this.lastReadAt + this.options.wakeCoalesceMs);
+    this.idleMs = this.options.pollMinMs;
+  }
+
+  /** Polls this shard at once (its lease was just taken). */
+  wakeNow(): void {
     this.nextPollAt = 0;
     this.idleMs = this.options.pollMinMs;
   }
@@ -269,10 +352,14 @@ export class ShardConsumer {
 
   /** Advances the watermark as far as everything is finished; writes it when due or when `force`d. Returns the lag (ms). */
   async flush(now = Date.now(), force = false): Promise<number> {
-    let candidate = this.frontier;
-    for (const ts of this.tracked.values()) if (ts < candidate) candidate = ts;
-    for (const [ts] of this.missing.values()) if (ts < candidate) candidate = ts;
-    if (candidate > this.watermark) this.watermark = candidate;
+    // Finding the oldest unfinished entry walks every tracked one: not at every step of a busy shard.
+    if (force || now - this.advancedAt >= ADVANCE_EVERY_MS) {
+      this.advancedAt = now;
+      let candidate = this.frontier;
+      for (const ts of this.tracked.values()) if (ts < candidate) candidate = ts;
+      for (const [ts] of this.missing.values()) if (ts < candidate) candidate = ts;
+      if (candidate > this.watermark) this.watermark = candidate;
+    }
     const due = now - this.lastFlushAt >= (this.finishedSinceFlush ? this.options.watermarkFlushMs : this.options.idleWatermarkFlushMs);
     if ((force || due) && this.watermark !== this.persisted) {
       this.lastFlushAt = now;
@@ -327,9 +414,9 @@ export class ShardConsumer {
     }
   }
 
-  /** Forgets finished ids that no read can return any more (below watermark − overlap). */
+  /** Forgets finished ids that no read can return any more (below watermark − overlap and below the next sweep). */
   private prune(): void {
-    const floor = this.watermark - this.options.overlapMs;
+    const floor = Math.min(this.watermark - this.options.overlapMs, this.sweep.from, this.recheck.from);
     for (const [id, ts] of this.handled) {
       if (ts >= floor) break;
       this.handled.delete(id);

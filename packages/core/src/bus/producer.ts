@@ -4,10 +4,10 @@
  * is written, and the rejection names every failing item.
  */
 import type { ValidateFunction } from 'ajv';
-import { v7 as uuidv7 } from 'uuid';
 import { HttpError, badRequest, notFound, unprocessable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, Store, Topic } from '../store/port.ts';
+import { UuidV7Generator } from './ids.ts';
 import { compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
 import type { ShardSignals } from './signals.ts';
@@ -42,7 +42,19 @@ export interface ProduceItem {
 export interface ProduceOptions {
   /** Group (campaign, batch id) for items that do not name their own. */
   group?: string;
+  /**
+   * Length in bytes of the JSON text the messages were parsed from (a request body), if known.
+   * Text this short cannot hold a value or a batch over the size limits, so sizes are not
+   * measured again message by message.
+   */
+  sourceBytes?: number;
 }
+
+/**
+ * How much longer JSON.stringify of a parsed value can be than its JSON source: a number in
+ * exponent notation grows the most ("9e20", 4 bytes, comes back as 21 digits).
+ */
+const MAX_JSON_GROWTH = 6;
 
 export interface Produced {
   id: string;
@@ -74,6 +86,19 @@ export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** An item that passed every check. */
+interface CheckedItem {
+  index: number;
+  key: string;
+  value: unknown;
+  headers: Record<string, string>;
+  id: string | undefined;
+  group: string | undefined;
+}
+
+/** Stands for "no headers given" while checking (replaced by a fresh object per message). */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export class Producer {
   readonly limits: ProducerLimits;
   /** Topics never change once created, so a topic found once is kept (misses are not cached). */
@@ -83,6 +108,9 @@ export class Producer {
   /** (ts, id) of the latest entry per key at the current clock tick, to keep per-key order under supplied ids. */
   private recentByKey = new Map<string, { ts: number; id: string }>();
   private recentMaxTs = 0;
+  /** The latest ingestion time given to messages without that bookkeeping (none had supplied ids). */
+  private unrecordedTs = -1;
+  private readonly ids = new UuidV7Generator();
 
   constructor(private readonly deps: ProducerDeps) {
     this.limits = { ...DEFAULT_PRODUCER_LIMITS, ...deps.limits };
@@ -131,101 +159,131 @@ export class Producer {
     }
     if (errors.length > 0) throw rejected(errors, messages.length);
 
-    const base = this.tick();
+    let base = this.tick();
+    // Per-key order needs bookkeeping only when supplied ids are about (see orderedTs).
+    const record = supplied.length > 0 || this.recentByKey.size > 0;
+    if (record && this.unrecordedTs === base) {
+      // Messages of this millisecond went unrecorded: start this batch after them.
+      base = this.lastTs = base + 1;
+      this.recentByKey = new Map();
+      this.recentMaxTs = base;
+    }
+    if (!record) this.unrecordedTs = base;
     const results: Produced[] = [];
     const fresh: Message[] = [];
+    const name = topic.name;
     for (const item of items) {
       const stored = item.id !== undefined ? existing.get(item.id) : undefined;
       if (stored) {
         results.push({ id: stored.id, shard: stored.shard });
         continue;
       }
-      const id = item.id ?? uuidv7();
+      const id = item.id ?? this.ids.next();
       const { token, shard } = routeKey(item.key, topic.shards);
       const message: Message = {
         id,
-        topic: topic.name,
+        topic: name,
         key: item.key,
         token,
         shard,
         value: item.value,
         headers: item.headers,
-        createdAt: this.orderedTs(item.key, id, base),
-        ...(item.group !== undefined ? { group: item.group } : {}),
+        createdAt: record ? this.orderedTs(item.key, id, base) : base,
       };
+      if (item.group !== undefined) message.group = item.group;
       fresh.push(message);
       results.push({ id, shard });
     }
     if (fresh.length > 0) {
       await this.deps.store.appendMessages(fresh);
       this.deps.metrics?.messagesProduced.inc({ topic: topic.name }, fresh.length);
-      const shards = new Set(fresh.map((m) => m.shard));
-      for (const shard of shards) this.deps.signals?.notify(topic.name, shard);
+      const signals = this.deps.signals;
+      if (signals) {
+        const woken = new Uint8Array(topic.shards);
+        for (const m of fresh) {
+          if (woken[m.shard]) continue;
+          woken[m.shard] = 1;
+          signals.notify(name, m.shard);
+        }
+      }
     }
     return results;
   }
 
-  private checkItems(
-    topic: Topic,
-    messages: unknown[],
-    options: ProduceOptions,
-    errors: ItemError[],
-  ): Array<{ index: number; key: string; value: unknown; headers: Record<string, string>; id?: string; group?: string }> {
+  private checkItems(topic: Topic, messages: unknown[], options: ProduceOptions, errors: ItemError[]): CheckedItem[] {
     const validators = this.validatorsFor(topic);
-    const seenIds = new Map<string, number>();
-    const items: Array<{ index: number; key: string; value: unknown; headers: Record<string, string>; id?: string; group?: string }> = [];
+    const limits = this.limits;
+    // Short source text cannot hold an oversized value or batch: skip measuring each value.
+    const measure =
+      options.sourceBytes === undefined || !(options.sourceBytes * MAX_JSON_GROWTH <= Math.min(limits.maxValueBytes, limits.maxBatchBytes));
+    let seenIds: Map<string, number> | undefined;
+    const items: CheckedItem[] = [];
     let totalBytes = 0;
-    messages.forEach((raw, index) => {
-      const fail = (field: string, message: string) => errors.push({ index, field, message });
+    for (let index = 0; index < messages.length; index++) {
+      const raw = messages[index];
       if (!isPlainObject(raw)) {
-        fail('', 'must be an object {key, value, headers?, id?, group?}');
-        return;
+        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?}' });
+        continue;
       }
       const { key, value, headers, id, group } = raw as unknown as ProduceItem;
       const before = errors.length;
-      if (typeof key !== 'string' || key.length === 0) fail('key', 'must be a non-empty string');
-      else if (Buffer.byteLength(key) > this.limits.maxKeyBytes) fail('key', `must be at most ${this.limits.maxKeyBytes} bytes`);
-      if (value === undefined) fail('value', 'is required');
-      const headerMap: Record<string, string> = {};
+      if (typeof key !== 'string' || key.length === 0) errors.push({ index, field: 'key', message: 'must be a non-empty string' });
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: only long keys need measuring.
+      else if (key.length * 3 > limits.maxKeyBytes && Buffer.byteLength(key) > limits.maxKeyBytes) {
+        errors.push({ index, field: 'key', message: `must be at most ${limits.maxKeyBytes} bytes` });
+      }
+      if (value === undefined) errors.push({ index, field: 'value', message: 'is required' });
+      let headerMap: Record<string, string> = NO_HEADERS;
       if (headers !== undefined && headers !== null) {
-        if (!isPlainObject(headers)) fail('headers', 'must be an object of string values');
-        else
-          for (const [name, v] of Object.entries(headers)) {
-            if (typeof v !== 'string') fail(`headers.${name}`, 'must be a string');
+        if (!isPlainObject(headers)) errors.push({ index, field: 'headers', message: 'must be an object of string values' });
+        else {
+          headerMap = {};
+          for (const name in headers) {
+            const v = headers[name];
+            if (typeof v !== 'string') errors.push({ index, field: `headers.${name}`, message: 'must be a string' });
             else headerMap[name] = v;
           }
+        }
       }
       if (id !== undefined && id !== null) {
-        if (typeof id !== 'string' || !ID_PATTERN.test(id)) fail('id', 'must be 1 to 128 characters from [A-Za-z0-9._:-]');
-        else if (seenIds.has(id)) fail('id', `repeats the id of message ${seenIds.get(id)} in this batch`);
+        seenIds ??= new Map();
+        if (typeof id !== 'string' || !ID_PATTERN.test(id)) errors.push({ index, field: 'id', message: 'must be 1 to 128 characters from [A-Za-z0-9._:-]' });
+        else if (seenIds.has(id)) errors.push({ index, field: 'id', message: `repeats the id of message ${seenIds.get(id)} in this batch` });
         else seenIds.set(id, index);
       }
       const groupName = group ?? options.group;
       if (groupName !== undefined && groupName !== null && (typeof groupName !== 'string' || !ID_PATTERN.test(groupName))) {
-        fail('group', 'must be 1 to 128 characters from [A-Za-z0-9._:-]');
+        errors.push({ index, field: 'group', message: 'must be 1 to 128 characters from [A-Za-z0-9._:-]' });
       }
       if (value !== undefined) {
-        const valueBytes = Buffer.byteLength(JSON.stringify(value) ?? '');
-        totalBytes += valueBytes + (typeof key === 'string' ? key.length : 0) + JSON.stringify(headerMap).length;
-        if (valueBytes > this.limits.maxValueBytes) fail('value', `must be at most ${this.limits.maxValueBytes} bytes as JSON`);
-        else
+        let tooLarge = false;
+        if (measure) {
+          const valueBytes = Buffer.byteLength(JSON.stringify(value) ?? '');
+          totalBytes += valueBytes + (typeof key === 'string' ? key.length : 0) + JSON.stringify(headerMap).length;
+          tooLarge = valueBytes > limits.maxValueBytes;
+          if (tooLarge) errors.push({ index, field: 'value', message: `must be at most ${limits.maxValueBytes} bytes as JSON` });
+        }
+        if (!tooLarge) {
           for (const { label, validate } of validators) {
-            for (const v of violations(validate, value)) fail(`value${v.path}`, label ? `${v.message} (required by ${label})` : v.message);
+            for (const v of violations(validate, value)) {
+              errors.push({ index, field: `value${v.path}`, message: label ? `${v.message} (required by ${label})` : v.message });
+            }
           }
+        }
       }
       if (errors.length === before) {
         items.push({
           index,
           key: key as string,
           value,
-          headers: headerMap,
-          ...(typeof id === 'string' ? { id } : {}),
-          ...(typeof groupName === 'string' ? { group: groupName } : {}),
+          headers: headerMap === NO_HEADERS ? {} : headerMap,
+          id: typeof id === 'string' ? id : undefined,
+          group: typeof groupName === 'string' ? groupName : undefined,
         });
       }
-    });
-    if (totalBytes > this.limits.maxBatchBytes) {
-      throw new HttpError(413, 'OMNI_ERR_BUS_BATCH_TOO_LARGE', `A batch holds at most ${this.limits.maxBatchBytes} bytes of messages; got ${totalBytes}.`);
+    }
+    if (totalBytes > limits.maxBatchBytes) {
+      throw new HttpError(413, 'OMNI_ERR_BUS_BATCH_TOO_LARGE', `A batch holds at most ${limits.maxBatchBytes} bytes of messages; got ${totalBytes}.`);
     }
     return items;
   }
@@ -253,7 +311,9 @@ export class Producer {
   /**
    * The buffer orders entries by (ts, id). Generated ids grow with time, so that order is the
    * produce order; a supplied id may sort before an earlier message of the same key at the same
-   * millisecond, so such a message moves to the next millisecond to keep the key's order.
+   * millisecond, so such a message moves to the next millisecond to keep the key's order. Batches
+   * of generated ids only skip this (their order needs nothing), unless a supplied id was seen in
+   * the same millisecond.
    */
   private orderedTs(key: string, id: string, base: number): number {
     const previous = this.recentByKey.get(key);

@@ -6,7 +6,10 @@
  * The delivery protocol per batch: write `sending` (with the shard's lease epoch) for every
  * record → `put` → write `sent` / `retrying` / `failed` / `dead`. A record found in `sending`
  * by a later owner is in doubt: at-most-once (the default) marks it `unknown` and never sends
- * it again; at-least-once sends it again.
+ * it again; at-least-once sends it again. When nothing waits on a batch's outcomes (no retry),
+ * they are written together with the next batch's `sending` rows — one store write per batch —
+ * or at once if no batch follows; the records count as finished (and the watermark may pass
+ * them) only once their outcome is stored. The next batch's reads run meanwhile.
  *
  * Leases are held only while a shard has work: a shard without a lease is watched with a
  * one-entry probe read, its lease taken when something arrives and given back after
@@ -19,6 +22,7 @@
  */
 import { randomBytes, createHash } from 'node:crypto';
 import { FatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import type { Counter, Gauge } from 'prom-client';
 import type { Metrics } from '../metrics.ts';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
@@ -67,6 +71,18 @@ interface Dispatch {
   fromRetry: boolean;
 }
 
+/** What a batch's outcomes mean, to be written and then applied in memory. */
+interface Settlement {
+  rows: Delivery[];
+  providerIds: Array<{ connector: string; providerId: string; messageId: string }>;
+  events: MessageEvent[];
+  /** Done for good (sent, failed, dead): finished once the rows are stored. */
+  finished: Dispatch[];
+  toRetry: Dispatch[];
+  sent: number;
+  failed: number;
+}
+
 /** A failure of the task itself (not of the store): the runner stops and reports it. */
 class TaskFailed extends Error {
   constructor(readonly reason: Error) {
@@ -90,6 +106,8 @@ class OwnedShard {
   readonly retrying = new Map<string, Pending>();
   private readonly blockedKeys = new Map<string, number>();
   unsubscribe: (() => void) | undefined;
+  /** This shard's lag gauge while the shard is held (removed from the registry when it is not). */
+  lag: Gauge.Internal<'consumer' | 'topic' | 'shard'> | undefined;
 
   constructor(
     readonly topic: Topic,
@@ -134,7 +152,7 @@ class OwnedShard {
   /** The record is finished: if it held its key back, release the records waiting behind it. */
   finish(pending: Pending): void {
     this.retrying.delete(pending.message.id);
-    this.consumer?.complete(pending.message.id);
+    this.consumer?.complete(pending.message.id, pending.ts);
     if (!pending.blocking) return;
     pending.blocking = false;
     const key = pending.message.key;
@@ -184,6 +202,10 @@ export class SinkRunner implements TaskRunner {
   private stepDone: Promise<void> = Promise.resolve();
   private wakeUp: (() => void) | undefined;
   private shutdownDone: Promise<void> | undefined;
+  /** Outcomes of the last batch (all final), written together with the next batch's `sending` rows. */
+  private deferred: Settlement | undefined;
+  /** The connector's labelled counters, looked up once. */
+  private counters!: { read: Counter.Internal; sent: Counter.Internal; retried: Counter.Internal; failed: Counter.Internal };
   private missingTopicsLogged = new Set<string>();
 
   constructor(
@@ -208,6 +230,14 @@ export class SinkRunner implements TaskRunner {
 
   async start(): Promise<void> {
     this.common = fullSpec(this.spec.connector.config).parse(this.spec.config) as CommonConnectorConfig;
+    const { metrics } = this.deps;
+    const labels = { connector: this.connector };
+    this.counters = {
+      read: metrics.recordsRead.labels(labels),
+      sent: metrics.recordsSent.labels(labels),
+      retried: metrics.recordsRetried.labels(labels),
+      failed: metrics.recordsFailed.labels(labels),
+    };
     const taskConfig = this.spec.connector.config.parse(this.spec.config);
     this.task = this.spec.connector.createTask();
     const report =
@@ -332,13 +362,15 @@ export class SinkRunner implements TaskRunner {
     if (!continuous) {
       // Someone else may have held the shard since we last did: rebuild from the store. Entries
       // newer than `freshAfter` cannot have been read by that owner, which stopped before its
-      // lease ran out; the overlap allows for clock skew between workers.
+      // lease ran out; the overlap allows for clock skew between workers. Epoch 1 means nobody
+      // ever held it (leases are never deleted): nothing can have been handled yet.
       owned.clear();
-      owned.consumer = await this.newConsumer(owned, owned.lease.acquiredAt + this.options.overlapMs);
+      const freshAfter = owned.lease.epoch === 1 ? -Infinity : owned.lease.acquiredAt + this.options.overlapMs;
+      owned.consumer = await this.newConsumer(owned, freshAfter);
     }
     owned.validEpoch = owned.lease.epoch;
     owned.lastWorkAt = now;
-    owned.consumer!.wake();
+    owned.consumer!.wakeNow();
     this.logger.debug({ topic: owned.topic.name, shard: owned.shard, epoch: owned.lease.epoch, continuous }, 'shard lease taken');
     return true;
   }
@@ -350,7 +382,7 @@ export class SinkRunner implements TaskRunner {
     owned.validEpoch = undefined;
     await owned.lease.release();
     owned.releasedEpoch = epoch;
-    this.deps.metrics.busLag.remove({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) });
+    this.removeLag(owned);
   }
 
   /** The lease is gone: forget what was read under it (the next owner, maybe us, rebuilds it). */
@@ -358,7 +390,7 @@ export class SinkRunner implements TaskRunner {
     owned.validEpoch = undefined;
     owned.releasedEpoch = undefined;
     owned.clear();
-    this.deps.metrics.busLag.remove({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) });
+    this.removeLag(owned);
   }
 
   /**
@@ -422,32 +454,51 @@ export class SinkRunner implements TaskRunner {
     }
   }
 
-  /** Probes idle shards, reads busy ones, sends one batch, moves watermarks. True when it sent something. */
+  /**
+   * Probes idle shards, reads busy ones, sends one batch, moves watermarks. True when it sent
+   * something. The reads run while the batch taken from what earlier reads queued is being
+   * delivered, so that on a remote store fetching overlaps writing and sending.
+   */
   private async step(): Promise<boolean> {
     const now = Date.now();
-    const batchSize = this.common['batch.size'];
     await this.activateShardsWithWork(now);
-    const readable = [...this.shards.values()].filter(
-      (s) => s.active && s.lease.safe(now) && s.consumer!.nextPollAt <= now && s.queue.length < batchSize,
-    );
-    if (readable.length > 0) {
-      const reads = await Promise.all(readable.map(async (owned) => ({ owned, consumer: owned.consumer!, found: await owned.consumer!.read(now) })));
-      const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
-      for (const { owned, consumer, found } of reads) {
-        if (owned.consumer !== consumer) continue; // dropped while reading
-        for (const discovered of found) this.admit(owned, discovered, now, inDoubt);
-      }
-      if (inDoubt.length > 0) await this.markUnknown(inDoubt);
+    const reading = this.readShards(now);
+    let batch = this.takeBatch(Date.now());
+    if (batch.length === 0) {
+      await reading;
+      batch = this.takeBatch(Date.now());
     }
-    const batch = this.takeBatch(Date.now());
     if (batch.length > 0) {
-      await this.deliver(batch);
+      const [delivered, read] = await Promise.allSettled([this.deliver(batch), reading]);
+      if (delivered.status === 'rejected') throw delivered.reason;
+      if (read.status === 'rejected') throw read.reason;
       const at = Date.now();
       for (const { shard } of batch) shard.lastWorkAt = at;
     }
+    if (batch.length === 0) await this.writeDeferred();
     await this.flushWatermarks(false);
     await this.releaseIdleShards();
+    // Outcomes left for the next batch's write are written now if no batch follows at once
+    // (checked last: a pause may have come while this step was waiting).
+    if (this.paused || this.stopping) await this.writeDeferred();
     return batch.length > 0;
+  }
+
+  /** Reads the shards that are due and have room in their queue; queues what is new. */
+  private async readShards(now: number): Promise<void> {
+    const batchSize = this.common['batch.size'];
+    const readable: OwnedShard[] = [];
+    for (const s of this.shards.values()) {
+      if (s.active && s.consumer!.nextPollAt <= now && s.queue.length < batchSize && s.lease.safe(now)) readable.push(s);
+    }
+    if (readable.length === 0) return;
+    const reads = await Promise.all(readable.map(async (owned) => ({ owned, consumer: owned.consumer!, found: await owned.consumer!.read(now) })));
+    const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
+    for (const { owned, consumer, found } of reads) {
+      if (owned.consumer !== consumer) continue; // dropped while reading
+      for (const discovered of found) this.admit(owned, discovered, now, inDoubt);
+    }
+    if (inDoubt.length > 0) await this.markUnknown(inDoubt);
   }
 
   /** Probes the shards without a lease that are due, and takes the leases of those with work. */
@@ -557,27 +608,49 @@ export class SinkRunner implements TaskRunner {
     }
   }
 
+  /**
+   * Writes `sending` for the batch (together with the previous batch's outcomes, when they were
+   * left for it), calls `put`, and records the outcomes — or leaves them, when nothing has to
+   * wait for them, for the next batch's write: one store write per batch instead of two.
+   */
   private async deliver(batch: Dispatch[]): Promise<void> {
     const sentAt = Date.now();
     const store = this.deps.store;
+    const sending: Delivery[] = batch.map(({ shard, pending }) => ({
+      connector: this.connector,
+      messageId: pending.message.id,
+      state: 'sending' as const,
+      attempts: pending.attempts + 1,
+      epoch: shard.lease.epoch,
+      workerId: this.deps.workerId,
+      updatedAt: sentAt,
+    }));
+    const deferred = this.deferred;
+    this.deferred = undefined;
     try {
-      await store.putDeliveries(
-        batch.map(({ shard, pending }) => ({
-          connector: this.connector,
-          messageId: pending.message.id,
-          state: 'sending' as const,
-          attempts: pending.attempts + 1,
-          epoch: shard.lease.epoch,
-          workerId: this.deps.workerId,
-          updatedAt: sentAt,
-        })),
-      );
+      await this.writeSettlement(deferred, sending);
     } catch (error) {
       this.giveBack(batch);
+      if (deferred) {
+        await this.persist(() => this.writeSettlement(deferred, []));
+        this.applySettlement(deferred);
+      }
       throw error;
     }
+    if (deferred) this.applySettlement(deferred);
+
+    // The write may have been slow: a record whose shard is no longer safely ours is not sent.
+    const now = Date.now();
+    const unsafe = batch.filter(({ shard }) => !(shard.active && shard.lease.safe(now)));
+    if (unsafe.length > 0) {
+      await this.persist(() => store.putDeliveries(unsafe.map((dispatch) => this.undoSending(dispatch))));
+      this.giveBack(unsafe);
+      if (unsafe.length === batch.length) return;
+      batch = batch.filter((dispatch) => !unsafe.includes(dispatch));
+    }
+
     const records: SinkRecord[] = batch.map(({ pending }) => toRecord(pending.message, pending.attempts + 1));
-    this.deps.metrics.recordsRead.inc({ connector: this.connector }, records.length);
+    this.counters.read.inc(records.length);
     let outcomes: SinkOutcome[];
     try {
       outcomes = await this.task.put(records);
@@ -585,21 +658,7 @@ export class SinkRunner implements TaskRunner {
       const reason = error instanceof Error ? error : new Error(String(error));
       if (error instanceof FatalConnectorError) {
         // The connector promises nothing reached the provider: undo `sending` so a restart sends them.
-        await this.persist(() =>
-          store.putDeliveries(
-            batch.map(({ shard, pending }) => ({
-              ...(pending.prior ?? {
-                connector: this.connector,
-                messageId: pending.message.id,
-                state: 'pending' as const,
-                attempts: pending.attempts,
-                epoch: shard.lease.epoch,
-                workerId: this.deps.workerId,
-              }),
-              updatedAt: Date.now(),
-            })),
-          ),
-        );
+        await this.persist(() => store.putDeliveries(batch.map((dispatch) => this.undoSending(dispatch))));
         for (const { shard, pending } of batch) shard.consumer?.forget(pending.message.id);
       }
       // Any other exception leaves the batch in `sending`: in doubt, as the contract says.
@@ -607,42 +666,90 @@ export class SinkRunner implements TaskRunner {
     }
     const problem = outcomeProblem(outcomes, records.length);
     if (problem) throw new TaskFailed(new Error(`${this.spec.connector.className}.put broke its contract: ${problem}`));
-    await this.settle(batch, outcomes, sentAt);
+    const settlement = await this.decide(batch, outcomes, sentAt);
+    if (settlement.toRetry.length === 0) {
+      // Nothing waits on these outcomes in memory: they go out with the next write.
+      this.deferred = settlement;
+      return;
+    }
+    await this.persist(() => this.writeSettlement(settlement, []));
+    this.applySettlement(settlement);
   }
 
-  private async settle(batch: Dispatch[], outcomes: SinkOutcome[], sentAt: number): Promise<void> {
+  /** The row a record had before `sending` was written for it (it was not sent after all). */
+  private undoSending({ shard, pending }: Dispatch): Delivery {
+    return {
+      ...(pending.prior ?? {
+        connector: this.connector,
+        messageId: pending.message.id,
+        state: 'pending' as const,
+        attempts: pending.attempts,
+        epoch: shard.lease.epoch,
+        workerId: this.deps.workerId,
+      }),
+      updatedAt: Date.now(),
+    };
+  }
+
+  /** Writes a settlement's rows (if any) and `extra` delivery rows in one store write per table. */
+  private async writeSettlement(settlement: Settlement | undefined, extra: Delivery[]): Promise<void> {
+    const store = this.deps.store;
+    const rows = settlement ? (extra.length > 0 ? settlement.rows.concat(extra) : settlement.rows) : extra;
+    const writes: Array<Promise<void>> = [];
+    if (rows.length > 0) writes.push(store.putDeliveries(rows));
+    if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));
+    if (settlement && settlement.events.length > 0) writes.push(store.appendEvents(settlement.events));
+    await Promise.all(writes);
+  }
+
+  /** Outcomes are stored: finish the records (the watermark may pass them now) and schedule retries. */
+  private applySettlement(settlement: Settlement): void {
+    for (const { shard, pending } of settlement.finished) shard.finish(pending);
+    for (const { shard, pending } of settlement.toRetry) shard.retry(pending);
+    if (settlement.sent > 0) this.counters.sent.inc(settlement.sent);
+    if (settlement.toRetry.length > 0) this.counters.retried.inc(settlement.toRetry.length);
+    if (settlement.failed > 0) this.counters.failed.inc(settlement.failed);
+  }
+
+  /** Writes the outcomes left for the next batch, now (no batch follows, or the runner pauses or stops). */
+  private async writeDeferred(): Promise<void> {
+    const deferred = this.deferred;
+    if (!deferred) return;
+    this.deferred = undefined;
+    await this.persist(() => this.writeSettlement(deferred, []));
+    this.applySettlement(deferred);
+  }
+
+  /** What the outcomes of a batch mean: the rows and events to write, what is finished, what is retried. */
+  private async decide(batch: Dispatch[], outcomes: SinkOutcome[], sentAt: number): Promise<Settlement> {
     const now = Date.now();
-    const rows: Delivery[] = [];
-    const events: MessageEvent[] = [];
-    const providerIds: Array<{ connector: string; providerId: string; messageId: string }> = [];
-    const finished: Dispatch[] = [];
-    const toRetry: Dispatch[] = [];
+    const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [], toRetry: [], sent: 0, failed: 0 };
+    const { rows, events, providerIds, finished, toRetry } = settlement;
     const failed: Array<{ dispatch: Dispatch; error: { code: string; message: string }; exhausted: boolean }> = [];
     const maxAttempts = this.common['errors.retry.max.attempts'];
     const timeout = this.common['errors.retry.timeout'];
-    let sent = 0;
+    const connector = this.connector;
+    const workerId = this.deps.workerId;
 
-    batch.forEach((dispatch, i) => {
+    for (let i = 0; i < batch.length; i++) {
+      const dispatch = batch[i]!;
       const { shard, pending } = dispatch;
       const outcome = outcomes[i]!;
       const attempts = pending.attempts + 1;
-      const base = {
-        connector: this.connector,
-        messageId: pending.message.id,
-        attempts,
-        epoch: shard.lease.epoch,
-        workerId: this.deps.workerId,
-        updatedAt: now,
-      };
+      const messageId = pending.message.id;
       if (outcome.status === 'sent') {
-        rows.push({ ...base, state: 'sent', ...(outcome.providerId ? { providerId: outcome.providerId } : {}) });
-        if (outcome.providerId) providerIds.push({ connector: this.connector, providerId: outcome.providerId, messageId: pending.message.id });
+        const row: Delivery = { connector, messageId, state: 'sent', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now };
+        if (outcome.providerId) {
+          row.providerId = outcome.providerId;
+          providerIds.push({ connector, providerId: outcome.providerId, messageId });
+        }
+        rows.push(row);
         if (outcome.details) {
-          events.push({ messageId: pending.message.id, at: now, type: 'sent', connector: this.connector, workerId: this.deps.workerId, detail: { providerId: outcome.providerId, ...outcome.details } });
+          events.push({ messageId, at: now, type: 'sent', connector, workerId, detail: { providerId: outcome.providerId, ...outcome.details } });
         }
         finished.push(dispatch);
-        sent += 1;
-        return;
+        settlement.sent += 1;
+        continue;
       }
       if (outcome.status === 'retry') {
         const firstAttemptAt = pending.firstAttemptAt ?? sentAt;
@@ -651,25 +758,25 @@ export class SinkRunner implements TaskRunner {
         const outOfTime = timeout >= 0 && nextAttemptAt - firstAttemptAt > timeout;
         if (attempts >= maxAttempts || outOfTime) {
           failed.push({ dispatch, error: outcome.error, exhausted: true });
-          return;
+          continue;
         }
-        rows.push({ ...base, state: 'retrying', nextAttemptAt, lastError: outcome.error });
+        rows.push({ connector, messageId, state: 'retrying', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now, nextAttemptAt, lastError: outcome.error });
         events.push({
-          messageId: pending.message.id,
+          messageId,
           at: now,
           type: 'retrying',
-          connector: this.connector,
-          workerId: this.deps.workerId,
+          connector,
+          workerId,
           detail: { attempt: attempts, error: outcome.error, nextAttemptAt, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) },
         });
         pending.attempts = attempts;
         pending.firstAttemptAt = firstAttemptAt;
         pending.nextAttemptAt = nextAttemptAt;
         toRetry.push(dispatch);
-        return;
+        continue;
       }
       failed.push({ dispatch, error: outcome.error, exhausted: false });
-    });
+    }
 
     if (failed.length > 0) {
       const dead = await this.deadLetter(failed.map(({ dispatch, error, exhausted }) => ({ pending: dispatch.pending, error, exhausted })));
@@ -678,12 +785,12 @@ export class SinkRunner implements TaskRunner {
         const letter = dead.get(pending.message.id);
         const state = letter && 'id' in letter ? 'dead' : 'failed';
         rows.push({
-          connector: this.connector,
+          connector,
           messageId: pending.message.id,
           state,
           attempts: pending.attempts + 1,
           epoch: shard.lease.epoch,
-          workerId: this.deps.workerId,
+          workerId,
           lastError: error,
           updatedAt: now,
         });
@@ -691,8 +798,8 @@ export class SinkRunner implements TaskRunner {
           messageId: pending.message.id,
           at: now,
           type: state,
-          connector: this.connector,
-          workerId: this.deps.workerId,
+          connector,
+          workerId,
           detail: {
             error,
             attempts: pending.attempts + 1,
@@ -703,20 +810,9 @@ export class SinkRunner implements TaskRunner {
         });
         finished.push(dispatch);
       }
+      settlement.failed = failed.length;
     }
-
-    await this.persist(async () => {
-      await this.deps.store.putDeliveries(rows);
-      if (providerIds.length > 0) await this.deps.store.putProviderIds(providerIds);
-      if (events.length > 0) await this.deps.store.appendEvents(events);
-    });
-
-    for (const { shard, pending } of finished) shard.finish(pending);
-    for (const { shard, pending } of toRetry) shard.retry(pending);
-    const labels = { connector: this.connector };
-    if (sent > 0) this.deps.metrics.recordsSent.inc(labels, sent);
-    if (toRetry.length > 0) this.deps.metrics.recordsRetried.inc(labels, toRetry.length);
-    if (failed.length > 0) this.deps.metrics.recordsFailed.inc(labels, failed.length);
+    return settlement;
   }
 
   /**
@@ -790,6 +886,12 @@ export class SinkRunner implements TaskRunner {
     }
   }
 
+  private removeLag(owned: OwnedShard): void {
+    if (!owned.lag) return;
+    owned.lag = undefined;
+    this.deps.metrics.busLag.remove({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) });
+  }
+
   /** Watermarks are written only under the lease: another owner may be moving them. */
   private async flushWatermarks(force: boolean): Promise<void> {
     const now = Date.now();
@@ -798,7 +900,7 @@ export class SinkRunner implements TaskRunner {
         .filter((s) => s.active)
         .map(async (owned) => {
           const lag = await owned.consumer!.flush(now, force);
-          this.deps.metrics.busLag.set({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) }, lag);
+          (owned.lag ??= this.deps.metrics.busLag.labels({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) })).set(lag);
         }),
     );
   }
@@ -832,6 +934,11 @@ export class SinkRunner implements TaskRunner {
       this.stopping = true;
       if (this.leaseTimer) clearTimeout(this.leaseTimer);
       await this.leaseWork;
+      try {
+        await this.writeDeferred();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'could not record the outcomes of the last batch on stop; they stay in doubt');
+      }
       try {
         await this.flushWatermarks(true);
       } catch (error) {

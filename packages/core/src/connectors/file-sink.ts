@@ -33,12 +33,17 @@ class FileSinkTask implements SinkTask<FileSinkConfig> {
 
   async put(records: SinkRecord[]): Promise<SinkOutcome[]> {
     if (!this.file) throw new Error('FileSink task is not started');
-    const lines = records
-      .map((r) => JSON.stringify({ id: r.id, topic: r.topic, key: r.key, shard: r.shard, value: r.value, headers: r.headers }))
-      .join('\n');
+    let text = '';
+    for (const r of records) text += `${JSON.stringify({ id: r.id, topic: r.topic, key: r.key, shard: r.shard, value: r.value, headers: r.headers })}\n`;
+    const bytes = Buffer.from(text);
     try {
-      // One write per batch: the lines of a batch land together or not at all in practice.
-      await this.file.write(`${lines}\n`);
+      // One write per batch, in append mode: the batch's lines land together, never interleaved
+      // with another task's or another worker's lines (a regular file's appends do not mix). A
+      // short write is finished by another.
+      for (let offset = 0; offset < bytes.length; ) {
+        const { bytesWritten } = await this.file.write(bytes, offset, bytes.length - offset);
+        offset += bytesWritten;
+      }
       if (this.fsync) await this.file.sync();
     } catch (cause) {
       const error = new RetriableError(`could not append to the file: ${(cause as Error).message}`, { code: 'OMNI_ERR_FILE_WRITE', cause });

@@ -101,7 +101,12 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
         throw badRequest('Expected a JSON object {messages: [{key, value, headers?, id?, group?}, …], group?}');
       }
       if (body.group !== undefined && typeof body.group !== 'string') throw badRequest('group must be a string');
-      const produced = await producer.produce(request.params.topic, body.messages, body.group !== undefined ? { group: body.group as string } : {});
+      const length = Number(request.headers['content-length']);
+      const produced = await producer.produce(request.params.topic, body.messages, {
+        ...(body.group !== undefined ? { group: body.group as string } : {}),
+        // The body's length bounds every message's size (unless it came compressed or chunked).
+        ...(Number.isSafeInteger(length) && length > 0 && !request.headers['content-encoding'] ? { sourceBytes: length } : {}),
+      });
       return reply.status(202).send({ messages: produced });
     });
 

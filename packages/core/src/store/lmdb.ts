@@ -4,7 +4,7 @@
  * Each CQL table is a named LMDB database keyed by that table's primary key as an ordered
  * array key, so a range scan here is a partition/clustering slice there:
  *   buffer [topic, shard, ts, id] → key            messages id → Message
- *   deliveries [messageId, connector] → Delivery    events [messageId, at, seq, tag] → MessageEvent
+ *   deliveries [messageId, connector] → Delivery (less the key's fields)    events [messageId, at, seq, tag] → MessageEvent
  *   …
  *
  * Several worker processes may open the same directory at once. LMDB itself is
@@ -21,7 +21,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { open, type Database, type Key, type RootDatabase } from 'lmdb';
+import { asBinary, open, type Binary, type Database, type Key, type RootDatabase } from 'lmdb';
 import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {
   BufferEntry,
@@ -58,6 +58,7 @@ interface Tables {
   groupMessages: Database<number, Key>;
   watermarks: Database<number, Key>;
   sourceOffsets: Database<SourceOffset, Key>;
+  /** [messageId, connector] → the delivery without those two (older rows may still hold them). */
   deliveries: Database<Delivery, Key>;
   providerIds: Database<string, Key>;
   events: Database<MessageEvent, Key>;
@@ -265,23 +266,57 @@ export class LmdbStore implements Store {
     const { deliveries } = this.tables;
     const found = new Map<string, Delivery>();
     for (const id of messageIds) {
-      const delivery = deliveries.get([id, connector]);
-      if (delivery) found.set(id, delivery);
+      const stored = deliveries.get([id, connector]);
+      if (stored) found.set(id, { ...stored, connector, messageId: id });
     }
     return found;
   }
 
+  /**
+   * A delivery row's value leaves out what its key holds (message id, connector). The rows a
+   * sink writes for one batch then mostly share one value (same state, attempt, epoch, worker,
+   * time), which is encoded once and stored as those bytes under every key.
+   */
   async putDeliveries(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
     const table = this.tables.deliveries;
+    const encoder = (table as unknown as { encoder: { encode(value: unknown): Uint8Array } }).encoder;
+    // The last plain row's value and its bytes: consecutive rows of a batch usually share them.
+    let last: Delivery | undefined;
+    let bytes: Binary | undefined;
     await this.writer().batch(() => {
-      for (const delivery of deliveries) table.put([delivery.messageId, delivery.connector], delivery);
+      for (const d of deliveries) {
+        const key = [d.messageId, d.connector];
+        if (d.providerId !== undefined || d.lastError !== undefined || d.nextAttemptAt !== undefined) {
+          const { connector: _connector, messageId: _messageId, ...value } = d;
+          table.put(key, value as Delivery);
+          continue;
+        }
+        if (
+          !last ||
+          !bytes ||
+          d.state !== last.state ||
+          d.attempts !== last.attempts ||
+          d.epoch !== last.epoch ||
+          d.updatedAt !== last.updatedAt ||
+          d.workerId !== last.workerId
+        ) {
+          // Copied: the encoder reuses its buffer. Encoding with the table's own encoder keeps its shared structures saved.
+          bytes = asBinary(Buffer.from(encoder.encode({ state: d.state, attempts: d.attempts, epoch: d.epoch, workerId: d.workerId, updatedAt: d.updatedAt })));
+          last = d;
+        }
+        table.put(key, bytes as unknown as Delivery);
+      }
     });
   }
 
   async listDeliveries(messageId: string): Promise<Delivery[]> {
     this.fresh();
-    return [...this.tables.deliveries.getRange({ start: [messageId], end: [messageId, AFTER_ALL] }).map(({ value }) => value)];
+    return [
+      ...this.tables.deliveries
+        .getRange({ start: [messageId], end: [messageId, AFTER_ALL] })
+        .map(({ key, value }) => ({ ...value, messageId, connector: (key as [string, string])[1] })),
+    ];
   }
 
   async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {

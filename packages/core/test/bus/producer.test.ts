@@ -137,6 +137,24 @@ describe('Producer', () => {
     expect(entries.filter((e) => e.key === 'dora').map((e) => e.id)).toEqual(['z-first', 'm-second', 'a-third']);
   });
 
+  it('keeps one key in produce order across batches of generated and supplied ids in quick succession', async () => {
+    const ids: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const supplied = round % 3 === 1;
+      // "0…" sorts before every generated (time-based) id of today.
+      const produced = await producer.produce('plain', [{ key: 'erin', value: round, ...(supplied ? { id: `0-erin-${round}` } : {}) }]);
+      ids.push(produced[0]!.id);
+    }
+    const entries = await handle.store.readBuffer('plain', routeKey('erin', 4).shard, 0, Date.now() + 1000, 10_000);
+    expect(entries.filter((e) => e.key === 'erin').map((e) => e.id)).toEqual(ids);
+  });
+
+  it('measures sizes whenever the source text could hold an oversized batch', async () => {
+    const big = Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: 'x'.repeat(10_000) }));
+    const error = await rejection(producer.produce('plain', big, { sourceBytes: JSON.stringify({ messages: big }).length }));
+    expect(error.status).toBe(413);
+  });
+
   it('wakes the consumers of each written shard', async () => {
     const route = routeKey('wake-me', 4);
     let woken = 0;

@@ -1,0 +1,119 @@
+// The read path of one shard on a virtual clock (every read is given its `now`): hot reads hand
+// entries over once, the first re-read finds a write that landed out of order within moments,
+// the last sweep finds one that landed later still, and no entry is read more than three times
+// (plus page boundaries) however many reads there are.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONSUMER_OPTIONS, ShardConsumer, type ConsumerOptions } from '../../src/bus/consumer.ts';
+import { routeKey } from '../../src/bus/shard.ts';
+import type { BufferEntry, Message, Store } from '../../src/store/port.ts';
+import { lmdbStore, quietLogger, type StoreHandle } from './helpers.ts';
+
+const T0 = 1_700_000_000_000;
+const OPTIONS: ConsumerOptions = {
+  ...DEFAULT_CONSUMER_OPTIONS,
+  overlapMs: 1000,
+  confidenceMs: 100,
+  recheckAfterMs: 250,
+  recheckIntervalMs: 100,
+  sweepIntervalMs: 200,
+  fetchLimit: 10,
+};
+
+describe('shard consumer', () => {
+  let handle: StoreHandle;
+  /** How many times each id came back from readBuffer. */
+  const reads = new Map<string, number>();
+  let store: Store;
+
+  beforeAll(async () => {
+    handle = await lmdbStore();
+    store = new Proxy(handle.store, {
+      get(target, property, receiver) {
+        if (property !== 'readBuffer') return Reflect.get(target, property, receiver) as unknown;
+        return async (...args: Parameters<Store['readBuffer']>) => {
+          const entries: BufferEntry[] = await target.readBuffer(...args);
+          for (const e of entries) reads.set(e.id, (reads.get(e.id) ?? 0) + 1);
+          return entries;
+        };
+      },
+    });
+    await store.createTopic({ name: 'late', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    await store.createTopic({ name: 'backlog', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+  });
+  afterAll(async () => handle?.close());
+
+  const message = (id: string, ts: number, topic = 'late'): Message => {
+    const key = `user-${id}`;
+    return { id, topic, key, ...routeKey(key, 1), value: { id }, headers: {}, createdAt: ts };
+  };
+
+  it('hands every entry over once, finds late writes with its re-reads, and reads each entry about three times', async () => {
+    const topic = (await store.getTopic('late'))!;
+    const consumer = new ShardConsumer(store, 'c', topic, 0, OPTIONS, quietLogger());
+    await consumer.open(0, T0);
+    await store.appendMessages(Array.from({ length: 25 }, (_, i) => message(`m${String(i).padStart(2, '0')}`, T0 + i)));
+
+    const handedOver: string[] = [];
+    const readAt = async (now: number) => {
+      // Pages of 10: read until a page is not full, as the runner does when it polls again at once.
+      for (let page = 0; page < 20; page++) {
+        const found = await consumer.read(now);
+        for (const { message: m } of found) {
+          handedOver.push(m.id);
+          consumer.complete(m.id);
+        }
+        if (consumer.nextPollAt > now) return;
+      }
+    };
+    await readAt(T0 + 200);
+    expect(handedOver).toEqual(Array.from({ length: 25 }, (_, i) => `m${String(i).padStart(2, '0')}`));
+
+    // A write stamped T0 + 50 lands after the hot reads have passed that time: the first re-read
+    // finds it once it is 250 ms old.
+    await store.appendMessages([message('soon', T0 + 50)]);
+    await readAt(T0 + 260);
+    expect(handedOver).not.toContain('soon');
+    await readAt(T0 + 400);
+    expect(handedOver.filter((id) => id === 'soon')).toEqual(['soon']);
+
+    // A write stamped T0 + 600 lands at T0 + 1200, after the first re-read passed T0 + 600: the
+    // last sweep finds it once it is `overlap` (1000 ms) old.
+    for (let now = T0 + 550; now <= T0 + 1150; now += 150) await readAt(now);
+    await store.appendMessages([message('late', T0 + 600)]);
+    await readAt(T0 + 1250);
+    await readAt(T0 + 1450);
+    expect(handedOver).not.toContain('late');
+    for (let now = T0 + 1600; now <= T0 + 4000; now += 150) await readAt(now);
+    expect(handedOver.filter((id) => id === 'late')).toEqual(['late']);
+    expect(handedOver).toHaveLength(27);
+
+    // Three times each (hot read, first re-read, last sweep), plus the last millisecond of a full page, read again by the next page.
+    const total = [...reads.values()].reduce((sum, n) => sum + n, 0);
+    expect(total).toBeLessThanOrEqual(3 * reads.size + 8);
+    expect([...reads.keys()].sort()).toEqual([...handedOver].sort());
+  });
+
+  it('reads a backlog older than the sweeps look at once (but for page boundaries)', async () => {
+    const topic = (await store.getTopic('backlog'))!;
+    const consumer = new ShardConsumer(store, 'c', topic, 0, OPTIONS, quietLogger());
+    await consumer.open(0, T0);
+    const ids = Array.from({ length: 95 }, (_, i) => `b${String(i).padStart(2, '0')}`);
+    await store.appendMessages(ids.map((id, i) => message(id, T0 - 30_000 + i * 100, 'backlog')));
+    reads.clear();
+    const handedOver: string[] = [];
+    for (let now = T0; now <= T0 + 3000; now += 100) {
+      for (let page = 0; page < 30; page++) {
+        for (const { message: m } of await consumer.read(now)) {
+          handedOver.push(m.id);
+          consumer.complete(m.id);
+        }
+        if (consumer.nextPollAt > now) break;
+      }
+    }
+    expect(handedOver).toEqual(ids);
+    // Once each, but for the last entry of each full page, which starts the next one (paging is by time).
+    const total = [...reads.values()].reduce((sum, n) => sum + n, 0);
+    expect(total).toBeLessThanOrEqual(ids.length + Math.ceil(ids.length / OPTIONS.fetchLimit));
+    expect(Math.max(...reads.values())).toBeLessThanOrEqual(2);
+  });
+});

@@ -1,0 +1,318 @@
+// The bus end to end, as an operator runs it: two worker processes (`omnibus start`) on one
+// store, a 16-shard topic, two FileSink connectors registered with POST /connectors (one
+// at-most-once, the default; one at-least-once), 20,000 messages produced through REST
+// batches to both workers, and one worker killed with SIGKILL mid-run and started again.
+//
+// Both connectors append to their own file, with 4 tasks spread over both processes: every
+// task appends whole batches to the one file (O_APPEND, one write per batch), so a line cut
+// by another process's append would fail to parse.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { Delivery, Store } from '../../src/store/port.ts';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export const E2E = {
+  messages: 20_000,
+  batch: 500,
+  shards: 16,
+  tasks: 4,
+  /** Short leases, so that a killed worker's shards move within seconds. */
+  leaseTtlMs: 2000,
+  heartbeatMs: 250,
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** One `omnibus start` process. */
+export class Worker {
+  private constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    readonly url: string,
+    private readonly exited: Promise<void>,
+    private readonly tail: string[],
+  ) {}
+
+  static async start(name: string, store: string): Promise<Worker> {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--store', store, '--listeners', url], {
+      cwd: REPO,
+      env: {
+        ...process.env,
+        OMNIBUS_LEASE_TTL_MS: String(E2E.leaseTtlMs),
+        OMNIBUS_HEARTBEAT_INTERVAL_MS: String(E2E.heartbeatMs),
+        OMNIBUS_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const tail: string[] = [];
+    const remember = (line: string) => {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+    };
+    createInterface({ input: child.stdout! }).on('line', remember);
+    createInterface({ input: child.stderr! }).on('line', remember);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const worker = new Worker(name, child, url, exited, tail);
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      if (!worker.alive) throw new Error(`worker ${name} exited before it started:\n${tail.join('\n')}`);
+      const health = await worker.request('GET', '/health').catch(() => undefined);
+      if (health?.status === 200) return worker;
+      if (Date.now() > deadline) throw new Error(`worker ${name} did not start within 90 s:\n${tail.join('\n')}`);
+      await sleep(200);
+    }
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  }
+
+  /** As a crash: no goodbye, its leases and membership are left to expire. */
+  async kill(): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  output(): string {
+    return this.tail.join('\n');
+  }
+}
+
+export interface ScenarioResult {
+  ids: string[];
+  /** Final delivery state per message, per connector. */
+  states: Record<'amo' | 'alo', Map<string, Delivery | undefined>>;
+  /** Message ids in each connector's file, in file order (with repeats). */
+  lines: Record<'amo' | 'alo', string[]>;
+  /** GET /groups/{g} of each produce group, from the surviving worker. */
+  groups: Array<{ connectors: Record<string, Record<string, number>>; messages: number }>;
+}
+
+/**
+ * Runs the whole story on a store; `open` gives the test its own connection to the same store,
+ * to read the outcome directly. Every process started is pushed to `workers` for cleanup.
+ */
+export async function runScenario(options: {
+  store: string;
+  dir: string;
+  workers: Worker[];
+  open: () => Promise<Store & { close(): Promise<void> }>;
+  log: (line: string) => void;
+}): Promise<ScenarioResult> {
+  const { store, dir, workers, log } = options;
+  const topic = 'e2e-orders';
+  const started = Date.now();
+  const a = await Worker.start('a', store);
+  workers.push(a);
+  let b = await Worker.start('b', store);
+  workers.push(b);
+  log(`two workers up in ${Date.now() - started} ms`);
+
+  expect((await a.request('POST', '/topics', { name: topic, shards: E2E.shards })).status).toBe(201);
+  const files = { amo: join(dir, 'amo.jsonl'), alo: join(dir, 'alo.jsonl') };
+  for (const [name, guarantee] of [
+    ['amo', 'at-most-once'],
+    ['alo', 'at-least-once'],
+  ] as const) {
+    const created = await a.request('POST', '/connectors', {
+      name,
+      config: {
+        'connector.class': 'FileSink',
+        'tasks.max': String(E2E.tasks),
+        topics: topic,
+        file: files[name],
+        // Each put waits for the disk: a worker killed while busy is likely caught between `sending` and `sent`.
+        'file.fsync': 'true',
+        'delivery.guarantee': guarantee,
+        'batch.size': '100',
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+  }
+  // Both workers run tasks of both connectors before the traffic starts.
+  await eventually(
+    async () => {
+      for (const name of ['amo', 'alo']) {
+        const { status, body } = await b.request('GET', `/connectors/${name}/status`);
+        const tasks = (body as { tasks?: Array<{ state: string; worker_id: string }> }).tasks ?? [];
+        if (status !== 200 || tasks.length !== E2E.tasks || !tasks.every((t) => t.state === 'RUNNING')) return false;
+        if (new Set(tasks.map((t) => t.worker_id)).size !== 2) return false;
+      }
+      return true;
+    },
+    'both connectors running on both workers',
+    60_000,
+  );
+
+  // Producer-supplied ids make a produce safe to repeat: a batch whose answer was lost with a killed worker is sent again.
+  const ids = Array.from({ length: E2E.messages }, (_, i) => `order-${String(i).padStart(5, '0')}`);
+  const batches: string[][] = [];
+  for (let i = 0; i < ids.length; i += E2E.batch) batches.push(ids.slice(i, i + E2E.batch));
+  const groupOf = (batchIndex: number) => `e2e-group-${Math.floor((batchIndex * E2E.batch) / 5000)}`;
+  const produce = async (batchIndex: number, preferred: Worker) => {
+    const body = {
+      group: groupOf(batchIndex),
+      messages: batches[batchIndex]!.map((id, i) => ({ id, key: `customer-${(batchIndex * 37 + i) % 997}`, value: { order: id, total: i } })),
+    };
+    for (let attempt = 0; ; attempt++) {
+      const via = preferred.alive && attempt === 0 ? preferred : a;
+      const answer = await via.request('POST', `/topics/${topic}/messages`, body).catch((error: unknown) => ({ status: 0, body: String(error) }));
+      if (answer.status === 202) return;
+      if (attempt >= 5) throw new Error(`produce of batch ${batchIndex} failed: ${answer.status} ${JSON.stringify(answer.body)}`);
+      await sleep(200);
+    }
+  };
+
+  const killAt = Math.floor(batches.length * 0.4);
+  const restartAt = Math.floor(batches.length * 0.7);
+  let restarting: Promise<Worker> | undefined;
+  // The first 40% as fast as both workers take them, so that the sinks have a backlog when b
+  // is killed: it dies in the middle of its sends, leaving some of them in doubt.
+  await Promise.all([0, 1].map(async (parity) => {
+    for (let i = parity; i < killAt; i += 2) await produce(i, parity === 0 ? a : b);
+  }));
+  await b.kill();
+  log(`worker b killed with SIGKILL after ${killAt * E2E.batch} messages produced`);
+  for (let i = killAt; i < batches.length; i++) {
+    if (i === restartAt) restarting = Worker.start('b2', store);
+    await produce(i, i % 2 === 0 ? a : b);
+    await sleep(20);
+  }
+  log(`${ids.length} messages produced in ${Date.now() - started} ms since the start`);
+  b = await restarting!;
+  workers.push(b);
+  log('worker b started again');
+
+  // Wait for every message to reach a final state at both connectors (read from the store itself).
+  const reader = await options.open();
+  try {
+    const finalStates = new Set(['sent', 'unknown', 'failed', 'dead']);
+    let states: ScenarioResult['states'] = { amo: new Map(), alo: new Map() };
+    await eventually(
+      async () => {
+        states = { amo: await reader.getDeliveries('amo', ids), alo: await reader.getDeliveries('alo', ids) };
+        const done = (m: Map<string, Delivery>) => ids.filter((id) => finalStates.has(m.get(id)?.state ?? '')).length;
+        log(`final: at-most-once ${done(states.amo as Map<string, Delivery>)}, at-least-once ${done(states.alo as Map<string, Delivery>)} of ${ids.length}`);
+        return done(states.amo as Map<string, Delivery>) === ids.length && done(states.alo as Map<string, Delivery>) === ids.length;
+      },
+      'every message in a final state at both connectors',
+      120_000,
+      2000,
+    );
+    const lines = { amo: await idsInFile(files.amo), alo: await idsInFile(files.alo) };
+    const groups = [];
+    for (let g = 0; g < E2E.messages / 5000; g++) {
+      const { status, body } = await a.request('GET', `/groups/e2e-group-${g}`);
+      expect(status).toBe(200);
+      groups.push(body as ScenarioResult['groups'][number]);
+    }
+    log(`done in ${Date.now() - started} ms`);
+    return { ids, states, lines, groups };
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The message id of every line of a FileSink file; a line that is not whole JSON fails the test. */
+async function idsInFile(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8');
+  expect(text.endsWith('\n')).toBe(true);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line, n) => {
+      let parsed: { id?: unknown };
+      try {
+        parsed = JSON.parse(line) as { id?: unknown };
+      } catch {
+        throw new Error(`line ${n + 1} of ${file} is not one whole JSON record (interleaved appends?): ${line.slice(0, 200)}`);
+      }
+      expect(typeof parsed.id).toBe('string');
+      return parsed.id as string;
+    });
+}
+
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs: number, everyMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Counts of each value. */
+export function countBy<T>(items: Iterable<T>): Map<T, number> {
+  const counts = new Map<T, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return counts;
+}
+
+/** The assertions of both guarantees on one scenario's outcome. */
+export function checkAtMostOnce(result: ScenarioResult, log: (line: string) => void): void {
+  const { ids, states, lines } = result;
+  const seen = countBy(lines.amo);
+  const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+  const byState = countBy(ids.map((id) => states.amo.get(id)?.state ?? 'missing'));
+  log(`at-most-once: ${lines.amo.length} lines, ${seen.size} distinct ids, states ${JSON.stringify(Object.fromEntries(byState))}`);
+  expect(twice).toEqual([]);
+  expect([...byState.keys()].every((state) => state === 'sent' || state === 'unknown')).toBe(true);
+  // Every message recorded sent is in the file; one in the file that is not recorded sent is one whose outcome was lost with the killed worker.
+  const inFile = new Set(lines.amo);
+  expect(ids.filter((id) => states.amo.get(id)?.state === 'sent' && !inFile.has(id))).toEqual([]);
+  expect(lines.amo.every((id) => ['sent', 'unknown'].includes(states.amo.get(id)?.state ?? ''))).toBe(true);
+  // The group reports agree: every message of each group is sent or unknown at this connector.
+  for (const group of result.groups) {
+    const counts = group.connectors.amo ?? {};
+    expect((counts.sent ?? 0) + (counts.unknown ?? 0)).toBe(group.messages);
+  }
+}
+
+export function checkAtLeastOnce(result: ScenarioResult, log: (line: string) => void): void {
+  const { ids, states, lines } = result;
+  const seen = countBy(lines.alo);
+  const duplicates = lines.alo.length - seen.size;
+  log(`at-least-once: ${lines.alo.length} lines for ${ids.length} messages, ${duplicates} duplicates (${[...seen.values()].filter((n) => n > 1).length} ids sent more than once)`);
+  expect(ids.filter((id) => !seen.has(id))).toEqual([]);
+  expect(seen.size).toBe(ids.length);
+  expect(ids.filter((id) => states.alo.get(id)?.state !== 'sent')).toEqual([]);
+  for (const group of result.groups) expect(group.connectors.alo?.sent).toBe(group.messages);
+}

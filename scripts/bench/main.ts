@@ -1,0 +1,246 @@
+/**
+ * `pnpm bench`: Omnibus on LMDB and on Cassandra, BullMQ with Redis on the same workload, and
+ * each store's raw single-row insert rate as the ceiling, in one run on this machine; then a
+ * table of the figures and of the targets, each MET or MISSED.
+ *
+ *   pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--json]
+ *
+ * Cassandra is the one of `pnpm cassandra:start` (started here if none answers, and then
+ * stopped at the end). The channel connectors (scripts/bench/channels.ts) and the CDC source
+ * (packages/cdc-source/bench/cdc-bench.ts) add their sections when those modules exist.
+ */
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { ensureCassandra, stopCassandra } from '../cassandra.mjs';
+import { benchBullMq, type BullMqFigures } from './bullmq.ts';
+import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
+import { rawCqlInserts, rawLmdbPuts } from './raw.ts';
+import { benchTokens, type TokenFigures } from './tokens.ts';
+import { BATCH, CLIENTS } from './workload.ts';
+
+type Section = 'lmdb' | 'cql' | 'bullmq';
+const SECTIONS: readonly Section[] = ['lmdb', 'cql', 'bullmq'];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', multiple: true },
+    messages: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log('usage: pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--json]');
+  process.exit(0);
+}
+const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
+for (const section of only) {
+  if (!SECTIONS.includes(section as Section)) {
+    console.error(`bench: unknown section "${section}" for --only (use ${SECTIONS.join(', ')})`);
+    process.exit(2);
+  }
+}
+const runs = (section: Section) => only.size === 0 || only.has(section);
+const messages = values.messages === undefined ? 100_000 : Number(values.messages);
+if (!Number.isSafeInteger(messages) || messages < BATCH) {
+  console.error(`bench: --messages must be a whole number of at least ${BATCH}`);
+  process.exit(2);
+}
+// With --json, stdout carries the JSON only; progress goes to stderr.
+const log = (line: string) => (values.json ? console.error(line) : console.log(line));
+
+interface Results {
+  machine: { cpus: number; model: string; loadAverage: number[]; node: string };
+  messages: number;
+  tokens?: TokenFigures;
+  lmdb?: OmnibusFigures & { rawInsertsPerSec: number };
+  cql?: OmnibusFigures & { rawInsertsPerSec: number };
+  bullmq?: BullMqFigures;
+  channels?: unknown;
+  cdc?: unknown;
+  notes: string[];
+}
+
+const results: Results = {
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadAverage: loadavg(), node: process.version },
+  messages,
+  notes: [],
+};
+
+log(`Omnibus benchmark: ${messages.toLocaleString('en-US')} messages per phase, REST batches of ${BATCH}, ${CLIENTS} clients, 16 shards`);
+log(`machine: ${results.machine.cpus} CPUs (${results.machine.model}), load average ${results.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`);
+
+results.tokens = benchTokens();
+log(`routing: token() ${fmt(results.tokens.tokensPerSec)}/s, shardOf() ${fmt(results.tokens.shardsPerSec)}/s, routeKey() ${fmt(results.tokens.routesPerSec)}/s`);
+
+if (runs('lmdb')) {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const rawInsertsPerSec = await rawLmdbPuts(Math.max(100_000, messages));
+  log(`lmdb: raw put of 300-byte rows ${fmt(rawInsertsPerSec)}/s`);
+  const dir = await mkdtemp(join(tmpdir(), 'omnibus-bench-lmdb-'));
+  try {
+    results.lmdb = { ...(await benchOmnibus({ store: `lmdb:${join(dir, 'data')}`, label: 'lmdb', messages, log })), rawInsertsPerSec };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+let cassandraStartedHere = false;
+try {
+  if (runs('cql')) {
+    const cassandra = await ensureCassandra({ log: (line) => log(`[cassandra] ${line}`) });
+    cassandraStartedHere = cassandra.startedHere;
+    const rawInsertsPerSec = await rawCqlInserts(cassandra.contactPoint, Math.max(50_000, messages), 256);
+    log(`cql: raw prepared single-row INSERT (300 bytes, 256 in flight) ${fmt(rawInsertsPerSec)}/s`);
+    const keyspace = `omnibus_bench_${Date.now().toString(36)}`;
+    const store = `cql://${cassandra.contactPoint}/${keyspace}?dc=${cassandra.localDataCenter}`;
+    try {
+      results.cql = { ...(await benchOmnibus({ store, label: 'cql', messages, log })), rawInsertsPerSec };
+    } finally {
+      await dropKeyspace(cassandra.contactPoint, cassandra.localDataCenter, keyspace);
+    }
+    await cdcSection(cassandra.contactPoint, cassandra.localDataCenter);
+  }
+  if (runs('bullmq')) results.bullmq = await benchBullMq({ messages, log });
+  if (only.size === 0) await channelsSection();
+} finally {
+  if (cassandraStartedHere) await stopCassandra({ log: (line) => log(`[cassandra] ${line}`) });
+}
+
+if (values.json) {
+  console.log(JSON.stringify(results, null, 2));
+} else {
+  console.log('');
+  console.log(report(results));
+}
+
+async function dropKeyspace(contactPoint: string, localDataCenter: string, keyspace: string): Promise<void> {
+  const { default: cassandra } = await import('cassandra-driver');
+  const client = new cassandra.Client({ contactPoints: [contactPoint], localDataCenter });
+  try {
+    await client.connect();
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+  } catch (error) {
+    log(`could not drop keyspace ${keyspace}: ${(error as Error).message}`);
+  } finally {
+    await client.shutdown();
+  }
+}
+
+/** The CDC source's own benchmark, when its package provides one. */
+async function cdcSection(contactPoint: string, localDataCenter: string): Promise<void> {
+  const module = new URL('../../packages/cdc-source/bench/cdc-bench.ts', import.meta.url);
+  if (!existsSync(module)) {
+    results.notes.push('CDC: packages/cdc-source/bench/cdc-bench.ts not found; section skipped');
+    log('cdc: packages/cdc-source/bench/cdc-bench.ts not found; section skipped');
+    return;
+  }
+  try {
+    const { benchCdc } = (await import(module.href)) as { benchCdc: (options: Record<string, unknown>) => Promise<Record<string, number>> };
+    const figures = await benchCdc({ contactPoint, localDataCenter, log: (line: string) => log(`cdc: ${line}`) });
+    results.cdc = figures;
+    log(`cdc: ${fmt(figures.changesPerSecond ?? NaN)} changes/s, lag p50 ${figures.lagMsP50} ms, p99 ${figures.lagMsP99} ms`);
+  } catch (error) {
+    results.notes.push(`CDC: the section failed: ${(error as Error).message}`);
+    log(`cdc: the section failed: ${(error as Error).stack ?? error}`);
+  }
+}
+
+/** The channel connectors' throughput, when scripts/bench/channels.ts exists. */
+async function channelsSection(): Promise<void> {
+  const module = new URL('./channels.ts', import.meta.url);
+  if (!existsSync(module)) {
+    results.notes.push('channels: scripts/bench/channels.ts not found; section skipped');
+    return;
+  }
+  try {
+    const channels = (await import(module.href)) as {
+      benchChannels: (options: { log?: (line: string) => void }) => Promise<unknown[]>;
+      formatChannelTable?: (figures: unknown[]) => string;
+    };
+    const figures = await channels.benchChannels({ log: (line) => log(`channels: ${line}`) });
+    results.channels = figures;
+    if (channels.formatChannelTable && !values.json) log(channels.formatChannelTable(figures));
+  } catch (error) {
+    results.notes.push(`channels: the section failed: ${(error as Error).message}`);
+    log(`channels: the section failed: ${(error as Error).stack ?? error}`);
+  }
+}
+
+function report(r: Results): string {
+  const lines: string[] = [];
+  const table = (rows: string[][]) => {
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+    for (const [i, row] of rows.entries()) {
+      lines.push(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+      if (i === 0) lines.push(widths.map((w) => '-'.repeat(w)).join('  '));
+    }
+  };
+  const num = (n: number | undefined, unit = '') => (n === undefined || !Number.isFinite(n) ? '—' : `${fmt(n)}${unit}`);
+  const dec = (n: number | undefined, unit = '', digits = 1) => (n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(digits)}${unit}`);
+  const { lmdb, cql, bullmq } = r;
+  lines.push(`Figures (${r.messages.toLocaleString('en-US')} messages per phase; ${r.machine.cpus} CPUs, load average at start ${r.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')})`);
+  table([
+    ['', 'Omnibus LMDB', 'Omnibus Cassandra', 'BullMQ + Redis'],
+    ['produce, msg/s (REST batches of 500 / addBulk)', num(lmdb?.produceMsgPerSec), num(cql?.produceMsgPerSec), num(bullmq?.produceMsgPerSec)],
+    ['end to end to a no-op sink, msg/s', num(lmdb?.e2eMsgPerSec), num(cql?.e2eMsgPerSec), bullmq ? `${num(bullmq.e2eMsgPerSec)} (c=${bullmq.concurrency})` : '—'],
+    ['backlog drain, msg/s', num(lmdb?.drainMsgPerSec), num(cql?.drainMsgPerSec), '—'],
+    ['latency produce → hand-off, p50 / p99', lmdb ? `${dec(lmdb.latencyP50Ms)} / ${dec(lmdb.latencyP99Ms)} ms` : '—', cql ? `${dec(cql.latencyP50Ms)} / ${dec(cql.latencyP99Ms)} ms` : '—', '—'],
+    ['  at msg/s (half the end-to-end peak)', num(lmdb?.latencyRatePerSec), num(cql?.latencyRatePerSec), '—'],
+    ['worker CPU µs/msg: produce / e2e / drain', cpuCell(lmdb), cpuCell(cql), '—'],
+    ['worker RSS after the e2e run / peak, MiB', lmdb ? `${dec(lmdb.rssMiB, '', 0)} / ${dec(lmdb.peakRssMiB, '', 0)}` : '—', cql ? `${dec(cql.rssMiB, '', 0)} / ${dec(cql.peakRssMiB, '', 0)}` : '—', '—'],
+    ['idle store queries/s (1 connector, 16 shards)', dec(lmdb?.idleQueriesPerSec, '', 2), dec(cql?.idleQueriesPerSec, '', 2), '—'],
+    ['raw single-row insert, rows/s (ceiling)', num(lmdb?.rawInsertsPerSec), num(cql?.rawInsertsPerSec), '—'],
+  ]);
+  if (r.tokens) {
+    lines.push('');
+    lines.push(`Routing: token() ${num(r.tokens.tokensPerSec)}/s · shardOf() ${num(r.tokens.shardsPerSec)}/s · routeKey() (both, no BigInt) ${num(r.tokens.routesPerSec)}/s`);
+  }
+  lines.push('');
+  lines.push('Targets');
+  const target = (name: string, met: boolean | undefined, figures: string) => [name, met === undefined ? 'NOT MEASURED' : met ? 'MET' : 'MISSED', figures];
+  const rows: string[][] = [['', 'result', 'figures']];
+  rows.push(target('LMDB end to end ≥ 50,000 msg/s', lmdb && lmdb.e2eMsgPerSec >= 50_000, lmdb ? `${num(lmdb.e2eMsgPerSec)} msg/s` : ''));
+  rows.push(
+    target(
+      'LMDB end to end ≥ 2× BullMQ',
+      lmdb && bullmq ? lmdb.e2eMsgPerSec >= 2 * bullmq.e2eMsgPerSec : undefined,
+      lmdb && bullmq ? `${num(lmdb.e2eMsgPerSec)} vs 2 × ${num(bullmq.e2eMsgPerSec)} = ${num(2 * bullmq.e2eMsgPerSec)} (${dec(lmdb.e2eMsgPerSec / bullmq.e2eMsgPerSec)}×)` : '',
+    ),
+  );
+  rows.push(
+    target(
+      'Cassandra end to end ≥ 40% of raw insert rate',
+      cql ? cql.e2eMsgPerSec >= 0.4 * cql.rawInsertsPerSec : undefined,
+      cql ? `${num(cql.e2eMsgPerSec)} vs 40% × ${num(cql.rawInsertsPerSec)} = ${num(0.4 * cql.rawInsertsPerSec)} (${dec((100 * cql.e2eMsgPerSec) / cql.rawInsertsPerSec)}%)` : '',
+    ),
+  );
+  rows.push(target('LMDB p99 produce → hand-off ≤ 100 ms', lmdb ? lmdb.latencyP99Ms <= 100 : undefined, lmdb ? `${dec(lmdb.latencyP99Ms)} ms at ${num(lmdb.latencyRatePerSec)} msg/s` : ''));
+  for (const [label, figures] of [
+    ['LMDB', lmdb],
+    ['Cassandra', cql],
+  ] as const) {
+    rows.push(
+      target(
+        `idle ≤ 2 store queries/s per worker (${label})`,
+        figures ? figures.idleQueriesPerSec <= 2 : undefined,
+        figures ? `${dec(figures.idleQueriesPerSec, '/s', 2)} (${Object.entries(figures.idleBreakdown).map(([op, rate]) => `${op} ${rate.toFixed(2)}`).join(', ') || 'none'})` : '',
+      ),
+    );
+  }
+  table(rows);
+  if (r.notes.length > 0) {
+    lines.push('');
+    for (const note of r.notes) lines.push(`note: ${note}`);
+  }
+  return lines.join('\n');
+}
+
+function cpuCell(figures: OmnibusFigures | undefined): string {
+  if (!figures) return '—';
+  const { produce, e2e, drain } = figures.cpuMicrosPerMessage;
+  return `${produce.toFixed(0)} / ${e2e.toFixed(0)} / ${drain.toFixed(0)}`;
+}

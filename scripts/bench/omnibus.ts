@@ -1,0 +1,274 @@
+/**
+ * Omnibus on one store, measured from outside a real worker process: produce through REST
+ * batches, end to end to a NullSink, produce → hand-off latency at half the peak rate, what
+ * an idle worker costs its store, and the worker's memory.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BenchWorker } from './worker-process.ts';
+import { BATCH, batches, CLIENTS, message, percentile, sleep, until, withClients } from './workload.ts';
+
+export interface OmnibusFigures {
+  store: string;
+  messages: number;
+  produceMsgPerSec: number;
+  e2eMsgPerSec: number;
+  drainMsgPerSec: number;
+  /** Worker CPU time (all threads) per message: produce alone, end to end, drain. */
+  cpuMicrosPerMessage: { produce: number; e2e: number; drain: number };
+  latencyRatePerSec: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  idleQueriesPerSec: number;
+  idleBreakdown: Record<string, number>;
+  rssMiB: number;
+  peakRssMiB: number;
+}
+
+export interface OmnibusBenchOptions {
+  /** The store URL the worker runs on. */
+  store: string;
+  label: string;
+  messages: number;
+  /** Sink tasks of the end-to-end connector. */
+  tasks?: number;
+  clients?: number;
+  /** Seconds of the latency phase and of the idle measurement. */
+  latencySeconds?: number;
+  idleSeconds?: number;
+  /** Node flags of the worker process (e.g. --cpu-prof). */
+  nodeFlags?: string[];
+  /** Produce and end to end only (no latency, idle or memory phases). */
+  quick?: boolean;
+  log: (line: string) => void;
+}
+
+const SHARDS = 16;
+const EMPTY: OmnibusFigures = {
+  store: '',
+  messages: 0,
+  produceMsgPerSec: NaN,
+  e2eMsgPerSec: NaN,
+  drainMsgPerSec: NaN,
+  cpuMicrosPerMessage: { produce: NaN, e2e: NaN, drain: NaN },
+  latencyRatePerSec: NaN,
+  latencyP50Ms: NaN,
+  latencyP99Ms: NaN,
+  idleQueriesPerSec: NaN,
+  idleBreakdown: {},
+  rssMiB: NaN,
+  peakRssMiB: NaN,
+};
+
+export async function benchOmnibus(options: OmnibusBenchOptions): Promise<OmnibusFigures> {
+  const { messages, log } = options;
+  const clients = options.clients ?? CLIENTS;
+  const tasks = options.tasks ?? 2;
+  const scratch = await mkdtemp(join(tmpdir(), 'omnibus-bench-'));
+  const worker = await BenchWorker.start({ store: options.store, nodeFlags: options.nodeFlags });
+  try {
+    // Produce alone: the topic has no consumer.
+    await createTopic(worker, 'bench-produce');
+    let cpu = await worker.cpuSeconds();
+    const cpuPerMessage = async () => {
+      const before = cpu;
+      cpu = await worker.cpuSeconds();
+      return ((cpu - before) * 1e6) / messages;
+    };
+    const produceMsgPerSec = await produceAll(worker, 'bench-produce', 0, messages, clients);
+    const produceCpu = await cpuPerMessage();
+    log(`${options.label}: produce ${fmt(produceMsgPerSec)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg)`);
+
+    // End to end: produce while a NullSink connector consumes, until it has been handed every message.
+    await createTopic(worker, 'bench-e2e');
+    const e2eProgress = join(scratch, 'e2e-progress');
+    await createConnector(worker, 'bench-null', { topics: 'bench-e2e', 'tasks.max': String(tasks), 'progress.file': e2eProgress });
+    const started = preciseNow();
+    const producing = produceAll(worker, 'bench-e2e', 0, messages, clients);
+    const handedOverAt = await whenHandedOver(e2eProgress, tasks, messages);
+    const e2eMsgPerSec = messages / ((handedOverAt - started) / 1000);
+    const producedIn = await producing;
+    await sleep(100); // the last progress write comes just after the put
+    const e2eCpu = await cpuPerMessage();
+    log(`${options.label}: end to end ${fmt(e2eMsgPerSec)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; worker CPU ${e2eCpu.toFixed(1)} µs/msg)`);
+
+    // Drain: a backlog already in the buffer, consumed by a new connector.
+    await createTopic(worker, 'bench-drain');
+    await produceAll(worker, 'bench-drain', 0, messages, clients);
+    await cpuPerMessage();
+    const drainProgress = join(scratch, 'drain-progress');
+    const drainStarted = preciseNow();
+    await createConnector(worker, 'bench-drain', { topics: 'bench-drain', 'tasks.max': String(tasks), 'progress.file': drainProgress });
+    const drainMsgPerSec = messages / (((await whenHandedOver(drainProgress, tasks, messages)) - drainStarted) / 1000);
+    const drainCpu = await cpuPerMessage();
+    log(`${options.label}: backlog drain ${fmt(drainMsgPerSec)} msg/s (connector created with ${messages} messages waiting; worker CPU ${drainCpu.toFixed(1)} µs/msg)`);
+    await worker.expect('DELETE', '/connectors/bench-drain', undefined, 204);
+    const cpuMicrosPerMessage = { produce: produceCpu, e2e: e2eCpu, drain: drainCpu };
+    const afterLoad = await worker.memory();
+    if (options.quick) return { ...EMPTY, store: options.label, messages, produceMsgPerSec, e2eMsgPerSec, drainMsgPerSec, cpuMicrosPerMessage, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
+
+    // Latency at half the peak end-to-end rate.
+    const latencyRatePerSec = Math.max(100, Math.round(e2eMsgPerSec / 2));
+    const latencyFile = join(scratch, 'latency.txt');
+    await createTopic(worker, 'bench-latency');
+    await createConnector(worker, 'bench-latency', {
+      topics: 'bench-latency',
+      'tasks.max': String(tasks),
+      'latency.file': latencyFile,
+      'progress.file': join(scratch, 'latency-progress'),
+    });
+    const latencies = await measureLatency(worker, join(scratch, 'latency-progress'), tasks, latencyFile, latencyRatePerSec, (options.latencySeconds ?? 5) * 1000);
+    const latencyP50Ms = percentile(latencies, 50);
+    const latencyP99Ms = percentile(latencies, 99);
+    log(`${options.label}: latency at ${fmt(latencyRatePerSec)} msg/s: p50 ${latencyP50Ms.toFixed(1)} ms, p99 ${latencyP99Ms.toFixed(1)} ms (${latencies.length} messages)`);
+
+    // Idle: one connector left, nothing produced; let the shards back off and give their leases back first.
+    await worker.expect('DELETE', '/connectors/bench-latency', undefined, 204);
+    const idleSeconds = options.idleSeconds ?? 10;
+    log(`${options.label}: waiting 25 s for the worker to settle into idleness, then counting store queries for ${idleSeconds} s`);
+    await sleep(25_000);
+    const before = await storeCounts(worker);
+    await sleep(idleSeconds * 1000);
+    const after = await storeCounts(worker);
+    const idleBreakdown: Record<string, number> = {};
+    let idleTotal = 0;
+    for (const [operation, count] of after) {
+      const delta = count - (before.get(operation) ?? 0);
+      if (delta > 0) idleBreakdown[operation] = delta / idleSeconds;
+      idleTotal += delta;
+    }
+    const idleQueriesPerSec = idleTotal / idleSeconds;
+    log(
+      `${options.label}: idle ${idleQueriesPerSec.toFixed(2)} store queries/s (${Object.entries(idleBreakdown)
+        .map(([op, rate]) => `${op} ${rate.toFixed(2)}/s`)
+        .join(', ')})`,
+    );
+    const memory = await worker.memory();
+    log(`${options.label}: worker RSS ${memory.rssMiB.toFixed(0)} MiB (${afterLoad.rssMiB.toFixed(0)} MiB after the end-to-end run, peak ${memory.peakMiB.toFixed(0)} MiB)`);
+    return {
+      store: options.label,
+      messages,
+      produceMsgPerSec,
+      e2eMsgPerSec,
+      drainMsgPerSec,
+      cpuMicrosPerMessage,
+      latencyRatePerSec,
+      latencyP50Ms,
+      latencyP99Ms,
+      idleQueriesPerSec,
+      idleBreakdown,
+      rssMiB: afterLoad.rssMiB,
+      peakRssMiB: memory.peakMiB,
+    };
+  } catch (error) {
+    log(`${options.label}: worker output before the failure:\n${worker.lastLines()}`);
+    throw error;
+  } finally {
+    await worker.stop();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function createTopic(worker: BenchWorker, name: string): Promise<void> {
+  await worker.expect('POST', '/topics', { name, shards: SHARDS }, 201);
+}
+
+async function createConnector(worker: BenchWorker, name: string, config: Record<string, string>): Promise<void> {
+  await worker.expect('POST', '/connectors', { name, config: { 'connector.class': 'NullSink', ...config } }, 201);
+  await until(
+    async () => {
+      const { status, body } = await worker.request('GET', `/connectors/${name}/status`);
+      const state = body as { connector?: { state?: string }; tasks?: Array<{ state: string }> };
+      return status === 200 && state.connector?.state === 'RUNNING' && (state.tasks?.length ?? 0) > 0 && state.tasks!.every((t) => t.state === 'RUNNING');
+    },
+    `connector ${name} to run`,
+    60_000,
+  );
+}
+
+/** Produces messages [from, to) through REST; the bodies are serialised before the clock starts. Returns msg/s. */
+async function produceAll(worker: BenchWorker, topic: string, from: number, to: number, clients: number): Promise<number> {
+  const bodies = batches(from, to).map((items) => JSON.stringify({ messages: items }));
+  const path = `/topics/${topic}/messages`;
+  const started = performance.now();
+  await withClients(bodies, clients, async (body) => {
+    const { status, body: answer } = await worker.request('POST', path, body);
+    if (status !== 202) throw new Error(`produce answered ${status}: ${JSON.stringify(answer)}`);
+  });
+  return (to - from) / ((performance.now() - started) / 1000);
+}
+
+/**
+ * Produces at a steady `rate` (batches of 50 sent on schedule, not waiting for earlier answers),
+ * each value stamped with its client send time; returns the sorted produce → hand-off latencies.
+ */
+async function measureLatency(worker: BenchWorker, progress: string, tasks: number, file: string, rate: number, durationMs: number): Promise<number[]> {
+  const batch = 50;
+  const path = '/topics/bench-latency/messages';
+  const total = Math.max(batch, Math.round((rate * durationMs) / 1000 / batch) * batch);
+  const intervalMs = (batch / rate) * 1000;
+  const inFlight: Array<Promise<void>> = [];
+  const started = performance.now();
+  for (let sent = 0; sent < total; sent += batch) {
+    const due = started + (sent / batch) * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const sentAt = performance.timeOrigin + performance.now();
+    const items = Array.from({ length: batch }, (_, i) => {
+      const m = message(sent + i);
+      return { key: m.key, value: { ...m.value, sentAt } };
+    });
+    inFlight.push(
+      worker.request('POST', path, { messages: items }).then(({ status, body }) => {
+        if (status !== 202) throw new Error(`produce answered ${status}: ${JSON.stringify(body)}`);
+      }),
+    );
+  }
+  await Promise.all(inFlight);
+  await whenHandedOver(progress, tasks, total, 120_000);
+  const text = await readFile(file, 'utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+const preciseNow = (): number => performance.timeOrigin + performance.now();
+
+/** The time the NullSink's tasks had been handed `expected` records in all (read from their progress files). */
+async function whenHandedOver(progress: string, tasks: number, expected: number, timeoutMs = 600_000): Promise<number> {
+  let lastAt = 0;
+  await until(
+    async () => {
+      let count = 0;
+      lastAt = 0;
+      for (let task = 0; task < tasks; task++) {
+        const text = await readFile(`${progress}.${task}`, 'utf8').catch(() => '');
+        const [records, at] = text.trim().split(/\s+/).map(Number);
+        if (records && at) {
+          count += records;
+          lastAt = Math.max(lastAt, at);
+        }
+      }
+      return count >= expected;
+    },
+    `the NullSink to be handed ${expected} messages`,
+    timeoutMs,
+    10,
+  );
+  return lastAt;
+}
+
+/** Store operations so far, per operation (the instrumented store's histogram counts). */
+async function storeCounts(worker: BenchWorker): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const line of (await worker.metrics()).split('\n')) {
+    const match = /^omnibus_store_operation_seconds_count\{operation="([^"]+)"\} (\S+)$/.exec(line);
+    if (match) counts.set(match[1]!, Number(match[2]));
+  }
+  return counts;
+}
+
+export const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');

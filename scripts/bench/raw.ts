@@ -1,0 +1,72 @@
+/**
+ * The ceiling: how fast each store takes single rows of about 300 bytes, with nothing of
+ * Omnibus around it. LMDB: `put` in a loop (lmdb-js batches the puts of an event turn into one
+ * transaction; the measure ends when the last commit is acknowledged). Cassandra: one prepared
+ * INSERT per row, many in flight, as a client tuned for throughput would write.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import cassandra from 'cassandra-driver';
+import { lmdb } from './deps.ts';
+
+const ROW_BYTES = 300;
+
+/** Rows per second of `put` of 300-byte values under 36-character keys into a fresh LMDB environment. */
+export async function rawLmdbPuts(rows: number): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'omnibus-raw-lmdb-'));
+  const { open } = await lmdb();
+  const root = open({ path: dir, compression: false });
+  const db = root.openDB({ name: 'rows', encoding: 'binary' });
+  try {
+    const value = randomBytes(ROW_BYTES);
+    const keys = Array.from({ length: rows }, (_, i) => `row-${String(i).padStart(12, '0')}-${'x'.repeat(19)}`);
+    const started = performance.now();
+    // Puts of one event turn share a transaction; yield now and then so that commits proceed as they would in a server.
+    let last: Promise<boolean> = Promise.resolve(true);
+    for (let i = 0; i < rows; i++) {
+      last = db.put(keys[i]!, value);
+      if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await last;
+    return rows / ((performance.now() - started) / 1000);
+  } finally {
+    await root.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Rows per second of a prepared single-row INSERT (300 bytes) with `inFlight` requests at once. */
+export async function rawCqlInserts(contactPoint: string, rows: number, inFlight = 256): Promise<number> {
+  const client = new cassandra.Client({
+    contactPoints: [contactPoint],
+    localDataCenter: 'datacenter1',
+    pooling: { maxRequestsPerConnection: 2048 },
+    socketOptions: { readTimeout: 60_000 },
+  });
+  await client.connect();
+  const keyspace = `omnibus_raw_${randomBytes(4).toString('hex')}`;
+  try {
+    await client.execute(`CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+    await client.execute(`CREATE TABLE ${keyspace}.rows (id text PRIMARY KEY, body blob)`);
+    const insert = `INSERT INTO ${keyspace}.rows (id, body) VALUES (?, ?)`;
+    const body = randomBytes(ROW_BYTES - 36);
+    const options = { prepare: true, isIdempotent: true };
+    // Warm up: the statement is prepared and the connections opened before the clock starts.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => client.execute(insert, [`warm-${i}`, body], options)));
+    let next = 0;
+    const started = performance.now();
+    const writer = async () => {
+      while (next < rows) {
+        const i = next++;
+        await client.execute(insert, [`row-${String(i).padStart(12, '0')}-${'x'.repeat(19)}`, body], options);
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, writer));
+    return rows / ((performance.now() - started) / 1000);
+  } finally {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
+    await client.shutdown();
+  }
+}
