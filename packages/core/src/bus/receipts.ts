@@ -81,3 +81,22 @@ export async function applyDeliveryUpdates(
   await store.appendEvents(events);
   return result;
 }
+
+/** States only a receipt gives a message that we sent. */
+const RECEIPT_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'failed']);
+
+/**
+ * A provider can confirm a message before our own `sent` is stored: an SMSC sends the
+ * receipt right after submit_sm_resp, a webhook can beat the HTTP response home. The `sent`
+ * rows about to be written keep the state such a receipt already moved them to.
+ */
+export async function keepReceiptStates(store: Store, connector: string, rows: Delivery[]): Promise<Delivery[]> {
+  const sentIds = rows.filter((row) => row.state === 'sent').map((row) => row.messageId);
+  if (sentIds.length === 0) return rows;
+  const current = await store.getDeliveries(connector, sentIds);
+  return rows.map((row) => {
+    const stored = current.get(row.messageId);
+    if (row.state !== 'sent' || !stored || !RECEIPT_STATES.has(stored.state)) return row;
+    return { ...row, state: stored.state, ...(stored.lastError ? { lastError: stored.lastError } : {}) };
+  });
+}

@@ -31,7 +31,7 @@ import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptio
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket } from './pacing.ts';
 import type { Producer } from './producer.ts';
-import { applyDeliveryUpdates } from './receipts.ts';
+import { applyDeliveryUpdates, keepReceiptStates } from './receipts.ts';
 import type { ShardSignals } from './signals.ts';
 import { ensureTopic } from './topics.ts';
 
@@ -207,6 +207,8 @@ export class SinkRunner implements TaskRunner {
   /** The connector's labelled counters, looked up once. */
   private counters!: { read: Counter.Internal; sent: Counter.Internal; retried: Counter.Internal; failed: Counter.Internal };
   private missingTopicsLogged = new Set<string>();
+  /** The sink has a webhook or its task has reported receipts: a receipt may beat our `sent` row. */
+  private receiptsPossible = false;
 
   constructor(
     private readonly spec: SinkTaskSpec,
@@ -243,11 +245,15 @@ export class SinkRunner implements TaskRunner {
     const report =
       this.deps.reportDeliveries ??
       (async (connector: string, updates: DeliveryUpdate[]) => void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId)));
+    this.receiptsPossible = this.spec.connector.webhook !== undefined;
     await this.task.start(taskConfig, {
       connectorName: this.connector,
       taskId: this.spec.taskId,
       logger: this.logger,
-      reportDeliveries: (updates) => report(this.connector, updates),
+      reportDeliveries: (updates) => {
+        this.receiptsPossible = true;
+        return report(this.connector, updates);
+      },
     });
     this.bucket = new TokenBucket(0);
     try {
@@ -694,7 +700,9 @@ export class SinkRunner implements TaskRunner {
   /** Writes a settlement's rows (if any) and `extra` delivery rows in one store write per table. */
   private async writeSettlement(settlement: Settlement | undefined, extra: Delivery[]): Promise<void> {
     const store = this.deps.store;
-    const rows = settlement ? (extra.length > 0 ? settlement.rows.concat(extra) : settlement.rows) : extra;
+    let rows = settlement ? (extra.length > 0 ? settlement.rows.concat(extra) : settlement.rows) : extra;
+    // Only sinks that take receipts pay for the read; a receipt can only beat `sent` there.
+    if (this.receiptsPossible) rows = await keepReceiptStates(store, this.connector, rows);
     const writes: Array<Promise<void>> = [];
     if (rows.length > 0) writes.push(store.putDeliveries(rows));
     if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));

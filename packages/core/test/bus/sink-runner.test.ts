@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SinkConnector } from '@omnibus/sdk';
+import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkRecord, type SinkTaskContext } from '@omnibus/sdk';
 import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
 import { SinkRunner } from '../../src/bus/sink-runner.ts';
@@ -130,6 +130,39 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
     const id = await produceOne(topic, { key: 'k', value: 'hello' });
     await eventually(() => sink.received.find((rec) => rec.id === id), 'the woken delivery', 10_000);
     await r.stop();
+  });
+
+  it('keeps a receipt that arrives before the send is recorded (an SMSC answers at once)', async () => {
+    const { topic, connector } = await fixture(2);
+    // The provider confirms each message while `put` is still running, as an SMSC's
+    // deliver_sm can beat our own `sent` write.
+    const receiptFirst = defineSinkConnector({
+      className: 'ReceiptFirstSink',
+      version: '0.0.0',
+      description: 'reports delivered before put returns',
+      config: ConfigSpec.builder(),
+      createTask: () => {
+        let context: SinkTaskContext;
+        return {
+          start: async (_config: unknown, taskContext: SinkTaskContext) => void (context = taskContext),
+          put: async (records: SinkRecord[]) => {
+            await context.reportDeliveries(records.map((r) => ({ messageId: r.id, state: 'delivered' as const, at: Date.now() })));
+            return records.map((r) => ({ status: 'sent' as const, providerId: `p-${r.id}` }));
+          },
+          stop: async () => undefined,
+        };
+      },
+    }) as unknown as SinkConnector;
+    const r = runner(receiptFirst, { name: connector, topics: topic });
+    await r.start();
+    const ids = (await producer.produce(topic, Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: i })))).map((m) => m.id);
+    await eventually(async () => {
+      const rows = await store.getDeliveries(connector, ids);
+      return ids.every((id) => rows.get(id)?.providerId !== undefined) ? rows : undefined;
+    }, 'every send recorded');
+    await r.stop();
+    const rows = await store.getDeliveries(connector, ids);
+    expect(ids.map((id) => rows.get(id)?.state)).toEqual(ids.map(() => 'delivered'));
   });
 
   it('retries a retriable outcome with backoff, then records it sent', async () => {
