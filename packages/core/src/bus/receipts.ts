@@ -21,18 +21,33 @@ export interface ReceiptResult {
   unmatched: number;
 }
 
+/**
+ * A receipt can name a provider id whose mapping is stored with our `sent` row, moments after
+ * the provider answered (an SMSC sends deliver_sm right after submit_sm_resp): such receipts
+ * are tried again after these delays before they are given up as unmatched.
+ */
+const UNMATCHED_RETRY_DELAYS_MS = [250, 1000, 4000];
+
 export async function applyDeliveryUpdates(
   store: Store,
   connector: string,
   updates: readonly DeliveryUpdate[],
   workerId: string,
+  attempt = 0,
 ): Promise<ReceiptResult> {
   const result: ReceiptResult = { applied: 0, ignored: 0, unmatched: 0 };
   const resolved: Array<{ messageId: string; update: DeliveryUpdate }> = [];
+  const unmatched: DeliveryUpdate[] = [];
   for (const update of updates) {
     const messageId = update.messageId ?? (update.providerId ? await store.findByProviderId(connector, update.providerId) : undefined);
     if (messageId) resolved.push({ messageId, update });
-    else result.unmatched += 1;
+    else unmatched.push(update);
+  }
+  result.unmatched = unmatched.length;
+  const retryIn = UNMATCHED_RETRY_DELAYS_MS[attempt];
+  if (unmatched.length > 0 && retryIn !== undefined) {
+    // Best effort: the worker may stop (and close the store) before the timer fires.
+    setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, attempt + 1).catch(() => undefined), retryIn).unref();
   }
   if (resolved.length === 0) return result;
   const current = await store.getDeliveries(
