@@ -380,7 +380,8 @@ export class ShardConsumer {
       this.nextPollAt = now + this.idleMs;
     } else {
       this.idleMs = Math.min(this.idleCapMs(), this.idleMs * 2);
-      this.nextPollAt = now + this.idleMs;
+      // Jittered (±20%), so that shards gone idle together do not all poll in the same instant.
+      this.nextPollAt = now + Math.round(this.idleMs * (0.8 + 0.4 * Math.random()));
     }
   }
 
