@@ -35,7 +35,7 @@ describe('omnibus demo (in process)', () => {
     const sink = new PassThrough();
     sink.on('data', (chunk: Buffer) => (progress += chunk.toString()));
     run = await runDemo({ messages: MESSAGES, keepRunning: true, progress: sink, logLevel: 'error' });
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     await run?.stop();
@@ -106,7 +106,7 @@ describe('omnibus demo (in process)', () => {
             const receipt = RECEIPT[channel.channel];
             if (receipt) expect(body.events.map((e) => e.type)).toContain(receipt);
           },
-          { timeout: 10_000, interval: 250 },
+          { timeout: 30_000, interval: 250 },
         );
       }
     }
