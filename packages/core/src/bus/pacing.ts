@@ -58,3 +58,30 @@ export class TokenBucket {
     this.refilledAt = now;
   }
 }
+
+/**
+ * A runner loop's pause: `sleep(ms)` waits, `wake()` ends the current wait at once (new work,
+ * a stop or a pause). A wake with nobody sleeping is dropped: the loop checks its state first.
+ */
+export class WakeableSleep {
+  private wakeUp: (() => void) | undefined;
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  wake(): void {
+    const wakeUp = this.wakeUp;
+    this.wakeUp = undefined;
+    wakeUp?.();
+  }
+}

@@ -29,7 +29,7 @@ import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
 import type { Delivery, Message, MessageEvent, Store, Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
 import { HeldLease } from './lease.ts';
-import { retryDelay, TokenBucket } from './pacing.ts';
+import { retryDelay, TokenBucket, WakeableSleep } from './pacing.ts';
 import type { Producer } from './producer.ts';
 import { applyDeliveryUpdates, keepReceiptStates } from './receipts.ts';
 import type { ShardSignals } from './signals.ts';
@@ -200,7 +200,7 @@ export class SinkRunner implements TaskRunner {
   private stopping = false;
   private paused = false;
   private stepDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
   private shutdownDone: Promise<void> | undefined;
   /** Outcomes of the last batch (all final), written together with the next batch's `sending` rows. */
   private deferred: Settlement | undefined;
@@ -273,12 +273,12 @@ export class SinkRunner implements TaskRunner {
 
   async resume(): Promise<void> {
     this.paused = false;
-    this.wake();
+    this.sleeper.wake();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake();
+    this.sleeper.wake();
     await this.loop;
     await this.shutdown();
   }
@@ -329,7 +329,7 @@ export class SinkRunner implements TaskRunner {
         const owned = new OwnedShard(topic, shard, lease);
         owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, () => {
           owned.consumer?.wake();
-          this.wake();
+          this.sleeper.wake();
         });
         this.shards.set(leaseName, owned);
         added += 1;
@@ -338,7 +338,7 @@ export class SinkRunner implements TaskRunner {
     if (added > 0) {
       this.pollBudget.add(added);
       this.budgeted += added;
-      this.wake();
+      this.sleeper.wake();
     }
     this.setRateShare();
   }
@@ -411,30 +411,11 @@ export class SinkRunner implements TaskRunner {
 
   // ---- the loop ----
 
-  private wake(): void {
-    const wakeUp = this.wakeUp;
-    this.wakeUp = undefined;
-    wakeUp?.();
-  }
-
-  private idle(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = undefined;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
-
   private async run(): Promise<void> {
     let storeBackoff = 0;
     while (!this.stopping) {
       if (this.paused) {
-        await this.idle(1000);
+        await this.sleeper.sleep(1000);
         continue;
       }
       let progressed = false;
@@ -453,10 +434,10 @@ export class SinkRunner implements TaskRunner {
         }
         storeBackoff = Math.min(5000, storeBackoff ? storeBackoff * 2 : 100);
         this.logger.warn({ err: error, retryInMs: storeBackoff }, 'bus step failed; retrying');
-        await this.idle(storeBackoff);
+        await this.sleeper.sleep(storeBackoff);
         continue;
       }
-      if (!progressed && !this.stopping && !this.paused) await this.idle(this.nextDelay());
+      if (!progressed && !this.stopping && !this.paused) await this.sleeper.sleep(this.nextDelay());
     }
   }
 

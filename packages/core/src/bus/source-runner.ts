@@ -15,6 +15,7 @@ import { fullSpec } from '../runtime/connector-config.ts';
 import type { SourceTaskSpec, TaskRunner } from '../runtime/types.ts';
 import type { SourceOffset, Store } from '../store/port.ts';
 import { HeldLease } from './lease.ts';
+import { WakeableSleep } from './pacing.ts';
 import type { Producer } from './producer.ts';
 import { ensureTopic } from './topics.ts';
 
@@ -49,7 +50,7 @@ export class SourceRunner implements TaskRunner {
   private paused = false;
   private pollAbort: AbortController | undefined;
   private stepDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
   private shutdownDone: Promise<void> | undefined;
 
   constructor(
@@ -86,13 +87,13 @@ export class SourceRunner implements TaskRunner {
 
   async resume(): Promise<void> {
     this.paused = false;
-    this.wake();
+    this.sleeper.wake();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     this.pollAbort?.abort();
-    this.wake();
+    this.sleeper.wake();
     await this.loop;
     await this.shutdown();
   }
@@ -110,42 +111,23 @@ export class SourceRunner implements TaskRunner {
     this.leaseTimer.unref?.();
   }
 
-  private wake(): void {
-    const wakeUp = this.wakeUp;
-    this.wakeUp = undefined;
-    wakeUp?.();
-  }
-
-  private idle(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = undefined;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
-
   private async run(): Promise<void> {
     let emptyPolls = 0;
     let storeBackoff = 0;
     while (!this.stopping) {
       if (this.paused) {
-        await this.idle(1000);
+        await this.sleeper.sleep(1000);
         continue;
       }
       if (!this.lease.safe()) {
         try {
           if (!(await this.lease.acquire())) {
-            await this.idle(this.deps.heartbeatMs);
+            await this.sleeper.sleep(this.deps.heartbeatMs);
             continue;
           }
         } catch (error) {
           this.logger.warn({ err: error }, 'could not take the source task lease');
-          await this.idle(this.deps.heartbeatMs);
+          await this.sleeper.sleep(this.deps.heartbeatMs);
           continue;
         }
       }
@@ -159,7 +141,7 @@ export class SourceRunner implements TaskRunner {
         storeBackoff = 0;
         // A poll that returns nothing at once must not spin the loop.
         emptyPolls = published > 0 ? 0 : emptyPolls + 1;
-        if (emptyPolls > 0) await this.idle(Math.min(1000, 10 * 2 ** Math.min(emptyPolls, 7)));
+        if (emptyPolls > 0) await this.sleeper.sleep(Math.min(1000, 10 * 2 ** Math.min(emptyPolls, 7)));
       } catch (error) {
         if (error instanceof SourceTaskFailed) {
           await this.fail(error.reason);
@@ -167,7 +149,7 @@ export class SourceRunner implements TaskRunner {
         }
         storeBackoff = Math.min(5000, storeBackoff ? storeBackoff * 2 : 100);
         this.logger.warn({ err: error, retryInMs: storeBackoff }, 'publishing source records failed; retrying');
-        await this.idle(storeBackoff);
+        await this.sleeper.sleep(storeBackoff);
       }
     }
   }
