@@ -23,26 +23,18 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { FatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
 import type { Counter, Gauge } from 'prom-client';
-import type { Metrics } from '../metrics.ts';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
-import type { Delivery, Message, MessageEvent, Store, Topic } from '../store/port.ts';
+import type { Delivery, Message, MessageEvent, Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket, WakeableSleep } from './pacing.ts';
-import type { Producer } from './producer.ts';
 import { applyDeliveryUpdates, keepReceiptStates } from './receipts.ts';
 import type { ShardSignals } from './signals.ts';
+import type { SourceRunnerDeps } from './source-runner.ts';
 import { ensureTopic } from './topics.ts';
 
-export interface SinkRunnerDeps {
-  store: Store;
-  producer: Producer;
-  metrics: Metrics;
-  logger: Logger;
-  workerId: string;
-  leaseTtlMs: number;
-  heartbeatMs: number;
+export interface SinkRunnerDeps extends SourceRunnerDeps {
   signals?: ShardSignals;
   consumer?: Partial<ConsumerOptions>;
   /** Shared by the runners of one worker, so that their idle polls share one budget. */
