@@ -11,7 +11,8 @@
  * from where the previous one of its kind stopped, so every entry is read three times at most
  * (plus page boundaries), however busy the shard. Every entry read is checked against what
  * this consumer has already handled (in memory) and, when an earlier owner of the shard may
- * have handled it, against the deliveries table. The watermark never passes an entry that is
+ * have handled it, against its delivery states (kept beside the buffer, so that check is one
+ * range read per window too). The watermark never passes an entry that is
  * not finished, nor `now − confidence`, so a restart or a new owner re-reads from
  * `watermark − overlap` and loses nothing.
  *
@@ -20,7 +21,7 @@
  * starts its new consumer group at the earliest offset.
  */
 import type { Logger } from '@omnibus/sdk';
-import { HANDLED_STATES, type BufferEntry, type Delivery, type Message, type Store, type Topic } from '../store/port.ts';
+import { HANDLED_STATES, positionOf, type Delivery, type Message, type Store, type Topic } from '../store/port.ts';
 
 export interface ConsumerOptions {
   /**
@@ -72,8 +73,6 @@ export interface ConsumerOptions {
   fetchLimit: number;
   /** Finished ids remembered per shard; beyond it the oldest are forgotten and looked up in the store instead. */
   handledCapacity: number;
-  /** How long an entry whose message row is not visible yet is retried before it is skipped (ms). */
-  missingBodyGraceMs: number;
 }
 
 export const DEFAULT_CONSUMER_OPTIONS: ConsumerOptions = {
@@ -85,19 +84,22 @@ export const DEFAULT_CONSUMER_OPTIONS: ConsumerOptions = {
   pollMinMs: 20,
   wakeCoalesceMs: 10,
   pollIdleMs: 2000,
-  idlePollsPerSecond: 1,
-  pollIdleMaxMs: 30_000,
+  // Idle polls are only the safety net: a produce wakes its shard's consumers at once, on this
+  // worker through ShardSignals and on the others through wake hints (peer-wake.ts). They are
+  // left to find what a lost hint did not announce (a peer down or unreachable for a moment), so
+  // an idle worker spends one store read per 4 s on them, and a shard whose hint was lost waits
+  // at most about two minutes (the cap keeps the budget up to 30 idle shards per worker).
+  idlePollsPerSecond: 0.25,
+  pollIdleMaxMs: 120_000,
   releaseIdleAfterMs: 10_000,
   watermarkFlushMs: 1000,
   idleWatermarkFlushMs: 60_000,
   fetchLimit: 1000,
   handledCapacity: 200_000,
-  missingBodyGraceMs: 30_000,
 };
 
-/** A new entry, with its message, and the delivery row an earlier owner left for it (if any). */
+/** A new message of the buffer, and the delivery state an earlier owner left for it (if any). */
 export interface Discovered {
-  entry: BufferEntry;
   message: Message;
   prior?: Delivery;
 }
@@ -107,7 +109,7 @@ const MAX_FETCH_LIMIT = 100_000;
 const ADVANCE_EVERY_MS = 100;
 
 interface Page {
-  entries: BufferEntry[];
+  entries: Message[];
   full: boolean;
   lastTs: number;
 }
@@ -153,8 +155,6 @@ export class ShardConsumer {
   private readonly tracked = new Map<string, number>();
   /** Finished: id → ts, in about ts order. */
   private readonly handled = new Map<string, number>();
-  /** Entries whose message row was not visible yet: id → [ts, first seen]. */
-  private readonly missing = new Map<string, [number, number]>();
 
   nextPollAt = 0;
   /** When a read last found something new. */
@@ -198,7 +198,7 @@ export class ShardConsumer {
 
   /** Nothing read is unfinished. */
   get idle(): boolean {
-    return this.tracked.size === 0 && this.missing.size === 0;
+    return this.tracked.size === 0;
   }
 
   /**
@@ -251,53 +251,31 @@ export class ShardConsumer {
       if (page.entries.length > 0) entries = page.entries.concat(entries);
     }
 
-    const unknown: BufferEntry[] = [];
-    const needLookup: string[] = [];
-    for (const e of entries) {
-      if (this.tracked.has(e.id) || this.handled.has(e.id)) continue;
-      unknown.push(e);
-      if (e.ts < this.lookupBelowTs) needLookup.push(e.id);
+    const unknown: Message[] = [];
+    const needLookup: Message[] = [];
+    for (const m of entries) {
+      if (this.tracked.has(m.id) || this.handled.has(m.id)) continue;
+      unknown.push(m);
+      if (m.createdAt < this.lookupBelowTs) needLookup.push(m);
     }
     if (unknown.length === 0) {
       this.scheduleAfterRead(0, full, now);
       return [];
     }
-    const priors = needLookup.length > 0 ? await this.store.getDeliveries(this.consumer, needLookup) : undefined;
-    let candidates = unknown;
-    if (priors && priors.size > 0) {
-      candidates = [];
-      for (const e of unknown) {
-        const prior = priors.get(e.id);
-        if (prior && HANDLED_STATES.has(prior.state)) this.remember(e.id, e.ts);
-        else candidates.push(e);
-      }
-    }
-    const bodies = candidates.length > 0 ? await this.store.getMessages(candidates.map((e) => e.id)) : new Map<string, Message>();
+    const priors = needLookup.length > 0 ? await this.store.getDeliveries(this.consumer, needLookup.map(positionOf)) : undefined;
     const found: Discovered[] = [];
-    let held = false;
-    for (const entry of candidates) {
+    for (const message of unknown) {
       // One entry per id is handed over (a racing idempotent produce may have left two).
-      if (this.tracked.has(entry.id)) continue;
-      const message = bodies.get(entry.id);
-      if (!message) {
-        held = this.holdMissing(entry, now) || held;
+      if (this.tracked.has(message.id)) continue;
+      const prior = priors?.get(message.id);
+      if (prior && HANDLED_STATES.has(prior.state)) {
+        this.remember(message.id, message.createdAt);
         continue;
       }
-      if (this.missing.size > 0) this.missing.delete(entry.id);
-      if (message.topic !== this.topic.name || message.shard !== this.shard) {
-        // A second entry of a racing idempotent produce whose message row was overwritten: the
-        // message belongs to the entry that matches its row.
-        this.logger.warn({ id: entry.id, topic: this.topic.name, shard: this.shard }, 'skipping a stale buffer entry');
-        this.remember(entry.id, entry.ts);
-        continue;
-      }
-      this.tracked.set(entry.id, entry.ts);
-      const prior = priors?.get(entry.id);
-      found.push(prior ? { entry, message, prior } : { entry, message });
+      this.tracked.set(message.id, message.createdAt);
+      found.push(prior ? { message, prior } : { message });
     }
     this.scheduleAfterRead(found.length, full, now);
-    // A message row not visible yet (its batch still landing): look again soon.
-    if (held) this.nextPollAt = Math.min(this.nextPollAt, now + this.options.pollMinMs * 5);
     return found;
   }
 
@@ -314,11 +292,11 @@ export class ShardConsumer {
   /** Entries with fromTs <= ts <= toTs, at most a page; a page filled by one millisecond is widened (paging is by time). */
   private async page(fromTs: number, toTs: number): Promise<Page> {
     let entries = await this.store.readBuffer(this.topic.name, this.shard, fromTs, toTs, this.limit);
-    while (entries.length >= this.limit && entries[0]!.ts === entries[entries.length - 1]!.ts && this.limit < MAX_FETCH_LIMIT) {
+    while (entries.length >= this.limit && entries[0]!.createdAt === entries[entries.length - 1]!.createdAt && this.limit < MAX_FETCH_LIMIT) {
       this.limit = Math.min(MAX_FETCH_LIMIT, this.limit * 4);
       entries = await this.store.readBuffer(this.topic.name, this.shard, fromTs, toTs, this.limit);
     }
-    return { entries, full: entries.length >= this.limit, lastTs: entries.length > 0 ? entries[entries.length - 1]!.ts : fromTs };
+    return { entries, full: entries.length >= this.limit, lastTs: entries.length > 0 ? entries[entries.length - 1]!.createdAt : fromTs };
   }
 
   /** The entry (read at `ts`) is finished (sent, failed, dead, unknown): never hand it over again. */
@@ -357,7 +335,6 @@ export class ShardConsumer {
       this.advancedAt = now;
       let candidate = this.frontier;
       for (const ts of this.tracked.values()) if (ts < candidate) candidate = ts;
-      for (const [ts] of this.missing.values()) if (ts < candidate) candidate = ts;
       if (candidate > this.watermark) this.watermark = candidate;
     }
     const due = now - this.lastFlushAt >= (this.finishedSinceFlush ? this.options.watermarkFlushMs : this.options.idleWatermarkFlushMs);
@@ -383,22 +360,6 @@ export class ShardConsumer {
       // Jittered (±20%), so that shards gone idle together do not all poll in the same instant.
       this.nextPollAt = now + Math.round(this.idleMs * (0.8 + 0.4 * Math.random()));
     }
-  }
-
-  /** Returns true when the entry will be read again, false when it was given up. */
-  private holdMissing(entry: BufferEntry, now: number): boolean {
-    const seen = this.missing.get(entry.id);
-    if (!seen) {
-      this.missing.set(entry.id, [entry.ts, now]);
-    } else if (now - seen[1] > this.options.missingBodyGraceMs) {
-      this.logger.error({ id: entry.id, topic: this.topic.name, shard: this.shard }, 'buffer entry without a message row; skipping it');
-      this.missing.delete(entry.id);
-      this.remember(entry.id, entry.ts);
-      return false;
-    }
-    // Read it again: keep the read position (and, through `missing`, the watermark) at or below it.
-    this.readFrom = Math.min(this.readFrom, entry.ts);
-    return true;
   }
 
   private remember(id: string, ts: number): void {

@@ -6,7 +6,7 @@
 import type { ValidateFunction } from 'ajv';
 import { HttpError, badRequest, notFound, unprocessable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Message, Store, Topic } from '../store/port.ts';
+import type { Message, MessagePosition, Store, Topic } from '../store/port.ts';
 import { UuidV7Generator } from './ids.ts';
 import { compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
@@ -150,7 +150,7 @@ export class Producer {
 
     // Idempotent produce: a supplied id that exists already is answered from the stored message.
     const supplied = items.filter((i) => i.id !== undefined).map((i) => i.id as string);
-    const existing = supplied.length > 0 ? await this.deps.store.getMessages(supplied) : new Map<string, Message>();
+    const existing = supplied.length > 0 ? await this.deps.store.locateMessages(supplied) : new Map<string, MessagePosition>();
     for (const item of items) {
       const stored = item.id !== undefined ? existing.get(item.id) : undefined;
       if (stored && stored.topic !== topic.name) {
@@ -175,7 +175,7 @@ export class Producer {
     for (const item of items) {
       const stored = item.id !== undefined ? existing.get(item.id) : undefined;
       if (stored) {
-        results.push({ id: stored.id, shard: stored.shard });
+        results.push({ id: stored.messageId, shard: stored.shard });
         continue;
       }
       const id = item.id ?? this.ids.next();

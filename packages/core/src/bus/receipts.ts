@@ -5,7 +5,7 @@
  * own (dead) is never overwritten.
  */
 import type { DeliveryUpdate } from '@omnibus/sdk';
-import type { Delivery, DeliveryState, MessageEvent, Store } from '../store/port.ts';
+import type { Delivery, DeliveryState, MessageEvent, MessagePosition, Store } from '../store/port.ts';
 
 const ACCEPTS: Record<DeliveryUpdate['state'], ReadonlySet<DeliveryState>> = {
   delivered: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'failed']),
@@ -23,8 +23,9 @@ export interface ReceiptResult {
 
 /**
  * A receipt can name a provider id whose mapping is stored with our `sent` row, moments after
- * the provider answered (an SMSC sends deliver_sm right after submit_sm_resp): such receipts
- * are tried again after these delays before they are given up as unmatched.
+ * the provider answered (an SMSC sends deliver_sm right after submit_sm_resp), or a message
+ * whose id index entry is still being written (it follows the buffer row a sink reads): such
+ * receipts are tried again after these delays before they are given up as unmatched.
  */
 const UNMATCHED_RETRY_DELAYS_MS = [250, 1000, 4000];
 
@@ -36,11 +37,18 @@ export async function applyDeliveryUpdates(
   attempt = 0,
 ): Promise<ReceiptResult> {
   const result: ReceiptResult = { applied: 0, ignored: 0, unmatched: 0 };
-  const resolved: Array<{ messageId: string; update: DeliveryUpdate }> = [];
+  const named: Array<{ messageId: string; update: DeliveryUpdate }> = [];
   const unmatched: DeliveryUpdate[] = [];
   for (const update of updates) {
     const messageId = update.messageId ?? (update.providerId ? await store.findByProviderId(connector, update.providerId) : undefined);
-    if (messageId) resolved.push({ messageId, update });
+    if (messageId) named.push({ messageId, update });
+    else unmatched.push(update);
+  }
+  const positions = named.length > 0 ? await store.locateMessages(named.map((r) => r.messageId)) : new Map<string, MessagePosition>();
+  const resolved: Array<{ position: MessagePosition; update: DeliveryUpdate }> = [];
+  for (const { messageId, update } of named) {
+    const position = positions.get(messageId);
+    if (position) resolved.push({ position, update });
     else unmatched.push(update);
   }
   result.unmatched = unmatched.length;
@@ -52,19 +60,20 @@ export async function applyDeliveryUpdates(
   if (resolved.length === 0) return result;
   const current = await store.getDeliveries(
     connector,
-    resolved.map((r) => r.messageId),
+    resolved.map((r) => r.position),
   );
   const now = Date.now();
   const rows = new Map<string, Delivery>();
   const events: MessageEvent[] = [];
   // Oldest first, so that two receipts of one message in one call end in the later state.
-  for (const { messageId, update } of [...resolved].sort((a, b) => a.update.at - b.update.at)) {
+  for (const { position, update } of [...resolved].sort((a, b) => a.update.at - b.update.at)) {
+    const { messageId } = position;
     const before = rows.get(messageId) ?? current.get(messageId);
     const applies = !before || ACCEPTS[update.state].has(before.state);
     if (applies) {
       rows.set(messageId, {
+        ...position,
         connector,
-        messageId,
         state: update.state,
         attempts: before?.attempts ?? 0,
         epoch: before?.epoch ?? 0,
@@ -106,9 +115,9 @@ const RECEIPT_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read',
  * rows about to be written keep the state such a receipt already moved them to.
  */
 export async function keepReceiptStates(store: Store, connector: string, rows: Delivery[]): Promise<Delivery[]> {
-  const sentIds = rows.filter((row) => row.state === 'sent').map((row) => row.messageId);
-  if (sentIds.length === 0) return rows;
-  const current = await store.getDeliveries(connector, sentIds);
+  const sent = rows.filter((row) => row.state === 'sent');
+  if (sent.length === 0) return rows;
+  const current = await store.getDeliveries(connector, sent);
   return rows.map((row) => {
     const stored = current.get(row.messageId);
     if (row.state !== 'sent' || !stored || !RECEIPT_STATES.has(stored.state)) return row;

@@ -25,7 +25,7 @@ import { FatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome
 import type { Counter, Gauge } from 'prom-client';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
-import type { Delivery, Message, MessageEvent, Topic } from '../store/port.ts';
+import { positionOf, type Delivery, type Message, type MessageEvent, type MessagePosition, type Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket, WakeableSleep } from './pacing.ts';
@@ -46,6 +46,8 @@ export interface SinkRunnerDeps extends SourceRunnerDeps {
 /** A record read and not finished. */
 interface Pending {
   message: Message;
+  /** The message's buffer position: where its delivery state is kept. */
+  position: MessagePosition;
   ts: number;
   /** Attempts made so far, by any owner. */
   attempts: number;
@@ -505,8 +507,8 @@ export class SinkRunner implements TaskRunner {
     await Promise.all(idle.map((s) => this.release(s)));
   }
 
-  private admit(owned: OwnedShard, { entry, message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
-    const pending: Pending = { message, ts: entry.ts, attempts: prior?.attempts ?? 0, ...(prior ? { prior } : {}) };
+  private admit(owned: OwnedShard, { message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
+    const pending: Pending = { message, position: positionOf(message), ts: message.createdAt, attempts: prior?.attempts ?? 0, ...(prior ? { prior } : {}) };
     if (!prior || prior.state === 'pending') {
       owned.enqueue(pending);
     } else if (prior.state === 'retrying') {
@@ -597,7 +599,7 @@ export class SinkRunner implements TaskRunner {
     const store = this.deps.store;
     const sending: Delivery[] = batch.map(({ shard, pending }) => ({
       connector: this.connector,
-      messageId: pending.message.id,
+      ...pending.position,
       state: 'sending' as const,
       attempts: pending.attempts + 1,
       epoch: shard.lease.epoch,
@@ -660,7 +662,7 @@ export class SinkRunner implements TaskRunner {
     return {
       ...(pending.prior ?? {
         connector: this.connector,
-        messageId: pending.message.id,
+        ...pending.position,
         state: 'pending' as const,
         attempts: pending.attempts,
         epoch: shard.lease.epoch,
@@ -719,7 +721,7 @@ export class SinkRunner implements TaskRunner {
       const attempts = pending.attempts + 1;
       const messageId = pending.message.id;
       if (outcome.status === 'sent') {
-        const row: Delivery = { connector, messageId, state: 'sent', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now };
+        const row: Delivery = { ...pending.position, connector, state: 'sent', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now };
         if (outcome.providerId) {
           row.providerId = outcome.providerId;
           providerIds.push({ connector, providerId: outcome.providerId, messageId });
@@ -741,7 +743,7 @@ export class SinkRunner implements TaskRunner {
           failed.push({ dispatch, error: outcome.error, exhausted: true });
           continue;
         }
-        rows.push({ connector, messageId, state: 'retrying', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now, nextAttemptAt, lastError: outcome.error });
+        rows.push({ ...pending.position, connector, state: 'retrying', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now, nextAttemptAt, lastError: outcome.error });
         events.push({
           messageId,
           at: now,
@@ -767,7 +769,7 @@ export class SinkRunner implements TaskRunner {
         const state = letter && 'id' in letter ? 'dead' : 'failed';
         rows.push({
           connector,
-          messageId: pending.message.id,
+          ...pending.position,
           state,
           attempts: pending.attempts + 1,
           epoch: shard.lease.epoch,

@@ -1,18 +1,23 @@
 /**
- * The data plane: topics, produce, routing, and what became of a message or a group.
+ * The data plane: topics, produce, routing, and what became of a message or a group; and the
+ * wake hints workers send each other after a produce (bus/peer-wake.ts).
  * Errors are thrown as HttpErrors and answered by the server's one error handler; a rejected
  * request writes nothing.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { badRequest, conflict, notFound } from '../errors.ts';
+import { applyWakeHints, parseWakeHints, WAKE_PATH } from '../bus/peer-wake.ts';
 import type { Producer } from '../bus/producer.ts';
 import { routeKey } from '../bus/shard.ts';
+import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
-import type { Delivery, DeliveryState, Message, MessageEvent, Store, Topic } from '../store/port.ts';
+import { positionOf, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Store, type Topic } from '../store/port.ts';
 
 export interface DataPlaneDeps {
   store: Store;
   producer: Producer;
+  /** Whom peers' wake hints notify; the producer's signals when not given. */
+  signals?: ShardSignals;
   /** Most messages a group report looks at. */
   groupReportLimit?: number;
 }
@@ -110,6 +115,12 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       return reply.status(202).send({ messages: produced });
     });
 
+    // A peer wrote to these shards: wake the local consumers of the ones this worker reads.
+    app.post(WAKE_PATH, async (request, reply) => {
+      applyWakeHints(deps.signals ?? producer.signals, parseWakeHints(request.body));
+      return reply.status(204).send();
+    });
+
     app.get<{ Params: { topic: string }; Querystring: { key?: string | string[] } }>('/topics/:topic/route', async (request) => {
       const topic = await topicOr404(request.params.topic);
       const key = request.query.key;
@@ -118,14 +129,25 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       return { key, token, shard };
     });
 
+    /** The sink connectors that read a topic: whose delivery states a message of it has. */
+    const consumersOf = async (topics: ReadonlySet<string>): Promise<Map<string, string[]>> => {
+      const byTopic = new Map<string, string[]>([...topics].map((t) => [t, []]));
+      for (const c of await store.listConnectors()) {
+        for (const topic of (c.config.topics ?? '').split(',').map((t) => t.trim())) byTopic.get(topic)?.push(c.name);
+      }
+      return byTopic;
+    };
+
     app.get<{ Params: { id: string } }>('/messages/:id', async (request) => {
       const id = request.params.id;
       const message = (await store.getMessages([id])).get(id);
       if (!message) throw notFound(`Message ${id} not found`, 'OMNI_ERR_BUS_MESSAGE_NOT_FOUND');
-      const [deliveries, events] = await Promise.all([store.listDeliveries(id), store.listEvents(id)]);
+      const position = positionOf(message);
+      const [consumers, events] = await Promise.all([consumersOf(new Set([message.topic])), store.listEvents(id)]);
+      const deliveries = await Promise.all(consumers.get(message.topic)!.map(async (c) => (await store.getDeliveries(c, [position])).get(id)));
       return {
         message: messageView(message),
-        deliveries: deliveries.map(deliveryView),
+        deliveries: deliveries.filter((d): d is Delivery => d !== undefined).map(deliveryView),
         events: [...events].sort((a, b) => a.at - b.at).map(eventView),
       };
     });
@@ -137,33 +159,29 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       if (ids.length === 0) throw notFound(`Group ${group} has no messages`, 'OMNI_ERR_BUS_GROUP_NOT_FOUND');
       const truncated = ids.length > groupLimit;
       const counted = ids.slice(0, groupLimit);
-      const [messages, connectors] = await Promise.all([store.getMessages(counted), store.listConnectors()]);
-      const consumersOf = (topic: string) =>
-        connectors
-          .filter((c) => (c.config.topics ?? '').split(',').map((t) => t.trim()).includes(topic))
-          .map((c) => c.name);
+      const positions = [...(await store.locateMessages(counted)).values()];
+      const consumers = await consumersOf(new Set(positions.map((p) => p.topic)));
       const counts: Record<string, Partial<Record<DeliveryState, number>>> = {};
-      const bump = (connector: string, state: DeliveryState) => {
+      const bump = (connector: string, state: DeliveryState, n = 1) => {
         const byState = (counts[connector] ??= {});
-        byState[state] = (byState[state] ?? 0) + 1;
+        byState[state] = (byState[state] ?? 0) + n;
       };
-      const deliveries = await mapLimited(counted, 32, (id) => store.listDeliveries(id));
-      counted.forEach((id, i) => {
-        const seen = new Set<string>();
-        for (const delivery of deliveries[i]!) {
-          seen.add(delivery.connector);
-          bump(delivery.connector, delivery.state);
-        }
-        // A consumer that has not written a row for the message yet has it pending.
-        const topic = messages.get(id)?.topic;
-        if (topic) for (const connector of consumersOf(topic)) if (!seen.has(connector)) bump(connector, 'pending');
+      const reads: Array<{ connector: string; positions: MessagePosition[] }> = [];
+      for (const [topic, connectors] of consumers) {
+        const ofTopic = positions.filter((p) => p.topic === topic);
+        for (const connector of connectors) reads.push({ connector, positions: ofTopic });
+      }
+      await mapLimited(reads, 8, async ({ connector, positions: ofTopic }) => {
+        const states = await store.getDeliveries(connector, ofTopic);
+        for (const delivery of states.values()) bump(connector, delivery.state);
+        // A consumer that has not written a row for a message yet has it pending.
+        if (states.size < ofTopic.length) bump(connector, 'pending', ofTopic.length - states.size);
       });
       return { group, messages: counted.length, truncated, connectors: counts };
     });
   };
 }
 
-/** Maps with at most `limit` calls in flight (a group report must not open thousands of queries at once). */
 async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;

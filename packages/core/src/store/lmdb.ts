@@ -3,9 +3,11 @@
  *
  * Each CQL table is a named LMDB database keyed by that table's primary key as an ordered
  * array key, so a range scan here is a partition/clustering slice there:
- *   buffer [topic, shard, ts, id] → key            messages id → Message
- *   deliveries [messageId, connector] → Delivery (less the key's fields)    events [messageId, at, seq, tag] → MessageEvent
- *   …
+ *   buffered_messages [topic, shard, ts, id] → Message     message_positions id → [topic, shard, ts]
+ *   delivery_states [topic, shard, ts, id, connector] → Delivery (less the key's fields)
+ *   events [messageId, at, seq, tag] → MessageEvent        …
+ * Delivery states put the connector last (CQL puts it first, in the partition key): here one
+ * range removes every connector's states of expired messages.
  *
  * Several worker processes may open the same directory at once. LMDB itself is
  * multi-process safe; what this adapter adds for that:
@@ -24,13 +26,14 @@ import { resolve } from 'node:path';
 import { asBinary, open, type Binary, type Database, type Key, type RootDatabase } from 'lmdb';
 import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {
-  BufferEntry,
+  ClusterView,
   ConnectorRecord,
   Delivery,
   Lease,
   Member,
   Message,
   MessageEvent,
+  MessagePosition,
   SourceOffset,
   StatusRecord,
   Store,
@@ -40,9 +43,15 @@ import type {
 /** Sorts after every key component we write: closes a prefix range ([…prefix, AFTER_ALL]). */
 const AFTER_ALL = Buffer.from([0xff]);
 
-const SCHEMA_VERSION = 1;
+/**
+ * 2: messages kept whole in the buffer, delivery states by buffer position. The tables of
+ * version 1 (`messages`, `buffer`, `deliveries`) are left unread.
+ */
+const SCHEMA_VERSION = 2;
 const STRUCTURES_KEY = Symbol.for('structures');
 const DEFAULT_SWEEP_INTERVAL_MS = 5 * 60_000;
+/** The `meta` entry holding the cluster view's connectors version, a counter. */
+const CONNECTORS_VERSION_KEY = 'connectors_version';
 /** A member whose heartbeat expired this long ago is forgotten by the sweep. */
 const DEAD_MEMBER_KEPT_MS = 10 * 60_000;
 
@@ -53,13 +62,15 @@ interface StoredMember extends Member {
 interface Tables {
   meta: Database<unknown, string>;
   topics: Database<Topic, string>;
-  messages: Database<Message, string>;
-  buffer: Database<string, Key>;
+  /** [topic, shard, createdAt, id] → the message. */
+  bufferedMessages: Database<Message, Key>;
+  /** id → [topic, shard, createdAt]. */
+  messagePositions: Database<[string, number, number], string>;
   groupMessages: Database<number, Key>;
   watermarks: Database<number, Key>;
   sourceOffsets: Database<SourceOffset, Key>;
-  /** [messageId, connector] → the delivery without those two (older rows may still hold them). */
-  deliveries: Database<Delivery, Key>;
+  /** [topic, shard, ts, messageId, connector] → the delivery without those fields. */
+  deliveryStates: Database<Delivery, Key>;
   providerIds: Database<string, Key>;
   events: Database<MessageEvent, Key>;
   leases: Database<Lease, string>;
@@ -101,12 +112,12 @@ export class LmdbStore implements Store {
     const tables: Tables = {
       meta: table('meta'),
       topics: table('topics'),
-      messages: table('messages'),
-      buffer: table('buffer'),
+      bufferedMessages: table('buffered_messages'),
+      messagePositions: table('message_positions'),
       groupMessages: table('group_messages'),
       watermarks: table('watermarks'),
       sourceOffsets: table('source_offsets'),
-      deliveries: table('deliveries'),
+      deliveryStates: table('delivery_states'),
       providerIds: table('provider_ids'),
       events: table('events'),
       leases: table('leases'),
@@ -116,7 +127,7 @@ export class LmdbStore implements Store {
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
-      if (version === undefined) tables.meta.put('schema_version', SCHEMA_VERSION);
+      if (version === undefined || version < SCHEMA_VERSION) tables.meta.put('schema_version', SCHEMA_VERSION);
       return version ?? SCHEMA_VERSION;
     });
     if (found > SCHEMA_VERSION) {
@@ -195,36 +206,44 @@ export class LmdbStore implements Store {
     if (messages.length === 0) return;
     this.fresh();
     checkMessages(messages, this.topicOf);
-    const { messages: rows, buffer, groupMessages } = this.tables;
+    const { bufferedMessages, messagePositions, groupMessages } = this.tables;
+    // One transaction: every message of the call is stored, or none.
     await this.writer().batch(() => {
       for (const message of messages) {
-        rows.put(message.id, message);
-        buffer.put([message.topic, message.shard, message.createdAt, message.id], message.key);
+        bufferedMessages.put([message.topic, message.shard, message.createdAt, message.id], message);
+        messagePositions.put(message.id, [message.topic, message.shard, message.createdAt]);
         if (message.group !== undefined) groupMessages.put([message.group, message.id], message.createdAt);
       }
     });
   }
 
+  async locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>> {
+    this.fresh();
+    const { messagePositions } = this.tables;
+    const found = new Map<string, MessagePosition>();
+    for (const messageId of ids) {
+      const position = messagePositions.get(messageId);
+      if (position) found.set(messageId, { messageId, topic: position[0], shard: position[1], ts: position[2] });
+    }
+    return found;
+  }
+
   async getMessages(ids: readonly string[]): Promise<Map<string, Message>> {
     this.fresh();
-    const { messages } = this.tables;
+    const { messagePositions, bufferedMessages } = this.tables;
     const found = new Map<string, Message>();
     for (const id of ids) {
-      const message = messages.get(id);
+      const position = messagePositions.get(id);
+      const message = position && bufferedMessages.get([...position, id]);
       if (message) found.set(id, message);
     }
     return found;
   }
 
-  async readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<BufferEntry[]> {
+  async readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<Message[]> {
     if (limit <= 0 || fromTs > toTs) return [];
     this.fresh();
-    const entries: BufferEntry[] = [];
-    for (const { key, value } of this.tables.buffer.getRange({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL], limit })) {
-      const [, , ts, id] = key as [string, number, number, string];
-      entries.push({ topic, shard, ts, id, key: value });
-    }
-    return entries;
+    return [...this.tables.bufferedMessages.getRange({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL], limit }).map(({ value }) => value)];
   }
 
   // Watermarks
@@ -261,34 +280,34 @@ export class LmdbStore implements Store {
 
   // Deliveries
 
-  async getDeliveries(connector: string, messageIds: readonly string[]): Promise<Map<string, Delivery>> {
+  async getDeliveries(connector: string, positions: readonly MessagePosition[]): Promise<Map<string, Delivery>> {
     this.fresh();
-    const { deliveries } = this.tables;
+    const { deliveryStates } = this.tables;
     const found = new Map<string, Delivery>();
-    for (const id of messageIds) {
-      const stored = deliveries.get([id, connector]);
-      if (stored) found.set(id, { ...stored, connector, messageId: id });
+    for (const { messageId, topic, shard, ts } of positions) {
+      const stored = deliveryStates.get([topic, shard, ts, messageId, connector]);
+      if (stored) found.set(messageId, { ...stored, connector, messageId, topic, shard, ts });
     }
     return found;
   }
 
   /**
-   * A delivery row's value leaves out what its key holds (message id, connector). The rows a
+   * A delivery row's value leaves out what its key holds (position, connector). The rows a
    * sink writes for one batch then mostly share one value (same state, attempt, epoch, worker,
    * time), which is encoded once and stored as those bytes under every key.
    */
   async putDeliveries(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
-    const table = this.tables.deliveries;
+    const table = this.tables.deliveryStates;
     const encoder = (table as unknown as { encoder: { encode(value: unknown): Uint8Array } }).encoder;
     // The last plain row's value and its bytes: consecutive rows of a batch usually share them.
     let last: Delivery | undefined;
     let bytes: Binary | undefined;
     await this.writer().batch(() => {
       for (const d of deliveries) {
-        const key = [d.messageId, d.connector];
+        const key = [d.topic, d.shard, d.ts, d.messageId, d.connector];
         if (d.providerId !== undefined || d.lastError !== undefined || d.nextAttemptAt !== undefined) {
-          const { connector: _connector, messageId: _messageId, ...value } = d;
+          const { connector: _connector, messageId: _messageId, topic: _topic, shard: _shard, ts: _ts, ...value } = d;
           table.put(key, value as Delivery);
           continue;
         }
@@ -308,15 +327,6 @@ export class LmdbStore implements Store {
         table.put(key, bytes as unknown as Delivery);
       }
     });
-  }
-
-  async listDeliveries(messageId: string): Promise<Delivery[]> {
-    this.fresh();
-    return [
-      ...this.tables.deliveries
-        .getRange({ start: [messageId], end: [messageId, AFTER_ALL] })
-        .map(({ key, value }) => ({ ...value, messageId, connector: (key as [string, string])[1] })),
-    ];
   }
 
   async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {
@@ -399,20 +409,33 @@ export class LmdbStore implements Store {
     return held;
   }
 
-  // Members
+  async acquireSessionLease(name: string, owner: string, liveMembers: readonly string[], ttlMs: number, now = Date.now()): Promise<Lease | undefined> {
+    const { leases } = this.tables;
+    return this.writer().transaction(() => {
+      const current = leases.get(name);
+      const held = current !== undefined && current.owner !== '' && current.owner !== owner && (current.expiresAt > now || liveMembers.includes(current.owner));
+      if (held) return undefined;
+      const next = { name, owner, epoch: (current?.epoch ?? 0) + 1, expiresAt: now + ttlMs };
+      leases.put(name, next);
+      return next;
+    });
+  }
+
+  // Members and the cluster view
 
   async heartbeat(member: Member, ttlMs: number): Promise<void> {
     await this.tables.members.put(member.id, { ...member, expiresAt: member.heartbeatAt + ttlMs });
   }
 
-  async listMembers(now = Date.now()): Promise<Member[]> {
+  async readCluster(now = Date.now()): Promise<ClusterView> {
     this.fresh();
-    const live: Member[] = [];
+    const members: Member[] = [];
     for (const { value } of this.tables.members.getRange()) {
       const { expiresAt, ...member } = value;
-      if (expiresAt > now) live.push(member);
+      if (expiresAt > now) members.push(member);
     }
-    return live;
+    const version = this.tables.meta.get(CONNECTORS_VERSION_KEY) as number | undefined;
+    return { members, connectorsVersion: version === undefined ? '' : String(version) };
   }
 
   async removeMember(id: string): Promise<void> {
@@ -448,6 +471,11 @@ export class LmdbStore implements Store {
     await this.tables.connectors.remove(name);
   }
 
+  async bumpConnectorsVersion(): Promise<void> {
+    const { meta } = this.tables;
+    await this.writer().transaction(() => meta.put(CONNECTORS_VERSION_KEY, ((meta.get(CONNECTORS_VERSION_KEY) as number | undefined) ?? 0) + 1));
+  }
+
   async putStatus(status: StatusRecord): Promise<void> {
     await this.tables.statuses.put([status.connector, status.task ?? -1], status);
   }
@@ -470,7 +498,7 @@ export class LmdbStore implements Store {
    * processes at once. Returns how many messages it removed.
    */
   async sweepExpired(now = Date.now()): Promise<number> {
-    const { topics, buffer, messages, groupMessages, members } = this.tables;
+    const { topics, bufferedMessages, messagePositions, deliveryStates, groupMessages, members } = this.tables;
     this.fresh();
     const deadMembers = [...members.getRange().filter(({ value }) => value.expiresAt < now - DEAD_MEMBER_KEPT_MS).map(({ key }) => key)];
     if (deadMembers.length > 0) {
@@ -486,16 +514,16 @@ export class LmdbStore implements Store {
       if (!(topic.retentionMs > 0)) continue;
       const cutoff = now - topic.retentionMs;
       for (let shard = 0; shard < topic.shards; shard++) {
-        const expired = [...buffer.getRange({ start: [topic.name, shard], end: [topic.name, shard, cutoff], limit: 10_000 })];
+        const expired = [...bufferedMessages.getRange({ start: [topic.name, shard], end: [topic.name, shard, cutoff], limit: 10_000 })];
         if (expired.length === 0) continue;
+        const states = [...deliveryStates.getKeys({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
         await this.writer().transaction(() => {
-          for (const { key } of expired) {
-            const id = (key as [string, number, number, string])[3];
-            const message = messages.get(id);
-            if (message?.group !== undefined) groupMessages.remove([message.group, id]);
-            messages.remove(id);
-            buffer.remove(key);
+          for (const { key, value } of expired) {
+            if (value.group !== undefined) groupMessages.remove([value.group, value.id]);
+            messagePositions.remove(value.id);
+            bufferedMessages.remove(key);
           }
+          for (const key of states) deliveryStates.remove(key);
         });
         removed += expired.length;
       }

@@ -29,14 +29,21 @@ export interface Message {
   createdAt: number;
 }
 
-/** A message's place in the buffer of its (topic, shard): ordered by ingestion time, then id. */
-export interface BufferEntry {
+/**
+ * Where a message sits in the buffer: its (topic, shard) and its ingestion time (`createdAt`).
+ * Deliveries are kept by this position, beside the buffer, so that a consumer reads and writes
+ * the delivery states of a window with the same few range reads and partition writes as the
+ * buffer itself.
+ */
+export interface MessagePosition {
+  messageId: string;
   topic: string;
   shard: number;
+  /** The message's `createdAt`: its buffer time. */
   ts: number;
-  id: string;
-  key: string;
 }
+
+export const positionOf = (m: Message): MessagePosition => ({ messageId: m.id, topic: m.topic, shard: m.shard, ts: m.createdAt });
 
 /** pending → sending → sent → delivered | read, or → retrying | failed | dead | unknown. */
 export type DeliveryState =
@@ -53,9 +60,8 @@ export type DeliveryState =
 /** States after which the consumer never hands the message to the task again. */
 export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown']);
 
-export interface Delivery {
+export interface Delivery extends MessagePosition {
   connector: string;
-  messageId: string;
   state: DeliveryState;
   attempts: number;
   /** The lease epoch of the shard owner that wrote this state (fencing evidence). */
@@ -84,6 +90,7 @@ export interface Lease {
   owner: string;
   /** Fencing token: grows every time ownership changes hands. */
   epoch: number;
+  /** Until when it holds without renewal; a session lease holds beyond while its owner is a live member. */
   expiresAt: number;
 }
 
@@ -93,6 +100,18 @@ export interface Member {
   url: string;
   startedAt: number;
   heartbeatAt: number;
+}
+
+/** What a worker learns from one read of the cluster at every heartbeat. */
+export interface ClusterView {
+  /** Members whose heartbeat has not expired. */
+  members: Member[];
+  /**
+   * Changes whenever a writer calls `bumpConnectorsVersion`: a worker re-reads the connectors
+   * only when it differs from the one it saw before. Opaque: compare for equality, never order.
+   * '' until the first bump.
+   */
+  connectorsVersion: string;
 }
 
 export type TargetState = 'STARTED' | 'PAUSED' | 'STOPPED';
@@ -140,15 +159,18 @@ export interface Store {
   getTopic(name: string): Promise<Topic | undefined>;
   listTopics(): Promise<Topic[]>;
 
-  // Ingest: message rows and their buffer entries, together
+  // Ingest: messages are kept in the buffer of their (topic, shard), by time; an index finds them by id
   /**
-   * Writes every message and its buffer entry atomically (one transaction on LMDB, one logged
-   * batch on CQL). Resolves only once the store has acknowledged the write.
+   * Writes the messages into the buffer and the id index. Resolves only once the store has
+   * acknowledged every write. Not atomic across messages: after a failure some messages may be
+   * stored (and delivered); producing them again with the same ids stores nothing twice.
    */
   appendMessages(messages: Message[]): Promise<void>;
+  /** Where the messages with these ids are (those that exist and have not expired). */
+  locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>>;
   getMessages(ids: readonly string[]): Promise<Map<string, Message>>;
-  /** Buffer entries of (topic, shard) with fromTs <= ts <= toTs, oldest first, at most `limit`. */
-  readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<BufferEntry[]>;
+  /** Messages of (topic, shard) with fromTs <= createdAt <= toTs, in (createdAt, id) order, at most `limit`. */
+  readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<Message[]>;
 
   // Consumer watermarks
   getWatermark(consumer: string, topic: string, shard: number): Promise<number | undefined>;
@@ -160,10 +182,9 @@ export interface Store {
   deleteSourceOffsets(connector: string): Promise<void>;
 
   // Deliveries
-  getDeliveries(connector: string, messageIds: readonly string[]): Promise<Map<string, Delivery>>;
+  /** The connector's deliveries of the messages at these positions, by message id (absent: none written yet). */
+  getDeliveries(connector: string, positions: readonly MessagePosition[]): Promise<Map<string, Delivery>>;
   putDeliveries(deliveries: Delivery[]): Promise<void>;
-  /** Every connector's delivery of one message. */
-  listDeliveries(messageId: string): Promise<Delivery[]>;
   /** Maps a provider's id back to our message (SMPP receipts and some webhooks carry only theirs). */
   putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void>;
   findByProviderId(connector: string, providerId: string): Promise<string | undefined>;
@@ -184,11 +205,21 @@ export interface Store {
   renewLease(name: string, owner: string, epoch: number, ttlMs: number, now?: number): Promise<boolean>;
   releaseLease(name: string, owner: string, epoch: number): Promise<void>;
   listLeases(prefix: string): Promise<Lease[]>;
+  /**
+   * Takes a session lease: one its owner keeps by staying a live member (its heartbeat renews
+   * it; no renewal of its own), as etcd keys attached to a lease. It is taken if free, if ours
+   * (a previous life of this worker, or a session of ours that lapsed), or if it has expired
+   * and its owner is not in `liveMembers` (the caller's latest cluster view). `ttlMs` protects
+   * a fresh claim until every worker has seen its owner join. Taking always bumps the epoch, so
+   * that of two workers judging the same holder, only one wins; one compare-and-set, no retry
+   * on a view that may be stale: undefined when held or when another taker won.
+   */
+  acquireSessionLease(name: string, owner: string, liveMembers: readonly string[], ttlMs: number, now?: number): Promise<Lease | undefined>;
 
-  // Members
+  // Members and the cluster view
   heartbeat(member: Member, ttlMs: number): Promise<void>;
-  /** Members whose heartbeat has not expired. */
-  listMembers(now?: number): Promise<Member[]>;
+  /** The live members and the connectors' version, in one read of one partition. */
+  readCluster(now?: number): Promise<ClusterView>;
   removeMember(id: string): Promise<void>;
 
   // Control plane
@@ -198,6 +229,14 @@ export interface Store {
   getConnector(name: string): Promise<ConnectorRecord | undefined>;
   listConnectors(): Promise<ConnectorRecord[]>;
   deleteConnector(name: string): Promise<void>;
+  /**
+   * Gives the cluster view a new `connectorsVersion`, so that every worker re-reads the
+   * connectors at its next heartbeat. Writers call it after every connector write (create,
+   * update, target state, restart request, delete). A call of its own, not part of those
+   * writes: a connector and the cluster view live in different partitions, and a conditional
+   * write cannot span two.
+   */
+  bumpConnectorsVersion(): Promise<void>;
   putStatus(status: StatusRecord): Promise<void>;
   listStatuses(connector: string): Promise<StatusRecord[]>;
   deleteStatuses(connector: string): Promise<void>;

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONSUMER_OPTIONS, ShardConsumer, type ConsumerOptions } from '../../src/bus/consumer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
-import type { BufferEntry, Message, Store } from '../../src/store/port.ts';
+import type { Message, Store } from '../../src/store/port.ts';
 import { lmdbStore, quietLogger, type StoreHandle } from './helpers.ts';
 
 const T0 = 1_700_000_000_000;
@@ -31,7 +31,7 @@ describe('shard consumer', () => {
       get(target, property, receiver) {
         if (property !== 'readBuffer') return Reflect.get(target, property, receiver) as unknown;
         return async (...args: Parameters<Store['readBuffer']>) => {
-          const entries: BufferEntry[] = await target.readBuffer(...args);
+          const entries: Message[] = await target.readBuffer(...args);
           for (const e of entries) reads.set(e.id, (reads.get(e.id) ?? 0) + 1);
           return entries;
         };

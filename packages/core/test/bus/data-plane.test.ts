@@ -122,9 +122,10 @@ describe('data plane REST', () => {
     const [m1, m2] = produced.map((m) => m.id) as [string, string, string];
     const now = Date.now();
     await handle.store.putConnector({ name: 'push-sink', config: { 'connector.class': 'FileSink', topics: 'push' }, targetState: 'STARTED', taskConfigs: [], generation: 1, createdAt: now, updatedAt: now });
+    const positions = await handle.store.locateMessages([m1, m2]);
     await handle.store.putDeliveries([
-      { connector: 'push-sink', messageId: m1, state: 'sent', attempts: 1, epoch: 1, workerId: 'w1', providerId: 'P1', updatedAt: now },
-      { connector: 'push-sink', messageId: m2, state: 'failed', attempts: 2, epoch: 1, workerId: 'w1', lastError: { code: 'E', message: 'no' }, updatedAt: now },
+      { ...positions.get(m1)!, connector: 'push-sink', state: 'sent', attempts: 1, epoch: 1, workerId: 'w1', providerId: 'P1', updatedAt: now },
+      { ...positions.get(m2)!, connector: 'push-sink', state: 'failed', attempts: 2, epoch: 1, workerId: 'w1', lastError: { code: 'E', message: 'no' }, updatedAt: now },
     ]);
     await handle.store.appendEvents([{ messageId: m2, at: now, type: 'failed', connector: 'push-sink', workerId: 'w1', detail: { error: { code: 'E', message: 'no' } } }]);
 

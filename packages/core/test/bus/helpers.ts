@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkOutcome, type SinkRecord } from '@omnibus/sdk';
 import { memoryLogger } from '@omnibus/sdk';
+import { routeKey } from '../../src/bus/shard.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
-import type { Store } from '../../src/store/port.ts';
+import type { Delivery, Store } from '../../src/store/port.ts';
 
 export interface StoreHandle {
   store: Store;
@@ -99,4 +100,24 @@ export function recordingSink(script: Script = () => ({ status: 'sent' })): {
     },
   }) as unknown as SinkConnector;
   return { connector, received, setScript: (next) => void (current = next) };
+}
+
+/** The connector's delivery states of these messages, found by id (the store keeps them by buffer position). */
+export async function deliveriesById(store: Store, connector: string, ids: readonly string[]): Promise<Map<string, Delivery>> {
+  return store.getDeliveries(connector, [...(await store.locateMessages(ids)).values()]);
+}
+
+/** Stores a message with this id (on a one-shard topic, created if absent) and the connector's delivery state of it. */
+export async function storeDelivered(
+  store: Store,
+  delivery: Omit<Delivery, 'topic' | 'shard' | 'ts'>,
+  topic = 'receipts',
+): Promise<void> {
+  if (!(await store.getTopic(topic))) await store.createTopic({ name: topic, shards: 1, retentionMs: 3_600_000, createdAt: Date.now() - 1000 });
+  if (!(await store.locateMessages([delivery.messageId])).has(delivery.messageId)) {
+    const key = `key-${delivery.messageId}`;
+    await store.appendMessages([{ id: delivery.messageId, topic, key, ...routeKey(key, 1), value: null, headers: {}, createdAt: Date.now() }]);
+  }
+  const position = (await store.locateMessages([delivery.messageId])).get(delivery.messageId)!;
+  await store.putDeliveries([{ ...delivery, ...position }]);
 }

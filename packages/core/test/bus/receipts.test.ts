@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../src/bus/producer.ts';
 import { applyDeliveryUpdates } from '../../src/bus/receipts.ts';
 import { newTopic } from '../../src/bus/topics.ts';
-import { lmdbStore, type StoreHandle } from './helpers.ts';
+import { deliveriesById, lmdbStore, type StoreHandle } from './helpers.ts';
 
 describe('delivery receipts', () => {
   let handle: StoreHandle;
@@ -12,7 +12,8 @@ describe('delivery receipts', () => {
     await handle.store.createTopic(newTopic({ name: 'sms', shards: 2 }));
     ids = (await new Producer({ store: handle.store }).produce('sms', [{ key: '+1', value: 'a' }, { key: '+2', value: 'b' }, { key: '+3', value: 'c' }])).map((p) => p.id);
     const now = Date.now();
-    await handle.store.putDeliveries(ids.map((messageId, i) => ({ connector: 'smpp', messageId, state: i === 2 ? 'dead' : 'sent', attempts: 1, epoch: 3, workerId: 'w1', providerId: `smsc-${i}`, updatedAt: now })));
+    const positions = await handle.store.locateMessages(ids);
+    await handle.store.putDeliveries(ids.map((messageId, i) => ({ ...positions.get(messageId)!, connector: 'smpp', state: i === 2 ? 'dead' : 'sent', attempts: 1, epoch: 3, workerId: 'w1', providerId: `smsc-${i}`, updatedAt: now })));
     await handle.store.putProviderIds(ids.map((messageId, i) => ({ connector: 'smpp', providerId: `smsc-${i}`, messageId })));
   });
   afterAll(async () => handle.close());
@@ -33,13 +34,13 @@ describe('delivery receipts', () => {
       'w2',
     );
     expect(result).toEqual({ applied: 3, ignored: 1, unmatched: 1 });
-    const rows = await handle.store.getDeliveries('smpp', ids);
+    const rows = await deliveriesById(handle.store, 'smpp', ids);
     expect(rows.get(a)).toMatchObject({ state: 'read', attempts: 1, epoch: 3, providerId: 'smsc-0' });
     expect(rows.get(b)).toMatchObject({ state: 'failed', lastError: { code: 'UNDELIV', message: 'handset unreachable' } });
     expect(rows.get(c)!.state).toBe('dead');
     // A late `delivered` after `read` changes nothing.
     await applyDeliveryUpdates(handle.store, 'smpp', [{ messageId: a, state: 'delivered', at: t + 5 }], 'w2');
-    expect((await handle.store.getDeliveries('smpp', [a])).get(a)!.state).toBe('read');
+    expect((await deliveriesById(handle.store, 'smpp', [a])).get(a)!.state).toBe('read');
     const events = await handle.store.listEvents(a);
     expect(events.map((e) => [e.type, (e.detail as { ignored?: string }).ignored])).toEqual([
       ['delivered', undefined],

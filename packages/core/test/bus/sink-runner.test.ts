@@ -12,7 +12,7 @@ import { newTopic } from '../../src/bus/topics.ts';
 import FileSink from '../../src/connectors/file-sink.ts';
 import { Metrics } from '../../src/metrics.ts';
 import type { Store } from '../../src/store/port.ts';
-import { cqlStore, eventually, lmdbStore, quietLogger, recordingSink, type StoreHandle } from './helpers.ts';
+import { cqlStore, deliveriesById, eventually, lmdbStore, quietLogger, recordingSink, type StoreHandle } from './helpers.ts';
 
 const stores: Array<[string, () => Promise<StoreHandle>]> = [
   ['LMDB', lmdbStore],
@@ -74,7 +74,7 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
   const produceOne = async (topic: string, item: { key: string; value: unknown; headers?: Record<string, string> }) =>
     (await producer.produce(topic, [item]))[0]!.id;
 
-  const deliveryOf = async (connector: string, id: string) => (await store.getDeliveries(connector, [id])).get(id);
+  const deliveryOf = async (connector: string, id: string) => (await deliveriesById(store, connector, [id])).get(id);
 
   it('hands every message to FileSink exactly once, in produce order per key, across tasks', async () => {
     const { topic, connector } = await fixture(8);
@@ -109,7 +109,7 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
       expect(lines.filter((l) => l.key === key).map((l) => l.value.round)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     }
     expect(new Set(lines.map((l) => l.topic))).toEqual(new Set([topic]));
-    const states = await store.getDeliveries(connector, ids);
+    const states = await deliveriesById(store, connector, ids);
     expect([...states.values()].every((d) => d.state === 'sent' && d.attempts === 1)).toBe(true);
     // Each shard went to the task that owns it (shard % 2).
     const leases = await store.listLeases(`sink:${connector}/`);
@@ -157,11 +157,11 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
     await r.start();
     const ids = (await producer.produce(topic, Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: i })))).map((m) => m.id);
     await eventually(async () => {
-      const rows = await store.getDeliveries(connector, ids);
+      const rows = await deliveriesById(store, connector, ids);
       return ids.every((id) => rows.get(id)?.providerId !== undefined) ? rows : undefined;
     }, 'every send recorded');
     await r.stop();
-    const rows = await store.getDeliveries(connector, ids);
+    const rows = await deliveriesById(store, connector, ids);
     expect(ids.map((id) => rows.get(id)?.state)).toEqual(ids.map(() => 'delivered'));
   });
 

@@ -229,7 +229,8 @@ export async function runScenario(options: {
     let states: ScenarioResult['states'] = { amo: new Map(), alo: new Map() };
     await eventually(
       async () => {
-        states = { amo: await reader.getDeliveries('amo', ids), alo: await reader.getDeliveries('alo', ids) };
+        const positions = [...(await reader.locateMessages(ids)).values()];
+        states = { amo: await reader.getDeliveries('amo', positions), alo: await reader.getDeliveries('alo', positions) };
         const done = (m: Map<string, Delivery>) => ids.filter((id) => finalStates.has(m.get(id)?.state ?? '')).length;
         log(`final: at-most-once ${done(states.amo as Map<string, Delivery>)}, at-least-once ${done(states.alo as Map<string, Delivery>)} of ${ids.length}`);
         return done(states.amo as Map<string, Delivery>) === ids.length && done(states.alo as Map<string, Delivery>) === ids.length;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging.ts';
 import { createPluginRegistry } from '../../src/runtime/plugins.ts';
 import { examplesDir, helloConfig, startTestWorker, type TestWorker } from './harness.ts';
+import { deliveriesById, storeDelivered } from '../bus/helpers.ts';
 
 const SECRET = 'hook-secret-0123';
 const scratch = mkdtempSync(join(tmpdir(), 'omnibus-hooks-'));
@@ -50,7 +51,7 @@ afterAll(async () => {
 const sign = (body: string | Buffer) => `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
 
 async function sentDelivery(messageId: string) {
-  await worker.store.putDeliveries([{ connector: 'hooked', messageId, state: 'sent', attempts: 1, epoch: 1, workerId: 'w1', updatedAt: Date.now() }]);
+  await storeDelivered(worker.store, { connector: 'hooked', messageId, state: 'sent', attempts: 1, epoch: 1, workerId: 'w1', updatedAt: Date.now() });
 }
 
 describe('/hooks/{connector}', () => {
@@ -67,7 +68,7 @@ describe('/hooks/{connector}', () => {
     });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ accepted: 2 });
-    const deliveries = await worker.store.getDeliveries('hooked', ['m-1', 'm-2']);
+    const deliveries = await deliveriesById(worker.store, 'hooked', ['m-1', 'm-2']);
     expect(deliveries.get('m-1')?.state).toBe('read');
     expect(deliveries.get('m-2')?.state).toBe('delivered');
     expect((await worker.store.listEvents('m-1')).map((e) => e.type)).toContain('read');
@@ -83,7 +84,7 @@ describe('/hooks/{connector}', () => {
       headers: { 'content-type': 'application/json', 'x-hello-signature': sign(`${body} `) },
     });
     expect(response.statusCode).toBe(401);
-    expect((await worker.store.getDeliveries('hooked', ['m-3'])).get('m-3')?.state).toBe('sent');
+    expect((await deliveriesById(worker.store, 'hooked', ['m-3'])).get('m-3')?.state).toBe('sent');
   });
 
   it("answers with the connector's status and headers", async () => {

@@ -9,6 +9,7 @@ import { ensureTopic } from '../../src/bus/topics.ts';
 import type { ConnectorStateInfo } from '../../src/runtime/types.ts';
 import type { Worker } from '../../src/runtime/worker.ts';
 import { eventually, rejection, startWorker } from './helpers.ts';
+import { deliveriesById, storeDelivered } from '../bus/helpers.ts';
 
 let dir: string;
 let storeUrl: string;
@@ -297,16 +298,16 @@ describe('webhooks and receipts', () => {
 
   it('receipts map provider ids to messages and never move a delivery back', async () => {
     const store = worker.store;
-    await store.putDeliveries([{ connector: 'wa', messageId: 'm-1', state: 'sent', attempts: 1, epoch: 1, workerId: 'w', providerId: 'wamid.1', updatedAt: 1 }]);
+    await storeDelivered(store, { connector: 'wa', messageId: 'm-1', state: 'sent', attempts: 1, epoch: 1, workerId: 'w', providerId: 'wamid.1', updatedAt: 1 });
     await store.putProviderIds([{ connector: 'wa', providerId: 'wamid.1', messageId: 'm-1' }]);
     await worker.herder.applyDeliveryUpdates('wa', [
       { providerId: 'wamid.1', state: 'read', at: 2000 },
       { providerId: 'wamid.1', state: 'delivered', at: 1000 },
       { providerId: 'wamid.unknown', state: 'delivered', at: 1000 },
     ]);
-    expect((await store.getDeliveries('wa', ['m-1'])).get('m-1')?.state).toBe('read');
+    expect((await deliveriesById(store, 'wa', ['m-1'])).get('m-1')?.state).toBe('read');
     await worker.herder.applyDeliveryUpdates('wa', [{ messageId: 'm-1', state: 'delivered', at: 3000 }]);
-    expect((await store.getDeliveries('wa', ['m-1'])).get('m-1')?.state).toBe('read');
+    expect((await deliveriesById(store, 'wa', ['m-1'])).get('m-1')?.state).toBe('read');
     const events = await store.listEvents('m-1');
     expect(events.map((e) => e.type)).toEqual(['delivered', 'read', 'delivered']);
   });

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectorRecord, Delivery, Lease, Message, Store, Topic } from '../../src/store/port.ts';
+import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type Store, type Topic } from '../../src/store/port.ts';
 
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const MINUTE = 60_000;
@@ -69,7 +69,7 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         await store.createTopic(t);
       });
 
-      it('appends messages with their buffer entries and reads both back', async () => {
+      it('appends messages, reads them back by id and from the buffer, and locates them', async () => {
         const messages = [
           message(t, { createdAt: base - 1, shard: 1, key: '+33612345678', group: 'campaign-1', headers: { 'x-trace': 'abc' } }),
           message(t, { createdAt: base, shard: 1, value: { nested: { list: [1, 'two', null, true] }, text: 'é😀' } }),
@@ -80,26 +80,24 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(found.size).toBe(3);
         for (const m of messages) expect(found.get(m.id)).toEqual(m);
         expect(found.has('no-such-id')).toBe(false);
-        expect(await store.readBuffer(t.name, 1, base - 10, base + 10, 100)).toEqual([
-          { topic: t.name, shard: 1, ts: base - 1, id: messages[0]!.id, key: '+33612345678' },
-          { topic: t.name, shard: 1, ts: base, id: messages[1]!.id, key: 'alice@example.com' },
-        ]);
-        expect((await store.readBuffer(t.name, 2, base - 10, base + 10, 100)).map((e) => e.id)).toEqual([messages[2]!.id]);
+        expect(await store.readBuffer(t.name, 1, base - 10, base + 10, 100)).toEqual([messages[0], messages[1]]);
+        expect(await store.readBuffer(t.name, 2, base - 10, base + 10, 100)).toEqual([messages[2]]);
+        const positions = await store.locateMessages([messages[2]!.id, 'no-such-id', messages[0]!.id]);
+        expect([...positions.values()]).toEqual(expect.arrayContaining([positionOf(messages[0]!), positionOf(messages[2]!)]));
+        expect(positions.size).toBe(2);
       });
 
       it('orders entries by time then id, with inclusive bounds and a limit, across bucket boundaries', async () => {
         const shard = 3;
         const times = [base + 2 * MINUTE + 500, base - 1, base + MINUTE, base + MINUTE - 1, base, base + 90 * MINUTE, base + MINUTE];
         const ids = ['m-c', 'm-a', 'm-e', 'm-b', 'm-d', 'm-z', 'm-f'].map((id) => `${id}-${randomUUID().slice(0, 4)}`);
-        await store.appendMessages(times.map((createdAt, i) => message(t, { id: ids[i]!, createdAt, shard })));
-        const expected = times
-          .map((ts, i) => ({ ts, id: ids[i]! }))
-          .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1))
-          .map(({ ts, id }) => ({ topic: t.name, shard, ts, id, key: 'alice@example.com' }));
+        const appended = times.map((createdAt, i) => message(t, { id: ids[i]!, createdAt, shard }));
+        await store.appendMessages(appended);
+        const expected = [...appended].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
 
         expect(await store.readBuffer(t.name, shard, base - 1, base + 90 * MINUTE, 100)).toEqual(expected);
         // Inclusive at both ends.
-        expect((await store.readBuffer(t.name, shard, base, base + MINUTE, 100)).map((e) => e.ts)).toEqual([
+        expect((await store.readBuffer(t.name, shard, base, base + MINUTE, 100)).map((e) => e.createdAt)).toEqual([
           base,
           base + MINUTE - 1,
           base + MINUTE,
@@ -180,7 +178,9 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
     });
 
     describe('deliveries and provider ids', () => {
-      const delivery = (overrides: Partial<Delivery> & { messageId: string; connector: string }): Delivery => ({
+      const bucketStart = Math.floor(Date.now() / (60 * MINUTE)) * 60 * MINUTE;
+      const at = (messageId: string, ts: number, shard = 0, topic = 'mail'): MessagePosition => ({ messageId, topic, shard, ts });
+      const delivery = (overrides: Partial<Delivery> & MessagePosition & { connector: string }): Delivery => ({
         state: 'sending',
         attempts: 1,
         epoch: 3,
@@ -189,37 +189,46 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         ...overrides,
       });
 
-      it('upserts a delivery per (connector, message) and lists every connector’s delivery of a message', async () => {
+      it('upserts a delivery per (connector, message position) and reads it back by position', async () => {
         const email = unique('email');
         const sms = unique('sms');
-        const [m1, m2, m3] = [unique('m'), unique('m'), unique('m')];
+        const [m1, m2, m3] = [at(unique('m'), bucketStart - 1), at(unique('m'), bucketStart), at(unique('m'), bucketStart + 5)];
         await store.putDeliveries([
-          delivery({ connector: email, messageId: m1, state: 'retrying', lastError: { code: 'SMTP_421', message: 'try later' }, nextAttemptAt: 1_700_000_060_000 }),
-          delivery({ connector: email, messageId: m2 }),
-          delivery({ connector: sms, messageId: m1, state: 'sent', providerId: 'SM123' }),
+          delivery({ connector: email, ...m1, state: 'retrying', lastError: { code: 'SMTP_421', message: 'try later' }, nextAttemptAt: 1_700_000_060_000 }),
+          delivery({ connector: email, ...m2 }),
+          delivery({ connector: sms, ...m1, state: 'sent', providerId: 'SM123' }),
         ]);
         let found = await store.getDeliveries(email, [m1, m2, m3]);
-        expect([...found.keys()].sort()).toEqual([m1, m2].sort());
-        expect(found.get(m1)).toMatchObject({ state: 'retrying', lastError: { code: 'SMTP_421', message: 'try later' }, nextAttemptAt: 1_700_000_060_000 });
+        expect([...found.keys()].sort()).toEqual([m1.messageId, m2.messageId].sort());
+        expect(found.get(m1.messageId)).toMatchObject({ state: 'retrying', lastError: { code: 'SMTP_421', message: 'try later' }, nextAttemptAt: 1_700_000_060_000 });
 
         // A put replaces the whole record: what the new state does not carry is gone.
-        const sent = delivery({ connector: email, messageId: m1, state: 'sent', attempts: 2, providerId: '<id@mx>', updatedAt: 1_700_000_070_000 });
+        const sent = delivery({ connector: email, ...m1, state: 'sent', attempts: 2, providerId: '<id@mx>', updatedAt: 1_700_000_070_000 });
         await store.putDeliveries([sent]);
         found = await store.getDeliveries(email, [m1]);
-        expect(found.get(m1)).toEqual(sent);
+        expect(found.get(m1.messageId)).toEqual(sent);
 
-        const all = await store.listDeliveries(m1);
-        expect(all.map((d) => d.connector).sort()).toEqual([email, sms].sort());
-        expect(all.find((d) => d.connector === sms)).toEqual(delivery({ connector: sms, messageId: m1, state: 'sent', providerId: 'SM123' }));
-        expect(await store.listDeliveries(m3)).toEqual([]);
-        expect((await store.getDeliveries(sms, [m2])).size).toBe(0);
+        expect((await store.getDeliveries(sms, [m1, m2])).get(m1.messageId)).toEqual(delivery({ connector: sms, ...m1, state: 'sent', providerId: 'SM123' }));
+        expect((await store.getDeliveries(sms, [m2, m3])).size).toBe(0);
+        // The same message id at another position is another message.
+        expect((await store.getDeliveries(email, [{ ...m1, shard: 1 }, { ...m1, topic: 'sms' }, { ...m1, ts: m1.ts + 1 }])).size).toBe(0);
+      });
+
+      it('answers only the positions asked for, however the rows between them lie', async () => {
+        const connector = unique('window');
+        const window = Array.from({ length: 40 }, (_, i) => at(`w-${String(i).padStart(2, '0')}-${randomUUID().slice(0, 4)}`, bucketStart - 10 * MINUTE + i * 30_000, i % 2));
+        await store.putDeliveries(window.map((p, i) => delivery({ connector, ...p, state: i % 3 === 0 ? 'sent' : 'sending' })));
+        const asked = window.filter((_, i) => i % 4 === 1);
+        const found = await store.getDeliveries(connector, asked);
+        expect([...found.keys()].sort()).toEqual(asked.map((p) => p.messageId).sort());
+        for (const p of asked) expect(found.get(p.messageId)).toMatchObject({ ...p, connector });
       });
 
       it('writes a large batch of deliveries', async () => {
         const connector = unique('bulk');
-        const ids = Array.from({ length: 500 }, (_, i) => `bulk-${i}-${randomUUID().slice(0, 6)}`);
-        await store.putDeliveries(ids.map((messageId) => delivery({ connector, messageId, state: 'sent' })));
-        const found = await store.getDeliveries(connector, ids);
+        const positions = Array.from({ length: 500 }, (_, i) => at(`bulk-${i}-${randomUUID().slice(0, 6)}`, bucketStart + i * 7, i % 4));
+        await store.putDeliveries(positions.map((p) => delivery({ connector, ...p, state: 'sent' })));
+        const found = await store.getDeliveries(connector, positions);
         expect(found.size).toBe(500);
         expect([...found.values()].every((d) => d.state === 'sent')).toBe(true);
       });

@@ -21,6 +21,9 @@ await store.putDeliveries(
   Array.from({ length: 20 }, (_, i) => ({
     connector: owner!,
     messageId: `m-${i}`,
+    topic: 't',
+    shard: 0,
+    ts: i,
     state: 'sent' as const,
     attempts: i,
     epoch: 1,

@@ -66,11 +66,13 @@ describe('LmdbStore across processes', () => {
     for (const name of b) expect(owners.get(name)).toBe('process-b');
     expect(held.every((lease) => lease.epoch === 1)).toBe(true);
     // Records each process encoded with structures the other never saw decode intact.
-    const fromA = await setup.getDeliveries('process-a', ['m-3']);
-    const fromB = await setup.getDeliveries('process-b', ['m-3']);
+    const at = (i: number) => ({ messageId: `m-${i}`, topic: 't', shard: 0, ts: i });
+    const fromA = await setup.getDeliveries('process-a', [at(3)]);
+    const fromB = await setup.getDeliveries('process-b', [at(3)]);
     expect(fromA.get('m-3')).toMatchObject({ workerId: 'process-a', attempts: 3, lastError: { code: 'process-a', message: 'try 3' } });
     expect(fromB.get('m-3')).toMatchObject({ workerId: 'process-b', attempts: 3, providerId: 'process-b-3', nextAttemptAt: 3 });
-    expect((await setup.listDeliveries('m-19')).map((d) => d.connector).sort()).toEqual(['process-a', 'process-b']);
+    expect((await setup.getDeliveries('process-a', [at(19)])).get('m-19')?.connector).toBe('process-a');
+    expect((await setup.getDeliveries('process-b', [at(19)])).get('m-19')?.connector).toBe('process-b');
     await setup.close();
   });
 
@@ -82,13 +84,13 @@ describe('LmdbStore across processes', () => {
     await contend(directory, ['writer'], 1);
     expect((await reader.listLeases('race/'))[0]?.owner).toBe('writer');
     expect(await reader.getWatermark('c', 't', 0)).toBe(42);
-    expect((await reader.getDeliveries('writer', ['m-7'])).get('m-7')).toMatchObject({ providerId: 'writer-7', nextAttemptAt: 7 });
+    expect((await reader.getDeliveries('writer', [{ messageId: 'm-7', topic: 't', shard: 0, ts: 7 }])).get('m-7')).toMatchObject({ providerId: 'writer-7', nextAttemptAt: 7 });
     await reader.close();
   });
 });
 
 describe('LmdbStore retention', () => {
-  it('sweeps messages older than their topic retention, with their buffer and group entries', async () => {
+  it('sweeps messages older than their topic retention, with their index, group entries and delivery states', async () => {
     const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
     await store.init();
     const now = Date.now();
@@ -97,7 +99,12 @@ describe('LmdbStore retention', () => {
       id, topic: 'short', key: 'k', token: '0', shard: 1, value: null, headers: {}, group: 'g', createdAt,
     });
     await store.appendMessages([message('old', now - 120_000), message('new', now - 1_000)]);
+    const state = (id: string, ts: number) => ({ connector: 'c', messageId: id, topic: 'short', shard: 1, ts, state: 'sent' as const, attempts: 1, epoch: 1, workerId: 'w', updatedAt: now });
+    await store.putDeliveries([state('old', now - 120_000), state('new', now - 1_000)]);
     expect(await store.sweepExpired(now)).toBe(1);
+    expect([...(await store.locateMessages(['old', 'new'])).keys()]).toEqual(['new']);
+    const states = await store.getDeliveries('c', [{ messageId: 'old', topic: 'short', shard: 1, ts: now - 120_000 }, { messageId: 'new', topic: 'short', shard: 1, ts: now - 1_000 }]);
+    expect([...states.keys()]).toEqual(['new']);
     expect([...(await store.getMessages(['old', 'new'])).keys()]).toEqual(['new']);
     expect((await store.readBuffer('short', 1, 0, now, 10)).map((e) => e.id)).toEqual(['new']);
     expect(await store.listGroupMessages('g', 10)).toEqual(['new']);
