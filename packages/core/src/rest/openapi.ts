@@ -6,6 +6,7 @@
  * response they get against it.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { MAX_CLOCK_WAIT_MS, MAX_WAKE_SHARDS } from '../bus/peer-wake.ts';
 import { VERSION } from '../version.ts';
 
 type Schema = Record<string, unknown>;
@@ -549,6 +550,29 @@ schemas.GroupSummary = object({
   connectors: { ...mapOf(mapOf({ type: 'integer' })), description: 'Per connector, the number of messages in each delivery state.' },
 });
 
+schemas.WakeHints = {
+  type: 'object',
+  description: 'Shards a worker wrote to. Unknown fields are ignored, so that workers of different versions can share a cluster.',
+  properties: {
+    shards: {
+      ...arrayOf(
+        object({
+          topic: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' },
+          shard: { type: 'integer', minimum: 0, maximum: 4095 },
+        }),
+      ),
+      maxItems: MAX_WAKE_SHARDS,
+    },
+    at: {
+      ...INT64,
+      minimum: 0,
+      description: `The sender's clock when it sent the hint (ms since the epoch); a receiver whose clock is behind wakes its consumers once its clock reaches it (waiting at most ${MAX_CLOCK_WAIT_MS} ms).`,
+    },
+  },
+  required: ['shards'],
+  additionalProperties: true,
+};
+
 const TOPIC = pathParam('topic');
 
 const dataPlanePaths: Record<string, Record<string, Operation>> = {
@@ -613,6 +637,20 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
       summary: 'Delivery counts by state for a group of messages',
       parameters: [pathParam('group')],
       responses: { '200': json(ref('GroupSummary'), 'Counts by state.'), '404': failure('No message has this group.') },
+    }),
+  },
+  '/internal/wake': {
+    post: protectedOp({
+      operationId: 'wakeShards',
+      tags: ['internal'],
+      summary: "Wake this worker's consumers of shards another worker wrote to",
+      description:
+        'Sent by the workers of a cluster to each other after a produce, so that a consumer on another worker than the ' +
+        'producer reads at once instead of at its next idle poll. Only a hint: a lost one delays messages until that poll, ' +
+        'never loses them. Shards nobody here consumes are ignored. Under rest.auth.*, the sender authenticates with its ' +
+        'first bearer token (else its first basic user): every worker must accept it.',
+      requestBody: body(ref('WakeHints')),
+      responses: { '204': noBody('Accepted: the local consumers of those shards read soon.'), ...bodyFailures },
     }),
   },
 };
@@ -680,6 +718,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'plugins' },
       { name: 'admin' },
       { name: 'bus' },
+      { name: 'internal', description: 'Between the workers of a cluster.' },
       { name: 'webhooks' },
       { name: 'worker' },
     ],
