@@ -10,18 +10,21 @@
 import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { container as rootContainer, instanceCachingFactory, type DependencyContainer, type InjectionToken } from 'tsyringe';
+import type { ConsumerOptions } from './bus/consumer.ts';
+import { PeerWake, peerAuthorization } from './bus/peer-wake.ts';
 import { createTaskRunnerFactory } from './bus/runners.ts';
 import { Producer } from './bus/producer.ts';
 import { ShardSignals } from './bus/signals.ts';
 import { createLogger } from './logging.ts';
 import { Metrics } from './metrics.ts';
+import { authConfigFrom } from './rest/auth.ts';
 import { createLoggerRegistry, type LoggerRegistry } from './rest/loggers.ts';
 import { ConfigProviders } from './runtime/config-providers.ts';
 import { StoreHerder } from './runtime/herder.ts';
 import { Membership, type WorkerIdentity } from './runtime/membership.ts';
 import { ConnectorCatalog, Reconciler } from './runtime/reconciler.ts';
 import type { PluginRegistry, TaskRunnerFactory } from './runtime/types.ts';
-import type { WorkerConfig } from './runtime/worker-config.ts';
+import { heartbeatIntervalMs, type WorkerConfig } from './runtime/worker-config.ts';
 import type { CountingStore } from './store/instrumented.ts';
 
 const token = <T>(name: string) => Symbol(name) as InjectionToken<T>;
@@ -38,6 +41,10 @@ export const TOKENS = {
   plugins: token<PluginRegistry>('PluginRegistry'),
   configProviders: token<ConfigProviders>('ConfigProviders'),
   signals: token<ShardSignals>('ShardSignals'),
+  /** Tells the other workers which shards this one wrote to. */
+  peerWake: token<PeerWake>('PeerWake'),
+  /** Overrides of the sink consumers' read and poll settings (tests; none by default). */
+  consumerOptions: token<Partial<ConsumerOptions>>('ConsumerOptions'),
   producer: token<Producer>('Producer'),
   catalog: token<ConnectorCatalog>('ConnectorCatalog'),
   herder: token<StoreHerder>('Herder'),
@@ -51,6 +58,7 @@ const single = <T>(make: (c: DependencyContainer) => T) => ({ useFactory: instan
 export function createWorkerContainer(config: WorkerConfig, parent: DependencyContainer = rootContainer): DependencyContainer {
   const c = parent.createChildContainer();
   const identity: WorkerIdentity = { id: '', url: '' };
+  const beatMs = heartbeatIntervalMs(config);
   c.register(TOKENS.config, { useValue: config });
   c.register(TOKENS.identity, { useValue: identity });
   c.register(TOKENS.logger, single(() => createLogger({ level: config['log.level'] })));
@@ -58,6 +66,21 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
   c.register(TOKENS.metrics, single(() => new Metrics()));
   c.register(TOKENS.configProviders, single(() => ConfigProviders.defaults()));
   c.register(TOKENS.signals, single(() => new ShardSignals()));
+  c.register(TOKENS.consumerOptions, { useValue: {} });
+  c.register(
+    TOKENS.peerWake,
+    single((d) => {
+      const membership = d.resolve(TOKENS.membership);
+      const authorization = peerAuthorization(authConfigFrom(config));
+      return new PeerWake({
+        signals: d.resolve(TOKENS.signals),
+        members: () => membership.members,
+        selfId: () => identity.id,
+        ...(authorization ? { authorization } : {}),
+        logger: d.resolve(TOKENS.loggers).get('omnibus.wake'),
+      });
+    }),
+  );
   c.register(TOKENS.catalog, single((d) => new ConnectorCatalog(d.resolve(TOKENS.plugins))));
 
   c.register(
@@ -95,7 +118,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
       (d) =>
         new Membership(
           d.resolve(TOKENS.store),
-          { identity, heartbeatIntervalMs: config['heartbeat.interval.ms'], ttlMs: config['lease.ttl.ms'] },
+          { identity, heartbeatIntervalMs: beatMs, ttlMs: config['lease.ttl.ms'] },
           d.resolve(TOKENS.loggers).get('omnibus.membership'),
         ),
     ),
@@ -115,8 +138,9 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
           logger: d.resolve(TOKENS.loggers).get('omnibus.tasks'),
           workerId: identity.id,
           leaseTtlMs: config['lease.ttl.ms'],
-          heartbeatMs: config['heartbeat.interval.ms'],
+          heartbeatMs: beatMs,
           signals: d.resolve(TOKENS.signals),
+          consumer: d.resolve(TOKENS.consumerOptions),
           reportDeliveries: (connector, updates) => d.resolve(TOKENS.herder).applyDeliveryUpdates(connector, updates),
         });
         return factory;
@@ -140,7 +164,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
           metrics: d.resolve(TOKENS.metrics),
           catalog: d.resolve(TOKENS.catalog),
           leaseTtlMs: config['lease.ttl.ms'],
-          intervalMs: config['heartbeat.interval.ms'],
+          intervalMs: beatMs,
         }),
     ),
   );

@@ -21,7 +21,7 @@
  * starts its new consumer group at the earliest offset.
  */
 import type { Logger } from '@omnibus/sdk';
-import { HANDLED_STATES, positionOf, type Delivery, type Message, type Store, type Topic } from '../store/port.ts';
+import { HANDLED_STATES, positionOf, type Delivery, type Message, type MessagePosition, type Store, type Topic } from '../store/port.ts';
 
 export interface ConsumerOptions {
   /**
@@ -108,8 +108,8 @@ const MAX_FETCH_LIMIT = 100_000;
 /** How often a flush that writes nothing recomputes the watermark (it only feeds the lag gauge then). */
 const ADVANCE_EVERY_MS = 100;
 
-interface Page {
-  entries: Message[];
+interface Page<T> {
+  entries: T[];
   full: boolean;
   lastTs: number;
 }
@@ -207,7 +207,7 @@ export class ShardConsumer {
    * lease taken only when there is work.
    */
   async probe(now = Date.now()): Promise<boolean> {
-    const entries = await this.store.readBuffer(this.topic.name, this.shard, this.readFrom, now, 1);
+    const entries = await this.store.scanBuffer(this.topic.name, this.shard, this.readFrom, now, 1);
     if (entries.length > 0) return true;
     this.readFrom = Math.max(this.readFrom, now - this.options.confidenceMs);
     this.frontier = Math.max(this.frontier, now - this.options.confidenceMs);
@@ -221,7 +221,7 @@ export class ShardConsumer {
     const hotFrom = this.readFrom;
     const { recheckAfterMs, recheckIntervalMs, overlapMs, sweepIntervalMs } = this.options;
     const [hot, rechecked, swept] = await Promise.all([
-      this.page(hotFrom, now),
+      this.page(hotFrom, now, (from, to, limit) => this.store.readBuffer(this.topic.name, this.shard, from, to, limit), (m) => m.createdAt),
       this.sweepPage(this.recheck, Math.min(now - recheckAfterMs, hotFrom) - 1, recheckIntervalMs, now),
       this.sweepPage(this.sweep, Math.min(now - overlapMs, hotFrom) - 1, sweepIntervalMs, now),
     ]);
@@ -243,12 +243,24 @@ export class ShardConsumer {
     ] as const) {
       if (sweep.from >= hotFrom) sweep.from = Math.max(sweep.from, Math.min(this.readFrom, now - age));
     }
-    let entries = hot.entries;
-    // Older first: what the sweeps found landed late, behind entries already handed over.
+    // Sweeps read positions only: what they find is nearly always known, and the few late
+    // writes they turn up are read whole afterwards.
+    const late: MessagePosition[] = [];
     for (const page of [rechecked, swept]) {
       if (!page) continue;
       full ||= page.full;
-      if (page.entries.length > 0) entries = page.entries.concat(entries);
+      for (const p of page.entries) if (!this.tracked.has(p.messageId) && !this.handled.has(p.messageId)) late.push(p);
+    }
+    let entries = hot.entries;
+    if (late.length > 0) {
+      const bodies = await this.store.getMessagesAt(late);
+      // Older first: what the sweeps found landed late, behind entries already handed over.
+      const found: Message[] = [];
+      for (const p of late) {
+        const message = bodies.get(p.messageId);
+        if (message && message.createdAt === p.ts) found.push(message);
+      }
+      entries = found.concat(entries);
     }
 
     const unknown: Message[] = [];
@@ -280,9 +292,9 @@ export class ShardConsumer {
   }
 
   /** The sweep's next page when it is due and has something to cover up to `toTs`; moves its cursor. */
-  private async sweepPage(sweep: Sweep, toTs: number, everyMs: number, now: number): Promise<Page | undefined> {
+  private async sweepPage(sweep: Sweep, toTs: number, everyMs: number, now: number): Promise<Page<MessagePosition> | undefined> {
     if (now - sweep.lastAt < everyMs || toTs < sweep.from) return undefined;
-    const page = await this.page(sweep.from, toTs);
+    const page = await this.page(sweep.from, toTs, (from, to, limit) => this.store.scanBuffer(this.topic.name, this.shard, from, to, limit), (p) => p.ts);
     // A full page continues at the next read (its range is not covered yet).
     sweep.from = page.full ? page.lastTs : toTs + 1;
     sweep.lastAt = page.full ? 0 : now;
@@ -290,13 +302,18 @@ export class ShardConsumer {
   }
 
   /** Entries with fromTs <= ts <= toTs, at most a page; a page filled by one millisecond is widened (paging is by time). */
-  private async page(fromTs: number, toTs: number): Promise<Page> {
-    let entries = await this.store.readBuffer(this.topic.name, this.shard, fromTs, toTs, this.limit);
-    while (entries.length >= this.limit && entries[0]!.createdAt === entries[entries.length - 1]!.createdAt && this.limit < MAX_FETCH_LIMIT) {
+  private async page<T>(
+    fromTs: number,
+    toTs: number,
+    read: (fromTs: number, toTs: number, limit: number) => Promise<T[]>,
+    tsOf: (entry: T) => number,
+  ): Promise<Page<T>> {
+    let entries = await read(fromTs, toTs, this.limit);
+    while (entries.length >= this.limit && tsOf(entries[0]!) === tsOf(entries[entries.length - 1]!) && this.limit < MAX_FETCH_LIMIT) {
       this.limit = Math.min(MAX_FETCH_LIMIT, this.limit * 4);
-      entries = await this.store.readBuffer(this.topic.name, this.shard, fromTs, toTs, this.limit);
+      entries = await read(fromTs, toTs, this.limit);
     }
-    return { entries, full: entries.length >= this.limit, lastTs: entries.length > 0 ? entries[entries.length - 1]!.createdAt : fromTs };
+    return { entries, full: entries.length >= this.limit, lastTs: entries.length > 0 ? tsOf(entries[entries.length - 1]!) : fromTs };
   }
 
   /** The entry (read at `ts`) is finished (sent, failed, dead, unknown): never hand it over again. */

@@ -25,7 +25,7 @@ import { FatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome
 import type { Counter, Gauge } from 'prom-client';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
-import { positionOf, type Delivery, type Message, type MessageEvent, type MessagePosition, type Topic } from '../store/port.ts';
+import { positionOf, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket, WakeableSleep } from './pacing.ts';
@@ -597,15 +597,9 @@ export class SinkRunner implements TaskRunner {
   private async deliver(batch: Dispatch[]): Promise<void> {
     const sentAt = Date.now();
     const store = this.deps.store;
-    const sending: Delivery[] = batch.map(({ shard, pending }) => ({
-      connector: this.connector,
-      ...pending.position,
-      state: 'sending' as const,
-      attempts: pending.attempts + 1,
-      epoch: shard.lease.epoch,
-      workerId: this.deps.workerId,
-      updatedAt: sentAt,
-    }));
+    const sending: Delivery[] = batch.map(({ shard, pending }) =>
+      deliveryRow(pending.position, this.connector, 'sending', pending.attempts + 1, shard.lease.epoch, this.deps.workerId, sentAt),
+    );
     const deferred = this.deferred;
     this.deferred = undefined;
     try {
@@ -721,7 +715,7 @@ export class SinkRunner implements TaskRunner {
       const attempts = pending.attempts + 1;
       const messageId = pending.message.id;
       if (outcome.status === 'sent') {
-        const row: Delivery = { ...pending.position, connector, state: 'sent', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now };
+        const row = deliveryRow(pending.position, connector, 'sent', attempts, shard.lease.epoch, workerId, now);
         if (outcome.providerId) {
           row.providerId = outcome.providerId;
           providerIds.push({ connector, providerId: outcome.providerId, messageId });
@@ -977,6 +971,19 @@ function outcomeProblem(outcomes: unknown, expected: number): string | undefined
     return `outcome ${i} is not {status: 'sent'|'retry'|'failed'} with an error for retry/failed`;
   }
   return undefined;
+}
+
+/** A delivery row without optional fields. Every such row has the same shape: cheaper to build, encode and compare. */
+function deliveryRow(
+  position: MessagePosition,
+  connector: string,
+  state: DeliveryState,
+  attempts: number,
+  epoch: number,
+  workerId: string,
+  updatedAt: number,
+): Delivery {
+  return { messageId: position.messageId, topic: position.topic, shard: position.shard, ts: position.ts, connector, state, attempts, epoch, workerId, updatedAt };
 }
 
 function deadLetterId(connector: string, messageId: string): string {

@@ -2,7 +2,8 @@
  * The herder answers the control plane from the store: connector configs, target states,
  * task configs and statuses all live there, so any worker can take any request (Kafka's
  * distributed herder forwards writes to a leader; here the store's LWTs do that job) and the
- * reconcile loop of every worker picks the change up.
+ * reconcile loop of every worker picks the change up: this worker's at once, the others' at
+ * their next heartbeat, told by the connectors version every write bumps.
  *
  * Every write validates first and writes only if the whole request is valid. Configs are
  * stored as given — `${env:…}`/`${file:…}` placeholders unresolved — and task configs keep
@@ -24,7 +25,7 @@ export interface StoreHerderOptions {
   /** This worker's id (advertised host:port); a function because the port is known only once listening. */
   workerId: () => string;
   logger: Logger;
-  /** Called after every write the workers must act on, so the local reconcile runs at once. */
+  /** Called after every write the workers must act on, so that the local reconcile runs at once (the others learn of it from the store). */
   onChange?: (connector: string) => void;
   /** The consumer name under which the bus keeps a sink's shard watermarks. */
   sinkConsumer?: (connector: string) => string;
@@ -83,7 +84,7 @@ export class StoreHerder implements Herder {
     };
     if (!(await this.store.createConnector(record))) throw conflict(`Connector ${name} already exists`, 'OMNI_ERR_CONNECTOR_EXISTS');
     this.logger.info({ connector: name, class: checked['connector.class'], targetState: initialState }, 'connector created');
-    this.changed(name);
+    await this.changed(name);
     return this.infoOf(record);
   }
 
@@ -119,7 +120,7 @@ export class StoreHerder implements Herder {
     await this.store.deleteConnector(name);
     await this.store.deleteStatuses(name);
     this.logger.info({ connector: name }, 'connector deleted');
-    this.changed(name);
+    await this.changed(name);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -143,7 +144,7 @@ export class StoreHerder implements Herder {
       await this.store.putStatus(this.statusRecord(name, null, 'STOPPED', next.generation));
     }
     this.logger.info({ connector: name, from: record.targetState, to: state }, 'connector target state changed');
-    this.changed(name);
+    await this.changed(name);
   }
 
   async restartConnector(name: string, options: RestartOptions): Promise<ConnectorStateInfo | undefined> {
@@ -189,7 +190,7 @@ export class StoreHerder implements Herder {
     for (const task of tasks) await this.store.putStatus(mark(task));
     await this.store.putConnector({ ...record, generation, updatedAt: Date.now() });
     this.logger.info({ connector: record.name, restartConnector: connector, tasks }, 'restart requested');
-    this.changed(record.name);
+    await this.changed(record.name);
   }
 
   // ---- validation --------------------------------------------------------------------------
@@ -350,7 +351,7 @@ export class StoreHerder implements Herder {
     };
     await this.store.putConnector(record);
     this.logger.info({ connector: name, generation: record.generation }, 'connector config updated');
-    this.changed(name);
+    await this.changed(name);
     return this.infoOf(record);
   }
 
@@ -538,8 +539,18 @@ export class StoreHerder implements Herder {
     return { connector, task, state, workerId: this.options.workerId(), generation, updatedAt: Date.now() };
   }
 
-  private changed(name: string): void {
+  /**
+   * After every connector write: this worker reconciles at once, and the others at their next
+   * heartbeat, whose cluster view then shows a new connectors version.
+   */
+  private async changed(name: string): Promise<void> {
     this.options.onChange?.(name);
+    try {
+      await this.store.bumpConnectorsVersion();
+    } catch (error) {
+      // The write itself went through: failing the request would only invite a retry that conflicts.
+      this.logger.warn({ err: error, connector: name }, 'could not announce a connector change; other workers will see it at their next periodic re-read');
+    }
   }
 }
 

@@ -1,10 +1,15 @@
 /**
- * Cluster membership through the store: each worker writes a heartbeat that expires, and the
- * live members are those whose heartbeat has not. No group coordinator: every worker reads
- * the same list and computes the same assignment from it.
+ * Cluster membership through the store: each worker writes a heartbeat that expires, then
+ * reads the cluster view — the live members and the connectors version — in one query. No
+ * group coordinator: every worker reads the same view and computes the same assignment from it.
+ * An idle worker costs its store these two queries per heartbeat, nothing more.
+ *
+ * The membership is also this worker's session: its task leases hold for as long as it stays
+ * a live member (see `Store.acquireSessionLease`). A worker whose heartbeats stop going
+ * through must therefore stop its tasks before its membership can expire: `onLapse` says when.
  */
 import type { Logger } from 'pino';
-import type { Member, Store } from '../store/port.ts';
+import type { ClusterView, Member, Store } from '../store/port.ts';
 
 /** Who this worker is; filled in once its listener is bound (the port may be chosen then). */
 export interface WorkerIdentity {
@@ -16,6 +21,7 @@ export interface WorkerIdentity {
 
 export interface MembershipOptions {
   identity: Readonly<WorkerIdentity>;
+  /** The heartbeat interval in effect (at most a third of `ttlMs`). */
   heartbeatIntervalMs: number;
   /** How long a heartbeat keeps a member alive (the lease TTL: a dead worker's work moves after it). */
   ttlMs: number;
@@ -23,10 +29,19 @@ export interface MembershipOptions {
 
 export class Membership {
   private timer: NodeJS.Timeout | undefined;
-  private current: Member[] = [];
+  private lapseTimer: NodeJS.Timeout | undefined;
+  private view: ClusterView = { members: [], connectorsVersion: '' };
   private key = '';
+  /** Local time until which this worker's membership certainly holds: send time of the last heartbeat that went through + TTL. */
+  private validUntil = 0;
+  /**
+   * Tasks stop this long before the membership could expire: room for a late timer and for
+   * clocks that disagree a little (another worker judges the expiry by its own clock).
+   */
+  readonly safetyMarginMs: number;
   private readonly startedAt = Date.now();
-  private readonly listeners = new Set<(members: readonly Member[]) => void>();
+  private readonly beatListeners = new Set<(view: Readonly<ClusterView>) => void>();
+  private readonly lapseListeners = new Set<() => void>();
   private beating: Promise<void> | undefined;
   private stopped = false;
 
@@ -34,7 +49,9 @@ export class Membership {
     private readonly store: Store,
     private readonly options: MembershipOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.safetyMarginMs = Math.min(options.heartbeatIntervalMs, Math.floor(options.ttlMs / 4));
+  }
 
   get id(): string {
     return this.options.identity.id;
@@ -42,17 +59,33 @@ export class Membership {
 
   /** The live members as last read, sorted by id. */
   get members(): readonly Member[] {
-    return this.current;
+    return this.view.members;
   }
 
   get memberIds(): string[] {
-    return this.current.map((m) => m.id);
+    return this.view.members.map((m) => m.id);
   }
 
-  /** Called whenever the set of live members changes (not on mere heartbeats). */
-  onChange(listener: (members: readonly Member[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  /** The connectors version as last read (see `ClusterView`). */
+  get connectorsVersion(): string {
+    return this.view.connectorsVersion;
+  }
+
+  /** Whether this worker's membership certainly holds now, with the safety margin: it may run tasks. */
+  get holds(): boolean {
+    return Date.now() < this.validUntil - this.safetyMarginMs;
+  }
+
+  /** Called after every heartbeat that went through, with the cluster view read after it. */
+  onBeat(listener: (view: Readonly<ClusterView>) => void): () => void {
+    this.beatListeners.add(listener);
+    return () => this.beatListeners.delete(listener);
+  }
+
+  /** Called when no heartbeat went through in time: the membership may expire, so every task must stop now. */
+  onLapse(listener: () => void): () => void {
+    this.lapseListeners.add(listener);
+    return () => this.lapseListeners.delete(listener);
   }
 
   /** Joins the cluster: one heartbeat now (so the first plan includes this worker), then periodically. */
@@ -61,26 +94,30 @@ export class Membership {
     this.schedule();
   }
 
-  /** Writes a heartbeat and reads the live members. */
+  /** Writes a heartbeat, then reads the cluster view. */
   async beat(): Promise<void> {
     this.beating = (async () => {
-      const now = Date.now();
       const { id, url } = this.options.identity;
       if (!id) throw new Error('the worker has no identity yet: start its listener first');
-      await this.store.heartbeat({ id, url, startedAt: this.startedAt, heartbeatAt: now }, this.options.ttlMs);
-      const members = [...(await this.store.listMembers())].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      const key = members.map((m) => m.id).join(',');
-      this.current = members;
+      const sentAt = Date.now();
+      await this.store.heartbeat({ id, url, startedAt: this.startedAt, heartbeatAt: sentAt }, this.options.ttlMs);
+      if (this.stopped) return;
+      this.validUntil = sentAt + this.options.ttlMs;
+      this.armLapse();
+      const view = await this.store.readCluster();
+      view.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.view = view;
+      const key = view.members.map((m) => m.id).join(',');
       if (key !== this.key) {
         const before = new Set(this.key ? this.key.split(',') : []);
-        const after = new Set(members.map((m) => m.id));
+        const after = new Set(view.members.map((m) => m.id));
         this.logger.info(
           { members: [...after], joined: [...after].filter((id) => !before.has(id)), left: [...before].filter((id) => !after.has(id)) },
           'cluster membership changed',
         );
         this.key = key;
-        for (const listener of this.listeners) listener(members);
       }
+      for (const listener of this.beatListeners) listener(view);
     })();
     try {
       await this.beating;
@@ -93,6 +130,7 @@ export class Membership {
   async leave(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.lapseTimer);
     await this.beating?.catch(() => undefined);
     if (this.id) await this.store.removeMember(this.id);
   }
@@ -105,5 +143,16 @@ export class Membership {
         .finally(() => this.schedule());
     }, this.options.heartbeatIntervalMs);
     this.timer.unref();
+  }
+
+  private armLapse(): void {
+    clearTimeout(this.lapseTimer);
+    this.lapseTimer = setTimeout(() => {
+      if (this.stopped) return;
+      if (this.holds) return this.armLapse(); // a timer may fire a millisecond early
+      this.logger.error({ validUntil: new Date(this.validUntil).toISOString() }, 'no heartbeat went through in time: this worker may drop out of the cluster');
+      for (const listener of this.lapseListeners) listener();
+    }, Math.max(0, this.validUntil - this.safetyMarginMs - Date.now()));
+    this.lapseTimer.unref();
   }
 }

@@ -1,13 +1,20 @@
 /**
- * The worker's side of the herder: a loop that makes the tasks running here match what the
- * store says should run here. Every heartbeat (and at once after a local config change) it
- * reads the connectors — one query, compared by generation and target state, so an idle
- * cluster costs almost nothing — computes the rendezvous plan over the live members, and
- * starts, stops, pauses, resumes and restarts task runners accordingly.
+ * The worker's side of the herder: it makes the tasks running here match what the store says
+ * should run here. It computes the rendezvous plan over the live members, and starts, stops,
+ * pauses, resumes and restarts task runners accordingly, when something may have changed:
+ * - at once after a config change made through this worker (the herder kicks it);
+ * - at a heartbeat whose cluster view shows other members, or a new connectors version (a
+ *   change made through any worker): only then does it re-read the connectors;
+ * - every RESYNC_EVERY_BEATS heartbeats, re-reading the connectors and checking its task
+ *   leases, in case a change went unannounced (a writer that died between its write and its
+ *   bump of the version).
+ * An idle worker thus costs its store nothing beyond its heartbeat and cluster read.
  *
- * A task runs only under its lease `task:<connector>/<task>` (an LWT in the store): a new
- * owner waits until the old one released it or it expired, and an owner that cannot renew
- * stops the task before the lease can expire, so two workers never run the same task.
+ * A task runs only under its lease `task:<connector>/<task>`, a session lease (an LWT in the
+ * store) that its owner keeps by staying a live member, with no renewal of its own: a new
+ * owner waits until the old one released it or dropped out of the cluster, and a worker
+ * whose heartbeats stop going through stops its tasks before its membership can expire, so
+ * two workers never run the same task.
  */
 import type { ConfigSpec } from '@omnibus/sdk';
 import type { Logger } from 'pino';
@@ -27,8 +34,9 @@ export interface ReconcilerOptions {
   membership: Membership;
   logger: Logger;
   metrics?: Metrics;
+  /** How long a fresh task lease stands even if its owner is not seen as a member yet (the lease TTL). */
   leaseTtlMs: number;
-  /** The loop's period: the heartbeat interval. */
+  /** The heartbeat interval in effect. */
   intervalMs: number;
   /** Kept up to date with every read of the connectors. */
   catalog?: ConnectorCatalog;
@@ -67,9 +75,6 @@ interface LocalTask {
   task: number;
   leaseName: string;
   epoch: number;
-  /** Local time until which the lease is certainly ours: send time of the last acquire/renew + TTL. */
-  validUntil: number;
-  watchdog: NodeJS.Timeout | undefined;
   /** The task config it runs with, as stored (placeholders unresolved). */
   rawConfig: Record<string, string>;
   taskCount: number;
@@ -88,7 +93,11 @@ interface OwnedConnector {
   trace: string | undefined;
 }
 
-export const taskLeaseName = (connector: string, task: number): string => `task:${connector}/${task}`;
+const TASK_LEASE_PREFIX = 'task:';
+export const taskLeaseName = (connector: string, task: number): string => `${TASK_LEASE_PREFIX}${connector}/${task}`;
+
+/** Heartbeats between two unprompted re-reads of the connectors and checks of the task leases. */
+const RESYNC_EVERY_BEATS = 20;
 
 export class Reconciler {
   private readonly store: Store;
@@ -99,13 +108,27 @@ export class Reconciler {
   private seen = new Map<string, { generation: number; targetState: string }>();
   /** Tasks planned here whose lease another worker still holds. */
   private waiting = new Set<string>();
+  /** Task leases (name → epoch) still ours although their task stopped here: released at the next reconcile. */
+  private readonly dropped = new Map<string, number>();
   private fingerprint = '';
+  /** The connectors as last read, and the connectors version seen just before. */
+  private connectors: ConnectorRecord[] | undefined;
+  private listedVersion: string | undefined;
+  /** When the connectors were last re-read and the task leases checked unprompted. */
+  private resyncedAt = Date.now();
+  private resyncDue = false;
+  /** The members the last reconcile planned over. */
+  private plannedMembers: string | undefined;
+  /** The next reconcile re-reads the connectors. */
+  private relist = true;
+  /** Something went wrong (a failed reconcile, a lapse, a lost lease): the next heartbeat reconciles with a fresh read. */
+  private unsettled = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private rerun = false;
   private stopped = false;
-  private readonly renewEveryMs: number;
-  private readonly safetyMarginMs: number;
+  private readonly resyncMs: number;
+  private readonly unsubscribe: Array<() => void> = [];
   private markReady!: () => void;
   /** Settles after the first complete reconcile (the worker reports healthy from then on). */
   readonly ready: Promise<void> = new Promise((resolve) => (this.markReady = resolve));
@@ -113,9 +136,7 @@ export class Reconciler {
   constructor(private readonly options: ReconcilerOptions) {
     this.store = options.store;
     this.logger = options.logger.child({ component: 'reconciler' });
-    // Renew well before expiry, but not on every beat: each renewal is an LWT round trip.
-    this.renewEveryMs = Math.max(options.intervalMs, Math.floor(options.leaseTtlMs / 3));
-    this.safetyMarginMs = Math.min(options.intervalMs, Math.floor(options.leaseTtlMs / 4));
+    this.resyncMs = RESYNC_EVERY_BEATS * options.intervalMs;
   }
 
   private get self(): string {
@@ -123,18 +144,44 @@ export class Reconciler {
   }
 
   start(): void {
-    this.options.membership.onChange(() => this.kick());
+    const membership = this.options.membership;
+    this.unsubscribe.push(
+      membership.onBeat(() => this.afterBeat()),
+      membership.onLapse(() => this.lapsed()),
+    );
     this.kick();
   }
 
-  /** Reconcile as soon as possible (after a local write, or when the members changed). */
+  /** Reconcile as soon as possible, with a fresh read of the connectors (after a write through this worker). */
   kick(): void {
+    this.request(true);
+  }
+
+  private request(relist: boolean): void {
     if (this.stopped) return;
+    this.relist ||= relist;
     if (this.running) {
       this.rerun = true;
       return;
     }
     this.schedule(0);
+  }
+
+  /** At every heartbeat: reconcile only if the cluster view says something may have changed. */
+  private afterBeat(): void {
+    const membership = this.options.membership;
+    if (Date.now() - this.resyncedAt >= this.resyncMs) this.resyncDue = true;
+    if (this.unsettled || this.resyncDue || membership.connectorsVersion !== this.listedVersion) this.request(true);
+    else if (membership.memberIds.join(',') !== this.plannedMembers || this.waiting.size > 0 || this.dropped.size > 0) this.request(false);
+  }
+
+  /** No heartbeat went through in time: stop every task before the membership, and so the task leases, can expire. */
+  private lapsed(): void {
+    this.unsettled = true;
+    this.fingerprint = '';
+    if (this.tasks.size === 0) return;
+    this.logger.error({ tasks: [...this.tasks.keys()] }, 'membership could not be renewed in time: every local task stopped before its lease can expire');
+    for (const t of [...this.tasks.values()]) void this.letGo(t, { status: undefined, release: 'later' });
   }
 
   /** The tasks running on this worker, for tests and diagnostics. */
@@ -145,9 +192,10 @@ export class Reconciler {
   /** Stops every local task, writes them UNASSIGNED and releases their leases, so others take them at once. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
-    await Promise.all([...this.tasks.values()].map((t) => this.letGo(t, { status: 'UNASSIGNED', release: true })));
+    await Promise.all([...this.tasks.values()].map((t) => this.letGo(t, { status: 'UNASSIGNED', release: 'now' })));
     this.logger.info('all local tasks stopped');
   }
 
@@ -159,35 +207,68 @@ export class Reconciler {
 
   private async run(): Promise<void> {
     if (this.stopped || this.running) return;
-    this.running = this.tick();
+    const ticking = this.tick();
+    // What stop() waits for; the outcome is handled below.
+    this.running = ticking.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
-      await this.running;
-      this.markReady();
+      if (await ticking) this.markReady();
     } catch (error) {
       this.fingerprint = '';
+      this.unsettled = true;
       this.logger.warn({ err: error }, 'reconcile failed; retrying at the next beat');
     } finally {
       this.running = undefined;
-      if (!this.stopped) {
-        const again = this.rerun;
+      if (!this.stopped && this.rerun) {
         this.rerun = false;
-        this.schedule(again ? 0 : this.options.intervalMs);
+        this.schedule(0);
       }
     }
   }
 
-  private async tick(): Promise<void> {
-    await this.renewDueLeases();
-    const members = this.options.membership.memberIds;
-    const connectors = await this.store.listConnectors();
-    this.options.catalog?.update(connectors);
+  /** One reconcile; false if it could not run, for want of a membership that holds. */
+  private async tick(): Promise<boolean> {
+    const membership = this.options.membership;
+    if (!membership.holds) {
+      // Nothing may start until a heartbeat goes through again; that heartbeat reconciles.
+      this.unsettled = true;
+      return false;
+    }
+    this.unsettled = false;
+    const resync = this.resyncDue;
+    if (resync) {
+      this.resyncDue = false;
+      this.resyncedAt = Date.now();
+      this.relist = true;
+    }
+    if (this.relist || !this.connectors) {
+      this.relist = false;
+      // The version first: a change bumped after this read is seen at the next heartbeat.
+      const version = membership.connectorsVersion;
+      try {
+        this.connectors = await this.store.listConnectors();
+      } catch (error) {
+        this.relist = true;
+        throw error;
+      }
+      this.listedVersion = version;
+      this.options.catalog?.update(this.connectors);
+    }
+    if (this.dropped.size > 0) await this.releaseDropped();
+    if (resync && this.tasks.size > 0) await this.checkLeases();
+    const members = membership.memberIds;
+    const connectors = this.connectors;
+    this.plannedMembers = members.join(',');
     const fingerprint = `${members.join(',')}|${connectors
       .map((c) => `${c.name}:${c.generation}:${c.targetState}`)
       .sort()
       .join(',')}`;
-    if (fingerprint === this.fingerprint && this.waiting.size === 0) return;
+    if (fingerprint === this.fingerprint && this.waiting.size === 0) return true;
     this.fingerprint = fingerprint;
     await this.apply(members, connectors);
+    return true;
   }
 
   private async apply(members: string[], connectors: ConnectorRecord[]): Promise<void> {
@@ -220,7 +301,7 @@ export class Reconciler {
           const c = byName.get(t.connector);
           const reassigned = c !== undefined && c.targetState !== 'STOPPED' && t.task < c.taskConfigs.length;
           this.logger.info({ connector: t.connector, task: t.task, reason: reassigned ? 'reassigned' : 'removed' }, 'stopping task');
-          return this.letGo(t, { status: reassigned ? 'UNASSIGNED' : undefined, release: true });
+          return this.letGo(t, { status: reassigned ? 'UNASSIGNED' : undefined, release: 'now' });
         }),
     );
 
@@ -255,8 +336,11 @@ export class Reconciler {
         .filter(([key]) => !this.tasks.has(key))
         .map(async ([key, unit]) => {
           const c = byName.get(unit.connector)!;
-          const lease = await this.acquire(unit.connector, unit.task);
-          if (!lease) {
+          const leaseName = taskLeaseName(unit.connector, unit.task);
+          const lease = await this.store.acquireSessionLease(leaseName, this.self, members, this.options.leaseTtlMs);
+          if (!lease || this.stopped || !this.options.membership.holds) {
+            // Taken just as the membership lapsed, or as the worker stops: given back at once.
+            if (lease) this.dropped.set(leaseName, lease.epoch);
             waiting.add(key);
             return;
           }
@@ -264,10 +348,8 @@ export class Reconciler {
             key,
             connector: unit.connector,
             task: unit.task,
-            leaseName: taskLeaseName(unit.connector, unit.task),
+            leaseName,
             epoch: lease.epoch,
-            validUntil: lease.validUntil,
-            watchdog: undefined,
             rawConfig: c.taskConfigs[unit.task]!,
             taskCount: c.taskConfigs.length,
             generation: c.generation,
@@ -276,7 +358,6 @@ export class Reconciler {
             gone: false,
           };
           this.tasks.set(key, t);
-          this.arm(t);
           this.logger.info({ connector: t.connector, task: t.task, epoch: t.epoch }, 'starting task');
           await this.startRunner(t, c);
         }),
@@ -356,6 +437,7 @@ export class Reconciler {
       const connector = this.options.plugins.find(className);
       if (!connector) throw new Error(`Connector class ${className} is not installed on worker ${this.self}`);
       const config = await this.options.providers.resolve(t.rawConfig);
+      if (t.gone) return; // let go meanwhile (a lapse): no runner may outlive it
       const base = { connectorName: t.connector, taskId: t.task, config, taskCount: t.taskCount };
       const runner = connector.type === 'sink' ? this.options.runners.sink({ ...base, connector }) : this.options.runners.source({ ...base, connector });
       t.runner = runner;
@@ -365,7 +447,7 @@ export class Reconciler {
       };
       runner.failure.then(onFailure, onFailure);
       await runner.start();
-      if (t.runner !== runner) return; // failed while starting
+      if (t.runner !== runner) return; // failed while starting, or let go (which stopped it)
       await this.setTaskState(t, 'RUNNING');
     } catch (error) {
       await this.failTask(t, error);
@@ -392,68 +474,53 @@ export class Reconciler {
     }
   }
 
-  /** Lets a task go: stops its runner, optionally reports a status, releases its lease. */
-  private async letGo(t: LocalTask, options: { status: ConnectorState | undefined; release: boolean }): Promise<void> {
+  /**
+   * Lets a task go: stops its runner, optionally reports a status, releases its lease — or,
+   * when the lease may be held by another worker by now, leaves it to a later release.
+   */
+  private async letGo(t: LocalTask, options: { status: ConnectorState | undefined; release: 'now' | 'later' | 'never' }): Promise<void> {
     if (this.tasks.get(t.key) === t) this.tasks.delete(t.key);
     t.gone = true;
-    clearTimeout(t.watchdog);
+    if (options.release === 'later') this.dropped.set(t.leaseName, t.epoch);
     await this.stopRunner(t);
     for (const state of STATES) this.options.metrics?.taskState.remove({ connector: t.connector, task: String(t.task), state });
     // The status goes before the lease: once released, the next owner's RUNNING must not be overwritten.
     if (options.status) await this.writeStatus(t.connector, t.task, options.status, t.generation);
-    if (options.release) {
-      await this.store
-        .releaseLease(t.leaseName, this.self, t.epoch)
-        .catch((error: unknown) => this.logger.warn({ err: error, lease: t.leaseName }, 'could not release a task lease; it will expire'));
+    if (options.release === 'now') {
+      await this.store.releaseLease(t.leaseName, this.self, t.epoch).catch((error: unknown) => {
+        // A live member keeps its session leases: one not given back would hold its task up for good.
+        this.dropped.set(t.leaseName, t.epoch);
+        this.logger.warn({ err: error, lease: t.leaseName }, 'could not release a task lease; retrying at the next reconcile');
+      });
     }
   }
 
-  private async acquire(connector: string, task: number): Promise<{ epoch: number; validUntil: number } | undefined> {
-    const sentAt = Date.now();
-    const lease = await this.store.acquireLease(taskLeaseName(connector, task), this.self, this.options.leaseTtlMs, sentAt);
-    if (!lease || lease.owner !== this.self) return undefined;
-    return { epoch: lease.epoch, validUntil: sentAt + this.options.leaseTtlMs };
+  /**
+   * Gives back the leases of tasks let go without a release (a lapse, a failed release): as
+   * long as this worker is a live member, nobody else can take them. A release is a
+   * compare-and-set on our epoch, so one taken over in the meantime is left alone.
+   */
+  private async releaseDropped(): Promise<void> {
+    for (const [name, epoch] of [...this.dropped]) {
+      await this.store.releaseLease(name, this.self, epoch);
+      if (this.dropped.get(name) === epoch) this.dropped.delete(name);
+    }
   }
 
-  private async renewDueLeases(): Promise<void> {
-    const now = Date.now();
-    const due = [...this.tasks.values()].filter((t) => now >= t.validUntil - this.options.leaseTtlMs + this.renewEveryMs);
-    await Promise.all(
-      due.map(async (t) => {
-        const sentAt = Date.now();
-        let renewed: boolean;
-        try {
-          renewed = await this.store.renewLease(t.leaseName, this.self, t.epoch, this.options.leaseTtlMs, sentAt);
-        } catch (error) {
-          this.logger.warn({ err: error, lease: t.leaseName }, 'task lease renewal failed; retrying');
-          return;
-        }
-        if (t.gone) return;
-        if (renewed) {
-          t.validUntil = sentAt + this.options.leaseTtlMs;
-          this.arm(t);
-        } else {
-          this.logger.warn({ connector: t.connector, task: t.task }, 'task lease taken by another worker; stopping the task');
-          this.fingerprint = '';
-          await this.letGo(t, { status: undefined, release: false });
-        }
-      }),
-    );
-  }
-
-  /** Stops the task before its lease can expire if no renewal gets through by then. */
-  private arm(t: LocalTask): void {
-    clearTimeout(t.watchdog);
-    t.watchdog = setTimeout(
-      () => {
-        if (t.gone) return;
-        this.logger.error({ connector: t.connector, task: t.task }, 'task lease could not be renewed; task stopped before the lease expires');
-        this.fingerprint = '';
-        void this.letGo(t, { status: undefined, release: false });
-      },
-      Math.max(0, t.validUntil - this.safetyMarginMs - Date.now()),
-    );
-    t.watchdog.unref();
+  /**
+   * Checks that every local task's lease is still ours. Nobody takes the lease of a live
+   * member, so a lost one means clocks or reads disagreed: the task stops, and the next
+   * reconcile waits for the lease like any other.
+   */
+  private async checkLeases(): Promise<void> {
+    const leases = new Map((await this.store.listLeases(TASK_LEASE_PREFIX)).map((l) => [l.name, l]));
+    for (const t of [...this.tasks.values()]) {
+      const lease = leases.get(t.leaseName);
+      if (t.gone || (lease?.owner === this.self && lease.epoch === t.epoch)) continue;
+      this.logger.warn({ connector: t.connector, task: t.task, holder: lease?.owner ?? '' }, 'task lease taken by another worker; stopping the task');
+      this.fingerprint = '';
+      await this.letGo(t, { status: undefined, release: 'never' });
+    }
   }
 
   private async setTaskState(t: LocalTask, state: ConnectorState, trace?: string): Promise<void> {

@@ -43,18 +43,28 @@ export const workerConfigSpec = ConfigSpec.builder()
     validator: validators.range(1024, 256 * 1024 * 1024),
   })
   .int('lease.ttl.ms', {
-    documentation: 'How long a shard or task lease lasts without renewal; a dead worker\'s work moves after at most this long.',
+    documentation:
+      "How long a worker's membership, and a shard lease, last without renewal: a dead worker's tasks move about this long " +
+      '(plus one heartbeat) after its last heartbeat. Kafka\'s session.timeout.ms.',
     default: 10_000,
     validator: validators.range(1000, 600_000),
   })
   .int('heartbeat.interval.ms', {
-    documentation: 'How often a worker renews its membership and leases.',
-    default: 2_000,
+    documentation:
+      'How often a worker renews its membership (which keeps its task leases) and reads the cluster view: the live members, ' +
+      'and whether any connector changed (config, pause, resume, restart, delete), which it then re-reads. ' +
+      'At most lease.ttl.ms / 3 is used, so that two missed heartbeats never cost the membership.',
+    default: 3_000,
     validator: validators.range(100, 60_000),
   })
   .string('log.level', { documentation: 'pino log level.', default: 'info', validator: validators.oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') });
 
 export type WorkerConfig = ReturnType<typeof workerConfigSpec.parse>;
+
+/** The heartbeat interval in effect: the configured one, within a third of the lease TTL. */
+export function heartbeatIntervalMs(config: Pick<WorkerConfig, 'heartbeat.interval.ms' | 'lease.ttl.ms'>): number {
+  return Math.min(config['heartbeat.interval.ms'], Math.floor(config['lease.ttl.ms'] / 3));
+}
 
 const ENV_PREFIX = 'OMNIBUS_';
 

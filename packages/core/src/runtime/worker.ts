@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
+import type { PeerWake } from '../bus/peer-wake.ts';
 import { createWorkerContainer, TOKENS } from '../di.ts';
 import { authConfigFrom, authPlugin } from '../rest/auth.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
@@ -28,6 +29,7 @@ export class Worker {
   readonly logger: Logger;
   readonly container: DependencyContainer;
   private server: FastifyInstance | undefined;
+  private peerWake: PeerWake | undefined;
   private health: WorkerHealth = STARTING;
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
   /** The URL this worker listens on once started (port 0 resolved). */
@@ -109,6 +111,9 @@ export class Worker {
 
     // Join the cluster, then run the first reconcile: healthy means "running what is mine".
     await c.resolve(TOKENS.membership).start();
+    // Produces here wake the consumers on the other workers (they poll only as a safety net).
+    this.peerWake = c.resolve(TOKENS.peerWake);
+    this.peerWake.start();
     const reconciler = this.reconciler;
     reconciler.start();
     await reconciler.ready;
@@ -135,6 +140,7 @@ export class Worker {
         .leave()
         .catch((error: unknown) => this.logger.warn({ err: error }, 'leaving the cluster failed'));
     }
+    this.peerWake?.stop();
     if (c.isRegistered(TOKENS.store)) await c.resolve(TOKENS.store).close();
     this.state = 'stopped';
     this.logger.info('worker stopped');

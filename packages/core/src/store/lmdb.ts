@@ -40,6 +40,9 @@ import type {
   Topic,
 } from './port.ts';
 
+/** A buffered message's key: its position. */
+type BufferKey = [topic: string, shard: number, ts: number, id: string];
+
 /** Sorts after every key component we write: closes a prefix range ([…prefix, AFTER_ALL]). */
 const AFTER_ALL = Buffer.from([0xff]);
 
@@ -240,10 +243,28 @@ export class LmdbStore implements Store {
     return found;
   }
 
+  async getMessagesAt(positions: readonly MessagePosition[]): Promise<Map<string, Message>> {
+    this.fresh();
+    const { bufferedMessages } = this.tables;
+    const found = new Map<string, Message>();
+    for (const { messageId, topic, shard, ts } of positions) {
+      const message = bufferedMessages.get([topic, shard, ts, messageId]);
+      if (message) found.set(messageId, message);
+    }
+    return found;
+  }
+
   async readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<Message[]> {
     if (limit <= 0 || fromTs > toTs) return [];
     this.fresh();
     return [...this.tables.bufferedMessages.getRange({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL], limit }).map(({ value }) => value)];
+  }
+
+  async scanBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<MessagePosition[]> {
+    if (limit <= 0 || fromTs > toTs) return [];
+    this.fresh();
+    const keys = this.tables.bufferedMessages.getKeys({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL], limit });
+    return [...keys.map((key) => ({ messageId: (key as BufferKey)[3], topic, shard, ts: (key as BufferKey)[2] }))];
   }
 
   // Watermarks

@@ -169,8 +169,12 @@ export interface Store {
   /** Where the messages with these ids are (those that exist and have not expired). */
   locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>>;
   getMessages(ids: readonly string[]): Promise<Map<string, Message>>;
+  /** The messages at these positions (those that exist), by id. */
+  getMessagesAt(positions: readonly MessagePosition[]): Promise<Map<string, Message>>;
   /** Messages of (topic, shard) with fromTs <= createdAt <= toTs, in (createdAt, id) order, at most `limit`. */
   readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<Message[]>;
+  /** The positions of what `readBuffer` would return, without reading the messages themselves. */
+  scanBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<MessagePosition[]>;
 
   // Consumer watermarks
   getWatermark(consumer: string, topic: string, shard: number): Promise<number | undefined>;

@@ -29,12 +29,22 @@ describe('shard consumer', () => {
     handle = await lmdbStore();
     store = new Proxy(handle.store, {
       get(target, property, receiver) {
-        if (property !== 'readBuffer') return Reflect.get(target, property, receiver) as unknown;
-        return async (...args: Parameters<Store['readBuffer']>) => {
-          const entries: Message[] = await target.readBuffer(...args);
-          for (const e of entries) reads.set(e.id, (reads.get(e.id) ?? 0) + 1);
-          return entries;
-        };
+        // Hot reads read messages whole; sweeps read positions only.
+        if (property === 'readBuffer') {
+          return async (...args: Parameters<Store['readBuffer']>) => {
+            const entries: Message[] = await target.readBuffer(...args);
+            for (const e of entries) reads.set(e.id, (reads.get(e.id) ?? 0) + 1);
+            return entries;
+          };
+        }
+        if (property === 'scanBuffer') {
+          return async (...args: Parameters<Store['scanBuffer']>) => {
+            const positions = await target.scanBuffer(...args);
+            for (const p of positions) reads.set(p.messageId, (reads.get(p.messageId) ?? 0) + 1);
+            return positions;
+          };
+        }
+        return Reflect.get(target, property, receiver) as unknown;
       },
     });
     await store.createTopic({ name: 'late', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });

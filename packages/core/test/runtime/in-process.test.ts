@@ -59,12 +59,12 @@ describe('workers in one process', () => {
       'every task on the remaining worker',
     );
     expect(handedOver.tasks).toHaveLength(4);
-    expect(await b.store.listMembers()).toEqual([expect.objectContaining({ id: b.workerId })]);
+    expect((await b.store.readCluster()).members).toEqual([expect.objectContaining({ id: b.workerId })]);
   });
 });
 
 describe('task leases', () => {
-  it('a worker whose task lease is taken stops that task, and runs it again once the lease is free', async () => {
+  it('a worker whose task lease was taken stops that task at its next check, and runs it again once the lease is free', async () => {
     const worker = await startWorker(`lmdb:${join(dir, 'fenced')}`);
     workers.push(worker);
     await worker.herder.createConnector('fenced', { 'connector.class': 'FileSink', 'tasks.max': '2', topics: 'fenced-topic', file: join(dir, 'fenced.jsonl') });
@@ -73,21 +73,21 @@ describe('task leases', () => {
     const name = taskLeaseName('fenced', 1);
     const [held] = await worker.store.listLeases(name);
     expect(held).toMatchObject({ name, owner: worker.workerId });
-    // Another owner takes the lease (as one would after this worker's lease expired).
+    // Nobody takes the lease of a live member, unless its view of the cluster is wrong: an
+    // intruder that does not see this worker takes it once it is no longer fresh, for a minute.
     const intruder = await eventually(
-      async () => {
-        await worker.store.releaseLease(name, held!.owner, held!.epoch);
-        return worker.store.acquireLease(name, 'intruder:1', 1500);
-      },
-      (lease) => lease?.owner === 'intruder:1',
+      () => worker.store.acquireSessionLease(name, 'intruder:1', ['intruder:1'], 60_000),
+      (lease) => lease !== undefined,
       'the intruder to hold the lease',
     );
-    expect(intruder!.epoch).toBeGreaterThan(held!.epoch);
+    expect(intruder).toMatchObject({ owner: 'intruder:1', epoch: held!.epoch + 1 });
 
     await eventually(async () => worker.reconciler.localTasks().map((t) => t.task), (tasks) => !tasks.includes(1), 'task 1 to stop on the worker');
     expect(runningOn(worker).map((t) => t.task)).toEqual([0]);
+    expect((await worker.store.listLeases(name))[0]).toMatchObject({ owner: 'intruder:1', epoch: intruder!.epoch });
 
-    // The intruder never renews: once its lease expires, the planned owner takes the task back.
+    // The intruder lets go: the planned owner takes the lease, at a new epoch, and runs the task again.
+    await worker.store.releaseLease(name, 'intruder:1', intruder!.epoch);
     const [retaken] = await eventually(
       () => worker.store.listLeases(name),
       (leases) => leases[0]?.owner === worker.workerId,
@@ -95,5 +95,24 @@ describe('task leases', () => {
     );
     expect(retaken!.epoch).toBeGreaterThan(intruder!.epoch);
     await eventually(async () => runningOn(worker).map((t) => t.task).sort(), (tasks) => tasks.join() === '0,1', 'task 1 running again');
+  });
+
+  it('a worker whose heartbeats stop going through stops its tasks, and takes them back at new epochs once they go through again', async () => {
+    const worker = await startWorker(`lmdb:${join(dir, 'lapse')}`);
+    workers.push(worker);
+    await worker.herder.createConnector('lapse', { 'connector.class': 'FileSink', 'tasks.max': '2', topics: 'lapse-topic', file: join(dir, 'lapse.jsonl') });
+    await eventually(async () => runningOn(worker).length, (n) => n === 2, 'both tasks running');
+    const before = await worker.store.listLeases(taskLeaseName('lapse', 0).slice(0, -1));
+    expect(before.map((l) => l.owner)).toEqual([worker.workerId, worker.workerId]);
+
+    // The store out of reach: no heartbeat goes through, so the membership (which keeps the task leases) lapses.
+    await worker.store.close();
+    await eventually(async () => worker.reconciler.localTasks().length, (n) => n === 0, 'every task stopped');
+
+    await worker.store.init();
+    await eventually(async () => runningOn(worker).length, (n) => n === 2, 'both tasks running again');
+    const after = await worker.store.listLeases(taskLeaseName('lapse', 0).slice(0, -1));
+    expect(after.map((l) => l.owner)).toEqual([worker.workerId, worker.workerId]);
+    for (const [i, lease] of after.entries()) expect(lease.epoch).toBeGreaterThan(before[i]!.epoch);
   });
 });

@@ -4,6 +4,7 @@
  * unique names, and pass `now` explicitly wherever time matters, so nothing sleeps.
  */
 import { randomUUID } from 'node:crypto';
+import { UuidV7Generator } from '../../src/bus/ids.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type Store, type Topic } from '../../src/store/port.ts';
 
@@ -110,6 +111,25 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.readBuffer(t.name, shard, base + 2 * MINUTE + 501, base + 90 * MINUTE - 1, 100)).toEqual([]);
         expect(await store.readBuffer(t.name, shard, base + 3 * MINUTE, base + 90 * MINUTE, 1)).toEqual([expected.at(-1)]);
         expect(await store.readBuffer(t.name, 0, base - 1, base + 90 * MINUTE, 100)).toEqual([]);
+      });
+
+      it('finds by id the messages of a produce with bus ids (time-ordered UUIDs) and with ids of the producer', async () => {
+        const ids = new UuidV7Generator();
+        const start = base + 11 * 60 * MINUTE;
+        // Bus ids over a minute and a half (several index slots), with producer ids among them.
+        const messages = Array.from({ length: 300 }, (_, i) =>
+          message(t, { id: i % 10 === 0 ? unique('producer') : ids.next(start + i * 300), createdAt: start + i * 300, shard: i % 4 }),
+        );
+        await store.appendMessages(messages);
+        const asked = [...messages.map((m) => m.id), ids.next(start), unique('missing')];
+        const positions = await store.locateMessages(asked);
+        expect(positions.size).toBe(300);
+        for (const m of messages) expect(positions.get(m.id)).toEqual(positionOf(m));
+        const some = messages.filter((_, i) => i % 7 === 3);
+        expect([...(await store.getMessagesAt(some.map(positionOf))).values()].sort((a, b) => a.createdAt - b.createdAt)).toEqual(some);
+        // A position must match exactly: the same id at another time or shard is no message.
+        expect((await store.getMessagesAt([{ ...positionOf(some[0]!), ts: some[0]!.createdAt + 1 }, { ...positionOf(some[1]!), shard: 3 - some[1]!.shard }])).size).toBe(0);
+        expect(await store.scanBuffer(t.name, 1, start, start + 300 * 300, 1_000)).toEqual(messages.filter((m) => m.shard === 1).map(positionOf));
       });
 
       it('reads a large batch back in order', async () => {
@@ -325,24 +345,77 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
           [`${prefix}1`, 'w2'],
         ]);
       });
+
+      it('session leases hold while their owner is a live member, or while fresh, and pass on with a new epoch', async () => {
+        const name = unique('task:mail/0');
+        const first = await store.acquireSessionLease(name, 'w1', ['w1'], 10_000, T);
+        expect(first).toEqual<Lease>({ name, owner: 'w1', epoch: 1, expiresAt: T + 10_000 });
+        // Fresh: held even by a taker who has not seen w1 join yet.
+        expect(await store.acquireSessionLease(name, 'w2', ['w2'], 10_000, T + 5_000)).toBeUndefined();
+        // Expired, but its owner is a live member: held, with no renewal.
+        expect(await store.acquireSessionLease(name, 'w2', ['w1', 'w2'], 10_000, T + 60_000)).toBeUndefined();
+        // Expired and its owner gone from the cluster: taken, with the next epoch.
+        const taken = await store.acquireSessionLease(name, 'w2', ['w2'], 10_000, T + 60_000);
+        expect(taken).toEqual<Lease>({ name, owner: 'w2', epoch: 2, expiresAt: T + 70_000 });
+        expect(await store.renewLease(name, 'w1', 1, 10_000, T + 60_001)).toBe(false);
+        // The old owner back: refused while the new one holds it, fresh or live.
+        expect(await store.acquireSessionLease(name, 'w1', ['w1'], 10_000, T + 61_000)).toBeUndefined();
+        expect(await store.acquireSessionLease(name, 'w1', ['w1', 'w2'], 10_000, T + 90_000)).toBeUndefined();
+        expect((await store.listLeases(name)).map((l) => [l.owner, l.epoch])).toEqual([['w2', 2]]);
+      });
+
+      it('session leases taken again by their own owner get a new epoch; released ones go to anyone, at the next epoch', async () => {
+        const name = unique('task:sms/1');
+        await store.acquireSessionLease(name, 'w1', ['w1'], 10_000, T);
+        // w1 comes back after a lapse (or a restart with the same id): the lease is its own, at a new epoch.
+        const again = await store.acquireSessionLease(name, 'w1', ['w1'], 10_000, T + 1_000);
+        expect(again).toEqual<Lease>({ name, owner: 'w1', epoch: 2, expiresAt: T + 11_000 });
+        // Released: anyone takes it, at the next epoch still.
+        await store.releaseLease(name, 'w1', 2);
+        expect(await store.acquireSessionLease(name, 'w2', ['w1', 'w2'], 10_000, T + 2_000)).toEqual<Lease>({ name, owner: 'w2', epoch: 3, expiresAt: T + 12_000 });
+      });
+
+      it('a free session lease goes to exactly one of many racing takers', async () => {
+        const name = unique('task:race/0');
+        const takers = Array.from({ length: 6 }, (_, i) => `w${i}`);
+        const results = await Promise.all(takers.map((owner) => store.acquireSessionLease(name, owner, takers, 10_000, T)));
+        const winners = results.filter((lease) => lease !== undefined);
+        expect(winners).toHaveLength(1);
+        expect((await store.listLeases(name))[0]).toEqual(winners[0]);
+      });
     });
 
-    describe('members', () => {
+    describe('members and the cluster view', () => {
       it('are live until their heartbeat expires, and can be removed', async () => {
         const T = Date.now();
         const a = { id: unique('w'), url: 'http://127.0.0.1:8083', startedAt: T - 1_000, heartbeatAt: T };
         const b = { id: unique('w'), url: 'http://127.0.0.1:8084', startedAt: T - 1_000, heartbeatAt: T + 5_000 };
         await store.heartbeat(a, 10_000);
         await store.heartbeat(b, 10_000);
-        const ids = async (now: number) => (await store.listMembers(now)).map((m) => m.id).filter((id) => id === a.id || id === b.id).sort();
+        const ids = async (now: number) => (await store.readCluster(now)).members.map((m) => m.id).filter((id) => id === a.id || id === b.id).sort();
         expect(await ids(T + 1_000)).toEqual([a.id, b.id].sort());
-        expect((await store.listMembers(T + 1_000)).find((m) => m.id === a.id)).toEqual(a);
+        expect((await store.readCluster(T + 1_000)).members.find((m) => m.id === a.id)).toEqual(a);
         expect(await ids(T + 12_000)).toEqual([b.id]);
         expect(await ids(T + 16_000)).toEqual([]);
         await store.heartbeat({ ...a, heartbeatAt: T + 20_000 }, 10_000);
         expect(await ids(T + 25_000)).toEqual([a.id]);
         await store.removeMember(a.id);
         expect(await ids(T + 1_000)).toEqual([b.id]);
+      });
+
+      it('shows a new connectors version after every bump, and the same one without', async () => {
+        const before = (await store.readCluster()).connectorsVersion;
+        expect(typeof before).toBe('string');
+        expect((await store.readCluster()).connectorsVersion).toBe(before);
+        await store.bumpConnectorsVersion();
+        const once = (await store.readCluster()).connectorsVersion;
+        expect(once).not.toBe(before);
+        expect(once).not.toBe('');
+        // Bumps racing each other are all seen: the version still changes, and ends on one value.
+        await Promise.all(Array.from({ length: 4 }, () => store.bumpConnectorsVersion()));
+        const raced = (await store.readCluster()).connectorsVersion;
+        expect([before, once]).not.toContain(raced);
+        expect((await store.readCluster()).connectorsVersion).toBe(raced);
       });
     });
 

@@ -59,12 +59,12 @@ describe('CqlStore schema', () => {
       const now = Date.now();
       await store.appendMessages([{ id: 'ttl-m1', topic: 'ttl-mail', key: 'k', token: '1', shard: 0, value: 1, headers: {}, createdAt: now }]);
       const row = (
-        await ks.client.execute(`SELECT TTL(routing_key) AS ttl FROM ${ks.keyspace}.buffered_messages WHERE topic = 'ttl-mail' AND shard = 0 AND bucket = ?`, [
+        await ks.client.execute(`SELECT TTL(message) AS ttl FROM ${ks.keyspace}.buffered_messages WHERE topic = 'ttl-mail' AND shard = 0 AND bucket = ?`, [
           Math.floor(now / 60_000),
         ], { prepare: true })
       ).first();
       await store.putDeliveries([{ connector: 'c', messageId: 'ttl-m1', topic: 'ttl-mail', shard: 0, ts: now, state: 'sent', attempts: 1, epoch: 1, workerId: 'w', updatedAt: now }]);
-      const index = (await ks.client.execute(`SELECT TTL(topic) AS ttl FROM ${ks.keyspace}.message_positions WHERE id = 'ttl-m1'`)).first();
+      const index = (await ks.client.execute(`SELECT TTL(position) AS ttl FROM ${ks.keyspace}.message_positions WHERE slot = '=ttl-m1' AND id = 'ttl-m1'`)).first();
       const state = (
         await ks.client.execute(`SELECT TTL(state) AS ttl FROM ${ks.keyspace}.delivery_states WHERE connector = 'c' AND topic = 'ttl-mail' AND shard = 0 AND bucket = ?`, [
           Math.floor(now / 60_000),

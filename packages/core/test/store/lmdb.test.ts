@@ -118,7 +118,7 @@ describe('LmdbStore retention', () => {
     await store.heartbeat({ id: 'gone', url: 'http://127.0.0.1:1', startedAt: 0, heartbeatAt: now - 3_600_000 }, 10_000);
     await store.heartbeat({ id: 'late', url: 'http://127.0.0.1:2', startedAt: 0, heartbeatAt: now - 60_000 }, 10_000);
     await store.sweepExpired(now);
-    expect((await store.listMembers(0)).map((m) => m.id)).toEqual(['late']);
+    expect((await store.readCluster(0)).members.map((m) => m.id)).toEqual(['late']);
     await store.close();
   });
 });
