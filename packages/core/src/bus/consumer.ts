@@ -45,8 +45,10 @@ export interface ConsumerOptions {
    */
   wakeCoalesceMs: number;
   /**
-   * Poll interval an idle shard backs off to (ms), doubling from `pollMinMs`. Local produces
-   * wake a shard at once whatever its interval; produces on other workers wait for a poll.
+   * Poll interval an idle shard backs off to (ms), doubling from `pollMinMs`; past it, an idle
+   * shard polls at its share of the worker's idle budget. Produces wake a shard at once
+   * whatever its interval (local ones directly, other workers' through wake hints), so idle
+   * polls only catch what a lost hint left unsaid.
    */
   pollIdleMs: number;
   /**
@@ -373,7 +375,8 @@ export class ShardConsumer {
       this.idleMs = this.options.pollMinMs;
       this.nextPollAt = now + this.idleMs;
     } else {
-      this.idleMs = Math.min(this.idleCapMs(), this.idleMs * 2);
+      // Backs off quickly while traffic may resume any moment, then straight to the budget.
+      this.idleMs = this.idleMs * 2 < this.options.pollIdleMs ? this.idleMs * 2 : this.idleCapMs();
       // Jittered (±20%), so that shards gone idle together do not all poll in the same instant.
       this.nextPollAt = now + Math.round(this.idleMs * (0.8 + 0.4 * Math.random()));
     }
