@@ -3,7 +3,10 @@
  * each store's raw single-row insert rate as the ceiling, in one run on this machine; then a
  * table of the figures and of the targets, each MET or MISSED.
  *
- *   pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--json]
+ *   pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--quick] [--json]
+ *
+ * --quick runs only the produce, end-to-end and drain phases of each store (no latency, idle
+ * or memory phases, no channels), for a fast look after a change.
  *
  * Cassandra is the one of `pnpm cassandra:start` (started here if none answers, and then
  * stopped at the end). The channel connectors (scripts/bench/channels.ts) and the CDC source
@@ -27,11 +30,12 @@ const { values } = parseArgs({
     only: { type: 'string', multiple: true },
     messages: { type: 'string' },
     json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--json]');
+  console.log('usage: pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--quick] [--json]');
   process.exit(0);
 }
 const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
@@ -82,7 +86,7 @@ if (runs('lmdb')) {
   log(`lmdb: raw put of 300-byte rows ${fmt(rawInsertsPerSec)}/s`);
   const dir = await mkdtemp(join(tmpdir(), 'omnibus-bench-lmdb-'));
   try {
-    results.lmdb = { ...(await benchOmnibus({ store: `lmdb:${join(dir, 'data')}`, label: 'lmdb', messages, log })), rawInsertsPerSec };
+    results.lmdb = { ...(await benchOmnibus({ store: `lmdb:${join(dir, 'data')}`, label: 'lmdb', messages, quick: values.quick, log })), rawInsertsPerSec };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -98,14 +102,14 @@ try {
     const keyspace = `omnibus_bench_${Date.now().toString(36)}`;
     const store = `cql://${cassandra.contactPoint}/${keyspace}?dc=${cassandra.localDataCenter}`;
     try {
-      results.cql = { ...(await benchOmnibus({ store, label: 'cql', messages, log })), rawInsertsPerSec };
+      results.cql = { ...(await benchOmnibus({ store, label: 'cql', messages, quick: values.quick, log })), rawInsertsPerSec };
     } finally {
       await dropKeyspace(cassandra.contactPoint, cassandra.localDataCenter, keyspace);
     }
-    await cdcSection(cassandra.contactPoint, cassandra.localDataCenter);
+    if (!values.quick) await cdcSection(cassandra.contactPoint, cassandra.localDataCenter);
   }
   if (runs('bullmq')) results.bullmq = await benchBullMq({ messages, log });
-  if (only.size === 0) await channelsSection();
+  if (only.size === 0 && !values.quick) await channelsSection();
 } finally {
   if (cassandraStartedHere) await stopCassandra({ log: (line) => log(`[cassandra] ${line}`) });
 }
