@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { bullmq, type BullQueue } from './deps.ts';
-import { freePort } from './worker-process.ts';
+import { freePort } from '../test-support/src/worker-process.ts';
 import { batches, CLIENTS, sleep, until, withClients } from './workload.ts';
 
 export interface BullMqFigures {

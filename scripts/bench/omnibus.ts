@@ -6,7 +6,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BenchWorker } from './worker-process.ts';
+import { fileURLToPath } from 'node:url';
+// By path: scripts/bench is no workspace package, and the package's main entry loads vitest.
+import { WorkerProcess } from '../test-support/src/worker-process.ts';
 import { BATCH, batches, CLIENTS, message, percentile, sleep, until, withClients } from './workload.ts';
 
 export interface OmnibusFigures {
@@ -45,6 +47,7 @@ export interface OmnibusBenchOptions {
 }
 
 const SHARDS = 16;
+const NULL_SINK_PLUGIN = fileURLToPath(new URL('./null-sink/', import.meta.url));
 const EMPTY: OmnibusFigures = {
   store: '',
   messages: 0,
@@ -66,7 +69,14 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
   const clients = options.clients ?? CLIENTS;
   const tasks = options.tasks ?? 2;
   const scratch = await mkdtemp(join(tmpdir(), 'omnibus-bench-'));
-  const worker = await BenchWorker.start({ store: options.store, nodeFlags: options.nodeFlags });
+  // Warnings only: the figures are of the runtime, not of its info logging.
+  const worker = await WorkerProcess.start({
+    name: `${options.label} worker`,
+    store: options.store,
+    logLevel: 'warn',
+    args: ['--plugin-path', NULL_SINK_PLUGIN],
+    nodeFlags: options.nodeFlags,
+  });
   try {
     // Produce alone: the topic has no consumer.
     await createTopic(worker, 'bench-produce');
@@ -103,7 +113,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     const drainMsgPerSec = messages / (((await whenHandedOver(drainProgress, tasks, messages)) - drainStarted) / 1000);
     const drainCpu = await cpuPerMessage();
     log(`${options.label}: backlog drain ${fmt(drainMsgPerSec)} msg/s (connector created with ${messages} messages waiting; worker CPU ${drainCpu.toFixed(1)} µs/msg)`);
-    await worker.expect('DELETE', '/connectors/bench-drain', undefined, 204);
+    await worker.requestExpecting('DELETE', '/connectors/bench-drain', undefined, 204);
     const cpuMicrosPerMessage = { produce: produceCpu, e2e: e2eCpu, drain: drainCpu };
     const afterLoad = await worker.memory();
     if (options.quick) return { ...EMPTY, store: options.label, messages, produceMsgPerSec, e2eMsgPerSec, drainMsgPerSec, cpuMicrosPerMessage, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
@@ -126,7 +136,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     );
 
     // Idle: one connector left, nothing produced; let the shards back off and give their leases back first.
-    await worker.expect('DELETE', '/connectors/bench-latency', undefined, 204);
+    await worker.requestExpecting('DELETE', '/connectors/bench-latency', undefined, 204);
     const idleSeconds = options.idleSeconds ?? 10;
     log(`${options.label}: waiting 25 s for the worker to settle into idleness, then counting store queries for ${idleSeconds} s`);
     await sleep(25_000);
@@ -164,7 +174,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       peakRssMiB: memory.peakMiB,
     };
   } catch (error) {
-    log(`${options.label}: worker output before the failure:\n${worker.lastLines()}`);
+    log(`${options.label}: worker output before the failure:\n${worker.output()}`);
     throw error;
   } finally {
     await worker.stop();
@@ -172,12 +182,12 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
   }
 }
 
-async function createTopic(worker: BenchWorker, name: string): Promise<void> {
-  await worker.expect('POST', '/topics', { name, shards: SHARDS }, 201);
+async function createTopic(worker: WorkerProcess, name: string): Promise<void> {
+  await worker.requestExpecting('POST', '/topics', { name, shards: SHARDS }, 201);
 }
 
-async function createConnector(worker: BenchWorker, name: string, config: Record<string, string>): Promise<void> {
-  await worker.expect('POST', '/connectors', { name, config: { 'connector.class': 'NullSink', ...config } }, 201);
+async function createConnector(worker: WorkerProcess, name: string, config: Record<string, string>): Promise<void> {
+  await worker.requestExpecting('POST', '/connectors', { name, config: { 'connector.class': 'NullSink', ...config } }, 201);
   await until(
     async () => {
       const { status, body } = await worker.request('GET', `/connectors/${name}/status`);
@@ -190,7 +200,7 @@ async function createConnector(worker: BenchWorker, name: string, config: Record
 }
 
 /** Produces messages [from, to) through REST; the bodies are serialised before the clock starts. Returns msg/s. */
-async function produceAll(worker: BenchWorker, topic: string, from: number, to: number, clients: number): Promise<number> {
+async function produceAll(worker: WorkerProcess, topic: string, from: number, to: number, clients: number): Promise<number> {
   const bodies = batches(from, to).map((items) => JSON.stringify({ messages: items }));
   const path = `/topics/${topic}/messages`;
   const started = performance.now();
@@ -207,7 +217,7 @@ async function produceAll(worker: BenchWorker, topic: string, from: number, to: 
  * The first second is a warm-up and is not measured: it pays for taking the new connector's
  * shard leases, which a steady flow does not.
  */
-async function measureLatency(worker: BenchWorker, progress: string, tasks: number, file: string, rate: number, durationMs: number): Promise<number[]> {
+async function measureLatency(worker: WorkerProcess, progress: string, tasks: number, file: string, rate: number, durationMs: number): Promise<number[]> {
   const batch = 50;
   const path = '/topics/bench-latency/messages';
   const warmUp = Math.round(rate / batch) * batch;
@@ -267,9 +277,10 @@ async function whenHandedOver(progress: string, tasks: number, expected: number,
 }
 
 /** Store operations so far, per operation (the instrumented store's histogram counts). */
-async function storeCounts(worker: BenchWorker): Promise<Map<string, number>> {
+async function storeCounts(worker: WorkerProcess): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const line of (await worker.metrics()).split('\n')) {
+  const metrics = String(await worker.requestExpecting('GET', '/metrics', undefined, 200));
+  for (const line of metrics.split('\n')) {
     const match = /^omnibus_store_operation_seconds_count\{operation="([^"]+)"\} (\S+)$/.exec(line);
     if (match) counts.set(match[1]!, Number(match[2]));
   }

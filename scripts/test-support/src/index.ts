@@ -1,10 +1,11 @@
-// Helpers for test files that need Cassandra: the run's contact point, and a keyspace of their own.
+// Helpers for test files: the run's Cassandra and a keyspace of their own; worker processes (worker-process.ts).
 import { randomBytes } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { inject } from 'vitest';
 import type { CassandraContext } from './context.ts';
 
 export type { CassandraContext } from './context.ts';
+export { freePort, WorkerProcess, type JsonResponse, type LogLevel, type WorkerProcessOptions } from './worker-process.ts';
 
 /** The Cassandra the global setup provided for this run. */
 export function cassandraContext(): CassandraContext {

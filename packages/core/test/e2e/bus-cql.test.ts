@@ -3,12 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
+import { cqlUrl, freshKeyspace, type FreshKeyspace, type WorkerProcess } from '@omnibus/test-support';
 import { openStore } from '../../src/store/open.ts';
-import { checkAtLeastOnce, checkAtMostOnce, runScenario, type ScenarioResult, type Worker } from './bus-e2e.ts';
+import { checkAtLeastOnce, checkAtMostOnce, runScenario, type ScenarioResult } from './bus-e2e.ts';
 
 let dir: string;
-const workers: Worker[] = [];
+const workers: WorkerProcess[] = [];
 let result: ScenarioResult | undefined;
 let keyspace: FreshKeyspace | undefined;
 const log = (line: string) => console.log(`[bus e2e cql] ${line}`);

@@ -6,17 +6,11 @@
 // Both connectors append to their own file, with 4 tasks spread over both processes: every
 // task appends whole batches to the one file (O_APPEND, one write per batch), so a line cut
 // by another process's append would fail to parse.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { WorkerProcess } from '@omnibus/test-support';
 import { expect } from 'vitest';
 import type { Delivery, Store } from '../../src/store/port.ts';
-
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 export const E2E = {
   messages: 20_000,
@@ -30,91 +24,14 @@ export const E2E = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+/** One `omnibus start` process; warnings only, so that its last lines in a failure are the ones that matter. */
+function startWorker(name: string, store: string): Promise<WorkerProcess> {
+  return WorkerProcess.start({
+    name,
+    store,
+    logLevel: 'warn',
+    env: { OMNIBUS_LEASE_TTL_MS: String(E2E.leaseTtlMs), OMNIBUS_HEARTBEAT_INTERVAL_MS: String(E2E.heartbeatMs) },
   });
-}
-
-/** One `omnibus start` process. */
-export class Worker {
-  private constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-    readonly url: string,
-    private readonly exited: Promise<void>,
-    private readonly tail: string[],
-  ) {}
-
-  static async start(name: string, store: string): Promise<Worker> {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--store', store, '--listeners', url], {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        OMNIBUS_LEASE_TTL_MS: String(E2E.leaseTtlMs),
-        OMNIBUS_HEARTBEAT_INTERVAL_MS: String(E2E.heartbeatMs),
-        OMNIBUS_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const tail: string[] = [];
-    const remember = (line: string) => {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-    };
-    createInterface({ input: child.stdout! }).on('line', remember);
-    createInterface({ input: child.stderr! }).on('line', remember);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const worker = new Worker(name, child, url, exited, tail);
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      if (!worker.alive) throw new Error(`worker ${name} exited before it started:\n${tail.join('\n')}`);
-      const health = await worker.request('GET', '/health').catch(() => undefined);
-      if (health?.status === 200) return worker;
-      if (Date.now() > deadline) throw new Error(`worker ${name} did not start within 90 s:\n${tail.join('\n')}`);
-      await sleep(200);
-    }
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    const response = await fetch(`${this.url}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
-  }
-
-  /** As a crash: no goodbye, its leases and membership are left to expire. */
-  async kill(): Promise<void> {
-    if (!this.alive) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.alive) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  output(): string {
-    return this.tail.join('\n');
-  }
 }
 
 export interface ScenarioResult {
@@ -134,16 +51,16 @@ export interface ScenarioResult {
 export async function runScenario(options: {
   store: string;
   dir: string;
-  workers: Worker[];
+  workers: WorkerProcess[];
   open: () => Promise<Store & { close(): Promise<void> }>;
   log: (line: string) => void;
 }): Promise<ScenarioResult> {
   const { store, dir, workers, log } = options;
   const topic = 'e2e-orders';
   const started = Date.now();
-  const a = await Worker.start('a', store);
+  const a = await startWorker('a', store);
   workers.push(a);
-  let b = await Worker.start('b', store);
+  let b = await startWorker('b', store);
   workers.push(b);
   log(`two workers up in ${Date.now() - started} ms`);
 
@@ -188,7 +105,7 @@ export async function runScenario(options: {
   const batches: string[][] = [];
   for (let i = 0; i < ids.length; i += E2E.batch) batches.push(ids.slice(i, i + E2E.batch));
   const groupOf = (batchIndex: number) => `e2e-group-${Math.floor((batchIndex * E2E.batch) / 5000)}`;
-  const produce = async (batchIndex: number, preferred: Worker) => {
+  const produce = async (batchIndex: number, preferred: WorkerProcess) => {
     const body = {
       group: groupOf(batchIndex),
       messages: batches[batchIndex]!.map((id, i) => ({ id, key: `customer-${(batchIndex * 37 + i) % 997}`, value: { order: id, total: i } })),
@@ -204,7 +121,7 @@ export async function runScenario(options: {
 
   const killAt = Math.floor(batches.length * 0.4);
   const restartAt = Math.floor(batches.length * 0.7);
-  let restarting: Promise<Worker> | undefined;
+  let restarting: Promise<WorkerProcess> | undefined;
   // The first 40% as fast as both workers take them, so that the sinks have a backlog when b
   // is killed: it dies in the middle of its sends, leaving some of them in doubt.
   await Promise.all([0, 1].map(async (parity) => {
@@ -213,7 +130,7 @@ export async function runScenario(options: {
   await b.kill();
   log(`worker b killed with SIGKILL after ${killAt * E2E.batch} messages produced`);
   for (let i = killAt; i < batches.length; i++) {
-    if (i === restartAt) restarting = Worker.start('b2', store);
+    if (i === restartAt) restarting = startWorker('b2', store);
     await produce(i, i % 2 === 0 ? a : b);
     await sleep(20);
   }

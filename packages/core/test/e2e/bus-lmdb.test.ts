@@ -2,12 +2,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WorkerProcess } from '@omnibus/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LmdbStore } from '../../src/store/lmdb.ts';
-import { checkAtLeastOnce, checkAtMostOnce, runScenario, type ScenarioResult, type Worker } from './bus-e2e.ts';
+import { checkAtLeastOnce, checkAtMostOnce, runScenario, type ScenarioResult } from './bus-e2e.ts';
 
 let dir: string;
-const workers: Worker[] = [];
+const workers: WorkerProcess[] = [];
 let result: ScenarioResult | undefined;
 const log = (line: string) => console.log(`[bus e2e lmdb] ${line}`);
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { clusterScenario } from './cluster-scenario.ts';
-import type { WorkerProcess } from './processes.ts';
+import type { WorkerProcess } from '@omnibus/test-support';
 
 let dir: string;
 const processes: WorkerProcess[] = [];

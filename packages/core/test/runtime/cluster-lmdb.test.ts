@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { clusterScenario } from './cluster-scenario.ts';
-import type { WorkerProcess } from './processes.ts';
+import type { WorkerProcess } from '@omnibus/test-support';
 
 let dir: string;
 const processes: WorkerProcess[] = [];

@@ -5,15 +5,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { eventually } from './helpers.ts';
-import { balancedOver, PROCESS_CLUSTER, tasksPerWorker, WorkerProcess } from './processes.ts';
+import type { WorkerProcess } from '@omnibus/test-support';
+import { balancedOver, connectorStatus, PROCESS_CLUSTER, startWorkerProcess, tasksPerWorker } from './processes.ts';
 
 const TASKS = 6;
 
 async function startWorkers(processes: WorkerProcess[], store: string, count: number): Promise<WorkerProcess[]> {
   // The first one creates the schema; the others then start together.
-  const first = await WorkerProcess.start(store);
+  const first = await startWorkerProcess(store);
   processes.push(first);
-  const others = await Promise.all(Array.from({ length: count - 1 }, () => WorkerProcess.start(store)));
+  const others = await Promise.all(Array.from({ length: count - 1 }, () => startWorkerProcess(store)));
   processes.push(...others);
   return [first, ...others];
 }
@@ -59,7 +60,7 @@ export async function clusterScenario(options: { store: string; label: string; w
     config: { 'connector.class': 'FileSink', 'tasks.max': String(TASKS), topics: topic, file },
   });
   expect(created.status).toBe(201);
-  const spread = await eventually(() => b.status(label), (s) => balancedOver(s, workers.map((w) => w.id), TASKS), `${label} spread over ${initialWorkers} workers`, 60_000);
+  const spread = await eventually(() => connectorStatus(b, label), (s) => balancedOver(s, workers.map((w) => w.id), TASKS), `${label} spread over ${initialWorkers} workers`, 60_000);
   expect(spread.connector.state).toBe('RUNNING');
   expect(workers.map((w) => w.id)).toContain(spread.connector.worker_id);
   await deliverThrough(b, topic, file, `${label}-before`);
@@ -71,7 +72,7 @@ export async function clusterScenario(options: { store: string; label: string; w
   expect(victimTasks).toBeGreaterThan(0);
   const killedAt = Date.now();
   await victim.kill();
-  const takenOver = await eventually(() => a.status(label), (s) => balancedOver(s, survivors.map((w) => w.id), TASKS), `${label} tasks on the survivors`, 60_000);
+  const takenOver = await eventually(() => connectorStatus(a, label), (s) => balancedOver(s, survivors.map((w) => w.id), TASKS), `${label} tasks on the survivors`, 60_000);
   const takeoverMs = Date.now() - killedAt;
   console.log(
     `[${label}] ${victimTasks} tasks of a SIGKILLed worker RUNNING on ${survivors.length} survivors after ${takeoverMs} ms ` +
@@ -82,11 +83,11 @@ export async function clusterScenario(options: { store: string; label: string; w
   await deliverThrough(a, topic, file, `${label}-after-kill`);
 
   // A newcomer takes its share; the others hand those tasks over.
-  const newcomer = await WorkerProcess.start(store);
+  const newcomer = await startWorkerProcess(store);
   processes.push(newcomer);
   const live = [...survivors, newcomer];
   const joinedAt = Date.now();
-  const rebalanced = await eventually(() => newcomer.status(label), (s) => balancedOver(s, live.map((w) => w.id), TASKS), `${label} rebalanced onto the newcomer`, 60_000);
+  const rebalanced = await eventually(() => connectorStatus(newcomer, label), (s) => balancedOver(s, live.map((w) => w.id), TASKS), `${label} rebalanced onto the newcomer`, 60_000);
   console.log(`[${label}] newcomer took ${tasksPerWorker(rebalanced).get(newcomer.id)} of ${TASKS} tasks ${Date.now() - joinedAt} ms after it was up`);
   await deliverThrough(newcomer, topic, file, `${label}-after-join`);
 
@@ -94,7 +95,7 @@ export async function clusterScenario(options: { store: string; label: string; w
   const leaving = survivors[0]!;
   expect(await leaving.stop()).toBe(0);
   const remaining = live.filter((w) => w !== leaving);
-  await eventually(() => newcomer.status(label), (s) => balancedOver(s, remaining.map((w) => w.id), TASKS), `${label} tasks after a graceful stop`, 60_000);
+  await eventually(() => connectorStatus(newcomer, label), (s) => balancedOver(s, remaining.map((w) => w.id), TASKS), `${label} tasks after a graceful stop`, 60_000);
   await Promise.all(remaining.map((w) => w.stop()));
 }
 

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectorInfo } from '../../src/runtime/types.ts';
 import { eventually } from './helpers.ts';
-import { WorkerProcess } from './processes.ts';
+import type { WorkerProcess } from '@omnibus/test-support';
+import { connectorStatus, startWorkerProcess } from './processes.ts';
 
 let dir: string;
 let store: string;
@@ -23,14 +24,14 @@ afterAll(async () => {
 });
 
 async function start(args: string[] = []): Promise<WorkerProcess> {
-  const worker = await WorkerProcess.start(store, args);
+  const worker = await startWorkerProcess(store, args);
   processes.push(worker);
   return worker;
 }
 
 const running = (worker: WorkerProcess, name: string, state = 'RUNNING') =>
   eventually(
-    () => worker.status(name),
+    () => connectorStatus(worker, name),
     (s) => s.connector.state === state && s.tasks.length > 0 && s.tasks.every((t) => t.state === state && t.worker_id === worker.id),
     `${name} ${state} on ${worker.id}`,
   );
@@ -64,7 +65,7 @@ describe('standalone mode', () => {
     // With a changed file: the connector is updated, and stays paused.
     await writeFile(wrapped, JSON.stringify({ name: 'wrapped', config: { 'connector.class': 'FileSink', 'tasks.max': '3', topics: 'in', file: join(dir, 'wrapped.jsonl') } }));
     worker = await start(['--connector', wrapped]);
-    const updated = await eventually(() => worker.status('wrapped'), (s) => s.tasks.length === 3 && s.tasks.every((t) => t.state === 'PAUSED'), 'wrapped with 3 paused tasks');
+    const updated = await eventually(() => connectorStatus(worker, 'wrapped'), (s) => s.tasks.length === 3 && s.tasks.every((t) => t.state === 'PAUSED'), 'wrapped with 3 paused tasks');
     expect(updated.connector.state).toBe('PAUSED');
     expect(await worker.stop()).toBe(0);
   });
@@ -72,7 +73,7 @@ describe('standalone mode', () => {
   it('a broken connector file stops the start with a clear message', async () => {
     const broken = join(dir, 'broken.json');
     await writeFile(broken, JSON.stringify({ config: { 'connector.class': 'FileSink' } }));
-    const failure = await WorkerProcess.start(store, ['--connector', broken]).then(
+    const failure = await startWorkerProcess(store, ['--connector', broken]).then(
       (worker) => {
         processes.push(worker);
         throw new Error('the worker started');
@@ -83,12 +84,12 @@ describe('standalone mode', () => {
 
     const invalid = join(dir, 'invalid.json');
     await writeFile(invalid, JSON.stringify({ name: 'invalid', 'connector.class': 'FileSink', topics: 'in' }));
-    const rejected = await WorkerProcess.start(store, ['--connector', invalid]).then(
+    const rejected = await startWorkerProcess(store, ['--connector', invalid]).then(
       async (worker) => {
         processes.push(worker);
         // Started, then the connector is refused: the process ends with the validation error.
-        await eventually(async () => worker.alive, (alive) => !alive, 'the worker to exit');
-        return worker.tail.join('\n');
+        await worker.exited;
+        return worker.output();
       },
       (error: unknown) => (error as Error).message,
     );
