@@ -10,7 +10,7 @@
 import 'reflect-metadata';
 import type { Logger } from 'pino';
 import { container as rootContainer, instanceCachingFactory, type DependencyContainer, type InjectionToken } from 'tsyringe';
-import type { ConsumerOptions } from './bus/consumer.ts';
+import { NETWORKED_STORE_CONSUMER_OPTIONS, type ConsumerOptions } from './bus/consumer.ts';
 import { PeerWake, peerAuthorization } from './bus/peer-wake.ts';
 import { createTaskRunnerFactory } from './bus/runners.ts';
 import { Producer } from './bus/producer.ts';
@@ -66,7 +66,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
   c.register(TOKENS.metrics, single(() => new Metrics()));
   c.register(TOKENS.configProviders, single(() => ConfigProviders.defaults()));
   c.register(TOKENS.signals, single(() => new ShardSignals()));
-  c.register(TOKENS.consumerOptions, { useValue: {} });
+  c.register(TOKENS.consumerOptions, { useValue: /^cql:/i.test(config.store) ? NETWORKED_STORE_CONSUMER_OPTIONS : {} });
   c.register(
     TOKENS.peerWake,
     single((d) => {
