@@ -78,6 +78,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
         selfId: () => identity.id,
         ...(authorization ? { authorization } : {}),
         logger: d.resolve(TOKENS.loggers).get('omnibus.wake'),
+        metrics: d.resolve(TOKENS.metrics),
       });
     }),
   );

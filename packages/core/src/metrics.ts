@@ -71,6 +71,12 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly wakeHints = new Counter({
+    name: 'omnibus_wake_hints_total',
+    help: 'Wake hints sent to other workers, by outcome (sent, failed: their consumers fall back to polling)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly storeErrors = new Counter({
     name: 'omnibus_store_errors_total',
     help: 'Store operations that threw',

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { memoryLogger } from '@omnibus/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpError } from '../errors.ts';
+import { Metrics } from '../metrics.ts';
 import { applyWakeHints, MAX_WAKE_SHARDS, parseWakeHints, PeerWake, peerAuthorization, WAKE_PATH, type PeerWakeOptions, type WakeHints } from './peer-wake.ts';
 import { ShardSignals } from './signals.ts';
 
@@ -153,11 +154,16 @@ describe('PeerWake', () => {
   it('leaves a failing peer alone for a while, logs it once, and still hints the others', async () => {
     const [goneUrl, refusing, fine] = await Promise.all([deadUrl(), peer(401), peer()]);
     const signals = new ShardSignals();
-    const { wake, logger } = peerWake(signals, [
-      { id: 'gone', url: goneUrl },
-      { id: 'refusing', url: refusing!.url },
-      { id: 'fine', url: fine!.url },
-    ]);
+    const metrics = new Metrics({ defaultMetrics: false });
+    const { wake, logger } = peerWake(
+      signals,
+      [
+        { id: 'gone', url: goneUrl },
+        { id: 'refusing', url: refusing!.url },
+        { id: 'fine', url: fine!.url },
+      ],
+      { metrics },
+    );
 
     // A produce's notification never throws, whatever the peers do.
     expect(() => signals.notify('sms', 0)).not.toThrow();
@@ -167,6 +173,9 @@ describe('PeerWake', () => {
     // Within the failure backoff, the failing peers were not tried again.
     expect(refusing!.received).toHaveLength(1);
     expect(wake.counts).toEqual({ sent: 2, failed: 2 });
+    const exposed = await metrics.registry.getSingleMetricAsString('omnibus_wake_hints_total');
+    expect(exposed).toContain('omnibus_wake_hints_total{outcome="sent"} 2');
+    expect(exposed).toContain('omnibus_wake_hints_total{outcome="failed"} 2');
     const warnings = logger.lines.filter((l) => l.level === 'warn').map((l) => l.obj as { peer: string; problem: string });
     expect(warnings.map((w) => w.peer).sort()).toEqual(['gone', 'refusing']);
     expect(warnings.find((w) => w.peer === 'refusing')!.problem).toMatch(/credentials/);

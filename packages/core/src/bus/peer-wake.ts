@@ -27,6 +27,7 @@
  */
 import type { Logger } from '@omnibus/sdk';
 import { badRequest } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
 import type { AuthConfig } from '../rest/auth.ts';
 import type { Member } from '../store/port.ts';
 import type { ShardSignals } from './signals.ts';
@@ -59,6 +60,8 @@ export interface PeerWakeOptions {
   /** The Authorization header of every hint, when peers require credentials. */
   authorization?: string;
   logger: Logger;
+  /** Counts hints sent and failed (omnibus_wake_hints_total). */
+  metrics?: Pick<Metrics, 'wakeHints'>;
   /** Least time between two hints to one peer (ms). */
   intervalMs?: number;
   /** A hint not answered in this long is given up (ms). */
@@ -205,6 +208,7 @@ export class PeerWake {
       if (response.ok) {
         await response.body?.cancel();
         this.counts.sent += 1;
+        this.options.metrics?.wakeHints.inc({ outcome: 'sent' });
         if (peer.failing) this.options.logger.info({ peer: peer.id }, 'wake hints reach the peer again');
         peer.failing = false;
         return;
@@ -220,6 +224,7 @@ export class PeerWake {
       problem = 'the peer could not be reached';
     }
     this.counts.failed += 1;
+    this.options.metrics?.wakeHints.inc({ outcome: 'failed' });
     peer.quietUntil = Date.now() + this.failureBackoffMs;
     peer.pending.clear();
     const fields = { peer: peer.id, url: peer.endpoint, problem, ...(error ? { err: error } : {}) };
