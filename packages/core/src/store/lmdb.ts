@@ -43,6 +43,26 @@ import type {
 /** A buffered message's key: its position. */
 type BufferKey = [topic: string, shard: number, ts: number, id: string];
 
+/** A buffered message less what its key holds: encoding and decoding it is the bulk of a produce's and a read's work. */
+interface StoredMessage {
+  key: string;
+  token: string;
+  value: unknown;
+  headers: Record<string, string>;
+  group?: string;
+}
+
+const stored = (m: Message): StoredMessage =>
+  m.group === undefined
+    ? { key: m.key, token: m.token, value: m.value, headers: m.headers }
+    : { key: m.key, token: m.token, value: m.value, headers: m.headers, group: m.group };
+
+function messageAt([topic, shard, createdAt, id]: BufferKey, s: StoredMessage): Message {
+  const message: Message = { id, topic, key: s.key, token: s.token, shard, value: s.value, headers: s.headers, createdAt };
+  if (s.group !== undefined) message.group = s.group;
+  return message;
+}
+
 /** Sorts after every key component we write: closes a prefix range ([…prefix, AFTER_ALL]). */
 const AFTER_ALL = Buffer.from([0xff]);
 
@@ -65,8 +85,8 @@ interface StoredMember extends Member {
 interface Tables {
   meta: Database<unknown, string>;
   topics: Database<Topic, string>;
-  /** [topic, shard, createdAt, id] → the message. */
-  bufferedMessages: Database<Message, Key>;
+  /** [topic, shard, createdAt, id] → the rest of the message. */
+  bufferedMessages: Database<StoredMessage, Key>;
   /** id → [topic, shard, createdAt]. */
   messagePositions: Database<[string, number, number], string>;
   groupMessages: Database<number, Key>;
@@ -213,7 +233,7 @@ export class LmdbStore implements Store {
     // One transaction: every message of the call is stored, or none.
     await this.writer().batch(() => {
       for (const message of messages) {
-        bufferedMessages.put([message.topic, message.shard, message.createdAt, message.id], message);
+        bufferedMessages.put([message.topic, message.shard, message.createdAt, message.id], stored(message));
         messagePositions.put(message.id, [message.topic, message.shard, message.createdAt]);
         if (message.group !== undefined) groupMessages.put([message.group, message.id], message.createdAt);
       }
@@ -237,8 +257,9 @@ export class LmdbStore implements Store {
     const found = new Map<string, Message>();
     for (const id of ids) {
       const position = messagePositions.get(id);
-      const message = position && bufferedMessages.get([...position, id]);
-      if (message) found.set(id, message);
+      const key: BufferKey | undefined = position && [...position, id];
+      const message = key && bufferedMessages.get(key);
+      if (message) found.set(id, messageAt(key, message));
     }
     return found;
   }
@@ -248,8 +269,9 @@ export class LmdbStore implements Store {
     const { bufferedMessages } = this.tables;
     const found = new Map<string, Message>();
     for (const { messageId, topic, shard, ts } of positions) {
-      const message = bufferedMessages.get([topic, shard, ts, messageId]);
-      if (message) found.set(messageId, message);
+      const key: BufferKey = [topic, shard, ts, messageId];
+      const message = bufferedMessages.get(key);
+      if (message) found.set(messageId, messageAt(key, message));
     }
     return found;
   }
@@ -257,7 +279,8 @@ export class LmdbStore implements Store {
   async readBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<Message[]> {
     if (limit <= 0 || fromTs > toTs) return [];
     this.fresh();
-    return [...this.tables.bufferedMessages.getRange({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL], limit }).map(({ value }) => value)];
+    const range = this.tables.bufferedMessages.getRange({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL], limit });
+    return [...range.map(({ key, value }) => messageAt(key as BufferKey, value))];
   }
 
   async scanBuffer(topic: string, shard: number, fromTs: number, toTs: number, limit: number): Promise<MessagePosition[]> {
@@ -540,8 +563,9 @@ export class LmdbStore implements Store {
         const states = [...deliveryStates.getKeys({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
         await this.writer().transaction(() => {
           for (const { key, value } of expired) {
-            if (value.group !== undefined) groupMessages.remove([value.group, value.id]);
-            messagePositions.remove(value.id);
+            const id = (key as BufferKey)[3];
+            if (value.group !== undefined) groupMessages.remove([value.group, id]);
+            messagePositions.remove(id);
             bufferedMessages.remove(key);
           }
           for (const key of states) deliveryStates.remove(key);
