@@ -296,6 +296,16 @@ const ttlSeconds = (retentionMs: number): number =>
   retentionMs > 0 ? Math.min(MAX_TTL_SECONDS, Math.max(1, Math.ceil(retentionMs / 1000))) : 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * About what a row weighs in a batch, for keeping batches under the node's limits: its values
+ * as UTF-8 (a string's length would undercount any text beyond ASCII up to 3×), numbers as 8.
+ */
+function estimatedBytes(params: readonly unknown[]): number {
+  let bytes = PER_ROW_OVERHEAD_BYTES;
+  for (const value of params) bytes += typeof value === 'string' ? Buffer.byteLength(value) : 8;
+  return bytes;
+}
+
 /** Runs `work` on every item with at most `concurrency` in flight. */
 async function inPool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -475,16 +485,7 @@ export class CqlStore implements Store {
 
   /** Upserts many rows: unlogged batches of a few rows, several batches in flight. */
   private async upsertRows(query: string, rows: unknown[][]): Promise<void> {
-    if (rows.length === 1) {
-      await this.execute(query, rows[0]!, this.idempotent);
-      return;
-    }
-    await inPool(chunks(rows, UPSERT_BATCH_ROWS), CONCURRENCY, async (chunk) => {
-      await this.client.batch(
-        chunk.map((params) => ({ query, params })),
-        { ...this.idempotent, logged: false },
-      );
-    });
+    await this.writePartitions([rows.map((params) => ({ query, params }))], UPSERT_BATCH_ROWS);
   }
 
   /** Reads rows `WHERE <key> IN ?`, a chunk of ids per request, chunks in parallel. */
@@ -535,19 +536,20 @@ export class CqlStore implements Store {
    * on one node: ~0.5 ms per request against ~20 µs per row), so a produce spread over 16
    * shards is a few requests, not 16.
    */
-  private async writePartitions(groups: Iterable<Array<{ query: string; params: unknown[]; bytes: number }>>, maxRows: number): Promise<void> {
+  private async writePartitions(groups: Iterable<BatchQuery[]>, maxRows: number): Promise<void> {
     const batches: BatchQuery[][] = [];
     let batch: BatchQuery[] = [];
     let bytes = 0;
     for (const rows of groups) {
       for (const row of rows) {
-        if (batch.length > 0 && (bytes + row.bytes > PARTITION_BATCH_BYTES || batch.length >= maxRows)) {
+        const rowBytes = estimatedBytes(row.params);
+        if (batch.length > 0 && (bytes + rowBytes > PARTITION_BATCH_BYTES || batch.length >= maxRows)) {
           batches.push(batch);
           batch = [];
           bytes = 0;
         }
         batch.push(row);
-        bytes += row.bytes;
+        bytes += rowBytes;
       }
     }
     if (batch.length > 0) batches.push(batch);
@@ -563,9 +565,9 @@ export class CqlStore implements Store {
     if (messages.length === 0) return;
     const topics = await this.topicsNamed(messages.map((m) => m.topic));
     checkMessages(messages, (name) => topics.get(name));
-    const partitions = new Map<string, Array<{ query: string; params: unknown[]; bytes: number }>>();
-    const positions = new Map<string, Array<{ query: string; params: unknown[]; bytes: number }>>();
-    const groups = new Map<string, Array<{ query: string; params: unknown[]; bytes: number }>>();
+    const partitions = new Map<string, BatchQuery[]>();
+    const positions = new Map<string, BatchQuery[]>();
+    const groups = new Map<string, BatchQuery[]>();
     const newBuckets: unknown[][] = [];
     for (const m of messages) {
       const ttl = ttlSeconds(topics.get(m.topic)!.retentionMs);
@@ -580,17 +582,16 @@ export class CqlStore implements Store {
       rows.push({
         query: this.q.insertBufferedMessage,
         params: [m.topic, m.shard, bucket, m.createdAt, m.id, payload, ttl],
-        bytes: payload.length + m.id.length + PER_ROW_OVERHEAD_BYTES,
       });
       const slot = positionSlot(m.id);
       let slotted = positions.get(slot);
       if (!slotted) positions.set(slot, (slotted = []));
       const position = JSON.stringify([m.topic, m.shard, m.createdAt]);
-      slotted.push({ query: this.q.insertMessagePosition, params: [slot, m.id, position, ttl], bytes: m.id.length + position.length + PER_ROW_OVERHEAD_BYTES });
+      slotted.push({ query: this.q.insertMessagePosition, params: [slot, m.id, position, ttl] });
       if (m.group !== undefined) {
         let members = groups.get(m.group);
         if (!members) groups.set(m.group, (members = []));
-        members.push({ query: this.q.insertGroupMessage, params: [m.group, m.id, ttl], bytes: m.id.length + PER_ROW_OVERHEAD_BYTES });
+        members.push({ query: this.q.insertGroupMessage, params: [m.group, m.id, ttl] });
       }
     }
     // The bucket index first: a reader walking a long window must not miss a bucket that has rows.
@@ -801,7 +802,7 @@ export class CqlStore implements Store {
   async putDeliveries(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
     const topics = await this.topicsNamed(deliveries.map((d) => d.topic));
-    const partitions = new Map<string, Array<{ query: string; params: unknown[]; bytes: number }>>();
+    const partitions = new Map<string, BatchQuery[]>();
     // Consecutive rows of a batch mostly share their detail (attempt, epoch, worker, time): encoded once.
     let last: Delivery | undefined;
     let detail = '';
@@ -830,7 +831,6 @@ export class CqlStore implements Store {
           // A topic deleted meanwhile (or never known) keeps its states for a day.
           ttlSeconds(topics.get(d.topic)?.retentionMs ?? 86_400_000),
         ],
-        bytes: detail.length + d.messageId.length + PER_ROW_OVERHEAD_BYTES,
       });
     }
     await this.writePartitions(partitions.values(), PARTITION_BATCH_ROWS);

@@ -113,6 +113,31 @@ describe('CqlStore limits and cluster discovery', () => {
     }
   });
 
+  it('sizes its batches by UTF-8 bytes, so text beyond ASCII stays under the 50 KiB limit too', async () => {
+    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(conformanceKeyspace!.keyspace)), logger });
+    await store.init();
+    try {
+      await store.createTopic({ name: 'wide', shards: 2, retentionMs: 60_000, createdAt: 1 });
+      const now = Date.now();
+      // 300 characters, 900 bytes: counted in characters, a 40 KiB batch would weigh 100 KiB.
+      const messages = Array.from({ length: 400 }, (_, i) => ({
+        id: `wide-${i}`,
+        topic: 'wide',
+        key: `k${i}`,
+        token: '1',
+        shard: i % 2,
+        value: '通知'.repeat(150),
+        headers: {},
+        createdAt: now + i,
+      }));
+      await store.appendMessages(messages);
+      const read = [...(await store.readBuffer('wide', 0, now, now + 500, 1_000)), ...(await store.readBuffer('wide', 1, now, now + 500, 1_000))];
+      expect(read).toHaveLength(400);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('asks the node how it shards: Cassandra says nothing of shards, ScyllaDB would', async () => {
     const [host, port] = conformanceKeyspace!.contactPoint.split(':');
     const supported = await fetchSupportedOptions(host!, Number(port));
