@@ -6,10 +6,11 @@
 // Both connectors append to their own file, with 4 tasks spread over both processes: every
 // task appends whole batches to the one file (O_APPEND, one write per batch), so a line cut
 // by another process's append would fail to parse.
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkerProcess } from '@omnibus/test-support';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery, Store } from '../../src/store/port.ts';
 
 export const E2E = {
@@ -48,7 +49,7 @@ export interface ScenarioResult {
  * Runs the whole story on a store; `open` gives the test its own connection to the same store,
  * to read the outcome directly. Every process started is pushed to `workers` for cleanup.
  */
-export async function runScenario(options: {
+async function runScenario(options: {
   store: string;
   dir: string;
   workers: WorkerProcess[];
@@ -205,7 +206,7 @@ export function countBy<T>(items: Iterable<T>): Map<T, number> {
 }
 
 /** The assertions of both guarantees on one scenario's outcome. */
-export function checkAtMostOnce(result: ScenarioResult, log: (line: string) => void): void {
+function checkAtMostOnce(result: ScenarioResult, log: (line: string) => void): void {
   const { ids, states, lines } = result;
   const seen = countBy(lines.amo);
   const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
@@ -224,7 +225,7 @@ export function checkAtMostOnce(result: ScenarioResult, log: (line: string) => v
   }
 }
 
-export function checkAtLeastOnce(result: ScenarioResult, log: (line: string) => void): void {
+function checkAtLeastOnce(result: ScenarioResult, log: (line: string) => void): void {
   const { ids, states, lines } = result;
   const seen = countBy(lines.alo);
   const duplicates = lines.alo.length - seen.size;
@@ -233,4 +234,52 @@ export function checkAtLeastOnce(result: ScenarioResult, log: (line: string) => 
   expect(seen.size).toBe(ids.length);
   expect(ids.filter((id) => states.alo.get(id)?.state !== 'sent')).toEqual([]);
   for (const group of result.groups) expect(group.connectors.alo?.sent).toBe(group.messages);
+}
+
+/** The store a run of the scenario works on: its URL, a way to open it from the test, and what to remove afterwards. */
+export interface ScenarioStore {
+  url: string;
+  open: () => Promise<Store & { close(): Promise<void> }>;
+  drop?: () => Promise<void>;
+}
+
+/**
+ * The scenario as a test file: runs it once on the store `prepare` gives (in a scratch
+ * directory), then checks both guarantees. `label` names the store in the test names and logs.
+ */
+export function describeBusEndToEnd(label: string, description: string, prepare: (dir: string) => Promise<ScenarioStore>): void {
+  let dir: string | undefined;
+  let store: ScenarioStore | undefined;
+  const workers: WorkerProcess[] = [];
+  let result: ScenarioResult | undefined;
+  const log = (line: string) => console.log(`[bus e2e ${label}] ${line}`);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), `omnibus-e2e-${label}-`));
+    store = await prepare(dir);
+    try {
+      result = await runScenario({ store: store.url, dir, workers, open: store.open, log });
+    } catch (error) {
+      for (const w of workers) log(`output of worker ${w.name}:\n${w.output()}`);
+      throw error;
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    if (dir) await rm(dir, { recursive: true, force: true });
+    await store?.drop?.();
+  });
+
+  describe(`the bus end to end on ${description}: 2 worker processes, 20,000 messages, one worker SIGKILLed mid-run`, () => {
+    it('at-most-once (the default): no message is handed to the sink twice; each ends sent or unknown', () => {
+      expect(result).toBeDefined();
+      checkAtMostOnce(result!, log);
+    });
+
+    it('at-least-once: every message reaches the sink (duplicates counted)', () => {
+      expect(result).toBeDefined();
+      checkAtLeastOnce(result!, log);
+    });
+  });
 }
