@@ -25,6 +25,7 @@ import { Membership, type WorkerIdentity } from './runtime/membership.ts';
 import { ConnectorCatalog, Reconciler } from './runtime/reconciler.ts';
 import type { PluginRegistry, TaskRunnerFactory } from './runtime/types.ts';
 import { heartbeatIntervalMs, type WorkerConfig } from './runtime/worker-config.ts';
+import { CqlStore } from './store/cql.ts';
 import type { CountingStore } from './store/instrumented.ts';
 
 const token = <T>(name: string) => Symbol(name) as InjectionToken<T>;
@@ -66,7 +67,11 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
   c.register(TOKENS.metrics, single(() => new Metrics()));
   c.register(TOKENS.configProviders, single(() => ConfigProviders.defaults()));
   c.register(TOKENS.signals, single(() => new ShardSignals()));
-  c.register(TOKENS.consumerOptions, { useValue: /^cql:/i.test(config.store) ? NETWORKED_STORE_CONSUMER_OPTIONS : {} });
+  // Asked of the store itself (the instrumented proxy keeps its class), not of the URL again.
+  c.register(
+    TOKENS.consumerOptions,
+    single((d) => (d.resolve(TOKENS.store) instanceof CqlStore ? NETWORKED_STORE_CONSUMER_OPTIONS : {})),
+  );
   c.register(
     TOKENS.peerWake,
     single((d) => {

@@ -285,7 +285,7 @@ export class ShardConsumer {
       const found: Message[] = [];
       for (const p of late) {
         const message = bodies.get(p.messageId);
-        if (message && message.createdAt === p.ts) found.push(message);
+        if (message) found.push(message);
       }
       entries = found.concat(entries);
     }

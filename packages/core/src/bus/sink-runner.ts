@@ -48,7 +48,6 @@ interface Pending {
   message: Message;
   /** The message's buffer position: where its delivery state is kept. */
   position: MessagePosition;
-  ts: number;
   /** Attempts made so far, by any owner. */
   attempts: number;
   firstAttemptAt?: number;
@@ -146,7 +145,7 @@ class OwnedShard {
   /** The record is finished: if it held its key back, release the records waiting behind it. */
   finish(pending: Pending): void {
     this.retrying.delete(pending.message.id);
-    this.consumer?.complete(pending.message.id, pending.ts);
+    this.consumer?.complete(pending.message.id, pending.position.ts);
     if (!pending.blocking) return;
     pending.blocking = false;
     const key = pending.message.key;
@@ -508,7 +507,7 @@ export class SinkRunner implements TaskRunner {
   }
 
   private admit(owned: OwnedShard, { message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
-    const pending: Pending = { message, position: positionOf(message), ts: message.createdAt, attempts: prior?.attempts ?? 0, ...(prior ? { prior } : {}) };
+    const pending: Pending = { message, position: positionOf(message), attempts: prior?.attempts ?? 0, ...(prior ? { prior } : {}) };
     if (!prior || prior.state === 'pending') {
       owned.enqueue(pending);
     } else if (prior.state === 'retrying') {
@@ -560,7 +559,7 @@ export class SinkRunner implements TaskRunner {
         if ((pending.nextAttemptAt ?? 0) <= now) retries.push({ shard, pending, fromRetry: true });
       }
     }
-    retries.sort((a, b) => a.pending.ts - b.pending.ts);
+    retries.sort((a, b) => a.pending.position.ts - b.pending.position.ts);
     const queued = sendable.reduce((sum, s) => sum + s.queue.length, 0);
     const wanted = Math.min(this.common['batch.size'], retries.length + queued);
     if (wanted === 0) return [];
