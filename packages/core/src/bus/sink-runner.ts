@@ -28,7 +28,8 @@ import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
 import { positionOf, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
 import { HeldLease } from './lease.ts';
-import { retryDelay, TokenBucket, WakeableSleep } from './pacing.ts';
+import { retryDelay, TokenBucket } from './pacing.ts';
+import { RunnerLifecycle } from './runner-lifecycle.ts';
 import { applyDeliveryUpdates, keepReceiptStates } from './receipts.ts';
 import type { ShardSignals } from './signals.ts';
 import type { SourceRunnerDeps } from './source-runner.ts';
@@ -172,10 +173,8 @@ class OwnedShard {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class SinkRunner implements TaskRunner {
-  readonly failure: Promise<Error>;
-  private settleFailure!: (error: Error) => void;
-  private readonly logger: Logger;
+export class SinkRunner extends RunnerLifecycle implements TaskRunner {
+  protected readonly logger: Logger;
   private readonly options: ConsumerOptions;
   private readonly owner: string;
   private common!: CommonConnectorConfig;
@@ -187,14 +186,7 @@ export class SinkRunner implements TaskRunner {
   private budgeted = 0;
   private readonly dlqTopics = new Map<string, Topic>();
 
-  private loop: Promise<void> | undefined;
-  private leaseTimer: NodeJS.Timeout | undefined;
   private leaseWork: Promise<void> = Promise.resolve();
-  private stopping = false;
-  private paused = false;
-  private stepDone: Promise<void> = Promise.resolve();
-  private readonly sleeper = new WakeableSleep();
-  private shutdownDone: Promise<void> | undefined;
   /** Outcomes of the last batch (all final), written together with the next batch's `sending` rows. */
   private deferred: Settlement | undefined;
   /** The connector's labelled counters, looked up once. */
@@ -207,7 +199,7 @@ export class SinkRunner implements TaskRunner {
     private readonly spec: SinkTaskSpec,
     private readonly deps: SinkRunnerDeps,
   ) {
-    this.failure = new Promise((resolve) => (this.settleFailure = resolve));
+    super('sink task');
     this.logger = deps.logger.child({ connector: spec.connectorName, task: spec.taskId });
     this.options = { ...DEFAULT_CONSUMER_OPTIONS, ...deps.consumer };
     // Unique per runner: two runners of one task in one process must not share a lease.
@@ -257,23 +249,6 @@ export class SinkRunner implements TaskRunner {
     }
     this.scheduleLeases();
     this.loop = this.run();
-  }
-
-  async pause(): Promise<void> {
-    this.paused = true;
-    await this.stepDone;
-  }
-
-  async resume(): Promise<void> {
-    this.paused = false;
-    this.sleeper.wake();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.sleeper.wake();
-    await this.loop;
-    await this.shutdown();
   }
 
   // ---- leases and shard ownership ----
@@ -898,51 +873,39 @@ export class SinkRunner implements TaskRunner {
     return Math.max(0, next - now);
   }
 
-  private async fail(reason: Error): Promise<void> {
-    this.logger.error({ err: reason }, 'sink task failed');
-    this.stopping = true;
-    await this.shutdown();
-    this.settleFailure(reason);
-  }
-
-  private shutdown(): Promise<void> {
-    this.shutdownDone ??= (async () => {
-      this.stopping = true;
-      if (this.leaseTimer) clearTimeout(this.leaseTimer);
-      await this.leaseWork;
-      try {
-        await this.writeDeferred();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'could not record the outcomes of the last batch on stop; they stay in doubt');
-      }
-      try {
-        await this.flushWatermarks(true);
-      } catch (error) {
-        this.logger.warn({ err: error }, 'could not save watermarks on stop');
-      }
-      this.pollBudget.remove(this.budgeted);
-      this.budgeted = 0;
-      await Promise.all(
-        [...this.shards.values()].map(async (owned) => {
-          owned.unsubscribe?.();
-          owned.unsubscribe = undefined;
-          const held = owned.lease.held;
-          this.drop(owned);
-          if (!held) return;
-          try {
-            await owned.lease.release();
-          } catch (error) {
-            this.logger.warn({ err: error, lease: owned.lease.name }, 'could not release lease; it will expire');
-          }
-        }),
-      );
-      try {
-        await this.task?.stop();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'task stop failed');
-      }
-    })();
-    return this.shutdownDone;
+  protected async releaseAll(): Promise<void> {
+    await this.leaseWork;
+    try {
+      await this.writeDeferred();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not record the outcomes of the last batch on stop; they stay in doubt');
+    }
+    try {
+      await this.flushWatermarks(true);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not save watermarks on stop');
+    }
+    this.pollBudget.remove(this.budgeted);
+    this.budgeted = 0;
+    await Promise.all(
+      [...this.shards.values()].map(async (owned) => {
+        owned.unsubscribe?.();
+        owned.unsubscribe = undefined;
+        const held = owned.lease.held;
+        this.drop(owned);
+        if (!held) return;
+        try {
+          await owned.lease.release();
+        } catch (error) {
+          this.logger.warn({ err: error, lease: owned.lease.name }, 'could not release lease; it will expire');
+        }
+      }),
+    );
+    try {
+      await this.task?.stop();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'task stop failed');
+    }
   }
 }
 

@@ -15,7 +15,7 @@ import { fullSpec } from '../runtime/connector-config.ts';
 import type { SourceTaskSpec, TaskRunner } from '../runtime/types.ts';
 import type { SourceOffset, Store } from '../store/port.ts';
 import { HeldLease } from './lease.ts';
-import { WakeableSleep } from './pacing.ts';
+import { RunnerLifecycle } from './runner-lifecycle.ts';
 import type { Producer } from './producer.ts';
 import { ensureTopic } from './topics.ts';
 
@@ -32,10 +32,8 @@ export interface SourceRunnerDeps {
 /** Shards of a topic a source creates on first publish, unless `topic.creation.default.partitions` says otherwise. */
 export const DEFAULT_SOURCE_TOPIC_SHARDS = 16;
 
-export class SourceRunner implements TaskRunner {
-  readonly failure: Promise<Error>;
-  private settleFailure!: (error: Error) => void;
-  private readonly logger: Logger;
+export class SourceRunner extends RunnerLifecycle implements TaskRunner {
+  protected readonly logger: Logger;
   private readonly lease: HeldLease;
   private task!: SourceTask;
   private taskConfig!: unknown;
@@ -44,20 +42,13 @@ export class SourceRunner implements TaskRunner {
   private topicShards = DEFAULT_SOURCE_TOPIC_SHARDS;
   private readonly knownTopics = new Set<string>();
 
-  private loop: Promise<void> | undefined;
-  private leaseTimer: NodeJS.Timeout | undefined;
-  private stopping = false;
-  private paused = false;
   private pollAbort: AbortController | undefined;
-  private stepDone: Promise<void> = Promise.resolve();
-  private readonly sleeper = new WakeableSleep();
-  private shutdownDone: Promise<void> | undefined;
 
   constructor(
     private readonly spec: SourceTaskSpec,
     private readonly deps: SourceRunnerDeps,
   ) {
-    this.failure = new Promise((resolve) => (this.settleFailure = resolve));
+    super('source task');
     this.logger = deps.logger.child({ connector: spec.connectorName, task: spec.taskId });
     const owner = `${deps.workerId}#${randomBytes(4).toString('hex')}`;
     this.lease = new HeldLease(deps.store, `source:${spec.connectorName}/${spec.taskId}`, owner, deps.leaseTtlMs, Math.ceil(deps.leaseTtlMs / 3));
@@ -79,23 +70,8 @@ export class SourceRunner implements TaskRunner {
     this.loop = this.run();
   }
 
-  async pause(): Promise<void> {
-    this.paused = true;
+  protected override interrupt(): void {
     this.pollAbort?.abort();
-    await this.stepDone;
-  }
-
-  async resume(): Promise<void> {
-    this.paused = false;
-    this.sleeper.wake();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.pollAbort?.abort();
-    this.sleeper.wake();
-    await this.loop;
-    await this.shutdown();
   }
 
   private scheduleLeases(): void {
@@ -256,31 +232,19 @@ export class SourceRunner implements TaskRunner {
     return partitions.map((p) => byPartition.get(stableJson(p)) ?? null);
   }
 
-  private async fail(reason: Error): Promise<void> {
-    this.logger.error({ err: reason }, 'source task failed');
-    this.stopping = true;
-    await this.shutdown();
-    this.settleFailure(reason);
-  }
-
-  private shutdown(): Promise<void> {
-    this.shutdownDone ??= (async () => {
-      this.stopping = true;
-      if (this.leaseTimer) clearTimeout(this.leaseTimer);
-      if (this.taskStarted) {
-        try {
-          await this.task.stop();
-        } catch (error) {
-          this.logger.warn({ err: error }, 'task stop failed');
-        }
-      }
+  protected async releaseAll(): Promise<void> {
+    if (this.taskStarted) {
       try {
-        await this.lease.release();
+        await this.task.stop();
       } catch (error) {
-        this.logger.warn({ err: error }, 'could not release the source task lease; it will expire');
+        this.logger.warn({ err: error }, 'task stop failed');
       }
-    })();
-    return this.shutdownDone;
+    }
+    try {
+      await this.lease.release();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not release the source task lease; it will expire');
+    }
   }
 }
 
