@@ -401,8 +401,9 @@ export class ShardConsumer {
       this.nextPollAt = now + this.idleMs;
     } else {
       // Backs off quickly while traffic may resume any moment, then straight to the budget.
+      const doubled = this.idleMs * 2;
       const settled = now - this.openedAt >= this.options.hintsSettleMs;
-      this.idleMs = this.idleMs * 2 < this.options.pollIdleMs || !settled ? Math.min(this.idleMs * 2, this.options.pollIdleMs) : this.idleCapMs();
+      this.idleMs = doubled < this.options.pollIdleMs || !settled ? Math.min(doubled, this.options.pollIdleMs) : this.idleCapMs();
       // Jittered (±20%), so that shards gone idle together do not all poll in the same instant.
       this.nextPollAt = now + Math.round(this.idleMs * (0.8 + 0.4 * Math.random()));
     }

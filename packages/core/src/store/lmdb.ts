@@ -252,16 +252,7 @@ export class LmdbStore implements Store {
   }
 
   async getMessages(ids: readonly string[]): Promise<Map<string, Message>> {
-    this.fresh();
-    const { messagePositions, bufferedMessages } = this.tables;
-    const found = new Map<string, Message>();
-    for (const id of ids) {
-      const position = messagePositions.get(id);
-      const key: BufferKey | undefined = position && [...position, id];
-      const message = key && bufferedMessages.get(key);
-      if (message) found.set(id, messageAt(key, message));
-    }
-    return found;
+    return this.getMessagesAt([...(await this.locateMessages(ids)).values()]);
   }
 
   async getMessagesAt(positions: readonly MessagePosition[]): Promise<Map<string, Message>> {
