@@ -48,6 +48,13 @@ export interface FreshKeyspace {
 }
 
 /**
+ * Schema changes wait for the node longer than the driver's 12 s: with the suite's files
+ * writing in parallel, a node took longer than that to drop a keyspace, which failed a file
+ * whose tests had all passed.
+ */
+const SCHEMA_CHANGE = { readTimeout: 60_000 };
+
+/**
  * Creates a keyspace of its own for a test file (SimpleStrategy, replication factor 1), so files
  * running in parallel never see each other's tables. Call `drop()` in afterAll.
  */
@@ -59,6 +66,8 @@ export async function freshKeyspace(prefix: string): Promise<FreshKeyspace> {
     await client.connect();
     await client.execute(
       `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+      [],
+      SCHEMA_CHANGE,
     );
   } catch (error) {
     await client.shutdown();
@@ -66,7 +75,7 @@ export async function freshKeyspace(prefix: string): Promise<FreshKeyspace> {
   }
   const dropOnce = async (): Promise<void> => {
     try {
-      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], SCHEMA_CHANGE);
     } finally {
       await client.shutdown();
     }
