@@ -151,6 +151,22 @@ describe('PeerWake', () => {
     expect(pairs(slow.received[1]!.body)).toEqual(['sms/0', 'sms/1', 'sms/2']);
   });
 
+  it('sends a hint that found its peer unavailable (5xx) again once the back-off ends, with what was written meanwhile', async () => {
+    const flaky = (await peer(503))!;
+    const signals = new ShardSignals();
+    const { wake } = peerWake(signals, [{ id: 'flaky', url: flaky.url }], { failureBackoffMs: 200 });
+    signals.notify('sms', 4);
+    await until(() => wake.counts.failed === 1, 'the first hint failed');
+    flaky.status = 204;
+    signals.notify('sms', 5); // within the back-off: held, not sent
+    await pause(50);
+    expect(flaky.received).toHaveLength(1);
+    await until(() => flaky.received.length === 2, 'the hint sent again after the back-off');
+    expect(pairs(flaky.received[1]!.body)).toEqual(['sms/4', 'sms/5']);
+    await until(() => wake.counts.sent === 1, 'the answer to the hint sent again');
+    expect(wake.counts).toEqual({ sent: 1, failed: 1 });
+  });
+
   it('leaves a failing peer alone for a while, logs it once, and still hints the others', async () => {
     const [goneUrl, refusing, fine] = await Promise.all([deadUrl(), peer(401), peer()]);
     const signals = new ShardSignals();

@@ -10,9 +10,12 @@
  *
  * Hints are only hints. Queuing one costs the produce a map insert: nothing is awaited, no
  * failure reaches it. A peer that is down, slow (no answer within `timeoutMs`) or refuses the
- * request gets no hints for `failureBackoffMs`, and the pairs meant for it are dropped: its
- * consumers find those messages at their next poll, which is what polling is kept for. A peer
- * gets one request at a time; what is written meanwhile waits for the next.
+ * request gets no hints for `failureBackoffMs`. The pairs of a hint that could not be
+ * delivered (no answer, or a 5xx) are kept with what is written meanwhile and sent when the
+ * back-off ends, so that a peer slow for a moment learns of them within seconds rather than at
+ * its next idle poll; a refused hint (4xx) is dropped, and its peer's consumers find those
+ * messages by polling, which is what polling is kept for. A peer gets one request at a time;
+ * what is written meanwhile waits for the next.
  *
  * Credentials: when the workers' REST API requires them (`rest.auth.*`), hints carry this
  * worker's first bearer token, or else its first basic user ({@link peerAuthorization}). Every
@@ -168,9 +171,9 @@ export class PeerWake {
         peer = { id, endpoint, pending: new Map(), inFlight: false, quietUntil: 0, failing: false };
         this.peers.set(id, peer);
       }
-      if (now < peer.quietUntil) continue; // dropped: that peer's consumers will poll
       for (const [topic, shards] of fresh) for (const shard of shards) add(peer.pending, topic, shard);
-      if (!peer.inFlight && peer.pending.size > 0) this.send(peer);
+      // Within a back-off, held for the flush that ends it.
+      if (now >= peer.quietUntil && !peer.inFlight && peer.pending.size > 0) this.send(peer);
     }
   }
 
@@ -187,17 +190,18 @@ export class PeerWake {
     }
     peer.inFlight = true;
     const body: WakeHints = { shards, at: Date.now() };
-    void this.post(peer, JSON.stringify(body)).finally(() => {
+    void this.post(peer, JSON.stringify(body), shards).finally(() => {
       peer.inFlight = false;
       if (peer.pending.size > 0) this.schedule();
     });
   }
 
-  private async post(peer: Peer, body: string): Promise<void> {
+  private async post(peer: Peer, body: string, shards: readonly ShardRef[]): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.options.authorization) headers.authorization = this.options.authorization;
     let problem: string;
     let error: unknown;
+    let undelivered = false;
     try {
       const response = await fetch(peer.endpoint, {
         method: 'POST',
@@ -213,6 +217,7 @@ export class PeerWake {
         peer.failing = false;
         return;
       }
+      undelivered = response.status >= 500;
       const text = await response.text().catch(() => '');
       problem =
         response.status === 401
@@ -221,15 +226,22 @@ export class PeerWake {
     } catch (caught) {
       if (this.stopped) return;
       error = caught;
+      undelivered = true;
       problem = 'the peer could not be reached';
     }
     this.counts.failed += 1;
     this.options.metrics?.wakeHints.inc({ outcome: 'failed' });
     peer.quietUntil = Date.now() + this.failureBackoffMs;
-    peer.pending.clear();
+    if (undelivered) {
+      for (const { topic, shard } of shards) add(peer.pending, topic, shard);
+      setTimeout(() => this.schedule(), this.failureBackoffMs).unref();
+    } else {
+      peer.pending.clear();
+    }
     const fields = { peer: peer.id, url: peer.endpoint, problem, ...(error ? { err: error } : {}) };
     // Logged once per failing spell: a dead peer stays in the membership until its heartbeat expires.
-    if (!peer.failing) this.options.logger.warn(fields, 'wake hint to a peer failed; its consumers fall back to polling');
+    const outcome = undelivered ? 'sent again after the back-off' : 'its consumers fall back to polling';
+    if (!peer.failing) this.options.logger.warn(fields, `wake hint to a peer failed; ${outcome}`);
     else this.options.logger.debug(fields, 'wake hint to a peer failed');
     peer.failing = true;
   }
