@@ -19,6 +19,7 @@ import { ensureCassandra, stopCassandra } from '../cassandra.mjs';
 import { benchBullMq, type BullMqFigures } from './bullmq.ts';
 import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
 import { rawCqlInserts, rawLmdbPuts } from './raw.ts';
+import { describeSpeed, probeMachine, type MachineSpeed } from './machine.ts';
 import { benchTokens, type TokenFigures } from './tokens.ts';
 import { BATCH, CLIENTS } from './workload.ts';
 
@@ -56,6 +57,8 @@ const log = (line: string) => (values.json ? console.error(line) : console.log(l
 
 interface Results {
   machine: { cpus: number; model: string; loadAverage: number[]; node: string };
+  /** The machine's speed at the start and just before each store's section (see machine.ts). */
+  speed: Record<string, MachineSpeed>;
   messages: number;
   tokens?: TokenFigures;
   lmdb?: OmnibusFigures & { rawInsertsPerSec: number };
@@ -68,12 +71,21 @@ interface Results {
 
 const results: Results = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadAverage: loadavg(), node: process.version },
+  speed: {},
   messages,
   notes: [],
 };
 
 log(`Omnibus benchmark: ${messages.toLocaleString('en-US')} messages per phase, REST batches of ${BATCH}, ${CLIENTS} clients, 16 shards`);
 log(`machine: ${results.machine.cpus} CPUs (${results.machine.model}), load average ${results.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`);
+
+/** Measures and logs the machine's speed now, under `label`. */
+const checkSpeed = (label: string) => {
+  const speed = probeMachine();
+  results.speed[label] = speed;
+  log(`${label === 'start' ? 'machine speed' : `${label}: machine speed now`}: ${describeSpeed(speed)}`);
+};
+checkSpeed('start');
 
 results.tokens = benchTokens();
 log(`routing: token() ${fmt(results.tokens.tokensPerSec)}/s, shardOf() ${fmt(results.tokens.shardsPerSec)}/s, routeKey() ${fmt(results.tokens.routesPerSec)}/s`);
@@ -82,6 +94,7 @@ if (runs('lmdb')) {
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
+  checkSpeed('lmdb');
   const rawInsertsPerSec = await rawLmdbPuts(Math.max(100_000, messages));
   log(`lmdb: raw put of 300-byte rows ${fmt(rawInsertsPerSec)}/s`);
   const dir = await mkdtemp(join(tmpdir(), 'omnibus-bench-lmdb-'));
@@ -97,6 +110,7 @@ try {
   if (runs('cql')) {
     const cassandra = await ensureCassandra({ log: (line) => log(`[cassandra] ${line}`) });
     cassandraStartedHere = cassandra.startedHere;
+    checkSpeed('cql');
     const rawInsertsPerSec = await rawCqlInserts(cassandra.contactPoint, Math.max(50_000, messages), 256);
     log(`cql: raw prepared single-row INSERT (300 bytes, 256 in flight) ${fmt(rawInsertsPerSec)}/s`);
     const keyspace = `omnibus_bench_${Date.now().toString(36)}`;
@@ -108,7 +122,10 @@ try {
     }
     if (!values.quick) await cdcSection(cassandra.contactPoint, cassandra.localDataCenter);
   }
-  if (runs('bullmq')) results.bullmq = await benchBullMq({ messages, log });
+  if (runs('bullmq')) {
+    checkSpeed('bullmq');
+    results.bullmq = await benchBullMq({ messages, log });
+  }
   if (only.size === 0 && !values.quick) await channelsSection();
 } finally {
   if (cassandraStartedHere) await stopCassandra({ log: (line) => log(`[cassandra] ${line}`) });
@@ -195,10 +212,16 @@ function report(r: Results): string {
     ['latency produce → hand-off, p50 / p99', lmdb ? `${dec(lmdb.latencyP50Ms)} / ${dec(lmdb.latencyP99Ms)} ms` : '—', cql ? `${dec(cql.latencyP50Ms)} / ${dec(cql.latencyP99Ms)} ms` : '—', '—'],
     ['  at msg/s (half the end-to-end peak)', num(lmdb?.latencyRatePerSec), num(cql?.latencyRatePerSec), '—'],
     ['worker CPU µs/msg: produce / e2e / drain', cpuCell(lmdb), cpuCell(cql), '—'],
+    ['LMDB records / KiB of pages written per msg, e2e', lmdb?.lmdbWritesPerMessage ? `${dec(lmdb.lmdbWritesPerMessage.e2e.puts, '', 2)} / ${dec(lmdb.lmdbWritesPerMessage.e2e.pageKiB, '', 2)}` : '—', '—', '—'],
     ['worker RSS after the e2e run / peak, MiB', lmdb ? `${dec(lmdb.rssMiB, '', 0)} / ${dec(lmdb.peakRssMiB, '', 0)}` : '—', cql ? `${dec(cql.rssMiB, '', 0)} / ${dec(cql.peakRssMiB, '', 0)}` : '—', '—'],
     ['idle store queries/s (1 connector, 16 shards)', dec(lmdb?.idleQueriesPerSec, '', 2), dec(cql?.idleQueriesPerSec, '', 2), '—'],
     ['raw single-row insert, rows/s (ceiling)', num(lmdb?.rawInsertsPerSec), num(cql?.rawInsertsPerSec), '—'],
   ]);
+  lines.push('');
+  lines.push('Machine speed (CPU loop, lower is faster; writing new / already touched memory):');
+  for (const [label, speed] of Object.entries(r.speed)) {
+    lines.push(`  ${label.padEnd(7)} ${speed.cpuLoopMs.toFixed(0)} ms; ${fmt(speed.freshMemoryMiBPerSec)} / ${fmt(speed.touchedMemoryMiBPerSec)} MiB/s`);
+  }
   if (r.tokens) {
     lines.push('');
     lines.push(`Routing: token() ${num(r.tokens.tokensPerSec)}/s · shardOf() ${num(r.tokens.shardsPerSec)}/s · routeKey() (both, no BigInt) ${num(r.tokens.routesPerSec)}/s`);
@@ -206,6 +229,8 @@ function report(r: Results): string {
   lines.push('');
   lines.push('Targets');
   const target = (name: string, met: boolean | undefined, figures: string) => [name, met === undefined ? 'NOT MEASURED' : met ? 'MET' : 'MISSED', figures];
+  /** Whether `figure` meets `test`; undefined when the figure was not measured (absent, or NaN after --quick). */
+  const check = (figure: number | undefined, test: (value: number) => boolean) => (figure === undefined || Number.isNaN(figure) ? undefined : test(figure));
   const rows: string[][] = [['', 'result', 'figures']];
   rows.push(target('LMDB end to end ≥ 50,000 msg/s', lmdb && lmdb.e2eMsgPerSec >= 50_000, lmdb ? `${num(lmdb.e2eMsgPerSec)} msg/s` : ''));
   rows.push(
@@ -222,7 +247,7 @@ function report(r: Results): string {
       cql ? `${num(cql.e2eMsgPerSec)} vs 40% × ${num(cql.rawInsertsPerSec)} = ${num(0.4 * cql.rawInsertsPerSec)} (${dec((100 * cql.e2eMsgPerSec) / cql.rawInsertsPerSec)}%)` : '',
     ),
   );
-  rows.push(target('LMDB p99 produce → hand-off ≤ 100 ms', lmdb ? lmdb.latencyP99Ms <= 100 : undefined, lmdb ? `${dec(lmdb.latencyP99Ms)} ms at ${num(lmdb.latencyRatePerSec)} msg/s` : ''));
+  rows.push(target('LMDB p99 produce → hand-off ≤ 100 ms', check(lmdb?.latencyP99Ms, (p99) => p99 <= 100), lmdb ? `${dec(lmdb.latencyP99Ms)} ms at ${num(lmdb.latencyRatePerSec)} msg/s` : ''));
   for (const [label, figures] of [
     ['LMDB', lmdb],
     ['Cassandra', cql],
@@ -230,7 +255,7 @@ function report(r: Results): string {
     rows.push(
       target(
         `idle ≤ 2 store queries/s per worker (${label})`,
-        figures ? figures.idleQueriesPerSec <= 2 : undefined,
+        check(figures?.idleQueriesPerSec, (rate) => rate <= 2),
         figures ? `${dec(figures.idleQueriesPerSec, '/s', 2)} (${Object.entries(figures.idleBreakdown).map(([op, rate]) => `${op} ${rate.toFixed(2)}`).join(', ') || 'none'})` : '',
       ),
     );

@@ -19,6 +19,8 @@ export interface OmnibusFigures {
   drainMsgPerSec: number;
   /** Worker CPU time (all threads) per message: produce alone, end to end, drain. */
   cpuMicrosPerMessage: { produce: number; e2e: number; drain: number };
+  /** On LMDB, what each message of a phase cost the store's writer (from the worker's omnibus_lmdb_* metrics). */
+  lmdbWritesPerMessage?: { produce: LmdbWrites; e2e: LmdbWrites; drain: LmdbWrites };
   latencyRatePerSec: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
@@ -44,6 +46,14 @@ export interface OmnibusBenchOptions {
   /** Produce and end to end only (no latency, idle or memory phases). */
   quick?: boolean;
   log: (line: string) => void;
+}
+
+/** Per message of a phase: records written, KiB of pages written, write-thread time in transactions (µs), transactions. */
+export interface LmdbWrites {
+  puts: number;
+  pageKiB: number;
+  writeMicros: number;
+  transactions: number;
 }
 
 const SHARDS = 16;
@@ -86,9 +96,23 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       cpu = await worker.cpuSeconds();
       return ((cpu - before) * 1e6) / messages;
     };
+    let writes = await lmdbWriteTotals(worker);
+    const writesPerMessage = async (): Promise<LmdbWrites | undefined> => {
+      const before = writes;
+      writes = await lmdbWriteTotals(worker);
+      if (!before || !writes) return undefined;
+      const per = (name: string) => ((writes!.get(name) ?? 0) - (before.get(name) ?? 0)) / messages;
+      return {
+        puts: per('omnibus_lmdb_puts_total'),
+        pageKiB: (per('omnibus_lmdb_pages_written_total') * LMDB_PAGE_BYTES) / 1024,
+        writeMicros: per('omnibus_lmdb_write_seconds_total') * 1e6,
+        transactions: per('omnibus_lmdb_write_transactions_total'),
+      };
+    };
     const produceMsgPerSec = await produceAll(worker, 'bench-produce', 0, messages, clients);
     const produceCpu = await cpuPerMessage();
-    log(`${options.label}: produce ${fmt(produceMsgPerSec)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg)`);
+    const produceWrites = await writesPerMessage();
+    log(`${options.label}: produce ${fmt(produceMsgPerSec)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg${describeWrites(produceWrites)})`);
 
     // End to end: produce while a NullSink connector consumes, until it has been handed every message.
     await createTopic(worker, 'bench-e2e');
@@ -101,22 +125,28 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     const producedIn = await producing;
     await sleep(100); // the last progress write comes just after the put
     const e2eCpu = await cpuPerMessage();
-    log(`${options.label}: end to end ${fmt(e2eMsgPerSec)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; worker CPU ${e2eCpu.toFixed(1)} µs/msg)`);
+    const e2eWrites = await writesPerMessage();
+    log(`${options.label}: end to end ${fmt(e2eMsgPerSec)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; worker CPU ${e2eCpu.toFixed(1)} µs/msg${describeWrites(e2eWrites)})`);
 
     // Drain: a backlog already in the buffer, consumed by a new connector.
     await createTopic(worker, 'bench-drain');
     await produceAll(worker, 'bench-drain', 0, messages, clients);
     await cpuPerMessage();
+    await writesPerMessage();
     const drainProgress = join(scratch, 'drain-progress');
     const drainStarted = preciseNow();
     await createConnector(worker, 'bench-drain', { topics: 'bench-drain', 'tasks.max': String(tasks), 'progress.file': drainProgress });
     const drainMsgPerSec = messages / (((await whenHandedOver(drainProgress, tasks, messages)) - drainStarted) / 1000);
     const drainCpu = await cpuPerMessage();
-    log(`${options.label}: backlog drain ${fmt(drainMsgPerSec)} msg/s (connector created with ${messages} messages waiting; worker CPU ${drainCpu.toFixed(1)} µs/msg)`);
+    const drainWrites = await writesPerMessage();
+    log(`${options.label}: backlog drain ${fmt(drainMsgPerSec)} msg/s (connector created with ${messages} messages waiting; worker CPU ${drainCpu.toFixed(1)} µs/msg${describeWrites(drainWrites)})`);
     await worker.requestExpecting('DELETE', '/connectors/bench-drain', undefined, 204);
     const cpuMicrosPerMessage = { produce: produceCpu, e2e: e2eCpu, drain: drainCpu };
+    const lmdbWritesPerMessage = produceWrites && e2eWrites && drainWrites ? { produce: produceWrites, e2e: e2eWrites, drain: drainWrites } : undefined;
     const afterLoad = await worker.memory();
-    if (options.quick) return { ...EMPTY, store: options.label, messages, produceMsgPerSec, e2eMsgPerSec, drainMsgPerSec, cpuMicrosPerMessage, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
+    if (options.quick) {
+      return { ...EMPTY, store: options.label, messages, produceMsgPerSec, e2eMsgPerSec, drainMsgPerSec, cpuMicrosPerMessage, lmdbWritesPerMessage, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
+    }
 
     // Latency at half the peak end-to-end rate.
     const latencyRatePerSec = Math.max(100, Math.round(e2eMsgPerSec / 2));
@@ -165,6 +195,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       e2eMsgPerSec,
       drainMsgPerSec,
       cpuMicrosPerMessage,
+      lmdbWritesPerMessage,
       latencyRatePerSec,
       latencyP50Ms,
       latencyP99Ms,
@@ -275,6 +306,22 @@ async function whenHandedOver(progress: string, tasks: number, expected: number,
   );
   return lastAt;
 }
+
+/** LMDB's page size here (lmdb-js's default, which the store keeps). */
+const LMDB_PAGE_BYTES = 4096;
+
+/** The worker's omnibus_lmdb_* counters, or undefined when its store is not LMDB. */
+async function lmdbWriteTotals(worker: WorkerProcess): Promise<Map<string, number> | undefined> {
+  const totals = new Map<string, number>();
+  const metrics = String(await worker.requestExpecting('GET', '/metrics', undefined, 200));
+  for (const match of metrics.matchAll(/^(omnibus_lmdb_\w+_total) (\S+)$/gm)) totals.set(match[1]!, Number(match[2]));
+  return totals.size > 0 ? totals : undefined;
+}
+
+const describeWrites = (writes: LmdbWrites | undefined): string =>
+  writes
+    ? `; LMDB per message: ${writes.puts.toFixed(2)} records, ${writes.pageKiB.toFixed(2)} KiB of pages written, ${writes.writeMicros.toFixed(1)} µs in write transactions, ${writes.transactions.toFixed(3)} transactions`
+    : '';
 
 /** Store operations so far, per operation (the instrumented store's histogram counts). */
 async function storeCounts(worker: WorkerProcess): Promise<Map<string, number>> {

@@ -4,6 +4,7 @@
  * where one exists (connector/task status, sink-record-*), in Prometheus style.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LmdbWriteStats } from './store/lmdb.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -86,6 +87,45 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'omnibus_process_' });
+  }
+
+  /**
+   * Exports the embedded store's write figures, read from `stats` at each scrape: how many
+   * transactions, puts and written pages the worker's traffic costs LMDB, and how long its
+   * write thread and disk flushes took.
+   */
+  observeLmdb(stats: () => LmdbWriteStats | undefined): void {
+    const counters: Array<[name: string, help: string, figure: keyof LmdbWriteStats]> = [
+      ['omnibus_lmdb_write_transactions_total', 'LMDB write transactions committed by this worker', 'transactions'],
+      ['omnibus_lmdb_puts_total', 'Records written to LMDB by this worker', 'puts'],
+      ['omnibus_lmdb_deletes_total', 'Records removed from LMDB by this worker', 'deletes'],
+      ['omnibus_lmdb_pages_written_total', 'Pages this worker\'s write transactions wrote (a whole page per change: the write amplification of small commits)', 'pagesWritten'],
+      ['omnibus_lmdb_write_seconds_total', 'Time the LMDB write thread spent inside write transactions', 'transactionSeconds'],
+      ['omnibus_lmdb_sync_seconds_total', 'Time spent flushing committed LMDB transactions to disk', 'syncSeconds'],
+    ];
+    for (const [name, help, figure] of counters) {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        // The figures are kept by lmdb-js, cumulative: each scrape copies the current one.
+        collect() {
+          const value = stats()?.[figure];
+          if (value === undefined) return;
+          this.reset();
+          this.inc(value);
+        },
+      });
+    }
+    new Gauge({
+      name: 'omnibus_lmdb_used_bytes',
+      help: 'Used size of the LMDB environment (last page number × page size)',
+      registers: [this.registry],
+      collect() {
+        const value = stats()?.usedBytes;
+        if (value !== undefined) this.set(value);
+      },
+    });
   }
 
   setState(gauge: 'connector', labels: { connector: string }, state: string): void;

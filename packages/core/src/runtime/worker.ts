@@ -18,6 +18,7 @@ import { metricsRoutes } from '../rest/metrics-route.ts';
 import { openApiRoutes } from '../rest/openapi.ts';
 import { buildServer, HEALTHY, STARTING, type WorkerHealth } from '../rest/server.ts';
 import { instrumentStore, type CountingStore } from '../store/instrumented.ts';
+import { LmdbStore } from '../store/lmdb.ts';
 import { openStore } from '../store/open.ts';
 import { VERSION } from '../version.ts';
 import type { StoreHerder } from './herder.ts';
@@ -74,7 +75,9 @@ export class Worker {
     const c = this.container;
     const metrics = c.resolve(TOKENS.metrics);
     const loggers = c.resolve(TOKENS.loggers);
-    const store = instrumentStore(openStore(this.config.store, { logger: loggers.get('omnibus.store') }), metrics);
+    const opened = openStore(this.config.store, { logger: loggers.get('omnibus.store') });
+    if (opened instanceof LmdbStore) metrics.observeLmdb(() => opened.writeStats());
+    const store = instrumentStore(opened, metrics);
     c.register(TOKENS.store, { useValue: store });
     await store.init();
     c.register(TOKENS.plugins, {

@@ -70,6 +70,27 @@ describe('standalone mode', () => {
     expect(await worker.stop()).toBe(0);
   });
 
+  it("exports its LMDB store's write figures on /metrics", async () => {
+    const worker = await start();
+    const figure = async (name: string): Promise<number> => {
+      const text = String((await worker.request('GET', '/metrics')).body);
+      const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+      if (!match) throw new Error(`${name} is missing from /metrics`);
+      return Number(match[1]);
+    };
+    expect((await worker.request('POST', '/topics', { name: 'figures', shards: 4 })).status).toBe(201);
+    const putsBefore = await figure('omnibus_lmdb_puts_total');
+    const transactionsBefore = await figure('omnibus_lmdb_write_transactions_total');
+    const produced = await worker.request('POST', '/topics/figures/messages', { messages: Array.from({ length: 50 }, (_, n) => ({ key: `k${n}`, value: { n } })) });
+    expect(produced.status).toBe(202);
+    // A buffer row and an id index row per message, in one transaction (with whatever else the worker wrote meanwhile).
+    expect((await figure('omnibus_lmdb_puts_total')) - putsBefore).toBeGreaterThanOrEqual(100);
+    expect(await figure('omnibus_lmdb_write_transactions_total')).toBeGreaterThan(transactionsBefore);
+    expect(await figure('omnibus_lmdb_pages_written_total')).toBeGreaterThan(0);
+    expect(await figure('omnibus_lmdb_used_bytes')).toBeGreaterThan(0);
+    expect(await worker.stop()).toBe(0);
+  });
+
   it('a broken connector file stops the start with a clear message', async () => {
     const broken = join(dir, 'broken.json');
     await writeFile(broken, JSON.stringify({ config: { 'connector.class': 'FileSink' } }));

@@ -122,3 +122,28 @@ describe('LmdbStore retention', () => {
     await store.close();
   });
 });
+
+describe('LmdbStore write figures', () => {
+  it("counts this process's write transactions, puts and pages, and reports nothing once closed", async () => {
+    const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
+    await store.init();
+    await store.createTopic({ name: 'counted', shards: 4, retentionMs: 60_000, createdAt: Date.now() });
+    const batch = (suffix: string) =>
+      Array.from({ length: 100 }, (_, n) => ({
+        id: `m${n}${suffix}`, topic: 'counted', key: `k${n}`, token: '0', shard: n % 4, value: { n }, headers: {}, createdAt: Date.now(),
+      }));
+    // The first batch also saves the value encoder's shared structures (a transaction of their own).
+    await store.appendMessages(batch('a'));
+    const before = store.writeStats()!;
+    await store.appendMessages(batch('b'));
+    const after = store.writeStats()!;
+    // One transaction for the whole append: a buffer row and an id index row per message.
+    expect(after.transactions - before.transactions).toBe(1);
+    expect(after.puts - before.puts).toBe(200);
+    expect(after.pagesWritten).toBeGreaterThan(before.pagesWritten);
+    expect(after.transactionSeconds).toBeGreaterThan(before.transactionSeconds);
+    expect(after.usedBytes).toBeGreaterThanOrEqual(before.usedBytes);
+    await store.close();
+    expect(store.writeStats()).toBeUndefined();
+  });
+});
