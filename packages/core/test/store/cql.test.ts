@@ -3,6 +3,7 @@ import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support
 import { createLogger } from '../../src/logging.ts';
 import { CqlStore, parseCqlUrl } from '../../src/store/cql.ts';
 import { fetchSupportedOptions, shardingFromSupported } from '../../src/store/cql-sharding.ts';
+import type { Message } from '../../src/store/port.ts';
 import { describeStoreConformance } from './conformance.ts';
 
 const logger = createLogger({ level: 'warn' });
@@ -87,55 +88,49 @@ describe('CqlStore schema', () => {
 });
 
 describe('CqlStore limits and cluster discovery', () => {
-  it('stores a produce far above Cassandra\'s default batch thresholds, in partition batches below them', async () => {
+  /** Appends `count` messages spread over two shards of a new topic in one call, reads both shards back, and hands both to `check`. */
+  async function appendAndReadBack(
+    topic: string,
+    count: number,
+    valueOf: (i: number) => string,
+    check: (store: CqlStore, messages: Message[], read: Message[]) => Promise<void>,
+  ): Promise<void> {
     const store = new CqlStore({ ...parseCqlUrl(cqlUrl(conformanceKeyspace!.keyspace)), logger });
     await store.init();
     try {
-      await store.createTopic({ name: 'big', shards: 2, retentionMs: 60_000, createdAt: 1 });
+      await store.createTopic({ name: topic, shards: 2, retentionMs: 60_000, createdAt: 1 });
       const now = Date.now();
-      // 300 messages of 4 KB on two shards (~600 KB a shard), and one of 2 MB.
-      const messages = Array.from({ length: 301 }, (_, i) => ({
-        id: `big-${i}`,
-        topic: 'big',
+      const messages: Message[] = Array.from({ length: count }, (_, i) => ({
+        id: `${topic}-${i}`,
+        topic,
         key: `k${i}`,
         token: '1',
         shard: i % 2,
-        value: 'x'.repeat(i === 300 ? 2_000_000 : 4_000),
+        value: valueOf(i),
         headers: {},
         createdAt: now + i,
       }));
       await store.appendMessages(messages);
-      const read = [...(await store.readBuffer('big', 0, now, now + 400, 1_000)), ...(await store.readBuffer('big', 1, now, now + 400, 1_000))];
-      expect(read.map((m) => m.id).sort()).toEqual(messages.map((m) => m.id).sort());
-      expect((await store.getMessages(['big-300'])).get('big-300')?.value).toBe(messages[300]!.value);
+      const read = [...(await store.readBuffer(topic, 0, now, now + count + 100, 1_000)), ...(await store.readBuffer(topic, 1, now, now + count + 100, 1_000))];
+      await check(store, messages, read);
     } finally {
       await store.close();
     }
+  }
+
+  it('stores a produce far above Cassandra\'s default batch thresholds, in partition batches below them', async () => {
+    // 300 messages of 4 KB on two shards (~600 KB a shard), and one of 2 MB.
+    await appendAndReadBack('big', 301, (i) => 'x'.repeat(i === 300 ? 2_000_000 : 4_000), async (store, messages, read) => {
+      expect(read.map((m) => m.id).sort()).toEqual(messages.map((m) => m.id).sort());
+      expect((await store.getMessages(['big-300'])).get('big-300')?.value).toBe(messages[300]!.value);
+    });
   });
 
   it('sizes its batches by UTF-8 bytes, so text beyond ASCII stays under the 50 KiB limit too', async () => {
-    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(conformanceKeyspace!.keyspace)), logger });
-    await store.init();
-    try {
-      await store.createTopic({ name: 'wide', shards: 2, retentionMs: 60_000, createdAt: 1 });
-      const now = Date.now();
-      // 300 characters, 900 bytes: counted in characters, a 40 KiB batch would weigh 100 KiB.
-      const messages = Array.from({ length: 400 }, (_, i) => ({
-        id: `wide-${i}`,
-        topic: 'wide',
-        key: `k${i}`,
-        token: '1',
-        shard: i % 2,
-        value: '通知'.repeat(150),
-        headers: {},
-        createdAt: now + i,
-      }));
-      await store.appendMessages(messages);
-      const read = [...(await store.readBuffer('wide', 0, now, now + 500, 1_000)), ...(await store.readBuffer('wide', 1, now, now + 500, 1_000))];
+    // 300 characters, 900 bytes: counted in characters, a 40 KiB batch would weigh 100 KiB.
+    await appendAndReadBack('wide', 400, () => '通知'.repeat(150), async (_store, _messages, read) => {
       expect(read).toHaveLength(400);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('asks the node how it shards: Cassandra says nothing of shards, ScyllaDB would', async () => {
