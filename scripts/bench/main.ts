@@ -3,7 +3,12 @@
  * each store's raw single-row insert rate as the ceiling, in one run on this machine; then a
  * table of the figures and of the targets, each MET or MISSED.
  *
- *   pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--quick] [--json]
+ *   pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--rounds N] [--quick] [--json]
+ *
+ * The produce, end-to-end and drain phases run `--rounds` times on each store (3; 1 with
+ * --quick), each round on fresh topics, and each figure is the median of the rounds: on this
+ * 2-core machine one round can land in a slow minute (see machine.ts), and a single round
+ * varied by ±30 % from run to run.
  *
  * --quick runs only the produce, end-to-end and drain phases of each store (no latency, idle
  * or memory phases, no channels), for a fast look after a change.
@@ -32,11 +37,12 @@ const { values } = parseArgs({
     messages: { type: 'string' },
     json: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--quick] [--json]');
+  console.log('usage: pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--rounds N] [--quick] [--json]');
   process.exit(0);
 }
 const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
@@ -52,6 +58,11 @@ if (!Number.isSafeInteger(messages) || messages < BATCH) {
   console.error(`bench: --messages must be a whole number of at least ${BATCH}`);
   process.exit(2);
 }
+const rounds = values.rounds === undefined ? (values.quick ? 1 : 3) : Number(values.rounds);
+if (!Number.isSafeInteger(rounds) || rounds < 1) {
+  console.error('bench: --rounds must be a whole number of at least 1');
+  process.exit(2);
+}
 // With --json, stdout carries the JSON only; progress goes to stderr.
 const log = (line: string) => (values.json ? console.error(line) : console.log(line));
 
@@ -60,6 +71,8 @@ interface Results {
   /** The machine's speed at the start and just before each store's section (see machine.ts). */
   speed: Record<string, MachineSpeed>;
   messages: number;
+  /** Rounds of each store's throughput phases; their figures are the medians. */
+  rounds: number;
   tokens?: TokenFigures;
   lmdb?: OmnibusFigures & { rawInsertsPerSec: number };
   /** rawInsertsPerSec: the higher of the raw insert rates measured before and after Omnibus's phases (rawInsertsMeasured). */
@@ -74,10 +87,13 @@ const results: Results = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadAverage: loadavg(), node: process.version },
   speed: {},
   messages,
+  rounds,
   notes: [],
 };
 
-log(`Omnibus benchmark: ${messages.toLocaleString('en-US')} messages per phase, REST batches of ${BATCH}, ${CLIENTS} clients, 16 shards`);
+log(
+  `Omnibus benchmark: ${messages.toLocaleString('en-US')} messages per phase, REST batches of ${BATCH}, ${CLIENTS} clients, 16 shards; throughput figures are medians of ${rounds} round${rounds === 1 ? '' : 's'}`,
+);
 log(`machine: ${results.machine.cpus} CPUs (${results.machine.model}), load average ${results.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`);
 
 /** Measures and logs the machine's speed now, under `label`. */
@@ -100,7 +116,7 @@ if (runs('lmdb')) {
   log(`lmdb: raw put of 300-byte rows ${fmt(rawInsertsPerSec)}/s`);
   const dir = await mkdtemp(join(tmpdir(), 'omnibus-bench-lmdb-'));
   try {
-    results.lmdb = { ...(await benchOmnibus({ store: `lmdb:${join(dir, 'data')}`, label: 'lmdb', messages, quick: values.quick, log })), rawInsertsPerSec };
+    results.lmdb = { ...(await benchOmnibus({ store: `lmdb:${join(dir, 'data')}`, label: 'lmdb', messages, rounds, quick: values.quick, log })), rawInsertsPerSec };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -121,7 +137,7 @@ try {
     const keyspace = `omnibus_bench_${Date.now().toString(36)}`;
     const store = `cql://${cassandra.contactPoint}/${keyspace}?dc=${cassandra.localDataCenter}`;
     try {
-      const figures = await benchOmnibus({ store, label: 'cql', messages, quick: values.quick, log });
+      const figures = await benchOmnibus({ store, label: 'cql', messages, rounds, quick: values.quick, log });
       // Measured again after: a node just started, or the machine in a slow minute, can give a
       // ceiling far too low, which would flatter the ratio. The higher of the two is the ceiling.
       const rawAfter = await rawInserts('after Omnibus');
@@ -212,12 +228,15 @@ function report(r: Results): string {
   const num = (n: number | undefined, unit = '') => (n === undefined || !Number.isFinite(n) ? '—' : `${fmt(n)}${unit}`);
   const dec = (n: number | undefined, unit = '', digits = 1) => (n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(digits)}${unit}`);
   const { lmdb, cql, bullmq } = r;
-  lines.push(`Figures (${r.messages.toLocaleString('en-US')} messages per phase; ${r.machine.cpus} CPUs, load average at start ${r.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')})`);
+  lines.push(
+    `Figures (${r.messages.toLocaleString('en-US')} messages per phase; throughput: medians of ${r.rounds} round${r.rounds === 1 ? '' : 's'}; ${r.machine.cpus} CPUs, load average at start ${r.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')})`,
+  );
   table([
     ['', 'Omnibus LMDB', 'Omnibus Cassandra', 'BullMQ + Redis'],
     ['produce, msg/s (REST batches of 500 / addBulk)', num(lmdb?.produceMsgPerSec), num(cql?.produceMsgPerSec), num(bullmq?.produceMsgPerSec)],
     ['end to end to a no-op sink, msg/s', num(lmdb?.e2eMsgPerSec), num(cql?.e2eMsgPerSec), bullmq ? `${num(bullmq.e2eMsgPerSec)} (c=${bullmq.concurrency})` : '—'],
     ['backlog drain, msg/s', num(lmdb?.drainMsgPerSec), num(cql?.drainMsgPerSec), '—'],
+    ...(r.rounds > 1 ? [['  end to end in each round', roundsCell(lmdb?.throughputRounds.e2e), roundsCell(cql?.throughputRounds.e2e), '—']] : []),
     ['latency produce → hand-off, p50 / p99', lmdb ? `${dec(lmdb.latencyP50Ms)} / ${dec(lmdb.latencyP99Ms)} ms` : '—', cql ? `${dec(cql.latencyP50Ms)} / ${dec(cql.latencyP99Ms)} ms` : '—', '—'],
     ['  at msg/s (half the end-to-end peak)', num(lmdb?.latencyRatePerSec), num(cql?.latencyRatePerSec), '—'],
     ['worker CPU µs/msg: produce / e2e / drain', cpuCell(lmdb), cpuCell(cql), '—'],
@@ -275,6 +294,10 @@ function report(r: Results): string {
     for (const note of r.notes) lines.push(`note: ${note}`);
   }
   return lines.join('\n');
+}
+
+function roundsCell(values: number[] | undefined): string {
+  return values && values.length > 0 ? values.map((value) => fmt(value)).join(' · ') : '—';
 }
 
 function cpuCell(figures: OmnibusFigures | undefined): string {

@@ -17,7 +17,9 @@ export interface OmnibusFigures {
   produceMsgPerSec: number;
   e2eMsgPerSec: number;
   drainMsgPerSec: number;
-  /** Worker CPU time (all threads) per message: produce alone, end to end, drain. */
+  /** Each round's figures, of which the three above are the medians. */
+  throughputRounds: { produce: number[]; e2e: number[]; drain: number[] };
+  /** Worker CPU time (all threads) per message: produce alone, end to end, drain (of the median end-to-end round). */
   cpuMicrosPerMessage: { produce: number; e2e: number; drain: number };
   /** On LMDB, what each message of a phase cost the store's writer (from the worker's omnibus_lmdb_* metrics). */
   lmdbWritesPerMessage?: { produce: LmdbWrites; e2e: LmdbWrites; drain: LmdbWrites };
@@ -45,6 +47,8 @@ export interface OmnibusBenchOptions {
   nodeFlags?: string[];
   /** Produce and end to end only (no latency, idle or memory phases). */
   quick?: boolean;
+  /** Rounds of the produce, end-to-end and drain phases, each on fresh topics; figures are their medians (1). */
+  rounds?: number;
   log: (line: string) => void;
 }
 
@@ -57,6 +61,15 @@ export interface LmdbWrites {
 }
 
 const SHARDS = 16;
+
+/** One round of the throughput phases: msg/s of each, and what each message cost the worker. */
+interface ThroughputRound {
+  produce: number;
+  e2e: number;
+  drain: number;
+  cpu: OmnibusFigures['cpuMicrosPerMessage'];
+  writes: OmnibusFigures['lmdbWritesPerMessage'];
+}
 const NULL_SINK_PLUGIN = fileURLToPath(new URL('./null-sink/', import.meta.url));
 const EMPTY: OmnibusFigures = {
   store: '',
@@ -64,6 +77,7 @@ const EMPTY: OmnibusFigures = {
   produceMsgPerSec: NaN,
   e2eMsgPerSec: NaN,
   drainMsgPerSec: NaN,
+  throughputRounds: { produce: [], e2e: [], drain: [] },
   cpuMicrosPerMessage: { produce: NaN, e2e: NaN, drain: NaN },
   latencyRatePerSec: NaN,
   latencyP50Ms: NaN,
@@ -78,6 +92,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
   const { messages, log } = options;
   const clients = options.clients ?? CLIENTS;
   const tasks = options.tasks ?? 2;
+  const rounds = Math.max(1, options.rounds ?? 1);
   const scratch = await mkdtemp(join(tmpdir(), 'omnibus-bench-'));
   // Warnings only: the figures are of the runtime, not of its info logging.
   const worker = await WorkerProcess.start({
@@ -88,8 +103,6 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     nodeFlags: options.nodeFlags,
   });
   try {
-    // Produce alone: the topic has no consumer.
-    await createTopic(worker, 'bench-produce');
     let cpu = await worker.cpuSeconds();
     const cpuPerMessage = async () => {
       const before = cpu;
@@ -109,43 +122,88 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
         transactions: per('omnibus_lmdb_write_transactions_total'),
       };
     };
-    const produceMsgPerSec = await produceAll(worker, 'bench-produce', 0, messages, clients);
-    const produceCpu = await cpuPerMessage();
-    const produceWrites = await writesPerMessage();
-    log(`${options.label}: produce ${fmt(produceMsgPerSec)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg${describeWrites(produceWrites)})`);
 
-    // End to end: produce while a NullSink connector consumes, until it has been handed every message.
-    await createTopic(worker, 'bench-e2e');
-    const e2eProgress = join(scratch, 'e2e-progress');
-    await createConnector(worker, 'bench-null', { topics: 'bench-e2e', 'tasks.max': String(tasks), 'progress.file': e2eProgress });
-    const started = preciseNow();
-    const producing = produceAll(worker, 'bench-e2e', 0, messages, clients);
-    const handedOverAt = await whenHandedOver(e2eProgress, tasks, messages);
-    const e2eMsgPerSec = messages / ((handedOverAt - started) / 1000);
-    const producedIn = await producing;
-    await sleep(100); // the last progress write comes just after the put
-    const e2eCpu = await cpuPerMessage();
-    const e2eWrites = await writesPerMessage();
-    log(`${options.label}: end to end ${fmt(e2eMsgPerSec)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; worker CPU ${e2eCpu.toFixed(1)} µs/msg${describeWrites(e2eWrites)})`);
+    /** One round of the throughput phases, on topics and connectors of its own. */
+    const throughputRound = async (round: number): Promise<ThroughputRound> => {
+      const label = rounds > 1 ? `${options.label} (round ${round + 1} of ${rounds})` : options.label;
+      const name = (phase: string) => (rounds > 1 ? `bench-${phase}-${round + 1}` : `bench-${phase}`);
 
-    // Drain: a backlog already in the buffer, consumed by a new connector.
-    await createTopic(worker, 'bench-drain');
-    await produceAll(worker, 'bench-drain', 0, messages, clients);
-    await cpuPerMessage();
-    await writesPerMessage();
-    const drainProgress = join(scratch, 'drain-progress');
-    const drainStarted = preciseNow();
-    await createConnector(worker, 'bench-drain', { topics: 'bench-drain', 'tasks.max': String(tasks), 'progress.file': drainProgress });
-    const drainMsgPerSec = messages / (((await whenHandedOver(drainProgress, tasks, messages)) - drainStarted) / 1000);
-    const drainCpu = await cpuPerMessage();
-    const drainWrites = await writesPerMessage();
-    log(`${options.label}: backlog drain ${fmt(drainMsgPerSec)} msg/s (connector created with ${messages} messages waiting; worker CPU ${drainCpu.toFixed(1)} µs/msg${describeWrites(drainWrites)})`);
-    await worker.requestExpecting('DELETE', '/connectors/bench-drain', undefined, 204);
-    const cpuMicrosPerMessage = { produce: produceCpu, e2e: e2eCpu, drain: drainCpu };
-    const lmdbWritesPerMessage = produceWrites && e2eWrites && drainWrites ? { produce: produceWrites, e2e: e2eWrites, drain: drainWrites } : undefined;
+      // Produce alone: the topic has no consumer.
+      await createTopic(worker, name('produce'));
+      await cpuPerMessage();
+      await writesPerMessage();
+      const produce = await produceAll(worker, name('produce'), 0, messages, clients);
+      const produceCpu = await cpuPerMessage();
+      const produceWrites = await writesPerMessage();
+      log(`${label}: produce ${fmt(produce)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg${describeWrites(produceWrites)})`);
+
+      // End to end: produce while a NullSink connector consumes, until it has been handed every message.
+      await createTopic(worker, name('e2e'));
+      const e2eProgress = join(scratch, `${name('e2e')}-progress`);
+      await createConnector(worker, name('null'), { topics: name('e2e'), 'tasks.max': String(tasks), 'progress.file': e2eProgress });
+      const started = preciseNow();
+      const producing = produceAll(worker, name('e2e'), 0, messages, clients);
+      const handedOverAt = await whenHandedOver(e2eProgress, tasks, messages);
+      const e2e = messages / ((handedOverAt - started) / 1000);
+      const producedIn = await producing;
+      await sleep(100); // the last progress write comes just after the put
+      const e2eCpu = await cpuPerMessage();
+      const e2eWrites = await writesPerMessage();
+      log(`${label}: end to end ${fmt(e2e)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; worker CPU ${e2eCpu.toFixed(1)} µs/msg${describeWrites(e2eWrites)})`);
+      // The last round's connector stays: the idle phase measures a worker with one connector.
+      if (round < rounds - 1) await worker.requestExpecting('DELETE', `/connectors/${name('null')}`, undefined, 204);
+
+      // Drain: a backlog already in the buffer, consumed by a new connector.
+      await createTopic(worker, name('drain'));
+      await produceAll(worker, name('drain'), 0, messages, clients);
+      await cpuPerMessage();
+      await writesPerMessage();
+      const drainProgress = join(scratch, `${name('drain')}-progress`);
+      const drainStarted = preciseNow();
+      await createConnector(worker, name('drain'), { topics: name('drain'), 'tasks.max': String(tasks), 'progress.file': drainProgress });
+      const drain = messages / (((await whenHandedOver(drainProgress, tasks, messages)) - drainStarted) / 1000);
+      const drainCpu = await cpuPerMessage();
+      const drainWrites = await writesPerMessage();
+      log(`${label}: backlog drain ${fmt(drain)} msg/s (connector created with ${messages} messages waiting; worker CPU ${drainCpu.toFixed(1)} µs/msg${describeWrites(drainWrites)})`);
+      await worker.requestExpecting('DELETE', `/connectors/${name('drain')}`, undefined, 204);
+      return {
+        produce,
+        e2e,
+        drain,
+        cpu: { produce: produceCpu, e2e: e2eCpu, drain: drainCpu },
+        writes: produceWrites && e2eWrites && drainWrites ? { produce: produceWrites, e2e: e2eWrites, drain: drainWrites } : undefined,
+      };
+    };
+    const measured: ThroughputRound[] = [];
+    for (let round = 0; round < rounds; round++) measured.push(await throughputRound(round));
+    // Each figure is the median of the rounds: one round can land in a slow minute of the machine.
+    const produceMsgPerSec = median(measured.map((m) => m.produce));
+    const e2eMsgPerSec = median(measured.map((m) => m.e2e));
+    const drainMsgPerSec = median(measured.map((m) => m.drain));
+    const throughputRounds = { produce: measured.map((m) => m.produce), e2e: measured.map((m) => m.e2e), drain: measured.map((m) => m.drain) };
+    if (rounds > 1) {
+      const spread = (runs: number[]) => `${fmt(median(runs))} msg/s (rounds: ${runs.map(fmt).join(', ')})`;
+      log(`${options.label}: medians of ${rounds} rounds: produce ${spread(throughputRounds.produce)}, end to end ${spread(throughputRounds.e2e)}, drain ${spread(throughputRounds.drain)}`);
+    }
+    // CPU and writes per message: those of the round whose end-to-end figure is the median.
+    const typical = measured.find((m) => m.e2e === e2eMsgPerSec) ?? measured[0]!;
+    const cpuMicrosPerMessage = typical.cpu;
+    const lmdbWritesPerMessage = typical.writes;
     const afterLoad = await worker.memory();
     if (options.quick) {
-      return { ...EMPTY, store: options.label, messages, produceMsgPerSec, e2eMsgPerSec, drainMsgPerSec, cpuMicrosPerMessage, lmdbWritesPerMessage, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
+      return {
+        ...EMPTY,
+        store: options.label,
+        messages,
+        produceMsgPerSec,
+        e2eMsgPerSec,
+        drainMsgPerSec,
+        throughputRounds,
+        cpuMicrosPerMessage,
+        lmdbWritesPerMessage,
+        rssMiB: afterLoad.rssMiB,
+        peakRssMiB: afterLoad.peakMiB,
+      };
     }
 
     // Latency at half the peak end-to-end rate.
@@ -194,6 +252,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       produceMsgPerSec,
       e2eMsgPerSec,
       drainMsgPerSec,
+      throughputRounds,
       cpuMicrosPerMessage,
       lmdbWritesPerMessage,
       latencyRatePerSec,
@@ -280,6 +339,9 @@ async function measureLatency(worker: WorkerProcess, progress: string, tasks: nu
     .map(Number)
     .sort((a, b) => a - b);
 }
+
+/** The middle value (the lower middle of an even count). */
+const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
 
 const preciseNow = (): number => performance.timeOrigin + performance.now();
 
