@@ -1,6 +1,6 @@
 /**
  * Libraries the benchmark borrows from @omnibus/core's dependencies (lmdb for the raw ceiling,
- * bullmq for the comparison): resolved from that package, as the workspace installs them there
+ * bullmq for the comparison, fastify for the HTTP floor): resolved from that package, as the workspace installs them there
  * and not at the root. Only the few members the benchmark calls are typed here.
  */
 import { createRequire } from 'node:module';
@@ -47,3 +47,10 @@ export interface BullMq {
   ) => BullWorker;
 }
 export const bullmq = () => importFromCore<BullMq>('bullmq');
+
+export interface FastifyApp {
+  get(path: string, handler: () => Promise<unknown>): void;
+  post(path: string, handler: (request: { body: unknown }, reply: { status(code: number): { send(body: unknown): unknown } }) => Promise<unknown>): void;
+  listen(options: { host: string; port: number }): Promise<string>;
+}
+export const fastify = async () => (await importFromCore<{ default: (options: { bodyLimit: number }) => FastifyApp }>('fastify')).default;

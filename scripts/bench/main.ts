@@ -22,6 +22,7 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ensureCassandra, stopCassandra } from '../cassandra.mjs';
 import { benchBullMq, type BullMqFigures } from './bullmq.ts';
+import { benchHttpFloor, type HttpFloorFigures } from './http-floor.ts';
 import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
 import { rawCqlInserts, rawLmdbPuts } from './raw.ts';
 import { describeSpeed, probeMachine, type MachineSpeed } from './machine.ts';
@@ -74,6 +75,8 @@ interface Results {
   /** Rounds of each store's throughput phases; their figures are the medians. */
   rounds: number;
   tokens?: TokenFigures;
+  /** The same produce requests to a server that only parses and answers them (http-floor.ts). */
+  httpFloor?: HttpFloorFigures;
   lmdb?: OmnibusFigures & { rawInsertsPerSec: number };
   /** rawInsertsPerSec: the higher of the raw insert rates measured before and after Omnibus's phases (rawInsertsMeasured). */
   cql?: OmnibusFigures & { rawInsertsPerSec: number; rawInsertsMeasured: number[] };
@@ -106,6 +109,14 @@ checkSpeed('start');
 
 results.tokens = benchTokens();
 log(`routing: token() ${fmt(results.tokens.tokensPerSec)}/s, shardOf() ${fmt(results.tokens.shardsPerSec)}/s, routeKey() ${fmt(results.tokens.routesPerSec)}/s`);
+
+if (runs('lmdb') || runs('cql')) {
+  results.httpFloor = await benchHttpFloor({ messages, clients: CLIENTS });
+  const floor = results.httpFloor;
+  log(
+    `HTTP floor (REST produce to a server that only parses and answers): ${fmt(floor.msgPerSec)} msg/s; server CPU ${floor.serverCpuMicros.toFixed(1)} µs/msg, client CPU ${floor.clientCpuMicros.toFixed(1)} µs/msg`,
+  );
+}
 
 if (runs('lmdb')) {
   const { mkdtemp, rm } = await import('node:fs/promises');
@@ -249,6 +260,16 @@ function report(r: Results): string {
   lines.push('Machine speed (JSON round trips, lower is faster; writing new / already touched memory):');
   for (const [label, speed] of Object.entries(r.speed)) {
     lines.push(`  ${label.padEnd(7)} ${speed.jsonRoundTripsMs.toFixed(0)} ms; ${fmt(speed.freshMemoryMiBPerSec)} / ${fmt(speed.touchedMemoryMiBPerSec)} MiB/s`);
+  }
+  if (r.httpFloor) {
+    const floor = r.httpFloor;
+    lines.push('');
+    lines.push(
+      `HTTP floor: ${num(floor.msgPerSec)} msg/s through REST to a server that only parses and answers; server ${dec(floor.serverCpuMicros)} + client ${dec(floor.clientCpuMicros)} µs of CPU per message.`,
+    );
+    lines.push(
+      `  ${r.machine.cpus} CPUs at 50,000 msg/s leave ${dec((r.machine.cpus * 1e6) / 50_000, '', 0)} µs of CPU per message for everything: client, ingest, store, consumer and sink.`,
+    );
   }
   if (r.tokens) {
     lines.push('');

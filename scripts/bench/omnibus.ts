@@ -132,10 +132,12 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       await createTopic(worker, name('produce'));
       await cpuPerMessage();
       await writesPerMessage();
-      const produce = await produceAll(worker, name('produce'), 0, messages, clients);
+      const { msgPerSec: produce, clientCpuMicros } = await produceAll(worker, name('produce'), 0, messages, clients);
       const produceCpu = await cpuPerMessage();
       const produceWrites = await writesPerMessage();
-      log(`${label}: produce ${fmt(produce)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg${describeWrites(produceWrites)})`);
+      log(
+        `${label}: produce ${fmt(produce)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg, client CPU ${clientCpuMicros.toFixed(1)} µs/msg${describeWrites(produceWrites)})`,
+      );
 
       // End to end: produce while a NullSink connector consumes, until it has been handed every message.
       await createTopic(worker, name('e2e'));
@@ -145,7 +147,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       const producing = produceAll(worker, name('e2e'), 0, messages, clients);
       const handedOverAt = await whenHandedOver(e2eProgress, tasks, messages);
       const e2e = messages / ((handedOverAt - started) / 1000);
-      const producedIn = await producing;
+      const producedIn = (await producing).msgPerSec;
       await sleep(100); // the last progress write comes just after the put
       const e2eCpu = await cpuPerMessage();
       const e2eWrites = await writesPerMessage();
@@ -289,16 +291,24 @@ async function createConnector(worker: WorkerProcess, name: string, config: Reco
   );
 }
 
-/** Produces messages [from, to) through REST; the bodies are serialised before the clock starts. Returns msg/s. */
-async function produceAll(worker: WorkerProcess, topic: string, from: number, to: number, clients: number): Promise<number> {
+export interface ProduceFigures {
+  msgPerSec: number;
+  /** This process's CPU time per message while producing: what the clients cost the machine. */
+  clientCpuMicros: number;
+}
+
+/** Produces messages [from, to) through REST; the bodies are serialised before the clock starts. */
+export async function produceAll(worker: WorkerProcess, topic: string, from: number, to: number, clients: number): Promise<ProduceFigures> {
   const bodies = batches(from, to).map((items) => JSON.stringify({ messages: items }));
   const path = `/topics/${topic}/messages`;
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await withClients(bodies, clients, async (body) => {
     const { status, body: answer } = await worker.request('POST', path, body);
     if (status !== 202) throw new Error(`produce answered ${status}: ${JSON.stringify(answer)}`);
   });
-  return (to - from) / ((performance.now() - started) / 1000);
+  const cpu = process.cpuUsage(cpuBefore);
+  return { msgPerSec: (to - from) / ((performance.now() - started) / 1000), clientCpuMicros: (cpu.user + cpu.system) / (to - from) };
 }
 
 /**

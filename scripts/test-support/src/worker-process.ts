@@ -44,6 +44,11 @@ export interface WorkerProcessOptions {
   env?: Record<string, string>;
   /** Node flags before the script, e.g. `--cpu-prof`. */
   nodeFlags?: string[];
+  /**
+   * The script run in place of the Omnibus CLI, with the same arguments; it must serve
+   * `GET /health`. The benchmark's HTTP floor (a bare REST server) is started this way.
+   */
+  script?: string;
   /** Names the worker in errors, where a test runs several. */
   name?: string;
 }
@@ -82,7 +87,7 @@ export class WorkerProcess {
         ...(options.nodeFlags ?? []),
         '--import',
         'tsx',
-        CLI,
+        options.script ?? CLI,
         'start',
         '--store',
         options.store,
