@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // By path: scripts/bench is no workspace package, and the package's main entry loads vitest.
 import { WorkerProcess } from '../test-support/src/worker-process.ts';
-import { BATCH, batches, CLIENTS, message, percentile, sleep, until, withClients } from './workload.ts';
+import { BATCH, batches, CLIENTS, median, message, percentile, sleep, until, withClients } from './workload.ts';
 
 export interface OmnibusFigures {
   store: string;
@@ -49,6 +49,8 @@ export interface OmnibusBenchOptions {
   quick?: boolean;
   /** Rounds of the produce, end-to-end and drain phases, each on fresh topics; figures are their medians (1). */
   rounds?: number;
+  /** Runs before each round (e.g. to measure the store's raw rate beside it). */
+  beforeRound?: (round: number) => Promise<void>;
   log: (line: string) => void;
 }
 
@@ -177,7 +179,10 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       };
     };
     const measured: ThroughputRound[] = [];
-    for (let round = 0; round < rounds; round++) measured.push(await throughputRound(round));
+    for (let round = 0; round < rounds; round++) {
+      await options.beforeRound?.(round);
+      measured.push(await throughputRound(round));
+    }
     // Each figure is the median of the rounds: one round can land in a slow minute of the machine.
     const produceMsgPerSec = median(measured.map((m) => m.produce));
     const e2eMsgPerSec = median(measured.map((m) => m.e2e));
@@ -349,9 +354,6 @@ async function measureLatency(worker: WorkerProcess, progress: string, tasks: nu
     .map(Number)
     .sort((a, b) => a - b);
 }
-
-/** The middle value (the lower middle of an even count). */
-const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
 
 const preciseNow = (): number => performance.timeOrigin + performance.now();
 
