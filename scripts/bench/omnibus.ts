@@ -197,21 +197,8 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     const cpuMicrosPerMessage = typical.cpu;
     const lmdbWritesPerMessage = typical.writes;
     const afterLoad = await worker.memory();
-    if (options.quick) {
-      return {
-        ...EMPTY,
-        store: options.label,
-        messages,
-        produceMsgPerSec,
-        e2eMsgPerSec,
-        drainMsgPerSec,
-        throughputRounds,
-        cpuMicrosPerMessage,
-        lmdbWritesPerMessage,
-        rssMiB: afterLoad.rssMiB,
-        peakRssMiB: afterLoad.peakMiB,
-      };
-    }
+    const throughput = { store: options.label, messages, produceMsgPerSec, e2eMsgPerSec, drainMsgPerSec, throughputRounds, cpuMicrosPerMessage, lmdbWritesPerMessage };
+    if (options.quick) return { ...EMPTY, ...throughput, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
 
     // Latency at half the peak end-to-end rate.
     const latencyRatePerSec = Math.max(100, Math.round(e2eMsgPerSec / 2));
@@ -254,14 +241,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     const memory = await worker.memory();
     log(`${options.label}: worker RSS ${memory.rssMiB.toFixed(0)} MiB (${afterLoad.rssMiB.toFixed(0)} MiB after the end-to-end run, peak ${memory.peakMiB.toFixed(0)} MiB)`);
     return {
-      store: options.label,
-      messages,
-      produceMsgPerSec,
-      e2eMsgPerSec,
-      drainMsgPerSec,
-      throughputRounds,
-      cpuMicrosPerMessage,
-      lmdbWritesPerMessage,
+      ...throughput,
       latencyRatePerSec,
       latencyP50Ms,
       latencyP99Ms,
