@@ -11,8 +11,8 @@
  * from where the previous one of its kind stopped, so every entry is read three times at most
  * (plus page boundaries), however busy the shard. Every entry read is checked against what
  * this consumer has already handled (in memory) and, when an earlier owner of the shard may
- * have handled it, against its delivery states (kept beside the buffer, so that check is one
- * range read per window too). The watermark never passes an entry that is
+ * have handled it, against its delivery states (kept beside the buffer, so that check is a
+ * range read per window too, or a few on a quiet shard). The watermark never passes an entry that is
  * not finished, nor `now − confidence`, so a restart or a new owner re-reads from
  * `watermark − overlap` and loses nothing.
  *

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { createLogger } from '../../src/logging.ts';
-import { CqlStore, parseCqlUrl } from '../../src/store/cql.ts';
+import { BUCKET_MS, CqlStore, parseCqlUrl } from '../../src/store/cql.ts';
 import { fetchSupportedOptions, shardingFromSupported } from '../../src/store/cql-sharding.ts';
-import type { Message } from '../../src/store/port.ts';
+import type { Delivery, Message } from '../../src/store/port.ts';
 import { describeStoreConformance } from './conformance.ts';
 
 const logger = createLogger({ level: 'warn' });
@@ -81,6 +81,54 @@ describe('CqlStore schema', () => {
         ).first();
         expect(table.get('compaction').class).toMatch(/TimeWindowCompactionStrategy/);
       }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('CqlStore reads at scattered positions', () => {
+  it('fetches the rows asked for, not every row between them (receipts, groups)', async () => {
+    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(conformanceKeyspace!.keyspace)), logger });
+    await store.init();
+    try {
+      await store.createTopic({ name: 'scatter', shards: 1, retentionMs: 3_600_000, createdAt: 1 });
+      // 2,000 delivery states 10 ms apart, all in one partition (one shard, one bucket).
+      const base = (Math.floor(Date.now() / BUCKET_MS) - 1) * BUCKET_MS + 1_000;
+      const states: Delivery[] = Array.from({ length: 2_000 }, (_, i) => ({
+        messageId: `m${i}`,
+        topic: 'scatter',
+        shard: 0,
+        ts: base + i * 10,
+        connector: 'sink',
+        state: i % 2 === 0 ? 'sent' : 'delivered',
+        attempts: 1,
+        epoch: 1,
+        workerId: 'w',
+        updatedAt: base,
+      }));
+      await store.putDeliveries(states);
+      // Counts the rows the node returns to the store's own reads.
+      const client = (store as unknown as { client: { execute: (...args: unknown[]) => Promise<{ rows: unknown[] }> } }).client;
+      const execute = client.execute.bind(client);
+      let rowsFetched = 0;
+      client.execute = async (...args: unknown[]) => {
+        const result = await execute(...args);
+        rowsFetched += result.rows.length;
+        return result;
+      };
+
+      const sparse = [0, 1_000, 1_999].map((i) => states[i]!);
+      const found = await store.getDeliveries('sink', sparse);
+      expect([...found.keys()].sort()).toEqual(['m0', 'm1000', 'm1999']);
+      expect(found.get('m1999')?.state).toBe('delivered');
+      // One range read of the whole partition would have fetched all 2,000 rows.
+      expect(rowsFetched).toBe(3);
+
+      rowsFetched = 0;
+      const window = states.slice(500, 600);
+      expect((await store.getDeliveries('sink', window)).size).toBe(100);
+      expect(rowsFetched).toBe(100);
     } finally {
       await store.close();
     }
