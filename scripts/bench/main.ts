@@ -157,8 +157,8 @@ try {
       // the machine in a slow minute, gives a ceiling far too low, which would flatter the ratio:
       // each round is held to the higher of the two measurements around it.
       const rawInsertsMeasured: number[] = [];
-      // A node's rate keeps climbing for minutes after it starts (its JIT at work: 6k → 20k rows/s
-      // seen here over four measurements): warm it until the rate settles, so that rounds and
+      // A node's rate keeps climbing for minutes after it starts (6k → 20k rows/s over four
+      // measurements in one run here): warm it until the rate stops climbing, so that rounds and
       // ceiling alike are measured on a warm node.
       let settled = await rawInserts('warming the node up');
       for (let attempt = 1; attempt < MAX_WARM_UP_MEASUREMENTS; attempt++) {

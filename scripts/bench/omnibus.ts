@@ -72,6 +72,7 @@ interface ThroughputRound {
   cpu: OmnibusFigures['cpuMicrosPerMessage'];
   writes: OmnibusFigures['lmdbWritesPerMessage'];
 }
+
 const NULL_SINK_PLUGIN = fileURLToPath(new URL('./null-sink/', import.meta.url));
 const EMPTY: OmnibusFigures = {
   store: '',
