@@ -1,7 +1,8 @@
 /**
  * Libraries the benchmark borrows from @omnibus/core's dependencies (lmdb for the raw ceiling,
- * bullmq for the comparison, fastify for the HTTP floor): resolved from that package, as the workspace installs them there
- * and not at the root. Only the few members the benchmark calls are typed here.
+ * bullmq for the comparison, fastify for the HTTP floor): resolved from that package, as the
+ * workspace installs them there and not at the root. Only the few members the benchmark calls
+ * are typed here.
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';

@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UuidV7Generator } from '../../packages/core/src/bus/ids.ts';
+import { loadWorkerConfig } from '../../packages/core/src/runtime/worker-config.ts';
 import { fastify } from './deps.ts';
 
 const { values } = parseArgs({ options: { store: { type: 'string' }, listeners: { type: 'string' } }, strict: false });
@@ -17,7 +18,7 @@ const listener = new URL(String(values.listeners ?? 'http://127.0.0.1:0'));
 const SHARDS = 16;
 const ids = new UuidV7Generator();
 
-const app = (await fastify())({ bodyLimit: 8 * 1024 * 1024 });
+const app = (await fastify())({ bodyLimit: loadWorkerConfig({}, { env: {} })['rest.body.limit.bytes'] });
 app.get('/health', async () => ({ status: 'healthy' }));
 app.post('/topics/:topic/messages', async (request, reply) => {
   const { messages } = request.body as { messages: unknown[] };

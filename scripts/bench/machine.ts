@@ -6,7 +6,7 @@
  * idle guest memory makes the next touch fault again). A store that grows its file and heap,
  * as every phase here does, pays that on every new page.
  */
-import { batches } from './workload.ts';
+import { batches, median } from './workload.ts';
 
 export interface MachineSpeed {
   /**
@@ -23,8 +23,6 @@ export interface MachineSpeed {
 
 const MIB = 1024 * 1024;
 const FILL_MIB = 256;
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const SAMPLE = batches(0, 500)[0]!;
 

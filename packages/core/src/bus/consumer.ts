@@ -12,8 +12,8 @@
  * (plus page boundaries), however busy the shard. Every entry read is checked against what
  * this consumer has already handled (in memory) and, when an earlier owner of the shard may
  * have handled it, against its delivery states (kept beside the buffer, so that check is a
- * range read per window too, or a few on a quiet shard). The watermark never passes an entry that is
- * not finished, nor `now − confidence`, so a restart or a new owner re-reads from
+ * range read per window too, or a few on a quiet shard). The watermark never passes an entry
+ * that is not finished, nor `now − confidence`, so a restart or a new owner re-reads from
  * `watermark − overlap` and loses nothing.
  *
  * A consumer without a stored watermark starts at the topic's creation (bounded by its
