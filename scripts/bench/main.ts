@@ -276,7 +276,8 @@ function report(r: Results): string {
     ...(r.rounds > 1 ? [['  end to end in each round', roundsCell(lmdb?.throughputRounds.e2e), roundsCell(cql?.throughputRounds.e2e), '—']] : []),
     ['latency produce → hand-off, p50 / p99', lmdb ? `${dec(lmdb.latencyP50Ms)} / ${dec(lmdb.latencyP99Ms)} ms` : '—', cql ? `${dec(cql.latencyP50Ms)} / ${dec(cql.latencyP99Ms)} ms` : '—', '—'],
     ['  at msg/s (half the end-to-end peak)', num(lmdb?.latencyRatePerSec), num(cql?.latencyRatePerSec), '—'],
-    ['worker CPU µs/msg: produce / e2e / drain', cpuCell(lmdb), cpuCell(cql), '—'],
+    ['worker CPU µs/msg: produce / e2e / drain', cpuCell(lmdb?.cpuMicrosPerMessage), cpuCell(cql?.cpuMicrosPerMessage), '—'],
+    ['… of it on the main thread', cpuCell(lmdb?.mainThreadCpuMicrosPerMessage), cpuCell(cql?.mainThreadCpuMicrosPerMessage), '—'],
     ['LMDB records / KiB of pages written per msg, e2e', lmdb?.lmdbWritesPerMessage ? `${dec(lmdb.lmdbWritesPerMessage.e2e.puts, '', 2)} / ${dec(lmdb.lmdbWritesPerMessage.e2e.pageKiB, '', 2)}` : '—', '—', '—'],
     ['worker RSS after the e2e run / peak, MiB', lmdb ? `${dec(lmdb.rssMiB, '', 0)} / ${dec(lmdb.peakRssMiB, '', 0)}` : '—', cql ? `${dec(cql.rssMiB, '', 0)} / ${dec(cql.peakRssMiB, '', 0)}` : '—', '—'],
     ['idle store queries/s (1 connector, 16 shards)', dec(lmdb?.idleQueriesPerSec, '', 2), dec(cql?.idleQueriesPerSec, '', 2), '—'],
@@ -349,8 +350,8 @@ function roundsCell(values: number[] | undefined): string {
   return values && values.length > 0 ? values.map((value) => fmt(value)).join(' · ') : '—';
 }
 
-function cpuCell(figures: OmnibusFigures | undefined): string {
-  if (!figures) return '—';
-  const { produce, e2e, drain } = figures.cpuMicrosPerMessage;
+function cpuCell(cpu: OmnibusFigures['cpuMicrosPerMessage'] | undefined): string {
+  if (!cpu) return '—';
+  const { produce, e2e, drain } = cpu;
   return `${produce.toFixed(0)} / ${e2e.toFixed(0)} / ${drain.toFixed(0)}`;
 }

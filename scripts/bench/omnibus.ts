@@ -20,7 +20,9 @@ export interface OmnibusFigures {
   /** Each round's figures, of which the three above are the medians. */
   throughputRounds: { produce: number[]; e2e: number[]; drain: number[] };
   /** Worker CPU time (all threads) per message: produce alone, end to end, drain (of the median end-to-end round). */
-  cpuMicrosPerMessage: { produce: number; e2e: number; drain: number };
+  cpuMicrosPerMessage: PhaseCpu;
+  /** The part of it spent on the worker's main thread, the one that runs JavaScript. */
+  mainThreadCpuMicrosPerMessage: PhaseCpu;
   /** On LMDB, what each message of a phase cost the store's writer (from the worker's omnibus_lmdb_* metrics). */
   lmdbWritesPerMessage?: { produce: LmdbWrites; e2e: LmdbWrites; drain: LmdbWrites };
   latencyRatePerSec: number;
@@ -64,12 +66,19 @@ export interface LmdbWrites {
 
 const SHARDS = 16;
 
+interface PhaseCpu {
+  produce: number;
+  e2e: number;
+  drain: number;
+}
+
 /** One round of the throughput phases: msg/s of each, and what each message cost the worker. */
 interface ThroughputRound {
   produce: number;
   e2e: number;
   drain: number;
-  cpu: OmnibusFigures['cpuMicrosPerMessage'];
+  cpu: PhaseCpu;
+  mainThreadCpu: PhaseCpu;
   writes: OmnibusFigures['lmdbWritesPerMessage'];
 }
 
@@ -82,6 +91,7 @@ const EMPTY: OmnibusFigures = {
   drainMsgPerSec: NaN,
   throughputRounds: { produce: [], e2e: [], drain: [] },
   cpuMicrosPerMessage: { produce: NaN, e2e: NaN, drain: NaN },
+  mainThreadCpuMicrosPerMessage: { produce: NaN, e2e: NaN, drain: NaN },
   latencyRatePerSec: NaN,
   latencyP50Ms: NaN,
   latencyP99Ms: NaN,
@@ -106,12 +116,15 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     nodeFlags: options.nodeFlags,
   });
   try {
-    let cpu = await worker.cpuSeconds();
+    const cpuNow = async () => ({ all: await worker.cpuSeconds(), main: await worker.mainThreadCpuSeconds() });
+    let cpu = await cpuNow();
+    /** Worker CPU µs per message since the last call: all threads, and the main thread's part. */
     const cpuPerMessage = async () => {
       const before = cpu;
-      cpu = await worker.cpuSeconds();
-      return ((cpu - before) * 1e6) / messages;
+      cpu = await cpuNow();
+      return { all: ((cpu.all - before.all) * 1e6) / messages, main: ((cpu.main - before.main) * 1e6) / messages };
     };
+    const describeCpu = ({ all, main }: { all: number; main: number }) => `worker CPU ${all.toFixed(1)} µs/msg, ${main.toFixed(1)} of them on the main thread`;
     let writes = await lmdbWriteTotals(worker);
     const writesPerMessage = async (): Promise<LmdbWrites | undefined> => {
       const before = writes;
@@ -139,7 +152,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       const produceCpu = await cpuPerMessage();
       const produceWrites = await writesPerMessage();
       log(
-        `${label}: produce ${fmt(produce)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; worker CPU ${produceCpu.toFixed(1)} µs/msg, client CPU ${clientCpuMicros.toFixed(1)} µs/msg${describeWrites(produceWrites)})`,
+        `${label}: produce ${fmt(produce)} msg/s (${messages} messages, REST batches of ${BATCH}, ${clients} clients; ${describeCpu(produceCpu)}, client CPU ${clientCpuMicros.toFixed(1)} µs/msg${describeWrites(produceWrites)})`,
       );
 
       // End to end: produce while a NullSink connector consumes, until it has been handed every message.
@@ -154,7 +167,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       await sleep(100); // the last progress write comes just after the put
       const e2eCpu = await cpuPerMessage();
       const e2eWrites = await writesPerMessage();
-      log(`${label}: end to end ${fmt(e2e)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; worker CPU ${e2eCpu.toFixed(1)} µs/msg${describeWrites(e2eWrites)})`);
+      log(`${label}: end to end ${fmt(e2e)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; ${describeCpu(e2eCpu)}${describeWrites(e2eWrites)})`);
       // The last round's connector stays: the idle phase measures a worker with one connector.
       if (round < rounds - 1) await worker.requestExpecting('DELETE', `/connectors/${name('null')}`, undefined, 204);
 
@@ -169,13 +182,14 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       const drain = messages / (((await whenHandedOver(drainProgress, tasks, messages)) - drainStarted) / 1000);
       const drainCpu = await cpuPerMessage();
       const drainWrites = await writesPerMessage();
-      log(`${label}: backlog drain ${fmt(drain)} msg/s (connector created with ${messages} messages waiting; worker CPU ${drainCpu.toFixed(1)} µs/msg${describeWrites(drainWrites)})`);
+      log(`${label}: backlog drain ${fmt(drain)} msg/s (connector created with ${messages} messages waiting; ${describeCpu(drainCpu)}${describeWrites(drainWrites)})`);
       await worker.requestExpecting('DELETE', `/connectors/${name('drain')}`, undefined, 204);
       return {
         produce,
         e2e,
         drain,
-        cpu: { produce: produceCpu, e2e: e2eCpu, drain: drainCpu },
+        cpu: { produce: produceCpu.all, e2e: e2eCpu.all, drain: drainCpu.all },
+        mainThreadCpu: { produce: produceCpu.main, e2e: e2eCpu.main, drain: drainCpu.main },
         writes: produceWrites && e2eWrites && drainWrites ? { produce: produceWrites, e2e: e2eWrites, drain: drainWrites } : undefined,
       };
     };
@@ -195,10 +209,18 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     }
     // CPU and writes per message: those of the round whose end-to-end figure is the median.
     const typical = measured.find((m) => m.e2e === e2eMsgPerSec) ?? measured[0]!;
-    const cpuMicrosPerMessage = typical.cpu;
-    const lmdbWritesPerMessage = typical.writes;
     const afterLoad = await worker.memory();
-    const throughput = { store: options.label, messages, produceMsgPerSec, e2eMsgPerSec, drainMsgPerSec, throughputRounds, cpuMicrosPerMessage, lmdbWritesPerMessage };
+    const throughput = {
+      store: options.label,
+      messages,
+      produceMsgPerSec,
+      e2eMsgPerSec,
+      drainMsgPerSec,
+      throughputRounds,
+      cpuMicrosPerMessage: typical.cpu,
+      mainThreadCpuMicrosPerMessage: typical.mainThreadCpu,
+      lmdbWritesPerMessage: typical.writes,
+    };
     if (options.quick) return { ...EMPTY, ...throughput, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
 
     // Latency at half the peak end-to-end rate.

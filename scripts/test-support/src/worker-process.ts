@@ -220,10 +220,16 @@ export class WorkerProcess {
 
   /** CPU time it has used so far (user + system, all threads), in seconds; Linux only (/proc). */
   async cpuSeconds(): Promise<number> {
-    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    return cpuSecondsOf(`/proc/${this.pid}/stat`);
+  }
+
+  /**
+   * CPU time its main thread (the JavaScript event loop) has used so far, in seconds; Linux
+   * only. The rest of `cpuSeconds` is other threads: LMDB's writes, the garbage collector's
+   * helpers, libuv's pool.
+   */
+  async mainThreadCpuSeconds(): Promise<number> {
+    return cpuSecondsOf(`/proc/${this.pid}/task/${this.pid}/stat`);
   }
 
   /** Resident set size now and at its peak (VmRSS, VmHWM), in MiB; Linux only (/proc). */
@@ -269,3 +275,11 @@ async function firstOf(announced: Promise<string>, exited: Promise<unknown>, dea
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** User + system CPU seconds from a /proc stat file (of a process or of one of its threads). */
+async function cpuSecondsOf(statFile: string): Promise<number> {
+  const stat = await readFile(statFile, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
