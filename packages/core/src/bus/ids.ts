@@ -3,18 +3,26 @@
  * is the produce order. Within one millisecond the 12-bit `rand_a` field is a counter (the
  * RFC's "fixed bit-length dedicated counter", method 1), so ids of one process never go back;
  * the 62 bits of `rand_b` are random. Random bytes are drawn a pool at a time: an id costs a
- * few string concatenations, not a call into the crypto library.
+ * few buffer writes, not a call into the crypto library.
+ *
+ * The 36 characters are written into one reused buffer and read out as a single string: built
+ * by concatenation, an id left a chain of 19 intermediate strings behind (about 600 bytes of
+ * garbage per message produced, a tenth of what the produce path allocated).
  */
 import { randomFillSync } from 'node:crypto';
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const POOL_IDS = 512;
+const UUID_LENGTH = 36;
+const DASH = 0x2d;
+/** The two lowercase hex digits of every byte, as character codes: HEX_DIGITS[2b], HEX_DIGITS[2b + 1]. */
+const HEX_DIGITS = Uint8Array.from(Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')).join(''), (c) => c.charCodeAt(0));
 
 export class UuidV7Generator {
   private readonly pool = Buffer.allocUnsafe(POOL_IDS * 8);
   private used = POOL_IDS;
   private lastMs = -1;
   private counter = 0;
+  private readonly text = Buffer.alloc(UUID_LENGTH);
 
   next(now = Date.now()): string {
     let ms = now;
@@ -39,27 +47,28 @@ export class UuidV7Generator {
     const p = this.pool;
     const high = Math.floor(ms / 0x10000); // top 32 of the 48 timestamp bits
     const low = ms & 0xffff;
-    return (
-      HEX[(high >>> 24) & 0xff]! +
-      HEX[(high >>> 16) & 0xff]! +
-      HEX[(high >>> 8) & 0xff]! +
-      HEX[high & 0xff]! +
-      '-' +
-      HEX[low >>> 8]! +
-      HEX[low & 0xff]! +
-      '-' +
-      HEX[0x70 | (this.counter >>> 8)]! +
-      HEX[this.counter & 0xff]! +
-      '-' +
-      HEX[0x80 | (p[r]! & 0x3f)]! +
-      HEX[p[r + 1]!]! +
-      '-' +
-      HEX[p[r + 2]!]! +
-      HEX[p[r + 3]!]! +
-      HEX[p[r + 4]!]! +
-      HEX[p[r + 5]!]! +
-      HEX[p[r + 6]!]! +
-      HEX[p[r + 7]!]!
-    );
+    this.hex(0, high >>> 24);
+    this.hex(2, high >>> 16);
+    this.hex(4, high >>> 8);
+    this.hex(6, high);
+    this.text[8] = DASH;
+    this.hex(9, low >>> 8);
+    this.hex(11, low);
+    this.text[13] = DASH;
+    this.hex(14, 0x70 | (this.counter >>> 8));
+    this.hex(16, this.counter);
+    this.text[18] = DASH;
+    this.hex(19, 0x80 | (p[r]! & 0x3f));
+    this.hex(21, p[r + 1]!);
+    this.text[23] = DASH;
+    for (let i = 2; i < 8; i++) this.hex(20 + 2 * i, p[r + i]!);
+    return this.text.toString('latin1', 0, UUID_LENGTH);
+  }
+
+  /** Writes the low byte of `byte` as two hex digits at `at`. */
+  private hex(at: number, byte: number): void {
+    const digits = (byte & 0xff) << 1;
+    this.text[at] = HEX_DIGITS[digits]!;
+    this.text[at + 1] = HEX_DIGITS[digits + 1]!;
   }
 }

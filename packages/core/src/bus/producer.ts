@@ -96,7 +96,7 @@ interface CheckedItem {
   group: string | undefined;
 }
 
-/** Stands for "no headers given" while checking (replaced by a fresh object per message). */
+/** The headers of every message given none: one frozen object, never written to (a message is stored, then dropped). */
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 export class Producer {
@@ -276,7 +276,7 @@ export class Producer {
           index,
           key: key as string,
           value,
-          headers: headerMap === NO_HEADERS ? {} : headerMap,
+          headers: headerMap,
           id: typeof id === 'string' ? id : undefined,
           group: typeof groupName === 'string' ? groupName : undefined,
         });

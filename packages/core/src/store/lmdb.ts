@@ -52,16 +52,14 @@ interface StoredMessage {
   group?: string;
 }
 
-const stored = (m: Message): StoredMessage =>
-  m.group === undefined
-    ? { key: m.key, token: m.token, value: m.value, headers: m.headers }
-    : { key: m.key, token: m.token, value: m.value, headers: m.headers, group: m.group };
 
 function messageAt([topic, shard, createdAt, id]: BufferKey, s: StoredMessage): Message {
   const message: Message = { id, topic, key: s.key, token: s.token, shard, value: s.value, headers: s.headers, createdAt };
   if (s.group !== undefined) message.group = s.group;
   return message;
 }
+
+const NO_HEADERS: Record<string, string> = Object.freeze({});
 
 /** Sorts after every key component we write: closes a prefix range ([…prefix, AFTER_ALL]). */
 const AFTER_ALL = Buffer.from([0xff]);
@@ -138,6 +136,19 @@ export class LmdbStore implements Store {
   private readonly sequence = new EventSequence();
   /** Topics never change once created, so a topic seen once can be remembered. */
   private readonly knownTopics = new Map<string, Topic>();
+  /**
+   * Keys and values filled in for each row written and reused: lmdb-js encodes them while
+   * `put` runs, and keeps nothing of them. Fresh arrays and objects per row were a tenth of
+   * what a busy worker allocated, and all of it was garbage at once.
+   */
+  private readonly rowScratch = {
+    bufferKey: ['', 0, 0, ''] as BufferKey,
+    position: ['', 0, 0] as [string, number, number],
+    message: { key: '', token: '', value: undefined as unknown, headers: NO_HEADERS } satisfies StoredMessage,
+    groupedMessage: { key: '', token: '', value: undefined as unknown, headers: NO_HEADERS, group: '' } satisfies StoredMessage,
+    groupKey: ['', ''] as [string, string],
+    deliveryKey: ['', 0, 0, '', ''] as [string, number, number, string, string],
+  };
 
   constructor(path: string, options: LmdbStoreOptions = {}) {
     this.path = resolve(path);
@@ -265,15 +276,41 @@ export class LmdbStore implements Store {
     if (messages.length === 0) return;
     this.fresh();
     checkMessages(messages, this.topicOf);
-    const { bufferedMessages, messagePositions, groupMessages } = this.tables;
+    const { message: plain, groupedMessage: grouped } = this.rowScratch;
     // One transaction: every message of the call is stored, or none.
     await this.writer().batch(() => {
-      for (const message of messages) {
-        bufferedMessages.put([message.topic, message.shard, message.createdAt, message.id], stored(message));
-        messagePositions.put(message.id, [message.topic, message.shard, message.createdAt]);
-        if (message.group !== undefined) groupMessages.put([message.group, message.id], message.createdAt);
+      try {
+        this.putMessages(messages);
+      } finally {
+        // The scratch rows must not keep the last message's value and headers alive.
+        plain.value = grouped.value = undefined;
+        plain.headers = grouped.headers = NO_HEADERS;
       }
     });
+  }
+
+  /** Queues the rows of the messages in the current batch. */
+  private putMessages(messages: Message[]): void {
+    const { bufferedMessages, messagePositions, groupMessages } = this.tables;
+    const { bufferKey, position, message: plain, groupedMessage: grouped, groupKey } = this.rowScratch;
+    for (const message of messages) {
+      bufferKey[0] = position[0] = message.topic;
+      bufferKey[1] = position[1] = message.shard;
+      bufferKey[2] = position[2] = message.createdAt;
+      bufferKey[3] = message.id;
+      const row = message.group === undefined ? plain : grouped;
+      row.key = message.key;
+      row.token = message.token;
+      row.value = message.value;
+      row.headers = message.headers;
+      if (message.group !== undefined) {
+        grouped.group = groupKey[0] = message.group;
+        groupKey[1] = message.id;
+        groupMessages.put(groupKey, message.createdAt);
+      }
+      bufferedMessages.put(bufferKey, row);
+      messagePositions.put(message.id, position);
+    }
   }
 
   async locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>> {
@@ -370,13 +407,18 @@ export class LmdbStore implements Store {
   async putDeliveries(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
     const table = this.tables.deliveryStates;
+    const key = this.rowScratch.deliveryKey;
     const encoder = (table as unknown as { encoder: { encode(value: unknown): Uint8Array } }).encoder;
     // The last plain row's value and its bytes: consecutive rows of a batch usually share them.
     let last: Delivery | undefined;
     let bytes: Binary | undefined;
     await this.writer().batch(() => {
       for (const d of deliveries) {
-        const key = [d.topic, d.shard, d.ts, d.messageId, d.connector];
+        key[0] = d.topic;
+        key[1] = d.shard;
+        key[2] = d.ts;
+        key[3] = d.messageId;
+        key[4] = d.connector;
         if (d.providerId !== undefined || d.lastError !== undefined || d.nextAttemptAt !== undefined) {
           const { connector: _connector, messageId: _messageId, topic: _topic, shard: _shard, ts: _ts, ...value } = d;
           table.put(key, value as Delivery);
