@@ -81,8 +81,13 @@ export interface ConsumerOptions {
    * the clock, and writing it just bounds how much empty time a restart reads again.
    */
   idleWatermarkFlushMs: number;
-  /** Entries per buffer read. */
+  /** Entries per buffer read (a hot read may be asked for fewer: see `read`). */
   fetchLimit: number;
+  /**
+   * Fewest entries a sink task's hot read of a busy shard asks for, however small its share of
+   * the next batches: a read costs a request whatever it returns.
+   */
+  minReadAhead: number;
   /** Finished ids remembered per shard; beyond it the oldest are forgotten and looked up in the store instead. */
   handledCapacity: number;
 }
@@ -112,6 +117,7 @@ export const DEFAULT_CONSUMER_OPTIONS: ConsumerOptions = {
   watermarkFlushMs: 1000,
   idleWatermarkFlushMs: 60_000,
   fetchLimit: 1000,
+  minReadAhead: 64,
   handledCapacity: 200_000,
 };
 
@@ -119,9 +125,10 @@ export const DEFAULT_CONSUMER_OPTIONS: ConsumerOptions = {
  * On a networked store (CQL) a read is a request that costs the cluster far more than a row
  * (about 0.5 ms of a Cassandra node's CPU against ~20 µs a row, measured on one node): wakes
  * are coalesced over 30 ms, not 15. In back-to-back benchmark runs against 10/20 ms: end to
- * end 8.3k → 11.7k msg/s and the node's CPU per message 134 → 92 µs.
+ * end 8.3k → 11.7k msg/s and the node's CPU per message 134 → 92 µs. For the same reason a
+ * backlog is read in pages of 500 at least, whatever a shard's share of the next batches.
  */
-export const NETWORKED_STORE_CONSUMER_OPTIONS: Partial<ConsumerOptions> = { wakeCoalesceMs: 30 };
+export const NETWORKED_STORE_CONSUMER_OPTIONS: Partial<ConsumerOptions> = { wakeCoalesceMs: 30, minReadAhead: 500 };
 
 /** A new message of the buffer, and the delivery state an earlier owner left for it (if any). */
 export interface Discovered {
@@ -137,6 +144,8 @@ interface Page<T> {
   entries: T[];
   full: boolean;
   lastTs: number;
+  /** The page size read: more than asked for when one millisecond filled the page. */
+  limit: number;
 }
 
 interface Sweep {
@@ -176,6 +185,8 @@ export class ShardConsumer {
   /** Entries below this ts may have been handled by an earlier owner: check the deliveries table. */
   private lookupBelowTs = 0;
   private limit: number;
+  /** Least size of a hot read, once one millisecond of this shard filled a smaller one. */
+  private hotMinimum = 0;
   /** Read and not finished: id → ts. */
   private readonly tracked = new Map<string, number>();
   /** Finished: id → ts, in about ts order. */
@@ -242,16 +253,29 @@ export class ShardConsumer {
     return false;
   }
 
-  /** Reads the next entries and returns those that are new to this consumer, now tracked, in buffer order. */
-  async read(now = Date.now()): Promise<Discovered[]> {
+  /**
+   * Reads the next entries and returns those that are new to this consumer, now tracked, in
+   * buffer order. `hotLimit` caps the hot read below `fetchLimit`: a caller that hands entries
+   * on in batches reads about what its next batches take, since entries read far ahead wait in
+   * memory long enough to outlive young-generation collections and be copied into the old one.
+   */
+  async read(now = Date.now(), hotLimit = this.options.fetchLimit): Promise<Discovered[]> {
     this.lastReadAt = now;
     const hotFrom = this.readFrom;
     const { recheckAfterMs, recheckIntervalMs, overlapMs, sweepIntervalMs } = this.options;
+    const hotPage = Math.min(Math.max(hotLimit, this.hotMinimum), this.limit);
     const [hot, rechecked, swept] = await Promise.all([
-      this.page(hotFrom, now, (from, to, limit) => this.store.readBuffer(this.topic.name, this.shard, from, to, limit), (m) => m.createdAt),
+      this.page(
+        hotFrom,
+        now,
+        (from, to, limit) => this.store.readBuffer(this.topic.name, this.shard, from, to, limit),
+        (m) => m.createdAt,
+        hotPage,
+      ),
       this.sweepPage(this.recheck, Math.min(now - recheckAfterMs, hotFrom) - 1, recheckIntervalMs, now),
       this.sweepPage(this.sweep, Math.min(now - overlapMs, hotFrom) - 1, sweepIntervalMs, now),
     ]);
+    if (hot.limit > hotPage) this.hotMinimum = hot.limit;
     let full = hot.full;
     if (hot.entries.length > 0 && hot.full) {
       this.readFrom = hot.lastTs;
@@ -328,19 +352,24 @@ export class ShardConsumer {
     return page;
   }
 
-  /** Entries with fromTs <= ts <= toTs, at most a page; a page filled by one millisecond is widened (paging is by time). */
+  /**
+   * Entries with fromTs <= ts <= toTs, at most a page of `limit`; a page filled by one
+   * millisecond is widened (paging is by time), and the consumer's page size with it.
+   */
   private async page<T>(
     fromTs: number,
     toTs: number,
     read: (fromTs: number, toTs: number, limit: number) => Promise<T[]>,
     tsOf: (entry: T) => number,
+    limit = this.limit,
   ): Promise<Page<T>> {
-    let entries = await read(fromTs, toTs, this.limit);
-    while (entries.length >= this.limit && tsOf(entries[0]!) === tsOf(entries[entries.length - 1]!) && this.limit < MAX_FETCH_LIMIT) {
-      this.limit = Math.min(MAX_FETCH_LIMIT, this.limit * 4);
-      entries = await read(fromTs, toTs, this.limit);
+    let entries = await read(fromTs, toTs, limit);
+    while (entries.length >= limit && tsOf(entries[0]!) === tsOf(entries[entries.length - 1]!) && limit < MAX_FETCH_LIMIT) {
+      limit = Math.min(MAX_FETCH_LIMIT, limit * 4);
+      this.limit = Math.max(this.limit, limit);
+      entries = await read(fromTs, toTs, limit);
     }
-    return { entries, full: entries.length >= this.limit, lastTs: entries.length > 0 ? tsOf(entries[entries.length - 1]!) : fromTs };
+    return { entries, full: entries.length >= limit, lastTs: entries.length > 0 ? tsOf(entries[entries.length - 1]!) : fromTs, limit };
   }
 
   /** The entry (read at `ts`) is finished (sent, failed, dead, unknown): never hand it over again. */

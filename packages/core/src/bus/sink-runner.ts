@@ -439,21 +439,36 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
     return batch.length > 0;
   }
 
-  /** Reads the shards that are due and have room in their queue; queues what is new. */
+  /**
+   * Reads the shards that are due and short of records for the next batches; queues what is
+   * new. A batch takes records round-robin over the active shards, so each shard keeps about
+   * its share of two batches queued: records read further ahead would wait in memory for many
+   * batches, long enough for the garbage collector to copy them into the old generation.
+   */
   private async readShards(now: number): Promise<void> {
-    const batchSize = this.common['batch.size'];
+    const share = this.batchShare();
+    const readAhead = Math.max(this.options.minReadAhead, 2 * share);
     const readable: OwnedShard[] = [];
     for (const s of this.shards.values()) {
-      if (s.active && s.consumer!.nextPollAt <= now && s.queue.length < batchSize && s.lease.safe(now)) readable.push(s);
+      if (s.active && s.consumer!.nextPollAt <= now && s.queue.length < share && s.lease.safe(now)) readable.push(s);
     }
     if (readable.length === 0) return;
-    const reads = await Promise.all(readable.map(async (owned) => ({ owned, consumer: owned.consumer!, found: await owned.consumer!.read(now) })));
+    const reads = await Promise.all(
+      readable.map(async (owned) => ({ owned, consumer: owned.consumer!, found: await owned.consumer!.read(now, readAhead - owned.queue.length) })),
+    );
     const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
     for (const { owned, consumer, found } of reads) {
       if (owned.consumer !== consumer) continue; // dropped while reading
       for (const discovered of found) this.admit(owned, discovered, now, inDoubt);
     }
     if (inDoubt.length > 0) await this.markUnknown(inDoubt);
+  }
+
+  /** About how many records a batch takes from each active shard. */
+  private batchShare(): number {
+    let active = 0;
+    for (const s of this.shards.values()) if (s.active) active++;
+    return Math.ceil(this.common['batch.size'] / Math.max(1, active));
   }
 
   /** Probes the shards without a lease that are due, and takes the leases of those with work. */
@@ -482,7 +497,8 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
   }
 
   private admit(owned: OwnedShard, { message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
-    const pending: Pending = { message, position: positionOf(message), attempts: prior?.attempts ?? 0, ...(prior ? { prior } : {}) };
+    const pending: Pending = { message, position: positionOf(message), attempts: prior?.attempts ?? 0 };
+    if (prior) pending.prior = prior;
     if (!prior || prior.state === 'pending') {
       owned.enqueue(pending);
     } else if (prior.state === 'retrying') {
@@ -860,13 +876,13 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
   private nextDelay(): number {
     const now = Date.now();
     let next = now + 1000;
-    const batchSize = this.common['batch.size'];
+    const share = this.batchShare();
     for (const owned of this.shards.values()) {
       if (!owned.active) {
         if (owned.consumer) next = Math.min(next, Math.max(owned.consumer.nextPollAt, owned.nextAcquireAt));
         continue;
       }
-      if (owned.queue.length < batchSize) next = Math.min(next, owned.consumer!.nextPollAt);
+      if (owned.queue.length < share) next = Math.min(next, owned.consumer!.nextPollAt);
       for (const pending of owned.retrying.values()) next = Math.min(next, pending.nextAttemptAt ?? now);
       if (owned.queue.length > 0 && owned.lease.safe(now)) next = Math.min(next, now + this.bucket.waitMs(now));
     }
@@ -910,7 +926,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
 }
 
 function toRecord(message: Message, attempt: number): SinkRecord {
-  return {
+  const record: SinkRecord = {
     id: message.id,
     topic: message.topic,
     key: message.key,
@@ -919,8 +935,9 @@ function toRecord(message: Message, attempt: number): SinkRecord {
     headers: message.headers,
     timestamp: message.createdAt,
     attempt,
-    ...(message.group !== undefined ? { group: message.group } : {}),
   };
+  if (message.group !== undefined) record.group = message.group;
+  return record;
 }
 
 function outcomeProblem(outcomes: unknown, expected: number): string | undefined {

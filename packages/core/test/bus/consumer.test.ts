@@ -49,6 +49,7 @@ describe('shard consumer', () => {
     });
     await store.createTopic({ name: 'late', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
     await store.createTopic({ name: 'backlog', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    await store.createTopic({ name: 'short', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
   });
   afterAll(async () => handle?.close());
 
@@ -125,5 +126,27 @@ describe('shard consumer', () => {
     const total = [...reads.values()].reduce((sum, n) => sum + n, 0);
     expect(total).toBeLessThanOrEqual(ids.length + Math.ceil(ids.length / OPTIONS.fetchLimit));
     expect(Math.max(...reads.values())).toBeLessThanOrEqual(2);
+  });
+
+  it('reads no more than a hot read is asked for, and carries on where it stopped', async () => {
+    const topic = (await store.getTopic('short'))!;
+    const consumer = new ShardConsumer(store, 'c', topic, 0, OPTIONS, quietLogger());
+    await consumer.open(0, T0);
+    const ids = Array.from({ length: 9 }, (_, i) => `s${i}`);
+    await store.appendMessages(ids.map((id, i) => message(id, T0 + 10 + i, 'short')));
+    const handedOver = async (limit: number) => (await consumer.read(T0 + 200, limit)).map((d) => d.message.id);
+    expect(await handedOver(4)).toEqual(['s0', 's1', 's2', 's3']);
+    expect(consumer.nextPollAt).toBe(T0 + 200); // a full page: poll again at once
+    // Paging is by time: the next page starts at the last one's millisecond (s3, known already).
+    expect(await handedOver(4)).toEqual(['s4', 's5', 's6']);
+    expect(await handedOver(4)).toEqual(['s7', 's8']);
+    expect(consumer.nextPollAt).toBeGreaterThan(T0 + 200);
+    // Six entries in one millisecond fill a page of 4 by themselves: it is widened, not cut.
+    const crowd = Array.from({ length: 6 }, (_, i) => `c${i}`);
+    await store.appendMessages(crowd.map((id) => message(id, T0 + 100, 'short')));
+    expect(await handedOver(4)).toEqual(crowd);
+    // That shard's hot reads stay widened: the next asks for 16, not 4 then 16 again.
+    await store.appendMessages(Array.from({ length: 10 }, (_, i) => message(`d${i}`, T0 + 110 + i, 'short')));
+    expect(await handedOver(4)).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`));
   });
 });

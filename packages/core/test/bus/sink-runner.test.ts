@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkRecord, type SinkTaskContext } from '@omnibus/sdk';
 import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
+import { routeKey } from '../../src/bus/shard.ts';
 import { SinkRunner } from '../../src/bus/sink-runner.ts';
 import type { ConsumerOptions } from '../../src/bus/consumer.ts';
 import { newTopic } from '../../src/bus/topics.ts';
@@ -51,12 +52,20 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
   function runner(
     connector: SinkConnector,
     config: Record<string, string>,
-    options: { taskId?: number; taskCount?: number; leaseTtlMs?: number; heartbeatMs?: number; consumer?: Partial<ConsumerOptions>; metrics?: Metrics } = {},
+    options: {
+      taskId?: number;
+      taskCount?: number;
+      leaseTtlMs?: number;
+      heartbeatMs?: number;
+      consumer?: Partial<ConsumerOptions>;
+      metrics?: Metrics;
+      store?: Store;
+    } = {},
   ): SinkRunner {
     const r = new SinkRunner(
       { connectorName: config.name!, taskId: options.taskId ?? 0, taskCount: options.taskCount ?? 1, connector, config: { 'connector.class': connector.className, ...config } },
       {
-        store,
+        store: options.store ?? store,
         producer,
         signals,
         metrics: options.metrics ?? new Metrics({ defaultMetrics: false }),
@@ -130,6 +139,39 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
     const id = await produceOne(topic, { key: 'k', value: 'hello' });
     await eventually(() => sink.received.find((rec) => rec.id === id), 'the woken delivery', 10_000);
     await r.stop();
+  });
+
+  it('reads about two batches ahead of what it sends, not a whole page per shard', async () => {
+    const { topic, connector } = await fixture(2);
+    // 1,200 messages a millisecond apart from the topic's creation (produced at once, a batch would share one millisecond).
+    const start = (await store.getTopic(topic))!.createdAt;
+    await store.appendMessages(
+      Array.from({ length: 1200 }, (_, i) => {
+        const key = `k${i}`;
+        return { id: `${topic}-${i}`, topic, key, ...routeKey(key, 2), value: i, headers: {}, createdAt: start + i };
+      }),
+    );
+    const readLimits: number[] = [];
+    const counting = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'readBuffer') {
+          return (...args: Parameters<Store['readBuffer']>) => {
+            readLimits.push(args[4]);
+            return target.readBuffer(...args);
+          };
+        }
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const sink = recordingSink();
+    // Batches of 100 over 2 shards: 50 per shard per batch, so a hot read asks for at most 100 (the page size is 1,000).
+    const r = runner(sink.connector, { name: connector, topics: topic, 'batch.size': '100' }, { store: counting });
+    await r.start();
+    await eventually(() => sink.received.length >= 1200, 'the backlog delivered', 20_000);
+    await r.stop();
+    expect(new Set(sink.received.map((rec) => rec.id)).size).toBe(1200);
+    expect(readLimits.length).toBeGreaterThan(0);
+    expect(Math.max(...readLimits)).toBeLessThanOrEqual(100);
   });
 
   it('keeps a receipt that arrives before the send is recorded (an SMSC answers at once)', async () => {
