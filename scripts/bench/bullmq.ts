@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { bullmq, type BullQueue } from './deps.ts';
-import { freePort } from '../test-support/src/worker-process.ts';
+import { freePort, omnibusNodeFlags } from '../test-support/src/worker-process.ts';
 import { batches, CLIENTS, sleep, until, withClients } from './workload.ts';
 
 export interface BullMqFigures {
@@ -130,7 +130,8 @@ interface WorkerHandle {
 }
 
 async function startWorker(port: number, queue: string, concurrency: number): Promise<WorkerHandle> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, String(port), queue, String(concurrency)], {
+  // Node tuned as Omnibus's worker is, so that the comparison is of the two designs, not of V8 settings.
+  const child = spawn(process.execPath, [...omnibusNodeFlags(), '--import', 'tsx', WORKER, String(port), queue, String(concurrency)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const handle: WorkerHandle = {

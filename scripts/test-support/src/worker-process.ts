@@ -6,6 +6,7 @@
  * Node built-ins only, and nothing from vitest: the benchmark uses it outside a test run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -14,6 +15,16 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../../../packages/core/src/cli/main.ts', import.meta.url));
+
+/**
+ * The Node flags of the `omnibus` script in the root package.json (those before its `--import`),
+ * so that a worker started here runs as `pnpm omnibus start` does.
+ */
+export function omnibusNodeFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as { scripts: Record<string, string> };
+  const words = scripts.omnibus!.split(/\s+/);
+  return words.slice(1, words.indexOf('--import')).filter((word) => word.startsWith('--'));
+}
 
 /** Generous: a cold tsx compile on a loaded 2-core machine, plus a store's schema creation. */
 const START_TIMEOUT_MS = 120_000;
@@ -42,7 +53,7 @@ export interface WorkerProcessOptions {
   args?: string[];
   /** Added to this process's environment, e.g. `OMNIBUS_LEASE_TTL_MS`. */
   env?: Record<string, string>;
-  /** Node flags before the script, e.g. `--cpu-prof`. */
+  /** Node flags before the script, after those of `pnpm omnibus` (omnibusNodeFlags), e.g. `--cpu-prof`. */
   nodeFlags?: string[];
   /**
    * The script run in place of the Omnibus CLI, with the same arguments; it must serve
@@ -84,6 +95,7 @@ export class WorkerProcess {
     const child = spawn(
       process.execPath,
       [
+        ...omnibusNodeFlags(),
         ...(options.nodeFlags ?? []),
         '--import',
         'tsx',
