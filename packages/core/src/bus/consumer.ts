@@ -243,12 +243,17 @@ export class ShardConsumer {
    * Whether anything was written to the shard at or after the read position: one entry read,
    * nothing decoded, nothing tracked. A shard without a lease is watched this way, and its
    * lease taken only when there is work.
+   *
+   * A probe has no sweeps behind it, so an empty one moves the read position only to
+   * `now − overlap`: a write may land up to that late (a slow CQL write becomes visible well
+   * after its timestamp), and the next probe must still see it. Moving it to `now − confidence`,
+   * as a hot read does, lost such a write for good on a shard without a lease.
    */
   async probe(now = Date.now()): Promise<boolean> {
     const entries = await this.store.scanBuffer(this.topic.name, this.shard, this.readFrom, now, 1);
     if (entries.length > 0) return true;
-    this.readFrom = Math.max(this.readFrom, now - this.options.confidenceMs);
-    this.frontier = Math.max(this.frontier, now - this.options.confidenceMs);
+    this.readFrom = Math.max(this.readFrom, now - this.options.overlapMs);
+    this.frontier = Math.max(this.frontier, now - this.options.overlapMs);
     this.scheduleAfterRead(0, false, now);
     return false;
   }

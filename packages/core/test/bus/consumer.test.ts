@@ -50,6 +50,7 @@ describe('shard consumer', () => {
     await store.createTopic({ name: 'late', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
     await store.createTopic({ name: 'backlog', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
     await store.createTopic({ name: 'short', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    await store.createTopic({ name: 'probed', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
   });
   afterAll(async () => handle?.close());
 
@@ -148,5 +149,17 @@ describe('shard consumer', () => {
     // That shard's hot reads stay widened: the next asks for 16, not 4 then 16 again.
     await store.appendMessages(Array.from({ length: 10 }, (_, i) => message(`d${i}`, T0 + 110 + i, 'short')));
     expect(await handedOver(4)).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`));
+  });
+
+  it('a probe of a shard without a lease still sees a write that lands late, then the read hands it over', async () => {
+    const topic = (await store.getTopic('probed'))!;
+    const consumer = new ShardConsumer(store, 'c', topic, 0, OPTIONS, quietLogger());
+    await consumer.open(0, T0);
+    expect(await consumer.probe(T0 + 100)).toBe(false);
+    expect(await consumer.probe(T0 + 400)).toBe(false);
+    // Stamped T0 + 200, visible only now (a slow write): later than `confidence`, within `overlap`.
+    await store.appendMessages([message('slow', T0 + 200, 'probed')]);
+    expect(await consumer.probe(T0 + 900)).toBe(true);
+    expect((await consumer.read(T0 + 900)).map((d) => d.message.id)).toEqual(['slow']);
   });
 });
