@@ -277,40 +277,37 @@ export class LmdbStore implements Store {
     if (messages.length === 0) return;
     this.fresh();
     checkMessages(messages, this.topicOf);
-    const { message: plain, groupedMessage: grouped } = this.rowScratch;
     // One transaction: every message of the call is stored, or none.
-    await this.writer().batch(() => {
-      try {
-        this.putMessages(messages);
-      } finally {
-        // The scratch rows must not keep the last message's value and headers alive.
-        plain.value = grouped.value = undefined;
-        plain.headers = grouped.headers = NO_HEADERS;
-      }
-    });
+    await this.writer().batch(() => this.putMessages(messages));
   }
 
   /** Queues the rows of the messages in the current batch. */
   private putMessages(messages: Message[]): void {
     const { bufferedMessages, messagePositions, groupMessages } = this.tables;
     const { bufferKey, position, message: plain, groupedMessage: grouped, groupKey } = this.rowScratch;
-    for (const message of messages) {
-      bufferKey[0] = position[0] = message.topic;
-      bufferKey[1] = position[1] = message.shard;
-      bufferKey[2] = position[2] = message.createdAt;
-      bufferKey[3] = message.id;
-      const row = message.group === undefined ? plain : grouped;
-      row.key = message.key;
-      row.token = message.token;
-      row.value = message.value;
-      row.headers = message.headers;
-      if (message.group !== undefined) {
-        grouped.group = groupKey[0] = message.group;
-        groupKey[1] = message.id;
-        groupMessages.put(groupKey, message.createdAt);
+    try {
+      for (const message of messages) {
+        bufferKey[0] = position[0] = message.topic;
+        bufferKey[1] = position[1] = message.shard;
+        bufferKey[2] = position[2] = message.createdAt;
+        bufferKey[3] = message.id;
+        const row = message.group === undefined ? plain : grouped;
+        row.key = message.key;
+        row.token = message.token;
+        row.value = message.value;
+        row.headers = message.headers;
+        if (message.group !== undefined) {
+          grouped.group = groupKey[0] = message.group;
+          groupKey[1] = message.id;
+          groupMessages.put(groupKey, message.createdAt);
+        }
+        bufferedMessages.put(bufferKey, row);
+        messagePositions.put(message.id, position);
       }
-      bufferedMessages.put(bufferKey, row);
-      messagePositions.put(message.id, position);
+    } finally {
+      // The scratch rows must not keep the last message's value and headers alive.
+      plain.value = grouped.value = undefined;
+      plain.headers = grouped.headers = NO_HEADERS;
     }
   }
 
