@@ -17,6 +17,13 @@
  *   transaction, and LMDB's write lock is shared by all processes: a compare-and-set.
  * - Pure writes go through `batch`, which encodes on the calling thread and commits on
  *   lmdb-js's write thread; everything queued in one event turn shares one commit.
+ * - Durability: lmdb-js commits with `overlappingSync`, so a commit is visible before it is on
+ *   disk, and the flush runs beside the next commits. Messages (a produce is acknowledged when
+ *   `appendMessages` resolves) and delivery states (`sending` must be on disk before the task
+ *   sends) resolve only once flushed: a power loss then loses neither an acknowledged message
+ *   nor the record of a send, which at-most-once depends on. A process crash loses nothing
+ *   either way. Watermarks, events and the rest resolve on commit: what they would lose in a
+ *   power loss is read again or rebuilt.
  * - Values are msgpack with shared structures (property names stored once per table, not per
  *   record: ~1.5× faster encoding and decoding here). lmdb-js saves new structures in a write
  *   transaction that checks what other processes saved, and reloads them on an unknown id.
@@ -278,7 +285,14 @@ export class LmdbStore implements Store {
     this.fresh();
     checkMessages(messages, this.topicOf);
     // One transaction: every message of the call is stored, or none.
-    await this.writer().batch(() => this.putMessages(messages));
+    await this.durably(this.writer().batch(() => this.putMessages(messages)));
+  }
+
+  /** Resolves once the write is committed and flushed to disk (see the durability note above). */
+  private async durably(commit: Promise<unknown>): Promise<void> {
+    await commit;
+    // Resolves when every commit so far is flushed: at once when the flush finished with the commit.
+    await this.writer().flushed;
   }
 
   /** Queues the rows of the messages in the current batch. */
@@ -410,7 +424,7 @@ export class LmdbStore implements Store {
     // The last plain row's value and its bytes: consecutive rows of a batch usually share them.
     let last: Delivery | undefined;
     let bytes: Binary | undefined;
-    await this.writer().batch(() => {
+    const commit = this.writer().batch(() => {
       for (const d of deliveries) {
         key[0] = d.topic;
         key[1] = d.shard;
@@ -438,6 +452,7 @@ export class LmdbStore implements Store {
         table.put(key, bytes as unknown as Delivery);
       }
     });
+    await this.durably(commit);
   }
 
   async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {
