@@ -178,8 +178,9 @@ export class Producer {
         results.push({ id: stored.messageId, shard: stored.shard });
         continue;
       }
-      const id = item.id ?? this.ids.next();
       const { token, shard } = routeKey(item.key, topic.shards);
+      // A generated id carries the batch's time and the shard: the store needs no index row to find it.
+      const id = item.id ?? this.ids.next(base, shard);
       const message: Message = {
         id,
         topic: name,

@@ -31,6 +31,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { asBinary, open, type Binary, type Database, type Key, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
+import { impliedPosition } from '../bus/ids.ts';
 import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
@@ -74,8 +75,10 @@ const AFTER_ALL = Buffer.from([0xff]);
 /**
  * 2: messages kept whole in the buffer, delivery states by buffer position. The tables of
  * version 1 (`messages`, `buffer`, `deliveries`) are left unread.
+ * 3: a message whose id implies its position has no `message_positions` row (see
+ * `positionImplied`); a version-2 reader would not find it.
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 const STRUCTURES_KEY = Symbol.for('structures');
 const DEFAULT_SWEEP_INTERVAL_MS = 5 * 60_000;
 /** The `meta` entry holding the cluster view's connectors version, a counter. */
@@ -92,7 +95,7 @@ interface Tables {
   topics: Database<Topic, string>;
   /** [topic, shard, createdAt, id] → the rest of the message. */
   bufferedMessages: Database<StoredMessage, Key>;
-  /** id → [topic, shard, createdAt]. */
+  /** id → [topic, shard, createdAt], for the messages whose id does not say where they are. */
   messagePositions: Database<[string, number, number], string>;
   groupMessages: Database<number, Key>;
   watermarks: Database<number, Key>;
@@ -316,7 +319,7 @@ export class LmdbStore implements Store {
           groupMessages.put(groupKey, message.createdAt);
         }
         bufferedMessages.put(bufferKey, row);
-        messagePositions.put(message.id, position);
+        if (!positionImplied(message)) messagePositions.put(message.id, position);
       }
     } finally {
       // The scratch rows must not keep the last message's value and headers alive.
@@ -327,11 +330,24 @@ export class LmdbStore implements Store {
 
   async locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>> {
     this.fresh();
-    const { messagePositions } = this.tables;
+    const { messagePositions, bufferedMessages } = this.tables;
     const found = new Map<string, MessagePosition>();
+    let topics: Topic[] | undefined;
     for (const messageId of ids) {
       const position = messagePositions.get(messageId);
-      if (position) found.set(messageId, { messageId, topic: position[0], shard: position[1], ts: position[2] });
+      if (position) {
+        found.set(messageId, { messageId, topic: position[0], shard: position[1], ts: position[2] });
+        continue;
+      }
+      // Not indexed: where its id says it is, in whichever topic has such a shard (topics are few).
+      const implied = impliedPosition(messageId);
+      if (!implied) continue;
+      topics ??= [...this.tables.topics.getRange().map(({ value }) => value)];
+      for (const topic of topics) {
+        if (implied.shard >= topic.shards || !bufferedMessages.doesExist([topic.name, implied.shard, implied.ts, messageId])) continue;
+        found.set(messageId, { messageId, topic: topic.name, shard: implied.shard, ts: implied.ts });
+        break;
+      }
     }
     return found;
   }
@@ -647,7 +663,8 @@ export class LmdbStore implements Store {
           for (const { key, value } of expired) {
             const id = (key as BufferKey)[3];
             if (value.group !== undefined) groupMessages.remove([value.group, id]);
-            messagePositions.remove(id);
+            const [, shard, ts] = key as BufferKey;
+            if (!positionImplied({ id, shard, createdAt: ts })) messagePositions.remove(id);
             bufferedMessages.remove(key);
           }
           for (const key of states) deliveryStates.remove(key);
@@ -657,4 +674,14 @@ export class LmdbStore implements Store {
     }
     return removed;
   }
+}
+
+/**
+ * Whether the message's id says where it is: made by the producer at the message's time for its
+ * shard. Such a message is found by its id alone and needs no `message_positions` row, which
+ * was a fourth of the rows a delivered message cost (one of buffer, index, `sending`, `sent`).
+ */
+function positionImplied(message: Pick<Message, 'id' | 'shard' | 'createdAt'>): boolean {
+  const implied = impliedPosition(message.id);
+  return implied !== undefined && implied.ts === message.createdAt && implied.shard === message.shard;
 }

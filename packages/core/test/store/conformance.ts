@@ -116,12 +116,23 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       it('finds by id the messages of a produce with bus ids (time-ordered UUIDs) and with ids of the producer', async () => {
         const ids = new UuidV7Generator();
         const start = base + 11 * 60 * MINUTE;
-        // Bus ids over a minute and a half (several index slots), with producer ids among them.
+        // Bus ids over a minute and a half (several index slots), made as the producer makes them
+        // (at the message's time, for its shard: they say where the message is), with ids among
+        // them that say nothing or something wrong: the producer's own, a bus id whose millisecond
+        // was moved on (a spent counter, per-key order), one made for another shard, and one
+        // without a shard.
+        const odd = [
+          () => unique('producer'),
+          (i: number) => ids.next(start + i * 300 - 1, i % 4),
+          (i: number) => ids.next(start + i * 300, (i % 4) + 1),
+          (i: number) => ids.next(start + i * 300),
+        ];
         const messages = Array.from({ length: 300 }, (_, i) =>
-          message(t, { id: i % 10 === 0 ? unique('producer') : ids.next(start + i * 300), createdAt: start + i * 300, shard: i % 4 }),
+          message(t, { id: i % 10 < odd.length ? odd[i % 10]!(i) : ids.next(start + i * 300, i % 4), createdAt: start + i * 300, shard: i % 4 }),
         );
         await store.appendMessages(messages);
-        const asked = [...messages.map((m) => m.id), ids.next(start), unique('missing')];
+        // Missing: ids that say a place where no message is, or nothing.
+        const asked = [...messages.map((m) => m.id), ids.next(start, 1), ids.next(start + 300, 0), unique('missing')];
         const positions = await store.locateMessages(asked);
         expect(positions.size).toBe(300);
         for (const m of messages) expect(positions.get(m.id)).toEqual(positionOf(m));

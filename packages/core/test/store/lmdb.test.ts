@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { UuidV7Generator } from '../../src/bus/ids.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
 import { describeStoreConformance } from './conformance.ts';
 
@@ -145,5 +146,33 @@ describe('LmdbStore write figures', () => {
     expect(after.usedBytes).toBeGreaterThanOrEqual(before.usedBytes);
     await store.close();
     expect(store.writeStats()).toBeUndefined();
+  });
+});
+
+describe('LmdbStore id index', () => {
+  it('writes no index row for a message whose id says where it is, and still finds it by id, in its own topic', async () => {
+    const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
+    await store.init();
+    const now = Date.now();
+    // Two topics with the same shards: an implied position names no topic.
+    for (const name of ['first', 'second']) await store.createTopic({ name, shards: 4, retentionMs: 60_000, createdAt: now });
+    const ids = new UuidV7Generator();
+    const message = (id: string, topic: string, shard: number, createdAt: number) => ({ id, topic, key: 'k', token: '0', shard, value: null, headers: {}, createdAt });
+    const warmUp = message('warm-up', 'first', 0, now); // saves the encoder's shared structures
+    await store.appendMessages([warmUp]);
+    const implied = [message(ids.next(now, 1), 'first', 1, now), message(ids.next(now + 1, 3), 'second', 3, now + 1)];
+    const indexed = [message(ids.next(now + 2, 2), 'second', 1, now + 2), message(ids.next(now + 3, 0), 'first', 0, now + 2), message('mine', 'first', 2, now + 3)];
+    const before = store.writeStats()!;
+    await store.appendMessages([...implied, ...indexed]);
+    // A buffer row each, and an index row for the three whose id does not say where they are.
+    expect(store.writeStats()!.puts - before.puts).toBe(implied.length + 2 * indexed.length);
+    const all = [warmUp, ...implied, ...indexed];
+    const found = await store.locateMessages(all.map((m) => m.id));
+    for (const m of all) expect(found.get(m.id)).toEqual({ messageId: m.id, topic: m.topic, shard: m.shard, ts: m.createdAt });
+    expect((await store.getMessages([implied[1]!.id])).get(implied[1]!.id)).toEqual(implied[1]);
+    // Expired, they are gone by id too.
+    expect(await store.sweepExpired(now + 120_000)).toBe(all.length);
+    expect((await store.locateMessages(all.map((m) => m.id))).size).toBe(0);
+    await store.close();
   });
 });
