@@ -5,6 +5,7 @@
  * array key, so a range scan here is a partition/clustering slice there:
  *   buffered_messages [topic, shard, ts, id] → Message     message_positions id → [topic, shard, ts]
  *   delivery_states [topic, shard, ts, id, connector] → Delivery (less the key's fields)
+ *   sends [topic, shard, connector, at, seq, tag] → one batch's `sending` states of a shard
  *   events [messageId, at, seq, tag] → MessageEvent        …
  * Delivery states put the connector last (CQL puts it first, in the partition key): here one
  * range removes every connector's states of expired messages.
@@ -76,7 +77,8 @@ const AFTER_ALL = Buffer.from([0xff]);
  * 2: messages kept whole in the buffer, delivery states by buffer position. The tables of
  * version 1 (`messages`, `buffer`, `deliveries`) are left unread.
  * 3: a message whose id implies its position has no `message_positions` row (see
- * `positionImplied`); a version-2 reader would not find it.
+ * `positionImplied`), and `sending` states are kept per batch in `sends` (see `putDeliveries`);
+ * a version-2 reader would find neither.
  */
 const SCHEMA_VERSION = 3;
 const STRUCTURES_KEY = Symbol.for('structures');
@@ -90,6 +92,36 @@ interface StoredMember extends Member {
   expiresAt: number;
 }
 
+type SendKey = [topic: string, shard: number, connector: string, updatedAt: number, seq: number, tag: string];
+
+/**
+ * The `sending` states a sink wrote for one batch's messages of one shard, as one row: what
+ * they share once, and per message its id, buffer time and attempt (columns, not objects).
+ */
+interface SendRecord {
+  epoch: number;
+  workerId: string;
+  updatedAt: number;
+  ids: string[];
+  ts: number[];
+  attempts: number[];
+}
+
+/** A send record this process wrote and whose messages do not all have a later state yet. */
+interface OpenSend {
+  key: SendKey;
+  record: SendRecord;
+  /** Per entry of the record: whether a later state of its message has been written. */
+  settled: boolean[];
+  open: number;
+}
+
+/** A send record still open after this long was left by a task that stopped or lost its shard. */
+const STALE_SEND_MS = 60 * 60_000;
+
+/** A plain `sending` row (nothing but what every row has): it can go into a send record. */
+const isPlainSending = (d: Delivery): boolean => d.state === 'sending' && d.providerId === undefined && d.lastError === undefined && d.nextAttemptAt === undefined;
+
 interface Tables {
   meta: Database<unknown, string>;
   topics: Database<Topic, string>;
@@ -102,6 +134,8 @@ interface Tables {
   sourceOffsets: Database<SourceOffset, Key>;
   /** [topic, shard, ts, messageId, connector] → the delivery without those fields. */
   deliveryStates: Database<Delivery, Key>;
+  /** [topic, shard, connector, updatedAt, seq, tag] → the `sending` states of one batch's messages of that shard. */
+  sends: Database<SendRecord, Key>;
   providerIds: Database<string, Key>;
   events: Database<MessageEvent, Key>;
   leases: Database<Lease, string>;
@@ -146,6 +180,10 @@ export class LmdbStore implements Store {
   private readonly sequence = new EventSequence();
   /** Topics never change once created, so a topic seen once can be remembered. */
   private readonly knownTopics = new Map<string, Topic>();
+  /** Per connector, per message id: the open send record listing it, and where. */
+  private readonly openSends = new Map<string, Map<string, { send: OpenSend; entry: number }>>();
+  /** The open send records, oldest first, to forget those left open by a task that stopped or lost its shard. */
+  private readonly openSendsByAge = new Set<OpenSend>();
   /**
    * Keys and values filled in for each row written, and reused: lmdb-js encodes them while
    * `put` runs and keeps nothing of them (it would keep keys for its cache, which this store
@@ -183,6 +221,7 @@ export class LmdbStore implements Store {
       watermarks: table('watermarks'),
       sourceOffsets: table('source_offsets'),
       deliveryStates: table('delivery_states'),
+      sends: table('sends'),
       providerIds: table('provider_ids'),
       events: table('events'),
       leases: table('leases'),
@@ -420,28 +459,72 @@ export class LmdbStore implements Store {
     this.fresh();
     const { deliveryStates } = this.tables;
     const found = new Map<string, Delivery>();
-    for (const { messageId, topic, shard, ts } of positions) {
+    const sending = this.sendingStates(connector, positions);
+    for (const position of positions) {
+      const { messageId, topic, shard, ts } = position;
       const stored = deliveryStates.get([topic, shard, ts, messageId, connector]);
-      if (stored) found.set(messageId, { ...stored, connector, messageId, topic, shard, ts });
+      const send = sending.get(messageId);
+      // A send of a later attempt than the stored state is the newer state: its outcome is not written.
+      if (send && !(stored && stored.attempts >= send.attempts)) found.set(messageId, send);
+      else if (stored) found.set(messageId, { ...stored, connector, messageId, topic, shard, ts });
     }
     return found;
   }
 
+  /** The `sending` states the send records of these positions' shards hold for them, by message id. */
+  private sendingStates(connector: string, positions: readonly MessagePosition[]): Map<string, Delivery> {
+    const wanted = new Map<string, MessagePosition>();
+    const shards = new Map<string, [string, number]>();
+    for (const p of positions) {
+      wanted.set(p.messageId, p);
+      shards.set(`${p.topic}\u0000${p.shard}`, [p.topic, p.shard]);
+    }
+    const states = new Map<string, Delivery>();
+    for (const [topic, shard] of shards.values()) {
+      for (const { value: send } of this.tables.sends.getRange({ start: [topic, shard, connector], end: [topic, shard, connector, AFTER_ALL] })) {
+        for (let i = 0; i < send.ids.length; i++) {
+          const position = wanted.get(send.ids[i]!);
+          if (!position || position.topic !== topic || position.shard !== shard || position.ts !== send.ts[i]) continue;
+          const earlier = states.get(position.messageId);
+          if (earlier && earlier.attempts >= send.attempts[i]!) continue;
+          states.set(position.messageId, { ...position, connector, state: 'sending', attempts: send.attempts[i]!, epoch: send.epoch, workerId: send.workerId, updatedAt: send.updatedAt });
+        }
+      }
+    }
+    return states;
+  }
+
   /**
+   * A sink writes `sending` for every message of a batch, and an outcome for each soon after.
+   * Plain `sending` rows are kept as one send record per shard of the batch (in `sends`), not
+   * as a row per message; the outcome row of a message settles its entry, and a record all of
+   * whose entries are settled is removed in the same transaction. A row per message made
+   * `sending` one of the three rows a delivered message cost; a record costs a row per shard.
+   * Entries still open after a crash are what the next owner finds in doubt (`getDeliveries`
+   * reads them, the newer of a record's attempt and a row's winning).
+   *
    * A delivery row's value leaves out what its key holds (position, connector). The rows a
    * sink writes for one batch then mostly share one value (same state, attempt, epoch, worker,
    * time), which is encoded once and stored as those bytes under every key.
    */
   async putDeliveries(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
-    const table = this.tables.deliveryStates;
+    const { deliveryStates: table, sends } = this.tables;
     const key = this.rowScratch.deliveryKey;
     const encoder = (table as unknown as { encoder: { encode(value: unknown): Uint8Array } }).encoder;
     // The last plain row's value and its bytes: consecutive rows of a batch usually share them.
     let last: Delivery | undefined;
     let bytes: Binary | undefined;
     const commit = this.writer().batch(() => {
+      const settledSends = new Set<OpenSend>();
+      const newSends: OpenSend[] = [];
       for (const d of deliveries) {
+        // Whatever is written for a message now supersedes the send record that lists it.
+        this.settleSend(d.connector, d.messageId, settledSends);
+        if (isPlainSending(d)) {
+          this.addToSend(newSends, d);
+          continue;
+        }
         key[0] = d.topic;
         key[1] = d.shard;
         key[2] = d.ts;
@@ -467,8 +550,71 @@ export class LmdbStore implements Store {
         }
         table.put(key, bytes as unknown as Delivery);
       }
+      for (const send of settledSends) {
+        if (send.open === 0) {
+          sends.remove(send.key);
+          this.openSendsByAge.delete(send);
+          continue;
+        }
+        const { record, settled } = send;
+        const keep = (_: unknown, i: number) => !settled[i];
+        sends.put(send.key, { ...record, ids: record.ids.filter(keep), ts: record.ts.filter(keep), attempts: record.attempts.filter(keep) });
+      }
+      this.forgetStaleSends(Date.now() - STALE_SEND_MS);
+      for (const send of newSends) {
+        sends.put(send.key, send.record);
+        this.openSendsByAge.add(send);
+        let open = this.openSends.get(send.key[2]);
+        if (!open) this.openSends.set(send.key[2], (open = new Map()));
+        for (let entry = 0; entry < send.record.ids.length; entry++) open.set(send.record.ids[entry]!, { send, entry });
+      }
     });
     await this.durably(commit);
+  }
+
+  /** Marks the message's entry in an open send record of this process settled; the record is to be rewritten or removed. */
+  private settleSend(connector: string, messageId: string, settledSends: Set<OpenSend>): void {
+    const open = this.openSends.get(connector);
+    const listed = open?.get(messageId);
+    if (!listed) return;
+    open!.delete(messageId);
+    const { send, entry } = listed;
+    send.settled[entry] = true;
+    send.open -= 1;
+    settledSends.add(send);
+  }
+
+  /**
+   * Stops tracking send records older than `before`. Their entries stay on disk for whoever owns
+   * the shard next (an outcome row of a later or equal attempt supersedes an entry when read);
+   * only their clean-up is left to the retention sweep.
+   */
+  private forgetStaleSends(before: number): void {
+    for (const send of this.openSendsByAge) {
+      if (send.record.updatedAt >= before) return;
+      this.openSendsByAge.delete(send);
+      const open = this.openSends.get(send.key[2]);
+      send.record.ids.forEach((id, entry) => {
+        if (!send.settled[entry] && open?.get(id)?.send === send) open.delete(id);
+      });
+    }
+  }
+
+  /** Adds a `sending` state to the new record of its shard and batch (same epoch, worker and time). */
+  private addToSend(newSends: OpenSend[], d: Delivery): void {
+    let send = newSends.find(
+      ({ key, record }) => key[1] === d.shard && key[0] === d.topic && key[2] === d.connector && record.epoch === d.epoch && record.updatedAt === d.updatedAt && record.workerId === d.workerId,
+    );
+    if (!send) {
+      const record: SendRecord = { epoch: d.epoch, workerId: d.workerId, updatedAt: d.updatedAt, ids: [], ts: [], attempts: [] };
+      send = { key: [d.topic, d.shard, d.connector, d.updatedAt, this.sequence.next(), this.sequence.tag], record, settled: [], open: 0 };
+      newSends.push(send);
+    }
+    send.record.ids.push(d.messageId);
+    send.record.ts.push(d.ts);
+    send.record.attempts.push(d.attempts);
+    send.settled.push(false);
+    send.open += 1;
   }
 
   async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {
@@ -636,11 +782,11 @@ export class LmdbStore implements Store {
 
   /**
    * Removes messages older than their topic's retention, with their buffer and group entries,
-   * and members long dead: what TTLs do on CQL. Runs on a timer; safe to run in several
-   * processes at once. Returns how many messages it removed.
+   * delivery states and send records, and members long dead: what TTLs do on CQL. Runs on a
+   * timer; safe to run in several processes at once. Returns how many messages it removed.
    */
   async sweepExpired(now = Date.now()): Promise<number> {
-    const { topics, bufferedMessages, messagePositions, deliveryStates, groupMessages, members } = this.tables;
+    const { topics, bufferedMessages, messagePositions, deliveryStates, sends, groupMessages, members } = this.tables;
     this.fresh();
     const deadMembers = [...members.getRange().filter(({ value }) => value.expiresAt < now - DEAD_MEMBER_KEPT_MS).map(({ key }) => key)];
     if (deadMembers.length > 0) {
@@ -657,9 +803,14 @@ export class LmdbStore implements Store {
       const cutoff = now - topic.retentionMs;
       for (let shard = 0; shard < topic.shards; shard++) {
         const expired = [...bufferedMessages.getRange({ start: [topic.name, shard], end: [topic.name, shard, cutoff], limit: 10_000 })];
-        if (expired.length === 0) continue;
+        // A send record is older than every message it lists (sent after they were produced).
+        const expiredSends = [...sends.getRange({ start: [topic.name, shard], end: [topic.name, shard, AFTER_ALL] })]
+          .filter(({ value }) => value.updatedAt < cutoff)
+          .map(({ key }) => key);
+        if (expired.length === 0 && expiredSends.length === 0) continue;
         const states = [...deliveryStates.getKeys({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
         await this.writer().transaction(() => {
+          for (const key of expiredSends) sends.remove(key);
           for (const { key, value } of expired) {
             const id = (key as BufferKey)[3];
             if (value.group !== undefined) groupMessages.remove([value.group, id]);

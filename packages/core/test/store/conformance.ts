@@ -255,6 +255,35 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         for (const p of asked) expect(found.get(p.messageId)).toMatchObject({ ...p, connector });
       });
 
+      it("follows a sink's batches: sending for all, then each message's outcome, then a later attempt's sending", async () => {
+        const connector = unique('batches');
+        const batch = Array.from({ length: 12 }, (_, i) => at(`b-${i}-${randomUUID().slice(0, 6)}`, bucketStart + i, i % 3));
+        const sentAt = 1_700_000_100_000;
+        await store.putDeliveries(batch.map((p) => delivery({ connector, ...p, attempts: 1, epoch: 4, updatedAt: sentAt })));
+        let found = await store.getDeliveries(connector, batch);
+        for (const p of batch) expect(found.get(p.messageId)).toEqual(delivery({ connector, ...p, attempts: 1, epoch: 4, updatedAt: sentAt }));
+        // Outcomes for the first eight (written with the next batch's sending rows in one call, as a sink does).
+        const outcome = (p: MessagePosition, i: number): Delivery =>
+          i % 4 === 3
+            ? delivery({ connector, ...p, state: 'retrying', attempts: 1, epoch: 4, updatedAt: sentAt + 5, nextAttemptAt: sentAt + 1000, lastError: { code: 'BUSY', message: 'later' } })
+            : delivery({ connector, ...p, state: 'sent', attempts: 1, epoch: 4, updatedAt: sentAt + 5 });
+        const next = at(`b-next-${randomUUID().slice(0, 6)}`, bucketStart + 20, 1);
+        await store.putDeliveries([...batch.slice(0, 8).map(outcome), delivery({ connector, ...next, attempts: 1, epoch: 4, updatedAt: sentAt + 5 })]);
+        found = await store.getDeliveries(connector, [...batch, next]);
+        batch.slice(0, 8).forEach((p, i) => expect(found.get(p.messageId)).toEqual(outcome(p, i)));
+        for (const p of batch.slice(8)) expect(found.get(p.messageId)).toMatchObject({ state: 'sending', attempts: 1, updatedAt: sentAt });
+        expect(found.get(next.messageId)).toMatchObject({ state: 'sending', attempts: 1, updatedAt: sentAt + 5 });
+        // The retried message is sent again: its second attempt is in flight, newer than the retrying state.
+        const retried = batch[3]!;
+        await store.putDeliveries([delivery({ connector, ...retried, attempts: 2, epoch: 4, updatedAt: sentAt + 1000 })]);
+        expect((await store.getDeliveries(connector, [retried])).get(retried.messageId)).toEqual(delivery({ connector, ...retried, attempts: 2, epoch: 4, updatedAt: sentAt + 1000 }));
+        // A send taken back before it went out puts the earlier state back.
+        await store.putDeliveries([outcome(retried, 3)]);
+        expect((await store.getDeliveries(connector, [retried])).get(retried.messageId)).toEqual(outcome(retried, 3));
+        // Another connector's deliveries of the same messages are its own.
+        expect((await store.getDeliveries(unique('other'), batch)).size).toBe(0);
+      });
+
       it('writes a large batch of deliveries', async () => {
         const connector = unique('bulk');
         const positions = Array.from({ length: 500 }, (_, i) => at(`bulk-${i}-${randomUUID().slice(0, 6)}`, bucketStart + i * 7, i % 4));

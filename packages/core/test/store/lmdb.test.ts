@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UuidV7Generator } from '../../src/bus/ids.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
+import type { Delivery } from '../../src/store/port.ts';
 import { describeStoreConformance } from './conformance.ts';
 
 const directories: string[] = [];
@@ -174,5 +175,58 @@ describe('LmdbStore id index', () => {
     expect(await store.sweepExpired(now + 120_000)).toBe(all.length);
     expect((await store.locateMessages(all.map((m) => m.id))).size).toBe(0);
     await store.close();
+  });
+});
+
+describe('LmdbStore send records', () => {
+  const at = (i: number, shard: number, ts: number) => ({ messageId: `s-${i}`, topic: 'sends', shard, ts });
+  const row = (p: ReturnType<typeof at>, state: Delivery['state'], attempts: number, updatedAt: number): Delivery => ({
+    connector: 'sink', ...p, state, attempts, epoch: 2, workerId: 'w1', updatedAt,
+  });
+
+  it("keeps a batch's sending states as a row per shard, removed once every outcome is written", async () => {
+    const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
+    await store.init();
+    const now = Date.now();
+    const batch = Array.from({ length: 100 }, (_, i) => at(i, i % 4, now - 1000 + i));
+    // Saves the encoders' shared structures of both tables first.
+    await store.putDeliveries([row(at(999, 0, now - 2000), 'sending', 1, now)]);
+    await store.putDeliveries([row(at(999, 0, now - 2000), 'sent', 1, now)]);
+    let before = store.writeStats()!;
+    await store.putDeliveries(batch.map((p) => row(p, 'sending', 1, now)));
+    // One record per shard of the batch, not one row per message.
+    expect(store.writeStats()!.puts - before.puts).toBe(4);
+    before = store.writeStats()!;
+    await store.putDeliveries(batch.map((p) => row(p, 'sent', 1, now + 1)));
+    const after = store.writeStats()!;
+    expect(after.puts - before.puts).toBe(100);
+    expect(after.deletes - before.deletes).toBe(4);
+    expect([...(await store.getDeliveries('sink', batch)).values()].every((d) => d.state === 'sent')).toBe(true);
+    await store.close();
+  });
+
+  it('shows the next process what a crashed one left in flight, until its outcome is written', async () => {
+    const directory = freshDirectory();
+    const crashed = new LmdbStore(directory, { sweepIntervalMs: 0 });
+    await crashed.init();
+    const now = Date.now();
+    const batch = Array.from({ length: 10 }, (_, i) => at(i, i % 2, now - 1000 + i));
+    await crashed.putDeliveries(batch.map((p) => row(p, 'sending', 1, now)));
+    await crashed.putDeliveries(batch.slice(0, 4).map((p) => row(p, 'sent', 1, now + 1)));
+    await crashed.close(); // no outcome for the other six
+
+    const next = new LmdbStore(directory, { sweepIntervalMs: 0 });
+    await next.init();
+    const found = await next.getDeliveries('sink', batch);
+    expect(batch.map((p) => found.get(p.messageId)?.state)).toEqual([...Array(4).fill('sent'), ...Array(6).fill('sending')]);
+    expect(found.get(batch[9]!.messageId)).toEqual(row(batch[9]!, 'sending', 1, now));
+    // The next owner records them unknown (same attempt): that state is theirs from then on.
+    await next.putDeliveries(batch.slice(4).map((p) => row(p, 'unknown', 1, now + 2)));
+    expect([...(await next.getDeliveries('sink', batch)).values()].filter((d) => d.state === 'unknown')).toHaveLength(6);
+    // The records left behind go with the messages' retention.
+    await next.createTopic({ name: 'sends', shards: 2, retentionMs: 60_000, createdAt: now - 5000 });
+    await next.sweepExpired(now + 120_000);
+    expect((await next.getDeliveries('sink', batch)).size).toBe(0);
+    await next.close();
   });
 });
