@@ -5,7 +5,7 @@
  * array key, so a range scan here is a partition/clustering slice there:
  *   buffered_messages [topic, shard, ts, id] → Message     message_positions id → [topic, shard, ts]
  *   delivery_states [topic, shard, ts, id, connector] → Delivery (less the key's fields)
- *   sends [topic, shard, connector, at, seq, tag] → one batch's `sending` states of a shard
+ *   sends [topic, shard, connector, updatedAt, seq, tag] → one batch's `sending` states of a shard
  *   events [messageId, at, seq, tag] → MessageEvent        …
  * Delivery states put the connector last (CQL puts it first, in the partition key): here one
  * range removes every connector's states of expired messages.
