@@ -264,6 +264,7 @@ function report(r: Results): string {
   };
   const num = (n: number | undefined, unit = '') => (n === undefined || !Number.isFinite(n) ? '—' : `${fmt(n)}${unit}`);
   const dec = (n: number | undefined, unit = '', digits = 1) => (n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(digits)}${unit}`);
+  const rssPartsCell = (figures: OmnibusFigures) => `${dec(figures.anonRssMiB, '', 0)} / ${dec(figures.fileRssMiB, '', 0)}`;
   const { lmdb, cql, bullmq } = r;
   lines.push(
     `Figures (${r.messages.toLocaleString('en-US')} messages per phase; throughput: medians of ${r.rounds} round${r.rounds === 1 ? '' : 's'}; ${r.machine.cpus} CPUs, load average at start ${r.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')})`,
@@ -280,6 +281,7 @@ function report(r: Results): string {
     ['… of it on the main thread', cpuCell(lmdb?.mainThreadCpuMicrosPerMessage), cpuCell(cql?.mainThreadCpuMicrosPerMessage), '—'],
     ['LMDB records / KiB of pages written per msg, e2e', lmdb?.lmdbWritesPerMessage ? `${dec(lmdb.lmdbWritesPerMessage.e2e.puts, '', 2)} / ${dec(lmdb.lmdbWritesPerMessage.e2e.pageKiB, '', 2)}` : '—', '—', '—'],
     ['worker RSS after the e2e run / peak, MiB', lmdb ? `${dec(lmdb.rssMiB, '', 0)} / ${dec(lmdb.peakRssMiB, '', 0)}` : '—', cql ? `${dec(cql.rssMiB, '', 0)} / ${dec(cql.peakRssMiB, '', 0)}` : '—', '—'],
+    ['  after the e2e run: anonymous / file-backed, MiB', lmdb ? rssPartsCell(lmdb) : '—', cql ? rssPartsCell(cql) : '—', '—'],
     ['idle store queries/s (1 connector, 16 shards)', dec(lmdb?.idleQueriesPerSec, '', 2), dec(cql?.idleQueriesPerSec, '', 2), '—'],
     ['raw single-row insert, rows/s (ceiling)', num(lmdb?.rawInsertsPerSec), cql ? `${num(cql.rawInsertsPerSec)} (${cql.rawInsertsMeasured.map((rate) => num(rate)).join(', ')})` : '—', '—'],
   ]);

@@ -32,6 +32,9 @@ export interface OmnibusFigures {
   idleBreakdown: Record<string, number>;
   rssMiB: number;
   peakRssMiB: number;
+  /** What the RSS after the end-to-end run is made of: anonymous memory (heap, buffers) and file-backed pages (LMDB's mapped store file, code). */
+  anonRssMiB: number;
+  fileRssMiB: number;
 }
 
 export interface OmnibusBenchOptions {
@@ -99,6 +102,8 @@ const EMPTY: OmnibusFigures = {
   idleBreakdown: {},
   rssMiB: NaN,
   peakRssMiB: NaN,
+  anonRssMiB: NaN,
+  fileRssMiB: NaN,
 };
 
 export async function benchOmnibus(options: OmnibusBenchOptions): Promise<OmnibusFigures> {
@@ -221,7 +226,8 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       mainThreadCpuMicrosPerMessage: typical.mainThreadCpu,
       lmdbWritesPerMessage: typical.writes,
     };
-    if (options.quick) return { ...EMPTY, ...throughput, rssMiB: afterLoad.rssMiB, peakRssMiB: afterLoad.peakMiB };
+    const afterLoadFigures = { rssMiB: afterLoad.rssMiB, anonRssMiB: afterLoad.anonMiB, fileRssMiB: afterLoad.fileMiB };
+    if (options.quick) return { ...EMPTY, ...throughput, ...afterLoadFigures, peakRssMiB: afterLoad.peakMiB };
 
     // Latency at half the peak end-to-end rate.
     const latencyRatePerSec = Math.max(100, Math.round(e2eMsgPerSec / 2));
@@ -262,7 +268,10 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
         .join(', ')})`,
     );
     const memory = await worker.memory();
-    log(`${options.label}: worker RSS ${memory.rssMiB.toFixed(0)} MiB (${afterLoad.rssMiB.toFixed(0)} MiB after the end-to-end run, peak ${memory.peakMiB.toFixed(0)} MiB)`);
+    const parts = (m: typeof memory) => `${m.anonMiB.toFixed(0)} anonymous, ${m.fileMiB.toFixed(0)} file-backed`;
+    log(
+      `${options.label}: worker RSS ${memory.rssMiB.toFixed(0)} MiB (${parts(memory)}; ${afterLoad.rssMiB.toFixed(0)} MiB after the end-to-end run: ${parts(afterLoad)}; peak ${memory.peakMiB.toFixed(0)} MiB)`,
+    );
     return {
       ...throughput,
       latencyRatePerSec,
@@ -270,7 +279,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       latencyP99Ms,
       idleQueriesPerSec,
       idleBreakdown,
-      rssMiB: afterLoad.rssMiB,
+      ...afterLoadFigures,
       peakRssMiB: memory.peakMiB,
     };
   } catch (error) {

@@ -244,11 +244,16 @@ export class WorkerProcess {
     return cpuSecondsOf(`/proc/${this.pid}/task/${this.pid}/stat`);
   }
 
-  /** Resident set size now and at its peak (VmRSS, VmHWM), in MiB; Linux only (/proc). */
-  async memory(): Promise<{ rssMiB: number; peakMiB: number }> {
+  /**
+   * Resident set size now and at its peak (VmRSS, VmHWM), in MiB, and what it is made of now:
+   * anonymous memory (the heap, buffers: what the process costs the machine) and file-backed
+   * pages (code, and LMDB's memory-mapped store file, which the kernel drops under pressure
+   * and reads again as needed). Linux only (/proc).
+   */
+  async memory(): Promise<{ rssMiB: number; peakMiB: number; anonMiB: number; fileMiB: number }> {
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+    return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024, anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024 };
   }
 }
 
