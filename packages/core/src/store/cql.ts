@@ -1176,10 +1176,12 @@ const POSITION_SLOT_SPREAD = 8;
 
 /**
  * The partition of an id in the id index. A UUIDv7 (the ids the bus gives) carries its time:
- * ids of the same 10 s share one of 8 partitions, chosen by their random tail, so a produce
+ * ids of the same 10 s share one of 8 partitions, chosen by their last byte, so a produce
  * writes its index as a few single-partition batches and no partition grows without bound,
- * while a busy slot still spreads over 8 replica sets. Any other id (chosen by a producer)
- * has a partition of its own.
+ * while a busy slot still spreads over up to 8 replica sets. An id the bus generates ends with
+ * its message's shard (ids.ts), so its index spreads as the topic's buffer does (a one-shard
+ * topic writes one index partition per slot, beside its one buffer partition per minute); a
+ * producer's own UUIDv7 ends with random bits. Any other id has a partition of its own.
  */
 export function positionSlot(id: string): string {
   if (!UUID_V7.test(id)) return `=${id}`;
