@@ -5,7 +5,7 @@
  * own (dead) is never overwritten.
  */
 import type { DeliveryUpdate } from '@omnibus/sdk';
-import type { Delivery, DeliveryState, MessageEvent, MessagePosition, Store } from '../store/port.ts';
+import type { Delivery, DeliveryState, MessagePosition, NewMessageEvent, Store } from '../store/port.ts';
 
 const ACCEPTS: Record<DeliveryUpdate['state'], ReadonlySet<DeliveryState>> = {
   delivered: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'failed']),
@@ -64,7 +64,7 @@ export async function applyDeliveryUpdates(
   );
   const now = Date.now();
   const rows = new Map<string, Delivery>();
-  const events: MessageEvent[] = [];
+  const events: NewMessageEvent[] = [];
   // Oldest first, so that two receipts of one message in one call end in the later state.
   for (const { position, update } of [...resolved].sort((a, b) => a.update.at - b.update.at)) {
     const { messageId } = position;
@@ -88,6 +88,7 @@ export async function applyDeliveryUpdates(
     }
     events.push({
       messageId,
+      topic: position.topic,
       at: update.at,
       type: update.state,
       connector,

@@ -25,7 +25,7 @@ import { FatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome
 import type { Counter, Gauge } from 'prom-client';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
-import { positionOf, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Topic } from '../store/port.ts';
+import { positionOf, type Delivery, type DeliveryState, type Message, type MessagePosition, type NewMessageEvent, type ProviderIdEntry, type Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket } from './pacing.ts';
@@ -68,8 +68,8 @@ interface Dispatch {
 /** What a batch's outcomes mean, to be written and then applied in memory. */
 interface Settlement {
   rows: Delivery[];
-  providerIds: Array<{ connector: string; providerId: string; messageId: string }>;
-  events: MessageEvent[];
+  providerIds: ProviderIdEntry[];
+  events: NewMessageEvent[];
   /** Done for good (sent, failed, dead): finished once the rows are stored. */
   finished: Dispatch[];
   toRetry: Dispatch[];
@@ -527,6 +527,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
     await this.deps.store.appendEvents(
       inDoubt.map(({ pending }) => ({
         messageId: pending.message.id,
+        topic: pending.position.topic,
         at: now,
         type: 'unknown',
         connector: this.connector,
@@ -708,11 +709,11 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
         const row = deliveryRow(pending.position, connector, 'sent', attempts, shard.lease.epoch, workerId, now);
         if (outcome.providerId) {
           row.providerId = outcome.providerId;
-          providerIds.push({ connector, providerId: outcome.providerId, messageId });
+          providerIds.push({ connector, providerId: outcome.providerId, messageId, topic: pending.position.topic });
         }
         rows.push(row);
         if (outcome.details) {
-          events.push({ messageId, at: now, type: 'sent', connector, workerId, detail: { providerId: outcome.providerId, ...outcome.details } });
+          events.push({ messageId, topic: pending.position.topic, at: now, type: 'sent', connector, workerId, detail: { providerId: outcome.providerId, ...outcome.details } });
         }
         finished.push(dispatch);
         settlement.sent += 1;
@@ -730,6 +731,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
         rows.push({ ...pending.position, connector, state: 'retrying', attempts, epoch: shard.lease.epoch, workerId, updatedAt: now, nextAttemptAt, lastError: outcome.error });
         events.push({
           messageId,
+          topic: pending.position.topic,
           at: now,
           type: 'retrying',
           connector,
@@ -763,6 +765,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
         });
         events.push({
           messageId: pending.message.id,
+          topic: pending.position.topic,
           at: now,
           type: state,
           connector,

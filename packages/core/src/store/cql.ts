@@ -47,6 +47,8 @@ import type {
   Message,
   MessageEvent,
   MessagePosition,
+  NewMessageEvent,
+  ProviderIdEntry,
   SourceOffset,
   StatusRecord,
   Store,
@@ -306,6 +308,10 @@ const toNumber = (value: unknown): number => (value instanceof types.Long ? valu
 const ttlSeconds = (retentionMs: number): number =>
   retentionMs > 0 ? Math.min(MAX_TTL_SECONDS, Math.max(1, Math.ceil(retentionMs / 1000))) : 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A topic deleted meanwhile (or never known) keeps what is written for its messages for a day. */
+const UNKNOWN_TOPIC_RETENTION_MS = 86_400_000;
+/** The TTL of what is written for a message of this topic (delivery states, events, provider ids): the topic's retention. */
+const keptFor = (topics: ReadonlyMap<string, Topic>, topic: string): number => ttlSeconds(topics.get(topic)?.retentionMs ?? UNKNOWN_TOPIC_RETENTION_MS);
 
 /**
  * About what a row weighs in a batch, for keeping batches under the node's limits: its values
@@ -858,19 +864,19 @@ export class CqlStore implements Store {
           d.messageId,
           d.state,
           detail,
-          // A topic deleted meanwhile (or never known) keeps its states for a day.
-          ttlSeconds(topics.get(d.topic)?.retentionMs ?? 86_400_000),
+          keptFor(topics, d.topic),
         ],
       });
     }
     await this.writePartitions(partitions.values(), PARTITION_BATCH_ROWS);
   }
 
-  async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {
+  async putProviderIds(entries: ProviderIdEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    const topics = await this.topicsNamed(entries.map((e) => e.topic));
     await this.upsertRows(
       this.q.insertProviderId,
-      entries.map((e) => [e.connector, e.providerId, e.messageId]),
+      entries.map((e) => [e.connector, e.providerId, e.messageId, keptFor(topics, e.topic)]),
     );
   }
 
@@ -881,8 +887,9 @@ export class CqlStore implements Store {
 
   // Events and groups
 
-  async appendEvents(events: MessageEvent[]): Promise<void> {
+  async appendEvents(events: NewMessageEvent[]): Promise<void> {
     if (events.length === 0) return;
+    const topics = await this.topicsNamed(events.map((e) => e.topic));
     const { tag } = this.sequence;
     await this.upsertRows(
       this.q.insertEvent,
@@ -895,6 +902,7 @@ export class CqlStore implements Store {
         e.connector ?? types.unset,
         e.workerId ?? types.unset,
         e.detail === undefined ? types.unset : JSON.stringify(e.detail),
+        keptFor(topics, e.topic),
       ]),
     );
   }
@@ -1134,11 +1142,11 @@ function statements(ks: string) {
     insertDeliveryState:
       `INSERT INTO ${ks}.delivery_states (connector, topic, shard, bucket, ts, message_id, state, detail) ` +
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?',
-    insertProviderId: `INSERT INTO ${ks}.provider_ids (connector, provider_id, message_id) VALUES (?, ?, ?)`,
+    insertProviderId: `INSERT INTO ${ks}.provider_ids (connector, provider_id, message_id) VALUES (?, ?, ?) USING TTL ?`,
     selectProviderId: `SELECT message_id FROM ${ks}.provider_ids WHERE connector = ? AND provider_id = ?`,
     insertEvent:
       `INSERT INTO ${ks}.events (message_id, event_at, seq, tag, event_type, connector, worker_id, detail) ` +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?',
     selectEvents: `SELECT event_at, event_type, connector, worker_id, detail FROM ${ks}.events WHERE message_id = ?`,
     selectLease: `SELECT name, owner, epoch, expires_at FROM ${ks}.leases WHERE name = ?`,
     selectLeases: `SELECT name, owner, epoch, expires_at FROM ${ks}.leases`,

@@ -43,6 +43,8 @@ import type {
   Message,
   MessageEvent,
   MessagePosition,
+  NewMessageEvent,
+  ProviderIdEntry,
   SourceOffset,
   StatusRecord,
   Store,
@@ -51,6 +53,8 @@ import type {
 
 /** A buffered message's key: its position. */
 type BufferKey = [topic: string, shard: number, ts: number, id: string];
+/** A delivery state's key: its message's position, then the connector. */
+type DeliveryKey = [topic: string, shard: number, ts: number, id: string, connector: string];
 
 /** A buffered message less what its key holds: encoding and decoding it is the bulk of a produce's and a read's work. */
 interface StoredMessage {
@@ -196,7 +200,7 @@ export class LmdbStore implements Store {
     message: { key: '', token: '', value: undefined as unknown, headers: NO_HEADERS } satisfies StoredMessage,
     groupedMessage: { key: '', token: '', value: undefined as unknown, headers: NO_HEADERS, group: '' } satisfies StoredMessage,
     groupKey: ['', ''] as [string, string],
-    deliveryKey: ['', 0, 0, '', ''] as [string, number, number, string, string],
+    deliveryKey: ['', 0, 0, '', ''] as DeliveryKey,
   };
 
   constructor(path: string, options: LmdbStoreOptions = {}) {
@@ -617,7 +621,8 @@ export class LmdbStore implements Store {
     send.open += 1;
   }
 
-  async putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void> {
+  /** Kept until the retention sweep removes the delivery state naming the provider id (`sweepExpired`). */
+  async putProviderIds(entries: ProviderIdEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const { providerIds } = this.tables;
     await this.writer().batch(() => {
@@ -632,12 +637,13 @@ export class LmdbStore implements Store {
 
   // Events and groups
 
-  async appendEvents(events: MessageEvent[]): Promise<void> {
+  /** Kept until the retention sweep removes their message (`sweepExpired`), which is why the topic is not stored. */
+  async appendEvents(events: NewMessageEvent[]): Promise<void> {
     if (events.length === 0) return;
     const table = this.tables.events;
     const { tag } = this.sequence;
     await this.writer().batch(() => {
-      for (const event of events) table.put([event.messageId, event.at, this.sequence.next(), tag], event);
+      for (const { topic: _, ...event } of events) table.put([event.messageId, event.at, this.sequence.next(), tag], event);
     });
   }
 
@@ -782,11 +788,12 @@ export class LmdbStore implements Store {
 
   /**
    * Removes messages older than their topic's retention, with their buffer and group entries,
-   * delivery states and send records, and members long dead: what TTLs do on CQL. Runs on a
-   * timer; safe to run in several processes at once. Returns how many messages it removed.
+   * delivery states, send records, events and provider ids, and members long dead: what TTLs do
+   * on CQL. Runs on a timer; safe to run in several processes at once. Returns how many
+   * messages it removed.
    */
   async sweepExpired(now = Date.now()): Promise<number> {
-    const { topics, bufferedMessages, messagePositions, deliveryStates, sends, groupMessages, members } = this.tables;
+    const { topics, bufferedMessages, messagePositions, deliveryStates, sends, groupMessages, events, providerIds, members } = this.tables;
     this.fresh();
     const deadMembers = [...members.getRange().filter(({ value }) => value.expiresAt < now - DEAD_MEMBER_KEPT_MS).map(({ key }) => key)];
     if (deadMembers.length > 0) {
@@ -808,7 +815,10 @@ export class LmdbStore implements Store {
           .filter(({ value }) => value.updatedAt < cutoff)
           .map(({ key }) => key);
         if (expired.length === 0 && expiredSends.length === 0) continue;
-        const states = [...deliveryStates.getKeys({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
+        const states = [...deliveryStates.getRange({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
+        // A message's events are keyed by its id; a provider id is found through the state that names it.
+        const eventKeys = expired.flatMap(({ key }) => [...events.getKeys({ start: [(key as BufferKey)[3]], end: [(key as BufferKey)[3], AFTER_ALL] })]);
+        const providerKeys = states.flatMap(({ key, value }) => (value.providerId === undefined ? [] : [[(key as DeliveryKey)[4], value.providerId]]));
         await this.writer().transaction(() => {
           for (const key of expiredSends) sends.remove(key);
           for (const { key, value } of expired) {
@@ -818,7 +828,9 @@ export class LmdbStore implements Store {
             if (!positionImplied({ id, shard, createdAt: ts })) messagePositions.remove(id);
             bufferedMessages.remove(key);
           }
-          for (const key of states) deliveryStates.remove(key);
+          for (const { key } of states) deliveryStates.remove(key);
+          for (const key of eventKeys) events.remove(key);
+          for (const key of providerKeys) providerIds.remove(key);
         });
         removed += expired.length;
       }

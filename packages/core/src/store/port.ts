@@ -84,6 +84,23 @@ export interface MessageEvent {
   detail?: Record<string, unknown>;
 }
 
+/**
+ * An event as appended: with its message's topic. Events are kept as long as the topic keeps
+ * its messages (the topic's retention), not forever: a message has several, and a platform
+ * sends millions a day.
+ */
+export interface NewMessageEvent extends MessageEvent {
+  topic: string;
+}
+
+/** A provider's id for a message we sent, kept, like events, for the retention of the message's topic. */
+export interface ProviderIdEntry {
+  connector: string;
+  providerId: string;
+  messageId: string;
+  topic: string;
+}
+
 export interface Lease {
   /** e.g. `sink:email/mail/3` — what is owned. */
   name: string;
@@ -190,11 +207,11 @@ export interface Store {
   getDeliveries(connector: string, positions: readonly MessagePosition[]): Promise<Map<string, Delivery>>;
   putDeliveries(deliveries: Delivery[]): Promise<void>;
   /** Maps a provider's id back to our message (SMPP receipts and some webhooks carry only theirs). */
-  putProviderIds(entries: Array<{ connector: string; providerId: string; messageId: string }>): Promise<void>;
+  putProviderIds(entries: ProviderIdEntry[]): Promise<void>;
   findByProviderId(connector: string, providerId: string): Promise<string | undefined>;
 
   // Events and groups
-  appendEvents(events: MessageEvent[]): Promise<void>;
+  appendEvents(events: NewMessageEvent[]): Promise<void>;
   listEvents(messageId: string): Promise<MessageEvent[]>;
   /** Ids of the messages produced with this group (campaign, batch), in no particular order. */
   listGroupMessages(group: string, limit: number): Promise<string[]>;

@@ -127,7 +127,7 @@ describe('data plane REST', () => {
       { ...positions.get(m1)!, connector: 'push-sink', state: 'sent', attempts: 1, epoch: 1, workerId: 'w1', providerId: 'P1', updatedAt: now },
       { ...positions.get(m2)!, connector: 'push-sink', state: 'failed', attempts: 2, epoch: 1, workerId: 'w1', lastError: { code: 'E', message: 'no' }, updatedAt: now },
     ]);
-    await handle.store.appendEvents([{ messageId: m2, at: now, type: 'failed', connector: 'push-sink', workerId: 'w1', detail: { error: { code: 'E', message: 'no' } } }]);
+    await handle.store.appendEvents([{ messageId: m2, topic: positions.get(m2)!.topic, at: now, type: 'failed', connector: 'push-sink', workerId: 'w1', detail: { error: { code: 'E', message: 'no' } } }]);
 
     const shown = await get(`/messages/${m2}`);
     expect(shown.statusCode).toBe(200);

@@ -14,7 +14,7 @@ describe('delivery receipts', () => {
     const now = Date.now();
     const positions = await handle.store.locateMessages(ids);
     await handle.store.putDeliveries(ids.map((messageId, i) => ({ ...positions.get(messageId)!, connector: 'smpp', state: i === 2 ? 'dead' : 'sent', attempts: 1, epoch: 3, workerId: 'w1', providerId: `smsc-${i}`, updatedAt: now })));
-    await handle.store.putProviderIds(ids.map((messageId, i) => ({ connector: 'smpp', providerId: `smsc-${i}`, messageId })));
+    await handle.store.putProviderIds(ids.map((messageId, i) => ({ connector: 'smpp', providerId: `smsc-${i}`, messageId, topic: 'sms' })));
   });
   afterAll(async () => handle.close());
 

@@ -299,7 +299,7 @@ describe('webhooks and receipts', () => {
   it('receipts map provider ids to messages and never move a delivery back', async () => {
     const store = worker.store;
     await storeDelivered(store, { connector: 'wa', messageId: 'm-1', state: 'sent', attempts: 1, epoch: 1, workerId: 'w', providerId: 'wamid.1', updatedAt: 1 });
-    await store.putProviderIds([{ connector: 'wa', providerId: 'wamid.1', messageId: 'm-1' }]);
+    await store.putProviderIds([{ connector: 'wa', providerId: 'wamid.1', messageId: 'm-1', topic: 'receipts' }]);
     await worker.herder.applyDeliveryUpdates('wa', [
       { providerId: 'wamid.1', state: 'read', at: 2000 },
       { providerId: 'wamid.1', state: 'delivered', at: 1000 },

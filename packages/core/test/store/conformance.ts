@@ -296,8 +296,8 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       it('maps a provider id back to the message, per connector', async () => {
         const connector = unique('smpp');
         await store.putProviderIds([
-          { connector, providerId: 'abc-1', messageId: 'm-1' },
-          { connector, providerId: 'abc-2', messageId: 'm-2' },
+          { connector, providerId: 'abc-1', messageId: 'm-1', topic: 'mail' },
+          { connector, providerId: 'abc-2', messageId: 'm-2', topic: 'mail' },
         ]);
         expect(await store.findByProviderId(connector, 'abc-2')).toBe('m-2');
         expect(await store.findByProviderId(connector, 'abc-3')).toBeUndefined();
@@ -308,14 +308,15 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
     describe('events', () => {
       it('lists a message’s events in time order, keeping events that share a millisecond', async () => {
         const messageId = unique('m');
+        const topic = 'mail';
         await store.appendEvents([
-          { messageId, at: 3_000, type: 'sent', connector: 'email', workerId: 'w1', detail: { providerId: '<x@y>' } },
-          { messageId, at: 1_000, type: 'accepted' },
+          { messageId, topic, at: 3_000, type: 'sent', connector: 'email', workerId: 'w1', detail: { providerId: '<x@y>' } },
+          { messageId, topic, at: 1_000, type: 'accepted' },
         ]);
         await store.appendEvents([
-          { messageId, at: 2_000, type: 'fetched', workerId: 'w1' },
-          { messageId, at: 2_000, type: 'sending', connector: 'email', workerId: 'w1' },
-          { messageId: unique('other'), at: 1_500, type: 'accepted' },
+          { messageId, topic, at: 2_000, type: 'fetched', workerId: 'w1' },
+          { messageId, topic, at: 2_000, type: 'sending', connector: 'email', workerId: 'w1' },
+          { messageId: unique('other'), topic, at: 1_500, type: 'accepted' },
         ]);
         const events = await store.listEvents(messageId);
         expect(events.map((e) => e.type)).toEqual(['accepted', 'fetched', 'sending', 'sent']);

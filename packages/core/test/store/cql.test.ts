@@ -51,7 +51,7 @@ describe('CqlStore schema', () => {
     }
   });
 
-  it('writes the buffer, the id index and delivery states with the topic retention as TTL, under time-window compaction', async () => {
+  it('writes the buffer, the id index, delivery states, events and provider ids with the topic retention as TTL, the first three under time-window compaction', async () => {
     const ks = conformanceKeyspace!;
     const store = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
     await store.init();
@@ -71,7 +71,11 @@ describe('CqlStore schema', () => {
           Math.floor(now / 60_000),
         ], { prepare: true })
       ).first();
-      for (const ttl of [row.get('ttl'), index.get('ttl'), state.get('ttl')]) {
+      await store.putProviderIds([{ connector: 'c', providerId: 'ttl-p1', messageId: 'ttl-m1', topic: 'ttl-mail' }]);
+      await store.appendEvents([{ messageId: 'ttl-m1', topic: 'ttl-mail', at: now, type: 'sent', connector: 'c' }]);
+      const providerId = (await ks.client.execute(`SELECT TTL(message_id) AS ttl FROM ${ks.keyspace}.provider_ids WHERE connector = 'c' AND provider_id = 'ttl-p1'`)).first();
+      const event = (await ks.client.execute(`SELECT TTL(event_type) AS ttl FROM ${ks.keyspace}.events WHERE message_id = 'ttl-m1'`)).first();
+      for (const ttl of [row.get('ttl'), index.get('ttl'), state.get('ttl'), providerId.get('ttl'), event.get('ttl')]) {
         expect(ttl).toBeGreaterThan(3_500);
         expect(ttl).toBeLessThanOrEqual(3_600);
       }

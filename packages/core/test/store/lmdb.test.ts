@@ -92,7 +92,7 @@ describe('LmdbStore across processes', () => {
 });
 
 describe('LmdbStore retention', () => {
-  it('sweeps messages older than their topic retention, with their index, group entries and delivery states', async () => {
+  it('sweeps messages older than their topic retention, with their index, group entries, delivery states, events and provider ids', async () => {
     const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
     await store.init();
     const now = Date.now();
@@ -101,9 +101,19 @@ describe('LmdbStore retention', () => {
       id, topic: 'short', key: 'k', token: '0', shard: 1, value: null, headers: {}, group: 'g', createdAt,
     });
     await store.appendMessages([message('old', now - 120_000), message('new', now - 1_000)]);
-    const state = (id: string, ts: number) => ({ connector: 'c', messageId: id, topic: 'short', shard: 1, ts, state: 'sent' as const, attempts: 1, epoch: 1, workerId: 'w', updatedAt: now });
+    const state = (id: string, ts: number) => ({ connector: 'c', messageId: id, topic: 'short', shard: 1, ts, state: 'sent' as const, attempts: 1, epoch: 1, workerId: 'w', providerId: `p-${id}`, updatedAt: now });
     await store.putDeliveries([state('old', now - 120_000), state('new', now - 1_000)]);
+    await store.putProviderIds(['old', 'new'].map((id) => ({ connector: 'c', providerId: `p-${id}`, messageId: id, topic: 'short' })));
+    await store.appendEvents(['old', 'new'].flatMap((id) => [
+      { messageId: id, topic: 'short', at: now - 500, type: 'sent', connector: 'c' },
+      { messageId: id, topic: 'short', at: now, type: 'delivered', connector: 'c' },
+    ]));
     expect(await store.sweepExpired(now)).toBe(1);
+    // What was written for the expired message goes with it: a message has several events and a provider id.
+    expect(await store.listEvents('old')).toEqual([]);
+    expect((await store.listEvents('new')).map((e) => e.type)).toEqual(['sent', 'delivered']);
+    expect(await store.findByProviderId('c', 'p-old')).toBeUndefined();
+    expect(await store.findByProviderId('c', 'p-new')).toBe('new');
     expect([...(await store.locateMessages(['old', 'new'])).keys()]).toEqual(['new']);
     const states = await store.getDeliveries('c', [{ messageId: 'old', topic: 'short', shard: 1, ts: now - 120_000 }, { messageId: 'new', topic: 'short', shard: 1, ts: now - 1_000 }]);
     expect([...states.keys()]).toEqual(['new']);
