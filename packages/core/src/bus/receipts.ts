@@ -3,6 +3,11 @@
  * delivered, read or failed. Receipts arrive late, twice, or out of order, so a state never
  * moves backwards: `read` is never undone by a late `delivered`, and a final outcome of our
  * own (dead) is never overwritten.
+ *
+ * Applying receipts and writing a sink's own outcomes both read a message's state and then
+ * write the next one. Within a process they take turns per connector (`inReceiptTurn`), so
+ * that neither writes over a state the other wrote after its read: an SMSC sends its receipt
+ * right after submit_sm_resp, while the sink is writing `sent`.
  */
 import type { DeliveryUpdate } from '@omnibus/sdk';
 import type { Delivery, DeliveryState, MessagePosition, NewMessageEvent, Store } from '../store/port.ts';
@@ -58,6 +63,18 @@ export async function applyDeliveryUpdates(
     setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, attempt + 1).catch(() => undefined), retryIn).unref();
   }
   if (resolved.length === 0) return result;
+  await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result));
+  return result;
+}
+
+/** Writes the states the receipts move their messages to, and their events; counts them in `result`. */
+async function applyResolved(
+  store: Store,
+  connector: string,
+  resolved: ReadonlyArray<{ position: MessagePosition; update: DeliveryUpdate }>,
+  workerId: string,
+  result: ReceiptResult,
+): Promise<void> {
   const current = await store.getDeliveries(
     connector,
     resolved.map((r) => r.position),
@@ -104,7 +121,29 @@ export async function applyDeliveryUpdates(
   }
   if (rows.size > 0) await store.putDeliveries([...rows.values()]);
   await store.appendEvents(events);
-  return result;
+}
+
+/** The latest work to end of each connector's turns, per store. */
+const turns = new WeakMap<Store, Map<string, Promise<void>>>();
+
+/**
+ * Runs `work` (a read of delivery states and the writes that follow from it) once the
+ * connector's previous turn in this process has ended, and holds the next until it ends.
+ */
+export async function inReceiptTurn<T>(store: Store, connector: string, work: () => Promise<T>): Promise<T> {
+  let ofStore = turns.get(store);
+  if (!ofStore) turns.set(store, (ofStore = new Map()));
+  const previous = ofStore.get(connector);
+  let end!: () => void;
+  const ended = new Promise<void>((resolve) => (end = resolve));
+  ofStore.set(connector, ended);
+  try {
+    if (previous) await previous;
+    return await work();
+  } finally {
+    end();
+    if (ofStore.get(connector) === ended) ofStore.delete(connector);
+  }
 }
 
 /** States only a receipt gives a message that we sent. */

@@ -30,7 +30,7 @@ import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptio
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket } from './pacing.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
-import { applyDeliveryUpdates, keepReceiptStates } from './receipts.ts';
+import { applyDeliveryUpdates, inReceiptTurn, keepReceiptStates } from './receipts.ts';
 import type { ShardSignals } from './signals.ts';
 import type { SourceRunnerDeps } from './source-runner.ts';
 import { ensureTopic } from './topics.ts';
@@ -660,14 +660,17 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
   /** Writes a settlement's rows (if any) and `extra` delivery rows in one store write per table. */
   private async writeSettlement(settlement: Settlement | undefined, extra: Delivery[]): Promise<void> {
     const store = this.deps.store;
-    let rows = settlement ? (extra.length > 0 ? settlement.rows.concat(extra) : settlement.rows) : extra;
-    // Only sinks that take receipts pay for the read; a receipt can only beat `sent` there.
-    if (this.receiptsPossible) rows = await keepReceiptStates(store, this.connector, rows);
-    const writes: Array<Promise<void>> = [];
-    if (rows.length > 0) writes.push(store.putDeliveries(rows));
-    if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));
-    if (settlement && settlement.events.length > 0) writes.push(store.appendEvents(settlement.events));
-    await Promise.all(writes);
+    const rows = settlement ? (extra.length > 0 ? settlement.rows.concat(extra) : settlement.rows) : extra;
+    const write = async (rows: Delivery[]) => {
+      const writes: Array<Promise<void>> = [];
+      if (rows.length > 0) writes.push(store.putDeliveries(rows));
+      if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));
+      if (settlement && settlement.events.length > 0) writes.push(store.appendEvents(settlement.events));
+      await Promise.all(writes);
+    };
+    // Only sinks that take receipts pay for the read and the turn; a receipt can only beat `sent` there.
+    if (this.receiptsPossible) await inReceiptTurn(store, this.connector, async () => write(await keepReceiptStates(store, this.connector, rows)));
+    else await write(rows);
   }
 
   /** Outcomes are stored: finish the records (the watermark may pass them now) and schedule retries. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../src/bus/producer.ts';
-import { applyDeliveryUpdates } from '../../src/bus/receipts.ts';
+import { applyDeliveryUpdates, inReceiptTurn, keepReceiptStates } from '../../src/bus/receipts.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import { deliveriesById, lmdbStore, type StoreHandle } from './helpers.ts';
 
@@ -47,5 +47,19 @@ describe('delivery receipts', () => {
       ['read', undefined],
       ['delivered', 'already read'],
     ]);
+  });
+
+  it('keeps a receipt that lands while the sink writes its own `sent` (an SMSC answers submit_sm, then sends the receipt at once)', async () => {
+    const produced = await new Producer({ store: handle.store }).produce('sms', Array.from({ length: 20 }, (_, i) => ({ key: `+9${i}`, value: i })));
+    const positions = await handle.store.locateMessages(produced.map((p) => p.id));
+    const row = (messageId: string, state: 'sending' | 'sent') => ({ ...positions.get(messageId)!, connector: 'smpp', state, attempts: 1, epoch: 3, workerId: 'w1', updatedAt: Date.now() });
+    await handle.store.putDeliveries(produced.map(({ id }) => row(id, 'sending')));
+    // The receipts and the sink's write of `sent` start together, as they do in a task: each reads the state, then writes.
+    await Promise.all([
+      applyDeliveryUpdates(handle.store, 'smpp', produced.map(({ id }) => ({ messageId: id, state: 'delivered' as const, at: Date.now() })), 'w1'),
+      inReceiptTurn(handle.store, 'smpp', async () => handle.store.putDeliveries(await keepReceiptStates(handle.store, 'smpp', produced.map(({ id }) => row(id, 'sent'))))),
+    ]);
+    const states = await deliveriesById(handle.store, 'smpp', produced.map((p) => p.id));
+    expect([...states.values()].map((d) => d.state)).toEqual(produced.map(() => 'delivered'));
   });
 });
