@@ -4,19 +4,14 @@
  * moves backwards: `read` is never undone by a late `delivered`, and a final outcome of our
  * own (dead) is never overwritten.
  *
- * Applying receipts and writing a sink's own outcomes both read a message's state and then
- * write the next one. Within a process they take turns per connector (`inReceiptTurn`), so
- * that neither writes over a state the other wrote after its read: an SMSC sends its receipt
- * right after submit_sm_resp, while the sink is writing `sent`.
+ * A receipt's state is stored beside the sink's own (`putReceiptStates`), so a receipt that
+ * lands while the sink writes `sent` (an SMSC sends it right after submit_sm_resp), on this
+ * worker or another, is kept: neither write replaces the other, and `getDeliveries` gives the
+ * receipt's state where it follows the sink's. Receipts of one message read its state and
+ * then write the next: within a process they take turns per connector (`inReceiptTurn`).
  */
 import type { DeliveryUpdate } from '@omnibus/sdk';
-import type { Delivery, DeliveryState, MessagePosition, NewMessageEvent, Store } from '../store/port.ts';
-
-const ACCEPTS: Record<DeliveryUpdate['state'], ReadonlySet<DeliveryState>> = {
-  delivered: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'failed']),
-  read: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'delivered', 'failed']),
-  failed: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent']),
-};
+import { RECEIPT_FOLLOWS, type MessagePosition, type NewMessageEvent, type ReceiptState, type Store } from '../store/port.ts';
 
 export interface ReceiptResult {
   applied: number;
@@ -80,21 +75,19 @@ async function applyResolved(
     resolved.map((r) => r.position),
   );
   const now = Date.now();
-  const rows = new Map<string, Delivery>();
+  const rows = new Map<string, ReceiptState>();
   const events: NewMessageEvent[] = [];
   // Oldest first, so that two receipts of one message in one call end in the later state.
   for (const { position, update } of [...resolved].sort((a, b) => a.update.at - b.update.at)) {
     const { messageId } = position;
     const before = rows.get(messageId) ?? current.get(messageId);
-    const applies = !before || ACCEPTS[update.state].has(before.state);
+    const applies = !before || RECEIPT_FOLLOWS[update.state].has(before.state);
     if (applies) {
       rows.set(messageId, {
         ...position,
         connector,
         state: update.state,
-        attempts: before?.attempts ?? 0,
-        epoch: before?.epoch ?? 0,
-        workerId: before?.workerId ?? workerId,
+        workerId,
         ...(before?.providerId ?? update.providerId ? { providerId: before?.providerId ?? update.providerId } : {}),
         ...(update.error ?? before?.lastError ? { lastError: update.error ?? before?.lastError } : {}),
         updatedAt: now,
@@ -119,7 +112,7 @@ async function applyResolved(
       },
     });
   }
-  if (rows.size > 0) await store.putDeliveries([...rows.values()]);
+  if (rows.size > 0) await store.putReceiptStates([...rows.values()]);
   await store.appendEvents(events);
 }
 
@@ -127,10 +120,10 @@ async function applyResolved(
 const turns = new WeakMap<Store, Map<string, Promise<void>>>();
 
 /**
- * Runs `work` (a read of delivery states and the writes that follow from it) once the
+ * Runs `work` (a read of delivery states and the receipt states that follow from it) once the
  * connector's previous turn in this process has ended, and holds the next until it ends.
  */
-export async function inReceiptTurn<T>(store: Store, connector: string, work: () => Promise<T>): Promise<T> {
+async function inReceiptTurn<T>(store: Store, connector: string, work: () => Promise<T>): Promise<T> {
   let ofStore = turns.get(store);
   if (!ofStore) turns.set(store, (ofStore = new Map()));
   const previous = ofStore.get(connector);
@@ -144,23 +137,4 @@ export async function inReceiptTurn<T>(store: Store, connector: string, work: ()
     end();
     if (ofStore.get(connector) === ended) ofStore.delete(connector);
   }
-}
-
-/** States only a receipt gives a message that we sent. */
-const RECEIPT_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'read', 'failed']);
-
-/**
- * A provider can confirm a message before our own `sent` is stored: an SMSC sends the
- * receipt right after submit_sm_resp, a webhook can beat the HTTP response home. The `sent`
- * rows about to be written keep the state such a receipt already moved them to.
- */
-export async function keepReceiptStates(store: Store, connector: string, rows: Delivery[]): Promise<Delivery[]> {
-  const sent = rows.filter((row) => row.state === 'sent');
-  if (sent.length === 0) return rows;
-  const current = await store.getDeliveries(connector, sent);
-  return rows.map((row) => {
-    const stored = current.get(row.messageId);
-    if (row.state !== 'sent' || !stored || !RECEIPT_STATES.has(stored.state)) return row;
-    return { ...row, state: stored.state, ...(stored.lastError ? { lastError: stored.lastError } : {}) };
-  });
 }

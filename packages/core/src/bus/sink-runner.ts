@@ -30,7 +30,7 @@ import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptio
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket } from './pacing.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
-import { applyDeliveryUpdates, inReceiptTurn, keepReceiptStates } from './receipts.ts';
+import { applyDeliveryUpdates } from './receipts.ts';
 import type { ShardSignals } from './signals.ts';
 import type { SourceRunnerDeps } from './source-runner.ts';
 import { ensureTopic } from './topics.ts';
@@ -192,8 +192,6 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
   /** The connector's labelled counters, looked up once. */
   private counters!: { read: Counter.Internal; sent: Counter.Internal; retried: Counter.Internal; failed: Counter.Internal };
   private missingTopicsLogged = new Set<string>();
-  /** The sink has a webhook or its task has reported receipts: a receipt may beat our `sent` row. */
-  private receiptsPossible = false;
 
   constructor(
     private readonly spec: SinkTaskSpec,
@@ -230,15 +228,11 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
     const report =
       this.deps.reportDeliveries ??
       (async (connector: string, updates: DeliveryUpdate[]) => void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId)));
-    this.receiptsPossible = this.spec.connector.webhook !== undefined;
     await this.task.start(taskConfig, {
       connectorName: this.connector,
       taskId: this.spec.taskId,
       logger: this.logger,
-      reportDeliveries: (updates) => {
-        this.receiptsPossible = true;
-        return report(this.connector, updates);
-      },
+      reportDeliveries: (updates) => report(this.connector, updates),
     });
     this.bucket = new TokenBucket(0);
     try {
@@ -661,16 +655,12 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
   private async writeSettlement(settlement: Settlement | undefined, extra: Delivery[]): Promise<void> {
     const store = this.deps.store;
     const rows = settlement ? (extra.length > 0 ? settlement.rows.concat(extra) : settlement.rows) : extra;
-    const write = async (rows: Delivery[]) => {
-      const writes: Array<Promise<void>> = [];
-      if (rows.length > 0) writes.push(store.putDeliveries(rows));
-      if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));
-      if (settlement && settlement.events.length > 0) writes.push(store.appendEvents(settlement.events));
-      await Promise.all(writes);
-    };
-    // Only sinks that take receipts pay for the read and the turn; a receipt can only beat `sent` there.
-    if (this.receiptsPossible) await inReceiptTurn(store, this.connector, async () => write(await keepReceiptStates(store, this.connector, rows)));
-    else await write(rows);
+    // A receipt that came first stays: its state is kept beside these (see receipts.ts).
+    const writes: Array<Promise<void>> = [];
+    if (rows.length > 0) writes.push(store.putDeliveries(rows));
+    if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));
+    if (settlement && settlement.events.length > 0) writes.push(store.appendEvents(settlement.events));
+    await Promise.all(writes);
   }
 
   /** Outcomes are stored: finish the records (the watermark may pass them now) and schedule retries. */

@@ -49,11 +49,16 @@ import type {
   MessagePosition,
   NewMessageEvent,
   ProviderIdEntry,
+  ReceiptState,
   SourceOffset,
   StatusRecord,
   Store,
   Topic,
 } from './port.ts';
+import { withReceipt } from './port.ts';
+
+/** A receipt state as its cell holds it: less what the row's key holds. */
+type StoredReceipt = Omit<ReceiptState, 'connector' | 'messageId' | 'topic' | 'shard' | 'ts'>;
 
 const { Client, types } = cassandra;
 type Client = cassandra.Client;
@@ -282,7 +287,21 @@ const MIGRATIONS: Migration[] = [
          expires_at bigint, version text, PRIMARY KEY ((part), kind, id)) WITH gc_grace_seconds = 3600`,
     ],
   },
+  {
+    version: 4,
+    description: "receipt states kept beside the sink's own delivery states",
+    statements: (ks) => [
+      // `receipt`: the state a provider's receipts gave the message, as JSON ({state, workerId,
+      // updatedAt, providerId?, lastError?}). Its own cell: a receipt never writes the sink's
+      // `state` and `detail`, nor they it, so neither replaces the other whatever the order the
+      // writes land in (a receipt can beat the sink's `sent`, on another worker).
+      `ALTER TABLE ${ks}.delivery_states ADD receipt text`,
+    ],
+  },
 ];
+
+/** What a node answers to adding a column that is there already (a migration run again after its worker died half-way). */
+const COLUMN_EXISTS = /conflicts with an existing column|already exists/i;
 
 /** A claim on a migration older than this is presumed dead (its worker crashed) and taken over. */
 const STALE_MIGRATION_CLAIM_MS = 120_000;
@@ -474,7 +493,11 @@ export class CqlStore implements Store {
           ).wasApplied();
         }
         if (claimed) {
-          for (const statement of migration.statements(keyspace)) await client.execute(statement);
+          for (const statement of migration.statements(keyspace)) {
+            await client.execute(statement).catch((error: Error) => {
+              if (!(statement.startsWith('ALTER TABLE') && COLUMN_EXISTS.test(error.message))) throw error;
+            });
+          }
           await client.execute(
             `UPDATE ${table} SET state = 'applied', applied_at = ? WHERE version = ? IF owner = ?`,
             [Date.now(), migration.version, me],
@@ -827,8 +850,14 @@ export class CqlStore implements Store {
       this.q.selectDeliveryRange,
       [connector],
       (row, { topic, shard }) => {
-        const delivery = deliveryFromRow(row, connector, topic, shard);
-        found.set(delivery.messageId, delivery);
+        // A row holds the sink's state, its receipt's, or both (a receipt that came first).
+        const own = row.get('state') === null ? undefined : deliveryFromRow(row, connector, topic, shard);
+        const receipt = row.get('receipt') as string | null;
+        const delivery = withReceipt(
+          own,
+          receipt === null ? undefined : { ...(JSON.parse(receipt) as StoredReceipt), connector, messageId: row.get('message_id'), topic, shard, ts: toNumber(row.get('ts')) },
+        );
+        if (delivery) found.set(delivery.messageId, delivery);
       },
       'message_id',
     );
@@ -867,6 +896,20 @@ export class CqlStore implements Store {
           keptFor(topics, d.topic),
         ],
       });
+    }
+    await this.writePartitions(partitions.values(), PARTITION_BATCH_ROWS);
+  }
+
+  async putReceiptStates(receipts: ReceiptState[]): Promise<void> {
+    if (receipts.length === 0) return;
+    const topics = await this.topicsNamed(receipts.map((r) => r.topic));
+    const partitions = new Map<string, BatchQuery[]>();
+    for (const { connector, messageId, topic, shard, ts, ...stored } of receipts) {
+      const bucket = Math.floor(ts / BUCKET_MS);
+      const key = `${connector}\u0000${shard}/${bucket}/${topic}`;
+      let rows = partitions.get(key);
+      if (!rows) partitions.set(key, (rows = []));
+      rows.push({ query: this.q.updateReceiptState, params: [keptFor(topics, topic), JSON.stringify(stored), connector, topic, shard, bucket, ts, messageId] });
     }
     await this.writePartitions(partitions.values(), PARTITION_BATCH_ROWS);
   }
@@ -1137,11 +1180,14 @@ function statements(ks: string) {
     insertSourceOffset: `INSERT INTO ${ks}.source_offsets (connector, partition_json, offset_json) VALUES (?, ?, ?)`,
     deleteSourceOffsets: `DELETE FROM ${ks}.source_offsets WHERE connector = ?`,
     selectDeliveryRange:
-      `SELECT ts, message_id, state, detail FROM ${ks}.delivery_states ` +
+      `SELECT ts, message_id, state, detail, receipt FROM ${ks}.delivery_states ` +
       'WHERE connector = ? AND topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ?',
     insertDeliveryState:
       `INSERT INTO ${ks}.delivery_states (connector, topic, shard, bucket, ts, message_id, state, detail) ` +
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?',
+    updateReceiptState:
+      `UPDATE ${ks}.delivery_states USING TTL ? SET receipt = ? ` +
+      'WHERE connector = ? AND topic = ? AND shard = ? AND bucket = ? AND ts = ? AND message_id = ?',
     insertProviderId: `INSERT INTO ${ks}.provider_ids (connector, provider_id, message_id) VALUES (?, ?, ?) USING TTL ?`,
     selectProviderId: `SELECT message_id FROM ${ks}.provider_ids WHERE connector = ? AND provider_id = ?`,
     insertEvent:

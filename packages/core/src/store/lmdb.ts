@@ -6,6 +6,7 @@
  *   buffered_messages [topic, shard, ts, id] → Message     message_positions id → [topic, shard, ts]
  *   delivery_states [topic, shard, ts, id, connector] → Delivery (less the key's fields)
  *   sends [topic, shard, connector, updatedAt, seq, tag] → one batch's `sending` states of a shard
+ *   receipt_states [topic, shard, ts, id, connector] → a receipt's state, beside the sink's own
  *   events [messageId, at, seq, tag] → MessageEvent        …
  * Delivery states put the connector last (CQL puts it first, in the partition key): here one
  * range removes every connector's states of expired messages.
@@ -45,14 +46,18 @@ import type {
   MessagePosition,
   NewMessageEvent,
   ProviderIdEntry,
+  ReceiptState,
   SourceOffset,
   StatusRecord,
   Store,
   Topic,
 } from './port.ts';
+import { withReceipt } from './port.ts';
 
 /** A buffered message's key: its position. */
 type BufferKey = [topic: string, shard: number, ts: number, id: string];
+/** A receipt state as stored: less what its key holds. */
+type StoredReceipt = Omit<ReceiptState, 'connector' | 'messageId' | 'topic' | 'shard' | 'ts'>;
 /** A delivery state's key: its message's position, then the connector. */
 type DeliveryKey = [topic: string, shard: number, ts: number, id: string, connector: string];
 
@@ -83,8 +88,10 @@ const AFTER_ALL = Buffer.from([0xff]);
  * 3: a message whose id implies its position has no `message_positions` row (see
  * `positionImplied`), and `sending` states are kept per batch in `sends` (see `putDeliveries`);
  * a version-2 reader would find neither.
+ * 4: receipts write their states into `receipt_states`, beside the sink's own, which a
+ * version-3 reader would not see.
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 const STRUCTURES_KEY = Symbol.for('structures');
 const DEFAULT_SWEEP_INTERVAL_MS = 5 * 60_000;
 /** The `meta` entry holding the cluster view's connectors version, a counter. */
@@ -140,6 +147,8 @@ interface Tables {
   deliveryStates: Database<Delivery, Key>;
   /** [topic, shard, connector, updatedAt, seq, tag] → the `sending` states of one batch's messages of that shard. */
   sends: Database<SendRecord, Key>;
+  /** [topic, shard, ts, messageId, connector] → the receipt's state without those fields. */
+  receiptStates: Database<StoredReceipt, Key>;
   providerIds: Database<string, Key>;
   events: Database<MessageEvent, Key>;
   leases: Database<Lease, string>;
@@ -226,6 +235,7 @@ export class LmdbStore implements Store {
       sourceOffsets: table('source_offsets'),
       deliveryStates: table('delivery_states'),
       sends: table('sends'),
+      receiptStates: table('receipt_states'),
       providerIds: table('provider_ids'),
       events: table('events'),
       leases: table('leases'),
@@ -461,18 +471,29 @@ export class LmdbStore implements Store {
 
   async getDeliveries(connector: string, positions: readonly MessagePosition[]): Promise<Map<string, Delivery>> {
     this.fresh();
-    const { deliveryStates } = this.tables;
+    const { deliveryStates, receiptStates } = this.tables;
     const found = new Map<string, Delivery>();
     const sending = this.sendingStates(connector, positions);
     for (const position of positions) {
       const { messageId, topic, shard, ts } = position;
-      const stored = deliveryStates.get([topic, shard, ts, messageId, connector]);
+      const key: DeliveryKey = [topic, shard, ts, messageId, connector];
+      const stored = deliveryStates.get(key);
       const send = sending.get(messageId);
       // A send of a later attempt than the stored state is the newer state: its outcome is not written.
-      if (send && !(stored && stored.attempts >= send.attempts)) found.set(messageId, send);
-      else if (stored) found.set(messageId, { ...stored, connector, messageId, topic, shard, ts });
+      const own = send && !(stored && stored.attempts >= send.attempts) ? send : stored && { ...stored, connector, messageId, topic, shard, ts };
+      const receipt = receiptStates.get(key);
+      const delivery = withReceipt(own, receipt && { ...receipt, connector, messageId, topic, shard, ts });
+      if (delivery) found.set(messageId, delivery);
     }
     return found;
+  }
+
+  async putReceiptStates(receipts: ReceiptState[]): Promise<void> {
+    if (receipts.length === 0) return;
+    const table = this.tables.receiptStates;
+    await this.writer().batch(() => {
+      for (const { connector, messageId, topic, shard, ts, ...stored } of receipts) table.put([topic, shard, ts, messageId, connector], stored);
+    });
   }
 
   /** The `sending` states the send records of these positions' shards hold for them, by message id. */
@@ -788,12 +809,12 @@ export class LmdbStore implements Store {
 
   /**
    * Removes messages older than their topic's retention, with their buffer and group entries,
-   * delivery states, send records, events and provider ids, and members long dead: what TTLs do
+   * delivery and receipt states, send records, events and provider ids, and members long dead: what TTLs do
    * on CQL. Runs on a timer; safe to run in several processes at once. Returns how many
    * messages it removed.
    */
   async sweepExpired(now = Date.now()): Promise<number> {
-    const { topics, bufferedMessages, messagePositions, deliveryStates, sends, groupMessages, events, providerIds, members } = this.tables;
+    const { topics, bufferedMessages, messagePositions, deliveryStates, sends, receiptStates, groupMessages, events, providerIds, members } = this.tables;
     this.fresh();
     const deadMembers = [...members.getRange().filter(({ value }) => value.expiresAt < now - DEAD_MEMBER_KEPT_MS).map(({ key }) => key)];
     if (deadMembers.length > 0) {
@@ -816,6 +837,7 @@ export class LmdbStore implements Store {
           .map(({ key }) => key);
         if (expired.length === 0 && expiredSends.length === 0) continue;
         const states = [...deliveryStates.getRange({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
+        const receipts = [...receiptStates.getKeys({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
         // A message's events are keyed by its id; a provider id is found through the state that names it.
         const eventKeys = expired.flatMap(({ key }) => [...events.getKeys({ start: [(key as BufferKey)[3]], end: [(key as BufferKey)[3], AFTER_ALL] })]);
         const providerKeys = states.flatMap(({ key, value }) => (value.providerId === undefined ? [] : [[(key as DeliveryKey)[4], value.providerId]]));
@@ -829,6 +851,7 @@ export class LmdbStore implements Store {
             bufferedMessages.remove(key);
           }
           for (const { key } of states) deliveryStates.remove(key);
+          for (const key of receipts) receiptStates.remove(key);
           for (const key of eventKeys) events.remove(key);
           for (const key of providerKeys) providerIds.remove(key);
         });

@@ -60,6 +60,59 @@ export type DeliveryState =
 /** States after which the consumer never hands the message to the task again. */
 export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown']);
 
+/** The states a provider's receipt moves a message to. */
+export type ReceiptStateName = 'delivered' | 'read' | 'failed';
+
+/**
+ * The states each receipt state follows: a receipt never moves a message backwards (`read` is
+ * not undone by a late `delivered`) nor over a final outcome of our own (`dead`).
+ */
+export const RECEIPT_FOLLOWS: Readonly<Record<ReceiptStateName, ReadonlySet<DeliveryState>>> = {
+  delivered: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'failed']),
+  read: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent', 'delivered', 'failed']),
+  failed: new Set(['pending', 'sending', 'retrying', 'unknown', 'sent']),
+};
+
+/**
+ * The latest state a provider's receipts gave a message, for one connector. It is kept beside
+ * the sink's own state, not over it: the sink writes `sent` after the provider answered, and a
+ * receipt (an SMSC sends one right after submit_sm_resp) can land first, on any worker. Neither
+ * write replaces the other; `getDeliveries` gives the receipt's state where it follows the
+ * sink's ({@link withReceipt}).
+ */
+export interface ReceiptState extends MessagePosition {
+  connector: string;
+  state: ReceiptStateName;
+  /** The worker that applied the receipt (a message no sink state was found for shows it). */
+  workerId: string;
+  providerId?: string;
+  lastError?: { code: string; message: string };
+  updatedAt: number;
+}
+
+/** A message's delivery as `getDeliveries` gives it: the sink's own state, moved on by the receipt's where it follows it. */
+export function withReceipt(own: Delivery | undefined, receipt: ReceiptState | undefined): Delivery | undefined {
+  if (!receipt) return own;
+  if (own && !RECEIPT_FOLLOWS[receipt.state].has(own.state)) return own;
+  const providerId = own?.providerId ?? receipt.providerId;
+  const lastError = receipt.lastError ?? own?.lastError;
+  const { messageId, topic, shard, ts, connector } = receipt;
+  return {
+    messageId,
+    topic,
+    shard,
+    ts,
+    connector,
+    state: receipt.state,
+    attempts: own?.attempts ?? 0,
+    epoch: own?.epoch ?? 0,
+    workerId: own?.workerId ?? receipt.workerId,
+    ...(providerId !== undefined ? { providerId } : {}),
+    ...(lastError !== undefined ? { lastError } : {}),
+    updatedAt: Math.max(own?.updatedAt ?? 0, receipt.updatedAt),
+  };
+}
+
 export interface Delivery extends MessagePosition {
   connector: string;
   state: DeliveryState;
@@ -203,9 +256,11 @@ export interface Store {
   deleteSourceOffsets(connector: string): Promise<void>;
 
   // Deliveries
-  /** The connector's deliveries of the messages at these positions, by message id (absent: none written yet). */
+  /** The connector's deliveries of the messages at these positions, by message id (absent: none written yet): each the sink's own state, moved on by its receipt state ({@link withReceipt}). */
   getDeliveries(connector: string, positions: readonly MessagePosition[]): Promise<Map<string, Delivery>>;
   putDeliveries(deliveries: Delivery[]): Promise<void>;
+  /** Replaces each message's receipt state (see {@link ReceiptState}); the sink's own state is left as it is. */
+  putReceiptStates(receipts: ReceiptState[]): Promise<void>;
   /** Maps a provider's id back to our message (SMPP receipts and some webhooks carry only theirs). */
   putProviderIds(entries: ProviderIdEntry[]): Promise<void>;
   findByProviderId(connector: string, providerId: string): Promise<string | undefined>;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../src/bus/producer.ts';
-import { applyDeliveryUpdates, inReceiptTurn, keepReceiptStates } from '../../src/bus/receipts.ts';
+import { applyDeliveryUpdates } from '../../src/bus/receipts.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import { deliveriesById, lmdbStore, type StoreHandle } from './helpers.ts';
 
@@ -49,17 +49,22 @@ describe('delivery receipts', () => {
     ]);
   });
 
-  it('keeps a receipt that lands while the sink writes its own `sent` (an SMSC answers submit_sm, then sends the receipt at once)', async () => {
+  it('keeps a receipt that lands before or while the sink writes its own `sent` (an SMSC answers submit_sm, then sends the receipt at once)', async () => {
     const produced = await new Producer({ store: handle.store }).produce('sms', Array.from({ length: 20 }, (_, i) => ({ key: `+9${i}`, value: i })));
-    const positions = await handle.store.locateMessages(produced.map((p) => p.id));
-    const row = (messageId: string, state: 'sending' | 'sent') => ({ ...positions.get(messageId)!, connector: 'smpp', state, attempts: 1, epoch: 3, workerId: 'w1', updatedAt: Date.now() });
-    await handle.store.putDeliveries(produced.map(({ id }) => row(id, 'sending')));
-    // The receipts and the sink's write of `sent` start together, as they do in a task: each reads the state, then writes.
-    await Promise.all([
-      applyDeliveryUpdates(handle.store, 'smpp', produced.map(({ id }) => ({ messageId: id, state: 'delivered' as const, at: Date.now() })), 'w1'),
-      inReceiptTurn(handle.store, 'smpp', async () => handle.store.putDeliveries(await keepReceiptStates(handle.store, 'smpp', produced.map(({ id }) => row(id, 'sent'))))),
-    ]);
-    const states = await deliveriesById(handle.store, 'smpp', produced.map((p) => p.id));
-    expect([...states.values()].map((d) => d.state)).toEqual(produced.map(() => 'delivered'));
+    const ids = produced.map((p) => p.id);
+    const positions = await handle.store.locateMessages(ids);
+    const row = (messageId: string, state: 'sending' | 'sent') => ({ ...positions.get(messageId)!, connector: 'smpp', state, attempts: 1, epoch: 3, workerId: 'w1', providerId: `p-${messageId}`, updatedAt: Date.now() });
+    await handle.store.putDeliveries(ids.map((id) => row(id, 'sending')));
+    const receipts = (slice: string[]) => slice.map((id) => ({ messageId: id, state: 'delivered' as const, at: Date.now() }));
+    // Half: the receipts and the sink's write of `sent` at once, as on one worker.
+    const [together, after] = [ids.slice(0, 10), ids.slice(10)];
+    await Promise.all([applyDeliveryUpdates(handle.store, 'smpp', receipts(together), 'w1'), handle.store.putDeliveries(together.map((id) => row(id, 'sent')))]);
+    // The other half: the receipts first, the sink's `sent` after, as from a worker that read `sending` a moment before.
+    await applyDeliveryUpdates(handle.store, 'smpp', receipts(after), 'w2');
+    await handle.store.putDeliveries(after.map((id) => row(id, 'sent')));
+    const states = await deliveriesById(handle.store, 'smpp', ids);
+    expect(ids.map((id) => states.get(id)?.state)).toEqual(ids.map(() => 'delivered'));
+    // The sink's own fields stay: its attempt, epoch and provider id.
+    expect(states.get(ids[0]!)).toMatchObject({ attempts: 1, epoch: 3, providerId: `p-${ids[0]}` });
   });
 });

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { UuidV7Generator } from '../../src/bus/ids.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type Store, type Topic } from '../../src/store/port.ts';
+import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type Topic } from '../../src/store/port.ts';
 
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const MINUTE = 60_000;
@@ -243,6 +243,35 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect((await store.getDeliveries(sms, [m2, m3])).size).toBe(0);
         // The same message id at another position is another message.
         expect((await store.getDeliveries(email, [{ ...m1, shard: 1 }, { ...m1, topic: 'sms' }, { ...m1, ts: m1.ts + 1 }])).size).toBe(0);
+      });
+
+      it("keeps a receipt's state beside the sink's own: neither write replaces the other", async () => {
+        const connector = unique('receipts');
+        const [early, only, dead, bounced] = ['early', 'only', 'dead', 'bounced'].map((name, i) => at(`${name}-${randomUUID().slice(0, 8)}`, bucketStart + i, i % 2)) as [
+          MessagePosition,
+          MessagePosition,
+          MessagePosition,
+          MessagePosition,
+        ];
+        const receipt = (p: MessagePosition, state: ReceiptState['state'], extra: Partial<ReceiptState> = {}): ReceiptState => ({
+          connector, ...p, state, workerId: 'receiver', updatedAt: 1_700_000_200_000, ...extra,
+        });
+        await store.putDeliveries([delivery({ connector, ...early }), delivery({ connector, ...dead, state: 'dead' }), delivery({ connector, ...bounced, state: 'sent', providerId: 'P-B' })]);
+        await store.putReceiptStates([
+          receipt(early, 'delivered'),
+          receipt(only, 'read', { providerId: 'P-O' }),
+          receipt(dead, 'delivered'),
+          receipt(bounced, 'failed', { lastError: { code: 'UNDELIV', message: 'unreachable' } }),
+        ]);
+        // The sink's `sent`, written after the receipt (it read `sending` a moment before).
+        await store.putDeliveries([delivery({ connector, ...early, state: 'sent', providerId: 'P-E', updatedAt: 1_700_000_100_000 })]);
+        const found = await store.getDeliveries(connector, [early, only, dead, bounced]);
+        expect(found.get(early.messageId)).toEqual(delivery({ connector, ...early, state: 'delivered', providerId: 'P-E', updatedAt: 1_700_000_200_000 }));
+        // A receipt alone: no sink state was written (or it is gone).
+        expect(found.get(only.messageId)).toEqual({ connector, ...only, state: 'read', attempts: 0, epoch: 0, workerId: 'receiver', providerId: 'P-O', updatedAt: 1_700_000_200_000 });
+        // A final outcome of our own is not moved.
+        expect(found.get(dead.messageId)!.state).toBe('dead');
+        expect(found.get(bounced.messageId)).toMatchObject({ state: 'failed', providerId: 'P-B', lastError: { code: 'UNDELIV', message: 'unreachable' } });
       });
 
       it('answers only the positions asked for, however the rows between them lie', async () => {

@@ -51,7 +51,26 @@ describe('CqlStore schema', () => {
     }
   });
 
-  it('writes the buffer, the id index, delivery states, events and provider ids with the topic retention as TTL, the first three under time-window compaction', async () => {
+  it('finishes a migration whose worker died after its DDL and before marking it applied (a column added twice is taken as added)', async () => {
+    const ks = await keyspace('store_cql_rerun');
+    const first = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
+    await first.init();
+    await first.close();
+    const versions = (await ks.client.execute(`SELECT version FROM ${ks.keyspace}.schema_migrations`)).rows.map((row) => row.get('version') as number);
+    const latest = Math.max(...versions);
+    // As the dead worker left it: the DDL ran, the claim is stale, "applied" was never written.
+    await ks.client.execute(`UPDATE ${ks.keyspace}.schema_migrations SET state = 'applying', owner = 'dead', claimed_at = 0 WHERE version = ?`, [latest], { prepare: true });
+    const next = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
+    try {
+      await next.init();
+      const row = (await ks.client.execute(`SELECT state FROM ${ks.keyspace}.schema_migrations WHERE version = ?`, [latest], { prepare: true })).first();
+      expect(row.get('state')).toBe('applied');
+    } finally {
+      await next.close();
+    }
+  });
+
+  it('writes the buffer, the id index, delivery and receipt states, events and provider ids with the topic retention as TTL, the first three under time-window compaction', async () => {
     const ks = conformanceKeyspace!;
     const store = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
     await store.init();
@@ -73,9 +92,15 @@ describe('CqlStore schema', () => {
       ).first();
       await store.putProviderIds([{ connector: 'c', providerId: 'ttl-p1', messageId: 'ttl-m1', topic: 'ttl-mail' }]);
       await store.appendEvents([{ messageId: 'ttl-m1', topic: 'ttl-mail', at: now, type: 'sent', connector: 'c' }]);
+      await store.putReceiptStates([{ connector: 'c', messageId: 'ttl-m1', topic: 'ttl-mail', shard: 0, ts: now, state: 'delivered', workerId: 'w', updatedAt: now }]);
+      const receipt = (
+        await ks.client.execute(`SELECT TTL(receipt) AS ttl FROM ${ks.keyspace}.delivery_states WHERE connector = 'c' AND topic = 'ttl-mail' AND shard = 0 AND bucket = ?`, [
+          Math.floor(now / 60_000),
+        ], { prepare: true })
+      ).first();
       const providerId = (await ks.client.execute(`SELECT TTL(message_id) AS ttl FROM ${ks.keyspace}.provider_ids WHERE connector = 'c' AND provider_id = 'ttl-p1'`)).first();
       const event = (await ks.client.execute(`SELECT TTL(event_type) AS ttl FROM ${ks.keyspace}.events WHERE message_id = 'ttl-m1'`)).first();
-      for (const ttl of [row.get('ttl'), index.get('ttl'), state.get('ttl'), providerId.get('ttl'), event.get('ttl')]) {
+      for (const ttl of [row.get('ttl'), index.get('ttl'), state.get('ttl'), receipt.get('ttl'), providerId.get('ttl'), event.get('ttl')]) {
         expect(ttl).toBeGreaterThan(3_500);
         expect(ttl).toBeLessThanOrEqual(3_600);
       }

@@ -92,7 +92,7 @@ describe('LmdbStore across processes', () => {
 });
 
 describe('LmdbStore retention', () => {
-  it('sweeps messages older than their topic retention, with their index, group entries, delivery states, events and provider ids', async () => {
+  it('sweeps messages older than their topic retention, with their index, group entries, delivery and receipt states, events and provider ids', async () => {
     const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
     await store.init();
     const now = Date.now();
@@ -104,6 +104,10 @@ describe('LmdbStore retention', () => {
     const state = (id: string, ts: number) => ({ connector: 'c', messageId: id, topic: 'short', shard: 1, ts, state: 'sent' as const, attempts: 1, epoch: 1, workerId: 'w', providerId: `p-${id}`, updatedAt: now });
     await store.putDeliveries([state('old', now - 120_000), state('new', now - 1_000)]);
     await store.putProviderIds(['old', 'new'].map((id) => ({ connector: 'c', providerId: `p-${id}`, messageId: id, topic: 'short' })));
+    await store.putReceiptStates([
+      { ...state('old', now - 120_000), state: 'delivered' },
+      { ...state('new', now - 1_000), state: 'delivered' },
+    ]);
     await store.appendEvents(['old', 'new'].flatMap((id) => [
       { messageId: id, topic: 'short', at: now - 500, type: 'sent', connector: 'c' },
       { messageId: id, topic: 'short', at: now, type: 'delivered', connector: 'c' },
