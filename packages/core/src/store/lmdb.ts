@@ -809,9 +809,9 @@ export class LmdbStore implements Store {
 
   /**
    * Removes messages older than their topic's retention, with their buffer and group entries,
-   * delivery and receipt states, send records, events and provider ids, and members long dead: what TTLs do
-   * on CQL. Runs on a timer; safe to run in several processes at once. Returns how many
-   * messages it removed.
+   * delivery and receipt states, send records, events and provider ids, and members long
+   * dead: what TTLs do on CQL. Runs on a timer; safe to run in several processes at once.
+   * Returns how many messages it removed.
    */
   async sweepExpired(now = Date.now()): Promise<number> {
     const { topics, bufferedMessages, messagePositions, deliveryStates, sends, receiptStates, groupMessages, events, providerIds, members } = this.tables;
