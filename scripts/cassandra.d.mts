@@ -10,6 +10,8 @@ export interface CassandraEndpoint {
   releaseVersion: string;
   /** true if this call started the node, and so its caller should stop it */
   startedHere: boolean;
+  /** the node's process, when it is one this script started (now or earlier) */
+  pid?: number;
 }
 
 export interface CassandraStatus {

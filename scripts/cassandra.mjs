@@ -414,7 +414,7 @@ export async function ensureCassandra({ log = () => {} } = {}) {
   if (existing && (await isOurNode(existing))) {
     const info = await waitForCql(config.contactPoint, existing);
     log(`cassandra ${info.releaseVersion} already running at ${config.contactPoint} (dc ${info.localDataCenter}, pid ${existing.pid})`);
-    return { contactPoint: config.contactPoint, ...info, startedHere: false };
+    return { contactPoint: config.contactPoint, ...info, startedHere: false, pid: existing.pid };
   }
   // Its node is gone (reboot, kill -9): the state and data dir are all that is left of it.
   if (existing) await forget(config.statePath, existing);
@@ -435,7 +435,7 @@ export async function ensureCassandra({ log = () => {} } = {}) {
   try {
     const info = await waitForCql(config.contactPoint, state);
     log(`cassandra ${info.releaseVersion} ready at ${config.contactPoint} (dc ${info.localDataCenter}) in ${seconds(Date.now() - began)}`);
-    return { contactPoint: config.contactPoint, ...info, startedHere: true };
+    return { contactPoint: config.contactPoint, ...info, startedHere: true, pid: state.pid };
   } catch (error) {
     // Leave nothing running, but keep the whole log for whoever reads the error.
     const keptLog = join(tmpdir(), `omnibus-cassandra-${config.port}-failed.log`);

@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ensureCassandra, stopCassandra } from '../cassandra.mjs';
+import { processCpuSeconds } from '../test-support/src/worker-process.ts';
 import { benchBullMq, type BullMqFigures } from './bullmq.ts';
 import { benchHttpFloor, type HttpFloorFigures } from './http-floor.ts';
 import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
@@ -146,8 +147,11 @@ try {
     cassandraStartedHere = cassandra.startedHere;
     checkSpeed('cql');
     const rawInserts = async (when: string) => {
-      const rate = await rawCqlInserts(cassandra.contactPoint, Math.max(50_000, messages), 256);
-      log(`cql: raw prepared single-row INSERT (300 bytes, 256 in flight) ${when}: ${fmt(rate)}/s`);
+      const rows = Math.max(50_000, messages);
+      const nodeCpuBefore = cassandra.pid === undefined ? NaN : await processCpuSeconds(cassandra.pid);
+      const rate = await rawCqlInserts(cassandra.contactPoint, rows, 256);
+      const nodeCpu = cassandra.pid === undefined ? '' : `, Cassandra node CPU ${((((await processCpuSeconds(cassandra.pid)) - nodeCpuBefore) * 1e6) / rows).toFixed(1)} µs/row`;
+      log(`cql: raw prepared single-row INSERT (300 bytes, 256 in flight) ${when}: ${fmt(rate)}/s${nodeCpu}`);
       return rate;
     };
     const keyspace = `omnibus_bench_${Date.now().toString(36)}`;
@@ -174,6 +178,7 @@ try {
         rounds,
         quick: values.quick,
         log,
+        storePid: cassandra.pid,
         beforeRound: async (round) => void rawInsertsMeasured.push(await rawInserts(`before round ${round + 1}`)),
       });
       rawInsertsMeasured.push(await rawInserts('after the last round'));
@@ -279,6 +284,7 @@ function report(r: Results): string {
     ['  at msg/s (half the end-to-end peak)', num(lmdb?.latencyRatePerSec), num(cql?.latencyRatePerSec), '—'],
     ['worker CPU µs/msg: produce / e2e / drain', cpuCell(lmdb?.cpuMicrosPerMessage), cpuCell(cql?.cpuMicrosPerMessage), '—'],
     ['… of it on the main thread', cpuCell(lmdb?.mainThreadCpuMicrosPerMessage), cpuCell(cql?.mainThreadCpuMicrosPerMessage), '—'],
+    ['Cassandra node CPU µs/msg: produce / e2e / drain', '—', cpuCell(cql?.storeCpuMicrosPerMessage), '—'],
     ['LMDB records / KiB of pages written per msg, e2e', lmdb?.lmdbWritesPerMessage ? `${dec(lmdb.lmdbWritesPerMessage.e2e.puts, '', 2)} / ${dec(lmdb.lmdbWritesPerMessage.e2e.pageKiB, '', 2)}` : '—', '—', '—'],
     ['worker RSS after the e2e run / peak, MiB', lmdb ? `${dec(lmdb.rssMiB, '', 0)} / ${dec(lmdb.peakRssMiB, '', 0)}` : '—', cql ? `${dec(cql.rssMiB, '', 0)} / ${dec(cql.peakRssMiB, '', 0)}` : '—', '—'],
     ['  after the e2e run: anonymous / file-backed, MiB', lmdb ? rssPartsCell(lmdb) : '—', cql ? rssPartsCell(cql) : '—', '—'],

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // By path: scripts/bench is no workspace package, and the package's main entry loads vitest.
-import { WorkerProcess } from '../test-support/src/worker-process.ts';
+import { processCpuSeconds, WorkerProcess } from '../test-support/src/worker-process.ts';
 import { BATCH, batches, CLIENTS, median, message, percentile, sleep, until, withClients } from './workload.ts';
 
 export interface OmnibusFigures {
@@ -23,6 +23,8 @@ export interface OmnibusFigures {
   cpuMicrosPerMessage: PhaseCpu;
   /** The part of it spent on the worker's main thread, the one that runs JavaScript. */
   mainThreadCpuMicrosPerMessage: PhaseCpu;
+  /** CPU time per message of the store's server (the Cassandra node), when it runs on this machine. */
+  storeCpuMicrosPerMessage?: PhaseCpu;
   /** On LMDB, what each message of a phase cost the store's writer (from the worker's omnibus_lmdb_* metrics). */
   lmdbWritesPerMessage?: { produce: LmdbWrites; e2e: LmdbWrites; drain: LmdbWrites };
   latencyRatePerSec: number;
@@ -54,6 +56,8 @@ export interface OmnibusBenchOptions {
   quick?: boolean;
   /** Rounds of the produce, end-to-end and drain phases, each on fresh topics; figures are their medians (1). */
   rounds?: number;
+  /** The store's server process on this machine (the Cassandra node), whose CPU per message is measured beside the worker's. */
+  storePid?: number;
   /** Runs before each round (e.g. to measure the store's raw rate beside it). */
   beforeRound?: (round: number) => Promise<void>;
   log: (line: string) => void;
@@ -82,6 +86,7 @@ interface ThroughputRound {
   drain: number;
   cpu: PhaseCpu;
   mainThreadCpu: PhaseCpu;
+  storeCpu: PhaseCpu | undefined;
   writes: OmnibusFigures['lmdbWritesPerMessage'];
 }
 
@@ -121,15 +126,22 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
     nodeFlags: options.nodeFlags,
   });
   try {
-    const cpuNow = async () => ({ all: await worker.cpuSeconds(), main: await worker.mainThreadCpuSeconds() });
+    const { storePid } = options;
+    const cpuNow = async () => ({
+      all: await worker.cpuSeconds(),
+      main: await worker.mainThreadCpuSeconds(),
+      store: storePid === undefined ? NaN : await processCpuSeconds(storePid),
+    });
     let cpu = await cpuNow();
-    /** Worker CPU µs per message since the last call: all threads, and the main thread's part. */
+    /** CPU µs per message since the last call: the worker's (all threads, and the main thread's part) and the store server's. */
     const cpuPerMessage = async () => {
       const before = cpu;
       cpu = await cpuNow();
-      return { all: ((cpu.all - before.all) * 1e6) / messages, main: ((cpu.main - before.main) * 1e6) / messages };
+      const per = (seconds: number) => (seconds * 1e6) / messages;
+      return { all: per(cpu.all - before.all), main: per(cpu.main - before.main), store: per(cpu.store - before.store) };
     };
-    const describeCpu = ({ all, main }: { all: number; main: number }) => `worker CPU ${all.toFixed(1)} µs/msg, ${main.toFixed(1)} of them on the main thread`;
+    const describeCpu = ({ all, main, store }: { all: number; main: number; store: number }) =>
+      `worker CPU ${all.toFixed(1)} µs/msg, ${main.toFixed(1)} of them on the main thread${Number.isNaN(store) ? '' : `; Cassandra node CPU ${store.toFixed(1)} µs/msg`}`;
     let writes = await lmdbWriteTotals(worker);
     const writesPerMessage = async (): Promise<LmdbWrites | undefined> => {
       const before = writes;
@@ -195,6 +207,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
         drain,
         cpu: { produce: produceCpu.all, e2e: e2eCpu.all, drain: drainCpu.all },
         mainThreadCpu: { produce: produceCpu.main, e2e: e2eCpu.main, drain: drainCpu.main },
+        storeCpu: storePid === undefined ? undefined : { produce: produceCpu.store, e2e: e2eCpu.store, drain: drainCpu.store },
         writes: produceWrites && e2eWrites && drainWrites ? { produce: produceWrites, e2e: e2eWrites, drain: drainWrites } : undefined,
       };
     };
@@ -224,6 +237,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       throughputRounds,
       cpuMicrosPerMessage: typical.cpu,
       mainThreadCpuMicrosPerMessage: typical.mainThreadCpu,
+      storeCpuMicrosPerMessage: typical.storeCpu,
       lmdbWritesPerMessage: typical.writes,
     };
     const afterLoadFigures = { rssMiB: afterLoad.rssMiB, anonRssMiB: afterLoad.anonMiB, fileRssMiB: afterLoad.fileMiB };

@@ -294,6 +294,11 @@ async function firstOf(announced: Promise<string>, exited: Promise<unknown>, dea
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** User + system CPU seconds from a /proc stat file (of a process or of one of its threads). */
+/** CPU time (user + system, all threads) a process has used so far, in seconds; Linux only. */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  return cpuSecondsOf(`/proc/${pid}/stat`);
+}
+
 async function cpuSecondsOf(statFile: string): Promise<number> {
   const stat = await readFile(statFile, 'utf8');
   // Fields after the command name (which may hold spaces) start after the last ')'.
