@@ -147,7 +147,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
           heartbeatMs: beatMs,
           signals: d.resolve(TOKENS.signals),
           consumer: d.resolve(TOKENS.consumerOptions),
-          reportDeliveries: (connector, updates) => d.resolve(TOKENS.herder).applyDeliveryUpdates(connector, updates),
+          reportDeliveries: (connector, updates, topics) => d.resolve(TOKENS.herder).applyDeliveryUpdates(connector, updates, topics),
         });
         return factory;
       };

@@ -150,7 +150,7 @@ export class Producer {
 
     // Idempotent produce: a supplied id that exists already is answered from the stored message.
     const supplied = items.filter((i) => i.id !== undefined).map((i) => i.id as string);
-    const existing = supplied.length > 0 ? await this.deps.store.locateMessages(supplied) : new Map<string, MessagePosition>();
+    const existing = supplied.length > 0 ? await this.deps.store.locateMessages(supplied, [topic.name]) : new Map<string, MessagePosition>();
     for (const item of items) {
       const stored = item.id !== undefined ? existing.get(item.id) : undefined;
       if (stored && stored.topic !== topic.name) {

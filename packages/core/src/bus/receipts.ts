@@ -29,12 +29,16 @@ export interface ReceiptResult {
  */
 const UNMATCHED_RETRY_DELAYS_MS = [250, 1000, 4000];
 
+/**
+ * Applies a connector's receipts. `within`: the connector's topics, where its messages are (a
+ * store looks for them there only); `attempt`: how many times these were tried already.
+ */
 export async function applyDeliveryUpdates(
   store: Store,
   connector: string,
   updates: readonly DeliveryUpdate[],
   workerId: string,
-  attempt = 0,
+  { within, attempt = 0 }: { within?: readonly string[]; attempt?: number } = {},
 ): Promise<ReceiptResult> {
   const result: ReceiptResult = { applied: 0, ignored: 0, unmatched: 0 };
   const named: Array<{ messageId: string; update: DeliveryUpdate }> = [];
@@ -44,7 +48,7 @@ export async function applyDeliveryUpdates(
     if (messageId) named.push({ messageId, update });
     else unmatched.push(update);
   }
-  const positions = named.length > 0 ? await store.locateMessages(named.map((r) => r.messageId)) : new Map<string, MessagePosition>();
+  const positions = named.length > 0 ? await store.locateMessages(named.map((r) => r.messageId), within) : new Map<string, MessagePosition>();
   const resolved: Array<{ position: MessagePosition; update: DeliveryUpdate }> = [];
   for (const { messageId, update } of named) {
     const position = positions.get(messageId);
@@ -55,7 +59,7 @@ export async function applyDeliveryUpdates(
   const retryIn = UNMATCHED_RETRY_DELAYS_MS[attempt];
   if (unmatched.length > 0 && retryIn !== undefined) {
     // Best effort: the worker may stop (and close the store) before the timer fires.
-    setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, attempt + 1).catch(() => undefined), retryIn).unref();
+    setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, { within, attempt: attempt + 1 }).catch(() => undefined), retryIn).unref();
   }
   if (resolved.length === 0) return result;
   await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result));

@@ -41,7 +41,8 @@ export interface SinkRunnerDeps extends SourceRunnerDeps {
   /** Shared by the runners of one worker, so that their idle polls share one budget. */
   pollBudget?: PollBudget;
   /** Applies receipts a task reports on its own connection; defaults to the bus's state machine. */
-  reportDeliveries?: (connector: string, updates: DeliveryUpdate[]) => Promise<void>;
+  /** Applies receipts a task reports; `topics` are the connector's (where its messages are). */
+  reportDeliveries?: (connector: string, updates: DeliveryUpdate[], topics: readonly string[]) => Promise<void>;
 }
 
 /** A record read and not finished. */
@@ -227,12 +228,13 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
     this.task = this.spec.connector.createTask();
     const report =
       this.deps.reportDeliveries ??
-      (async (connector: string, updates: DeliveryUpdate[]) => void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId)));
+      (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[]) =>
+        void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId, { within: topics })));
     await this.task.start(taskConfig, {
       connectorName: this.connector,
       taskId: this.spec.taskId,
       logger: this.logger,
-      reportDeliveries: (updates) => report(this.connector, updates),
+      reportDeliveries: (updates) => report(this.connector, updates, this.common.topics),
     });
     this.bucket = new TokenBucket(0);
     try {

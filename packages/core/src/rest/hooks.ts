@@ -38,7 +38,7 @@ export function hooksRoutes(deps: HooksRoutesDeps): FastifyPluginAsync {
         raiseError: (error) => connectorLogger.error({ err: error }, 'webhook raised a connector error'),
       };
       const response = await target.connector.webhook(toWebhookRequest(request), target.config as never, context);
-      if (response.updates && response.updates.length > 0) await herder.applyDeliveryUpdates(name, response.updates);
+      if (response.updates && response.updates.length > 0) await herder.applyDeliveryUpdates(name, response.updates, target.topics);
       return send(reply, response);
     };
 

@@ -477,7 +477,7 @@ export class StoreHerder implements Herder {
 
   // ---- webhooks and receipts ---------------------------------------------------------------
 
-  async webhookTarget(name: string): Promise<{ connector: SinkConnector; config: unknown } | undefined> {
+  async webhookTarget(name: string): Promise<{ connector: SinkConnector; config: unknown; topics: readonly string[] } | undefined> {
     const record = await this.store.getConnector(name);
     if (!record) return undefined;
     const connector = this.plugins.find(record.config['connector.class'] ?? '');
@@ -489,12 +489,16 @@ export class StoreHerder implements Herder {
       if (error instanceof UnresolvedConfigError) throw new HttpError(503, error.code, `Connector ${name} cannot verify webhooks now: ${error.message}`);
       throw error;
     }
-    return { connector, config: fullSpec(connector.config as ConfigSpec<unknown>).parse(resolved) };
+    const config = fullSpec(connector.config as ConfigSpec<unknown>).parse(resolved);
+    return { connector, config, topics: (config as { topics: string[] }).topics };
   }
 
-  /** The bus's receipt state machine (one for webhooks and for receipts tasks report), which never moves a delivery back. */
-  async applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[]): Promise<void> {
-    const result = await applyReceipts(this.store, connector, updates, this.options.workerId());
+  /**
+   * The bus's receipt state machine (one for webhooks and for receipts tasks report), which
+   * never moves a delivery back. `topics`: the connector's, where its messages are.
+   */
+  async applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[]): Promise<void> {
+    const result = await applyReceipts(this.store, connector, updates, this.options.workerId(), { within: topics });
     if (result.unmatched > 0 || result.ignored > 0) this.logger.info({ connector, ...result }, 'delivery receipts applied');
   }
 

@@ -74,9 +74,9 @@ export interface Herder {
   resetOffsets(name: string): Promise<void>;
 
   /** The sink behind `/hooks/{name}` with its resolved, parsed config; undefined if none has a webhook. */
-  webhookTarget(name: string): Promise<{ connector: SinkConnector; config: unknown } | undefined>;
-  /** Applies receipts (webhooks, SMPP deliver_sm) to delivery states; never moves a state backwards. */
-  applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[]): Promise<void>;
+  webhookTarget(name: string): Promise<{ connector: SinkConnector; config: unknown; topics: readonly string[] } | undefined>;
+  /** Applies receipts (webhooks, SMPP deliver_sm) to delivery states; never moves a state backwards. `topics`: the connector's. */
+  applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[]): Promise<void>;
 }
 
 /** One running task of a connector on this worker. */

@@ -22,10 +22,11 @@
  *
  * Every hot write is a single-partition batch. A produce writes one batch per buffer
  * partition it touches (a partition's rows are applied atomically and cost about one
- * mutation), then the id index `message_positions` (id → topic, shard, ts). A consumer reads
- * a window of its partition and gets the messages whole, and keeps delivery states in
- * `delivery_states`, partitioned like the buffer (per connector): the `sending` and `sent`
- * rows of a batch are again one partition write per shard. Measured on one Cassandra node,
+ * mutation), then the id index `message_positions` (id → topic, shard, ts) for the ids a
+ * producer chose: an id the bus generates says where its message is, and needs none. A
+ * consumer reads a window of its partition and gets the messages whole, and keeps delivery
+ * states in `delivery_states`, partitioned like the buffer (per connector): the `sending` and
+ * `sent` rows of a batch are again one partition write per shard. Measured on one Cassandra node,
  * a row costs the server 25–40 µs in a single-partition batch against 55–80 µs in a
  * multi-partition one and 100–200 µs as a single-row INSERT.
  *
@@ -36,6 +37,7 @@ import { randomUUID } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
 import { createLogger } from '../logging.ts';
+import { impliedPosition, positionImplied, type ImpliedPosition } from '../bus/ids.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {
@@ -66,6 +68,8 @@ type Row = cassandra.types.Row;
 type QueryOptions = cassandra.QueryOptions;
 type BatchQuery = { query: string; params: unknown[] };
 
+/** How long the list of every topic is reused by `locateMessages` before it is read again. */
+const TOPIC_LIST_MS = 5_000;
 /** Width of a buffer partition. Fixed for the life of a keyspace: readers compute the same buckets. */
 export const BUCKET_MS = 60_000;
 /** Windows up to this many buckets are read directly; longer ones go through the bucket index. */
@@ -289,7 +293,9 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 4,
-    description: "receipt states kept beside the sink's own delivery states",
+    // Also marks what older workers could not read: generated ids have no id index row since
+    // this version (they are found where they say: see locateMessages).
+    description: "receipt states kept beside the sink's own delivery states; generated ids without id index rows",
     statements: (ks) => [
       // `receipt`: the state a provider's receipts gave the message, as JSON ({state, workerId,
       // updatedAt, providerId?, lastError?}). Its own cell: a receipt never writes the sink's
@@ -401,6 +407,7 @@ export class CqlStore implements Store {
   private readonly sequence = new EventSequence();
   /** Topics never change once created, so one seen once can be remembered (for its retention). */
   private readonly knownTopics = new Map<string, Topic>();
+  private topicListRead: { at: number; topics: Topic[] } | undefined;
   /** Buffer partitions this store has entered in the bucket index: each is entered once. */
   private readonly writtenBuckets = new Set<string>();
   private clientOrUndefined: Client | undefined;
@@ -590,6 +597,15 @@ export class CqlStore implements Store {
     return (await this.execute(this.q.selectTopics, [], { ...this.plain, fetchSize: 10_000 })).rows.map(topicFromRow);
   }
 
+  /**
+   * Every topic, read again once the list is older than TOPIC_LIST_MS: ids that say where their
+   * message is are looked for in each topic (a topic created since may be missed for that long).
+   */
+  private async topicList(now = Date.now(), fresh = false): Promise<Topic[]> {
+    if (fresh || !this.topicListRead || now - this.topicListRead.at > TOPIC_LIST_MS) this.topicListRead = { at: now, topics: await this.listTopics() };
+    return this.topicListRead.topics;
+  }
+
   /** The topics of these names that exist, remembered once seen (for their retention). */
   private async topicsNamed(names: Iterable<string>): Promise<Map<string, Topic>> {
     for (const name of new Set(names)) {
@@ -654,11 +670,13 @@ export class CqlStore implements Store {
         query: this.q.insertBufferedMessage,
         params: [m.topic, m.shard, bucket, m.createdAt, m.id, payload, ttl],
       });
-      const slot = positionSlot(m.id);
-      let slotted = positions.get(slot);
-      if (!slotted) positions.set(slot, (slotted = []));
-      const position = JSON.stringify([m.topic, m.shard, m.createdAt]);
-      slotted.push({ query: this.q.insertMessagePosition, params: [slot, m.id, position, ttl] });
+      if (!positionImplied(m)) {
+        const slot = positionSlot(m.id);
+        let slotted = positions.get(slot);
+        if (!slotted) positions.set(slot, (slotted = []));
+        const position = JSON.stringify([m.topic, m.shard, m.createdAt]);
+        slotted.push({ query: this.q.insertMessagePosition, params: [slot, m.id, position, ttl] });
+      }
       if (m.group !== undefined) {
         let members = groups.get(m.group);
         if (!members) groups.set(m.group, (members = []));
@@ -677,16 +695,45 @@ export class CqlStore implements Store {
     await this.writePartitions(positions.values(), PARTITION_BATCH_ROWS);
   }
 
-  async locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>> {
+  /**
+   * An id the bus generated says where its message is (ids.ts): it is read there with the
+   * key-only buffer query, in the topics `within` first, then in the others. The other ids, and
+   * any not found so, are looked up in the id index.
+   */
+  async locateMessages(ids: readonly string[], within?: readonly string[]): Promise<Map<string, MessagePosition>> {
+    const found = new Map<string, MessagePosition>();
+    const implied = [...new Set(ids)].flatMap((id) => {
+      const position = impliedPosition(id);
+      return position ? [{ id, ...position }] : [];
+    });
+    if (implied.length > 0 && within && within.length > 0) {
+      const named = await this.topicsNamed(within);
+      await this.readImplied(implied, within.flatMap((name) => named.get(name) ?? []), found);
+    }
+    const notWithin = (topics: readonly Topic[]) => topics.filter((topic) => !within?.includes(topic.name));
+    const elsewhere = implied.filter(({ id }) => !found.has(id));
+    if (elsewhere.length > 0) {
+      const cached = this.topicListRead;
+      const listed = await this.topicList();
+      await this.readImplied(elsewhere, notWithin(listed), found);
+      // Not found with a list read earlier, by a caller that could not say where to look
+      // (a REST lookup): perhaps in a topic created since. (A produce's own ids and a sink's
+      // receipts name their topics, which are read by name.)
+      const unfound = elsewhere.filter(({ id }) => !found.has(id));
+      if (unfound.length > 0 && this.topicListRead === cached && !within) {
+        const known = new Set(listed.map((topic) => topic.name));
+        await this.readImplied(unfound, notWithin(await this.topicList(Date.now(), true)).filter((topic) => !known.has(topic.name)), found);
+      }
+    }
     const bySlot = new Map<string, string[]>();
     for (const id of new Set(ids)) {
+      if (found.has(id)) continue;
       const slot = positionSlot(id);
       const group = bySlot.get(slot);
       if (group) group.push(id);
       else bySlot.set(slot, [id]);
     }
     const requests = [...bySlot].flatMap(([slot, group]) => chunks(group, READ_CHUNK).map((chunk) => [slot, chunk] as const));
-    const found = new Map<string, MessagePosition>();
     await inPool(requests, CONCURRENCY, async ([slot, chunk]) => {
       const result = await this.execute(this.q.selectMessagePositions, [slot, chunk], { ...this.plain, fetchSize: chunk.length + 1 });
       for (const row of result.rows) {
@@ -696,6 +743,15 @@ export class CqlStore implements Store {
       }
     });
     return found;
+  }
+
+  /** Finds the messages at the positions their ids imply, in these topics (those with such a shard). */
+  private async readImplied(implied: ReadonlyArray<{ id: string } & ImpliedPosition>, topics: readonly Topic[], found: Map<string, MessagePosition>): Promise<void> {
+    const candidates = implied.flatMap(({ id, shard, ts }) => topics.filter((topic) => shard < topic.shards).map((topic) => ({ messageId: id, topic: topic.name, shard, ts })));
+    await this.readAtPositions(candidates, this.q.scanBufferSlice, [], (row, { topic, shard }) => {
+      const messageId = row.get('id') as string;
+      found.set(messageId, { messageId, topic, shard, ts: toNumber(row.get('ts')) });
+    });
   }
 
   async getMessages(ids: readonly string[]): Promise<Map<string, Message>> {
@@ -1169,6 +1225,7 @@ function statements(ks: string) {
       `SELECT ts, id, message FROM ${ks}.buffered_messages ` +
       'WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ?',
     scanBuffer: `SELECT ts, id FROM ${ks}.buffered_messages WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ? LIMIT ?`,
+    scanBufferSlice: `SELECT ts, id FROM ${ks}.buffered_messages WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ?`,
     selectBuffer:
       `SELECT ts, id, message FROM ${ks}.buffered_messages ` +
       'WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ? LIMIT ?',

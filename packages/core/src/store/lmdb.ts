@@ -33,7 +33,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { asBinary, open, type Binary, type Database, type Key, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
-import { impliedPosition } from '../bus/ids.ts';
+import { impliedPosition, positionImplied } from '../bus/ids.ts';
 import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
@@ -381,11 +381,16 @@ export class LmdbStore implements Store {
     }
   }
 
-  async locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>> {
+  async locateMessages(ids: readonly string[], within?: readonly string[]): Promise<Map<string, MessagePosition>> {
     this.fresh();
     const { messagePositions, bufferedMessages } = this.tables;
     const found = new Map<string, MessagePosition>();
     let topics: Topic[] | undefined;
+    // Those `within` first: where a sink's or a produce's messages are.
+    const candidateTopics = () => {
+      const all = [...this.tables.topics.getRange().map(({ value }) => value)];
+      return within ? [...all.filter((t) => within.includes(t.name)), ...all.filter((t) => !within.includes(t.name))] : all;
+    };
     for (const messageId of ids) {
       const position = messagePositions.get(messageId);
       if (position) {
@@ -395,7 +400,7 @@ export class LmdbStore implements Store {
       // Not indexed: where its id says it is, in whichever topic has such a shard (topics are few).
       const implied = impliedPosition(messageId);
       if (!implied) continue;
-      topics ??= [...this.tables.topics.getRange().map(({ value }) => value)];
+      topics ??= candidateTopics();
       for (const topic of topics) {
         if (implied.shard >= topic.shards || !bufferedMessages.doesExist([topic.name, implied.shard, implied.ts, messageId])) continue;
         found.set(messageId, { messageId, topic: topic.name, shard: implied.shard, ts: implied.ts });
@@ -860,14 +865,4 @@ export class LmdbStore implements Store {
     }
     return removed;
   }
-}
-
-/**
- * Whether the message's id says where it is: made by the producer at the message's time for its
- * shard. Such a message is found by its id alone and needs no `message_positions` row, which
- * was a fourth of the rows a delivered message cost (one of buffer, index, `sending`, `sent`).
- */
-function positionImplied(message: Pick<Message, 'id' | 'shard' | 'createdAt'>): boolean {
-  const implied = impliedPosition(message.id);
-  return implied !== undefined && implied.ts === message.createdAt && implied.shard === message.shard;
 }

@@ -236,8 +236,13 @@ export interface Store {
    * stored (and delivered); producing them again with the same ids stores nothing twice.
    */
   appendMessages(messages: Message[]): Promise<void>;
-  /** Where the messages with these ids are (those that exist and have not expired). */
-  locateMessages(ids: readonly string[]): Promise<Map<string, MessagePosition>>;
+  /**
+   * Where the messages with these ids are (those that exist and have not expired). `within`,
+   * when given, names the topics they can be in (a sink's topics, a produce's topic): a message
+   * whose id says where it is (ids.ts, `positionImplied`) has no index row, and is looked for
+   * in those topics only, not in every topic.
+   */
+  locateMessages(ids: readonly string[], within?: readonly string[]): Promise<Map<string, MessagePosition>>;
   getMessages(ids: readonly string[]): Promise<Map<string, Message>>;
   /** The messages at these positions (those that exist), by id. */
   getMessagesAt(positions: readonly MessagePosition[]): Promise<Map<string, Message>>;

@@ -136,6 +136,9 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const positions = await store.locateMessages(asked);
         expect(positions.size).toBe(300);
         for (const m of messages) expect(positions.get(m.id)).toEqual(positionOf(m));
+        // Told the topic they are in, or a wrong one (a sink whose topics changed since): the same answer.
+        expect(await store.locateMessages(asked, [t.name])).toEqual(positions);
+        expect(await store.locateMessages(asked, [unique('elsewhere')])).toEqual(positions);
         const some = messages.filter((_, i) => i % 7 === 3);
         expect([...(await store.getMessagesAt(some.map(positionOf))).values()].sort((a, b) => a.createdAt - b.createdAt)).toEqual(some);
         // A position must match exactly: the same id at another time or shard is no message.

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { createLogger } from '../../src/logging.ts';
-import { BUCKET_MS, CqlStore, parseCqlUrl } from '../../src/store/cql.ts';
+import { UuidV7Generator } from '../../src/bus/ids.ts';
+import { BUCKET_MS, CqlStore, parseCqlUrl, positionSlot } from '../../src/store/cql.ts';
 import { fetchSupportedOptions, shardingFromSupported } from '../../src/store/cql-sharding.ts';
 import type { Delivery, Message } from '../../src/store/port.ts';
 import { describeStoreConformance } from './conformance.ts';
@@ -48,6 +49,29 @@ describe('CqlStore schema', () => {
       await again.close();
     } finally {
       await Promise.all(stores.map((store) => store.close()));
+    }
+  });
+
+  it('writes no id index row for an id the bus generated, which says where its message is', async () => {
+    const ks = conformanceKeyspace!;
+    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
+    await store.init();
+    try {
+      await store.createTopic({ name: 'implied', shards: 4, retentionMs: 3_600_000, createdAt: 1 });
+      const now = Date.now();
+      const generated = new UuidV7Generator().next(now, 2);
+      const own = `own-${now}`;
+      const message = (id: string): Message => ({ id, topic: 'implied', key: 'k', token: '1', shard: 2, value: id, headers: {}, createdAt: now });
+      await store.appendMessages([message(generated), message(own)]);
+      const indexed = async (id: string) =>
+        (await ks.client.execute(`SELECT id FROM ${ks.keyspace}.message_positions WHERE slot = ? AND id = ?`, [positionSlot(id), id], { prepare: true })).rowLength;
+      expect(await indexed(generated)).toBe(0);
+      expect(await indexed(own)).toBe(1);
+      const found = await store.locateMessages([generated, own], ['implied']);
+      expect(found.get(generated)).toEqual({ messageId: generated, topic: 'implied', shard: 2, ts: now });
+      expect(found.get(own)).toEqual({ messageId: own, topic: 'implied', shard: 2, ts: now });
+    } finally {
+      await store.close();
     }
   });
 
