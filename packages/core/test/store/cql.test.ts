@@ -25,6 +25,18 @@ describeStoreConformance('cql', async () => {
   return new CqlStore({ ...parseCqlUrl(cqlUrl(conformanceKeyspace.keyspace)), logger });
 });
 
+/** Runs `work` with a store of its own on the conformance suite's keyspace, closed after. */
+async function withConformanceStore(work: (store: CqlStore, ks: FreshKeyspace) => Promise<void>): Promise<void> {
+  const ks = conformanceKeyspace!;
+  const store = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
+  await store.init();
+  try {
+    await work(store, ks);
+  } finally {
+    await store.close();
+  }
+}
+
 describe('CqlStore schema', () => {
   it('is created by several workers starting at once, each migration applied once', async () => {
     const ks = await keyspace('store_cql_init');
@@ -52,11 +64,8 @@ describe('CqlStore schema', () => {
     }
   });
 
-  it('writes no id index row for an id the bus generated, which says where its message is', async () => {
-    const ks = conformanceKeyspace!;
-    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
-    await store.init();
-    try {
+  it('writes no id index row for an id the bus generated, which says where its message is', () =>
+    withConformanceStore(async (store, ks) => {
       await store.createTopic({ name: 'implied', shards: 4, retentionMs: 3_600_000, createdAt: 1 });
       const now = Date.now();
       const generated = new UuidV7Generator().next(now, 2);
@@ -70,10 +79,7 @@ describe('CqlStore schema', () => {
       const found = await store.locateMessages([generated, own], ['implied']);
       expect(found.get(generated)).toEqual({ messageId: generated, topic: 'implied', shard: 2, ts: now });
       expect(found.get(own)).toEqual({ messageId: own, topic: 'implied', shard: 2, ts: now });
-    } finally {
-      await store.close();
-    }
-  });
+    }));
 
   it('finishes a migration whose worker died after its DDL and before marking it applied (a column added twice is taken as added)', async () => {
     const ks = await keyspace('store_cql_rerun');
@@ -94,11 +100,8 @@ describe('CqlStore schema', () => {
     }
   });
 
-  it('writes the buffer, the id index, delivery and receipt states, events and provider ids with the topic retention as TTL, the first three under time-window compaction', async () => {
-    const ks = conformanceKeyspace!;
-    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(ks.keyspace)), logger });
-    await store.init();
-    try {
+  it('writes the buffer, the id index, delivery and receipt states, events and provider ids with the topic retention as TTL, the first three under time-window compaction', () =>
+    withConformanceStore(async (store, ks) => {
       await store.createTopic({ name: 'ttl-mail', shards: 1, retentionMs: 3_600_000, createdAt: 1 });
       const now = Date.now();
       await store.appendMessages([{ id: 'ttl-m1', topic: 'ttl-mail', key: 'k', token: '1', shard: 0, value: 1, headers: {}, createdAt: now }]);
@@ -134,17 +137,12 @@ describe('CqlStore schema', () => {
         ).first();
         expect(table.get('compaction').class).toMatch(/TimeWindowCompactionStrategy/);
       }
-    } finally {
-      await store.close();
-    }
-  });
+    }));
 });
 
 describe('CqlStore reads at scattered positions', () => {
-  it('fetches the rows asked for, not every row between them (receipts, groups)', async () => {
-    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(conformanceKeyspace!.keyspace)), logger });
-    await store.init();
-    try {
+  it('fetches the rows asked for, not every row between them (receipts, groups)', () =>
+    withConformanceStore(async (store) => {
       await store.createTopic({ name: 'scatter', shards: 1, retentionMs: 3_600_000, createdAt: 1 });
       // 2,000 delivery states 10 ms apart, all in one partition (one shard, one bucket).
       const base = (Math.floor(Date.now() / BUCKET_MS) - 1) * BUCKET_MS + 1_000;
@@ -182,10 +180,7 @@ describe('CqlStore reads at scattered positions', () => {
       const window = states.slice(500, 600);
       expect((await store.getDeliveries('sink', window)).size).toBe(100);
       expect(rowsFetched).toBe(100);
-    } finally {
-      await store.close();
-    }
-  });
+    }));
 });
 
 describe('CqlStore limits and cluster discovery', () => {
@@ -196,9 +191,7 @@ describe('CqlStore limits and cluster discovery', () => {
     valueOf: (i: number) => string,
     check: (store: CqlStore, messages: Message[], read: Message[]) => Promise<void>,
   ): Promise<void> {
-    const store = new CqlStore({ ...parseCqlUrl(cqlUrl(conformanceKeyspace!.keyspace)), logger });
-    await store.init();
-    try {
+    await withConformanceStore(async (store) => {
       await store.createTopic({ name: topic, shards: 2, retentionMs: 60_000, createdAt: 1 });
       const now = Date.now();
       const messages: Message[] = Array.from({ length: count }, (_, i) => ({
@@ -214,9 +207,7 @@ describe('CqlStore limits and cluster discovery', () => {
       await store.appendMessages(messages);
       const read = [...(await store.readBuffer(topic, 0, now, now + count + 100, 1_000)), ...(await store.readBuffer(topic, 1, now, now + count + 100, 1_000))];
       await check(store, messages, read);
-    } finally {
-      await store.close();
-    }
+    });
   }
 
   it('stores a produce far above Cassandra\'s default batch thresholds, in partition batches below them', async () => {
