@@ -31,7 +31,7 @@ const UNMATCHED_RETRY_DELAYS_MS = [250, 1000, 4000];
 
 /**
  * Applies a connector's receipts. `within`: the connector's topics, where its messages are (a
- * store looks for them there only); `attempt`: how many times these were tried already.
+ * store looks for them there first); `attempt`: how many times these were tried already.
  */
 export async function applyDeliveryUpdates(
   store: Store,

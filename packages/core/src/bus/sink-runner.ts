@@ -40,8 +40,10 @@ export interface SinkRunnerDeps extends SourceRunnerDeps {
   consumer?: Partial<ConsumerOptions>;
   /** Shared by the runners of one worker, so that their idle polls share one budget. */
   pollBudget?: PollBudget;
-  /** Applies receipts a task reports on its own connection; defaults to the bus's state machine. */
-  /** Applies receipts a task reports; `topics` are the connector's (where its messages are). */
+  /**
+   * Applies receipts a task reports on its own connection; defaults to the bus's state machine.
+   * `topics` are the connector's: where its messages are.
+   */
   reportDeliveries?: (connector: string, updates: DeliveryUpdate[], topics: readonly string[]) => Promise<void>;
 }
 
