@@ -52,6 +52,12 @@ export class Metrics {
     labelNames: ['connector'] as const,
     registers: [this.registry],
   });
+  readonly lateEntries = new Counter({
+    name: 'omnibus_bus_late_entries_total',
+    help: 'Messages a consumer found only by re-reading, after its first read had passed their time: by the first re-read (recheck, within moments: produces landing out of order) or only by the last one (sweep, at the overlap: writes as late as the overlap allows for)',
+    labelNames: ['connector', 'by'] as const,
+    registers: [this.registry],
+  });
   readonly messagesProduced = new Counter({
     name: 'omnibus_bus_messages_produced_total',
     help: 'Messages accepted into the bus',

@@ -134,7 +134,15 @@ export const NETWORKED_STORE_CONSUMER_OPTIONS: Partial<ConsumerOptions> = { wake
 export interface Discovered {
   message: Message;
   prior?: Delivery;
+  /**
+   * Found by a re-read, not by the first read of its time: it became visible after that read
+   * had passed it. `recheck`: within moments (concurrent produces landing out of order);
+   * `sweep`: only by the last re-read, at the overlap's age.
+   */
+  late?: LateBy;
 }
+
+export type LateBy = 'recheck' | 'sweep';
 
 const MAX_FETCH_LIMIT = 100_000;
 /** How often a flush that writes nothing recomputes the watermark (it only feeds the lag gauge then). */
@@ -302,10 +310,18 @@ export class ShardConsumer {
     // Sweeps read positions only: what they find is nearly always known, and the few late
     // writes they turn up are read whole afterwards.
     const late: MessagePosition[] = [];
-    for (const page of [rechecked, swept]) {
+    const lateBy = new Map<string, LateBy>();
+    for (const [page, by] of [
+      [rechecked, 'recheck'],
+      [swept, 'sweep'],
+    ] as const) {
       if (!page) continue;
       full ||= page.full;
-      for (const p of page.entries) if (!this.tracked.has(p.messageId) && !this.handled.has(p.messageId)) late.push(p);
+      for (const p of page.entries) {
+        if (this.tracked.has(p.messageId) || this.handled.has(p.messageId) || lateBy.has(p.messageId)) continue;
+        late.push(p);
+        lateBy.set(p.messageId, by);
+      }
     }
     let entries = hot.entries;
     if (late.length > 0) {
@@ -341,7 +357,10 @@ export class ShardConsumer {
         continue;
       }
       this.tracked.set(message.id, message.createdAt);
-      found.push(prior ? { message, prior } : { message });
+      const by = lateBy.get(message.id);
+      const discovered: Discovered = prior ? { message, prior } : { message };
+      if (by) discovered.late = by;
+      found.push(discovered);
     }
     this.scheduleAfterRead(found.length, full, now);
     return found;

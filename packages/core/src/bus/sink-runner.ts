@@ -26,7 +26,7 @@ import type { Counter, Gauge } from 'prom-client';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
 import { positionOf, type Delivery, type DeliveryState, type Message, type MessagePosition, type NewMessageEvent, type ProviderIdEntry, type Topic } from '../store/port.ts';
-import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered } from './consumer.ts';
+import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions, type Discovered, type LateBy } from './consumer.ts';
 import { HeldLease } from './lease.ts';
 import { retryDelay, TokenBucket } from './pacing.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
@@ -193,7 +193,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
   /** Outcomes of the last batch (all final), written together with the next batch's `sending` rows. */
   private deferred: Settlement | undefined;
   /** The connector's labelled counters, looked up once. */
-  private counters!: { read: Counter.Internal; sent: Counter.Internal; retried: Counter.Internal; failed: Counter.Internal };
+  private counters!: { read: Counter.Internal; sent: Counter.Internal; retried: Counter.Internal; failed: Counter.Internal; late: Record<LateBy, Counter.Internal> };
   private missingTopicsLogged = new Set<string>();
 
   constructor(
@@ -225,6 +225,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
       sent: metrics.recordsSent.labels(labels),
       retried: metrics.recordsRetried.labels(labels),
       failed: metrics.recordsFailed.labels(labels),
+      late: { recheck: metrics.lateEntries.labels({ ...labels, by: 'recheck' }), sweep: metrics.lateEntries.labels({ ...labels, by: 'sweep' }) },
     };
     const taskConfig = this.spec.connector.config.parse(this.spec.config);
     this.task = this.spec.connector.createTask();
@@ -457,7 +458,10 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
     const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
     for (const { owned, consumer, found } of reads) {
       if (owned.consumer !== consumer) continue; // dropped while reading
-      for (const discovered of found) this.admit(owned, discovered, now, inDoubt);
+      for (const discovered of found) {
+        if (discovered.late) this.counters.late[discovered.late].inc();
+        this.admit(owned, discovered, now, inDoubt);
+      }
     }
     if (inDoubt.length > 0) await this.markUnknown(inDoubt);
   }

@@ -66,12 +66,14 @@ describe('shard consumer', () => {
     await store.appendMessages(Array.from({ length: 25 }, (_, i) => message(`m${String(i).padStart(2, '0')}`, T0 + i)));
 
     const handedOver: string[] = [];
+    const foundLate = new Map<string, string>();
     const readAt = async (now: number) => {
       // Pages of 10: read until a page is not full, as the runner does when it polls again at once.
       for (let page = 0; page < 20; page++) {
         const found = await consumer.read(now);
-        for (const { message: m } of found) {
+        for (const { message: m, late } of found) {
           handedOver.push(m.id);
+          if (late) foundLate.set(m.id, late);
           consumer.complete(m.id);
         }
         if (consumer.nextPollAt > now) return;
@@ -98,6 +100,8 @@ describe('shard consumer', () => {
     for (let now = T0 + 1600; now <= T0 + 4000; now += 150) await readAt(now);
     expect(handedOver.filter((id) => id === 'late')).toEqual(['late']);
     expect(handedOver).toHaveLength(27);
+    // Each is said to be late, and by which re-read (the runner counts them: omnibus_bus_late_entries_total).
+    expect(Object.fromEntries(foundLate)).toEqual({ soon: 'recheck', late: 'sweep' });
 
     // Three times each (hot read, first re-read, last sweep), plus the last millisecond of a full page, read again by the next page.
     const total = [...reads.values()].reduce((sum, n) => sum + n, 0);
