@@ -184,7 +184,10 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       await sleep(100); // the last progress write comes just after the put
       const e2eCpu = await cpuPerMessage();
       const e2eWrites = await writesPerMessage();
-      log(`${label}: end to end ${fmt(e2e)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; ${describeCpu(e2eCpu)}${describeWrites(e2eWrites)})`);
+      const late = await lateEntries(worker, name('null'));
+      log(
+        `${label}: end to end ${fmt(e2e)} msg/s (produce alone during it: ${fmt(producedIn)} msg/s; ${tasks} sink tasks; ${describeCpu(e2eCpu)}${describeWrites(e2eWrites)}; found late: ${late.recheck} by the first re-read, ${late.sweep} by the last)`,
+      );
       // The last round's connector stays: the idle phase measures a worker with one connector.
       if (round < rounds - 1) await worker.requestExpecting('DELETE', `/connectors/${name('null')}`, undefined, 204);
 
@@ -422,6 +425,13 @@ const describeWrites = (writes: LmdbWrites | undefined): string =>
   writes
     ? `; LMDB per message: ${writes.puts.toFixed(2)} records, ${writes.pageKiB.toFixed(2)} KiB of pages written, ${writes.writeMicros.toFixed(1)} µs in write transactions, ${writes.transactions.toFixed(3)} transactions`
     : '';
+
+/** The messages the connector's consumers found only by re-reading (omnibus_bus_late_entries_total), by re-read. */
+async function lateEntries(worker: WorkerProcess, connector: string): Promise<{ recheck: number; sweep: number }> {
+  const metrics = String(await worker.requestExpecting('GET', '/metrics', undefined, 200));
+  const count = (by: string) => Number(new RegExp(`^omnibus_bus_late_entries_total\\{connector="${connector}",by="${by}"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
+  return { recheck: count('recheck'), sweep: count('sweep') };
+}
 
 /** Store operations so far, per operation (the instrumented store's histogram counts). */
 async function storeCounts(worker: WorkerProcess): Promise<Map<string, number>> {
