@@ -26,8 +26,8 @@
  * producer chose: an id the bus generates says where its message is, and needs none. A
  * consumer reads a window of its partition and gets the messages whole, and keeps delivery
  * states in `delivery_states`, partitioned like the buffer (per connector): the `sending` and
- * `sent` rows of a batch are again one partition write per shard. Measured on one Cassandra node,
- * a row costs the server 25–40 µs in a single-partition batch against 55–80 µs in a
+ * `sent` rows of a batch are again one partition write per shard. Measured on one Cassandra
+ * node, a row costs the server 25–40 µs in a single-partition batch against 55–80 µs in a
  * multi-partition one and 100–200 µs as a single-row INSERT.
  *
  * A long window (a consumer catching up after downtime) would walk many empty minutes; the
@@ -934,10 +934,7 @@ export class CqlStore implements Store {
         detail = JSON.stringify(fields);
         last = d;
       }
-      const bucket = Math.floor(d.ts / BUCKET_MS);
-      const key = `${d.connector}\u0000${d.shard}/${bucket}/${d.topic}`;
-      let rows = partitions.get(key);
-      if (!rows) partitions.set(key, (rows = []));
+      const { rows, bucket } = deliveryPartition(partitions, d.connector, d);
       rows.push({
         query: this.q.insertDeliveryState,
         params: [
@@ -961,10 +958,7 @@ export class CqlStore implements Store {
     const topics = await this.topicsNamed(receipts.map((r) => r.topic));
     const partitions = new Map<string, BatchQuery[]>();
     for (const { connector, messageId, topic, shard, ts, ...stored } of receipts) {
-      const bucket = Math.floor(ts / BUCKET_MS);
-      const key = `${connector}\u0000${shard}/${bucket}/${topic}`;
-      let rows = partitions.get(key);
-      if (!rows) partitions.set(key, (rows = []));
+      const { rows, bucket } = deliveryPartition(partitions, connector, { topic, shard, ts });
       rows.push({ query: this.q.updateReceiptState, params: [keptFor(topics, topic), JSON.stringify(stored), connector, topic, shard, bucket, ts, messageId] });
     }
     await this.writePartitions(partitions.values(), PARTITION_BATCH_ROWS);
@@ -1310,6 +1304,19 @@ function topicFromRow(row: Row): Topic {
   };
   if (schema !== null) topic.schema = JSON.parse(schema) as Record<string, unknown>;
   return topic;
+}
+
+/** The rows already batched for the `delivery_states` partition of this connector and position (created empty), and its bucket. */
+function deliveryPartition(
+  partitions: Map<string, BatchQuery[]>,
+  connector: string,
+  { topic, shard, ts }: Pick<MessagePosition, 'topic' | 'shard' | 'ts'>,
+): { rows: BatchQuery[]; bucket: number } {
+  const bucket = Math.floor(ts / BUCKET_MS);
+  const key = `${connector}\u0000${shard}/${bucket}/${topic}`;
+  let rows = partitions.get(key);
+  if (!rows) partitions.set(key, (rows = []));
+  return { rows, bucket };
 }
 
 function deliveryFromRow(row: Row, connector: string, topic: string, shard: number): Delivery {

@@ -238,9 +238,9 @@ export interface Store {
   appendMessages(messages: Message[]): Promise<void>;
   /**
    * Where the messages with these ids are (those that exist and have not expired). `within`,
-   * when given, names the topics they can be in (a sink's topics, a produce's topic): a message
-   * whose id says where it is (ids.ts, `positionImplied`) has no index row, and is looked for
-   * in those topics only, not in every topic.
+   * when given, names the topics they are likely in (a sink's topics, a produce's topic): a
+   * message whose id says where it is (ids.ts, `positionImplied`) has no index row, and is
+   * looked for in those topics first, then in the others.
    */
   locateMessages(ids: readonly string[], within?: readonly string[]): Promise<Map<string, MessagePosition>>;
   getMessages(ids: readonly string[]): Promise<Map<string, Message>>;
