@@ -8,7 +8,7 @@
  * SDK test kit, as the runtime would drive it.
  */
 import { ConfigError, FatalConnectorError, type SinkHarness, startSink } from '@omnibus/sdk';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startWhatsAppDevServer, type WhatsAppDevServer } from '../src/dev-server.ts';
 import { WhatsAppErrors, WhatsAppSink } from '../src/index.ts';
 
@@ -25,8 +25,29 @@ afterAll(async () => {
   await server.stop();
 });
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(sinks.splice(0).map((sink) => sink.stop()));
 });
+
+/**
+ * Freezes `Date` (timers and I/O stay real) at the start of a wall-clock second. The limiters
+ * and the emulator's arrival stamps read that one clock, and it moves only when the test moves
+ * it: slots and windows are checked exactly, whatever the machine's load.
+ */
+function freezeClock(): { at: number; moveTo(offsetMs: number): void } {
+  const at = (Math.floor(Date.now() / 1000) + 1) * 1000;
+  vi.useFakeTimers({ toFake: ['Date'], now: at });
+  return { at, moveTo: (offsetMs) => vi.setSystemTime(at + offsetMs) };
+}
+
+/** Polls `check` on real time (performance.now is not frozen), for up to 10 s. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
 
 const start = async (overrides: Record<string, unknown> = {}) => {
   const sink = await startSink(WhatsAppSink, {
@@ -224,19 +245,26 @@ describe('rate limits', () => {
   it('keeps every one-second window within whatsapp.rate.limit.per.second', async () => {
     const limited = await startWhatsAppDevServer({ accessToken: ACCESS_TOKEN, throughputPerSecond: 20 });
     try {
+      // Frozen before the task starts: its limiters take their clock when they are made.
+      const clock = freezeClock();
       const sink = await start({
         'whatsapp.api.url': limited.url,
         'whatsapp.phone.number.id': limited.phoneNumberId,
         'whatsapp.rate.limit.per.second': 20,
       });
       const messages = Array.from({ length: 50 }, () => text(recipient()));
-      const results = await sink.send(messages, { maxAttempts: 1 });
+      const sending = sink.send(messages, { maxAttempts: 1 });
+      // One token per 50 ms: the clock moves a token's worth once the emulator has what is due
+      // so far. A limiter letting more through would put them in the same (frozen) instant.
+      for (let step = 0; limited.received.length < messages.length; step++) {
+        clock.moveTo(step * 50);
+        await until(() => limited.received.length >= Math.min(step + 1, messages.length), `send ${step + 1}`);
+      }
+      const results = await sending;
       expect(results.every((r) => r.outcome.status === 'sent')).toBe(true);
       const windows = [...limited.requestsPerSecond().values()];
-      expect(windows.reduce((a, b) => a + b, 0)).toBe(50);
-      expect(Math.max(...windows)).toBeLessThanOrEqual(20);
-      // 50 messages at 20 per second cannot fit in fewer than three windows: the pacing really happened.
-      expect(windows.length).toBeGreaterThanOrEqual(3);
+      expect(windows).toEqual([20, 20, 10]);
+      expect(limited.received.map((r) => r.at - clock.at)).toEqual(Array.from({ length: 50 }, (_, i) => i * 50));
       expect(limited.received.some((r) => r.graphCode === 130429)).toBe(false);
     } finally {
       await limited.stop();
@@ -244,26 +272,26 @@ describe('rate limits', () => {
   });
 
   it('holds a second message to the same recipient back with retryAfterMs, then sends it in its slot', async () => {
+    // Frozen before the task starts: its limiters take their clock when they are made.
+    const clock = freezeClock();
     const sink = await start({ 'whatsapp.pair.rate.limit': 1, 'whatsapp.pair.rate.limit.window.ms': 400 });
     const to = recipient();
     const batch = ['pair-a', 'pair-b', 'pair-c'].map((id, i) => ({ id, ...text(to, `update ${i}`) }));
+    const retry = (wait: number) => ({ status: 'retry', retryAfterMs: wait, error: { code: WhatsAppErrors.PAIR_RATE_LIMITED } });
     const results = await sink.send(batch, { maxAttempts: 1 });
-    expect(results[0]?.outcome.status).toBe('sent');
-    const [b, c] = [results[1]?.outcome, results[2]?.outcome];
-    expect(b).toMatchObject({ status: 'retry', error: { code: WhatsAppErrors.PAIR_RATE_LIMITED } });
-    const waitB = (b as { retryAfterMs: number }).retryAfterMs;
-    const waitC = (c as { retryAfterMs: number }).retryAfterMs;
-    expect(waitB).toBeGreaterThan(0);
-    expect(waitB).toBeLessThanOrEqual(400);
-    expect(waitC).toBeGreaterThan(waitB);
-    expect(requestsTo(to)).toHaveLength(1);
+    // One slot per 400 ms: the second and third messages are given the next two slots.
+    expect(results.map((r) => r.outcome)).toMatchObject([{ status: 'sent' }, retry(400), retry(800)]);
 
-    const later = await sink.send(batch.slice(1), { maxAttempts: 4, maxWaitMs: 1000 });
-    expect(later.map((r) => r.outcome.status)).toEqual(['sent', 'sent']);
-    const arrivals = requestsTo(to).map((r) => r.at);
-    expect(arrivals).toHaveLength(3);
-    // Spacing is a property of the limiter, not of machine speed: each send waits for its slot.
-    for (let i = 1; i < arrivals.length; i++) expect((arrivals[i] as number) - (arrivals[i - 1] as number)).toBeGreaterThanOrEqual(390);
+    // Back too early: still held, told the rest of the wait, nothing sent.
+    clock.moveTo(300);
+    expect((await sink.send([batch[1]!], { maxAttempts: 1 }))[0]?.outcome).toMatchObject(retry(100));
+    // Back on time: it goes; the third is still a slot away.
+    clock.moveTo(400);
+    expect((await sink.send(batch.slice(1), { maxAttempts: 1 })).map((r) => r.outcome)).toMatchObject([{ status: 'sent' }, retry(400)]);
+    clock.moveTo(800);
+    expect((await sink.send(batch.slice(2), { maxAttempts: 1 }))[0]?.outcome.status).toBe('sent');
+
+    expect(requestsTo(to).map((r) => r.at - clock.at)).toEqual([0, 400, 800]);
     expect(requestsTo(to).map((r) => (r.body?.text as { body: string }).body)).toEqual(['update 0', 'update 1', 'update 2']);
   });
 });

@@ -3,7 +3,7 @@
  * layer maps every thrown error through {@link toHttpError}, so a handler never builds an
  * error body by hand and an unexpected exception is the only thing that becomes a 500.
  */
-import { ConfigError, OmnibusError } from '@omnibus/sdk';
+import { isConfigError, OmnibusError } from '@omnibus/sdk';
 
 export class HttpError extends OmnibusError {
   readonly status: number;
@@ -34,7 +34,7 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody }
   if (error instanceof HttpError) {
     return { status: error.status, body: { error_code: error.status, message: error.message, ...error.details } };
   }
-  if (error instanceof ConfigError) {
+  if (isConfigError(error)) {
     return { status: 400, body: { error_code: 400, message: error.message, errors: error.errors } };
   }
   // Fastify's own errors (bad JSON, body too large, unsupported media type) carry a statusCode.

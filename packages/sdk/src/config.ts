@@ -4,6 +4,7 @@
  * and the Markdown docs. Modelled on Kafka's ConfigDef (types, importance, groups,
  * validators, recommenders) with Benthos-style builders.
  */
+import { brandedInstanceOf, brandPrototype, hasBrand } from './brand.ts';
 import { ConfigError } from './errors.ts';
 
 export type ConfigType = 'STRING' | 'INT' | 'LONG' | 'DOUBLE' | 'BOOLEAN' | 'LIST' | 'PASSWORD' | 'CLASS';
@@ -13,8 +14,16 @@ export type Width = 'NONE' | 'SHORT' | 'MEDIUM' | 'LONG';
 /**
  * A secret. Its `toString`, `toJSON` and inspection print `[hidden]`, so that a password
  * logged or serialised by mistake never leaks; call `value()` where the secret is really used.
+ * Recognised by brand: `instanceof Password` and {@link isPassword} hold for a password made
+ * by another copy of the SDK (a plugin's own).
  */
 export class Password {
+  static {
+    brandPrototype(this, 'Password');
+  }
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return brandedInstanceOf(this, Password, 'Password', value);
+  }
   static readonly HIDDEN = '[hidden]';
   readonly #value: string;
   constructor(value: string) {
@@ -32,6 +41,11 @@ export class Password {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return Password.HIDDEN;
   }
+}
+
+/** True for a {@link Password} of any copy of the SDK. */
+export function isPassword(value: unknown): value is Password {
+  return hasBrand(value, 'Password') && typeof (value as { value?: unknown }).value === 'function';
 }
 
 /** Returns a problem description, or undefined when the value is fine. */
@@ -118,7 +132,18 @@ export interface ConfigInfos {
 /** Raw configs arrive as Kafka sends them (all strings) or as JSON values; both are accepted. */
 export type RawConfig = Record<string, unknown>;
 
+/**
+ * A connector's config declaration. Specs from another copy of the SDK (a plugin's own) are
+ * used through their `keys` only, so they merge with and parse like this copy's; `instanceof
+ * ConfigSpec` and {@link isConfigSpec} recognise them by brand.
+ */
 export class ConfigSpec<T = Record<string, never>> {
+  static {
+    brandPrototype(this, 'ConfigSpec');
+  }
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return brandedInstanceOf(this, ConfigSpec, 'ConfigSpec', value);
+  }
   readonly keys: readonly ConfigKey[];
 
   constructor(keys: readonly ConfigKey[] = []) {
@@ -345,7 +370,7 @@ function convert(key: ConfigKey, given: unknown): { value: unknown } | { error: 
     case 'CLASS':
       return typeof given === 'string' ? { value: given.trim() } : typeof given === 'number' ? { value: String(given) } : bad('a string');
     case 'PASSWORD':
-      if (given instanceof Password) return { value: given };
+      if (isPassword(given)) return { value: given };
       return typeof given === 'string' ? { value: new Password(given) } : bad('a string');
     case 'INT':
     case 'LONG': {
@@ -373,6 +398,11 @@ function convert(key: ConfigKey, given: unknown): { value: unknown } | { error: 
         };
       return bad('a comma-separated list');
   }
+}
+
+/** True for a {@link ConfigSpec} of any copy of the SDK. */
+export function isConfigSpec(value: unknown): value is ConfigSpec<unknown> {
+  return hasBrand(value, 'ConfigSpec') && Array.isArray((value as { keys?: unknown }).keys);
 }
 
 /** Validators for config keys; each one describes itself for docs and error messages. */

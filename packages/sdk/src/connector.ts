@@ -4,6 +4,7 @@
  * from the bus and publishes what source tasks poll. Each method says when it is called.
  */
 import type { ConfigSpec } from './config.ts';
+import { SDK_API_VERSION, SDK_API_VERSION_KEY } from './version.ts';
 
 /** The subset of pino's logger that connectors use; lines carry connector and task ids. */
 export interface Logger {
@@ -122,6 +123,8 @@ interface ConnectorDefinition<C> {
   taskConfigs?(config: C, maxTasks: number): Array<Record<string, unknown>>;
   /** Cross-key checks beyond the spec; returns problems by key (merged into validate's response). */
   validate?(config: C): Record<string, string[]>;
+  /** The SDK API version the connector was built for; `defineSinkConnector`/`defineSourceConnector` set it. */
+  readonly [SDK_API_VERSION_KEY]?: string;
 }
 
 export interface SinkConnector<C = Record<string, unknown>> extends ConnectorDefinition<C> {
@@ -179,13 +182,16 @@ export interface SourceConnector<C = Record<string, unknown>> extends ConnectorD
 
 export type Connector<C = Record<string, unknown>> = SinkConnector<C> | SourceConnector<C>;
 
-/** Identity helpers that keep `C` inferred from the config spec. */
+/**
+ * Helpers that keep `C` inferred from the config spec, and stamp the connector with the SDK
+ * API version it is built for (the runtime checks it at load).
+ */
 export function defineSinkConnector<C>(connector: Omit<SinkConnector<C>, 'type'>): SinkConnector<C> {
-  return { ...connector, type: 'sink' };
+  return { ...connector, type: 'sink', [SDK_API_VERSION_KEY]: SDK_API_VERSION };
 }
 
 export function defineSourceConnector<C>(connector: Omit<SourceConnector<C>, 'type'>): SourceConnector<C> {
-  return { ...connector, type: 'source' };
+  return { ...connector, type: 'source', [SDK_API_VERSION_KEY]: SDK_API_VERSION };
 }
 
 /** Common connector keys every sink has; the runtime parses them, connectors may read them. */

@@ -21,7 +21,7 @@
  * One loop per task serves all its shards, so an idle task costs one timer, not one per shard.
  */
 import { randomBytes, createHash } from 'node:crypto';
-import { FatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { isFatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
 import type { Counter, Gauge } from 'prom-client';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
@@ -624,7 +624,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
       outcomes = await this.task.put(records);
     } catch (error) {
       const reason = error instanceof Error ? error : new Error(String(error));
-      if (error instanceof FatalConnectorError) {
+      if (isFatalConnectorError(error)) {
         // The connector promises nothing reached the provider: undo `sending` so a restart sends them.
         await this.persist(() => store.putDeliveries(batch.map((dispatch) => this.undoSending(dispatch))));
         for (const { shard, pending } of batch) shard.consumer?.forget(pending.message.id);

@@ -9,7 +9,7 @@
  * Credentials are compared in constant time (HMAC digests of equal length, every configured
  * credential checked), so response times do not reveal how much of a guess was right.
  */
-import { Password } from '@omnibus/sdk';
+import { isPassword, type Password } from '@omnibus/sdk';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -30,7 +30,7 @@ export function authConfigFrom(workerConfig: {
 }): AuthConfig {
   // Password-typed in the worker config, so that a logged config never shows them.
   const split = (secret: string | Password) =>
-    (secret instanceof Password ? secret.value() : secret)
+    (isPassword(secret) ? secret.value() : secret)
       .split(',')
       .map((item) => item.trim())
       .filter(Boolean);

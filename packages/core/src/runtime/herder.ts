@@ -9,7 +9,7 @@
  * stored as given — `${env:…}`/`${file:…}` placeholders unresolved — and task configs keep
  * them too (values computed from a resolved secret are turned back into their placeholder).
  */
-import { ConfigError, Password, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
+import { isConfigError, isPassword, Password, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
@@ -250,7 +250,7 @@ export class StoreHerder implements Herder {
       try {
         problems = connector.validate(spec.parse(resolved) as never) ?? {};
       } catch (error) {
-        problems = error instanceof ConfigError ? error.errors : { 'connector.class': [(error as Error).message] };
+        problems = isConfigError(error) ? error.errors : { 'connector.class': [(error as Error).message] };
       }
       for (const [key, messages] of Object.entries(problems)) {
         if (unresolvedKeys.has(key) || messages.length === 0) continue;
@@ -563,7 +563,7 @@ function stringifyValues(config: Record<string, unknown>): Record<string, string
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(config)) {
     if (value === undefined || value === null) continue;
-    if (value instanceof Password) out[key] = value.value();
+    if (isPassword(value)) out[key] = value.value();
     else if (Array.isArray(value)) out[key] = value.map(String).join(',');
     else if (typeof value === 'object') out[key] = JSON.stringify(value);
     else out[key] = String(value);

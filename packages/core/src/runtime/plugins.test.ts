@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { SDK_API_VERSION } from '@omnibus/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPluginRegistry } from './plugins.ts';
 
@@ -151,6 +152,38 @@ describe('createPluginRegistry', () => {
     expect(registry.find('@omnibus/core/BuiltinSink')?.className).toBe('BuiltinSink');
     // A development dependency missing from a production install is not an error.
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+  });
+
+  it('refuses a connector built for another major of the SDK API, naming both versions, and loads the others', async () => {
+    const dir = join(scratch, 'plugins-sdk-api');
+    // What the SDK's defineSinkConnector stamps on a connector, as a copy of another version would.
+    const stamped = (className: string, version: string) =>
+      sinkModule(className).replace(`export default ${className};`, `${className}[Symbol.for('omnibus.sdk.apiVersion')] = '${version}';\nexport default ${className};`);
+    const runtimeMajor = Number(SDK_API_VERSION.split('.')[0]);
+    const future = `${runtimeMajor + 1}.0`;
+    writePackage(join(dir, 'from-the-future'), { name: 'from-the-future', omnibus: { connectors: ['./index.js'] } }, { 'index.js': stamped('FutureSink', future) });
+    writePackage(join(dir, 'same-major'), { name: 'same-major', omnibus: { connectors: ['./index.js'] } }, { 'index.js': stamped('LaterMinorSink', `${runtimeMajor}.9`) });
+    writePackage(join(dir, 'unstamped'), { name: 'unstamped', omnibus: { connectors: ['./index.js'] } }, { 'index.js': sinkModule('HandWrittenSink') });
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir], logger, corePackageDir: bareCore });
+    expect(registry.find('FutureSink')).toBeUndefined();
+    expect(registry.find('FutureSinkAlias')).toBeUndefined();
+    expect(registry.find('LaterMinorSink')).toBeDefined();
+    expect(registry.find('HandWrittenSink')).toBeDefined();
+    const refusals = lines.filter((l) => l.level === 50);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({ connector: 'FutureSink', package: 'from-the-future', connectorSdkApi: future, runtimeSdkApi: SDK_API_VERSION });
+    expect(refusals[0]?.msg).toContain(future);
+    expect(refusals[0]?.msg).toContain(SDK_API_VERSION);
+  });
+
+  it("loads the workspace's connectors, every one stamped with this runtime's SDK API version", async () => {
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [examples], logger });
+    const stamps = registry.entries().map((e) => (e.connector as unknown as Record<symbol, unknown>)[Symbol.for('omnibus.sdk.apiVersion')]);
+    expect(stamps.length).toBeGreaterThan(4);
+    expect(new Set(stamps)).toEqual(new Set([SDK_API_VERSION]));
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   });
 
   it('ignores exported values that are not connectors', async () => {

@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Connector } from '@omnibus/sdk';
+import { sdkApiIncompatibility, sdkApiVersionOf, SDK_API_VERSION, type Connector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import type { PluginInfo, PluginRegistry } from './types.ts';
 
@@ -98,6 +98,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
       for (const value of Object.values(exported)) {
         if (!isConnector(value) || seenObjects.has(value)) continue;
         seenObjects.add(value);
+        if (!sdkApiAccepted(value, packageName, logger)) continue;
         const entry: PluginEntry = { connector: value, packageName, packageDir: realDir, origin };
         if (byName.has(value.className)) {
           claim(value.className, entry);
@@ -161,6 +162,26 @@ function isConnector(value: unknown): value is Connector {
     candidate.className !== '' &&
     typeof candidate.createTask === 'function'
   );
+}
+
+/**
+ * A connector stamped (by the SDK's define helpers) with an SDK API of another major than
+ * this runtime's is refused, with both versions in the log line. One without a stamp (an
+ * object written by hand) is loaded on its shape alone.
+ */
+function sdkApiAccepted(connector: Connector, packageName: string, logger: PluginRegistryOptions['logger']): boolean {
+  const built = sdkApiVersionOf(connector);
+  if (built === undefined) {
+    logger.debug({ connector: connector.className, package: packageName }, 'connector declares no SDK API version; loaded on its shape');
+    return true;
+  }
+  const problem = sdkApiIncompatibility(built, SDK_API_VERSION);
+  if (problem === undefined) return true;
+  logger.error(
+    { connector: connector.className, package: packageName, connectorSdkApi: built, runtimeSdkApi: SDK_API_VERSION },
+    `connector ${connector.className} of ${packageName} refused: ${problem}`,
+  );
+  return false;
 }
 
 function readManifest(packageDir: string): PackageManifest | undefined {
