@@ -50,7 +50,7 @@ export function hostName(header: string | undefined): string | undefined {
 
 /** An origin (`scheme://host[:port]`) in the form browsers send it; undefined for `null` and anything else. */
 export function normalOrigin(origin: string): string | undefined {
-  if (!/^https?:\/\/[^/?#@\s]+$/i.test(origin)) return undefined;
+  if (!/^https?:\/\/[^/?#@\s]+\/?$/i.test(origin)) return undefined;
   try {
     const url = new URL(origin);
     return url.origin === 'null' ? undefined : url.origin;
