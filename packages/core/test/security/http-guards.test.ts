@@ -105,7 +105,7 @@ describe('cross-site requests that change state (CSRF)', () => {
     worker.app.inject({ method: 'POST', url: '/connectors/hello/restart', headers: { host: 'localhost:8083', ...headers } });
 
   it('refuses a body-less cross-site POST /connectors/{c}/restart (a form post or no-cors fetch)', async () => {
-    for (const headers of [
+    const cases: Array<Record<string, string>> = [
       { origin: 'http://attacker.example' },
       { origin: 'http://attacker.example', 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'cross-site' },
@@ -116,7 +116,8 @@ describe('cross-site requests that change state (CSRF)', () => {
       { origin: 'http://localhost:8083', 'sec-fetch-site': 'cross-site' },
       { origin: 'file://' },
       { origin: 'not a url' },
-    ]) {
+    ];
+    for (const headers of cases) {
       const response = await restart(headers);
       expect(response.statusCode, JSON.stringify(headers)).toBe(403);
       expect(response.json(), JSON.stringify(headers)).toMatchObject({ error_code: 403, message: expect.stringContaining('rest.cors.allowed.origins') });
@@ -141,12 +142,13 @@ describe('cross-site requests that change state (CSRF)', () => {
   });
 
   it('lets same-origin pages, programs without Origin, and user-initiated navigation through', async () => {
-    for (const headers of [
+    const cases: Array<Record<string, string>> = [
       {},
       { origin: 'http://localhost:8083' },
       { origin: 'http://LOCALHOST:8083', 'sec-fetch-site': 'same-origin' },
       { 'sec-fetch-site': 'none' },
-    ]) {
+    ];
+    for (const headers of cases) {
       const response = await restart(headers);
       expect(response.statusCode, JSON.stringify(headers)).toBe(204);
     }
