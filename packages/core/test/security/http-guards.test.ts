@@ -76,6 +76,9 @@ describe('Host on a loopback listener (DNS rebinding)', () => {
       '10.0.0.1',
       'xlocalhost',
       'omnibus.internal.attacker.example',
+      'localhost:8083:1',
+      'localhost:http',
+      'ⓛocalhost',
     ]) {
       const response = await get(host);
       expect(response.statusCode, `${host} ${response.body}`).toBe(421);
@@ -86,7 +89,7 @@ describe('Host on a loopback listener (DNS rebinding)', () => {
   });
 
   it('refuses a rebinding page even on routes that need no credentials, and even /hooks', async () => {
-    for (const url of ['/', '/health', '/openapi.json', '/hooks/any', '/metrics']) {
+    for (const url of ['/', '/health', '/openapi.json', '/hooks/any', '/metrics', '/no-such-path']) {
       const response = await worker.app.inject({ method: 'GET', url, headers: { host: 'attacker.example' } });
       expect(response.statusCode, url).toBe(421);
     }
