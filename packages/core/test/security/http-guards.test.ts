@@ -221,6 +221,15 @@ describe('CORS when rest.cors.allowed.origins is set', () => {
     });
     expect(stranger.statusCode).toBe(401);
     expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
+
+    // A rebinding page is refused before authentication, allowed origin or not.
+    const rebound = await worker.app.inject({
+      method: 'OPTIONS',
+      url: '/connectors/hello/restart',
+      headers: { host: 'attacker.example', origin: console, 'access-control-request-method': 'POST' },
+    });
+    expect(rebound.statusCode).toBe(421);
+    expect(rebound.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it("lets the allowed origin read and write with credentials, refuses others' writes", async () => {
