@@ -116,8 +116,10 @@ export function requestGuardHook(options: RequestGuardOptions, firstListener: Li
 
     const origin = request.headers.origin;
     const allowedOrigin = originAllowed(origin);
+    // Answers differ by origin when CORS is on: caches must keep them apart.
+    if (corsEnabled) void reply.header('vary', 'Origin');
     if (corsEnabled && allowedOrigin) {
-      void reply.header('access-control-allow-origin', anyOrigin ? '*' : normalOrigin(origin)).header('vary', 'Origin');
+      void reply.header('access-control-allow-origin', anyOrigin ? '*' : normalOrigin(origin));
       if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
         await reply
           .status(204)
