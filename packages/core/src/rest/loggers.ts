@@ -10,7 +10,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
-import { HttpError, badRequest, notFound } from '../errors.ts';
+import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
 
 /** Kafka's LoggerLevel entity. */
 export interface LoggerLevel {
@@ -40,6 +40,12 @@ interface Entry {
   adopted: number;
 }
 
+/** Logger names the API accepts: dotted segments of letters, digits, `_`, `$` and `-` (Java class names, `omnibus.herder`). */
+export const LOGGER_NAME_PATTERN = /^[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*$/;
+export const MAX_LOGGER_NAME_LENGTH = 255;
+/** Most loggers `PUT /admin/loggers/{name}` may create; each is kept for the worker's life. */
+export const MAX_API_LOGGERS = 1000;
+
 /** Dead references are swept every this many adoptions, so the sets stay small. */
 const SWEEP_EVERY = 1024;
 
@@ -47,6 +53,8 @@ export class LoggerRegistry {
   private readonly entries = new Map<string, Entry>();
   /** Levels set through the API, by namespace, so that loggers created later inherit them. */
   private readonly explicit = new Map<string, string>();
+  /** Loggers the API created (the runtime's own are not counted). */
+  private readonly createdThroughApi = new Set<string>();
 
   constructor(root: Logger) {
     this.entries.set(ROOT, this.entryFor(root));
@@ -103,7 +111,24 @@ export class LoggerRegistry {
   setLevel(namespace: string, log4jLevel: string): string[] {
     const level = LOG4J_TO_PINO[log4jLevel.toUpperCase()];
     if (level === undefined) throw new HttpError(404, 'OMNI_ERR_LOGGER_LEVEL_INVALID', `invalid log level '${log4jLevel}'.`);
-    if (namespace !== ROOT && !this.entries.has(namespace)) this.get(namespace);
+    if (namespace !== ROOT && !this.entries.has(namespace)) {
+      // Every name set is kept: a caller must not be able to grow the registry without bound.
+      if (namespace.length > MAX_LOGGER_NAME_LENGTH || !LOGGER_NAME_PATTERN.test(namespace)) {
+        throw badRequest(
+          `Invalid logger name: use at most ${MAX_LOGGER_NAME_LENGTH} characters, dot-separated segments of letters, digits, '_', '$' and '-'.`,
+          undefined,
+          'OMNI_ERR_LOGGER_NAME_INVALID',
+        );
+      }
+      if (this.createdThroughApi.size >= MAX_API_LOGGERS) {
+        throw conflict(
+          `Too many loggers: at most ${MAX_API_LOGGERS} can be created through this API; set the level of an existing logger or of a namespace above it instead.`,
+          'OMNI_ERR_LOGGER_LIMIT',
+        );
+      }
+      this.createdThroughApi.add(namespace);
+      this.get(namespace);
+    }
     const now = Date.now();
     const affected: string[] = [];
     for (const [name, entry] of this.entries) {

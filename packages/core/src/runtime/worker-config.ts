@@ -42,6 +42,65 @@ export const workerConfigSpec = ConfigSpec.builder()
     default: 8 * 1024 * 1024,
     validator: validators.range(1024, 256 * 1024 * 1024),
   })
+  // ---- HTTP surface: listeners, Host and Origin checks, webhooks ----
+  .list('rest.allowed.hosts', {
+    documentation:
+      'Host names accepted in the Host header besides localhost names, loopback addresses, the listener\'s own address and the ' +
+      'advertised URL\'s host. Loopback listeners always check Host (other names get 421, which defeats DNS rebinding); ' +
+      'on other listeners Host is checked only when this is set.',
+    default: [],
+    importance: 'MEDIUM',
+  })
+  .list('rest.cors.allowed.origins', {
+    documentation:
+      'Origins (scheme://host[:port]) whose web pages may call the REST API: they get CORS headers and may send state-changing ' +
+      'requests. Empty (the default) means CORS is off and every cross-origin POST, PUT, PATCH or DELETE is refused (403). ' +
+      '"*" allows every origin except "null" (not recommended: it turns the cross-site request check off).',
+    default: [],
+    importance: 'MEDIUM',
+  })
+  .boolean('rest.auth.none', {
+    documentation:
+      'Serve a listener that is not on a loopback address (0.0.0.0, a public or LAN address, a host name) without rest.auth.*. ' +
+      'Without this, such a worker refuses to start.',
+    default: false,
+    importance: 'HIGH',
+  })
+  .string('listeners.https.ssl.key.location', {
+    documentation: 'PEM file of the private key https:// listeners serve with (required when a listener is https://).',
+    optional: true,
+    importance: 'HIGH',
+  })
+  .string('listeners.https.ssl.certificate.location', {
+    documentation: 'PEM file of the certificate chain https:// listeners serve (required when a listener is https://).',
+    optional: true,
+    importance: 'HIGH',
+  })
+  .password('listeners.https.ssl.key.password', {
+    documentation: 'Passphrase of an encrypted private key; empty when the key is not encrypted.',
+    default: '',
+    importance: 'MEDIUM',
+  })
+  .int('rest.request.timeout.ms', {
+    documentation: 'Longest time a client may take to send a whole request (headers and body); slower ones get 408 and are disconnected.',
+    default: 30_000,
+    validator: validators.range(1000, 600_000),
+  })
+  .int('rest.json.max.depth', {
+    documentation: 'Deepest nesting of arrays and objects accepted in a JSON request body; deeper ones get 400.',
+    default: 64,
+    validator: validators.range(8, 1000),
+  })
+  .int('rest.hooks.body.limit.bytes', {
+    documentation: 'Largest accepted body on /hooks/* (provider webhooks, the internet-facing routes); larger ones get 413.',
+    default: 256 * 1024,
+    validator: validators.range(1024, 64 * 1024 * 1024),
+  })
+  .int('rest.hooks.timeout.ms', {
+    documentation: 'Longest a /hooks/* request may take, reading the body and handling included; beyond it the provider gets 503.',
+    default: 10_000,
+    validator: validators.range(100, 600_000),
+  })
   .int('lease.ttl.ms', {
     documentation:
       "How long a worker's membership, and a shard lease, last without renewal: a dead worker's tasks move about this long " +

@@ -9,14 +9,15 @@ import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import type { PeerWake } from '../bus/peer-wake.ts';
 import { createWorkerContainer, TOKENS } from '../di.ts';
-import { authConfigFrom, authPlugin } from '../rest/auth.ts';
+import { authConfigFrom, authEnabled, authPlugin } from '../rest/auth.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
+import { listenerBindings } from '../rest/listeners.ts';
 import { loggersRoutes } from '../rest/loggers.ts';
 import { metricsRoutes } from '../rest/metrics-route.ts';
 import { openApiRoutes } from '../rest/openapi.ts';
-import { buildServer, HEALTHY, STARTING, type WorkerHealth } from '../rest/server.ts';
+import { buildServer, HEALTHY, listen, STARTING, type WorkerHealth } from '../rest/server.ts';
 import { instrumentStore, type CountingStore } from '../store/instrumented.ts';
 import { LmdbStore } from '../store/lmdb.ts';
 import { openStore } from '../store/open.ts';
@@ -33,8 +34,10 @@ export class Worker {
   private peerWake: PeerWake | undefined;
   private health: WorkerHealth = STARTING;
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
-  /** The URL this worker listens on once started (port 0 resolved). */
+  /** The URL this worker is reached at once started: rest.advertised.url, else its first listener's (port 0 resolved). */
   url = '';
+  /** Every listener's URL once started, in the order of `listeners` (port 0 resolved). */
+  urls: string[] = [];
 
   constructor(readonly config: WorkerConfig) {
     this.container = createWorkerContainer(config);
@@ -73,6 +76,16 @@ export class Worker {
 
   private async open(): Promise<void> {
     const c = this.container;
+    // A careless listener setting stops the worker before it touches the store.
+    const auth = authConfigFrom(this.config);
+    const listeners = listenerBindings({
+      listeners: this.config.listeners,
+      'rest.auth.none': this.config['rest.auth.none'],
+      'listeners.https.ssl.key.location': this.config['listeners.https.ssl.key.location'],
+      'listeners.https.ssl.certificate.location': this.config['listeners.https.ssl.certificate.location'],
+      keyPassword: this.config['listeners.https.ssl.key.password'].value(),
+      authEnabled: authEnabled(auth),
+    });
     const metrics = c.resolve(TOKENS.metrics);
     const loggers = c.resolve(TOKENS.loggers);
     const opened = openStore(this.config.store, { logger: loggers.get('omnibus.store') });
@@ -86,12 +99,20 @@ export class Worker {
     const plugins = c.resolve(TOKENS.plugins);
     const herder = c.resolve(TOKENS.herder);
 
-    const listener = new URL(this.config.listeners[0] ?? 'http://127.0.0.1:8083');
+    const advertised = this.config['rest.advertised.url'];
     this.server = await buildServer({
       logger: this.logger,
       bodyLimit: this.config['rest.body.limit.bytes'],
+      listeners,
+      guards: {
+        allowedHosts: this.config['rest.allowed.hosts'],
+        allowedOrigins: this.config['rest.cors.allowed.origins'],
+        advertisedHost: advertised === undefined ? undefined : advertisedHost(advertised),
+      },
+      requestTimeoutMs: this.config['rest.request.timeout.ms'],
+      jsonMaxDepth: this.config['rest.json.max.depth'],
       routes: [
-        authPlugin(authConfigFrom(this.config)),
+        authPlugin(auth),
         async (app) => {
           app.get('/', async () => ({ version: VERSION, commit: 'omnibus', kafka_cluster_id: this.clusterId() }));
           app.get('/health', async (_request, reply) =>
@@ -101,13 +122,19 @@ export class Worker {
         openApiRoutes(),
         controlPlaneRoutes({ herder, plugins, logger: loggers.get('omnibus.rest') }),
         dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer) }),
-        hooksRoutes({ herder, logger: loggers.get('omnibus.hooks') }),
+        hooksRoutes({
+          herder,
+          logger: loggers.get('omnibus.hooks'),
+          bodyLimit: this.config['rest.hooks.body.limit.bytes'],
+          timeoutMs: this.config['rest.hooks.timeout.ms'],
+          jsonMaxDepth: this.config['rest.json.max.depth'],
+        }),
         metricsRoutes({ metrics }),
         loggersRoutes({ loggers }),
       ],
     });
-    const address = await this.server.listen({ host: listener.hostname, port: Number(listener.port || 8083) });
-    this.url = this.config['rest.advertised.url'] ?? address;
+    this.urls = await listen(this.server);
+    this.url = advertised ?? (this.urls[0] as string);
     const identity = c.resolve(TOKENS.identity);
     identity.url = this.url;
     identity.id = this.workerId;
@@ -153,5 +180,13 @@ export class Worker {
   /** The store's identity without credentials or options: what every worker of this cluster shares. */
   private clusterId(): string {
     return this.config.store.replace(/[?].*$/, '').replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
+function advertisedHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    throw new Error(`rest.advertised.url "${url}" is not a URL`);
   }
 }

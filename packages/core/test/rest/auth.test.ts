@@ -104,7 +104,8 @@ describe('with auth configured', () => {
 describe('body size limit', () => {
   let worker: TestWorker;
   beforeAll(async () => {
-    worker = await startTestWorker({ bodyLimit: 2048 });
+    worker = await startTestWorker({ bodyLimit: 2048, hooks: { bodyLimit: 2048 } });
+    await worker.herder.createConnector('hooked', helloConfig('hooked', { 'hello.webhook.secret': 'hook-secret' }));
   });
   afterAll(async () => {
     await worker?.close();
@@ -116,11 +117,11 @@ describe('body size limit', () => {
     expect(response.statusCode).toBe(413);
     expect(response.json()).toMatchObject({ error_code: 413, message: expect.any(String) });
     expectDocumented('POST', '/connectors', { statusCode: response.statusCode, body: response.body, headers: response.headers });
-    expect(await worker.store.listConnectors()).toEqual([]);
+    expect((await worker.store.listConnectors()).map((c) => c.name)).toEqual(['hooked']);
   });
 
-  it('applies to webhooks too', async () => {
-    const response = await worker.app.inject({ method: 'POST', url: '/hooks/any', payload: Buffer.alloc(4096, 1), headers: { 'content-type': 'application/octet-stream' } });
+  it('applies to webhooks too (their own limit, rest.hooks.body.limit.bytes)', async () => {
+    const response = await worker.app.inject({ method: 'POST', url: '/hooks/hooked', payload: Buffer.alloc(4096, 1), headers: { 'content-type': 'application/octet-stream' } });
     expect(response.statusCode).toBe(413);
     expect(response.json()).toMatchObject({ error_code: 413 });
   });

@@ -17,7 +17,8 @@ import { authPlugin, type AuthConfig } from '../../src/rest/auth.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { controlPlaneRoutes } from '../../src/rest/control-plane.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
-import { hooksRoutes } from '../../src/rest/hooks.ts';
+import { hooksRoutes, type HooksRoutesDeps } from '../../src/rest/hooks.ts';
+import type { RequestGuardOptions } from '../../src/rest/request-guards.ts';
 import { createLoggerRegistry, loggersRoutes, type LoggerRegistry } from '../../src/rest/loggers.ts';
 import { metricsRoutes } from '../../src/rest/metrics-route.ts';
 import { openApiRoutes } from '../../src/rest/openapi.ts';
@@ -55,6 +56,10 @@ export interface TestWorkerOptions {
   before?: FastifyPluginAsync[];
   /** Another plugin registry than examples/ on plugin.path. */
   plugins?: DiscoveredPlugins;
+  /** Host, Origin and CORS settings (none allowed beyond the defaults when absent). */
+  guards?: RequestGuardOptions;
+  /** /hooks body limit and timeout. */
+  hooks?: Pick<HooksRoutesDeps, 'bodyLimit' | 'timeoutMs'>;
 }
 
 let pluginsOnce: Promise<DiscoveredPlugins> | undefined;
@@ -85,6 +90,7 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
   const app = await buildServer({
     logger: restLogger,
     bodyLimit: options.bodyLimit,
+    ...(options.guards ? { guards: options.guards } : {}),
     routes: [
       ...(options.before ?? []),
       authPlugin(options.auth ?? { bearerTokens: [], basicUsers: [] }),
@@ -94,7 +100,7 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
       },
       controlPlaneRoutes({ herder, plugins, logger: restLogger }),
       dataPlaneRoutes({ store, producer: new Producer({ store, metrics }) }),
-      hooksRoutes({ herder, logger: loggers.get('omnibus.hooks') }),
+      hooksRoutes({ herder, logger: loggers.get('omnibus.hooks'), ...options.hooks }),
       metricsRoutes({ metrics }),
       loggersRoutes({ loggers }),
       openApiRoutes(),
