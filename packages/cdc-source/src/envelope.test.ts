@@ -20,6 +20,19 @@ const orders: CqlTableShape = {
   ],
 };
 
+/** A table without clustering key: a partition delete deletes its one row. */
+const accounts: CqlTableShape = {
+  name: 'accounts',
+  partitionKeys: [{ name: 'id', type: text }],
+  clusteringKeys: [],
+  columns: [
+    { name: 'id', type: text },
+    { name: 'owner', type: text },
+    { name: 'balance', type: { code: CQL.int } },
+    { name: 'note', type: text },
+  ],
+};
+
 const MICROS = 1_750_000_000_000_123;
 const stream = encodeStreamId({ token: 77n, vnodeIndex: 3, random: 5n });
 const time = timeuuidFromMicros(MICROS);
@@ -105,6 +118,56 @@ describe('changesOfWrite', () => {
   it('a partition delete: op d keyed by the partition key alone', () => {
     const [change] = changesOfWrite(write({ op: 4, values: { shop: 's1', id: null } }), orders);
     expect(change).toMatchObject({ op: 'd', key: '{"shop":"s1"}', before: { shop: 's1' }, after: null });
+  });
+
+  it('a partition delete of a table without clustering key: before is its pre-image (ScyllaDB 2026.1+)', () => {
+    const [change, ...rest] = changesOfWrite(
+      write(
+        { op: 0, values: { id: 'a1', owner: 'ann', balance: 10, 'cdc$deleted_note': true } },
+        { op: 4, values: { id: 'a1' } },
+      ),
+      accounts,
+    );
+    expect(rest).toEqual([]);
+    expect(change).toMatchObject({ op: 'd', key: '{"id":"a1"}', after: null });
+    expect(change!.before).toEqual({ id: 'a1', owner: 'ann', balance: 10, note: null });
+  });
+
+  it('a partition delete of a table without clustering key and without pre-image (before 2026.1): the key', () => {
+    const [change] = changesOfWrite(write({ op: 4, values: { id: 'a1' } }), accounts);
+    expect(change).toMatchObject({ op: 'd', key: '{"id":"a1"}', before: { id: 'a1' }, after: null });
+  });
+
+  it('a batch of TTL\'d inserts with null columns (inserts first, null cells after): one change per row', () => {
+    const changes = changesOfWrite(
+      write(
+        { op: 2, values: { shop: 's1', id: 1, note: 'a' } },
+        { op: 2, values: { shop: 's1', id: 2, note: 'b' } },
+        { op: 1, values: { shop: 's1', id: 1, 'cdc$deleted_total': true } },
+        { op: 1, values: { shop: 's1', id: 2, 'cdc$deleted_total': true } },
+      ),
+      orders,
+    );
+    expect(changes.map((c) => [c.op, c.key, c.after, c.row.batchSeqNo])).toEqual([
+      ['c', '{"shop":"s1","id":1}', { shop: 's1', id: 1, note: 'a', total: null }, 0],
+      ['c', '{"shop":"s1","id":2}', { shop: 's1', id: 2, note: 'b', total: null }, 1],
+    ]);
+  });
+
+  it('a delete between two upserts of one row in one write splits them', () => {
+    const changes = changesOfWrite(
+      write(
+        { op: 1, values: { ...key, note: 'a' } },
+        { op: 3, values: { ...key } },
+        { op: 2, values: { ...key, note: 'b' } },
+      ),
+      orders,
+    );
+    expect(changes.map((c) => [c.op, c.after?.note ?? null])).toEqual([
+      ['u', 'a'],
+      ['d', null],
+      ['c', 'b'],
+    ]);
   });
 
   it('skips range deletes, which name no row', () => {
