@@ -10,6 +10,7 @@
  */
 import cassandra from 'cassandra-driver';
 import { RetriableError } from '@omnibus/sdk';
+import { executePrepared } from './prepared.ts';
 import { groupStreamsByVnode } from './stream-id.ts';
 
 export interface GenerationStreams {
@@ -31,19 +32,18 @@ export class GenerationTables {
 
   /** Start times (ms) of the known generations, oldest first. */
   async generationStarts(): Promise<number[]> {
-    const result = await this.client.execute(
-      `SELECT time FROM "${this.keyspace}".cdc_generation_timestamps WHERE key = 'timestamps'`,
-      [],
-      { prepare: true, consistency: this.consistency() },
-    );
+    const result = await executePrepared(this.client, `SELECT time FROM "${this.keyspace}".cdc_generation_timestamps WHERE key = 'timestamps'`, [], {
+      consistency: this.consistency(),
+    });
     return result.rows.map((row) => (row.get('time') as Date).getTime()).sort((a, b) => a - b);
   }
 
   async streams(startMs: number): Promise<GenerationStreams> {
-    const result = await this.client.execute(
+    const result = await executePrepared(
+      this.client,
       `SELECT range_end, streams FROM "${this.keyspace}".cdc_streams_descriptions_v2 WHERE time = ?`,
       [new Date(startMs)],
-      { prepare: true, consistency: this.consistency(), fetchSize: 100_000 },
+      { consistency: this.consistency(), fetchSize: 100_000 },
     );
     const ranges = result.rows
       .map((row) => ({ end: BigInt(String(row.get('range_end'))), streams: (row.get('streams') as Buffer[] | null) ?? [] }))

@@ -20,6 +20,7 @@ import { FatalConnectorError, stableJson, type Logger, type SourceRecord, type S
 import { heartbeatTopicFor, TASK_COUNT_KEY, TASK_INDEX_KEY, topicFor, type ScyllaCdcConfig } from './config.ts';
 import { changesOfWrite, compareLogRows, envelopeOf, writeIdentity, type Change, type LogRow } from './envelope.ts';
 import { GenerationTables, type GenerationStreams } from './generations.ts';
+import { executePrepared } from './prepared.ts';
 import { isAfterChange, parseSourceOffset, sourceOffset, sourcePartition, type ChangeId, type VnodeOffset } from './offsets.ts';
 import type { CqlTableShape } from './schema.ts';
 import { maxTimeuuid, minTimeuuid, timeuuidString, timeuuidToMicros } from './timeuuid.ts';
@@ -337,11 +338,10 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
   /** The table's CDC TTL (ScyllaDB keeps CDC options in system_schema.scylla_tables); 0 when unknown. */
   private async cdcTtlSeconds(table: TableState): Promise<number> {
     try {
-      const result = await this.client.execute(
-        'SELECT cdc FROM system_schema.scylla_tables WHERE keyspace_name = ? AND table_name = ?',
-        [table.keyspace, table.table],
-        { prepare: true },
-      );
+      const result = await executePrepared(this.client, 'SELECT cdc FROM system_schema.scylla_tables WHERE keyspace_name = ? AND table_name = ?', [
+        table.keyspace,
+        table.table,
+      ]);
       const options = result.first()?.get('cdc') as Map<string, string> | Record<string, string> | null | undefined;
       const ttl = options instanceof Map ? options.get('ttl') : options?.ttl;
       return Number(ttl ?? 0) || 0;
