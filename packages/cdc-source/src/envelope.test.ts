@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { changesOfWrite, compareLogRows, envelopeOf, type LogRow } from './envelope.ts';
 import { CQL, type CqlTableShape } from './schema.ts';
 import { encodeStreamId } from './stream-id.ts';
-import { timeuuidFromMicros } from './timeuuid.ts';
+import { timeuuidFromMicros, timeuuidString } from './timeuuid.ts';
 
 const text = { code: CQL.text };
 const orders: CqlTableShape = {
@@ -216,13 +216,18 @@ describe('envelopeOf', () => {
         connector: 'scylla',
         name: 'db',
         ts_ms: Math.floor(MICROS / 1000),
-        ts_us: MICROS,
         snapshot: false,
         db: 'shop',
+        sequence: `["${timeuuidString(time)}",0]`,
+        ts_us: MICROS,
+        ts_ns: MICROS * 1000,
         keyspace_name: 'shop',
         table_name: 'orders',
       },
     });
+    // Debezium's field order; ts_ns written exactly.
+    expect(Object.keys(envelope.source)).toEqual(['version', 'connector', 'name', 'ts_ms', 'snapshot', 'db', 'sequence', 'ts_us', 'ts_ns', 'keyspace_name', 'table_name']);
+    expect(JSON.stringify(envelope.source.ts_ns)).toBe(`${MICROS}000`);
   });
 });
 

@@ -65,14 +65,19 @@ export interface Change {
   row: LogRow;
 }
 
+/** Debezium's `source` block, its fields in Debezium's order. */
 export interface EnvelopeSource {
   version: string;
   connector: 'scylla';
   name: string;
   ts_ms: number;
-  ts_us: number;
   snapshot: false;
   db: string;
+  /** The write's `cdc$time` and the change's `cdc$batch_seq_no`, as a JSON array in text: `["<timeuuid>",0]`. */
+  sequence: string;
+  ts_us: number;
+  /** The write time in ns (exact to the µs that `cdc$time` holds). */
+  ts_ns: number;
   keyspace_name: string;
   table_name: string;
 }
@@ -171,9 +176,11 @@ export function envelopeOf(
       connector: 'scylla',
       name: context.topicPrefix,
       ts_ms: Math.floor(change.row.micros / 1000),
-      ts_us: change.row.micros,
       snapshot: false,
       db: context.keyspace,
+      sequence: JSON.stringify([timeuuidString(change.row.time), change.row.batchSeqNo]),
+      ts_us: change.row.micros,
+      ts_ns: change.row.micros * 1000,
       keyspace_name: context.keyspace,
       table_name: context.table,
     },

@@ -18,7 +18,8 @@ import { createHash } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { FatalConnectorError, stableJson, type Logger, type SourceRecord, type SourceTask, type SourceTaskContext } from '@omnibus/sdk';
 import { heartbeatTopicFor, TASK_COUNT_KEY, TASK_INDEX_KEY, topicFor, type ScyllaCdcConfig } from './config.ts';
-import { changesOfWrite, compareLogRows, envelopeOf, writeIdentity, type Change, type LogRow } from './envelope.ts';
+import { changesOfWrite, compareLogRows, envelopeOf, writeIdentity, type LogRow } from './envelope.ts';
+import { scyllaFormatEvents, type FormattedEvent } from './formats.ts';
 import { GenerationTables, type GenerationStreams } from './generations.ts';
 import { executePrepared } from './prepared.ts';
 import { isAfterChange, parseSourceOffset, sourceOffset, sourcePartition, type ChangeId, type VnodeOffset } from './offsets.ts';
@@ -436,11 +437,11 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
       i = j;
       const first = write[0]!;
       if (!isAfterChange(first.time, first.streamId, vnode.changeId)) continue;
-      const changes = changesOfWrite(write, table.shape);
+      const events = this.eventsOfWrite(table, write, now);
       const complete = write[write.length - 1]!.endOfBatch;
       const after: VnodeOffset = complete ? { windowStartMs: startMs, windowEndMs: endMs, changeId: { time: first.time, streamId: first.streamId } } : offset;
-      changes.forEach((change, k) => {
-        records.push(this.recordOf(table, vnode, change, k === changes.length - 1 ? after : offset, now));
+      events.forEach((event, k) => {
+        records.push(this.recordOf(table, vnode, event, k === events.length - 1 ? after : offset));
       });
       offset = after;
     }
@@ -458,21 +459,40 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
     return records;
   }
 
-  private recordOf(table: TableState, vnode: VnodeState, change: Change, offset: VnodeOffset, now: number): SourceRecord {
-    const row = change.row;
+  /** The events of one write, in the configured format (`cdc.output.format`). */
+  private eventsOfWrite(table: TableState, write: LogRow[], now: number): FormattedEvent[] {
+    const context = { version: this.meta.version, topicPrefix: this.config['topic.prefix'], keyspace: table.keyspace, table: table.table };
+    const format = this.config['cdc.output.format'];
+    if (format === 'legacy' || format === 'advanced') {
+      return scyllaFormatEvents(
+        write,
+        table.shape,
+        {
+          format,
+          preimages: this.config['experimental.preimages.enabled'],
+          includeBefore: this.config['cdc.include.before'] as 'none' | 'full' | 'only-updated',
+          includeAfter: this.config['cdc.include.after'] as 'none' | 'full' | 'only-updated',
+        },
+        // Debezium's clock gives µs: so does the connector's.
+        { ...context, nowUs: Math.round((performance.timeOrigin + performance.now()) * 1000) },
+      );
+    }
+    return changesOfWrite(write, table.shape).map((change) => ({
+      key: change.key,
+      value: envelopeOf(change, { ...context, nowMs: now }) as unknown as Record<string, unknown>,
+      row: change.row,
+    }));
+  }
+
+  private recordOf(table: TableState, vnode: VnodeState, event: FormattedEvent, offset: VnodeOffset): SourceRecord {
+    const row = event.row;
     const time = timeuuidString(row.time);
     return {
       sourcePartition: vnode.partition,
       sourceOffset: sourceOffset(offset),
       topic: table.topic,
-      key: change.key,
-      value: envelopeOf(change, {
-        version: this.meta.version,
-        topicPrefix: this.config['topic.prefix'],
-        keyspace: table.keyspace,
-        table: table.table,
-        nowMs: now,
-      }),
+      key: event.key,
+      value: event.value,
       // Stream, write time and sequence number name one log row: republishing after a crash
       // produces the same id, which the bus accepts once.
       id: `cdc-${table.idPrefix}-${row.streamId.toString('hex')}-${time}-${row.batchSeqNo}`,

@@ -179,6 +179,58 @@ describe('ScyllaCdcSource', () => {
     }
   });
 
+  it('cdc.output.format legacy and advanced: the events of ScyllaDB\'s connector for the same writes', async () => {
+    const t = await bed.fixture.createTable({
+      name: 't',
+      partitionKey: [{ name: 'pk', type: 'int' }],
+      clusteringKey: [{ name: 'ck', type: 'int' }],
+      columns: [
+        { name: 'v', type: 'text' },
+        { name: 'w', type: 'text' },
+      ],
+      preimage: true,
+      postimage: true,
+    });
+    await t.insert({ pk: 1, ck: 1, v: 'example row', w: 'kept' });
+    await t.update({ pk: 1, ck: 1 }, { v: null });
+    await t.deleteRow({ pk: 1, ck: 1 });
+    const shapes = (changes: Awaited<ReturnType<typeof pollChanges>>) =>
+      changes.map((c) => `${c.key} ${c.value.op as string} ${JSON.stringify(c.value.before)} ${JSON.stringify(c.value.after)}`);
+
+    const legacy = await startSource(
+      ScyllaCdcSource,
+      bed.config(['t'], { 'scylla.initial.lookback.ms': 60_000, 'cdc.output.format': 'legacy', 'experimental.preimages.enabled': true }),
+      { name: 'legacy' },
+    );
+    try {
+      const changes = await pollChanges(legacy, 3);
+      expect(shapes(changes)).toEqual([
+        '{"ck":1,"pk":1} c null {"ck":1,"pk":1,"v":{"value":"example row"},"w":{"value":"kept"}}',
+        '{"ck":1,"pk":1} u {"ck":1,"pk":1,"v":{"value":"example row"},"w":null} {"ck":1,"pk":1,"v":{"value":null},"w":null}',
+        '{"ck":1,"pk":1} d {"ck":1,"pk":1,"v":null,"w":{"value":"kept"}} null',
+      ]);
+      expect(Object.keys(changes[0]!.value)).toEqual(['source', 'before', 'after', 'op', 'ts_ms', 'transaction', 'ts_us', 'ts_ns']);
+      expect(changes[0]!.value.source).toMatchObject({ connector: 'scylla', name: 'db', snapshot: 'false', sequence: null, keyspace_name: bed.ks.keyspace, table_name: 't' });
+    } finally {
+      await legacy.stop();
+    }
+
+    const advanced = await startSource(
+      ScyllaCdcSource,
+      bed.config(['t'], { 'scylla.initial.lookback.ms': 60_000, 'cdc.output.format': 'advanced', 'cdc.include.before': 'full', 'cdc.include.after': 'full' }),
+      { name: 'advanced' },
+    );
+    try {
+      expect(shapes(await pollChanges(advanced, 3))).toEqual([
+        '{"ck":1,"pk":1} c null {"ck":1,"pk":1,"v":"example row","w":"kept"}',
+        '{"ck":1,"pk":1} u {"ck":1,"pk":1,"v":"example row","w":"kept"} {"ck":1,"pk":1,"v":null,"w":"kept"}',
+        '{"ck":1,"pk":1} d {"ck":1,"pk":1,"v":null,"w":"kept"} null',
+      ]);
+    } finally {
+      await advanced.stop();
+    }
+  });
+
   it('picks up a column added by ALTER TABLE without a restart', async () => {
     const profiles = await bed.fixture.createTable({
       name: 'profiles',
