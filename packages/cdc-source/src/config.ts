@@ -86,6 +86,14 @@ export const scyllaCdcConfig = ConfigSpec.builder()
     group: GROUP_CDC,
     validator: validators.pattern(new RegExp(`^${IDENTIFIER}$`), 'a keyspace name'),
   })
+  .string('scylla.cdc.tablets.keyspace', {
+    documentation:
+      'Keyspace of the CDC stream tables of tablets keyspaces, `cdc_timestamps` and `cdc_streams` (one stream set per table, renewed when its tablets split or merge). ScyllaDB keeps them in system.',
+    default: 'system',
+    importance: 'LOW',
+    group: GROUP_CDC,
+    validator: validators.pattern(new RegExp(`^${IDENTIFIER}$`), 'a keyspace name'),
+  })
   .long('scylla.query.time.window.size', {
     documentation:
       'Length of the time window read per query, ms. While far behind, the connector doubles it (up to 64 times) for sparse windows, to catch up with fewer queries.',

@@ -20,7 +20,7 @@ import { FatalConnectorError, stableJson, type Logger, type SourceRecord, type S
 import { heartbeatTopicFor, TASK_COUNT_KEY, TASK_INDEX_KEY, topicFor, type ScyllaCdcConfig } from './config.ts';
 import { changesOfWrite, compareLogRows, envelopeOf, writeIdentity, type LogRow } from './envelope.ts';
 import { scyllaFormatEvents, type FormattedEvent } from './formats.ts';
-import { GenerationTables, type GenerationStreams } from './generations.ts';
+import { GenerationTables, TabletStreamTables, type GenerationStreams, type StreamSetSource } from './generations.ts';
 import { executePrepared } from './prepared.ts';
 import { isAfterChange, parseSourceOffset, sourceOffset, sourcePartition, type ChangeId, type VnodeOffset } from './offsets.ts';
 import type { CqlTableShape } from './schema.ts';
@@ -50,6 +50,17 @@ interface VnodeState {
   lastOffsetAtMs: number;
 }
 
+/** The stream sets (generations) a table is read through, as last read. */
+interface StreamSets {
+  source: StreamSetSource;
+  /** Known generation starts, ms, oldest first. */
+  starts: number[];
+  readAtMs: number;
+  cache: Map<number, GenerationStreams>;
+  /** `vnodes` (the cluster's generations) or `tablets` (the table's own stream sets). */
+  kind: 'vnodes' | 'tablets';
+}
+
 interface TableState {
   keyspace: string;
   table: string;
@@ -60,7 +71,9 @@ interface TableState {
   /** The log table's columns as the last query returned them: a change means ALTER TABLE. */
   logColumns: string | null;
   shapeReadAtMs: number;
-  /** Index into the generation list of the generation being read; -1 before the first. */
+  /** The cluster's generations (vnode keyspaces) or the table's stream sets (tablets keyspaces). */
+  sets: StreamSets;
+  /** Index into `sets.starts` of the generation being read; -1 before the first. */
   generation: number;
   streams: GenerationStreams | undefined;
   vnodes: VnodeState[];
@@ -77,16 +90,13 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
   private logger!: Logger;
   private config!: ScyllaCdcConfig;
   private settings!: WindowSettings;
-  private generationTables!: GenerationTables;
-  private generationStarts: number[] = [];
-  private generationsReadAtMs = -Infinity;
+  private vnodeSets!: StreamSets;
   private tables: TableState[] = [];
   private taskIndex = 0;
   private taskCount = 1;
   private pollCount = 0;
   private failures = 0;
   private heartbeatTopic = '';
-  private readonly streamsCache = new Map<number, GenerationStreams>();
 
   constructor(private readonly meta: Version) {}
 
@@ -113,7 +123,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
         cause: error,
       });
     }
-    this.generationTables = new GenerationTables(this.client, config['scylla.cdc.generations.keyspace']);
+    this.vnodeSets = newStreamSets(new GenerationTables(this.client, config['scylla.cdc.generations.keyspace']), 'vnodes');
     try {
       for (const name of config['scylla.table.names']) {
         const [keyspace, table] = name.split('.') as [string, string];
@@ -126,6 +136,8 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
           );
         }
         const topic = topicFor(config['topic.prefix'], keyspace, table);
+        const tablets = new TabletStreamTables(this.client, config['scylla.cdc.tablets.keyspace'], { keyspace, table });
+        const sets = (await this.usesTablets(keyspace, tablets)) ? newStreamSets(tablets, 'tablets') : this.vnodeSets;
         this.tables.push({
           keyspace,
           table,
@@ -134,6 +146,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
           shape,
           logColumns: null,
           shapeReadAtMs: Date.now(),
+          sets,
           generation: -1,
           streams: undefined,
           vnodes: [],
@@ -146,7 +159,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
       throw error;
     }
     this.logger.info(
-      { tables: this.tables.map((t) => `${t.keyspace}.${t.table}`), task: `${this.taskIndex + 1}/${this.taskCount}` },
+      { tables: this.tables.map((t) => `${t.keyspace}.${t.table} (${t.sets.kind})`), task: `${this.taskIndex + 1}/${this.taskCount}` },
       'ScyllaDB CDC source task started',
     );
   }
@@ -199,7 +212,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
     let nextReadyAt = Infinity;
     for (const table of this.tables) {
       if (!table.streams) continue;
-      const endMs = this.generationEnd(table.generation);
+      const endMs = this.generationEnd(table, table.generation);
       for (const vnode of table.vnodes) {
         if (vnode.finished) continue;
         const plan = planWindow(vnode.cursor, endMs, now, this.settings);
@@ -231,7 +244,8 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
 
     out.push(...this.dueHeartbeats(Date.now()));
     if (out.length === 0 && batch.length === 0) {
-      const waitMs = Math.min(deadline, nextReadyAt, this.generationsReadAtMs + this.config['scylla.generation.poll.interval.ms']) - Date.now();
+      const setsDueAt = Math.min(...this.distinctSets().map((sets) => sets.readAtMs)) + this.config['scylla.generation.poll.interval.ms'];
+      const waitMs = Math.min(deadline, nextReadyAt, setsDueAt) - Date.now();
       if (waitMs > 0) await sleep(waitMs, signal);
     }
     return out;
@@ -239,31 +253,58 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
 
   // ---- generations --------------------------------------------------------------------------
 
-  private generationEnd(index: number): number | undefined {
-    return this.generationStarts[index + 1];
+  private generationEnd(table: TableState, index: number): number | undefined {
+    return table.sets.starts[index + 1];
+  }
+
+  /** The stream sets the tables read: the cluster's generations once, each tablets table's own. */
+  private distinctSets(): StreamSets[] {
+    return [...new Set(this.tables.map((t) => t.sets))];
   }
 
   private async refreshGenerations(now: number): Promise<void> {
-    if (now - this.generationsReadAtMs < this.config['scylla.generation.poll.interval.ms']) return;
-    const starts = await this.generationTables.generationStarts();
-    // A generation never disappears while it is read (expired ones stay listed); keep the known prefix.
-    if (starts.length >= this.generationStarts.length) {
-      if (starts.length > this.generationStarts.length && this.generationStarts.length > 0) {
-        this.logger.info({ generations: starts.slice(this.generationStarts.length).map((s) => new Date(s).toISOString()) }, 'new CDC generation');
+    for (const sets of this.distinctSets()) {
+      if (now - sets.readAtMs < this.config['scylla.generation.poll.interval.ms']) continue;
+      const starts = await sets.source.generationStarts();
+      // A generation never disappears while it is read (expired ones stay listed); keep the known prefix.
+      if (starts.length >= sets.starts.length) {
+        if (starts.length > sets.starts.length && sets.starts.length > 0) {
+          this.logger.info({ kind: sets.kind, generations: starts.slice(sets.starts.length).map((s) => new Date(s).toISOString()) }, 'new CDC generation');
+        }
+        sets.starts = starts;
       }
-      this.generationStarts = starts;
+      sets.readAtMs = now;
     }
-    this.generationsReadAtMs = now;
   }
 
-  private async streamsOf(index: number): Promise<GenerationStreams> {
-    const startMs = this.generationStarts[index]!;
-    let streams = this.streamsCache.get(startMs);
+  private async streamsOf(sets: StreamSets, index: number): Promise<GenerationStreams> {
+    const startMs = sets.starts[index]!;
+    let streams = sets.cache.get(startMs);
     if (!streams) {
-      streams = await this.generationTables.streams(startMs);
-      this.streamsCache.set(startMs, streams);
+      streams = await sets.source.streams(startMs);
+      sets.cache.set(startMs, streams);
     }
     return streams;
+  }
+
+  /**
+   * Whether a table is in a tablets keyspace: ScyllaDB lists the keyspace's tablets in
+   * system_schema.scylla_keyspaces (as scylla-cdc-go checks), or the table has stream sets of
+   * its own. Neither table exists on a cluster without tablets.
+   */
+  private async usesTablets(keyspace: string, tablets: TabletStreamTables): Promise<boolean> {
+    try {
+      const result = await this.client.execute('SELECT initial_tablets FROM system_schema.scylla_keyspaces WHERE keyspace_name = ?', [keyspace], { prepare: false });
+      const initial = result.first()?.get('initial_tablets') as unknown;
+      if (initial !== null && initial !== undefined) return true;
+    } catch {
+      // Not ScyllaDB, or a version without tablets.
+    }
+    try {
+      return (await tablets.generationStarts()).length > 0;
+    } catch {
+      return false;
+    }
   }
 
   private ownsVnode(vnode: number): boolean {
@@ -276,12 +317,12 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
 
   /** Picks the first generation of a table (on start), or moves it to the next one once finished. */
   private async advance(table: TableState, now: number, out: SourceRecord[]): Promise<void> {
-    if (this.generationStarts.length === 0) return;
+    if (table.sets.starts.length === 0) return;
     if (table.generation < 0) {
       await this.resume(table, now, out);
       return;
     }
-    const endMs = this.generationEnd(table.generation);
+    const endMs = this.generationEnd(table, table.generation);
     if (endMs === undefined) return;
     if (!table.vnodes.every((v) => v.finished)) return;
     // Markers go out in one poll and are committed before the next: only then may others rely on them.
@@ -308,8 +349,9 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
    * finished before it was entered), or, with none, the cold-start point.
    */
   private async resume(table: TableState, now: number, out: SourceRecord[]): Promise<void> {
-    for (let index = this.generationStarts.length - 1; index >= 0; index--) {
-      const streams = await this.streamsOf(index);
+    const starts = table.sets.starts;
+    for (let index = starts.length - 1; index >= 0; index--) {
+      const streams = await this.streamsOf(table.sets, index);
       const partitions = [...streams.vnodes.keys()].map((v) => this.partitionOf(table, streams.startMs, v));
       const stored = await this.context.offsets(partitions);
       if (stored.some((offset) => parseSourceOffset(offset) !== null)) {
@@ -320,9 +362,9 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
     }
     const coldStartMs = await this.coldStartPoint(table, now);
     let index = 0;
-    for (let i = 0; i < this.generationStarts.length; i++) if (this.generationStarts[i]! <= coldStartMs) index = i;
+    for (let i = 0; i < starts.length; i++) if (starts[i]! <= coldStartMs) index = i;
     this.logger.info(
-      { table: `${table.keyspace}.${table.table}`, from: new Date(Math.max(coldStartMs, this.generationStarts[index]!)).toISOString() },
+      { table: `${table.keyspace}.${table.table}`, from: new Date(Math.max(coldStartMs, starts[index]!)).toISOString() },
       'no stored offsets: first start',
     );
     await this.enter(table, index, coldStartMs, out);
@@ -356,7 +398,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
    * from the generation start (or the cold-start point, whichever is later).
    */
   private async enter(table: TableState, index: number, coldStartMs: number | null, out: SourceRecord[]): Promise<void> {
-    const streams = await this.streamsOf(index);
+    const streams = await this.streamsOf(table.sets, index);
     const own = [...streams.vnodes.entries()].filter(([vnode]) => this.ownsVnode(vnode));
     const partitions = own.map(([vnode]) => this.partitionOf(table, streams.startMs, vnode));
     const stored = partitions.length > 0 ? await this.context.offsets(partitions) : [];
@@ -625,3 +667,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function newStreamSets(source: StreamSetSource, kind: StreamSets['kind']): StreamSets {
+  return { source, starts: [], readAtMs: -Infinity, cache: new Map(), kind };
+}
