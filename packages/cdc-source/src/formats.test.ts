@@ -3,6 +3,7 @@
  * JsonConverter writes (schemas off) for the same change — the examples of its README, and the
  * rules of its emitters (ScyllaChangeRecordEmitterLegacy, ScyllaChangeRecordEmitter).
  */
+import cassandra from 'cassandra-driver';
 import { describe, expect, it } from 'vitest';
 import type { LogRow } from './envelope.ts';
 import { kafkaValue, scyllaFormatEvents, type ScyllaFormatOptions } from './formats.ts';
@@ -163,6 +164,8 @@ describe('kafkaValue', () => {
     expect(kafkaValue(Math.fround(1.1), { code: CQL.float })).toBe(1.1);
     expect(kafkaValue('9007199254740993', { code: CQL.bigint })).toBe('9007199254740993');
     expect(kafkaValue({ year: 1970, month: 1, day: 3 }, { code: CQL.date })).toBe(2);
+    expect(kafkaValue(cassandra.types.LocalDate.fromString('1969-12-31'), { code: CQL.date })).toBe(-1);
+    expect(kafkaValue(cassandra.types.LocalTime.fromString('00:00:01.5'), { code: CQL.time })).toBe(1_500_000_000);
     expect(kafkaValue(new Map([['k', 1]]), { code: CQL.map, info: [text, int] })).toEqual([{ key: 'k', value: 1 }]);
     expect(kafkaValue({ buffer: Buffer.from('00000000000000000000000000000001', 'hex') }, { code: CQL.inet })).toBe('0:0:0:0:0:0:0:1');
     expect(kafkaValue(Buffer.from('hi'), { code: CQL.blob })).toBe('aGk=');

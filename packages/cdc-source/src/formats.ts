@@ -328,8 +328,11 @@ export function kafkaValue(value: unknown, type: CqlType): unknown {
     case CQL.timestamp:
       return value instanceof Date ? value.getTime() : Number(value);
     case CQL.date: {
-      const date = value as { year: number; month: number; day: number };
-      return Math.round(Date.UTC(date.year, date.month - 1, date.day) / 86_400_000);
+      // cassandra-driver's LocalDate: a UTC Date, or (beyond Date's range) the day count itself.
+      const date = value as { date?: Date; _value?: number | null; year: number; month: number; day: number };
+      if (typeof date._value === 'number') return date._value;
+      if (date.date instanceof Date && !Number.isNaN(date.date.getTime())) return Math.floor(date.date.getTime() / 86_400_000);
+      return Math.floor(Date.UTC(date.year, date.month - 1, date.day) / 86_400_000);
     }
     case CQL.time:
       return Number(String((value as { getTotalNanoseconds(): unknown }).getTotalNanoseconds()));
