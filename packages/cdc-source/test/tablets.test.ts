@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 type Change = SourceRecord & { value: Envelope };
 
 describe('tablets keyspaces', () => {
-  it('reads a table through its own stream sets, across a tablet split, each key in order and nothing twice', async () => {
+  it('reads a table through its own stream sets, across a tablet split and a merge, each key in order and nothing twice', async () => {
     const firstSetMs = Date.now() - 60_000;
     const counters = await bed.fixture.createTabletsTable(
       { name: 'counters', partitionKey: [{ name: 'id', type: 'int' }], columns: [{ name: 'n', type: 'int' }] },
@@ -49,6 +49,15 @@ describe('tablets keyspaces', () => {
       round += 1;
       for (const id of keys) await counters.update({ id }, { n: round });
       seen.push(...(await pollChanges(source, keys.length, 10_000)));
+      const lastRoundOfSplit = seen.slice(-keys.length);
+
+      // The tablets merge back into one: a third set, with a single stream.
+      const mergeAt = Date.now() + 1_200;
+      await counters.addTabletStreamSet(mergeAt, 1);
+      await sleep(mergeAt + 100 - Date.now());
+      round += 1;
+      for (const id of keys) await counters.update({ id }, { n: round });
+      seen.push(...(await pollChanges(source, keys.length, 15_000)));
 
       expect(seen).toHaveLength(keys.length * (round + 1));
       expect(new Set(seen.map((c) => c.id)).size).toBe(seen.length);
@@ -56,12 +65,13 @@ describe('tablets keyspaces', () => {
       for (const c of seen) (history[c.key] ??= []).push(c.value.after?.n as number);
       const expected = Array.from({ length: round + 1 }, (_, i) => i);
       expect(history).toEqual(Object.fromEntries(keys.map((id) => [`{"id":${id}}`, expected])));
-      // Changes came from both stream sets; the last round only from the new one, over its 4 tablets.
-      expect(new Set(seen.map((c) => c.sourcePartition.generation_start))).toEqual(new Set([String(firstSetMs), String(splitAt)]));
-      const lastRound = seen.slice(-keys.length);
-      expect(new Set(lastRound.map((c) => c.sourcePartition.generation_start))).toEqual(new Set([String(splitAt)]));
-      const newStreams = new Set(counters.tabletSets![1]!.tablets.map((t) => t.stream.toString('hex')));
-      for (const c of lastRound) expect(newStreams.has(c.id?.split('-')[2] ?? '')).toBe(true);
+      // Changes came from the three stream sets; a round written in a set, from its streams only.
+      expect(new Set(seen.map((c) => c.sourcePartition.generation_start))).toEqual(new Set([String(firstSetMs), String(splitAt), String(mergeAt)]));
+      const streamOf = (c: Change) => c.id?.split('-')[2] ?? '';
+      const splitStreams = new Set(counters.tabletSets![1]!.tablets.map((t) => t.stream.toString('hex')));
+      for (const c of lastRoundOfSplit) expect(splitStreams.has(streamOf(c))).toBe(true);
+      const merged = seen.slice(-keys.length);
+      expect(new Set(merged.map(streamOf))).toEqual(new Set([counters.tabletSets![2]!.tablets[0]!.stream.toString('hex')]));
     } finally {
       await source.stop();
     }
