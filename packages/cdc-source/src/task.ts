@@ -265,13 +265,16 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
   private async refreshGenerations(now: number): Promise<void> {
     for (const sets of this.distinctSets()) {
       if (now - sets.readAtMs < this.config['scylla.generation.poll.interval.ms']) continue;
-      const starts = await sets.source.generationStarts();
-      // A generation never disappears while it is read (expired ones stay listed); keep the known prefix.
-      if (starts.length >= sets.starts.length) {
-        if (starts.length > sets.starts.length && sets.starts.length > 0) {
-          this.logger.info({ kind: sets.kind, generations: starts.slice(sets.starts.length).map((s) => new Date(s).toISOString()) }, 'new CDC generation');
-        }
-        sets.starts = starts;
+      const listed = await sets.source.generationStarts();
+      // Known generations stay known, even once the cluster stops listing them (old stream
+      // sets of a tablets table are dropped): tables hold indexes into this list.
+      const added = listed.filter((start) => !sets.starts.includes(start));
+      if (added.length > 0) {
+        if (sets.starts.length > 0) this.logger.info({ kind: sets.kind, generations: added.map((s) => new Date(s).toISOString()) }, 'new CDC generation');
+        const readers = this.tables.filter((t) => t.sets === sets && t.generation >= 0);
+        const current = readers.map((t) => sets.starts[t.generation]!);
+        sets.starts = [...sets.starts, ...added].sort((a, b) => a - b);
+        readers.forEach((t, i) => (t.generation = sets.starts.indexOf(current[i]!)));
       }
       sets.readAtMs = now;
     }
