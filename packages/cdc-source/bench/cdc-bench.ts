@@ -101,7 +101,8 @@ export async function benchCdc(options: CdcBenchOptions = {}): Promise<CdcBenchR
       'scylla.consistency.level': 'ONE',
       'scylla.query.time.window.size': windowMs,
       'scylla.confidence.window.size': confidenceMs,
-      'scylla.initial.lookback.ms': 6 * 60_000,
+      // From a minute before the backlog, however long writing it took.
+      'scylla.initial.lookback.ms': Date.now() - Math.floor(backlogFrom / 1000) + 60_000,
       'heartbeat.interval.ms': 0,
       'topic.prefix': 'bench',
     };

@@ -3,6 +3,7 @@
  * connector (scylla-cdc-source-connector), so that a config written for it carries over.
  */
 import { ConfigSpec, validators, type Validator } from '@omnibus/sdk';
+import { INCLUDE_MODES, OUTPUT_FORMATS } from './formats.ts';
 
 export const CONSISTENCY_LEVELS = ['ANY', 'ONE', 'TWO', 'THREE', 'QUORUM', 'ALL', 'LOCAL_QUORUM', 'EACH_QUORUM', 'LOCAL_ONE'] as const;
 const READ_CONSISTENCY_LEVELS = CONSISTENCY_LEVELS.filter((level) => level !== 'ANY');
@@ -85,6 +86,14 @@ export const scyllaCdcConfig = ConfigSpec.builder()
     group: GROUP_CDC,
     validator: validators.pattern(new RegExp(`^${IDENTIFIER}$`), 'a keyspace name'),
   })
+  .string('scylla.cdc.tablets.keyspace', {
+    documentation:
+      'Keyspace of the CDC stream tables of tablets keyspaces, `cdc_timestamps` and `cdc_streams` (one stream set per table, renewed when its tablets split or merge). ScyllaDB keeps them in system.',
+    default: 'system',
+    importance: 'LOW',
+    group: GROUP_CDC,
+    validator: validators.pattern(new RegExp(`^${IDENTIFIER}$`), 'a keyspace name'),
+  })
   .long('scylla.query.time.window.size', {
     documentation:
       'Length of the time window read per query, ms. While far behind, the connector doubles it (up to 64 times) for sparse windows, to catch up with fewer queries.',
@@ -136,6 +145,39 @@ export const scyllaCdcConfig = ConfigSpec.builder()
     importance: 'LOW',
     group: GROUP_OUTPUT,
     validator: validators.atLeast(0),
+  })
+  .string('cdc.output.format', {
+    documentation:
+      "Event format. 'merged' (Omnibus's): one event per row and write, the write's delta rows merged, `after` the columns written (or the post-image), element-wise collection changes in `collection_changes`. 'legacy' and 'advanced': the formats of ScyllaDB's Kafka connector under its own key and values, byte for byte as its JsonConverter output without schemas (see the package README for what differs); ScyllaDB's connector defaults to 'legacy', so a config carried over from it sets this key to keep its format.",
+    default: 'merged',
+    importance: 'HIGH',
+    group: GROUP_OUTPUT,
+    validator: validators.oneOf(...OUTPUT_FORMATS),
+    recommended: [...OUTPUT_FORMATS],
+  })
+  .boolean('experimental.preimages.enabled', {
+    documentation: "With cdc.output.format 'legacy': fill `before` from the table's pre-images (as ScyllaDB's connector does).",
+    default: false,
+    importance: 'LOW',
+    group: GROUP_OUTPUT,
+  })
+  .string('cdc.include.before', {
+    documentation:
+      "With cdc.output.format 'advanced': 'full' fills `before` with the whole row before the change (pre-image, completed from the post-image), 'only-updated' with the key and the changed columns, 'none' leaves it null. Needs the table's 'preimage' CDC option.",
+    default: 'none',
+    importance: 'MEDIUM',
+    group: GROUP_OUTPUT,
+    validator: validators.oneOf(...INCLUDE_MODES),
+    recommended: [...INCLUDE_MODES],
+  })
+  .string('cdc.include.after', {
+    documentation:
+      "With cdc.output.format 'advanced': 'full' fills `after` with the post-image, 'only-updated' with the key and the changed columns, 'none' leaves it null. Needs the table's 'postimage' CDC option.",
+    default: 'none',
+    importance: 'MEDIUM',
+    group: GROUP_OUTPUT,
+    validator: validators.oneOf(...INCLUDE_MODES),
+    recommended: [...INCLUDE_MODES],
   })
   .string('heartbeat.topics.prefix', {
     documentation: 'Prefix of the heartbeat topic.',

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { changesOfWrite, compareLogRows, envelopeOf, type LogRow } from './envelope.ts';
 import { CQL, type CqlTableShape } from './schema.ts';
 import { encodeStreamId } from './stream-id.ts';
-import { timeuuidFromMicros } from './timeuuid.ts';
+import { timeuuidFromMicros, timeuuidString } from './timeuuid.ts';
 
 const text = { code: CQL.text };
 const orders: CqlTableShape = {
@@ -17,6 +17,19 @@ const orders: CqlTableShape = {
     { name: 'total', type: { code: CQL.bigint } },
     { name: 'note', type: text },
     { name: 'tags', type: { code: CQL.set, info: text, options: { frozen: false } } },
+  ],
+};
+
+/** A table without clustering key: a partition delete deletes its one row. */
+const accounts: CqlTableShape = {
+  name: 'accounts',
+  partitionKeys: [{ name: 'id', type: text }],
+  clusteringKeys: [],
+  columns: [
+    { name: 'id', type: text },
+    { name: 'owner', type: text },
+    { name: 'balance', type: { code: CQL.int } },
+    { name: 'note', type: text },
   ],
 };
 
@@ -107,6 +120,56 @@ describe('changesOfWrite', () => {
     expect(change).toMatchObject({ op: 'd', key: '{"shop":"s1"}', before: { shop: 's1' }, after: null });
   });
 
+  it('a partition delete of a table without clustering key: before is its pre-image (ScyllaDB 2026.1+)', () => {
+    const [change, ...rest] = changesOfWrite(
+      write(
+        { op: 0, values: { id: 'a1', owner: 'ann', balance: 10, 'cdc$deleted_note': true } },
+        { op: 4, values: { id: 'a1' } },
+      ),
+      accounts,
+    );
+    expect(rest).toEqual([]);
+    expect(change).toMatchObject({ op: 'd', key: '{"id":"a1"}', after: null });
+    expect(change!.before).toEqual({ id: 'a1', owner: 'ann', balance: 10, note: null });
+  });
+
+  it('a partition delete of a table without clustering key and without pre-image (before 2026.1): the key', () => {
+    const [change] = changesOfWrite(write({ op: 4, values: { id: 'a1' } }), accounts);
+    expect(change).toMatchObject({ op: 'd', key: '{"id":"a1"}', before: { id: 'a1' }, after: null });
+  });
+
+  it('a batch of TTL\'d inserts with null columns (inserts first, null cells after): one change per row', () => {
+    const changes = changesOfWrite(
+      write(
+        { op: 2, values: { shop: 's1', id: 1, note: 'a' } },
+        { op: 2, values: { shop: 's1', id: 2, note: 'b' } },
+        { op: 1, values: { shop: 's1', id: 1, 'cdc$deleted_total': true } },
+        { op: 1, values: { shop: 's1', id: 2, 'cdc$deleted_total': true } },
+      ),
+      orders,
+    );
+    expect(changes.map((c) => [c.op, c.key, c.after, c.row.batchSeqNo])).toEqual([
+      ['c', '{"shop":"s1","id":1}', { shop: 's1', id: 1, note: 'a', total: null }, 0],
+      ['c', '{"shop":"s1","id":2}', { shop: 's1', id: 2, note: 'b', total: null }, 1],
+    ]);
+  });
+
+  it('a delete between two upserts of one row in one write splits them', () => {
+    const changes = changesOfWrite(
+      write(
+        { op: 1, values: { ...key, note: 'a' } },
+        { op: 3, values: { ...key } },
+        { op: 2, values: { ...key, note: 'b' } },
+      ),
+      orders,
+    );
+    expect(changes.map((c) => [c.op, c.after?.note ?? null])).toEqual([
+      ['u', 'a'],
+      ['d', null],
+      ['c', 'b'],
+    ]);
+  });
+
   it('skips range deletes, which name no row', () => {
     const changes = changesOfWrite(write({ op: 5, values: { shop: 's1', id: 1 } }, { op: 8, values: { shop: 's1', id: 9 } }), orders);
     expect(changes).toEqual([]);
@@ -153,13 +216,18 @@ describe('envelopeOf', () => {
         connector: 'scylla',
         name: 'db',
         ts_ms: Math.floor(MICROS / 1000),
-        ts_us: MICROS,
         snapshot: false,
         db: 'shop',
+        sequence: `["${timeuuidString(time)}",0]`,
+        ts_us: MICROS,
+        ts_ns: MICROS * 1000,
         keyspace_name: 'shop',
         table_name: 'orders',
       },
     });
+    // Debezium's field order; ts_ns written exactly.
+    expect(Object.keys(envelope.source)).toEqual(['version', 'connector', 'name', 'ts_ms', 'snapshot', 'db', 'sequence', 'ts_us', 'ts_ns', 'keyspace_name', 'table_name']);
+    expect(JSON.stringify(envelope.source.ts_ns)).toBe(`${MICROS}000`);
   });
 });
 

@@ -7,8 +7,8 @@
  * post-images (9); `cdc$end_of_batch` marks the last row (cdc/log.cc). One write can hold
  * several delta rows: a batch touching several rows of a partition, or one statement that
  * ScyllaDB splits (an INSERT with a collection is a row marker, a collection tombstone and
- * the added cells). Consecutive insert/update deltas of one row are merged into one change;
- * every other delta is a change of its own.
+ * the added cells; a batch of TTL'd INSERTs, whose null cells carry no TTL). The insert/update
+ * deltas of one row in one write are merged into one change; every delete is a change of its own.
  *
  * Range deletes are skipped, as ScyllaDB's Kafka connector does: they name no row.
  */
@@ -65,14 +65,19 @@ export interface Change {
   row: LogRow;
 }
 
+/** Debezium's `source` block, its fields in Debezium's order. */
 export interface EnvelopeSource {
   version: string;
   connector: 'scylla';
   name: string;
   ts_ms: number;
-  ts_us: number;
   snapshot: false;
   db: string;
+  /** The write's `cdc$time` and the change's `cdc$batch_seq_no`, as a JSON array in text: `["<timeuuid>",0]`. */
+  sequence: string;
+  ts_us: number;
+  /** The write time in ns (exact to the µs that `cdc$time` holds). */
+  ts_ns: number;
   keyspace_name: string;
   table_name: string;
 }
@@ -98,52 +103,63 @@ export function changesOfWrite(rows: readonly LogRow[], table: CqlTableShape): C
     else if (row.operation >= CdcOperation.update && row.operation <= CdcOperation.partitionDelete) deltas.push(row);
   }
 
-  const changes: Change[] = [];
-  let i = 0;
-  while (i < deltas.length) {
-    const first = deltas[i]!;
-    const identity = clusteringIdentity(first, table);
-    if (first.operation === CdcOperation.rowDelete || first.operation === CdcOperation.partitionDelete) {
-      const partitionOnly = first.operation === CdcOperation.partitionDelete;
-      const preImage = partitionOnly ? undefined : pre.get(identity);
+  // Every insert/update row of one row in one write is one logical change, adjacent or not:
+  // ScyllaDB splits a write by timestamp and TTL (cdc/split.cc), so a batch of TTL'd INSERTs
+  // logs every row's TTL'd cells first and their TTL-less null cells after all of them. A
+  // delete of the row (or of its partition) ends the change; what follows starts a new one.
+  const changes: Array<Change | PendingUpsert> = [];
+  const open = new Map<string, PendingUpsert>();
+  for (const delta of deltas) {
+    const identity = clusteringIdentity(delta, table);
+    if (delta.operation === CdcOperation.rowDelete || delta.operation === CdcOperation.partitionDelete) {
+      const partitionOnly = delta.operation === CdcOperation.partitionDelete;
+      if (partitionOnly) open.clear();
+      else open.delete(identity);
+      // A partition delete has a pre-image only where the partition is one row (no clustering
+      // key), and only from ScyllaDB 2026.1 on (scylladb#26578); it is used when present.
+      const preImage = partitionOnly && table.clusteringKeys.length > 0 ? undefined : pre.get(identity);
       changes.push({
         op: 'd',
-        key: keyOf(first, table, partitionOnly),
-        before: preImage ? imageOf(preImage, table, 'pre') : keyColumnsOf(first, table, partitionOnly),
+        key: keyOf(delta, table, partitionOnly),
+        before: preImage ? imageOf(preImage, table, 'pre') : keyColumnsOf(delta, table, partitionOnly),
         after: null,
-        row: first,
+        row: delta,
       });
-      i += 1;
       continue;
     }
-    // Consecutive insert/update rows of one clustering row are one logical change.
-    let j = i;
-    const merged = new DeltaMerge(table);
-    let inserted = false;
-    while (j < deltas.length) {
-      const row = deltas[j]!;
-      const sameRow = clusteringIdentity(row, table) === identity;
-      const upsert = row.operation === CdcOperation.insert || row.operation === CdcOperation.update;
-      if (j > i && !(sameRow && upsert)) break;
-      if (row.operation === CdcOperation.insert) inserted = true;
-      merged.apply(row);
-      j += 1;
+    let pending = open.get(identity);
+    if (!pending) {
+      pending = { first: delta, identity, merge: new DeltaMerge(table), inserted: false };
+      open.set(identity, pending);
+      changes.push(pending);
     }
-    const preImage = pre.get(identity);
-    const postImage = post.get(identity);
-    const change: Change = {
-      op: inserted ? 'c' : 'u',
-      key: keyOf(first, table, false),
-      before: preImage ? imageOf(preImage, table, 'pre') : null,
-      after: postImage ? imageOf(postImage, table, 'post') : { ...keyColumnsOf(first, table, false), ...merged.columns() },
-      row: first,
-    };
-    const collectionChanges = postImage ? undefined : merged.collectionChanges();
-    if (collectionChanges) change.collectionChanges = collectionChanges;
-    changes.push(change);
-    i = j;
+    if (delta.operation === CdcOperation.insert) pending.inserted = true;
+    pending.merge.apply(delta);
   }
-  return changes;
+  return changes.map((entry) => ('op' in entry ? entry : upsertChange(entry, table, pre, post)));
+}
+
+interface PendingUpsert {
+  /** The first delta row of the change: its sequence number names the change. */
+  first: LogRow;
+  identity: string;
+  merge: DeltaMerge;
+  inserted: boolean;
+}
+
+function upsertChange(pending: PendingUpsert, table: CqlTableShape, pre: Map<string, LogRow>, post: Map<string, LogRow>): Change {
+  const preImage = pre.get(pending.identity);
+  const postImage = post.get(pending.identity);
+  const change: Change = {
+    op: pending.inserted ? 'c' : 'u',
+    key: keyOf(pending.first, table, false),
+    before: preImage ? imageOf(preImage, table, 'pre') : null,
+    after: postImage ? imageOf(postImage, table, 'post') : { ...keyColumnsOf(pending.first, table, false), ...pending.merge.columns() },
+    row: pending.first,
+  };
+  const collectionChanges = postImage ? undefined : pending.merge.collectionChanges();
+  if (collectionChanges) change.collectionChanges = collectionChanges;
+  return change;
 }
 
 export function envelopeOf(
@@ -160,9 +176,11 @@ export function envelopeOf(
       connector: 'scylla',
       name: context.topicPrefix,
       ts_ms: Math.floor(change.row.micros / 1000),
-      ts_us: change.row.micros,
       snapshot: false,
       db: context.keyspace,
+      sequence: JSON.stringify([timeuuidString(change.row.time), change.row.batchSeqNo]),
+      ts_us: change.row.micros,
+      ts_ns: change.row.micros * 1000,
       keyspace_name: context.keyspace,
       table_name: context.table,
     },

@@ -10,6 +10,7 @@
  */
 import cassandra from 'cassandra-driver';
 import { RetriableError } from '@omnibus/sdk';
+import { executePrepared } from './prepared.ts';
 import { groupStreamsByVnode } from './stream-id.ts';
 
 export interface GenerationStreams {
@@ -31,19 +32,18 @@ export class GenerationTables {
 
   /** Start times (ms) of the known generations, oldest first. */
   async generationStarts(): Promise<number[]> {
-    const result = await this.client.execute(
-      `SELECT time FROM "${this.keyspace}".cdc_generation_timestamps WHERE key = 'timestamps'`,
-      [],
-      { prepare: true, consistency: this.consistency() },
-    );
+    const result = await executePrepared(this.client, `SELECT time FROM "${this.keyspace}".cdc_generation_timestamps WHERE key = 'timestamps'`, [], {
+      consistency: this.consistency(),
+    });
     return result.rows.map((row) => (row.get('time') as Date).getTime()).sort((a, b) => a - b);
   }
 
   async streams(startMs: number): Promise<GenerationStreams> {
-    const result = await this.client.execute(
+    const result = await executePrepared(
+      this.client,
       `SELECT range_end, streams FROM "${this.keyspace}".cdc_streams_descriptions_v2 WHERE time = ?`,
       [new Date(startMs)],
-      { prepare: true, consistency: this.consistency(), fetchSize: 100_000 },
+      { consistency: this.consistency(), fetchSize: 100_000 },
     );
     const ranges = result.rows
       .map((row) => ({ end: BigInt(String(row.get('range_end'))), streams: (row.get('streams') as Buffer[] | null) ?? [] }))
@@ -58,4 +58,66 @@ export class GenerationTables {
     }
     return { startMs, vnodes: groupStreamsByVnode(ranges) };
   }
+}
+
+/** `stream_state` of system.cdc_streams (cdc::stream_state). */
+export const TabletStreamState = { current: 0, closed: 1, opened: 2 } as const;
+
+/**
+ * The CDC stream sets of one table of a tablets keyspace, from ScyllaDB's tables (ScyllaDB
+ * 2025.4+; scylla-cdc-java and scylla-cdc-go read the same):
+ *
+ *   system.cdc_timestamps (keyspace_name text, table_name text, timestamp timestamp DESC,
+ *                          PRIMARY KEY ((keyspace_name, table_name), timestamp))
+ *   system.cdc_streams    (keyspace_name text, table_name text, timestamp timestamp,
+ *                          stream_state tinyint, stream_id blob,
+ *                          PRIMARY KEY ((keyspace_name, table_name), timestamp, stream_state, stream_id))
+ *
+ * Each table has its own stream sets: one stream per tablet, a new set whenever tablets split
+ * or merge. A set's current streams (stream_state 0) are read; each is a group of its own
+ * (the vnode bits of a tablet stream id mean nothing), numbered in byte order.
+ */
+export class TabletStreamTables {
+  constructor(
+    private readonly client: cassandra.Client,
+    private readonly keyspace: string,
+    private readonly table: { keyspace: string; table: string },
+  ) {}
+
+  private consistency(): number {
+    return this.client.hosts.length > 1 ? cassandra.types.consistencies.quorum : cassandra.types.consistencies.one;
+  }
+
+  /** Start times (ms) of the table's stream sets, oldest first; none when the table is not on tablets. */
+  async generationStarts(): Promise<number[]> {
+    const result = await executePrepared(
+      this.client,
+      `SELECT timestamp FROM "${this.keyspace}".cdc_timestamps WHERE keyspace_name = ? AND table_name = ?`,
+      [this.table.keyspace, this.table.table],
+      { consistency: this.consistency() },
+    );
+    return result.rows.map((row) => (row.get('timestamp') as Date).getTime()).sort((a, b) => a - b);
+  }
+
+  async streams(startMs: number): Promise<GenerationStreams> {
+    const result = await executePrepared(
+      this.client,
+      `SELECT stream_id FROM "${this.keyspace}".cdc_streams WHERE keyspace_name = ? AND table_name = ? AND timestamp = ? AND stream_state = ?`,
+      [this.table.keyspace, this.table.table, new Date(startMs), TabletStreamState.current],
+      { consistency: this.consistency(), fetchSize: 100_000 },
+    );
+    const streams = result.rows.map((row) => row.get('stream_id') as Buffer).sort(Buffer.compare);
+    if (streams.length === 0) {
+      throw new RetriableError(`CDC stream set ${new Date(startMs).toISOString()} of ${this.table.keyspace}.${this.table.table} has no streams yet`, {
+        code: 'OMNI_ERR_CDC_GENERATION_INCOMPLETE',
+      });
+    }
+    return { startMs, vnodes: new Map(streams.map((stream, index) => [index, [stream]])) };
+  }
+}
+
+/** What the task reads stream sets through: the cluster's vnode generations, or one tablets table's stream sets. */
+export interface StreamSetSource {
+  generationStarts(): Promise<number[]>;
+  streams(startMs: number): Promise<GenerationStreams>;
 }

@@ -296,7 +296,7 @@ function describeColumn(column: CqlColumn, isKey: boolean): string {
 
 /**
  * The JSON Schema of the change events of one table: the Debezium-style envelope written to
- * `<topic.prefix>.<keyspace>.<table>`.
+ * `<topic.prefix>.<keyspace>.<table>` in the `merged` format (cdc.output.format).
  */
 export function jsonSchemaForTable(table: CqlTableShape): Record<string, unknown> {
   const row = rowSchemaForTable(table);
@@ -327,12 +327,14 @@ export function jsonSchemaForTable(table: CqlTableShape): Record<string, unknown
           name: { type: 'string', description: 'the topic prefix' },
           ts_ms: { type: 'integer', description: 'write time of the change, ms since the epoch' },
           ts_us: { type: 'integer', description: 'write time of the change, µs since the epoch (cdc$time)' },
+          ts_ns: { type: 'integer', description: 'write time of the change, ns since the epoch (exact to the µs)' },
+          sequence: { type: 'string', description: 'the write\'s cdc$time and the change\'s cdc$batch_seq_no, as a JSON array in text' },
           snapshot: { const: false },
           db: { type: 'string' },
           keyspace_name: { type: 'string' },
           table_name: { type: 'string' },
         },
-        required: ['version', 'connector', 'name', 'ts_ms', 'ts_us', 'snapshot', 'db', 'keyspace_name', 'table_name'],
+        required: ['version', 'connector', 'name', 'ts_ms', 'ts_us', 'ts_ns', 'sequence', 'snapshot', 'db', 'keyspace_name', 'table_name'],
       },
       collection_changes: {
         type: 'object',

@@ -18,8 +18,10 @@ import { createHash } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { FatalConnectorError, stableJson, type Logger, type SourceRecord, type SourceTask, type SourceTaskContext } from '@omnibus/sdk';
 import { heartbeatTopicFor, TASK_COUNT_KEY, TASK_INDEX_KEY, topicFor, type ScyllaCdcConfig } from './config.ts';
-import { changesOfWrite, compareLogRows, envelopeOf, writeIdentity, type Change, type LogRow } from './envelope.ts';
-import { GenerationTables, type GenerationStreams } from './generations.ts';
+import { changesOfWrite, compareLogRows, envelopeOf, writeIdentity, type LogRow } from './envelope.ts';
+import { scyllaFormatEvents, type FormattedEvent } from './formats.ts';
+import { GenerationTables, TabletStreamTables, type GenerationStreams, type StreamSetSource } from './generations.ts';
+import { executePrepared } from './prepared.ts';
 import { isAfterChange, parseSourceOffset, sourceOffset, sourcePartition, type ChangeId, type VnodeOffset } from './offsets.ts';
 import type { CqlTableShape } from './schema.ts';
 import { maxTimeuuid, minTimeuuid, timeuuidString, timeuuidToMicros } from './timeuuid.ts';
@@ -48,6 +50,17 @@ interface VnodeState {
   lastOffsetAtMs: number;
 }
 
+/** The stream sets (generations) a table is read through, as last read. */
+interface StreamSets {
+  source: StreamSetSource;
+  /** Known generation starts, ms, oldest first. */
+  starts: number[];
+  readAtMs: number;
+  cache: Map<number, GenerationStreams>;
+  /** `vnodes` (the cluster's generations) or `tablets` (the table's own stream sets). */
+  kind: 'vnodes' | 'tablets';
+}
+
 interface TableState {
   keyspace: string;
   table: string;
@@ -58,7 +71,9 @@ interface TableState {
   /** The log table's columns as the last query returned them: a change means ALTER TABLE. */
   logColumns: string | null;
   shapeReadAtMs: number;
-  /** Index into the generation list of the generation being read; -1 before the first. */
+  /** The cluster's generations (vnode keyspaces) or the table's stream sets (tablets keyspaces). */
+  sets: StreamSets;
+  /** Index into `sets.starts` of the generation being read; -1 before the first. */
   generation: number;
   streams: GenerationStreams | undefined;
   vnodes: VnodeState[];
@@ -75,16 +90,13 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
   private logger!: Logger;
   private config!: ScyllaCdcConfig;
   private settings!: WindowSettings;
-  private generationTables!: GenerationTables;
-  private generationStarts: number[] = [];
-  private generationsReadAtMs = -Infinity;
+  private vnodeSets!: StreamSets;
   private tables: TableState[] = [];
   private taskIndex = 0;
   private taskCount = 1;
   private pollCount = 0;
   private failures = 0;
   private heartbeatTopic = '';
-  private readonly streamsCache = new Map<number, GenerationStreams>();
 
   constructor(private readonly meta: Version) {}
 
@@ -111,7 +123,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
         cause: error,
       });
     }
-    this.generationTables = new GenerationTables(this.client, config['scylla.cdc.generations.keyspace']);
+    this.vnodeSets = newStreamSets(new GenerationTables(this.client, config['scylla.cdc.generations.keyspace']), 'vnodes');
     try {
       for (const name of config['scylla.table.names']) {
         const [keyspace, table] = name.split('.') as [string, string];
@@ -124,6 +136,8 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
           );
         }
         const topic = topicFor(config['topic.prefix'], keyspace, table);
+        const tablets = new TabletStreamTables(this.client, config['scylla.cdc.tablets.keyspace'], { keyspace, table });
+        const sets = (await this.usesTablets(keyspace, tablets)) ? newStreamSets(tablets, 'tablets') : this.vnodeSets;
         this.tables.push({
           keyspace,
           table,
@@ -132,6 +146,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
           shape,
           logColumns: null,
           shapeReadAtMs: Date.now(),
+          sets,
           generation: -1,
           streams: undefined,
           vnodes: [],
@@ -144,7 +159,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
       throw error;
     }
     this.logger.info(
-      { tables: this.tables.map((t) => `${t.keyspace}.${t.table}`), task: `${this.taskIndex + 1}/${this.taskCount}` },
+      { tables: this.tables.map((t) => `${t.keyspace}.${t.table} (${t.sets.kind})`), task: `${this.taskIndex + 1}/${this.taskCount}` },
       'ScyllaDB CDC source task started',
     );
   }
@@ -197,7 +212,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
     let nextReadyAt = Infinity;
     for (const table of this.tables) {
       if (!table.streams) continue;
-      const endMs = this.generationEnd(table.generation);
+      const endMs = this.generationEnd(table, table.generation);
       for (const vnode of table.vnodes) {
         if (vnode.finished) continue;
         const plan = planWindow(vnode.cursor, endMs, now, this.settings);
@@ -229,7 +244,8 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
 
     out.push(...this.dueHeartbeats(Date.now()));
     if (out.length === 0 && batch.length === 0) {
-      const waitMs = Math.min(deadline, nextReadyAt, this.generationsReadAtMs + this.config['scylla.generation.poll.interval.ms']) - Date.now();
+      const setsDueAt = Math.min(...this.distinctSets().map((sets) => sets.readAtMs)) + this.config['scylla.generation.poll.interval.ms'];
+      const waitMs = Math.min(deadline, nextReadyAt, setsDueAt) - Date.now();
       if (waitMs > 0) await sleep(waitMs, signal);
     }
     return out;
@@ -237,31 +253,61 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
 
   // ---- generations --------------------------------------------------------------------------
 
-  private generationEnd(index: number): number | undefined {
-    return this.generationStarts[index + 1];
+  private generationEnd(table: TableState, index: number): number | undefined {
+    return table.sets.starts[index + 1];
+  }
+
+  /** The stream sets the tables read: the cluster's generations once, each tablets table's own. */
+  private distinctSets(): StreamSets[] {
+    return [...new Set(this.tables.map((t) => t.sets))];
   }
 
   private async refreshGenerations(now: number): Promise<void> {
-    if (now - this.generationsReadAtMs < this.config['scylla.generation.poll.interval.ms']) return;
-    const starts = await this.generationTables.generationStarts();
-    // A generation never disappears while it is read (expired ones stay listed); keep the known prefix.
-    if (starts.length >= this.generationStarts.length) {
-      if (starts.length > this.generationStarts.length && this.generationStarts.length > 0) {
-        this.logger.info({ generations: starts.slice(this.generationStarts.length).map((s) => new Date(s).toISOString()) }, 'new CDC generation');
+    for (const sets of this.distinctSets()) {
+      if (now - sets.readAtMs < this.config['scylla.generation.poll.interval.ms']) continue;
+      const listed = await sets.source.generationStarts();
+      // Known generations stay known, even once the cluster stops listing them (old stream
+      // sets of a tablets table are dropped): tables hold indexes into this list.
+      const added = listed.filter((start) => !sets.starts.includes(start));
+      if (added.length > 0) {
+        if (sets.starts.length > 0) this.logger.info({ kind: sets.kind, generations: added.map((s) => new Date(s).toISOString()) }, 'new CDC generation');
+        const readers = this.tables.filter((t) => t.sets === sets && t.generation >= 0);
+        const current = readers.map((t) => sets.starts[t.generation]!);
+        sets.starts = [...sets.starts, ...added].sort((a, b) => a - b);
+        readers.forEach((t, i) => (t.generation = sets.starts.indexOf(current[i]!)));
       }
-      this.generationStarts = starts;
+      sets.readAtMs = now;
     }
-    this.generationsReadAtMs = now;
   }
 
-  private async streamsOf(index: number): Promise<GenerationStreams> {
-    const startMs = this.generationStarts[index]!;
-    let streams = this.streamsCache.get(startMs);
+  private async streamsOf(sets: StreamSets, index: number): Promise<GenerationStreams> {
+    const startMs = sets.starts[index]!;
+    let streams = sets.cache.get(startMs);
     if (!streams) {
-      streams = await this.generationTables.streams(startMs);
-      this.streamsCache.set(startMs, streams);
+      streams = await sets.source.streams(startMs);
+      sets.cache.set(startMs, streams);
     }
     return streams;
+  }
+
+  /**
+   * Whether a table is in a tablets keyspace: ScyllaDB lists the keyspace's tablets in
+   * system_schema.scylla_keyspaces (as scylla-cdc-go checks), or the table has stream sets of
+   * its own. Neither table exists on a cluster without tablets.
+   */
+  private async usesTablets(keyspace: string, tablets: TabletStreamTables): Promise<boolean> {
+    try {
+      const result = await this.client.execute('SELECT initial_tablets FROM system_schema.scylla_keyspaces WHERE keyspace_name = ?', [keyspace], { prepare: false });
+      const initial = result.first()?.get('initial_tablets') as unknown;
+      if (initial !== null && initial !== undefined) return true;
+    } catch {
+      // Not ScyllaDB, or a version without tablets.
+    }
+    try {
+      return (await tablets.generationStarts()).length > 0;
+    } catch {
+      return false;
+    }
   }
 
   private ownsVnode(vnode: number): boolean {
@@ -274,12 +320,12 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
 
   /** Picks the first generation of a table (on start), or moves it to the next one once finished. */
   private async advance(table: TableState, now: number, out: SourceRecord[]): Promise<void> {
-    if (this.generationStarts.length === 0) return;
+    if (table.sets.starts.length === 0) return;
     if (table.generation < 0) {
       await this.resume(table, now, out);
       return;
     }
-    const endMs = this.generationEnd(table.generation);
+    const endMs = this.generationEnd(table, table.generation);
     if (endMs === undefined) return;
     if (!table.vnodes.every((v) => v.finished)) return;
     // Markers go out in one poll and are committed before the next: only then may others rely on them.
@@ -306,8 +352,9 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
    * finished before it was entered), or, with none, the cold-start point.
    */
   private async resume(table: TableState, now: number, out: SourceRecord[]): Promise<void> {
-    for (let index = this.generationStarts.length - 1; index >= 0; index--) {
-      const streams = await this.streamsOf(index);
+    const starts = table.sets.starts;
+    for (let index = starts.length - 1; index >= 0; index--) {
+      const streams = await this.streamsOf(table.sets, index);
       const partitions = [...streams.vnodes.keys()].map((v) => this.partitionOf(table, streams.startMs, v));
       const stored = await this.context.offsets(partitions);
       if (stored.some((offset) => parseSourceOffset(offset) !== null)) {
@@ -318,9 +365,9 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
     }
     const coldStartMs = await this.coldStartPoint(table, now);
     let index = 0;
-    for (let i = 0; i < this.generationStarts.length; i++) if (this.generationStarts[i]! <= coldStartMs) index = i;
+    for (let i = 0; i < starts.length; i++) if (starts[i]! <= coldStartMs) index = i;
     this.logger.info(
-      { table: `${table.keyspace}.${table.table}`, from: new Date(Math.max(coldStartMs, this.generationStarts[index]!)).toISOString() },
+      { table: `${table.keyspace}.${table.table}`, from: new Date(Math.max(coldStartMs, starts[index]!)).toISOString() },
       'no stored offsets: first start',
     );
     await this.enter(table, index, coldStartMs, out);
@@ -337,11 +384,10 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
   /** The table's CDC TTL (ScyllaDB keeps CDC options in system_schema.scylla_tables); 0 when unknown. */
   private async cdcTtlSeconds(table: TableState): Promise<number> {
     try {
-      const result = await this.client.execute(
-        'SELECT cdc FROM system_schema.scylla_tables WHERE keyspace_name = ? AND table_name = ?',
-        [table.keyspace, table.table],
-        { prepare: true },
-      );
+      const result = await executePrepared(this.client, 'SELECT cdc FROM system_schema.scylla_tables WHERE keyspace_name = ? AND table_name = ?', [
+        table.keyspace,
+        table.table,
+      ]);
       const options = result.first()?.get('cdc') as Map<string, string> | Record<string, string> | null | undefined;
       const ttl = options instanceof Map ? options.get('ttl') : options?.ttl;
       return Number(ttl ?? 0) || 0;
@@ -355,7 +401,7 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
    * from the generation start (or the cold-start point, whichever is later).
    */
   private async enter(table: TableState, index: number, coldStartMs: number | null, out: SourceRecord[]): Promise<void> {
-    const streams = await this.streamsOf(index);
+    const streams = await this.streamsOf(table.sets, index);
     const own = [...streams.vnodes.entries()].filter(([vnode]) => this.ownsVnode(vnode));
     const partitions = own.map(([vnode]) => this.partitionOf(table, streams.startMs, vnode));
     const stored = partitions.length > 0 ? await this.context.offsets(partitions) : [];
@@ -436,11 +482,11 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
       i = j;
       const first = write[0]!;
       if (!isAfterChange(first.time, first.streamId, vnode.changeId)) continue;
-      const changes = changesOfWrite(write, table.shape);
+      const events = this.eventsOfWrite(table, write, now);
       const complete = write[write.length - 1]!.endOfBatch;
       const after: VnodeOffset = complete ? { windowStartMs: startMs, windowEndMs: endMs, changeId: { time: first.time, streamId: first.streamId } } : offset;
-      changes.forEach((change, k) => {
-        records.push(this.recordOf(table, vnode, change, k === changes.length - 1 ? after : offset, now));
+      events.forEach((event, k) => {
+        records.push(this.recordOf(table, vnode, event, k === events.length - 1 ? after : offset));
       });
       offset = after;
     }
@@ -458,21 +504,40 @@ export class ScyllaCdcTask implements SourceTask<ScyllaCdcConfig> {
     return records;
   }
 
-  private recordOf(table: TableState, vnode: VnodeState, change: Change, offset: VnodeOffset, now: number): SourceRecord {
-    const row = change.row;
+  /** The events of one write, in the configured format (`cdc.output.format`). */
+  private eventsOfWrite(table: TableState, write: LogRow[], now: number): FormattedEvent[] {
+    const context = { version: this.meta.version, topicPrefix: this.config['topic.prefix'], keyspace: table.keyspace, table: table.table };
+    const format = this.config['cdc.output.format'];
+    if (format === 'legacy' || format === 'advanced') {
+      return scyllaFormatEvents(
+        write,
+        table.shape,
+        {
+          format,
+          preimages: this.config['experimental.preimages.enabled'],
+          includeBefore: this.config['cdc.include.before'] as 'none' | 'full' | 'only-updated',
+          includeAfter: this.config['cdc.include.after'] as 'none' | 'full' | 'only-updated',
+        },
+        // Debezium's clock gives µs: so does the connector's.
+        { ...context, nowUs: Math.round((performance.timeOrigin + performance.now()) * 1000) },
+      );
+    }
+    return changesOfWrite(write, table.shape).map((change) => ({
+      key: change.key,
+      value: envelopeOf(change, { ...context, nowMs: now }) as unknown as Record<string, unknown>,
+      row: change.row,
+    }));
+  }
+
+  private recordOf(table: TableState, vnode: VnodeState, event: FormattedEvent, offset: VnodeOffset): SourceRecord {
+    const row = event.row;
     const time = timeuuidString(row.time);
     return {
       sourcePartition: vnode.partition,
       sourceOffset: sourceOffset(offset),
       topic: table.topic,
-      key: change.key,
-      value: envelopeOf(change, {
-        version: this.meta.version,
-        topicPrefix: this.config['topic.prefix'],
-        keyspace: table.keyspace,
-        table: table.table,
-        nowMs: now,
-      }),
+      key: event.key,
+      value: event.value,
       // Stream, write time and sequence number name one log row: republishing after a crash
       // produces the same id, which the bus accepts once.
       id: `cdc-${table.idPrefix}-${row.streamId.toString('hex')}-${time}-${row.batchSeqNo}`,
@@ -605,3 +670,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function newStreamSets(source: StreamSetSource, kind: StreamSets['kind']): StreamSets {
+  return { source, starts: [], readAtMs: -Infinity, cache: new Map(), kind };
+}

@@ -122,6 +122,115 @@ describe('ScyllaCdcSource', () => {
     }
   });
 
+  it('a partition delete of a table without clustering key carries the pre-image ScyllaDB 2026.1 writes before it', async () => {
+    const wallets = await bed.fixture.createTable({
+      name: 'wallets',
+      partitionKey: [{ name: 'id', type: 'text' }],
+      columns: [
+        { name: 'owner', type: 'text' },
+        { name: 'balance', type: 'int' },
+        { name: 'note', type: 'text' },
+      ],
+      preimage: true,
+    });
+    const source = await startSource(ScyllaCdcSource, bed.config(['wallets'], { 'scylla.initial.lookback.ms': 60_000 }));
+    try {
+      await wallets.insert({ id: 'w1', owner: 'ann', balance: 10 });
+      await wallets.deletePartition({ id: 'w1' });
+      const changes = await pollChanges(source, 2);
+      expect(changes.map((c) => [c.key, c.value.op])).toEqual([
+        ['{"id":"w1"}', 'c'],
+        ['{"id":"w1"}', 'd'],
+      ]);
+      expect(changes[1]!.value).toMatchObject({ before: { id: 'w1', owner: 'ann', balance: 10, note: null }, after: null });
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('a batch of TTL\'d INSERTs setting a null column gives one event per row, under one message id each', async () => {
+    const sessions = await bed.fixture.createTable({
+      name: 'sessions',
+      partitionKey: [{ name: 'user', type: 'text' }],
+      clusteringKey: [{ name: 'device', type: 'int' }],
+      columns: [
+        { name: 'token', type: 'text' },
+        { name: 'note', type: 'text' },
+      ],
+    });
+    const source = await startSource(ScyllaCdcSource, bed.config(['sessions'], { 'scylla.initial.lookback.ms': 60_000 }));
+    try {
+      await sessions.insertBatch(
+        [
+          { user: 'u1', device: 1, token: 't1', note: null },
+          { user: 'u1', device: 2, token: 't2', note: null },
+        ],
+        { ttl: 600 },
+      );
+      // Nothing else arrives after the two events (no second event per row).
+      const changes = [...(await pollChanges(source, 2)), ...(await pollChanges(source, 1, 1_500))];
+      expect(changes.map((c) => [c.key, c.value.op, c.value.after])).toEqual([
+        ['{"user":"u1","device":1}', 'c', { user: 'u1', device: 1, token: 't1', note: null }],
+        ['{"user":"u1","device":2}', 'c', { user: 'u1', device: 2, token: 't2', note: null }],
+      ]);
+      expect(new Set(changes.map((c) => c.id)).size).toBe(2);
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('cdc.output.format legacy and advanced: the events of ScyllaDB\'s connector for the same writes', async () => {
+    const t = await bed.fixture.createTable({
+      name: 't',
+      partitionKey: [{ name: 'pk', type: 'int' }],
+      clusteringKey: [{ name: 'ck', type: 'int' }],
+      columns: [
+        { name: 'v', type: 'text' },
+        { name: 'w', type: 'text' },
+      ],
+      preimage: true,
+      postimage: true,
+    });
+    await t.insert({ pk: 1, ck: 1, v: 'example row', w: 'kept' });
+    await t.update({ pk: 1, ck: 1 }, { v: null });
+    await t.deleteRow({ pk: 1, ck: 1 });
+    const shapes = (changes: Awaited<ReturnType<typeof pollChanges>>) =>
+      changes.map((c) => `${c.key} ${c.value.op as string} ${JSON.stringify(c.value.before)} ${JSON.stringify(c.value.after)}`);
+
+    const legacy = await startSource(
+      ScyllaCdcSource,
+      bed.config(['t'], { 'scylla.initial.lookback.ms': 60_000, 'cdc.output.format': 'legacy', 'experimental.preimages.enabled': true }),
+      { name: 'legacy' },
+    );
+    try {
+      const changes = await pollChanges(legacy, 3);
+      expect(shapes(changes)).toEqual([
+        '{"ck":1,"pk":1} c null {"ck":1,"pk":1,"v":{"value":"example row"},"w":{"value":"kept"}}',
+        '{"ck":1,"pk":1} u {"ck":1,"pk":1,"v":{"value":"example row"},"w":null} {"ck":1,"pk":1,"v":{"value":null},"w":null}',
+        '{"ck":1,"pk":1} d {"ck":1,"pk":1,"v":null,"w":{"value":"kept"}} null',
+      ]);
+      expect(Object.keys(changes[0]!.value)).toEqual(['source', 'before', 'after', 'op', 'ts_ms', 'transaction', 'ts_us', 'ts_ns']);
+      expect(changes[0]!.value.source).toMatchObject({ connector: 'scylla', name: 'db', snapshot: 'false', sequence: null, keyspace_name: bed.ks.keyspace, table_name: 't' });
+    } finally {
+      await legacy.stop();
+    }
+
+    const advanced = await startSource(
+      ScyllaCdcSource,
+      bed.config(['t'], { 'scylla.initial.lookback.ms': 60_000, 'cdc.output.format': 'advanced', 'cdc.include.before': 'full', 'cdc.include.after': 'full' }),
+      { name: 'advanced' },
+    );
+    try {
+      expect(shapes(await pollChanges(advanced, 3))).toEqual([
+        '{"ck":1,"pk":1} c null {"ck":1,"pk":1,"v":"example row","w":"kept"}',
+        '{"ck":1,"pk":1} u {"ck":1,"pk":1,"v":"example row","w":"kept"} {"ck":1,"pk":1,"v":null,"w":"kept"}',
+        '{"ck":1,"pk":1} d {"ck":1,"pk":1,"v":null,"w":"kept"} null',
+      ]);
+    } finally {
+      await advanced.stop();
+    }
+  });
+
   it('picks up a column added by ALTER TABLE without a restart', async () => {
     const profiles = await bed.fixture.createTable({
       name: 'profiles',

@@ -25,6 +25,7 @@ export async function cdcTestbed(prefix: string): Promise<CdcTestbed> {
       'scylla.local.dc': cassandraContext().localDataCenter,
       'scylla.table.names': tables.map((t) => `${ks.keyspace}.${t}`).join(','),
       'scylla.cdc.generations.keyspace': ks.keyspace,
+      'scylla.cdc.tablets.keyspace': ks.keyspace,
       'scylla.consistency.level': 'ONE',
       'scylla.query.time.window.size': 400,
       'scylla.confidence.window.size': 200,
