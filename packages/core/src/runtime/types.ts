@@ -5,6 +5,7 @@
  */
 import type { ConfigInfos, Connector, DeliveryUpdate, SinkConnector, SourceConnector } from '@omnibus/sdk';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, TargetState } from '../store/port.ts';
+import type { TransformCatalog } from '../transforms/catalog.ts';
 
 export interface PluginInfo {
   class: string;
@@ -17,6 +18,8 @@ export interface PluginRegistry {
   list(): PluginInfo[];
   /** By `connector.class`: the class name, an alias, or the package-qualified name. Undefined if unknown. */
   find(className: string): Connector | undefined;
+  /** The transformations and predicates connector configs may name; the built-ins alone when absent. */
+  transformCatalog?(): TransformCatalog;
 }
 
 export type ConnectorType = 'sink' | 'source' | 'unknown';
