@@ -135,7 +135,7 @@ describe('chain validation errors, on their keys', () => {
     expect(errors['transforms.route.regex']![0]).toMatch(/Invalid regex/);
     expect(errors['transforms.route.replacement']).toEqual(['Missing required configuration "transforms.route.replacement" which has no default value.']);
     expect(errors['transforms.mask.fields']).toEqual(['Missing required configuration "transforms.mask.fields" which has no default value.']);
-    expect(errors['predicates.p.pattern']).toEqual(['One of pattern, equals or in is required']);
+    expect(errors['predicates.p.pattern']).toEqual(['Invalid value null for configuration predicates.p.pattern: One of pattern, equals or in is required']);
   });
 
   it("validate gives Kafka's entries for every chain key, grouped per alias", () => {

@@ -172,7 +172,11 @@ function examine(raw: RawConfig, catalog: TransformCatalog): ChainValidation & {
     }
     try {
       const checks = (plugin.validate as ((config: unknown) => Record<string, string[]>) | undefined)?.(parsed) ?? {};
-      for (const [name, messages] of Object.entries(checks)) for (const message of messages) problem(prefix + name, message);
+      // In Kafka's words, naming the key: these messages travel alone in a refused write's 400.
+      for (const [name, messages] of Object.entries(checks)) {
+        const given = raw[prefix + name];
+        for (const message of messages) problem(prefix + name, `Invalid value ${given === undefined ? null : String(given)} for configuration ${prefix + name}: ${message}`);
+      }
     } catch (error) {
       problem(typeKey, `${name} refused its configuration: ${error instanceof Error ? error.message : String(error)}`);
       return;
@@ -282,4 +286,12 @@ export function buildChain(raw: RawConfig, catalog: TransformCatalog): Transform
     throw error;
   }
   return new TransformChain(stages);
+}
+
+/** Adds the chain's validate entries and groups to a connector's validate response (keys it already has stay its own). */
+export function mergeChainInfos(infos: ConfigInfos, chain: ChainValidation): void {
+  const known = new Set(infos.configs.map((c) => c.definition.name));
+  for (const entry of chain.configs) if (!known.has(entry.definition.name)) infos.configs.push(entry);
+  for (const group of chain.groups) if (!infos.groups.includes(group)) infos.groups.push(group);
+  infos.error_count = infos.configs.reduce((sum, c) => sum + c.value.errors.length, 0);
 }
