@@ -101,6 +101,8 @@ export interface SinkTaskSpec {
   config: Record<string, string>;
   /** How many tasks the connector runs now; task i owns the shards s with s % taskCount === i. */
   taskCount: number;
+  /** Where the config's `transforms`/`predicates` are looked up; the built-ins alone when absent. */
+  transforms?: TransformCatalog;
 }
 
 export interface SourceTaskSpec {
@@ -109,6 +111,8 @@ export interface SourceTaskSpec {
   connector: SourceConnector;
   config: Record<string, string>;
   taskCount: number;
+  /** Where the config's `transforms`/`predicates` are looked up; the built-ins alone when absent. */
+  transforms?: TransformCatalog;
 }
 
 /** The bus's side of running tasks; the herder calls it for the tasks assigned to this worker. */
