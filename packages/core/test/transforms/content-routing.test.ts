@@ -105,6 +105,32 @@ describe('content routing', () => {
     expect(states).toEqual({ 'sms-uk': 'sent', 'sms-fr': 'filtered' });
   });
 
+  it('a record a stage cannot transform fails for that connector, with the stage named, and is not sent', async () => {
+    const file = join(dir, 'strict.jsonl');
+    expect((await call('POST', '/topics', { name: 'notes', shards: 2 })).status).toBe(201);
+    const config = {
+      'connector.class': 'FileSink',
+      topics: 'notes',
+      file,
+      transforms: 'stamp',
+      'transforms.stamp.type': 'InsertField$Value',
+      'transforms.stamp.topic.field': 'topic',
+    };
+    expect((await call('POST', '/connectors', { name: 'strict', config })).status).toBe(201);
+    const produced = await call('POST', '/topics/notes/messages', { messages: [{ key: 'a', value: 'plain text' }, { key: 'b', value: { note: 'map' } }] });
+    const [textId, mapId] = produced.body.messages.map((m: { id: string }) => m.id);
+    const failed = await eventually(
+      () => call('GET', `/messages/${textId}`),
+      (m) => m.body?.deliveries?.some((d: { connector: string; state: string }) => d.connector === 'strict' && d.state === 'failed'),
+      'the text message failed',
+    );
+    const delivery = failed.body.deliveries.find((d: { connector: string }) => d.connector === 'strict');
+    expect(delivery.last_error.code).toBe('OMNI_ERR_TRANSFORM_FAILED');
+    expect(delivery.last_error.message).toContain('Transformation stamp (org.apache.kafka.connect.transforms.InsertField$Value) failed: Only Map objects supported');
+    await eventually(() => Promise.resolve(lines(file)), (l) => l.length === 1, 'the map message written');
+    expect(lines(file)[0]).toMatchObject({ id: mapId, value: { note: 'map', topic: 'notes' } });
+  });
+
   it('refuses a config whose chain is invalid with 400 naming the key, and stores nothing', async () => {
     const config = { ...smsSink(join(dir, 'bad.jsonl'), false), 'transforms.route.predicate': 'isUK' };
     const refused = await call('POST', '/connectors', { name: 'bad', config });
