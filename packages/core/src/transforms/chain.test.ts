@@ -1,7 +1,7 @@
 import { ConfigSpec, defineTransformation, isConfigError, type TransformRecord } from '@omnibus/sdk';
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_CATALOG, transformCatalog } from './catalog.ts';
-import { buildChain, validateChain } from './chain.ts';
+import { buildChain, chainSpec, validateChain } from './chain.ts';
 
 const record = (topic: string, value: unknown, key: unknown = null): TransformRecord => ({ topic, key, value, headers: {}, timestamp: 0, direction: 'sink' });
 
@@ -150,5 +150,24 @@ describe('chain validation errors, on their keys', () => {
     const type = result.configs.find((c) => c.definition.name === 'transforms.f.type')!;
     expect(type.value.value).toBe('Filter');
     expect(type.value.recommended_values).toContain('org.apache.kafka.connect.transforms.InsertField$Value');
+  });
+});
+
+describe('chainSpec', () => {
+  it("gives the stages' keys as the connector config names them, so that a stage's secret is masked", () => {
+    const Signed = defineTransformation({
+      className: 'com.example.Signed',
+      version: '1',
+      description: 'signs records',
+      config: ConfigSpec.builder().password('token', { documentation: 'signing key' }).string('header', { documentation: 'where', default: 'sig' }),
+      create: () => ({ apply: (r) => r }),
+    });
+    const spec = chainSpec(
+      { transforms: 'sign', 'transforms.sign.type': 'com.example.Signed', 'transforms.sign.token': 's3cret', 'transforms.off.type': 'com.example.Signed' },
+      transformCatalog({ transformations: [Signed as never] }),
+    );
+    expect(spec.keys.map((k) => k.name)).toEqual(['transforms.sign.token', 'transforms.sign.header']);
+    expect(spec.isSecret('transforms.sign.token')).toBe(true);
+    expect(spec.isSecret('transforms.sign.header')).toBe(false);
   });
 });

@@ -201,9 +201,21 @@ export function validateChain(raw: RawConfig, catalog: TransformCatalog): ChainV
   return { configs, groups, errors };
 }
 
-/** True when the config names any transformation (the runtime skips the chain otherwise). */
-export function hasChain(raw: RawConfig): boolean {
-  return aliasesOf(raw.transforms).aliases.length > 0;
+/**
+ * The keys the chain's stages declare, prefixed as they appear in the connector config: so
+ * that a secret a third-party stage declares (a PASSWORD key) is masked like a connector's own.
+ */
+export function chainSpec(raw: RawConfig, catalog: TransformCatalog): ConfigSpec<unknown> {
+  const keys: ConfigKey[] = [];
+  for (const kind of ['transforms', 'predicates'] as const) {
+    for (const alias of aliasesOf(raw[kind]).aliases) {
+      const className = raw[`${kind}.${alias}.type`];
+      if (typeof className !== 'string') continue;
+      const plugin = kind === 'transforms' ? catalog.transformation(className.trim()) : catalog.predicate(className.trim());
+      if (plugin) keys.push(...prefixed(plugin.config.keys, `${kind}.${alias}.`, `${kind}: ${alias}`));
+    }
+  }
+  return new ConfigSpec<unknown>(keys);
 }
 
 /** A configured chain; {@link buildChain} makes one. */
