@@ -17,6 +17,7 @@ import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector
 import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
 import type { SourceOffset } from '../store/port.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
+import { chainSpec } from '../transforms/chain.ts';
 import { transformPluginConfig, transformPluginInfos } from '../transforms/plugin-infos.ts';
 
 export interface ControlPlaneDeps {
@@ -47,7 +48,8 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
 
   const specOf = (config: Record<string, string>): ConfigSpec<unknown> | undefined => {
     const connector = plugins.find(config['connector.class'] ?? '');
-    return connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
+    // A secret a transformation or predicate declares is masked like the connector's own.
+    return connector ? fullSpec(connector.config as ConfigSpec<unknown>).merge(chainSpec(config, plugins.transformCatalog?.() ?? BUILTIN_CATALOG)) : undefined;
   };
 
   const isSecretKey = (spec: ConfigSpec<unknown> | undefined, key: string): boolean =>
