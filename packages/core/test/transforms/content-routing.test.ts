@@ -4,7 +4,7 @@
 // and the group's counts. Also the REST surface of the chain: an invalid chain refused with
 // 400 naming its key, validate on every chain key, and the plugin listing.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,18 @@ let worker: Worker;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'omnibus-content-routing-'));
-  worker = await startWorker(`lmdb:${join(dir, 'data')}`, { 'plugin.path': [examples] });
+  // A third-party transformation with a secret key, written as plain JavaScript without the SDK.
+  const signed = join(dir, 'plugins', 'signed-transform');
+  await mkdir(signed, { recursive: true });
+  await writeFile(join(signed, 'package.json'), JSON.stringify({ name: 'signed-transform', version: '1.0.0', type: 'module', omnibus: { transforms: ['./index.js'] } }));
+  await writeFile(
+    join(signed, 'index.js'),
+    `const token = { name: 'token', type: 'PASSWORD', documentation: 'Signing key.', importance: 'HIGH', defaultValue: undefined, required: true,
+       group: null, orderInGroup: 1, displayName: 'token', width: 'NONE', validator: undefined, recommended: [], dependents: [] };
+     export const Signed = { type: 'transformation', className: 'com.example.Signed', version: '1.0.0', description: 'Signs records.',
+       config: { keys: [token] }, create: () => ({ apply: (record) => record }) };`,
+  );
+  worker = await startWorker(`lmdb:${join(dir, 'data')}`, { 'plugin.path': [examples, join(dir, 'plugins')] });
 });
 
 afterAll(async () => {
@@ -129,6 +140,16 @@ describe('content routing', () => {
     expect(delivery.last_error.message).toContain('Transformation stamp (org.apache.kafka.connect.transforms.InsertField$Value) failed: Only Map objects supported');
     await eventually(() => Promise.resolve(lines(file)), (l) => l.length === 1, 'the map message written');
     expect(lines(file)[0]).toMatchObject({ id: mapId, value: { note: 'map', topic: 'notes' } });
+  });
+
+  it("never shows a transformation's secret", async () => {
+    const config = { 'connector.class': 'FileSink', topics: 'sms', file: join(dir, 'signed.jsonl'), transforms: 'sign', 'transforms.sign.type': 'com.example.Signed', 'transforms.sign.token': 's3cret-value' };
+    expect((await call('POST', '/connectors', { name: 'signed', config })).status).toBe(201);
+    const shown = await call('GET', '/connectors/signed/config');
+    expect(shown.body['transforms.sign.token']).toBe('[hidden]');
+    expect(JSON.stringify((await call('GET', '/connectors/signed')).body)).not.toContain('s3cret-value');
+    expect(JSON.stringify((await call('GET', '/connectors?expand=info')).body)).not.toContain('s3cret-value');
+    expect((await call('DELETE', '/connectors/signed')).status).toBe(204);
   });
 
   it('refuses a config whose chain is invalid with 400 naming the key, and stores nothing', async () => {
