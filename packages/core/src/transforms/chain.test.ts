@@ -170,4 +170,18 @@ describe('chainSpec', () => {
     expect(spec.isSecret('transforms.sign.token')).toBe(true);
     expect(spec.isSecret('transforms.sign.header')).toBe(false);
   });
+
+  it("never shows a stage's secret in a validation message", () => {
+    const Signed = defineTransformation({
+      className: 'com.example.Signed',
+      version: '1',
+      description: 'signs records',
+      config: ConfigSpec.builder().password('token', { documentation: 'signing key' }),
+      validate: (config) => (config.token.value().length < 12 ? { token: ['The token must be at least 12 characters'] } : {}),
+      create: () => ({ apply: (r) => r }),
+    });
+    const result = validateChain({ transforms: 'sign', 'transforms.sign.type': 'com.example.Signed', 'transforms.sign.token': 'tiny-pw' }, transformCatalog({ transformations: [Signed as never] }));
+    expect(result.errors).toEqual({ 'transforms.sign.token': ['Invalid value [hidden] for configuration transforms.sign.token: The token must be at least 12 characters'] });
+    expect(JSON.stringify(result)).not.toContain('tiny-pw');
+  });
 });

@@ -20,6 +20,7 @@ import {
   ConfigError,
   ConfigSpec,
   isOmnibusError,
+  Password,
   type ConfigInfos,
   type ConfigKey,
   type Predicate,
@@ -175,7 +176,8 @@ function examine(raw: RawConfig, catalog: TransformCatalog): ChainValidation & {
       // In Kafka's words, naming the key: these messages travel alone in a refused write's 400.
       for (const [name, messages] of Object.entries(checks)) {
         const given = raw[prefix + name];
-        for (const message of messages) problem(prefix + name, `Invalid value ${given === undefined ? null : String(given)} for configuration ${prefix + name}: ${message}`);
+        const shown = given === undefined ? null : own.isSecret(name) ? Password.HIDDEN : String(given);
+        for (const message of messages) problem(prefix + name, `Invalid value ${shown} for configuration ${prefix + name}: ${message}`);
       }
     } catch (error) {
       problem(typeKey, `${name} refused its configuration: ${error instanceof Error ? error.message : String(error)}`);
