@@ -177,7 +177,7 @@ describe('chainSpec', () => {
       version: '1',
       description: 'signs records',
       config: ConfigSpec.builder().password('token', { documentation: 'signing key' }),
-      validate: (config) => (config.token.value().length < 12 ? { token: ['The token must be at least 12 characters'] } : {}),
+      validate: (config): Record<string, string[]> => (config.token.value().length < 12 ? { token: ['The token must be at least 12 characters'] } : {}),
       create: () => ({ apply: (r) => r }),
     });
     const result = validateChain({ transforms: 'sign', 'transforms.sign.type': 'com.example.Signed', 'transforms.sign.token': 'tiny-pw' }, transformCatalog({ transformations: [Signed as never] }));
