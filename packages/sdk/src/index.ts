@@ -5,3 +5,4 @@ export * from './values.ts';
 export * from './version.ts';
 export { startSink, startSource, memoryLogger, stableJson } from './testkit.ts';
 export type { SinkHarness, SourceHarness, SentOutcome, TestMessage, LogLine } from './testkit.ts';
+export * from './transforms.ts';

@@ -7,8 +7,10 @@
  * `defineSinkConnector` and `defineSourceConnector` stamp it on the connector they return, so
  * a connector carries the contract it was built for wherever it is installed; the runtime
  * refuses at load a connector built for another major.
+ *
+ * 1.1 added transformations and predicates (`defineTransformation`, `definePredicate`).
  */
-export const SDK_API_VERSION = '1.0';
+export const SDK_API_VERSION = '1.1';
 
 /** The key (registered, so shared by every copy of the SDK) under which a connector carries its SDK API version. */
 export const SDK_API_VERSION_KEY: unique symbol = Symbol.for('omnibus.sdk.apiVersion');

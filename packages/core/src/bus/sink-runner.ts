@@ -21,7 +21,7 @@
  * One loop per task serves all its shards, so an idle task costs one timer, not one per shard.
  */
 import { randomBytes, createHash } from 'node:crypto';
-import { isFatalConnectorError, type DeliveryUpdate, type Logger, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { isFatalConnectorError, type DeliveryUpdate, type Logger, type SinkRecord, type SinkTask } from '@omnibus/sdk';
 import type { Counter, Gauge } from 'prom-client';
 import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
@@ -34,6 +34,9 @@ import { applyDeliveryUpdates } from './receipts.ts';
 import type { ShardSignals } from './signals.ts';
 import type { SourceRunnerDeps } from './source-runner.ts';
 import { ensureTopic } from './topics.ts';
+import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
+import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
+import { buildChain } from '../transforms/chain.ts';
 
 export interface SinkRunnerDeps extends SourceRunnerDeps {
   signals?: ShardSignals;
@@ -228,7 +231,10 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
       late: { recheck: metrics.lateEntries.labels({ ...labels, by: 'recheck' }), sweep: metrics.lateEntries.labels({ ...labels, by: 'sweep' }) },
     };
     const taskConfig = this.spec.connector.config.parse(this.spec.config);
-    this.task = this.spec.connector.createTask();
+    // Kafka's transforms/predicates keys: a record the chain drops is settled `filtered`.
+    const chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG);
+    const task = this.spec.connector.createTask();
+    this.task = chain.empty ? task : (new TransformingSinkTask(task as SinkTask<unknown>, chain) as SinkTask);
     const report =
       this.deps.reportDeliveries ??
       (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[]) =>
@@ -619,7 +625,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
 
     const records: SinkRecord[] = batch.map(({ pending }) => toRecord(pending.message, pending.attempts + 1));
     this.counters.read.inc(records.length);
-    let outcomes: SinkOutcome[];
+    let outcomes: ChainedOutcome[];
     try {
       outcomes = await this.task.put(records);
     } catch (error) {
@@ -632,7 +638,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
       // Any other exception leaves the batch in `sending`: in doubt, as the contract says.
       throw new TaskFailed(reason);
     }
-    const problem = outcomeProblem(outcomes, records.length);
+    const problem = outcomeProblem(outcomes, records.length, this.task instanceof TransformingSinkTask);
     if (problem) throw new TaskFailed(new Error(`${this.spec.connector.className}.put broke its contract: ${problem}`));
     const settlement = await this.decide(batch, outcomes, sentAt);
     if (settlement.toRetry.length === 0) {
@@ -690,7 +696,7 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
   }
 
   /** What the outcomes of a batch mean: the rows and events to write, what is finished, what is retried. */
-  private async decide(batch: Dispatch[], outcomes: SinkOutcome[], sentAt: number): Promise<Settlement> {
+  private async decide(batch: Dispatch[], outcomes: ChainedOutcome[], sentAt: number): Promise<Settlement> {
     const now = Date.now();
     const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [], toRetry: [], sent: 0, failed: 0 };
     const { rows, events, providerIds, finished, toRetry } = settlement;
@@ -706,6 +712,11 @@ export class SinkRunner extends RunnerLifecycle implements TaskRunner {
       const outcome = outcomes[i]!;
       const attempts = pending.attempts + 1;
       const messageId = pending.message.id;
+      if (outcome.status === 'filtered') {
+        rows.push(deliveryRow(pending.position, connector, 'filtered', pending.attempts, shard.lease.epoch, workerId, now));
+        finished.push(dispatch);
+        continue;
+      }
       if (outcome.status === 'sent') {
         const row = deliveryRow(pending.position, connector, 'sent', attempts, shard.lease.epoch, workerId, now);
         if (outcome.providerId) {
@@ -944,12 +955,13 @@ function toRecord(message: Message, attempt: number): SinkRecord {
   return record;
 }
 
-function outcomeProblem(outcomes: unknown, expected: number): string | undefined {
+/** `filtered` comes only from the runner's own chain (TransformingSinkTask), never from a connector. */
+function outcomeProblem(outcomes: unknown, expected: number, chained: boolean): string | undefined {
   if (!Array.isArray(outcomes)) return 'it did not return an array';
   if (outcomes.length !== expected) return `it returned ${outcomes.length} outcomes for ${expected} records`;
   for (const [i, o] of outcomes.entries()) {
     const status = (o as { status?: unknown } | null)?.status;
-    if (status === 'sent') continue;
+    if (status === 'sent' || (chained && status === 'filtered')) continue;
     if ((status === 'retry' || status === 'failed') && typeof (o as { error?: { code?: unknown } }).error?.code === 'string') continue;
     return `outcome ${i} is not {status: 'sent'|'retry'|'failed'} with an error for retry/failed`;
   }

@@ -18,6 +18,9 @@ import { HeldLease } from './lease.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
 import type { Producer } from './producer.ts';
 import { ensureTopic } from './topics.ts';
+import { sourceRecordsThrough } from '../transforms/bus-records.ts';
+import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
+import { buildChain, type TransformChain } from '../transforms/chain.ts';
 
 export interface SourceRunnerDeps {
   store: Store;
@@ -36,6 +39,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
   protected readonly logger: Logger;
   private readonly lease: HeldLease;
   private task!: SourceTask;
+  private chain!: TransformChain;
   private taskConfig!: unknown;
   private taskStarted = false;
   private startedEpoch = 0;
@@ -65,6 +69,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
       }
       this.topicShards = n;
     }
+    this.chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG);
     this.task = this.spec.connector.createTask();
     this.scheduleLeases();
     this.loop = this.run();
@@ -174,7 +179,16 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
       this.pendingRecords = [];
       return 0;
     }
-    await this.publish(records);
+    // Kafka's transforms/predicates run before publishing; a dropped record's offset is still committed.
+    let publishable = records;
+    if (!this.chain.empty) {
+      try {
+        publishable = sourceRecordsThrough(this.chain, records);
+      } catch (error) {
+        throw new SourceTaskFailed(asError(error));
+      }
+    }
+    await this.publish(publishable);
     this.pendingRecords = [];
     await this.deps.store.putSourceOffsets(this.spec.connectorName, latestOffsets(records));
     this.deps.metrics.sourceRecordsPolled.inc({ connector: this.spec.connectorName }, records.length);

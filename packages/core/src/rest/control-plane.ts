@@ -16,6 +16,9 @@ import { HttpError, badRequest, notFound } from '../errors.ts';
 import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector-config.ts';
 import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
 import type { SourceOffset } from '../store/port.ts';
+import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
+import { chainSpec } from '../transforms/chain.ts';
+import { transformPluginConfig, transformPluginInfos } from '../transforms/plugin-infos.ts';
 
 export interface ControlPlaneDeps {
   herder: Herder;
@@ -45,7 +48,8 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
 
   const specOf = (config: Record<string, string>): ConfigSpec<unknown> | undefined => {
     const connector = plugins.find(config['connector.class'] ?? '');
-    return connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
+    // A secret a transformation or predicate declares is masked like the connector's own.
+    return connector ? fullSpec(connector.config as ConfigSpec<unknown>).merge(chainSpec(config, plugins.transformCatalog?.() ?? BUILTIN_CATALOG)) : undefined;
   };
 
   const isSecretKey = (spec: ConfigSpec<unknown> | undefined, key: string): boolean =>
@@ -260,13 +264,16 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
     });
 
     app.get<{ Querystring: Query }>('/connector-plugins', async (request) => {
-      // Connectors are the only plugin kind Omnibus has, so connectorsOnly=false lists the same.
-      booleanParam(request.query, 'connectorsOnly', true);
-      return plugins.list().map((p) => (p.version ? p : { class: p.class, type: p.type }));
+      const connectorsOnly = booleanParam(request.query, 'connectorsOnly', true);
+      const connectors = plugins.list().map((p) => (p.version ? p : { class: p.class, type: p.type }));
+      // As Kafka: transformations and predicates only with connectorsOnly=false, after the connectors.
+      return connectorsOnly ? connectors : [...connectors, ...transformPluginInfos(plugins.transformCatalog?.() ?? BUILTIN_CATALOG)];
     });
 
     app.get<{ Params: { plugin: string } }>('/connector-plugins/:plugin/config', async (request) => {
       const connector = plugins.find(request.params.plugin);
+      const transform = connector ? undefined : transformPluginConfig(plugins.transformCatalog?.() ?? BUILTIN_CATALOG, request.params.plugin);
+      if (transform) return transform;
       if (!connector) throw notFound(`Unknown plugin ${request.params.plugin}.`, 'OMNI_ERR_PLUGIN_NOT_FOUND');
       // The plugin's own keys first, then the framework's it does not override, as Kafka lists them.
       const spec = (connector.config as ConfigSpec<unknown>).merge(commonConnectorSpec);

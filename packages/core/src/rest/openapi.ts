@@ -71,7 +71,7 @@ const schemas: Record<string, Schema> = {
     ['partition', 'offset'],
   ),
   ConnectorOffsets: object({ offsets: arrayOf(ref('ConnectorOffset')) }),
-  PluginInfo: object({ class: STRING, type: { type: 'string', enum: ['sink', 'source'] }, version: STRING }, ['class', 'type']),
+  PluginInfo: object({ class: STRING, type: { type: 'string', enum: ['sink', 'source', 'transformation', 'predicate'] }, version: STRING }, ['class', 'type']),
   ConfigKeyInfo: object({
     name: STRING,
     type: { type: 'string', enum: ['BOOLEAN', 'STRING', 'INT', 'SHORT', 'LONG', 'DOUBLE', 'LIST', 'CLASS', 'PASSWORD'] },
@@ -407,8 +407,8 @@ const connectorsPaths: Record<string, Record<string, Operation>> = {
       operationId: 'listConnectorPlugins',
       tags: ['plugins'],
       summary: 'List all connector plugins installed',
-      parameters: [booleanQuery('connectorsOnly', true, 'Whether to list only connectors instead of all plugins (connectors are the only plugins Omnibus has).')],
-      responses: { '200': json(arrayOf(ref('PluginInfo')), 'The connectors this worker can run.'), '400': BAD_REQUEST },
+      parameters: [booleanQuery('connectorsOnly', true, 'Whether to list only connectors instead of all plugins (connectors, then transformations and predicates).')],
+      responses: { '200': json(arrayOf(ref('PluginInfo')), 'The connectors this worker can run, and with connectorsOnly=false its transformations and predicates.'), '400': BAD_REQUEST },
     }),
   },
   '/connector-plugins/{pluginName}/config': {
@@ -522,7 +522,7 @@ schemas.BusMessage = object(
   },
   ['id', 'topic', 'key', 'token', 'shard', 'value', 'headers', 'created_at'],
 );
-const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown'] };
+const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered'] };
 const CODED_ERROR = object({ code: STRING, message: STRING });
 schemas.Delivery = object(
   {

@@ -17,6 +17,8 @@ import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store
 import { restorePlaceholders, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
 import { fullSpec } from './connector-config.ts';
 import type { ConnectorInfo, ConnectorStateInfo, ConnectorType, Herder, PluginRegistry, RestartOptions } from './types.ts';
+import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
+import { mergeChainInfos, validateChain } from '../transforms/chain.ts';
 
 export interface StoreHerderOptions {
   store: Store;
@@ -238,6 +240,8 @@ export class StoreHerder implements Herder {
     const present = Object.fromEntries(Object.entries(config).filter((e): e is [string, string] => e[1] !== null));
     const { config: resolved, unresolvedKeys } = await this.providers.tryResolve(present);
     const infos = spec.validate(className, resolved);
+    // Kafka's transforms/predicates keys: every stage's type, predicate and config, on its key.
+    mergeChainInfos(infos, validateChain(resolved, this.plugins.transformCatalog?.() ?? BUILTIN_CATALOG));
     for (const entry of infos.configs) {
       const key = entry.definition.name;
       if (config[key] === null) entry.value.errors = [NULL_VALUE];

@@ -5,9 +5,11 @@
  *   "omnibus": { "connectors": ["./src/index.ts"] }
  *
  * and every object those modules export with a `type` of 'sink' | 'source' and a `className`
- * is a connector. Packages are found in two places: @omnibus/core itself and the packages it
- * depends on (the built-in and first-party connectors), then every package under the
- * directories of the worker's `plugin.path` (third-party connectors, installed with npm).
+ * is a connector; `"transforms"` and `"predicates"` name modules of transformations and
+ * predicates the same way (see transforms/discovery.ts). Packages are found in two places:
+ * @omnibus/core itself and the packages it depends on (the built-in and first-party
+ * connectors), then every package under the directories of the worker's `plugin.path`
+ * (third-party connectors, installed with npm).
  */
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +17,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sdkApiIncompatibility, sdkApiVersionOf, SDK_API_VERSION, type Connector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
+import type { TransformCatalog } from '../transforms/catalog.ts';
+import { TransformPlugins } from '../transforms/discovery.ts';
 import type { PluginInfo, PluginRegistry } from './types.ts';
 
 /** One connector found, with the package that ships it. */
@@ -30,6 +34,8 @@ export interface PluginEntry {
 export interface DiscoveredPlugins extends PluginRegistry {
   /** Every connector found, in discovery order (built-ins first). */
   entries(): PluginEntry[];
+  /** The built-in transformations and predicates, then those packages ship (`"omnibus": {"transforms", "predicates"}`). */
+  transformCatalog(): TransformCatalog;
 }
 
 export interface PluginRegistryOptions {
@@ -43,7 +49,7 @@ export interface PluginRegistryOptions {
 interface PackageManifest {
   name?: string;
   version?: string;
-  omnibus?: { connectors?: unknown };
+  omnibus?: { connectors?: unknown; transforms?: unknown; predicates?: unknown };
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
@@ -58,6 +64,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
   const byName = new Map<string, PluginEntry>();
   const seenObjects = new Set<Connector>();
   const seenPackageDirs = new Set<string>();
+  const transformPlugins = new TransformPlugins();
 
   const claim = (name: string, entry: PluginEntry): void => {
     const holder = byName.get(name);
@@ -78,6 +85,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
     const manifest = readManifest(packageDir);
     if (!manifest) return;
     const packageName = manifest.name ?? packageDir;
+    await transformPlugins.load(packageDir, packageName, manifest.omnibus, logger);
     const modules = manifest.omnibus?.connectors;
     if (modules === undefined) {
       if (origin === 'plugin.path') logger.debug({ package: packageName }, 'package declares no connectors; skipped');
@@ -137,6 +145,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
   }
 
   logger.info({ connectors: entries.map((e) => e.connector.className) }, 'connector plugins loaded');
+  const catalog = transformPlugins.catalog();
 
   return {
     list(): PluginInfo[] {
@@ -150,6 +159,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
     entries(): PluginEntry[] {
       return [...entries];
     },
+    transformCatalog: () => catalog,
   };
 }
 

@@ -438,7 +438,8 @@ export class Reconciler {
       if (!connector) throw new Error(`Connector class ${className} is not installed on worker ${this.self}`);
       const config = await this.options.providers.resolve(t.rawConfig);
       if (t.gone) return; // let go meanwhile (a lapse): no runner may outlive it
-      const base = { connectorName: t.connector, taskId: t.task, config, taskCount: t.taskCount };
+      const transforms = this.options.plugins.transformCatalog?.();
+      const base = { connectorName: t.connector, taskId: t.task, config, taskCount: t.taskCount, ...(transforms ? { transforms } : {}) };
       const runner = connector.type === 'sink' ? this.options.runners.sink({ ...base, connector }) : this.options.runners.source({ ...base, connector });
       t.runner = runner;
       const onFailure = (error: unknown) => {

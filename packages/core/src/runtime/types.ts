@@ -5,6 +5,7 @@
  */
 import type { ConfigInfos, Connector, DeliveryUpdate, SinkConnector, SourceConnector } from '@omnibus/sdk';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, TargetState } from '../store/port.ts';
+import type { TransformCatalog } from '../transforms/catalog.ts';
 
 export interface PluginInfo {
   class: string;
@@ -17,6 +18,8 @@ export interface PluginRegistry {
   list(): PluginInfo[];
   /** By `connector.class`: the class name, an alias, or the package-qualified name. Undefined if unknown. */
   find(className: string): Connector | undefined;
+  /** The transformations and predicates connector configs may name; the built-ins alone when absent. */
+  transformCatalog?(): TransformCatalog;
 }
 
 export type ConnectorType = 'sink' | 'source' | 'unknown';
@@ -98,6 +101,8 @@ export interface SinkTaskSpec {
   config: Record<string, string>;
   /** How many tasks the connector runs now; task i owns the shards s with s % taskCount === i. */
   taskCount: number;
+  /** Where the config's `transforms`/`predicates` are looked up; the built-ins alone when absent. */
+  transforms?: TransformCatalog;
 }
 
 export interface SourceTaskSpec {
@@ -106,6 +111,8 @@ export interface SourceTaskSpec {
   connector: SourceConnector;
   config: Record<string, string>;
   taskCount: number;
+  /** Where the config's `transforms`/`predicates` are looked up; the built-ins alone when absent. */
+  transforms?: TransformCatalog;
 }
 
 /** The bus's side of running tasks; the herder calls it for the tasks assigned to this worker. */

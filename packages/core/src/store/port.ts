@@ -45,7 +45,10 @@ export interface MessagePosition {
 
 export const positionOf = (m: Message): MessagePosition => ({ messageId: m.id, topic: m.topic, shard: m.shard, ts: m.createdAt });
 
-/** pending → sending → sent → delivered | read, or → retrying | failed | dead | unknown. */
+/**
+ * pending → sending → sent → delivered | read, or → retrying | failed | dead | unknown; or
+ * → filtered: the connector's transformation chain dropped the message (not sent, done).
+ */
 export type DeliveryState =
   | 'pending'
   | 'sending'
@@ -55,10 +58,11 @@ export type DeliveryState =
   | 'read'
   | 'failed'
   | 'dead'
-  | 'unknown';
+  | 'unknown'
+  | 'filtered';
 
 /** States after which the consumer never hands the message to the task again. */
-export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown']);
+export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered']);
 
 /** The states a provider's receipt moves a message to. */
 export type ReceiptStateName = 'delivered' | 'read' | 'failed';
