@@ -1,51 +1,147 @@
 /**
- * JSON Schema compilation for topic value schemas. Each schema is compiled once (ajv turns it
- * into a function; compiling per message would dominate ingest cost), keyed by its canonical
- * JSON so that topics sharing a schema share the function.
+ * JSON Schema compilation for value schemas. Each schema is compiled once (ajv turns it into a
+ * function; compiling per message would dominate ingest cost), keyed by its canonical JSON so
+ * that topics sharing a schema share the function.
+ *
+ * Topic schemas come from REST callers, so they are treated as hostile:
+ * - their `pattern`, `patternProperties` and `propertyNames.pattern` regexes run on RE2
+ *   (re2js, linear time in the input): `^(a+)+$` cannot stall the worker. Patterns RE2 cannot
+ *   run (backreferences, lookarounds) are refused when the topic is created;
+ * - the compiled functions live in a bounded LRU cache, and the ajv instances that compile
+ *   them are replaced every so often: ajv keeps every schema it compiled (and every `$id` it
+ *   saw) for the life of the instance, which would grow without bound;
+ * - an `$id` in one topic's schema is forgotten once that schema is compiled, so it can neither
+ *   collide with nor be referenced by another topic's schema.
+ * Connectors' own value schemas are code shipped with the connector, not input: they compile
+ * with JavaScript's regex engine (some use lookaheads), through a cache of their own.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type CodeOptions, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
+import { RE2JS } from 're2js';
 import { stableJson } from '@omnibus/sdk';
 
 type AnyAjv = Ajv | Ajv2019 | Ajv2020;
+type Draft = 'draft07' | 'draft2019' | 'draft2020';
+type RegExpEngine = NonNullable<CodeOptions['regExp']>;
 
 // ajv-formats is CommonJS: under NodeNext its default import is the module object or the plugin.
 const addFormats = ((formats as unknown as { default?: unknown }).default ?? formats) as (ajv: AnyAjv) => AnyAjv;
 
-function makeAjv<A extends AnyAjv>(ajv: A): A {
-  addFormats(ajv);
-  return ajv;
-}
+/** Thrown by the linear engine for a pattern it cannot run; its message names the pattern and why. */
+export class UnsupportedPatternError extends Error {}
 
-const drafts = {
-  draft07: makeAjv(new Ajv({ allErrors: true, strict: false })),
-  draft2019: makeAjv(new Ajv2019({ allErrors: true, strict: false })),
-  draft2020: makeAjv(new Ajv2020({ allErrors: true, strict: false })),
-};
+/**
+ * ajv's `code.regExp` engine for untrusted schemas: RE2 semantics (no backtracking, so matching
+ * time is linear in the input). ECMAScript syntax that RE2 spells differently (`\uXXXX`, named
+ * groups) is translated first.
+ */
+export const linearRegExp: RegExpEngine = Object.assign(
+  (pattern: string, flags: string) => {
+    let compiled: RE2JS;
+    try {
+      compiled = RE2JS.compile(RE2JS.translateRegExp(pattern), flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
+    } catch (error) {
+      throw new UnsupportedPatternError(
+        `pattern ${JSON.stringify(pattern)} is not accepted: patterns run on a linear-time engine (RE2 syntax), ` +
+          `which has no backreferences or lookarounds (${(error as Error).message})`,
+      );
+    }
+    // ajv keys its per-instance pattern table by toString(): it must tell patterns apart.
+    return { test: (input: string) => compiled.test(input), toString: () => `/${pattern}/${flags}` };
+  },
+  { code: 'linearRegExp' },
+);
 
-function ajvFor(schema: Record<string, unknown>): AnyAjv {
-  const declared = typeof schema.$schema === 'string' ? schema.$schema : '';
-  if (declared.includes('2020-12')) return drafts.draft2020;
-  if (declared.includes('2019-09')) return drafts.draft2019;
-  return drafts.draft07;
-}
+/** Compiled value schemas, least recently used first out. */
+export class SchemaCache {
+  private readonly compiled = new Map<string, ValidateFunction>();
+  private instances: Partial<Record<Draft, AnyAjv>> = {};
+  private compilesOnInstances = 0;
+  /** How many times the ajv instances were replaced (their memory freed once their functions are evicted). */
+  instanceGenerations = 1;
 
-const compiled = new Map<string, ValidateFunction>();
-
-/** Compiles (or finds compiled) `schema`; throws ajv's error when it is not a valid schema. */
-export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  const canonical = stableJson(schema);
-  let validate = compiled.get(canonical);
-  if (!validate) {
-    validate = ajvFor(schema).compile(schema);
-    compiled.set(canonical, validate);
+  constructor(
+    readonly capacity: number,
+    private readonly regExp?: RegExpEngine,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new Error('a schema cache holds at least one schema');
   }
-  return validate;
+
+  get size(): number {
+    return this.compiled.size;
+  }
+
+  /** Compiles (or finds compiled) `schema`; throws ajv's error when it is not a valid schema. */
+  compile(schema: Record<string, unknown>): ValidateFunction {
+    const canonical = stableJson(schema);
+    const cached = this.compiled.get(canonical);
+    if (cached) {
+      this.compiled.delete(canonical);
+      this.compiled.set(canonical, cached);
+      return cached;
+    }
+    const validate = this.compileFresh(schema);
+    this.compiled.set(canonical, validate);
+    if (this.compiled.size > this.capacity) this.compiled.delete(this.compiled.keys().next().value as string);
+    return validate;
+  }
+
+  private compileFresh(schema: Record<string, unknown>): ValidateFunction {
+    // ajv holds on to what each instance compiled; a fresh instance after `capacity` compiles
+    // bounds that to about two cachefuls (the old instance goes once its functions are evicted).
+    if (this.compilesOnInstances >= this.capacity) {
+      this.instances = {};
+      this.compilesOnInstances = 0;
+      this.instanceGenerations += 1;
+    }
+    this.compilesOnInstances += 1;
+    const ajv = this.ajvFor(schema);
+    const refsBefore = new Set(Object.keys(ajv.refs));
+    // Work on a copy: ajv keys its own cache by the object, and the caller's object stays theirs.
+    const own = structuredClone(schema);
+    try {
+      return ajv.compile(own);
+    } finally {
+      // Forget the schema and the `$id`s it declared: the compiled function has resolved them.
+      (ajv as unknown as { _cache: Map<unknown, unknown> })._cache.delete(own);
+      for (const ref of Object.keys(ajv.refs)) if (!refsBefore.has(ref)) delete ajv.refs[ref];
+    }
+  }
+
+  private ajvFor(schema: Record<string, unknown>): AnyAjv {
+    const declared = typeof schema.$schema === 'string' ? schema.$schema : '';
+    const draft: Draft = declared.includes('2020-12') ? 'draft2020' : declared.includes('2019-09') ? 'draft2019' : 'draft07';
+    let ajv = this.instances[draft];
+    if (!ajv) {
+      const options: Options = { allErrors: true, strict: false, addUsedSchema: false, ...(this.regExp ? { code: { regExp: this.regExp } } : {}) };
+      ajv = addFormats(draft === 'draft2020' ? new Ajv2020(options) : draft === 'draft2019' ? new Ajv2019(options) : new Ajv(options));
+      this.instances[draft] = ajv;
+    }
+    return ajv;
+  }
 }
 
-/** Why `schema` cannot be used, or undefined when it compiles. */
+/** Enough for every topic of a large deployment; a miss costs one compile (about a millisecond). */
+export const MAX_COMPILED_SCHEMAS = 512;
+
+/** Topic schemas: from REST callers, on the linear-time regex engine. */
+export const topicSchemas = new SchemaCache(MAX_COMPILED_SCHEMAS, linearRegExp);
+/** Connectors' value schemas (code, not input), on JavaScript's regex engine. */
+export const connectorSchemas = new SchemaCache(64);
+
+/** Compiles (or finds compiled) a topic's `schema`; throws ajv's error when it is not a valid schema. */
+export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+  return topicSchemas.compile(schema);
+}
+
+/** Compiles (or finds compiled) a connector's value schema. */
+export function compileConnectorSchema(schema: Record<string, unknown>): ValidateFunction {
+  return connectorSchemas.compile(schema);
+}
+
+/** Why `schema` cannot be a topic's schema, or undefined when it compiles. */
 export function schemaProblem(schema: unknown): string | undefined {
   if (!schema || typeof schema !== 'object' || Array.isArray(schema)) return 'schema must be a JSON object';
   try {

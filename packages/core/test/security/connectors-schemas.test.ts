@@ -1,0 +1,147 @@
+/**
+ * Topic JSON Schemas come from REST callers: their regexes run on a linear-time engine (RE2)
+ * or are refused, one topic's schema cannot disturb another's, and compiled schemas are kept
+ * in a bounded cache.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmailSink } from '@omnibus/connector-email';
+import { compileConnectorSchema, compileSchema, linearRegExp, MAX_COMPILED_SCHEMAS, SchemaCache, schemaProblem, topicSchemas } from '../../src/bus/schemas.ts';
+import { startTestWorker, type TestWorker } from '../rest/harness.ts';
+
+let worker: TestWorker;
+beforeAll(async () => {
+  worker = await startTestWorker();
+});
+afterAll(async () => {
+  await worker.close();
+});
+
+async function call(method: 'POST' | 'GET', url: string, payload?: unknown) {
+  const response = await worker.app.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as object }) });
+  return { status: response.statusCode, body: response.json() as { error_code?: number; message?: string; errors?: Record<string, string> } };
+}
+
+/** A generous bound: on a backtracking engine these inputs take minutes to years. */
+const FAST_MS = 2_000;
+
+describe('regexes of topic schemas', () => {
+  it('validates a catastrophic-backtracking pattern on a 35-character value at once', async () => {
+    expect((await call('POST', '/topics', { name: 'redos', shards: 1, schema: { type: 'string', pattern: '^(a+)+$' } })).status).toBe(201);
+    const started = performance.now();
+    const refused = await call('POST', '/topics/redos/messages', { messages: [{ key: 'k', value: `${'a'.repeat(34)}!` }] });
+    expect(refused.status).toBe(422);
+    expect(performance.now() - started).toBeLessThan(FAST_MS);
+    expect((await call('POST', '/topics/redos/messages', { messages: [{ key: 'k', value: 'a'.repeat(35) }] })).status).toBe(202);
+  });
+
+  it('runs patternProperties and propertyNames on the same engine', async () => {
+    const schema = { type: 'object', patternProperties: { '^(a|aa)+$': { type: 'string' } }, propertyNames: { pattern: '^(x+x+)+y$' }, additionalProperties: false };
+    expect((await call('POST', '/topics', { name: 'redos-keys', shards: 1, schema })).status).toBe(201);
+    const started = performance.now();
+    const value = { [`${'a'.repeat(40)}!`]: 'v', [`${'x'.repeat(40)}`]: 'w' };
+    expect((await call('POST', '/topics/redos-keys/messages', { messages: [{ key: 'k', value }] })).status).toBe(422);
+    expect(performance.now() - started).toBeLessThan(FAST_MS);
+  });
+
+  it('uses RE2, not JavaScript: RE2-only syntax works, and long inputs stay linear', () => {
+    // `(?i)` and `\pL` are RE2 syntax that JavaScript's engine rejects (with the u flag).
+    const validate = compileSchema({ type: 'string', pattern: '^(?i)abc\\pL$' });
+    expect(validate('ABCé')).toBe(true);
+    expect(validate('abd1')).toBe(false);
+    const started = performance.now();
+    expect(linearRegExp('^(a+)+$', 'u').test(`${'a'.repeat(200_000)}!`)).toBe(false);
+    expect(linearRegExp('(x+x+)+y', 'u').test('x'.repeat(200_000))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(FAST_MS);
+  });
+
+  it('keeps the usual ECMAScript patterns working', () => {
+    const validate = compileSchema({
+      type: 'object',
+      properties: {
+        email: { type: 'string', pattern: '^[^@\\s]+@example\\.org$' },
+        accent: { type: 'string', pattern: '^caf\\u00e9$' },
+        year: { type: 'string', pattern: '^(?<year>\\d{4})-\\d{2}$' },
+        path: { type: 'string', pattern: '^\\/v1\\/[\\w-]+$' },
+      },
+    });
+    expect(validate({ email: 'ada@example.org', accent: 'café', year: '2024-05', path: '/v1/a-b_c' })).toBe(true);
+    expect(validate({ email: 'ada@example.com' })).toBe(false);
+    expect(validate({ accent: 'cafe' })).toBe(false);
+    expect(validate({ year: '24-05' })).toBe(false);
+  });
+
+  it.each([
+    ['a backreference', { type: 'string', pattern: '^(a)\\1$' }],
+    ['a lookahead', { type: 'string', pattern: '^(?=.*\\d).+$' }],
+    ['a negative lookahead', { type: 'string', pattern: '^(?!admin$)' }],
+    ['a lookbehind', { type: 'string', pattern: '(?<=a)b' }],
+    ['a lookaround in patternProperties', { type: 'object', patternProperties: { '^(?!x)': { type: 'string' } } }],
+    ['a lookaround in patternProperties that only limits additionalProperties', { type: 'object', patternProperties: { '^(?!x)': {} }, additionalProperties: false }],
+    ['a lookaround deep inside', { type: 'object', properties: { a: { type: 'array', items: { type: 'string', pattern: '(?!b)' } } } }],
+  ])('refuses %s at topic creation with 400 naming the problem', async (_what, schema) => {
+    const response = await call('POST', '/topics', { name: 'refused', shards: 1, schema });
+    expect(response.body.message).toBeDefined();
+    expect(response.status).toBe(400);
+    expect(response.body.error_code).toBe(400);
+    expect(response.body.message).toContain('linear-time engine');
+    expect(response.body.message).toContain('pattern');
+    expect((await call('GET', '/topics/refused')).status).toBe(404);
+  });
+
+  it("compiles connectors' own value schemas (code, not input) with JavaScript's engine", () => {
+    // EmailSink's header names use a negative lookahead, which RE2 refuses.
+    const validate = compileConnectorSchema(EmailSink.valueSchema as Record<string, unknown>);
+    expect(validate({ to: 'ada@example.org', subject: 'Hi', text: 'Hello', headers: { 'X-Campaign': 'spring' } })).toBe(true);
+    expect(validate({ to: 'ada@example.org', subject: 'Hi', text: 'Hello', headers: { Bcc: 'eve@example.org' } })).toBe(false);
+    expect(schemaProblem(EmailSink.valueSchema)).toContain('linear-time engine');
+  });
+});
+
+describe('one topic schema cannot disturb another', () => {
+  it('lets two topics declare the same $id with different contents', async () => {
+    const first = { $id: 'https://example.org/shared.json', type: 'object', required: ['a'] };
+    const second = { $id: 'https://example.org/shared.json', type: 'object', required: ['b'] };
+    expect((await call('POST', '/topics', { name: 'id-one', shards: 1, schema: first })).status).toBe(201);
+    expect((await call('POST', '/topics', { name: 'id-two', shards: 1, schema: second })).status).toBe(201);
+    expect((await call('POST', '/topics/id-one/messages', { messages: [{ key: 'k', value: { a: 1 } }] })).status).toBe(202);
+    expect((await call('POST', '/topics/id-two/messages', { messages: [{ key: 'k', value: { a: 1 } }] })).status).toBe(422);
+    expect((await call('POST', '/topics/id-two/messages', { messages: [{ key: 'k', value: { b: 1 } }] })).status).toBe(202);
+  });
+
+  it("cannot reference another topic's schema by its $id, nor take the meta-schema's", () => {
+    expect(schemaProblem({ $id: 'https://example.org/victim.json', type: 'object', required: ['secret'] })).toBeUndefined();
+    expect(schemaProblem({ $ref: 'https://example.org/victim.json' })).toMatch(/can't resolve reference/);
+    expect(schemaProblem({ $id: 'http://json-schema.org/draft-07/schema', type: 'string' })).toBeUndefined();
+    // The meta-schema is intact: schemas are still checked against it.
+    expect(schemaProblem({ type: 'no-such-type' })).toBeDefined();
+    expect(schemaProblem({ type: 'string', pattern: 'ok' })).toBeUndefined();
+  });
+});
+
+describe('the compiled-schema cache', () => {
+  it('holds at most its capacity, least recently used out, and renews its ajv instances', () => {
+    const cache = new SchemaCache(8, linearRegExp);
+    const schemaFor = (i: number) => ({ type: 'string', pattern: `^v${i}$` });
+    const first = cache.compile(schemaFor(0));
+    for (let i = 1; i < 40; i++) {
+      cache.compile(schemaFor(i));
+      cache.compile(schemaFor(1)); // kept warm
+      expect(cache.size).toBeLessThanOrEqual(8);
+    }
+    expect(cache.size).toBe(8);
+    const warm = cache.compile(schemaFor(1));
+    expect(cache.compile(schemaFor(1))).toBe(warm);
+    expect(cache.compile(schemaFor(39))('v39')).toBe(true);
+    // The first was evicted long ago: compiled again, as a new function that still works.
+    const again = cache.compile(schemaFor(0));
+    expect(again).not.toBe(first);
+    expect(again('v0')).toBe(true);
+    // 40 compiles with room for 8: the ajv instances (which keep all they compiled) were replaced.
+    expect(cache.instanceGenerations).toBeGreaterThanOrEqual(5);
+  });
+
+  it('bounds the topic schema cache whatever callers send', () => {
+    for (let i = 0; i < MAX_COMPILED_SCHEMAS + 50; i++) expect(schemaProblem({ type: 'string', maxLength: 1000 + i })).toBeUndefined();
+    expect(topicSchemas.size).toBe(MAX_COMPILED_SCHEMAS);
+  });
+});
