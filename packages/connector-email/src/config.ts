@@ -46,9 +46,12 @@ export const emailSinkConfig = ConfigSpec.builder()
   })
   .string('smtp.starttls', {
     documentation:
-      'Upgrade of a plain connection: `opportunistic` upgrades when the server offers STARTTLS, `require` refuses to send without it, `never` stays in clear text (local relays and tests only).',
-    default: 'opportunistic',
-    importance: 'MEDIUM',
+      'Upgrade of a plain connection: `require` refuses to send (and to authenticate) unless the server offers STARTTLS and the upgrade succeeds; ' +
+      '`opportunistic` upgrades when the server offers STARTTLS and otherwise goes on in clear text (an attacker on the path can strip the offer); ' +
+      '`never` stays in clear text (local relays and tests only). ' +
+      'Default: `require` when `smtp.user` is set and `smtp.secure` is false, so that the password never crosses the network in clear; `opportunistic` otherwise.',
+    optional: true,
+    importance: 'HIGH',
     group: CONNECTION,
     displayName: 'STARTTLS',
     width: 'SHORT',
@@ -62,6 +65,17 @@ export const emailSinkConfig = ConfigSpec.builder()
     group: CONNECTION,
     displayName: 'Verify TLS certificate',
     width: 'SHORT',
+  })
+  .string('smtp.tls.ca', {
+    documentation:
+      'PEM certificate(s) of the authorities that sign the server\'s certificate, trusted instead of the system\'s (a private CA, a self-signed relay). ' +
+      'Give the PEM text; to read it from a file use a config provider: `${file:/etc/omnibus/smtp-ca.properties:ca}`.',
+    optional: true,
+    importance: 'LOW',
+    group: CONNECTION,
+    displayName: 'Trusted CA certificates (PEM)',
+    width: 'LONG',
+    validator: validators.pattern(/-----BEGIN CERTIFICATE-----/, 'PEM text with at least one "-----BEGIN CERTIFICATE-----" block'),
   })
   .long('smtp.timeout.ms', {
     documentation:
@@ -140,6 +154,15 @@ export function domainOf(address: string): string | undefined {
 /** The Message-ID domain this config gives, explicit or taken from `email.from`. */
 export function messageIdDomainOf(config: EmailSinkConfig): string | undefined {
   return config['email.message.id.domain'] || domainOf(config['email.from']);
+}
+
+/**
+ * The STARTTLS mode in effect: the configured one, else `require` whenever credentials would be
+ * sent over a connection that does not start with TLS.
+ */
+export function startTlsModeOf(config: Pick<EmailSinkConfig, 'smtp.starttls' | 'smtp.user' | 'smtp.secure'>): StartTlsMode {
+  if (config['smtp.starttls'] !== undefined) return config['smtp.starttls'] as StartTlsMode;
+  return config['smtp.user'] && !config['smtp.secure'] ? 'require' : 'opportunistic';
 }
 
 /** Checks between keys, beyond what each key's validator sees. */
