@@ -69,7 +69,7 @@ export const emailSinkConfig = ConfigSpec.builder()
   .string('smtp.tls.ca', {
     documentation:
       'PEM certificate(s) of the authorities that sign the server\'s certificate, trusted instead of the system\'s (a private CA, a self-signed relay). ' +
-      'Give the PEM text; to read it from a file use a config provider: `${file:/etc/omnibus/smtp-ca.properties:ca}`.',
+      'Give the PEM text with its line breaks (a JSON string keeps them); to keep it in a file, use a config provider such as `${file:/etc/omnibus/tls.json:smtp.ca}` (a JSON object whose value is the PEM text).',
     optional: true,
     importance: 'LOW',
     group: CONNECTION,

@@ -58,7 +58,7 @@ export const smsConfigSpec = ConfigSpec.builder()
   .string('smpp.tls.ca', {
     documentation:
       "PEM certificate(s) of the authorities that sign the SMSC's certificate, trusted instead of the system's (a private CA, a self-signed SMSC). " +
-      'Give the PEM text; to read it from a file use a config provider: `${file:/etc/omnibus/smsc-ca.properties:ca}`.',
+      'Give the PEM text with its line breaks (a JSON string keeps them); to keep it in a file, use a config provider such as `${file:/etc/omnibus/tls.json:smpp.ca}` (a JSON object whose value is the PEM text).',
     optional: true,
     importance: 'MEDIUM',
     group: SMPP,
