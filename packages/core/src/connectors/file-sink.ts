@@ -5,17 +5,30 @@
  * Whoever may call the REST API chooses `file`, so the worker's operator decides where that
  * may be: OMNIBUS_FILE_SINK_ALLOWED_DIRS, read from the worker's environment (never from a
  * connector config, so no REST caller can widen it), lists the directories FileSink writes
- * under. Unset or empty, FileSink is refused. A path is checked when the connector is
- * validated and again when each task opens it (another worker may allow less).
+ * under. Unset or empty, FileSink is refused. A path is checked (the SDK's checkWritablePath)
+ * when the connector is validated and again when each task opens it (another worker may
+ * allow less).
  */
-import { constants, lstatSync, realpathSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { ConfigError, ConfigSpec, defineSinkConnector, RetriableError, validators, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { dirname } from 'node:path';
+import {
+  checkWritablePath,
+  ConfigError,
+  ConfigSpec,
+  defineSinkConnector,
+  RetriableError,
+  validators,
+  WRITABLE_DIRS_ENV,
+  writableDirs,
+  type SinkOutcome,
+  type SinkRecord,
+  type SinkTask,
+} from '@omnibus/sdk';
 import { VERSION } from '../version.ts';
 
 /** The worker environment variable listing the directories FileSink may write under (comma-separated). */
-export const FILE_SINK_ALLOWED_DIRS_ENV = 'OMNIBUS_FILE_SINK_ALLOWED_DIRS';
+export const FILE_SINK_ALLOWED_DIRS_ENV = WRITABLE_DIRS_ENV;
 
 const spec = ConfigSpec.builder()
   .string('file', {
@@ -35,82 +48,9 @@ const spec = ConfigSpec.builder()
 
 type FileSinkConfig = ReturnType<typeof spec.parse>;
 
-/** The allowed directories from the worker's environment, absolute; empty when FileSink is disabled. */
-export function fileSinkAllowedDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env[FILE_SINK_ALLOWED_DIRS_ENV] ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '')
-    .map((entry) => resolve(entry));
-}
-
-/** `path` lies strictly below `directory` (both absolute and normalized). */
-function isInside(path: string, directory: string): boolean {
-  const rel = relative(directory, path);
-  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-}
-
-function realPathOrUndefined(path: string): string | undefined {
-  try {
-    return realpathSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The deepest existing ancestor of `path` (or `path` itself) and the segments below it that do not exist yet. */
-function nearestExisting(path: string): { existing: string; missing: string[] } {
-  const missing: string[] = [];
-  let current = path;
-  for (;;) {
-    try {
-      lstatSync(current);
-      return { existing: current, missing };
-    } catch {
-      const parent = dirname(current);
-      if (parent === current) return { existing: current, missing };
-      missing.unshift(current.slice(parent.length).replace(/^[/\\]+/, ''));
-      current = parent;
-    }
-  }
-}
-
-/**
- * Where FileSink may write for `file`: the absolute path, and its real form (symbolic links of
- * its existing part resolved). Throws a message that names no path: the value may come from a
- * placeholder, and the answer must not tell which files exist outside the allowed directories.
- */
-export function checkFileSinkPath(file: string, allowedDirs: readonly string[]): { path: string; realPath: string } {
-  if (allowedDirs.length === 0) {
-    throw new Error(`FileSink is disabled on this worker: its operator has not set ${FILE_SINK_ALLOWED_DIRS_ENV} (the directories FileSink may write under).`);
-  }
-  if (file.includes('\0')) throw new Error('The path must not contain NUL characters.');
-  if (file.split(/[/\\]/).includes('..')) throw new Error('The path must not contain ".." segments.');
-  const path = isAbsolute(file) ? resolve(file) : resolve(allowedDirs[0] as string, file);
-  const root = allowedDirs.find((dir) => isInside(path, dir) || isInside(path, realPathOrUndefined(dir) ?? dir));
-  if (root === undefined) {
-    throw new Error(`The path must be inside a directory this worker allows FileSink to write under (${FILE_SINK_ALLOWED_DIRS_ENV}).`);
-  }
-  const realRoot = realPathOrUndefined(root);
-  if (realRoot === undefined) throw new Error(`A directory of ${FILE_SINK_ALLOWED_DIRS_ENV} does not exist on this worker.`);
-  // Follow every symbolic link of the part that exists: it must still end up inside.
-  const { existing, missing } = nearestExisting(path);
-  const realExisting = realPathOrUndefined(existing);
-  const realPath = realExisting === undefined ? undefined : join(realExisting, ...missing);
-  if (realPath === undefined || !isInside(realPath, realRoot)) {
-    throw new Error('The path leads outside the directories FileSink may write under (through a symbolic link).');
-  }
-  if (missing.length === 0) {
-    const stats = lstatSync(path);
-    if (!stats.isFile()) throw new Error('The path names something other than a regular file.');
-    if (stats.nlink > 1) throw new Error('The file has other hard links; FileSink writes only to a file of its own.');
-  }
-  return { path, realPath };
-}
-
 function validateFileSink(config: FileSinkConfig): Record<string, string[]> {
   try {
-    checkFileSinkPath(config.file, fileSinkAllowedDirs());
+    checkWritablePath(config.file, writableDirs());
     return {};
   } catch (error) {
     return { file: [(error as Error).message] };
@@ -122,10 +62,10 @@ class FileSinkTask implements SinkTask<FileSinkConfig> {
   private fsync = false;
 
   async start(config: FileSinkConfig): Promise<void> {
-    const allowedDirs = fileSinkAllowedDirs();
+    const allowedDirs = writableDirs();
     let checked: { path: string; realPath: string };
     try {
-      checked = checkFileSinkPath(config.file, allowedDirs);
+      checked = checkWritablePath(config.file, allowedDirs);
     } catch (error) {
       throw new ConfigError({ file: [(error as Error).message] });
     }
@@ -140,7 +80,7 @@ class FileSinkTask implements SinkTask<FileSinkConfig> {
       throw new ConfigError({ file: [`The file could not be opened for appending (${(error as NodeJS.ErrnoException).code ?? 'error'}).`] });
     }
     try {
-      const again = checkFileSinkPath(checked.realPath, allowedDirs);
+      const again = checkWritablePath(checked.realPath, allowedDirs);
       if (again.realPath !== checked.realPath || !(await file.stat()).isFile()) throw new Error('The path changed while it was opened.');
     } catch (error) {
       await file.close();

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, startSink, type SinkConnector } from '@omnibus/sdk';
-import { checkFileSinkPath, FILE_SINK_ALLOWED_DIRS_ENV, FileSink } from '../../src/connectors/file-sink.ts';
+import { checkWritablePath, ConfigError, startSink, type SinkConnector } from '@omnibus/sdk';
+import { FILE_SINK_ALLOWED_DIRS_ENV, FileSink } from '../../src/connectors/file-sink.ts';
 import { startTestWorker, type TestWorker } from '../rest/harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'omnibus-file-sink-sec-'));
@@ -147,9 +147,22 @@ describe('FileSink paths as a REST caller chooses them', () => {
   it('lists several directories, separated by commas', () => {
     const second = join(scratch, 'second');
     mkdirSync(second, { recursive: true });
-    expect(() => checkFileSinkPath(join(second, 'x.jsonl'), [allowed, second])).not.toThrow();
-    expect(() => checkFileSinkPath(join(outside, 'x.jsonl'), [allowed, second])).toThrow(/must be inside/);
-    expect(() => checkFileSinkPath(join(scratch, 'gone', 'x.jsonl'), [join(scratch, 'gone')])).toThrow(/does not exist/);
+    expect(() => checkWritablePath(join(second, 'x.jsonl'), [allowed, second])).not.toThrow();
+    expect(() => checkWritablePath(join(outside, 'x.jsonl'), [allowed, second])).toThrow(/must be inside/);
+    expect(() => checkWritablePath(join(scratch, 'gone', 'x.jsonl'), [join(scratch, 'gone')])).toThrow(/does not exist/);
+  });
+});
+
+describe('other connectors that write files', () => {
+  it("hold HelloSink's hello.file to the same directories", async () => {
+    const hello = (file: string) =>
+      worker.app.inject({ method: 'POST', url: '/connectors', payload: { name: `hello-${++counter}`, config: { 'connector.class': 'HelloSink', topics: 'people', 'hello.file': file } } });
+    const refused = await hello(join(outside, 'evil.txt'));
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).not.toContain(scratch);
+    symlinkSync(outside, join(allowed, 'out-link'));
+    expect((await hello(join(allowed, 'out-link', 'evil.txt'))).statusCode).toBe(400);
+    expect((await hello(join(allowed, 'greetings.txt'))).statusCode).toBe(201);
   });
 });
 
