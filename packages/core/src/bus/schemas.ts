@@ -33,6 +33,43 @@ const addFormats = ((formats as unknown as { default?: unknown }).default ?? for
 export class UnsupportedPatternError extends Error {}
 
 /**
+ * RE2 is linear in the input, but its constant is the size of the compiled pattern: when its
+ * lazy DFA gives up (counted repetitions such as `(?:[ab]{0,1000}){30}c`), each character
+ * costs a few nanoseconds per instruction, and a 500-character pattern can take seconds per
+ * value. So patterns are limited in size (enough for `^\d{1,1000}$`, 2,003 instructions)…
+ */
+export const MAX_PATTERN_INSTRUCTIONS = 2_500;
+/**
+ * …and the matching work one turn of the event loop may spend (instructions × characters, an
+ * upper bound of the NFA's steps; at most about half a second) is bounded, so that no batch
+ * of values can hold the worker for long. A batch over it is refused, not half-checked.
+ */
+export const PATTERN_STEPS_PER_TURN = 50_000_000;
+
+/** Thrown (and turned into a violation) when a batch's pattern checks would exceed {@link PATTERN_STEPS_PER_TURN}. */
+export class PatternBudgetError extends Error {}
+
+let stepsThisTurn = 0;
+let turnResetScheduled = false;
+
+function chargePatternSteps(steps: number): void {
+  if (!turnResetScheduled) {
+    turnResetScheduled = true;
+    setImmediate(() => {
+      stepsThisTurn = 0;
+      turnResetScheduled = false;
+    });
+  }
+  stepsThisTurn += steps;
+  if (stepsThisTurn > PATTERN_STEPS_PER_TURN) {
+    throw new PatternBudgetError(
+      `was not checked: matching the topic schema's patterns against this request's values would take too long ` +
+        `(more than ${PATTERN_STEPS_PER_TURN} pattern instructions × characters); send shorter or fewer values per request`,
+    );
+  }
+}
+
+/**
  * ajv's `code.regExp` engine for untrusted schemas: RE2 semantics (no backtracking, so matching
  * time is linear in the input). ECMAScript syntax that RE2 spells differently (`\uXXXX`, named
  * groups) is translated first.
@@ -48,11 +85,32 @@ export const linearRegExp: RegExpEngine = Object.assign(
           `which has no backreferences or lookarounds (${(error as Error).message})`,
       );
     }
-    // ajv keys its per-instance pattern table by toString(): it must tell patterns apart.
-    return { test: (input: string) => compiled.test(input), toString: () => `/${pattern}/${flags}` };
+    const instructions = instructionsOf(compiled);
+    if (instructions > MAX_PATTERN_INSTRUCTIONS) {
+      throw new UnsupportedPatternError(
+        `pattern ${JSON.stringify(pattern)} is not accepted: it compiles to ${instructions} instructions of the linear-time engine, ` +
+          `more than the ${MAX_PATTERN_INSTRUCTIONS} allowed (use smaller repetition counts)`,
+      );
+    }
+    return {
+      test(input: string): boolean {
+        chargePatternSteps(instructions * (input.length + 1));
+        return compiled.test(input);
+      },
+      // ajv keys its per-instance pattern table by toString(): it must tell patterns apart.
+      toString: () => `/${pattern}/${flags}`,
+    };
   },
   { code: 'linearRegExp' },
 );
+
+/** The size of RE2's compiled program (re2js keeps it on a field its types leave untyped). */
+function instructionsOf(compiled: RE2JS): number {
+  const program = (compiled.re2() as { prog?: { numInst?: () => number } }).prog;
+  const count = program?.numInst?.();
+  if (typeof count !== 'number') throw new Error('re2js no longer exposes its program size; update instructionsOf');
+  return count;
+}
 
 /** Compiled value schemas, least recently used first out. */
 export class SchemaCache {
@@ -159,7 +217,12 @@ export interface SchemaViolation {
 }
 
 export function violations(validate: ValidateFunction, value: unknown): SchemaViolation[] {
-  if (validate(value)) return [];
+  try {
+    if (validate(value)) return [];
+  } catch (error) {
+    if (error instanceof PatternBudgetError) return [{ path: '', message: error.message }];
+    throw error;
+  }
   return (validate.errors ?? []).map((e: ErrorObject) => ({
     path: e.instancePath,
     message:

@@ -5,7 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmailSink } from '@omnibus/connector-email';
-import { compileConnectorSchema, compileSchema, linearRegExp, MAX_COMPILED_SCHEMAS, SchemaCache, schemaProblem, topicSchemas } from '../../src/bus/schemas.ts';
+import {
+  compileConnectorSchema,
+  compileSchema,
+  linearRegExp,
+  MAX_COMPILED_SCHEMAS,
+  MAX_PATTERN_INSTRUCTIONS,
+  PATTERN_STEPS_PER_TURN,
+  SchemaCache,
+  schemaProblem,
+  topicSchemas,
+} from '../../src/bus/schemas.ts';
 import { startTestWorker, type TestWorker } from '../rest/harness.ts';
 
 let worker: TestWorker;
@@ -86,6 +96,32 @@ describe('regexes of topic schemas', () => {
     expect(response.body.message).toContain('linear-time engine');
     expect(response.body.message).toContain('pattern');
     expect((await call('GET', '/topics/refused')).status).toBe(404);
+  });
+
+  it('refuses patterns too large for the engine to run fast (its cost grows with their size)', async () => {
+    // 30 counted repetitions: short to write, about 60,000 instructions, seconds per value.
+    const response = await call('POST', '/topics', { name: 'too-large', shards: 1, schema: { type: 'string', pattern: `${'(?:[ab]{0,1000})'.repeat(30)}c` } });
+    expect(response.status).toBe(400);
+    expect(response.body.message).toContain(`more than the ${MAX_PATTERN_INSTRUCTIONS} allowed`);
+    // Large but ordinary patterns stay accepted.
+    expect(schemaProblem({ type: 'string', pattern: '^\\d{1,1000}$' })).toBeUndefined();
+    expect(schemaProblem({ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' })).toBeUndefined();
+  });
+
+  it('refuses a batch whose pattern checks would hold the worker too long, with 422 saying so', async () => {
+    const pattern = '(?:[ab]{0,1000})c';
+    expect((await call('POST', '/topics', { name: 'costly', shards: 1, schema: { type: 'string', pattern } })).status).toBe(201);
+    const long = `${'ab'.repeat(5_000)}c`;
+    // Each value is within the budget alone; together they are not.
+    const perValue = 2_003 * (long.length + 1);
+    const count = Math.ceil(PATTERN_STEPS_PER_TURN / perValue) + 1;
+    expect(perValue).toBeLessThan(PATTERN_STEPS_PER_TURN);
+    const messages = Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: long }));
+    const refused = await call('POST', '/topics/costly/messages', { messages });
+    expect(refused.status).toBe(422);
+    expect(JSON.stringify(refused.body)).toContain('would take too long');
+    // The budget is per turn of the event loop: the next request starts afresh.
+    expect((await call('POST', '/topics/costly/messages', { messages: messages.slice(0, 1) })).status).toBe(202);
   });
 
   it("compiles connectors' own value schemas (code, not input) with JavaScript's engine", () => {
