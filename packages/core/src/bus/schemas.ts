@@ -199,10 +199,18 @@ export function compileConnectorSchema(schema: Record<string, unknown>): Validat
   return connectorSchemas.compile(schema);
 }
 
+/**
+ * Largest topic schema, as canonical JSON. ajv's compile time grows with the schema (about a
+ * millisecond per few properties) and blocks the worker; generous for real message schemas.
+ */
+export const MAX_TOPIC_SCHEMA_BYTES = 64 * 1024;
+
 /** Why `schema` cannot be a topic's schema, or undefined when it compiles. */
 export function schemaProblem(schema: unknown): string | undefined {
   if (!schema || typeof schema !== 'object' || Array.isArray(schema)) return 'schema must be a JSON object';
   try {
+    const bytes = Buffer.byteLength(stableJson(schema));
+    if (bytes > MAX_TOPIC_SCHEMA_BYTES) return `schema must be at most ${MAX_TOPIC_SCHEMA_BYTES} bytes as JSON (it has ${bytes})`;
     compileSchema(schema as Record<string, unknown>);
     return undefined;
   } catch (error) {

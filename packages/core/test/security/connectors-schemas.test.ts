@@ -11,6 +11,7 @@ import {
   linearRegExp,
   MAX_COMPILED_SCHEMAS,
   MAX_PATTERN_INSTRUCTIONS,
+  MAX_TOPIC_SCHEMA_BYTES,
   PATTERN_STEPS_PER_TURN,
   SchemaCache,
   schemaProblem,
@@ -151,6 +152,19 @@ describe('one topic schema cannot disturb another', () => {
     // The meta-schema is intact: schemas are still checked against it.
     expect(schemaProblem({ type: 'no-such-type' })).toBeDefined();
     expect(schemaProblem({ type: 'string', pattern: 'ok' })).toBeUndefined();
+  });
+});
+
+describe('schemas that would take long to compile', () => {
+  it('refuses a topic schema larger than the limit, and one nested beyond the stack, with 400', async () => {
+    const properties: Record<string, unknown> = {};
+    for (let i = 0; Buffer.byteLength(JSON.stringify(properties)) <= MAX_TOPIC_SCHEMA_BYTES; i++) properties[`p${i}`] = { type: 'string', maxLength: i + 1 };
+    const large = await call('POST', '/topics', { name: 'large-schema', shards: 1, schema: { type: 'object', properties } });
+    expect(large.status).toBe(400);
+    expect(large.body.message).toContain(`at most ${MAX_TOPIC_SCHEMA_BYTES} bytes`);
+    let deep: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < 5_000; i++) deep = { type: 'array', items: deep };
+    expect(schemaProblem(deep)).toBeDefined();
   });
 });
 
