@@ -155,6 +155,25 @@ describe('one topic schema cannot disturb another', () => {
   });
 });
 
+describe('keywords whose cost ajv lets grow faster than the value', () => {
+  it('checks uniqueItems in one pass: 20,000 objects at once, duplicates found whatever their key order', async () => {
+    expect((await call('POST', '/topics', { name: 'unique', shards: 1, schema: { type: 'array', uniqueItems: true } })).status).toBe(201);
+    const items = Array.from({ length: 20_000 }, (_, i) => ({ n: i, tags: ['a', { deep: i }] }));
+    const started = performance.now();
+    expect((await call('POST', '/topics/unique/messages', { messages: [{ key: 'k', value: items }] })).status).toBe(202);
+    // Pairwise comparison (ajv's own uniqueItems) took minutes here.
+    expect(performance.now() - started).toBeLessThan(FAST_MS * 5);
+    const duplicate = await call('POST', '/topics/unique/messages', { messages: [{ key: 'k', value: [{ a: 1, b: [1, 2] }, 'x', { b: [1, 2], a: 1 }] }] });
+    expect(duplicate.status).toBe(422);
+    expect(JSON.stringify(duplicate.body)).toContain('must NOT have duplicate items (items ## 0 and 2 are identical)');
+    const validate = compileSchema({ type: 'array', uniqueItems: true });
+    expect(validate([1, '1', [1], { 1: 1 }, null, true])).toBe(true);
+    expect(validate([[1, 2], [2, 1]])).toBe(true);
+    expect(validate([{ a: null }, { a: null }])).toBe(false);
+    expect(compileSchema({ type: 'array', uniqueItems: false })([1, 1])).toBe(true);
+  });
+});
+
 describe('schemas that would take long to compile', () => {
   it('refuses a topic schema larger than the limit, and one nested beyond the stack, with 400', async () => {
     const properties: Record<string, unknown> = {};
