@@ -12,8 +12,11 @@ const AUTH = 'SMTP Authentication';
 const THROUGHPUT = 'Throughput';
 const MESSAGE = 'Message';
 
-/** One address, bare or with a display name (`Ops <ops@example.org>`); never a header break. */
-export const ADDRESS_PATTERN = /^[^\r\n]*@[^\r\n]+$/;
+/**
+ * One address, bare or with a display name (`Ops <ops@example.org>`); never a header break.
+ * Matched up to the first @ so that it runs in linear time (`[^\r\n]*@` backtracks over every @).
+ */
+export const ADDRESS_PATTERN = /^[^\r\n@]*@[^\r\n]+$/;
 const DOMAIN_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const emailSinkConfig = ConfigSpec.builder()
