@@ -174,6 +174,29 @@ export class SchemaCache {
     return validate;
   }
 
+  /**
+   * Like {@link compile}, but a schema that does not compile (stored before this version
+   * refused it, e.g. a lookahead) gives a function that refuses every value and says why,
+   * instead of failing each produce with a 500.
+   */
+  compileOrRefusal(schema: Record<string, unknown>): ValidateFunction {
+    try {
+      return this.compile(schema);
+    } catch (error) {
+      const key = `refused:${stableJson(schema)}`;
+      let refusal = this.compiled.get(key);
+      if (!refusal) {
+        const message = `cannot be checked: the topic's schema is refused by this worker (${(error as Error).message}); recreate the topic with a schema it accepts`;
+        const refuse = (() => false) as unknown as ValidateFunction;
+        refuse.errors = [{ instancePath: '', schemaPath: '#', keyword: 'schema', params: {}, message }];
+        refusal = refuse;
+        this.compiled.set(key, refusal);
+        if (this.compiled.size > this.capacity) this.compiled.delete(this.compiled.keys().next().value as string);
+      }
+      return refusal;
+    }
+  }
+
   private compileFresh(schema: Record<string, unknown>): ValidateFunction {
     // ajv holds on to what each instance compiled; a fresh instance after `capacity` compiles
     // bounds that to about two cachefuls (the old instance goes once its functions are evicted).
@@ -219,9 +242,12 @@ export const topicSchemas = new SchemaCache(MAX_COMPILED_SCHEMAS, linearRegExp);
 /** Connectors' value schemas (code, not input), on JavaScript's regex engine. */
 export const connectorSchemas = new SchemaCache(64);
 
-/** Compiles (or finds compiled) a topic's `schema`; throws ajv's error when it is not a valid schema. */
+/**
+ * Compiles (or finds compiled) a stored topic's `schema`. One this worker cannot compile (kept
+ * from an earlier version) refuses every value with a violation that says why.
+ */
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  return topicSchemas.compile(schema);
+  return topicSchemas.compileOrRefusal(schema);
 }
 
 /** Compiles (or finds compiled) a connector's value schema. */
@@ -241,7 +267,7 @@ export function schemaProblem(schema: unknown): string | undefined {
   try {
     const bytes = Buffer.byteLength(stableJson(schema));
     if (bytes > MAX_TOPIC_SCHEMA_BYTES) return `schema must be at most ${MAX_TOPIC_SCHEMA_BYTES} bytes as JSON (it has ${bytes})`;
-    compileSchema(schema as Record<string, unknown>);
+    topicSchemas.compile(schema as Record<string, unknown>);
     return undefined;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);

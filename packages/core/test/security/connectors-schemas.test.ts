@@ -125,6 +125,15 @@ describe('regexes of topic schemas', () => {
     expect((await call('POST', '/topics/costly/messages', { messages: messages.slice(0, 1) })).status).toBe(202);
   });
 
+  it('answers 422 with the reason for a topic stored with a schema this version refuses', async () => {
+    const now = Date.now();
+    await worker.store.createTopic({ name: 'legacy', shards: 1, schema: { type: 'string', pattern: '^(?!x)' }, retentionMs: 3_600_000, createdAt: now });
+    const response = await call('POST', '/topics/legacy/messages', { messages: [{ key: 'k', value: 'a' }] });
+    expect(response.status).toBe(422);
+    expect(JSON.stringify(response.body)).toContain("the topic's schema is refused by this worker");
+    expect(JSON.stringify(response.body)).toContain('linear-time engine');
+  });
+
   it("compiles connectors' own value schemas (code, not input) with JavaScript's engine", () => {
     // EmailSink's header names use a negative lookahead, which RE2 refuses.
     const validate = compileConnectorSchema(EmailSink.valueSchema as Record<string, unknown>);
