@@ -6,7 +6,10 @@
  * Topic schemas come from REST callers, so they are treated as hostile:
  * - their `pattern`, `patternProperties` and `propertyNames.pattern` regexes run on RE2
  *   (re2js, linear time in the input): `^(a+)+$` cannot stall the worker. Patterns RE2 cannot
- *   run (backreferences, lookarounds) are refused when the topic is created;
+ *   run (backreferences, lookarounds) or too large to run fast are refused when the topic is
+ *   created, and the matching work per turn of the event loop is bounded;
+ * - `uniqueItems` is checked in one pass (ajv compares every pair), and a schema is at most
+ *   64 KiB (ajv's compile time grows with it);
  * - the compiled functions live in a bounded LRU cache, and the ajv instances that compile
  *   them are replaced every so often: ajv keeps every schema it compiled (and every `$id` it
  *   saw) for the life of the instance, which would grow without bound;
