@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // One Cassandra per run (global setup); each test file makes its own keyspace.
@@ -12,6 +13,8 @@ export default defineConfig({
       'scripts/**/*.test.ts',
     ],
     globalSetup: ['scripts/test-support/src/global-setup.ts'],
+    // Tests write their FileSink files into temporary directories (the workers they spawn inherit this).
+    env: { OMNIBUS_FILE_SINK_ALLOWED_DIRS: tmpdir() },
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     testTimeout: 60_000,

@@ -6,9 +6,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import {
+  checkWritablePath,
+  ConfigError,
   ConfigSpec,
   defineSinkConnector,
   validators,
+  writableDirs,
   type DeliveryUpdate,
   type ParsedConfig,
   type SinkOutcome,
@@ -36,7 +39,8 @@ export const helloConfig = ConfigSpec.builder()
   })
   .string(F_FILE, {
     documentation:
-      'File the greetings are appended to, one per line. Without it they are kept in memory, per connector, for `greetingsOf(name)`.',
+      'File the greetings are appended to, one per line, inside a directory the worker allows connectors to write under ' +
+      '(OMNIBUS_FILE_SINK_ALLOWED_DIRS). Without it they are kept in memory, per connector, for `greetingsOf(name)`.',
     optional: true,
     group: 'Hello',
   })
@@ -57,11 +61,26 @@ export function greetingsOf(connectorName: string): readonly string[] {
   return inMemory.get(connectorName) ?? [];
 }
 
+/** Problems of `hello.file`: a REST caller chose it, so it must lie where the worker allows writing. */
+function fileProblems(config: HelloConfig): Record<string, string[]> {
+  const file = config[F_FILE];
+  if (file === undefined) return {};
+  try {
+    checkWritablePath(file, writableDirs());
+    return {};
+  } catch (error) {
+    return { [F_FILE]: [(error as Error).message] };
+  }
+}
+
 class HelloTask implements SinkTask<HelloConfig> {
   private config!: HelloConfig;
   private context!: SinkTaskContext;
 
   async start(config: HelloConfig, context: SinkTaskContext): Promise<void> {
+    // Checked again here: the worker running the task may allow less than the one that validated.
+    const problems = fileProblems(config);
+    if (Object.keys(problems).length > 0) throw new ConfigError(problems);
     this.config = config;
     this.context = context;
     context.logger.info({ file: config[F_FILE] ?? null }, 'hello task started');
@@ -141,6 +160,7 @@ export const HelloSink = defineSinkConnector({
   version: '0.1.0',
   description: 'Greets the person named in each message, in a file or in memory. An example of a third-party connector.',
   config: helloConfig,
+  validate: fileProblems,
   valueSchema: {
     type: 'object',
     properties: { name: { type: 'string', minLength: 1 } },

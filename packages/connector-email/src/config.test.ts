@@ -48,7 +48,8 @@ describe('EmailSink config', () => {
     expect(config['smtp.port']).toBe(2525);
     expect(config['smtp.secure']).toBe(false);
     expect(config['smtp.pool.size']).toBe(5);
-    expect(config['smtp.starttls']).toBe('opportunistic');
+    // Unset, STARTTLS is required because credentials are set (see startTlsModeOf).
+    expect(config['smtp.starttls']).toBeUndefined();
     expect(config['smtp.password']).toBeInstanceOf(Password);
     expect(String(config['smtp.password'])).toBe('[hidden]');
   });
@@ -70,7 +71,9 @@ describe('EmailSink config', () => {
     expect(options({ 'smtp.rate.limit.per.second': 50 })).toMatchObject({ rateLimit: 50, rateDelta: 1000 });
     expect(options({ 'smtp.rate.limit.per.second': 2.5 })).toMatchObject({ rateLimit: 3, rateDelta: 1200 });
     expect(options({ 'smtp.rate.limit.per.second': 0.5 })).toMatchObject({ rateLimit: 1, rateDelta: 2000 });
+    expect(options({})).toMatchObject({ requireTLS: true, ignoreTLS: false });
     expect(options({ 'smtp.starttls': 'require' })).toMatchObject({ requireTLS: true, ignoreTLS: false });
+    expect(options({ 'smtp.starttls': 'opportunistic' })).toMatchObject({ requireTLS: false, ignoreTLS: false });
     expect(options({ 'smtp.starttls': 'never' })).toMatchObject({ requireTLS: false, ignoreTLS: true });
   });
 

@@ -4,7 +4,7 @@
  * so that a run can prove each message arrived exactly once. Listens on 127.0.0.1 only.
  *
  *   const smtp = await startSmtpDevServer({ port: 2525 });
- *   // … EmailSink with smtp.host=127.0.0.1, smtp.port=2525 (no TLS, no AUTH unless `auth` is given) …
+ *   // … EmailSink with smtp.host=127.0.0.1, smtp.port=2525 (no STARTTLS unless `starttls`, no AUTH unless `auth` is given) …
  *   smtp.duplicates(); // []
  *   await smtp.close();
  */
@@ -30,6 +30,8 @@ export interface ReceivedMail {
   headers: Map<string, string>;
   /** The message exactly as received; only with `keepMessages`. */
   raw?: Buffer;
+  /** Whether the session had been upgraded with STARTTLS when the message came. */
+  encrypted: boolean;
 }
 
 export interface SmtpDevServerOptions {
@@ -45,6 +47,11 @@ export interface SmtpDevServerOptions {
   dataReply?(mail: ReceivedMail): SmtpReply | undefined;
   /** Keep every accepted message (with its raw bytes) in `messages`. Off by default to bound memory. */
   keepMessages?: boolean;
+  /**
+   * Offer STARTTLS: `true` with smtp-server's built-in self-signed certificate, or with this
+   * key and certificate (PEM). Off by default: the server then does not offer it at all.
+   */
+  starttls?: boolean | { key: string | Buffer; cert: string | Buffer };
 }
 
 export interface SmtpDevServer {
@@ -58,6 +65,9 @@ export interface SmtpDevServer {
   readonly messages: readonly ReceivedMail[];
   /** Message-IDs accepted more than once. */
   duplicates(): Array<{ messageId: string; count: number }>;
+  /** AUTH commands received, and how many of them came over a connection still in clear text. */
+  readonly authAttempts: number;
+  readonly authAttemptsInClear: number;
   close(): Promise<void>;
 }
 
@@ -84,16 +94,23 @@ export async function startSmtpDevServer(options: SmtpDevServerOptions = {}): Pr
   const counts = new Map<string, number>();
   const messages: ReceivedMail[] = [];
   let acceptedCount = 0;
+  let authAttempts = 0;
+  let authAttemptsInClear = 0;
+  const starttls = options.starttls ?? false;
+  const disabledCommands = [...(starttls ? [] : ['STARTTLS']), ...(options.auth ? [] : ['AUTH'])];
 
   const server = new SMTPServer({
     logger: false,
     banner: 'Omnibus SMTP dev server',
-    disabledCommands: options.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    disabledCommands,
+    ...(typeof starttls === 'object' ? { key: starttls.key, cert: starttls.cert } : {}),
     authOptional: !options.auth,
     allowInsecureAuth: true,
     authMethods: ['PLAIN', 'LOGIN'],
     closeTimeout: 1000,
-    onAuth(auth, _session, callback) {
+    onAuth(auth, session, callback) {
+      authAttempts += 1;
+      if (!session.secure) authAttemptsInClear += 1;
       const expected = options.auth;
       if (expected && auth.username === expected.user && auth.password === expected.pass) {
         callback(null, { user: auth.username });
@@ -119,6 +136,7 @@ export async function startSmtpDevServer(options: SmtpDevServerOptions = {}): Pr
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           headers,
+          encrypted: session.secure,
         };
         const reply = options.dataReply?.(mail);
         if (reply) return callback(replyError(reply));
@@ -149,6 +167,12 @@ export async function startSmtpDevServer(options: SmtpDevServerOptions = {}): Pr
     },
     countsByMessageId: counts,
     messages,
+    get authAttempts() {
+      return authAttempts;
+    },
+    get authAttemptsInClear() {
+      return authAttemptsInClear;
+    },
     duplicates: () => [...counts].filter(([, count]) => count > 1).map(([messageId, count]) => ({ messageId, count })),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

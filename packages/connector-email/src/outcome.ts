@@ -23,6 +23,8 @@ export const EMAIL_ERROR_CODES = {
   authFailed: 'OMNI_ERR_EMAIL_AUTH_FAILED',
   /** The server's TLS certificate did not verify: nothing can be sent until it, or the config, changes. */
   tlsUnverified: 'OMNI_ERR_EMAIL_TLS_UNVERIFIED',
+  /** STARTTLS is required (smtp.starttls) and the server did not accept it: nothing is sent, no password in clear. */
+  starttlsUnavailable: 'OMNI_ERR_EMAIL_STARTTLS_UNAVAILABLE',
 } as const;
 
 /** The fields nodemailer adds to its errors (lib/smtp-connection `_formatError`). */
@@ -116,6 +118,16 @@ export function failureOutcome(
     return new FatalConnectorError(
       EMAIL_ERROR_CODES.tlsUnverified,
       `The TLS certificate of ${server.host}:${server.port} did not verify: ${error.message}. Fix the certificate, or set smtp.tls.reject.unauthorized=false for a relay you trust.`,
+    );
+  }
+
+  // With requireTLS nodemailer sends STARTTLS whether offered or not; a reply other than 220
+  // means the server cannot encrypt (or someone on the path stripped it): never go on in clear.
+  if (error.code === 'ETLS' && error.command === 'STARTTLS' && error.response) {
+    return new FatalConnectorError(
+      EMAIL_ERROR_CODES.starttlsUnavailable,
+      `${server.host}:${server.port} did not accept STARTTLS (${reply}); smtp.starttls=require (the default with smtp.user) refuses to authenticate or send in clear text. ` +
+        'Enable STARTTLS on the server, use implicit TLS (smtp.secure=true), or set smtp.starttls=opportunistic to accept clear text.',
     );
   }
 

@@ -7,7 +7,7 @@ import net from 'node:net';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { checkValue, ConfigError, FatalConnectorError, type Logger, type SinkOutcome, type SinkRecord, type SinkTask, type SinkTaskContext } from '@omnibus/sdk';
-import { messageIdDomainOf, type EmailSinkConfig } from './config.ts';
+import { messageIdDomainOf, startTlsModeOf, type EmailSinkConfig } from './config.ts';
 import { EMAIL_ERROR_CODES, failureOutcome, sentOutcome, type SmtpError, type SmtpSentInfo } from './outcome.ts';
 import { emailValueSchema, mailFor, type EmailValue } from './value.ts';
 
@@ -51,14 +51,16 @@ export function transportOptions(config: EmailSinkConfig): PoolOptions {
   const timeout = config['smtp.timeout.ms'];
   const user = config['smtp.user'];
   const password = config['smtp.password'];
+  const starttls = startTlsModeOf(config);
+  const ca = config['smtp.tls.ca'];
   return {
     pool: true,
     host: config['smtp.host'],
     port: config['smtp.port'],
     secure: config['smtp.secure'],
-    requireTLS: config['smtp.starttls'] === 'require',
-    ignoreTLS: config['smtp.starttls'] === 'never',
-    tls: { rejectUnauthorized: config['smtp.tls.reject.unauthorized'] },
+    requireTLS: starttls === 'require',
+    ignoreTLS: starttls === 'never',
+    tls: { rejectUnauthorized: config['smtp.tls.reject.unauthorized'], ...(ca ? { ca } : {}) },
     auth: user ? { user, pass: password?.value() } : undefined,
     maxConnections: config['smtp.pool.size'],
     ...rateWindow(config['smtp.rate.limit.per.second']),
@@ -91,7 +93,7 @@ export class EmailSinkTask implements SinkTask<EmailSinkConfig> {
         host: config['smtp.host'],
         port: config['smtp.port'],
         secure: config['smtp.secure'],
-        starttls: config['smtp.starttls'],
+        starttls: startTlsModeOf(config),
         auth: Boolean(config['smtp.user']),
         poolSize: config['smtp.pool.size'],
         ratePerSecond: config['smtp.rate.limit.per.second'],

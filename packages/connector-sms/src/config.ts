@@ -46,6 +46,32 @@ export const smsConfigSpec = ConfigSpec.builder()
     group: SMPP,
     validator: validators.range(1, 65535),
   })
+  .boolean('smpp.tls', {
+    documentation:
+      'Connect to the SMSC over TLS (SMPP over TLS, often port 3550) instead of plain TCP. Without it the bind password and every message ' +
+      'cross the network in clear text: use it, or a private link, whenever the SMSC is not on a trusted network.',
+    default: false,
+    importance: 'HIGH',
+    group: SMPP,
+    dependents: ['smpp.tls.ca', 'smpp.tls.reject.unauthorized'],
+  })
+  .string('smpp.tls.ca', {
+    documentation:
+      "PEM certificate(s) of the authorities that sign the SMSC's certificate, trusted instead of the system's (a private CA, a self-signed SMSC). " +
+      'Give the PEM text with its line breaks (a JSON string keeps them); to keep it in a file, use a config provider such as `${file:/etc/omnibus/tls.json:smpp.ca}` (a JSON object whose value is the PEM text).',
+    optional: true,
+    importance: 'MEDIUM',
+    group: SMPP,
+    validator: validators.pattern(/-----BEGIN CERTIFICATE-----/, 'PEM text with at least one "-----BEGIN CERTIFICATE-----" block'),
+  })
+  .boolean('smpp.tls.reject.unauthorized', {
+    documentation:
+      "Refuse an SMSC whose certificate does not verify (against smpp.tls.ca or the system's authorities) or does not name smpp.host. " +
+      'Turn off only for a test SMSC: anyone on the path could then read the bind password.',
+    default: true,
+    importance: 'MEDIUM',
+    group: SMPP,
+  })
   .string('smpp.system.id', {
     documentation: 'system_id to bind with (the ESME account). Required when sms.transport=smpp.',
     optional: true,

@@ -32,6 +32,8 @@ export const SmsErrorCode = {
   PARTIAL_SEND: 'OMNI_ERR_SMS_PARTIAL_SEND',
   /** Credentials refused (SMPP bind ESME_RINVPASWD/ESME_RBINDFAIL…, Twilio 20003). Fails the task. */
   AUTH_FAILED: 'OMNI_ERR_SMS_AUTH_FAILED',
+  /** The SMSC's TLS certificate did not verify (smpp.tls): nothing, not even the bind, was sent. Fails the task. */
+  TLS_UNVERIFIED: 'OMNI_ERR_SMS_TLS_UNVERIFIED',
   /** The handset did not get the message (receipt UNDELIV/EXPIRED/REJECTD…, Twilio undelivered/failed). */
   UNDELIVERED: 'OMNI_ERR_SMS_UNDELIVERED',
   /** A status callback whose X-Twilio-Signature does not verify (HTTP 403). */

@@ -65,7 +65,7 @@ const sms = (to: string, text: string, extra: Record<string, unknown> = {}) => (
 describe('SmsSink over SMPP', () => {
   it('binds as an SMPP 3.4 transceiver and submits a GSM-7 message with a receipt request', async () => {
     const { smsc, sink } = await setup();
-    expect(smsc.binds).toEqual([{ connection: 1, systemId: SYSTEM_ID, systemType: '', interfaceVersion: 0x34, status: 0 }]);
+    expect(smsc.binds).toEqual([{ connection: 1, systemId: SYSTEM_ID, systemType: '', interfaceVersion: 0x34, status: 0, encrypted: false }]);
 
     const [result] = await sink.send([sms('+33612345678', 'Your code is 1234')]);
     expect(result?.outcome).toEqual({ status: 'sent', providerId: smsc.submits[0]?.messageId, details: { encoding: 'GSM7', segments: 1 } });

@@ -6,7 +6,7 @@
  *
  * Behaviour follows SMPP 3.4: a submit_sm before a successful bind gets ESME_RINVBNDSTS,
  * enquire_link and unbind are answered, receipts are deliver_sm with esm_class 0x04 and the
- * Appendix B text. Listens on 127.0.0.1 only.
+ * Appendix B text. Listens on 127.0.0.1 only, over plain TCP or (with `tls`) over TLS.
  */
 import smpp, { type Pdu, type Session } from 'smpp';
 import type { AddressInfo } from 'node:net';
@@ -57,6 +57,8 @@ export interface SmscBind {
   systemType: string;
   interfaceVersion: number;
   status: number;
+  /** Whether the bind came over TLS. */
+  encrypted: boolean;
 }
 
 export interface SmscDevServerOptions {
@@ -75,6 +77,8 @@ export interface SmscDevServerOptions {
   receiptDelayMs?: number;
   /** Also send the receipted_message_id and message_state TLVs (as SMPP 3.4 SMSCs may). */
   receiptTlvs?: boolean;
+  /** Serve SMPP over TLS with this key and certificate (PEM) instead of plain TCP. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 export interface SmscDevServer {
@@ -173,7 +177,7 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
     });
   };
 
-  const server = smpp.createServer({}, (session) => {
+  const server = smpp.createServer(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}, (session) => {
     const connection = ++connections;
     let bound = false;
     sessions.add(session);
@@ -188,7 +192,8 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
       if (bound) status = CommandStatus.ESME_RALYBND;
       else if (options.credentials && systemId !== options.credentials.systemId) status = CommandStatus.ESME_RINVSYSID;
       else if (options.credentials && password !== options.credentials.password) status = CommandStatus.ESME_RINVPASWD;
-      binds.push({ connection, systemId, systemType: String(pdu.system_type ?? ''), interfaceVersion: Number(pdu.interface_version), status });
+      const encrypted = (session.socket as { encrypted?: boolean }).encrypted === true;
+      binds.push({ connection, systemId, systemType: String(pdu.system_type ?? ''), interfaceVersion: Number(pdu.interface_version), status, encrypted });
       session.send(pdu.response({ command_status: status, system_id: 'omnibus-dev-smsc' }));
       if (status === CommandStatus.ESME_ROK) bound = true;
     };

@@ -4,6 +4,7 @@
  * does the PDU framing; it has no response timeout, no reconnection and no bind state, so
  * those live here.
  */
+import { isIP } from 'node:net';
 import smpp, { type Pdu, type Session } from 'smpp';
 import { FatalConnectorError, type Logger } from '@omnibus/sdk';
 import { SmsErrorCode } from '../errors.ts';
@@ -15,6 +16,8 @@ const INTERFACE_VERSION_3_4 = 0x34;
 export interface SmppSessionOptions {
   host: string;
   port: number;
+  /** Connect over TLS, verifying the SMSC's certificate unless `rejectUnauthorized` is false. */
+  tls?: { ca?: string; rejectUnauthorized: boolean };
   systemId: string;
   /** Read only when binding, so that the secret never sits in an object that may be logged. */
   password: () => string;
@@ -130,8 +133,20 @@ export class SmppSession {
 
   #connect(): void {
     if (this.#stopped || this.#fatal) return;
-    const { host, port } = this.#options;
-    const session = smpp.connect({ host, port });
+    const { host, port, tls } = this.#options;
+    const session = smpp.connect(
+      tls
+        ? {
+            host,
+            port,
+            tls: true,
+            rejectUnauthorized: tls.rejectUnauthorized,
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            // SNI carries names only; the certificate is checked against the host either way.
+            ...(isIP(host) ? {} : { servername: host }),
+          }
+        : { host, port },
+    );
     // PDUs are small and answered one by one: Nagle's algorithm would hold them back.
     session.socket.setNoDelay(true);
     const connection: Connection = { session, pending: new Map(), bound: false };
@@ -140,6 +155,18 @@ export class SmppSession {
     const connectTimer = setTimeout(() => session.destroy(), this.#options.requestTimeoutMs);
 
     session.on('error', (error: Error & { code?: string }) => {
+      if (tls && isCertificateProblem(error)) {
+        // Retrying cannot help, and the operator must know: the bind password was not sent.
+        this.#fail(
+          new FatalConnectorError(
+            SmsErrorCode.TLS_UNVERIFIED,
+            `The TLS certificate of SMSC ${host}:${port} did not verify (${error.code ?? error.message}); nothing was sent. ` +
+              'Trust its authority with smpp.tls.ca, or fix the certificate.',
+          ),
+        );
+        session.destroy();
+        return;
+      }
       this.#logger.warn({ error: error.message, code: error.code }, 'SMPP connection error');
       // A PDU the library cannot parse leaves its reader stuck: start over on a new link.
       session.destroy();
@@ -148,7 +175,8 @@ export class SmppSession {
       clearTimeout(connectTimer);
       this.#onClose(connection);
     });
-    session.on('connect', () => {
+    // Over TLS, bind once the handshake has verified the SMSC: never hand the password to an unverified peer.
+    session.on(tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(connectTimer);
       this.#bind(connection);
     });
@@ -286,6 +314,11 @@ export class SmppSession {
     }
     connection.session.send(pdu.response({ command_status: status }));
   }
+}
+
+/** Node's TLS errors for a certificate that does not verify or does not name the host. */
+function isCertificateProblem(error: Error & { code?: string }): boolean {
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME/.test(error.code ?? '') || /certificate/i.test(error.message);
 }
 
 function closeSession(session: Session): Promise<void> {

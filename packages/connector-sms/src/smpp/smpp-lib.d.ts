@@ -38,7 +38,11 @@ declare module 'smpp' {
     decode(value: Buffer): string;
   }
 
-  export function connect(options: { host: string; port: number; tls?: boolean }, listener?: () => void): Session;
+  /** With `tls: true` the options go to `tls.connect` as they are (ca, rejectUnauthorized, servername…). */
+  export function connect(
+    options: { host: string; port: number; tls?: boolean; ca?: string; rejectUnauthorized?: boolean; servername?: string },
+    listener?: () => void,
+  ): Session;
   export function createServer(options: Record<string, unknown>, listener: (session: Session) => void): Server;
   export const encodings: { ASCII: TextEncoding; LATIN1: TextEncoding; UCS2: TextEncoding };
 

@@ -48,6 +48,7 @@ export class SmppTransport implements SmsTransport {
     this.#session = new SmppSession({
       host: config['smpp.host'] ?? '',
       port: config['smpp.port'],
+      tls: config['smpp.tls'] ? { ca: config['smpp.tls.ca'], rejectUnauthorized: config['smpp.tls.reject.unauthorized'] } : undefined,
       systemId: config['smpp.system.id'] ?? '',
       password: () => password?.value() ?? '',
       systemType: config['smpp.system.type'],

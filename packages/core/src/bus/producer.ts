@@ -8,7 +8,7 @@ import { HttpError, badRequest, notFound, unprocessable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, MessagePosition, Store, Topic } from '../store/port.ts';
 import { UuidV7Generator } from './ids.ts';
-import { compileSchema, violations } from './schemas.ts';
+import { compileConnectorSchema, compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
 import type { ShardSignals } from './signals.ts';
 
@@ -293,7 +293,7 @@ export class Producer {
     const out: Array<{ label: string; validate: ValidateFunction }> = [];
     if (topic.schema) out.push({ label: '', validate: compileSchema(topic.schema) });
     for (const { connector, schema } of this.deps.consumerSchemas?.(topic.name) ?? []) {
-      out.push({ label: `connector ${connector}`, validate: compileSchema(schema) });
+      out.push({ label: `connector ${connector}`, validate: compileConnectorSchema(schema) });
     }
     return out;
   }

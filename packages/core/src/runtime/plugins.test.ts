@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { SDK_API_VERSION } from '@omnibus/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,35 @@ describe('createPluginRegistry', () => {
     expect(errors.map((l) => l.package).sort()).toEqual(['bad-manifest', 'broken', 'missing-module']);
     expect(JSON.stringify(errors)).toContain('boom at import');
     expect(lines.some((l) => l.level === 40 && String(l.directory).endsWith('does-not-exist'))).toBe(true);
+  });
+
+  it('refuses manifest entries that point outside their package, and loads nothing from there', async () => {
+    const dir = join(scratch, 'plugins-escape');
+    // Code elsewhere on the host that a package would like the worker to run; importing it leaves a mark.
+    const elsewhere = join(scratch, 'elsewhere');
+    const mark = join(scratch, 'evil-ran');
+    writePackage(elsewhere, { name: 'elsewhere' }, { 'evil.js': sinkModule('EvilSink', `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(mark)}, 'ran');`) });
+    writePackage(join(dir, 'dotdot'), { name: 'dotdot', omnibus: { connectors: ['../../elsewhere/evil.js'] } }, {});
+    writePackage(join(dir, 'absolute'), { name: 'absolute', omnibus: { connectors: [join(elsewhere, 'evil.js')] } }, {});
+    writePackage(join(dir, 'file-url'), { name: 'file-url', omnibus: { connectors: [pathToFileURL(join(elsewhere, 'evil.js')).href] } }, {});
+    writePackage(join(dir, 'linked-file'), { name: 'linked-file', omnibus: { connectors: ['./index.js'] } }, {});
+    symlinkSync(join(elsewhere, 'evil.js'), join(dir, 'linked-file', 'index.js'));
+    writePackage(join(dir, 'linked-dir'), { name: 'linked-dir', omnibus: { connectors: ['./lib/evil.js'] } }, {});
+    symlinkSync(elsewhere, join(dir, 'linked-dir', 'lib'));
+    writePackage(join(dir, 'inside'), { name: 'inside', omnibus: { connectors: ['./src/../src/index.js'] } }, { 'src/index.js': sinkModule('InsideSink') });
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir], logger, corePackageDir: bareCore });
+    expect(registry.find('InsideSink')).toBeDefined();
+    expect(registry.find('EvilSink')).toBeUndefined();
+    expect(existsSync(mark)).toBe(false);
+    const refused = lines.filter((l) => l.level === 50 && l.msg.includes('refused'));
+    expect(Object.fromEntries(refused.map((l) => [l.package, l.problem]))).toEqual({
+      dotdot: 'module path leads outside the package directory',
+      absolute: 'module paths must be relative to the package directory',
+      'file-url': 'module paths must be relative to the package directory',
+      'linked-file': 'module path leads outside the package directory',
+      'linked-dir': 'module path leads outside the package directory',
+    });
   });
 
   it("loads core's own connectors first, then those of its installed dependencies", async () => {

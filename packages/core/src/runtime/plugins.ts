@@ -13,7 +13,7 @@
  */
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sdkApiIncompatibility, sdkApiVersionOf, SDK_API_VERSION, type Connector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
@@ -96,9 +96,14 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
       return;
     }
     for (const modulePath of modules) {
+      const moduleFile = moduleInsidePackage(realDir, modulePath);
+      if (typeof moduleFile !== 'string') {
+        logger.error({ package: packageName, module: modulePath, problem: moduleFile.problem }, 'connector module refused; its connectors are unavailable');
+        continue;
+      }
       let exported: Record<string, unknown>;
       try {
-        exported = (await import(pathToFileURL(resolve(packageDir, modulePath)).href)) as Record<string, unknown>;
+        exported = (await import(pathToFileURL(moduleFile).href)) as Record<string, unknown>;
       } catch (error) {
         logger.error({ package: packageName, module: modulePath, err: error }, 'connector module failed to load; its connectors are unavailable');
         continue;
@@ -161,6 +166,28 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
     },
     transformCatalog: () => catalog,
   };
+}
+
+/**
+ * The real path of a manifest's module when it lies inside its package (symbolic links
+ * resolved), else why not: a package must not make the worker load code from elsewhere
+ * (`../../other/evil.js`, an absolute path, a link out of the package).
+ */
+function moduleInsidePackage(realPackageDir: string, modulePath: string): string | { problem: string } {
+  if (isAbsolute(modulePath) || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(modulePath)) {
+    return { problem: 'module paths must be relative to the package directory' };
+  }
+  let real: string;
+  try {
+    real = realpathSync(resolve(realPackageDir, modulePath));
+  } catch {
+    return { problem: 'module file not found in the package' };
+  }
+  const rel = relative(realPackageDir, real);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    return { problem: 'module path leads outside the package directory' };
+  }
+  return real;
 }
 
 function isConnector(value: unknown): value is Connector {

@@ -1,6 +1,6 @@
 // The herder against the real LMDB store, inside a real worker (REST not involved): every
 // control-plane operation, the statuses the reconcile loop reports, and what survives a restart.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Password } from '@omnibus/sdk';
@@ -238,11 +238,12 @@ describe('failures', () => {
 
   it('a task whose start throws is FAILED with the stack as trace, and stays failed', async () => {
     const herder = worker.herder;
-    // A directory where the file should be: the sink's open() fails at task start.
-    await herder.createConnector('broken', fileSink('broken', { file: dir }));
+    // A plain file where the file's directory should be: the sink's open() fails at task start.
+    await writeFile(join(dir, 'plain-file'), '');
+    await herder.createConnector('broken', fileSink('broken', { file: join(dir, 'plain-file', 'broken.jsonl') }));
     const failed = await untilStatus('broken', (s) => allTasks(s, 'FAILED'), 'broken to fail');
     expect(failed.connector.state).toBe('RUNNING');
-    expect(failed.tasks[0]?.trace).toMatch(/EISDIR|illegal operation on a directory/);
+    expect(failed.tasks[0]?.trace).toMatch(/could not be opened for appending \(E(EXIST|NOTDIR)\)/);
     await herder.deleteConnector('broken');
   });
 });

@@ -41,6 +41,7 @@ async function phase(worker: Worker, label: string): Promise<void> {
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'omnibus-idle-'));
+process.env.OMNIBUS_FILE_SINK_ALLOWED_DIRS ??= dir;
 const keyspace = `idle_queries_${randomBytes(4).toString('hex')}`;
 const store = kind === 'cql' ? `cql://127.0.0.1:9042/${keyspace}?dc=datacenter1` : `lmdb:${join(dir, 'data')}`;
 const worker = new Worker(workerConfigSpec.parse({ store, listeners: ['http://127.0.0.1:0'], 'log.level': 'warn' }));
