@@ -65,7 +65,16 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
   c.register(TOKENS.logger, single(() => createLogger({ level: config['log.level'] })));
   c.register(TOKENS.loggers, single((d) => createLoggerRegistry(d.resolve(TOKENS.logger))));
   c.register(TOKENS.metrics, single(() => new Metrics()));
-  c.register(TOKENS.configProviders, single(() => ConfigProviders.defaults()));
+  c.register(
+    TOKENS.configProviders,
+    single((d) =>
+      ConfigProviders.defaults({
+        fileAllowedPaths: config['config.providers.file.allowed.paths'],
+        envAllowedNames: config['config.providers.env.allowed.names'],
+        logger: d.resolve(TOKENS.loggers).get('omnibus.config.providers'),
+      }),
+    ),
+  );
   c.register(TOKENS.signals, single(() => new ShardSignals()));
   // Asked of the store itself (the instrumented proxy keeps its class), not of the URL again.
   c.register(

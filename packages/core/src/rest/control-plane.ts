@@ -7,13 +7,18 @@
  * One deliberate difference from Kafka: GET responses never show a secret. Values of
  * PASSWORD-typed keys come back as `[hidden]` (placeholders such as `${env:SMTP_PASSWORD}`
  * are not secrets and come back as written), and a PUT or PATCH that sends `[hidden]` back
- * for a secret keeps the stored value, so a GET-edit-PUT round trip does not erase it.
+ * for a secret keeps the stored value, so a GET-edit-PUT round trip does not erase it — unless
+ * the class or an endpoint-like key (`*.url`, `*.host`, `*.port`…) changes in the same request:
+ * a stored secret is never sent to an endpoint it was not stored for, so `[hidden]` is then
+ * refused (400, naming the keys to send again), and a PATCH that does not send a secret again
+ * drops it (the herder does that).
  */
 import type { ConfigSpec } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpError, badRequest, notFound } from '../errors.ts';
-import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector-config.ts';
+import { isOnlyPlaceholders } from '../runtime/config-providers.ts';
+import { commonConnectorSpec, endpointChanges, fullSpec, HIDDEN, isSecretKey, maskSecrets } from '../runtime/connector-config.ts';
 import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
 import type { SourceOffset } from '../store/port.ts';
 
@@ -23,14 +28,8 @@ export interface ControlPlaneDeps {
   logger: Logger;
 }
 
-const HIDDEN = '[hidden]';
 const MAX_NAME_BYTES = 255;
 const INT32_MAX = 2_147_483_647;
-
-/** When a connector's class is unknown (its plugin was removed), secrets are recognised by name. */
-const SECRET_LOOKING_KEY = /(password|passwd|secret|token|credential|api[._-]?key|private[._-]?key|auth)/i;
-/** A value made only of config-provider placeholders, e.g. `${env:SMTP_PASSWORD}` or `${file:/run/s.properties:key}`. */
-const ONLY_PLACEHOLDERS = /^(\$\{[A-Za-z0-9_.-]+:[^{}]*\})+$/;
 
 const INITIAL_STATES: Record<string, TargetState> = { RUNNING: 'STARTED', PAUSED: 'PAUSED', STOPPED: 'STOPPED' };
 const CREATE_FIELDS = new Set(['name', 'config', 'initial_state']);
@@ -43,35 +42,47 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
   const { herder, plugins } = deps;
   const logger = deps.logger.child({ component: 'control-plane' });
 
-  const specOf = (config: Record<string, string>): ConfigSpec<unknown> | undefined => {
-    const connector = plugins.find(config['connector.class'] ?? '');
+  const specOf = (config: Record<string, string | null> | undefined): ConfigSpec<unknown> | undefined => {
+    const connector = plugins.find(config?.['connector.class'] ?? '');
     return connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
   };
 
-  const isSecretKey = (spec: ConfigSpec<unknown> | undefined, key: string): boolean =>
-    spec ? spec.isSecret(key) : commonConnectorSpec.key(key) === undefined && SECRET_LOOKING_KEY.test(key);
-
-  /** The config as a GET may show it: secrets hidden, placeholders as written. */
-  const masked = (config: Record<string, string>, spec = specOf(config)): Record<string, string> => {
-    const out = spec
-      ? maskSecrets(config, spec)
-      : Object.fromEntries(Object.entries(config).map(([k, v]) => [k, isSecretKey(undefined, k) ? HIDDEN : v]));
-    for (const [key, value] of Object.entries(config)) if (ONLY_PLACEHOLDERS.test(value)) out[key] = value;
+  /**
+   * The config as a response may show it: secrets hidden (by the spec of its class and of any
+   * class it had before this request, or by name), placeholders as written.
+   */
+  const masked = (config: Record<string, string>, ...specs: Array<ConfigSpec<unknown> | undefined>): Record<string, string> => {
+    const out = maskSecrets(config, specOf(config), ...specs);
+    for (const [key, value] of Object.entries(config)) if (isOnlyPlaceholders(value)) out[key] = value;
     return out;
   };
 
-  const maskedInfo = (info: ConnectorInfo): ConnectorInfo => ({ ...info, config: masked(info.config) });
+  const maskedInfo = (info: ConnectorInfo, before?: Record<string, string>): ConnectorInfo => ({ ...info, config: masked(info.config, specOf(before)) });
 
-  /** Replaces `[hidden]` sent back for a secret by the value already stored. */
-  const restoreHidden = (name: string, config: Record<string, string | null>, existing: Record<string, string> | undefined) => {
-    const spec = specOf({ ...(existing ?? {}), ...(config as Record<string, string>) });
+  /**
+   * Replaces `[hidden]` sent back for a secret by the value already stored, unless the request
+   * moves the connector (new class or endpoint): then the secret must be sent again.
+   */
+  const restoreHidden = (name: string, config: Record<string, string | null>, existing: Record<string, string> | undefined, next = config) => {
+    const specs = [specOf(existing), specOf(next)];
+    const moved = existing ? endpointChanges(existing, next) : [];
+    const resend: string[] = [];
     for (const [key, value] of Object.entries(config)) {
-      if (value !== HIDDEN || !isSecretKey(spec, key)) continue;
+      if (value !== HIDDEN || !isSecretKey(key, ...specs)) continue;
       const stored = existing?.[key];
       if (stored === undefined) {
         throw badRequest(`${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself`);
       }
-      config[key] = stored;
+      if (moved.length > 0) resend.push(key);
+      else config[key] = stored;
+    }
+    if (resend.length > 0) {
+      throw badRequest(
+        `Re-send the secret: ${resend.join(', ')} of connector ${name} cannot be kept as "${HIDDEN}" because ${moved.join(', ')} changed; ` +
+          'a stored secret is never sent to another endpoint or class than the one it was stored for',
+        undefined,
+        'OMNI_ERR_SECRET_RESEND_REQUIRED',
+      );
     }
   };
 
@@ -161,10 +172,11 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       checkName(name);
       const config = configBody(request.body, { allowNull: false, what: 'connector config' });
       withName(name, config);
-      if (Object.values(config).includes(HIDDEN)) restoreHidden(name, config, await existingConfig(name));
+      const existing = await existingConfig(name);
+      restoreHidden(name, config, existing);
       const { created, info } = await herder.putConnectorConfig(name, config as Record<string, string>);
       if (created) reply.status(201).header('location', locationOf(name));
-      return reply.send(maskedInfo(info));
+      return reply.send(maskedInfo(info, existing));
     });
 
     app.patch<{ Params: Params; Body: unknown }>('/connectors/:connector/config', async (request) => {
@@ -173,12 +185,12 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       if ('name' in patch && patch.name !== name) {
         throw badRequest(`Connector name configuration (${String(patch.name)}) doesn't match connector name in the URL (${name})`);
       }
-      if (Object.values(patch).includes(HIDDEN)) {
-        const existing = await existingConfig(name);
-        if (!existing) throw notFound(`Connector ${name} not found`, 'OMNI_ERR_CONNECTOR_NOT_FOUND');
-        restoreHidden(name, patch, existing);
-      }
-      return maskedInfo(await herder.patchConnectorConfig(name, patch));
+      const existing = await existingConfig(name);
+      if (!existing) throw notFound(`Connector ${name} not found`, 'OMNI_ERR_CONNECTOR_NOT_FOUND');
+      const next: Record<string, string | null> = { ...existing, ...patch };
+      for (const [key, value] of Object.entries(patch)) if (value === null) delete next[key];
+      restoreHidden(name, patch, existing, next);
+      return maskedInfo(await herder.patchConnectorConfig(name, patch), existing);
     });
 
     app.get<{ Params: Params }>('/connectors/:connector/status', async (request) => herder.connectorStatus(request.params.connector));
@@ -187,7 +199,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       const name = request.params.connector;
       const [info, tasks] = await Promise.all([herder.connectorInfo(name), herder.taskConfigs(name)]);
       const spec = specOf(info.config);
-      return tasks.map((task) => ({ id: task.id, config: masked(task.config, spec ?? specOf(task.config)) }));
+      return tasks.map((task) => ({ id: task.id, config: masked(task.config, spec) }));
     });
 
     app.get<{ Params: Params }>('/connectors/:connector/tasks-config', async (request) => {
@@ -195,7 +207,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       request.log.warn('GET /connectors/{connector}/tasks-config is deprecated; use GET /connectors/{connector}/tasks');
       const [info, tasks] = await Promise.all([herder.connectorInfo(name), herder.taskConfigs(name)]);
       const spec = specOf(info.config);
-      return Object.fromEntries(tasks.map((task) => [`${task.id.connector}-${task.id.task}`, masked(task.config, spec ?? specOf(task.config))]));
+      return Object.fromEntries(tasks.map((task) => [`${task.id.connector}-${task.id.task}`, masked(task.config, spec)]));
     });
 
     app.get<{ Params: TaskParams }>('/connectors/:connector/tasks/:task/status', async (request) => {

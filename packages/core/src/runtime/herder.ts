@@ -14,8 +14,8 @@ import type { Logger } from 'pino';
 import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
-import { restorePlaceholders, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
-import { fullSpec } from './connector-config.ts';
+import { restorePlaceholders, Scrubber, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
+import { endpointChanges, fullSpec, HIDDEN, isSecretKey } from './connector-config.ts';
 import type { ConnectorInfo, ConnectorStateInfo, ConnectorType, Herder, PluginRegistry, RestartOptions } from './types.ts';
 
 export interface StoreHerderOptions {
@@ -111,8 +111,28 @@ export class StoreHerder implements Herder {
       if (value === null) delete merged[key];
       else merged[key] = value;
     }
+    this.dropSecretsOnMove(existing.config, merged as Record<string, string | null>, patch);
     const { connector, config } = await this.validateForWrite(name, merged);
     return this.updateConfig(name, connector, config);
+  }
+
+  /**
+   * A stored secret is never sent to an endpoint it was not stored for: when a PATCH changes
+   * the class or an endpoint-like key (see {@link endpointChanges}), every stored secret it does
+   * not send again is dropped (secret by the old class's spec, the new one's, or by name).
+   */
+  private dropSecretsOnMove(before: Record<string, string>, merged: Record<string, string | null>, patch: Record<string, unknown>): void {
+    const changed = endpointChanges(before, merged);
+    if (changed.length === 0) return;
+    const specs = [this.specOf(before['connector.class']), this.specOf(merged['connector.class'] ?? undefined)];
+    const dropped = Object.keys(before).filter((key) => !(key in patch) && isSecretKey(key, ...specs));
+    for (const key of dropped) delete merged[key];
+    if (dropped.length > 0) this.logger.info({ changed, dropped }, 'stored secrets dropped: the connector now sends elsewhere');
+  }
+
+  private specOf(className: string | undefined): ConfigSpec<unknown> | undefined {
+    const connector = className ? this.plugins.find(className) : undefined;
+    return connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
   }
 
   async deleteConnector(name: string): Promise<void> {
@@ -236,14 +256,17 @@ export class StoreHerder implements Herder {
   private async validateWith(connector: Connector, className: string, config: Record<string, string | null>): Promise<ConfigInfos> {
     const spec = fullSpec(connector.config as ConfigSpec<unknown>);
     const present = Object.fromEntries(Object.entries(config).filter((e): e is [string, string] => e[1] !== null));
-    const { config: resolved, unresolvedKeys } = await this.providers.tryResolve(present);
+    const { config: resolved, unresolvedKeys, scrubber } = await this.providers.tryResolve(present, (key) => isSecretKey(key, spec));
     const infos = spec.validate(className, resolved);
     for (const entry of infos.configs) {
       const key = entry.definition.name;
       if (config[key] === null) entry.value.errors = [NULL_VALUE];
       else if (unresolvedKeys.has(key)) entry.value.errors = [];
-      // The validate response shows what the operator wrote, never a resolved secret.
-      if (present[key] !== undefined && resolved[key] !== present[key] && entry.value.value !== Password.HIDDEN) entry.value.value = present[key];
+      // The checks ran on resolved values; what the caller sees names the key and what was
+      // written (the placeholder), never a resolved value or a secret.
+      entry.value.errors = entry.value.errors.map((e) => scrubber.scrub(e));
+      if (present[key] !== undefined && resolved[key] !== present[key] && entry.value.value !== HIDDEN) entry.value.value = present[key];
+      if (entry.value.value !== null) entry.value.value = scrubber.scrub(entry.value.value);
     }
     if (connector.validate && infos.configs.every((c) => c.value.errors.length === 0)) {
       let problems: Record<string, string[]> = {};
@@ -255,7 +278,8 @@ export class StoreHerder implements Herder {
       for (const [key, messages] of Object.entries(problems)) {
         if (unresolvedKeys.has(key) || messages.length === 0) continue;
         const entry = infos.configs.find((c) => c.definition.name === key) ?? infos.configs.find((c) => c.definition.name === 'connector.class');
-        entry?.value.errors.push(...(entry.definition.name === key ? messages : messages.map((m) => `${key}: ${m}`)));
+        const shown = messages.map((m) => scrubber.scrub(m));
+        entry?.value.errors.push(...(entry.definition.name === key ? shown : shown.map((m) => `${key}: ${m}`)));
       }
     }
     infos.error_count = infos.configs.reduce((sum, c) => sum + c.value.errors.length, 0);
@@ -279,9 +303,11 @@ export class StoreHerder implements Herder {
   }
 
   private noConnectorType(config: Record<string, string | null>): HttpError {
-    // Kafka prints the map as Java's toString does; secret-looking values are hidden.
+    // Kafka prints the map as Java's toString does. Without a class there is no one spec to ask:
+    // a key any installed class declares secret is hidden, and so is any secret-looking name.
+    const specs = this.plugins.list().map((p) => this.specOf(p.class));
     const shown = Object.entries(config)
-      .map(([k, v]) => `${k}=${/(password|secret|token|credential|key$)/i.test(k) ? Password.HIDDEN : String(v)}`)
+      .map(([k, v]) => `${k}=${isSecretKey(k, ...specs) ? HIDDEN : String(v)}`)
       .join(', ');
     return badRequest(`Connector config {${shown}} contains no connector type`, undefined, 'OMNI_ERR_CONNECTOR_CLASS_MISSING');
   }
@@ -308,7 +334,7 @@ export class StoreHerder implements Herder {
    */
   private async computeTaskConfigs(name: string, connector: Connector, raw: Record<string, string>): Promise<Array<Record<string, string>>> {
     const spec = fullSpec(connector.config as ConfigSpec<unknown>);
-    const { config: resolved, unresolvedKeys } = await this.providers.tryResolve(raw);
+    const { config: resolved, unresolvedKeys, scrubber } = await this.providers.tryResolve(raw, (key) => isSecretKey(key, spec));
     let maxTasks: number;
     try {
       maxTasks = (spec.parse(resolved) as { 'tasks.max': number })['tasks.max'];
@@ -324,13 +350,13 @@ export class StoreHerder implements Herder {
       // Only a key this worker cannot resolve can fail here (validation passed): let the
       // workers that resolve it split the work as copies, and fail the task if they cannot.
       if (unresolvedKeys.size > 0) return copies();
-      throw error;
+      throw badRequest(`Connector ${name} has an invalid config: ${scrubber.scrub((error as Error).message)}`, undefined, CONFIG_INVALID);
     }
     let computed: Array<Record<string, unknown>>;
     try {
       computed = (connector.taskConfigs as (c: unknown, max: number) => Array<Record<string, unknown>>)(parsed, maxTasks);
     } catch (error) {
-      throw badRequest(`Connector ${name} could not compute its task configs: ${(error as Error).message}`, undefined, CONFIG_INVALID);
+      throw badRequest(`Connector ${name} could not compute its task configs: ${scrubber.scrub((error as Error).message)}`, undefined, CONFIG_INVALID);
     }
     if (computed.length > maxTasks) {
       this.logger.warn({ connector: name, computed: computed.length, maxTasks }, 'connector returned more task configs than tasks.max; extra ones dropped');
@@ -482,14 +508,26 @@ export class StoreHerder implements Herder {
     if (!record) return undefined;
     const connector = this.plugins.find(record.config['connector.class'] ?? '');
     if (!connector || connector.type !== 'sink' || !connector.webhook) return undefined;
-    let resolved: Record<string, string>;
+    const spec = fullSpec(connector.config as ConfigSpec<unknown>);
+    // The caller of a webhook is anyone on the internet: the cause (which key, which file,
+    // which value) goes to the log only, scrubbed.
+    const unavailable = (error: unknown, scrubber: Scrubber) => {
+      this.logger.warn({ connector: name, err: scrubber.error(error) }, 'webhooks of the connector cannot be verified: its config does not resolve or parse');
+      return new HttpError(503, 'OMNI_ERR_WEBHOOK_UNAVAILABLE', `Connector ${name} cannot verify webhooks now`);
+    };
+    let resolved: Awaited<ReturnType<ConfigProviders['resolveScrubbed']>>;
     try {
-      resolved = await this.providers.resolve(record.config);
+      resolved = await this.providers.resolveScrubbed(record.config, (key) => isSecretKey(key, spec));
     } catch (error) {
-      if (error instanceof UnresolvedConfigError) throw new HttpError(503, error.code, `Connector ${name} cannot verify webhooks now: ${error.message}`);
+      if (error instanceof UnresolvedConfigError) throw unavailable(error, Scrubber.NONE);
       throw error;
     }
-    const config = fullSpec(connector.config as ConfigSpec<unknown>).parse(resolved);
+    let config: unknown;
+    try {
+      config = spec.parse(resolved.config);
+    } catch (error) {
+      throw unavailable(error, resolved.scrubber);
+    }
     return { connector, config, topics: (config as { topics: string[] }).topics };
   }
 

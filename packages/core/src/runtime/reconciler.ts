@@ -21,8 +21,8 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectorRecord, ConnectorState, Store } from '../store/port.ts';
 import { assignTasks, connectorOwner, taskKey } from './assignment.ts';
-import type { ConfigProviders } from './config-providers.ts';
-import { fullSpec } from './connector-config.ts';
+import { Scrubber, type ConfigProviders } from './config-providers.ts';
+import { fullSpec, isSecretKey } from './connector-config.ts';
 import type { Membership } from './membership.ts';
 import type { PluginRegistry, TaskRunner, TaskRunnerFactory } from './types.ts';
 
@@ -84,6 +84,11 @@ interface LocalTask {
   state: ConnectorState;
   /** Set once this worker lets go of the task; late callbacks of its runner are ignored. */
   gone: boolean;
+  /**
+   * Takes the task's secrets and resolved values out of its errors before they become a trace
+   * or a log line: connectors and their libraries quote what they were given.
+   */
+  scrubber?: Scrubber;
 }
 
 interface OwnedConnector {
@@ -396,13 +401,24 @@ export class Reconciler {
     const className = c.config['connector.class'] ?? '';
     const connector = this.options.plugins.find(className);
     if (!connector) return { state: 'FAILED', trace: new Error(`Connector class ${className} is not installed on worker ${this.self}`).stack };
+    const spec = fullSpec(connector.config as ConfigSpec<unknown>);
+    const isSecret = (key: string) => isSecretKey(key, spec);
+    let scrubber = Scrubber.of(c.config, c.config, new Map(), isSecret);
     try {
       // The connector "starts" here: its config must resolve and parse on this worker.
-      fullSpec(connector.config as ConfigSpec<unknown>).parse(await this.options.providers.resolve(c.config));
+      const resolved = await this.options.providers.resolveScrubbed(c.config, isSecret);
+      scrubber = resolved.scrubber;
+      spec.parse(resolved.config);
       return { state: 'RUNNING' };
     } catch (error) {
-      return { state: 'FAILED', trace: traceOf(error) };
+      return { state: 'FAILED', trace: traceOf(error, scrubber) };
     }
+  }
+
+  /** The task's secrets (literal ones; resolved ones are added once resolved), by its class's spec and by name. */
+  private literalScrubber(config: Record<string, string>, connector: { config: unknown } | undefined): Scrubber {
+    const spec = connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
+    return Scrubber.of(config, config, new Map(), (key) => isSecretKey(key, spec));
   }
 
   private async applyTargetState(t: LocalTask, c: ConnectorRecord): Promise<void> {
@@ -435,8 +451,12 @@ export class Reconciler {
     try {
       const className = t.rawConfig['connector.class'] ?? c.config['connector.class'] ?? '';
       const connector = this.options.plugins.find(className);
+      t.scrubber = this.literalScrubber(t.rawConfig, connector);
       if (!connector) throw new Error(`Connector class ${className} is not installed on worker ${this.self}`);
-      const config = await this.options.providers.resolve(t.rawConfig);
+      const spec = fullSpec(connector.config as ConfigSpec<unknown>);
+      const resolved = await this.options.providers.resolveScrubbed(t.rawConfig, (key) => isSecretKey(key, spec));
+      t.scrubber = resolved.scrubber;
+      const config = resolved.config;
       if (t.gone) return; // let go meanwhile (a lapse): no runner may outlive it
       const base = { connectorName: t.connector, taskId: t.task, config, taskCount: t.taskCount };
       const runner = connector.type === 'sink' ? this.options.runners.sink({ ...base, connector }) : this.options.runners.source({ ...base, connector });
@@ -457,10 +477,11 @@ export class Reconciler {
   private async failTask(t: LocalTask, error: unknown): Promise<void> {
     const runner = t.runner;
     t.runner = undefined;
-    this.logger.error({ connector: t.connector, task: t.task, err: error }, 'task failed');
-    await runner?.stop().catch((stopError: unknown) => this.logger.warn({ err: stopError }, 'stopping a failed task threw'));
+    const scrubber = t.scrubber ?? Scrubber.NONE;
+    this.logger.error({ connector: t.connector, task: t.task, err: scrubber.error(error) }, 'task failed');
+    await runner?.stop().catch((stopError: unknown) => this.logger.warn({ err: scrubber.error(stopError) }, 'stopping a failed task threw'));
     if (t.gone) return;
-    await this.setTaskState(t, 'FAILED', traceOf(error));
+    await this.setTaskState(t, 'FAILED', traceOf(error, scrubber));
   }
 
   private async stopRunner(t: LocalTask): Promise<void> {
@@ -470,7 +491,7 @@ export class Reconciler {
     try {
       await runner.stop();
     } catch (error) {
-      this.logger.warn({ connector: t.connector, task: t.task, err: error }, 'task did not stop cleanly');
+      this.logger.warn({ connector: t.connector, task: t.task, err: (t.scrubber ?? Scrubber.NONE).error(error) }, 'task did not stop cleanly');
     }
   }
 
@@ -541,9 +562,9 @@ export class Reconciler {
 
 const STATES: ConnectorState[] = ['UNASSIGNED', 'RUNNING', 'PAUSED', 'STOPPED', 'FAILED', 'RESTARTING'];
 
-function traceOf(error: unknown): string {
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
-  return String(error);
+function traceOf(error: unknown, scrubber: Scrubber): string {
+  if (error instanceof Error) return scrubber.scrub(error.stack ?? `${error.name}: ${error.message}`);
+  return scrubber.scrub(String(error));
 }
 
 function sameConfig(a: Record<string, string>, b: Record<string, string>): boolean {

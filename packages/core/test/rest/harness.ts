@@ -48,7 +48,10 @@ export interface TestWorker {
 export interface TestWorkerOptions {
   auth?: AuthConfig;
   bodyLimit?: number;
+  /** The environment `${env:}` placeholders see; every name in it is allowed. */
   env?: NodeJS.ProcessEnv;
+  /** `config.providers.file.allowed.paths` (none by default). */
+  fileAllowedPaths?: string[];
   /** Extra route plugins. */
   routes?: FastifyPluginAsync[];
   /** Plugins registered before all others (e.g. an onRoute collector). */
@@ -77,7 +80,12 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
   const herder = new StoreHerder({
     store,
     plugins,
-    providers: ConfigProviders.defaults({ env: options.env ?? {} }),
+    providers: ConfigProviders.defaults({
+      env: options.env ?? {},
+      envAllowedNames: Object.keys(options.env ?? {}),
+      fileAllowedPaths: options.fileAllowedPaths ?? [],
+      logger: loggers.get('omnibus.config.providers'),
+    }),
     workerId: () => '127.0.0.1:8083',
     logger: loggers.get('omnibus.herder'),
   });
