@@ -225,9 +225,14 @@ describe('scrubbing', () => {
     const scrubber = new Scrubber([{ value: 'tok-123456', replacement: '[hidden]' }]);
     const error = Object.assign(new Error('401 for tok-123456'), { code: 'EAUTH', config: { headers: { Authorization: 'Bearer tok-123456' } } });
     const shown = scrubber.error(error);
-    expect(JSON.stringify(shown)).not.toContain('tok-123456');
-    expect(shown).toMatchObject({ type: 'Error', code: 'EAUTH', message: '401 for [hidden]' });
+    expect(shown).toBeInstanceOf(Error);
+    expect(shown.message).toBe('401 for [hidden]');
+    expect(shown.stack).toContain('401 for [hidden]');
+    expect(shown).toMatchObject({ code: 'EAUTH' });
     expect(shown).not.toHaveProperty('config');
+    expect(JSON.stringify({ ...shown, stack: shown.stack, message: shown.message })).not.toContain('tok-123456');
+    class ProviderError extends Error {}
+    expect(scrubber.error(new ProviderError('x'))).toBeInstanceOf(ProviderError);
   });
 
   it('shows as written only values made of env and file placeholders', () => {

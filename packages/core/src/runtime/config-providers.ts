@@ -226,6 +226,8 @@ export interface ConfigProvidersOptions {
   envAllowedNames?: readonly string[];
   /** Where the cause of an unresolvable placeholder goes (the caller only learns that it could not be resolved). */
   logger?: Logger;
+  /** Learns the secrets and resolved values of every config resolved to run (not to validate), so the log can leave them out. */
+  knownSecrets?: KnownSecrets;
 }
 
 /** The resolved config, and a scrubber that takes every secret and resolved value of it back out of a text. */
@@ -237,14 +239,14 @@ export interface Resolved {
 export class ConfigProviders {
   constructor(
     private readonly providers: Readonly<Record<string, ConfigProvider>>,
-    private readonly logger?: Logger,
+    private readonly options: Pick<ConfigProvidersOptions, 'logger' | 'knownSecrets'> = {},
   ) {}
 
   /** `env` and `file`, each limited to what the options allow (nothing by default). */
   static defaults(options: ConfigProvidersOptions = {}): ConfigProviders {
     return new ConfigProviders(
       { env: envProvider(options.env, options.envAllowedNames ?? []), file: fileProvider(options.fileAllowedPaths ?? []) },
-      options.logger,
+      options,
     );
   }
 
@@ -265,7 +267,9 @@ export class ConfigProviders {
     const { values, unresolved } = await this.lookUp(config, 'warn');
     if (unresolved.length > 0) throw new UnresolvedConfigError(unresolved);
     const resolved = substitute(config, values);
-    return { config: resolved, scrubber: Scrubber.of(config, resolved, values, isSecret) };
+    const scrubber = Scrubber.of(config, resolved, values, isSecret);
+    this.options.knownSecrets?.remember(scrubber);
+    return { config: resolved, scrubber };
   }
 
   /**
@@ -329,7 +333,7 @@ export class ConfigProviders {
           (name === 'env'
             ? `environment variable ${placeholder.key} is not set, or not in config.providers.env.allowed.names`
             : `key "${placeholder.key}" not found in ${path ?? ''}`);
-        this.logger?.[level]({ configKey, placeholder: placeholder.text, cause }, 'config placeholder could not be resolved');
+        this.options.logger?.[level]({ configKey, placeholder: placeholder.text, cause }, 'config placeholder could not be resolved');
       }
     }
     return { values, unresolved };
@@ -348,7 +352,7 @@ export class Scrubber {
   static readonly NONE = new Scrubber([]);
   private readonly replacements: Array<{ pattern: RegExp | string; length: number; replacement: string }>;
 
-  constructor(entries: ReadonlyArray<{ value: string; replacement: string }>) {
+  constructor(readonly entries: ReadonlyArray<{ value: string; replacement: string }>) {
     const forms = new Map<string, string>();
     for (const { value, replacement } of entries) {
       for (const form of formsOf(value)) if (form !== '' && form !== replacement && !forms.has(form)) forms.set(form, replacement);
@@ -380,16 +384,13 @@ export class Scrubber {
     return new Scrubber(entries);
   }
 
-  /** This scrubber and `other` together. */
-  with(other: Scrubber): Scrubber {
-    const merged = new Scrubber([]);
-    merged.replacements.push(...this.replacements, ...other.replacements);
-    merged.replacements.sort((a, b) => b.length - a.length);
-    return merged;
-  }
-
   get empty(): boolean {
     return this.replacements.length === 0;
+  }
+
+  /** True when `text` holds something this scrubber would replace. */
+  finds(text: string): boolean {
+    return this.replacements.some(({ pattern }) => (typeof pattern === 'string' ? text.includes(pattern) : new RegExp(pattern).test(text)));
   }
 
   scrub(text: string): string {
@@ -400,16 +401,61 @@ export class Scrubber {
     return out;
   }
 
-  /** An error as a log line or a trace may carry it: name, code, message and stack, scrubbed; nothing else of it. */
-  error(error: unknown): { type: string; message: string; stack?: string; code?: string } {
-    if (!(error instanceof Error)) return { type: typeof error, message: this.scrub(String(error)) };
+  /**
+   * An error as a log line may carry it: of the same class, with its message, stack and code
+   * scrubbed, and none of its other fields (a library's error may hold the request it made,
+   * headers and all).
+   */
+  error(error: unknown): Error {
+    if (!(error instanceof Error)) return new Error(this.scrub(String(error)));
+    const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & { code?: string };
     const code = (error as { code?: unknown }).code;
-    return {
-      type: error.name,
-      message: this.scrub(error.message),
-      ...(error.stack ? { stack: this.scrub(error.stack) } : {}),
-      ...(typeof code === 'string' ? { code: this.scrub(code) } : {}),
-    };
+    Object.defineProperty(copy, 'message', { value: this.scrub(error.message), enumerable: false, writable: true, configurable: true });
+    Object.defineProperty(copy, 'stack', { value: this.scrub(error.stack ?? ''), enumerable: false, writable: true, configurable: true });
+    if (typeof code === 'string') copy.code = this.scrub(code);
+    return copy;
+  }
+}
+
+/**
+ * The secrets and resolved values of the configs this worker runs, for its log: every log line
+ * passes through {@link scrubLine} before it is written, so that no component (a runner, a
+ * connector, a library's error) can log one. The most recent {@link MAX_KNOWN} values are kept.
+ */
+export class KnownSecrets {
+  static readonly MAX_KNOWN = 10_000;
+  private readonly known = new Map<string, string>();
+  private scrubber = Scrubber.NONE;
+
+  remember(scrubber: Scrubber): void {
+    let added = false;
+    for (const { value, replacement } of scrubber.entries) {
+      if (value === '' || this.known.get(value) === replacement) continue;
+      this.known.delete(value);
+      this.known.set(value, replacement);
+      added = true;
+    }
+    if (!added) return;
+    for (const value of this.known.keys()) {
+      if (this.known.size <= KnownSecrets.MAX_KNOWN) break;
+      this.known.delete(value);
+    }
+    this.scrubber = new Scrubber([...this.known].map(([value, replacement]) => ({ value, replacement })));
+  }
+
+  /**
+   * A JSON log line without any known value: the strings inside it are scrubbed (not the line's
+   * text, so that the line stays JSON however short a value is).
+   */
+  scrubLine(line: string): string {
+    const scrubber = this.scrubber;
+    if (scrubber.empty || !scrubber.finds(line)) return line;
+    try {
+      const scrubbed = JSON.stringify(JSON.parse(line), (_key, value: unknown) => (typeof value === 'string' ? scrubber.scrub(value) : value));
+      return `${scrubbed}\n`;
+    } catch {
+      return scrubber.scrub(line);
+    }
   }
 }
 

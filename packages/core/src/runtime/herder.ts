@@ -111,8 +111,12 @@ export class StoreHerder implements Herder {
       if (value === null) delete merged[key];
       else merged[key] = value;
     }
-    this.dropSecretsOnMove(existing.config, merged as Record<string, string | null>, patch);
-    const { connector, config } = await this.validateForWrite(name, merged);
+    const dropped = this.dropSecretsOnMove(existing.config, merged as Record<string, string | null>, patch);
+    const { connector, config } = await this.validateForWrite(
+      name,
+      merged,
+      dropped.length > 0 ? `Stored secrets dropped because the connector now sends elsewhere (send them again if they are needed): ${dropped.join(', ')}` : undefined,
+    );
     return this.updateConfig(name, connector, config);
   }
 
@@ -121,13 +125,14 @@ export class StoreHerder implements Herder {
    * the class or an endpoint-like key (see {@link endpointChanges}), every stored secret it does
    * not send again is dropped (secret by the old class's spec, the new one's, or by name).
    */
-  private dropSecretsOnMove(before: Record<string, string>, merged: Record<string, string | null>, patch: Record<string, unknown>): void {
+  private dropSecretsOnMove(before: Record<string, string>, merged: Record<string, string | null>, patch: Record<string, unknown>): string[] {
     const changed = endpointChanges(before, merged);
-    if (changed.length === 0) return;
+    if (changed.length === 0) return [];
     const specs = [this.specOf(before['connector.class']), this.specOf(merged['connector.class'] ?? undefined)];
     const dropped = Object.keys(before).filter((key) => !(key in patch) && isSecretKey(key, ...specs));
     for (const key of dropped) delete merged[key];
     if (dropped.length > 0) this.logger.info({ changed, dropped }, 'stored secrets dropped: the connector now sends elsewhere');
+    return dropped;
   }
 
   private specOf(className: string | undefined): ConfigSpec<unknown> | undefined {
@@ -224,7 +229,12 @@ export class StoreHerder implements Herder {
   }
 
   /** Everything a write checks, in Kafka's order; returns the config to store (name injected). */
-  private async validateForWrite(name: string, given: Record<string, unknown>): Promise<{ connector: Connector; config: Record<string, string> }> {
+  private async validateForWrite(
+    name: string,
+    given: Record<string, unknown>,
+    /** Said after the errors, if any. */
+    note?: string,
+  ): Promise<{ connector: Connector; config: Record<string, string> }> {
     const config = this.stringConfig(given, { allowNull: true });
     if (config.name !== undefined && config.name !== null && config.name !== name) {
       throw badRequest(`Connector name configuration (${config.name}) doesn't match connector name in the URL (${name})`, undefined, CONFIG_INVALID);
@@ -240,7 +250,8 @@ export class StoreHerder implements Herder {
     if (errors.length > 0) {
       throw badRequest(
         `Connector configuration is invalid and contains the following ${errors.length} error(s):\n${errors.join('\n')}\n` +
-          'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`',
+          'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`' +
+          (note ? `\n${note}` : ''),
         undefined,
         CONFIG_INVALID,
       );

@@ -22,7 +22,7 @@ import { createLoggerRegistry, loggersRoutes, type LoggerRegistry } from '../../
 import { metricsRoutes } from '../../src/rest/metrics-route.ts';
 import { openApiRoutes } from '../../src/rest/openapi.ts';
 import { buildServer, HEALTHY } from '../../src/rest/server.ts';
-import { ConfigProviders } from '../../src/runtime/config-providers.ts';
+import { ConfigProviders, KnownSecrets } from '../../src/runtime/config-providers.ts';
 import { StoreHerder } from '../../src/runtime/herder.ts';
 import { createPluginRegistry, type DiscoveredPlugins } from '../../src/runtime/plugins.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
@@ -71,7 +71,8 @@ export function testPlugins(): Promise<DiscoveredPlugins> {
 export async function startTestWorker(options: TestWorkerOptions = {}): Promise<TestWorker> {
   const dir = mkdtempSync(join(tmpdir(), 'omnibus-rest-'));
   const logFile = join(dir, 'worker.log');
-  const logger = createLogger({ level: 'debug', destination: logFile, sync: true });
+  const knownSecrets = new KnownSecrets();
+  const logger = createLogger({ level: 'debug', destination: logFile, sync: true, scrubLine: (line) => knownSecrets.scrubLine(line) });
   const loggers = createLoggerRegistry(logger);
   const store = new LmdbStore(join(dir, 'data'), { sweepIntervalMs: 0 });
   await store.init();
@@ -84,7 +85,9 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
       env: options.env ?? {},
       envAllowedNames: Object.keys(options.env ?? {}),
       fileAllowedPaths: options.fileAllowedPaths ?? [],
-      logger: loggers.get('omnibus.config.providers'),
+      // The herder's logger: a logger of its own would change the list /admin/loggers answers.
+      logger: loggers.get('omnibus.herder'),
+      knownSecrets,
     }),
     workerId: () => '127.0.0.1:8083',
     logger: loggers.get('omnibus.herder'),
