@@ -11,14 +11,14 @@
  * the class or an endpoint-like key (`*.url`, `*.host`, `*.port`…) changes in the same request:
  * a stored secret is never sent to an endpoint it was not stored for, so `[hidden]` is then
  * refused (400, naming the keys to send again), and a PATCH that does not send a secret again
- * drops it (the herder does that).
+ * drops it. The herder does both, against the same read of the connector it writes over.
  */
 import type { ConfigSpec } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpError, badRequest, notFound } from '../errors.ts';
 import { isOnlyPlaceholders } from '../runtime/config-providers.ts';
-import { commonConnectorSpec, endpointChanges, fullSpec, HIDDEN, isSecretKey, maskSecrets } from '../runtime/connector-config.ts';
+import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector-config.ts';
 import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
 import type { SourceOffset } from '../store/port.ts';
 
@@ -58,33 +58,6 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
   };
 
   const maskedInfo = (info: ConnectorInfo, before?: Record<string, string>): ConnectorInfo => ({ ...info, config: masked(info.config, specOf(before)) });
-
-  /**
-   * Replaces `[hidden]` sent back for a secret by the value already stored, unless the request
-   * moves the connector (new class or endpoint): then the secret must be sent again.
-   */
-  const restoreHidden = (name: string, config: Record<string, string | null>, existing: Record<string, string> | undefined, next = config) => {
-    const specs = [specOf(existing), specOf(next)];
-    const moved = existing ? endpointChanges(existing, next) : [];
-    const resend: string[] = [];
-    for (const [key, value] of Object.entries(config)) {
-      if (value !== HIDDEN || !isSecretKey(key, ...specs)) continue;
-      const stored = existing?.[key];
-      if (stored === undefined) {
-        throw badRequest(`${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself`);
-      }
-      if (moved.length > 0) resend.push(key);
-      else config[key] = stored;
-    }
-    if (resend.length > 0) {
-      throw badRequest(
-        `Re-send the secret: ${resend.join(', ')} of connector ${name} cannot be kept as "${HIDDEN}" because ${moved.join(', ')} changed; ` +
-          'a stored secret is never sent to another endpoint or class than the one it was stored for',
-        undefined,
-        'OMNI_ERR_SECRET_RESEND_REQUIRED',
-      );
-    }
-  };
 
   const existingConfig = async (name: string): Promise<Record<string, string> | undefined> => {
     try {
@@ -150,7 +123,6 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
         if (!given) throw badRequest(`Invalid initial_state ${JSON.stringify(body.initial_state)}: expected RUNNING, PAUSED or STOPPED`);
         initialState = given;
       }
-      restoreHidden(name, config, undefined);
       const info = await herder.createConnector(name, config as Record<string, string>, initialState);
       return reply.status(201).header('location', locationOf(name)).send(maskedInfo(info));
     });
@@ -172,8 +144,9 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       checkName(name);
       const config = configBody(request.body, { allowNull: false, what: 'connector config' });
       withName(name, config);
+      // Read for the reply only (its masking knows the class the connector had): the herder
+      // restores `[hidden]` from its own read, the one it checks the write against.
       const existing = await existingConfig(name);
-      restoreHidden(name, config, existing);
       const { created, info } = await herder.putConnectorConfig(name, config as Record<string, string>);
       if (created) reply.status(201).header('location', locationOf(name));
       return reply.send(maskedInfo(info, existing));
@@ -186,10 +159,6 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
         throw badRequest(`Connector name configuration (${String(patch.name)}) doesn't match connector name in the URL (${name})`);
       }
       const existing = await existingConfig(name);
-      if (!existing) throw notFound(`Connector ${name} not found`, 'OMNI_ERR_CONNECTOR_NOT_FOUND');
-      const next: Record<string, string | null> = { ...existing, ...patch };
-      for (const [key, value] of Object.entries(patch)) if (value === null) delete next[key];
-      restoreHidden(name, patch, existing, next);
       return maskedInfo(await herder.patchConnectorConfig(name, patch), existing);
     });
 

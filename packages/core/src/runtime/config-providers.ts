@@ -279,7 +279,7 @@ export class ConfigProviders {
   async tryResolve(
     config: Readonly<Record<string, string>>,
     isSecret: (key: string) => boolean = () => false,
-  ): Promise<Resolved & { unresolvedKeys: Set<string> }> {
+  ): Promise<Resolved & { unresolvedKeys: Set<string>; scrubberFor(key: string): Scrubber }> {
     // Validation is open to every REST caller: the causes go to the debug log only.
     const { values, unresolved } = await this.lookUp(config, 'debug');
     const unresolvedKeys = new Set(unresolved.map((u) => u.configKey));
@@ -288,7 +288,20 @@ export class ConfigProviders {
       const raw = config[key];
       if (raw !== undefined) resolved[key] = raw;
     }
-    return { config: resolved, unresolvedKeys, scrubber: Scrubber.of(config, resolved, values, isSecret) };
+    return {
+      config: resolved,
+      unresolvedKeys,
+      scrubber: Scrubber.of(config, resolved, values, isSecret),
+      /**
+       * The scrubber for texts about one key only (its own validation errors): its own
+       * placeholders' values. A scrubber of every value would also rewrite what the caller
+       * wrote literally elsewhere, and so tell them when a guess equals a resolved value.
+       */
+      scrubberFor: (key) => {
+        const own = new Map(placeholdersIn(config[key] ?? '').flatMap((p) => (values.has(p.text) ? [[p.text, values.get(p.text)!] as const] : [])));
+        return Scrubber.of({ [key]: config[key] ?? '' }, { [key]: resolved[key] ?? '' }, own, isSecret);
+      },
+    };
   }
 
   private async lookUp(

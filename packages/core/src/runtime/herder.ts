@@ -71,7 +71,9 @@ export class StoreHerder implements Herder {
   // ---- config writes -----------------------------------------------------------------------
 
   async createConnector(name: string, config: Record<string, string>, initialState: TargetState = 'STARTED'): Promise<ConnectorInfo> {
-    const { connector, config: checked } = await this.validateForWrite(name, config);
+    const given: Record<string, string> = { ...config };
+    this.restoreHidden(name, given, undefined, given);
+    const { connector, config: checked } = await this.validateForWrite(name, given);
     const now = Date.now();
     const record: ConnectorRecord = {
       name,
@@ -89,8 +91,10 @@ export class StoreHerder implements Herder {
   }
 
   async putConnectorConfig(name: string, config: Record<string, string>): Promise<{ created: boolean; info: ConnectorInfo }> {
-    const { connector, config: checked } = await this.validateForWrite(name, config);
     const existing = await this.store.getConnector(name);
+    const given: Record<string, string> = { ...config };
+    this.restoreHidden(name, given, existing?.config, given);
+    const { connector, config: checked } = await this.validateForWrite(name, given);
     if (!existing) {
       try {
         return { created: true, info: await this.createConnector(name, checked) };
@@ -111,6 +115,7 @@ export class StoreHerder implements Herder {
       if (value === null) delete merged[key];
       else merged[key] = value;
     }
+    this.restoreHidden(name, merged, existing.config, merged, patch);
     const dropped = this.dropSecretsOnMove(existing.config, merged as Record<string, string | null>, patch);
     const { connector, config } = await this.validateForWrite(
       name,
@@ -121,6 +126,43 @@ export class StoreHerder implements Herder {
   }
 
   /**
+   * `[hidden]` sent back for a secret (what a GET shows) stands for the stored value, taken from
+   * the same read of the connector the write is checked against; unless the write moves the
+   * connector (its class or an endpoint-like key changes): a stored secret is never sent to
+   * another endpoint, so it must be sent again. `sent`: the keys the caller sent (a PATCH's).
+   */
+  private restoreHidden(
+    name: string,
+    config: Record<string, unknown>,
+    stored: Readonly<Record<string, string>> | undefined,
+    next: Readonly<Record<string, unknown>>,
+    sent: Readonly<Record<string, unknown>> = config,
+  ): void {
+    const hidden = Object.keys(sent).filter((key) => sent[key] === HIDDEN);
+    if (hidden.length === 0) return;
+    const specs = [this.specOf(stored?.['connector.class']), this.specOf(stringOr(next['connector.class']))];
+    const moved = stored ? endpointChanges(stored, next as Record<string, string | null>) : [];
+    const resend: string[] = [];
+    for (const key of hidden) {
+      if (!isSecretKey(key, ...specs)) continue;
+      const value = stored?.[key];
+      if (value === undefined) {
+        throw badRequest(`${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself`, undefined, CONFIG_INVALID);
+      }
+      if (moved.length > 0) resend.push(key);
+      else config[key] = value;
+    }
+    if (resend.length > 0) {
+      throw badRequest(
+        `Re-send the secret: ${resend.join(', ')} of connector ${name} cannot be kept as "${HIDDEN}" because ${moved.join(', ')} changed; ` +
+          'a stored secret is never sent to another endpoint or class than the one it was stored for',
+        undefined,
+        'OMNI_ERR_SECRET_RESEND_REQUIRED',
+      );
+    }
+  }
+
+  /**
    * A stored secret is never sent to an endpoint it was not stored for: when a PATCH changes
    * the class or an endpoint-like key (see {@link endpointChanges}), every stored secret it does
    * not send again is dropped (secret by the old class's spec, the new one's, or by name).
@@ -128,14 +170,14 @@ export class StoreHerder implements Herder {
   private dropSecretsOnMove(before: Record<string, string>, merged: Record<string, string | null>, patch: Record<string, unknown>): string[] {
     const changed = endpointChanges(before, merged);
     if (changed.length === 0) return [];
-    const specs = [this.specOf(before['connector.class']), this.specOf(merged['connector.class'] ?? undefined)];
+    const specs = [this.specOf(before['connector.class']), this.specOf(merged['connector.class'])];
     const dropped = Object.keys(before).filter((key) => !(key in patch) && isSecretKey(key, ...specs));
     for (const key of dropped) delete merged[key];
     if (dropped.length > 0) this.logger.info({ changed, dropped }, 'stored secrets dropped: the connector now sends elsewhere');
     return dropped;
   }
 
-  private specOf(className: string | undefined): ConfigSpec<unknown> | undefined {
+  private specOf(className: string | null | undefined): ConfigSpec<unknown> | undefined {
     const connector = className ? this.plugins.find(className) : undefined;
     return connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
   }
@@ -267,7 +309,7 @@ export class StoreHerder implements Herder {
   private async validateWith(connector: Connector, className: string, config: Record<string, string | null>): Promise<ConfigInfos> {
     const spec = fullSpec(connector.config as ConfigSpec<unknown>);
     const present = Object.fromEntries(Object.entries(config).filter((e): e is [string, string] => e[1] !== null));
-    const { config: resolved, unresolvedKeys, scrubber } = await this.providers.tryResolve(present, (key) => isSecretKey(key, spec));
+    const { config: resolved, unresolvedKeys, scrubber, scrubberFor } = await this.providers.tryResolve(present, (key) => isSecretKey(key, spec));
     const infos = spec.validate(className, resolved);
     for (const entry of infos.configs) {
       const key = entry.definition.name;
@@ -275,9 +317,9 @@ export class StoreHerder implements Herder {
       else if (unresolvedKeys.has(key)) entry.value.errors = [];
       // The checks ran on resolved values; what the caller sees names the key and what was
       // written (the placeholder), never a resolved value or a secret.
-      entry.value.errors = entry.value.errors.map((e) => scrubber.scrub(e));
+      const own = scrubberFor(key);
+      entry.value.errors = entry.value.errors.map((e) => own.scrub(e));
       if (present[key] !== undefined && resolved[key] !== present[key] && entry.value.value !== HIDDEN) entry.value.value = present[key];
-      if (entry.value.value !== null) entry.value.value = scrubber.scrub(entry.value.value);
     }
     if (connector.validate && infos.configs.every((c) => c.value.errors.length === 0)) {
       let problems: Record<string, string[]> = {};
@@ -618,6 +660,10 @@ function stringifyValues(config: Record<string, unknown>): Record<string, string
     else out[key] = String(value);
   }
   return out;
+}
+
+function stringOr(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

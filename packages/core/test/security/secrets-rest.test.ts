@@ -57,7 +57,7 @@ beforeAll(async () => {
   // The worker's own config, beside (not under) the allowed directory.
   writeFileSync(join(privateDir, 'worker.json'), JSON.stringify({ 'rest.auth.basic.users': `admin:${WORKER_PASSWORD}` }));
   worker = await startTestWorker({
-    env: { NOT_A_NUMBER: ENV_NOT_A_NUMBER, QUOTED: ENV_QUOTED, WA_TOKEN: ENV_TOKEN },
+    env: { NOT_A_NUMBER: ENV_NOT_A_NUMBER, QUOTED: ENV_QUOTED, WA_TOKEN: ENV_TOKEN, GUESSABLE: 'guessable' },
     fileAllowedPaths: [secretsDir],
     plugins: await pluginsWithOddSink(),
   });
@@ -158,6 +158,15 @@ describe('validate never echoes a resolved value', () => {
       shapes.add(answer.text.split(JSON.stringify(placeholder).slice(1, -1)).join('<p>'));
     }
     expect(shapes.size).toBe(1);
+  });
+
+  it('does not tell whether a literal value the caller wrote equals a resolved one', async () => {
+    const shape = async (guess: string) => {
+      const answer = await call('PUT', '/connector-plugins/HelloSink/config/validate', helloConfig('v', { 'tasks.max': '${env:GUESSABLE}', 'hello.greeting': guess }));
+      expect((answer.body as { configs: Array<{ value: { name: string; value: string } }> }).configs.find((c) => c.value.name === 'hello.greeting')?.value.value).toBe(guess);
+      return answer.text.split(guess).join('<guess>');
+    };
+    expect(await shape('guessable')).toBe(await shape('wrong-guess'));
   });
 
   it('takes a secret out of a cross-key message and keeps a placeholder in a key name as written', async () => {
@@ -293,6 +302,21 @@ describe('a stored secret is never sent to another endpoint', () => {
     expect((await call('PUT', '/connectors/round/config', { ...shown, 'whatsapp.max.in.flight': '8' })).status).toBe(200);
     expect((await call('PATCH', '/connectors/round/config', { 'whatsapp.access.token': '[hidden]', 'whatsapp.max.in.flight': '9' })).status).toBe(200);
     expect(await stored('round')).toMatchObject({ 'whatsapp.access.token': LITERAL_TOKEN, 'whatsapp.app.secret': LITERAL_APP_SECRET, 'whatsapp.max.in.flight': '9' });
+  });
+});
+
+describe('the herder itself (the CLI and every other caller)', () => {
+  it('restores [hidden] from the read it writes over, and refuses it when the connector moves', async () => {
+    await worker.herder.createConnector('direct', whatsAppConfig('direct'));
+    const refused = await worker.herder
+      .patchConnectorConfig('direct', { 'whatsapp.api.url': 'http://attacker.example', 'whatsapp.access.token': '[hidden]' })
+      .catch((error: unknown) => error as Error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toContain('Re-send the secret: whatsapp.access.token');
+    await worker.herder.patchConnectorConfig('direct', { 'whatsapp.access.token': '[hidden]', 'whatsapp.max.in.flight': '3' });
+    expect(await stored('direct')).toMatchObject({ 'whatsapp.access.token': LITERAL_TOKEN, 'whatsapp.max.in.flight': '3' });
+    const created = await worker.herder.createConnector('direct-new', whatsAppConfig('direct-new', { 'whatsapp.access.token': '[hidden]' })).catch((error: unknown) => error as Error);
+    expect((created as Error).message).toContain('send the secret itself');
   });
 });
 
