@@ -415,18 +415,38 @@ export class Scrubber {
   }
 
   /**
-   * An error as a log line may carry it: of the same class, with its message, stack and code
-   * scrubbed, and none of its other fields (a library's error may hold the request it made,
-   * headers and all).
+   * An error as a log line, a trace or the runtime may carry it on: of the same class (so
+   * `instanceof` still tells a retriable one from a fatal one), message, stack and every plain
+   * field (code, retryAfterMs, a ConfigError's errors) scrubbed; anything else of it, such as
+   * the request a library error holds, headers and all, or its cause, is left out.
    */
   error(error: unknown): Error {
     if (!(error instanceof Error)) return new Error(this.scrub(String(error)));
-    const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & { code?: string };
-    const code = (error as { code?: unknown }).code;
-    Object.defineProperty(copy, 'message', { value: this.scrub(error.message), enumerable: false, writable: true, configurable: true });
-    Object.defineProperty(copy, 'stack', { value: this.scrub(error.stack ?? ''), enumerable: false, writable: true, configurable: true });
-    if (typeof code === 'string') copy.code = this.scrub(code);
+    const copy = Object.create(Object.getPrototypeOf(error) as object) as Error;
+    for (const [key, value] of Object.entries(error)) {
+      const scrubbed = this.value(value, 3);
+      if (scrubbed !== undefined) Object.defineProperty(copy, key, { value: scrubbed, enumerable: true, writable: true, configurable: true });
+    }
+    for (const key of ['name', 'message', 'stack'] as const) {
+      if (Object.hasOwn(error, key)) Object.defineProperty(copy, key, { value: this.scrub(String(error[key])), enumerable: false, writable: true, configurable: true });
+    }
     return copy;
+  }
+
+  /** Strings scrubbed, numbers and booleans kept, plain arrays and objects walked `depth` levels deep; anything else undefined. */
+  value(value: unknown, depth: number): unknown {
+    if (typeof value === 'string') return this.scrub(value);
+    if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+    if (depth <= 0 || typeof value !== 'object') return undefined;
+    if (Array.isArray(value)) return value.map((item) => this.value(item, depth - 1));
+    const prototype = Object.getPrototypeOf(value) as unknown;
+    if (prototype !== Object.prototype && prototype !== null) return undefined;
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).flatMap(([key, item]) => {
+        const scrubbed = this.value(item, depth - 1);
+        return scrubbed === undefined ? [] : [[key, scrubbed]];
+      }),
+    );
   }
 }
 

@@ -16,7 +16,7 @@
  * whose heartbeats stop going through stops its tasks before its membership can expire, so
  * two workers never run the same task.
  */
-import type { ConfigSpec } from '@omnibus/sdk';
+import type { ConfigSpec, Connector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectorRecord, ConnectorState, Store } from '../store/port.ts';
@@ -459,7 +459,8 @@ export class Reconciler {
       const config = resolved.config;
       if (t.gone) return; // let go meanwhile (a lapse): no runner may outlive it
       const base = { connectorName: t.connector, taskId: t.task, config, taskCount: t.taskCount };
-      const runner = connector.type === 'sink' ? this.options.runners.sink({ ...base, connector }) : this.options.runners.source({ ...base, connector });
+      const scrubbing = scrubbingConnector(connector, resolved.scrubber);
+      const runner = scrubbing.type === 'sink' ? this.options.runners.sink({ ...base, connector: scrubbing }) : this.options.runners.source({ ...base, connector: scrubbing });
       t.runner = runner;
       const onFailure = (error: unknown) => {
         if (t.gone || t.runner !== runner || this.tasks.get(t.key) !== t) return;
@@ -561,6 +562,52 @@ export class Reconciler {
 }
 
 const STATES: ConnectorState[] = ['UNASSIGNED', 'RUNNING', 'PAUSED', 'STOPPED', 'FAILED', 'RESTARTING'];
+
+/**
+ * The connector as its task runner sees it: what its tasks report (thrown errors, the error
+ * texts and details of put outcomes) is scrubbed of the task's secrets and resolved values
+ * before the runtime stores it as a delivery event, a trace or a log line. A provider's error
+ * often quotes what it was sent to (`getaddrinfo ENOTFOUND <host>`, a URL with a token).
+ */
+function scrubbingConnector<C extends Connector>(connector: C, scrubber: Scrubber): C {
+  if (scrubber.empty) return connector;
+  const rethrow = (error: unknown): never => {
+    throw scrubber.error(error);
+  };
+  const scrubOutcomes = (outcomes: unknown): unknown =>
+    Array.isArray(outcomes)
+      ? outcomes.map((outcome: unknown) => {
+          if (typeof outcome !== 'object' || outcome === null) return outcome;
+          const o = outcome as { error?: { code?: unknown; message?: unknown }; details?: unknown };
+          return {
+            ...o,
+            ...(o.error ? { error: { ...o.error, ...(typeof o.error.message === 'string' ? { message: scrubber.scrub(o.error.message) } : {}) } } : {}),
+            ...(o.details !== undefined ? { details: scrubber.value(o.details, 6) } : {}),
+          };
+        })
+      : outcomes;
+  const wrapTask = (task: object): object =>
+    // Calls go to the task itself (its `this` unchanged); only what comes back is rewritten.
+    new Proxy(task, {
+      get(target, property) {
+        const member = Reflect.get(target, property, target) as unknown;
+        if (typeof member !== 'function') return member;
+        return (...args: unknown[]) => {
+          let result: unknown;
+          try {
+            result = (member as (...a: unknown[]) => unknown).apply(target, args);
+          } catch (error) {
+            return rethrow(error);
+          }
+          if (!(result instanceof Promise)) return result;
+          return result.then((value: unknown) => (property === 'put' ? scrubOutcomes(value) : value), rethrow);
+        };
+      },
+    });
+  const wrapped = Object.create(connector) as C & { createTask(): unknown };
+  Object.defineProperty(wrapped, 'createTask', { value: () => wrapTask((connector as { createTask(): object }).createTask()) });
+  return wrapped;
+}
 
 function traceOf(error: unknown, scrubber: Scrubber): string {
   if (error instanceof Error) return scrubber.scrub(error.stack ?? `${error.name}: ${error.message}`);

@@ -141,6 +141,35 @@ describe('traces and log lines', () => {
     expect(JSON.parse(started!)).toMatchObject({ host: '${env:OMNIBUS_SECRETS_TEST_HOST}' });
   });
 
+  it("a provider's error that quotes a resolved host is stored and answered with the placeholder", async () => {
+    await worker.herder.createConnector('wa-unreachable', {
+      name: 'wa-unreachable',
+      'connector.class': 'WhatsAppSink',
+      topics: 'wa-topic',
+      'whatsapp.api.url': 'http://${env:OMNIBUS_SECRETS_TEST_HOST}',
+      'whatsapp.phone.number.id': '1234',
+      'whatsapp.access.token': 'literal-token-for-a-dead-host',
+      'errors.retry.delay.initial.ms': '60000',
+    });
+    const base = worker.url;
+    expect((await fetch(`${base}/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'wa-topic', shards: 1 }) })).status).toBe(201);
+    const produced = await fetch(`${base}/topics/wa-topic/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ key: '+33612345678', value: { to: '+33612345678', type: 'text', text: { body: 'hi' } } }] }),
+    });
+    expect(produced.status).toBe(202);
+    const id = ((await produced.json()) as { messages: Array<{ id: string }> }).messages[0]!.id;
+    // The first attempt fails (the host does not resolve) and is recorded as a retry.
+    const answer = await eventually(
+      async () => (await fetch(`${base}/messages/${id}`)).text(),
+      (text) => text.includes('ENOTFOUND'),
+      'the failed attempt to be recorded',
+    );
+    expect(answer).toContain('${env:OMNIBUS_SECRETS_TEST_HOST}');
+    expectNoValue(answer);
+  });
+
   it('no log line of the whole run carries a value', async () => {
     const log = readFileSync(logFile, 'utf8');
     expect(log).toContain('task failed');
