@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RetriableError } from '@omnibus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigProviders,
@@ -174,12 +175,20 @@ describe('allow-lists', () => {
     expect(envNameAllowed('SMTP', ['SMTP_*'])).toBe(false);
     expect(envNameAllowed('PATH', ['PATHS', 'PAT'])).toBe(false);
     expect(envNameAllowed('ANY', ['*'])).toBe(true);
+    // The worker's own settings are reached only by their exact names.
+    expect(envNameAllowed('OMNIBUS_REST_AUTH_BASIC_USERS', ['*'])).toBe(false);
+    expect(envNameAllowed('OMNIBUS_REST_AUTH_BEARER_TOKENS', ['OMNIBUS_*'])).toBe(false);
+    expect(envNameAllowed('OMNIBUS_REST_AUTH_BEARER_TOKENS', ['OMNIBUS_REST_AUTH_BEARER_TOKENS'])).toBe(true);
     const providers = ConfigProviders.defaults({ env: { OMNI_A: 'a-value', OTHER: 'other-value', OMNI: 'x' }, envAllowedNames: ['OMNI_*', 'EXACT'] });
     expect(await providers.resolve({ a: '${env:OMNI_A}' })).toEqual({ a: 'a-value' });
     const { reasons, message } = await unresolvedReasons(providers, { b: '${env:OTHER}', c: '${env:EXACT}', d: '${env:OMNI}' });
     // Set but not allowed, allowed but not set: the same answer.
     expect(reasons).toEqual([UNRESOLVED_REASON, UNRESOLVED_REASON, UNRESOLVED_REASON]);
     expect(message).not.toContain('other-value');
+    // Names that are not variables of the environment but properties of every object.
+    const anything = ConfigProviders.defaults({ env: { A: 'a' }, envAllowedNames: ['*'] });
+    const inherited = await anything.tryResolve({ p: '${env:__proto__}', c: '${env:constructor}', h: '${env:hasOwnProperty}' });
+    expect([...inherited.unresolvedKeys].sort()).toEqual(['c', 'h', 'p']);
   });
 
   it('does not resolve placeholders nested in a path or in a resolved value', async () => {
@@ -221,18 +230,23 @@ describe('scrubbing', () => {
     expect(scrubber.scrub('tab ab "ab" abc')).toBe('tab [hidden] "[hidden]" abc');
   });
 
-  it('gives errors to log as name, code, message and stack, scrubbed, without their other fields', () => {
+  it('copies an error with its class and plain fields scrubbed, and without anything else', () => {
     const scrubber = new Scrubber([{ value: 'tok-123456', replacement: '[hidden]' }]);
-    const error = Object.assign(new Error('401 for tok-123456'), { code: 'EAUTH', config: { headers: { Authorization: 'Bearer tok-123456' } } });
+    class Socket {
+      token = 'tok-123456';
+    }
+    const error = Object.assign(new RetriableError('401 for tok-123456', { code: 'EAUTH', retryAfterMs: 1500 }), {
+      config: { headers: { Authorization: 'Bearer tok-123456' } },
+      socket: new Socket(),
+      cause: new Error('tok-123456'),
+    });
     const shown = scrubber.error(error);
-    expect(shown).toBeInstanceOf(Error);
+    expect(shown).toBeInstanceOf(RetriableError);
     expect(shown.message).toBe('401 for [hidden]');
     expect(shown.stack).toContain('401 for [hidden]');
-    expect(shown).toMatchObject({ code: 'EAUTH' });
-    expect(shown).not.toHaveProperty('config');
-    expect(JSON.stringify({ ...shown, stack: shown.stack, message: shown.message })).not.toContain('tok-123456');
-    class ProviderError extends Error {}
-    expect(scrubber.error(new ProviderError('x'))).toBeInstanceOf(ProviderError);
+    expect(shown).toMatchObject({ code: 'EAUTH', retryAfterMs: 1500, config: { headers: { Authorization: 'Bearer [hidden]' } } });
+    expect(shown).not.toHaveProperty('socket');
+    expect(JSON.stringify({ ...shown, stack: shown.stack, message: shown.message, cause: (shown as { cause?: unknown }).cause })).not.toContain('tok-123456');
   });
 
   it('shows as written only values made of env and file placeholders', () => {

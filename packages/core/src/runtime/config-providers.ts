@@ -15,6 +15,7 @@ import { lstat, readFile, realpath } from 'node:fs/promises';
 import { resolve as resolvePath, sep } from 'node:path';
 import { OmnibusError } from '@omnibus/sdk';
 import type { Logger } from 'pino';
+import { workerConfigSpec } from './worker-config.ts';
 
 /** Kafka's ConfigTransformer pattern: `${provider:[path:]key}`. */
 const PLACEHOLDER = /\$\{([^}]*?):(?:([^}]*?):)?([^}]*?)\}/g;
@@ -76,9 +77,17 @@ function placeholdersIn(value: string): Placeholder[] {
   return [...value.matchAll(PLACEHOLDER)].map((m) => ({ text: m[0], provider: m[1] ?? '', path: m[2], key: m[3] ?? '' }));
 }
 
+/**
+ * The variables the worker reads its own settings from (OMNIBUS_REST_AUTH_BASIC_USERS…): a
+ * prefix such as `OMNIBUS_*` does not reach them, only their exact names do.
+ */
+const WORKER_SETTING_ENV_NAMES = new Set(workerConfigSpec.keys.map((k) => `OMNIBUS_${k.name.toUpperCase().replace(/[.-]/g, '_')}`));
+
 /** True when `name` is one of `allowed`: an exact name, or a prefix written with a trailing `*`. */
 export function envNameAllowed(name: string, allowed: readonly string[]): boolean {
-  return allowed.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
+  return allowed.some((entry) =>
+    entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) && !WORKER_SETTING_ENV_NAMES.has(name) : name === entry,
+  );
 }
 
 /** `${env:NAME}`: the worker's environment, only the names `allowedNames` lists. */
@@ -88,8 +97,8 @@ export function envProvider(env: NodeJS.ProcessEnv = process.env, allowedNames: 
       if (path !== undefined) throw new Error(`the env provider takes no path (write \${env:NAME})`);
       const out = new Map<string, string>();
       for (const key of keys) {
-        const value = envNameAllowed(key, allowedNames) ? env[key] : undefined;
-        if (value !== undefined) out.set(key, value);
+        const value = envNameAllowed(key, allowedNames) && Object.hasOwn(env, key) ? env[key] : undefined;
+        if (typeof value === 'string') out.set(key, value);
       }
       return out;
     },
@@ -456,7 +465,7 @@ export class Scrubber {
  * connector, a library's error) can log one. The most recent {@link MAX_KNOWN} values are kept.
  */
 export class KnownSecrets {
-  static readonly MAX_KNOWN = 10_000;
+  static readonly MAX_KNOWN = 2_000;
   private readonly known = new Map<string, string>();
   private scrubber = Scrubber.NONE;
 
