@@ -15,6 +15,7 @@ import { lstat, readFile, realpath } from 'node:fs/promises';
 import { resolve as resolvePath, sep } from 'node:path';
 import { OmnibusError } from '@omnibus/sdk';
 import type { Logger } from 'pino';
+import { HIDDEN } from './connector-config.ts';
 import { workerConfigSpec } from './worker-config.ts';
 
 /** Kafka's ConfigTransformer pattern: `${provider:[path:]key}`. */
@@ -397,10 +398,10 @@ export class Scrubber {
   ): Scrubber {
     const entries: Array<{ value: string; replacement: string }> = [];
     for (const [key, value] of Object.entries(resolved)) {
-      if (typeof value === 'string' && isSecret(key)) entries.push({ value, replacement: '[hidden]' });
+      if (typeof value === 'string' && isSecret(key)) entries.push({ value, replacement: HIDDEN });
       // A secret written in clear, e.g. as `[hidden]` was restored: its raw form too.
       const rawValue = raw[key];
-      if (typeof rawValue === 'string' && isSecret(key) && !hasPlaceholder(rawValue)) entries.push({ value: rawValue, replacement: '[hidden]' });
+      if (typeof rawValue === 'string' && isSecret(key) && !hasPlaceholder(rawValue)) entries.push({ value: rawValue, replacement: HIDDEN });
     }
     for (const [placeholder, value] of values) entries.push({ value, replacement: placeholder });
     return new Scrubber(entries);
