@@ -8,6 +8,7 @@ import {
   envNameAllowed,
   hasPlaceholder,
   isOnlyPlaceholders,
+  KnownSecrets,
   parseProperties,
   restorePlaceholders,
   Scrubber,
@@ -247,6 +248,15 @@ describe('scrubbing', () => {
     expect(shown).toMatchObject({ code: 'EAUTH', retryAfterMs: 1500, config: { headers: { Authorization: 'Bearer [hidden]' } } });
     expect(shown).not.toHaveProperty('socket');
     expect(JSON.stringify({ ...shown, stack: shown.stack, message: shown.message, cause: (shown as { cause?: unknown }).cause })).not.toContain('tok-123456');
+  });
+
+  it('keeps log lines JSON, scrubbing their strings and the numbers that are a known value', () => {
+    const known = new KnownSecrets();
+    known.remember(new Scrubber([{ value: '2525', replacement: '${env:PORT}' }, { value: 'ab', replacement: '${env:AB}' }, { value: 'Pass-Word-1', replacement: '[hidden]' }]));
+    const line = JSON.stringify({ level: 30, time: 2525, pid: 2525, port: 2525, n: 12, msg: 'login Pass-Word-1 ab tab', nested: { e: '"Pass-Word-1"' } });
+    const scrubbed = JSON.parse(known.scrubLine(line)) as Record<string, unknown>;
+    expect(scrubbed).toEqual({ level: 30, time: 2525, pid: 2525, port: '${env:PORT}', n: 12, msg: 'login [hidden] ${env:AB} tab', nested: { e: '"[hidden]"' } });
+    expect(known.scrubLine('{"msg":"nothing known"}\n')).toBe('{"msg":"nothing known"}\n');
   });
 
   it('shows as written only values made of env and file placeholders', () => {

@@ -374,12 +374,14 @@ export class ConfigProviders {
 export class Scrubber {
   static readonly NONE = new Scrubber([]);
   private readonly replacements: Array<{ pattern: RegExp | string; length: number; replacement: string }>;
+  private readonly whole: ReadonlyMap<string, string>;
 
   constructor(readonly entries: ReadonlyArray<{ value: string; replacement: string }>) {
     const forms = new Map<string, string>();
     for (const { value, replacement } of entries) {
       for (const form of formsOf(value)) if (form !== '' && form !== replacement && !forms.has(form)) forms.set(form, replacement);
     }
+    this.whole = forms;
     this.replacements = [...forms]
       .sort(([a], [b]) => b.length - a.length)
       .map(([form, replacement]) => ({
@@ -409,6 +411,11 @@ export class Scrubber {
 
   get empty(): boolean {
     return this.replacements.length === 0;
+  }
+
+  /** What stands for `text` when it is, whole, a value this scrubber replaces. */
+  replacementOf(text: string): string | undefined {
+    return this.whole.get(text);
   }
 
   /** True when `text` holds something this scrubber would replace. */
@@ -465,6 +472,8 @@ export class Scrubber {
  * passes through {@link scrubLine} before it is written, so that no component (a runner, a
  * connector, a library's error) can log one. The most recent {@link MAX_KNOWN} values are kept.
  */
+const PINO_NUMBERS = new Set(['level', 'time', 'pid']);
+
 export class KnownSecrets {
   static readonly MAX_KNOWN = 2_000;
   private readonly known = new Map<string, string>();
@@ -494,7 +503,13 @@ export class KnownSecrets {
     const scrubber = this.scrubber;
     if (scrubber.empty || !scrubber.finds(line)) return line;
     try {
-      const scrubbed = JSON.stringify(JSON.parse(line), (_key, value: unknown) => (typeof value === 'string' ? scrubber.scrub(value) : value));
+      const scrubbed = JSON.stringify(JSON.parse(line), (key, value: unknown) => {
+        if (typeof value === 'string') return scrubber.scrub(value);
+        // A number logged as a field (a port) that is, whole, a resolved value of 4 or more
+        // digits; pino's own numbers are left alone, and shorter numbers would match too much.
+        if (typeof value === 'number' && !PINO_NUMBERS.has(key) && String(value).length >= 4) return scrubber.replacementOf(String(value)) ?? value;
+        return value;
+      });
       return `${scrubbed}\n`;
     } catch {
       return scrubber.scrub(line);
