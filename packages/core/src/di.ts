@@ -19,7 +19,7 @@ import { createLogger } from './logging.ts';
 import { Metrics } from './metrics.ts';
 import { authConfigFrom } from './rest/auth.ts';
 import { createLoggerRegistry, type LoggerRegistry } from './rest/loggers.ts';
-import { ConfigProviders } from './runtime/config-providers.ts';
+import { ConfigProviders, KnownSecrets } from './runtime/config-providers.ts';
 import { StoreHerder } from './runtime/herder.ts';
 import { Membership, type WorkerIdentity } from './runtime/membership.ts';
 import { ConnectorCatalog, Reconciler } from './runtime/reconciler.ts';
@@ -41,6 +41,8 @@ export const TOKENS = {
   /** Registered by the worker once discovered. */
   plugins: token<PluginRegistry>('PluginRegistry'),
   configProviders: token<ConfigProviders>('ConfigProviders'),
+  /** The secrets and resolved values of the configs this worker runs: no log line carries one. */
+  knownSecrets: token<KnownSecrets>('KnownSecrets'),
   signals: token<ShardSignals>('ShardSignals'),
   /** Tells the other workers which shards this one wrote to. */
   peerWake: token<PeerWake>('PeerWake'),
@@ -62,10 +64,27 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
   const beatMs = heartbeatIntervalMs(config);
   c.register(TOKENS.config, { useValue: config });
   c.register(TOKENS.identity, { useValue: identity });
-  c.register(TOKENS.logger, single(() => createLogger({ level: config['log.level'] })));
+  c.register(TOKENS.knownSecrets, single(() => new KnownSecrets()));
+  c.register(
+    TOKENS.logger,
+    single((d) => {
+      const known = d.resolve(TOKENS.knownSecrets);
+      return createLogger({ level: config['log.level'], scrubLine: (line) => known.scrubLine(line) });
+    }),
+  );
   c.register(TOKENS.loggers, single((d) => createLoggerRegistry(d.resolve(TOKENS.logger))));
   c.register(TOKENS.metrics, single(() => new Metrics()));
-  c.register(TOKENS.configProviders, single(() => ConfigProviders.defaults()));
+  c.register(
+    TOKENS.configProviders,
+    single((d) =>
+      ConfigProviders.defaults({
+        fileAllowedPaths: config['config.providers.file.allowed.paths'],
+        envAllowedNames: config['config.providers.env.allowed.names'],
+        logger: d.resolve(TOKENS.loggers).get('omnibus.config.providers'),
+        knownSecrets: d.resolve(TOKENS.knownSecrets),
+      }),
+    ),
+  );
   c.register(TOKENS.signals, single(() => new ShardSignals()));
   // Asked of the store itself (the instrumented proxy keeps its class), not of the URL again.
   c.register(

@@ -7,12 +7,17 @@
  * One deliberate difference from Kafka: GET responses never show a secret. Values of
  * PASSWORD-typed keys come back as `[hidden]` (placeholders such as `${env:SMTP_PASSWORD}`
  * are not secrets and come back as written), and a PUT or PATCH that sends `[hidden]` back
- * for a secret keeps the stored value, so a GET-edit-PUT round trip does not erase it.
+ * for a secret keeps the stored value, so a GET-edit-PUT round trip does not erase it — unless
+ * the class or an endpoint-like key (`*.url`, `*.host`, `*.port`…) changes in the same request:
+ * a stored secret is never sent to an endpoint it was not stored for, so `[hidden]` is then
+ * refused (400, naming the keys to send again), and a PATCH that does not send a secret again
+ * drops it. The herder does both, against the same read of the connector it writes over.
  */
 import type { ConfigSpec } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpError, badRequest, notFound } from '../errors.ts';
+import { isOnlyPlaceholders } from '../runtime/config-providers.ts';
 import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector-config.ts';
 import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
 import type { SourceOffset } from '../store/port.ts';
@@ -26,14 +31,8 @@ export interface ControlPlaneDeps {
   logger: Logger;
 }
 
-const HIDDEN = '[hidden]';
 const MAX_NAME_BYTES = 255;
 const INT32_MAX = 2_147_483_647;
-
-/** When a connector's class is unknown (its plugin was removed), secrets are recognised by name. */
-const SECRET_LOOKING_KEY = /(password|passwd|secret|token|credential|api[._-]?key|private[._-]?key|auth)/i;
-/** A value made only of config-provider placeholders, e.g. `${env:SMTP_PASSWORD}` or `${file:/run/s.properties:key}`. */
-const ONLY_PLACEHOLDERS = /^(\$\{[A-Za-z0-9_.-]+:[^{}]*\})+$/;
 
 const INITIAL_STATES: Record<string, TargetState> = { RUNNING: 'STARTED', PAUSED: 'PAUSED', STOPPED: 'STOPPED' };
 const CREATE_FIELDS = new Set(['name', 'config', 'initial_state']);
@@ -46,38 +45,24 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
   const { herder, plugins } = deps;
   const logger = deps.logger.child({ component: 'control-plane' });
 
-  const specOf = (config: Record<string, string>): ConfigSpec<unknown> | undefined => {
-    const connector = plugins.find(config['connector.class'] ?? '');
+  const specOf = (config: Record<string, string | null> | undefined): ConfigSpec<unknown> | undefined => {
+    const connector = plugins.find(config?.['connector.class'] ?? '');
+    if (!connector) return undefined;
     // A secret a transformation or predicate declares is masked like the connector's own.
-    return connector ? fullSpec(connector.config as ConfigSpec<unknown>).merge(chainSpec(config, plugins.transformCatalog?.() ?? BUILTIN_CATALOG)) : undefined;
+    return fullSpec(connector.config as ConfigSpec<unknown>).merge(chainSpec(config ?? {}, plugins.transformCatalog?.() ?? BUILTIN_CATALOG));
   };
 
-  const isSecretKey = (spec: ConfigSpec<unknown> | undefined, key: string): boolean =>
-    spec ? spec.isSecret(key) : commonConnectorSpec.key(key) === undefined && SECRET_LOOKING_KEY.test(key);
-
-  /** The config as a GET may show it: secrets hidden, placeholders as written. */
-  const masked = (config: Record<string, string>, spec = specOf(config)): Record<string, string> => {
-    const out = spec
-      ? maskSecrets(config, spec)
-      : Object.fromEntries(Object.entries(config).map(([k, v]) => [k, isSecretKey(undefined, k) ? HIDDEN : v]));
-    for (const [key, value] of Object.entries(config)) if (ONLY_PLACEHOLDERS.test(value)) out[key] = value;
+  /**
+   * The config as a response may show it: secrets hidden (by the spec of its class and of any
+   * class it had before this request, or by name), placeholders as written.
+   */
+  const masked = (config: Record<string, string>, ...specs: Array<ConfigSpec<unknown> | undefined>): Record<string, string> => {
+    const out = maskSecrets(config, specOf(config), ...specs);
+    for (const [key, value] of Object.entries(config)) if (isOnlyPlaceholders(value)) out[key] = value;
     return out;
   };
 
-  const maskedInfo = (info: ConnectorInfo): ConnectorInfo => ({ ...info, config: masked(info.config) });
-
-  /** Replaces `[hidden]` sent back for a secret by the value already stored. */
-  const restoreHidden = (name: string, config: Record<string, string | null>, existing: Record<string, string> | undefined) => {
-    const spec = specOf({ ...(existing ?? {}), ...(config as Record<string, string>) });
-    for (const [key, value] of Object.entries(config)) {
-      if (value !== HIDDEN || !isSecretKey(spec, key)) continue;
-      const stored = existing?.[key];
-      if (stored === undefined) {
-        throw badRequest(`${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself`);
-      }
-      config[key] = stored;
-    }
-  };
+  const maskedInfo = (info: ConnectorInfo, before?: Record<string, string>): ConnectorInfo => ({ ...info, config: masked(info.config, specOf(before)) });
 
   const existingConfig = async (name: string): Promise<Record<string, string> | undefined> => {
     try {
@@ -143,7 +128,6 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
         if (!given) throw badRequest(`Invalid initial_state ${JSON.stringify(body.initial_state)}: expected RUNNING, PAUSED or STOPPED`);
         initialState = given;
       }
-      restoreHidden(name, config, undefined);
       const info = await herder.createConnector(name, config as Record<string, string>, initialState);
       return reply.status(201).header('location', locationOf(name)).send(maskedInfo(info));
     });
@@ -165,10 +149,12 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       checkName(name);
       const config = configBody(request.body, { allowNull: false, what: 'connector config' });
       withName(name, config);
-      if (Object.values(config).includes(HIDDEN)) restoreHidden(name, config, await existingConfig(name));
+      // Read for the reply only (its masking knows the class the connector had): the herder
+      // restores `[hidden]` from its own read, the one it checks the write against.
+      const existing = await existingConfig(name);
       const { created, info } = await herder.putConnectorConfig(name, config as Record<string, string>);
       if (created) reply.status(201).header('location', locationOf(name));
-      return reply.send(maskedInfo(info));
+      return reply.send(maskedInfo(info, existing));
     });
 
     app.patch<{ Params: Params; Body: unknown }>('/connectors/:connector/config', async (request) => {
@@ -177,12 +163,8 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       if ('name' in patch && patch.name !== name) {
         throw badRequest(`Connector name configuration (${String(patch.name)}) doesn't match connector name in the URL (${name})`);
       }
-      if (Object.values(patch).includes(HIDDEN)) {
-        const existing = await existingConfig(name);
-        if (!existing) throw notFound(`Connector ${name} not found`, 'OMNI_ERR_CONNECTOR_NOT_FOUND');
-        restoreHidden(name, patch, existing);
-      }
-      return maskedInfo(await herder.patchConnectorConfig(name, patch));
+      const existing = await existingConfig(name);
+      return maskedInfo(await herder.patchConnectorConfig(name, patch), existing);
     });
 
     app.get<{ Params: Params }>('/connectors/:connector/status', async (request) => herder.connectorStatus(request.params.connector));
@@ -191,7 +173,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       const name = request.params.connector;
       const [info, tasks] = await Promise.all([herder.connectorInfo(name), herder.taskConfigs(name)]);
       const spec = specOf(info.config);
-      return tasks.map((task) => ({ id: task.id, config: masked(task.config, spec ?? specOf(task.config)) }));
+      return tasks.map((task) => ({ id: task.id, config: masked(task.config, spec) }));
     });
 
     app.get<{ Params: Params }>('/connectors/:connector/tasks-config', async (request) => {
@@ -199,7 +181,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       request.log.warn('GET /connectors/{connector}/tasks-config is deprecated; use GET /connectors/{connector}/tasks');
       const [info, tasks] = await Promise.all([herder.connectorInfo(name), herder.taskConfigs(name)]);
       const spec = specOf(info.config);
-      return Object.fromEntries(tasks.map((task) => [`${task.id.connector}-${task.id.task}`, masked(task.config, spec ?? specOf(task.config))]));
+      return Object.fromEntries(tasks.map((task) => [`${task.id.connector}-${task.id.task}`, masked(task.config, spec)]));
     });
 
     app.get<{ Params: TaskParams }>('/connectors/:connector/tasks/:task/status', async (request) => {

@@ -4,7 +4,7 @@
  * and parsing. Runtime behaviour (retries, dead letters, the delivery guarantee) is
  * configured here, so that every connector gets it the same way.
  */
-import { ConfigSpec, validators, type ConfigSpec as Spec } from '@omnibus/sdk';
+import { ConfigSpec, Password, validators, type ConfigSpec as Spec } from '@omnibus/sdk';
 
 export const commonConnectorSpec = ConfigSpec.builder()
   .string('name', {
@@ -90,6 +90,42 @@ export function fullSpec(connectorSpec: Spec<unknown>): Spec<unknown> {
 }
 
 /** A copy of `config` safe to return from a GET: every secret-typed value replaced by `[hidden]`. */
-export function maskSecrets(config: Record<string, string>, spec: Spec<unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(config).map(([key, value]) => [key, spec.isSecret(key) ? '[hidden]' : value]));
+export function maskSecrets(config: Record<string, string>, ...specs: Array<Spec<unknown> | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).map(([key, value]) => [key, isSecretKey(key, ...specs) ? HIDDEN : value]));
+}
+
+/** What a response shows in place of a secret, and what a client sends back to keep the stored one. */
+export const HIDDEN = Password.HIDDEN;
+
+/**
+ * Names that look secret. The spec decides for the keys it declares; this pattern decides for
+ * the rest (a key the class does not declare, or a connector whose plugin is not installed).
+ */
+export const SECRET_LOOKING_KEY = /(password|passwd|secret|token|credential|api[._-]?key|private[._-]?key|auth)/i;
+
+/**
+ * Keys that say where, or how safely, a connector sends what it sends: a secret stored for one
+ * endpoint must never go to another. Any dot-separated segment counts, so `smtp.tls.reject.unauthorized`
+ * (a downgrade) and `twilio.status.callback.url` do too.
+ */
+export const ENDPOINT_LIKE_KEY = /(^|\.)(url|uri|host|hosts|port|endpoint|address|addresses|proxy|transport|secure|starttls|ssl|tls)(\.|$)/i;
+
+/**
+ * True when `key` holds a secret under any of `specs` (the class before and after a change), or,
+ * where none of them declares it, when its name looks secret.
+ */
+export function isSecretKey(key: string, ...specs: Array<Spec<unknown> | undefined>): boolean {
+  const known = specs.filter((s): s is Spec<unknown> => s !== undefined);
+  if (known.some((s) => s.isSecret(key))) return true;
+  if (known.some((s) => s.key(key) !== undefined) || commonConnectorSpec.key(key) !== undefined) return false;
+  return SECRET_LOOKING_KEY.test(key);
+}
+
+/**
+ * Why a stored secret may not follow a change from `before` to `after`: the class changed, or
+ * an endpoint-like key did (set, changed or removed). Empty when the secrets may stay.
+ */
+export function endpointChanges(before: Readonly<Record<string, string | null>>, after: Readonly<Record<string, string | null>>): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((key) => (key === 'connector.class' || ENDPOINT_LIKE_KEY.test(key)) && (before[key] ?? undefined) !== (after[key] ?? undefined));
 }

@@ -14,8 +14,8 @@ import type { Logger } from 'pino';
 import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
-import { restorePlaceholders, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
-import { fullSpec } from './connector-config.ts';
+import { restorePlaceholders, Scrubber, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
+import { endpointChanges, fullSpec, HIDDEN, isSecretKey } from './connector-config.ts';
 import type { ConnectorInfo, ConnectorStateInfo, ConnectorType, Herder, PluginRegistry, RestartOptions } from './types.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
 import { mergeChainInfos, validateChain } from '../transforms/chain.ts';
@@ -73,7 +73,9 @@ export class StoreHerder implements Herder {
   // ---- config writes -----------------------------------------------------------------------
 
   async createConnector(name: string, config: Record<string, string>, initialState: TargetState = 'STARTED'): Promise<ConnectorInfo> {
-    const { connector, config: checked } = await this.validateForWrite(name, config);
+    const given: Record<string, string> = { ...config };
+    this.restoreHidden(name, given, undefined, given);
+    const { connector, config: checked } = await this.validateForWrite(name, given);
     const now = Date.now();
     const record: ConnectorRecord = {
       name,
@@ -91,8 +93,10 @@ export class StoreHerder implements Herder {
   }
 
   async putConnectorConfig(name: string, config: Record<string, string>): Promise<{ created: boolean; info: ConnectorInfo }> {
-    const { connector, config: checked } = await this.validateForWrite(name, config);
     const existing = await this.store.getConnector(name);
+    const given: Record<string, string> = { ...config };
+    this.restoreHidden(name, given, existing?.config, given);
+    const { connector, config: checked } = await this.validateForWrite(name, given);
     if (!existing) {
       try {
         return { created: true, info: await this.createConnector(name, checked) };
@@ -113,8 +117,71 @@ export class StoreHerder implements Herder {
       if (value === null) delete merged[key];
       else merged[key] = value;
     }
-    const { connector, config } = await this.validateForWrite(name, merged);
+    this.restoreHidden(name, merged, existing.config, merged, patch);
+    const dropped = this.dropSecretsOnMove(existing.config, merged as Record<string, string | null>, patch);
+    const { connector, config } = await this.validateForWrite(
+      name,
+      merged,
+      dropped.length > 0 ? `Stored secrets dropped because the connector now sends elsewhere (send them again if they are needed): ${dropped.join(', ')}` : undefined,
+    );
     return this.updateConfig(name, connector, config);
+  }
+
+  /**
+   * `[hidden]` sent back for a secret (what a GET shows) stands for the stored value, taken from
+   * the same read of the connector the write is checked against; unless the write moves the
+   * connector (its class or an endpoint-like key changes): a stored secret is never sent to
+   * another endpoint, so it must be sent again. `sent`: the keys the caller sent (a PATCH's).
+   */
+  private restoreHidden(
+    name: string,
+    config: Record<string, unknown>,
+    stored: Readonly<Record<string, string>> | undefined,
+    next: Readonly<Record<string, unknown>>,
+    sent: Readonly<Record<string, unknown>> = config,
+  ): void {
+    const hidden = Object.keys(sent).filter((key) => sent[key] === HIDDEN);
+    if (hidden.length === 0) return;
+    const specs = [this.specOf(stored?.['connector.class']), this.specOf(stringOr(next['connector.class']))];
+    const moved = stored ? endpointChanges(stored, next as Record<string, string | null>) : [];
+    const resend: string[] = [];
+    for (const key of hidden) {
+      if (!isSecretKey(key, ...specs)) continue;
+      const value = stored?.[key];
+      if (value === undefined) {
+        throw badRequest(`${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself`, undefined, CONFIG_INVALID);
+      }
+      if (moved.length > 0) resend.push(key);
+      else config[key] = value;
+    }
+    if (resend.length > 0) {
+      throw badRequest(
+        `Re-send the secret: ${resend.join(', ')} of connector ${name} cannot be kept as "${HIDDEN}" because ${moved.join(', ')} changed; ` +
+          'a stored secret is never sent to another endpoint or class than the one it was stored for',
+        undefined,
+        'OMNI_ERR_SECRET_RESEND_REQUIRED',
+      );
+    }
+  }
+
+  /**
+   * A stored secret is never sent to an endpoint it was not stored for: when a PATCH changes
+   * the class or an endpoint-like key (see {@link endpointChanges}), every stored secret it does
+   * not send again is dropped (secret by the old class's spec, the new one's, or by name).
+   */
+  private dropSecretsOnMove(before: Record<string, string>, merged: Record<string, string | null>, patch: Record<string, unknown>): string[] {
+    const changed = endpointChanges(before, merged);
+    if (changed.length === 0) return [];
+    const specs = [this.specOf(before['connector.class']), this.specOf(merged['connector.class'])];
+    const dropped = Object.keys(before).filter((key) => !(key in patch) && isSecretKey(key, ...specs));
+    for (const key of dropped) delete merged[key];
+    if (dropped.length > 0) this.logger.info({ changed, dropped }, 'stored secrets dropped: the connector now sends elsewhere');
+    return dropped;
+  }
+
+  private specOf(className: string | null | undefined): ConfigSpec<unknown> | undefined {
+    const connector = className ? this.plugins.find(className) : undefined;
+    return connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
   }
 
   async deleteConnector(name: string): Promise<void> {
@@ -206,7 +273,12 @@ export class StoreHerder implements Herder {
   }
 
   /** Everything a write checks, in Kafka's order; returns the config to store (name injected). */
-  private async validateForWrite(name: string, given: Record<string, unknown>): Promise<{ connector: Connector; config: Record<string, string> }> {
+  private async validateForWrite(
+    name: string,
+    given: Record<string, unknown>,
+    /** Said after the errors, if any. */
+    note?: string,
+  ): Promise<{ connector: Connector; config: Record<string, string> }> {
     const config = this.stringConfig(given, { allowNull: true });
     if (config.name !== undefined && config.name !== null && config.name !== name) {
       throw badRequest(`Connector name configuration (${config.name}) doesn't match connector name in the URL (${name})`, undefined, CONFIG_INVALID);
@@ -222,7 +294,8 @@ export class StoreHerder implements Herder {
     if (errors.length > 0) {
       throw badRequest(
         `Connector configuration is invalid and contains the following ${errors.length} error(s):\n${errors.join('\n')}\n` +
-          'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`',
+          'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`' +
+          (note ? `\n${note}` : ''),
         undefined,
         CONFIG_INVALID,
       );
@@ -238,7 +311,7 @@ export class StoreHerder implements Herder {
   private async validateWith(connector: Connector, className: string, config: Record<string, string | null>): Promise<ConfigInfos> {
     const spec = fullSpec(connector.config as ConfigSpec<unknown>);
     const present = Object.fromEntries(Object.entries(config).filter((e): e is [string, string] => e[1] !== null));
-    const { config: resolved, unresolvedKeys } = await this.providers.tryResolve(present);
+    const { config: resolved, unresolvedKeys, scrubber, scrubberFor } = await this.providers.tryResolve(present, (key) => isSecretKey(key, spec));
     const infos = spec.validate(className, resolved);
     // Kafka's transforms/predicates keys: every stage's type, predicate and config, on its key.
     mergeChainInfos(infos, validateChain(resolved, this.plugins.transformCatalog?.() ?? BUILTIN_CATALOG));
@@ -246,8 +319,11 @@ export class StoreHerder implements Herder {
       const key = entry.definition.name;
       if (config[key] === null) entry.value.errors = [NULL_VALUE];
       else if (unresolvedKeys.has(key)) entry.value.errors = [];
-      // The validate response shows what the operator wrote, never a resolved secret.
-      if (present[key] !== undefined && resolved[key] !== present[key] && entry.value.value !== Password.HIDDEN) entry.value.value = present[key];
+      // The checks ran on resolved values; what the caller sees names the key and what was
+      // written (the placeholder), never a resolved value or a secret.
+      const own = scrubberFor(key);
+      entry.value.errors = entry.value.errors.map((e) => own.scrub(e));
+      if (present[key] !== undefined && resolved[key] !== present[key] && entry.value.value !== HIDDEN) entry.value.value = present[key];
     }
     if (connector.validate && infos.configs.every((c) => c.value.errors.length === 0)) {
       let problems: Record<string, string[]> = {};
@@ -259,7 +335,8 @@ export class StoreHerder implements Herder {
       for (const [key, messages] of Object.entries(problems)) {
         if (unresolvedKeys.has(key) || messages.length === 0) continue;
         const entry = infos.configs.find((c) => c.definition.name === key) ?? infos.configs.find((c) => c.definition.name === 'connector.class');
-        entry?.value.errors.push(...(entry.definition.name === key ? messages : messages.map((m) => `${key}: ${m}`)));
+        const shown = messages.map((m) => scrubber.scrub(m));
+        entry?.value.errors.push(...(entry.definition.name === key ? shown : shown.map((m) => `${key}: ${m}`)));
       }
     }
     infos.error_count = infos.configs.reduce((sum, c) => sum + c.value.errors.length, 0);
@@ -283,9 +360,11 @@ export class StoreHerder implements Herder {
   }
 
   private noConnectorType(config: Record<string, string | null>): HttpError {
-    // Kafka prints the map as Java's toString does; secret-looking values are hidden.
+    // Kafka prints the map as Java's toString does. Without a class there is no one spec to ask:
+    // a key any installed class declares secret is hidden, and so is any secret-looking name.
+    const specs = this.plugins.list().map((p) => this.specOf(p.class));
     const shown = Object.entries(config)
-      .map(([k, v]) => `${k}=${/(password|secret|token|credential|key$)/i.test(k) ? Password.HIDDEN : String(v)}`)
+      .map(([k, v]) => `${k}=${isSecretKey(k, ...specs) ? HIDDEN : String(v)}`)
       .join(', ');
     return badRequest(`Connector config {${shown}} contains no connector type`, undefined, 'OMNI_ERR_CONNECTOR_CLASS_MISSING');
   }
@@ -312,7 +391,7 @@ export class StoreHerder implements Herder {
    */
   private async computeTaskConfigs(name: string, connector: Connector, raw: Record<string, string>): Promise<Array<Record<string, string>>> {
     const spec = fullSpec(connector.config as ConfigSpec<unknown>);
-    const { config: resolved, unresolvedKeys } = await this.providers.tryResolve(raw);
+    const { config: resolved, unresolvedKeys, scrubber } = await this.providers.tryResolve(raw, (key) => isSecretKey(key, spec));
     let maxTasks: number;
     try {
       maxTasks = (spec.parse(resolved) as { 'tasks.max': number })['tasks.max'];
@@ -328,13 +407,13 @@ export class StoreHerder implements Herder {
       // Only a key this worker cannot resolve can fail here (validation passed): let the
       // workers that resolve it split the work as copies, and fail the task if they cannot.
       if (unresolvedKeys.size > 0) return copies();
-      throw error;
+      throw badRequest(`Connector ${name} has an invalid config: ${scrubber.scrub((error as Error).message)}`, undefined, CONFIG_INVALID);
     }
     let computed: Array<Record<string, unknown>>;
     try {
       computed = (connector.taskConfigs as (c: unknown, max: number) => Array<Record<string, unknown>>)(parsed, maxTasks);
     } catch (error) {
-      throw badRequest(`Connector ${name} could not compute its task configs: ${(error as Error).message}`, undefined, CONFIG_INVALID);
+      throw badRequest(`Connector ${name} could not compute its task configs: ${scrubber.scrub((error as Error).message)}`, undefined, CONFIG_INVALID);
     }
     if (computed.length > maxTasks) {
       this.logger.warn({ connector: name, computed: computed.length, maxTasks }, 'connector returned more task configs than tasks.max; extra ones dropped');
@@ -486,14 +565,26 @@ export class StoreHerder implements Herder {
     if (!record) return undefined;
     const connector = this.plugins.find(record.config['connector.class'] ?? '');
     if (!connector || connector.type !== 'sink' || !connector.webhook) return undefined;
-    let resolved: Record<string, string>;
+    const spec = fullSpec(connector.config as ConfigSpec<unknown>);
+    // The caller of a webhook is anyone on the internet: the cause (which key, which file,
+    // which value) goes to the log only, scrubbed.
+    const unavailable = (error: unknown, scrubber: Scrubber) => {
+      this.logger.warn({ connector: name, err: scrubber.error(error) }, 'webhooks of the connector cannot be verified: its config does not resolve or parse');
+      return new HttpError(503, 'OMNI_ERR_WEBHOOK_UNAVAILABLE', `Connector ${name} cannot verify webhooks now`);
+    };
+    let resolved: Awaited<ReturnType<ConfigProviders['resolveScrubbed']>>;
     try {
-      resolved = await this.providers.resolve(record.config);
+      resolved = await this.providers.resolveScrubbed(record.config, (key) => isSecretKey(key, spec));
     } catch (error) {
-      if (error instanceof UnresolvedConfigError) throw new HttpError(503, error.code, `Connector ${name} cannot verify webhooks now: ${error.message}`);
+      if (error instanceof UnresolvedConfigError) throw unavailable(error, Scrubber.NONE);
       throw error;
     }
-    const config = fullSpec(connector.config as ConfigSpec<unknown>).parse(resolved);
+    let config: unknown;
+    try {
+      config = spec.parse(resolved.config);
+    } catch (error) {
+      throw unavailable(error, resolved.scrubber);
+    }
     return { connector, config, topics: (config as { topics: string[] }).topics };
   }
 
@@ -573,6 +664,10 @@ function stringifyValues(config: Record<string, unknown>): Record<string, string
     else out[key] = String(value);
   }
   return out;
+}
+
+function stringOr(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

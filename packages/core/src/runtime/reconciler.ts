@@ -16,15 +16,17 @@
  * whose heartbeats stop going through stops its tasks before its membership can expire, so
  * two workers never run the same task.
  */
-import type { ConfigSpec } from '@omnibus/sdk';
+import type { ConfigSpec, Connector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectorRecord, ConnectorState, Store } from '../store/port.ts';
 import { assignTasks, connectorOwner, taskKey } from './assignment.ts';
-import type { ConfigProviders } from './config-providers.ts';
-import { fullSpec } from './connector-config.ts';
+import { Scrubber, type ConfigProviders } from './config-providers.ts';
+import { fullSpec, isSecretKey } from './connector-config.ts';
 import type { Membership } from './membership.ts';
 import type { PluginRegistry, TaskRunner, TaskRunnerFactory } from './types.ts';
+import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
+import { chainSpec } from '../transforms/chain.ts';
 
 export interface ReconcilerOptions {
   store: Store;
@@ -84,6 +86,11 @@ interface LocalTask {
   state: ConnectorState;
   /** Set once this worker lets go of the task; late callbacks of its runner are ignored. */
   gone: boolean;
+  /**
+   * Takes the task's secrets and resolved values out of its errors before they become a trace
+   * or a log line: connectors and their libraries quote what they were given.
+   */
+  scrubber?: Scrubber;
 }
 
 interface OwnedConnector {
@@ -396,13 +403,24 @@ export class Reconciler {
     const className = c.config['connector.class'] ?? '';
     const connector = this.options.plugins.find(className);
     if (!connector) return { state: 'FAILED', trace: new Error(`Connector class ${className} is not installed on worker ${this.self}`).stack };
+    const spec = fullSpec(connector.config as ConfigSpec<unknown>);
+    const isSecret = (key: string) => isSecretKey(key, spec);
+    let scrubber = Scrubber.of(c.config, c.config, new Map(), isSecret);
     try {
       // The connector "starts" here: its config must resolve and parse on this worker.
-      fullSpec(connector.config as ConfigSpec<unknown>).parse(await this.options.providers.resolve(c.config));
+      const resolved = await this.options.providers.resolveScrubbed(c.config, isSecret);
+      scrubber = resolved.scrubber;
+      spec.parse(resolved.config);
       return { state: 'RUNNING' };
     } catch (error) {
-      return { state: 'FAILED', trace: traceOf(error) };
+      return { state: 'FAILED', trace: traceOf(error, scrubber) };
     }
+  }
+
+  /** The task's secrets (literal ones; resolved ones are added once resolved), by its class's spec and by name. */
+  private literalScrubber(config: Record<string, string>, connector: { config: unknown } | undefined): Scrubber {
+    const spec = connector ? fullSpec(connector.config as ConfigSpec<unknown>) : undefined;
+    return Scrubber.of(config, config, new Map(), (key) => isSecretKey(key, spec));
   }
 
   private async applyTargetState(t: LocalTask, c: ConnectorRecord): Promise<void> {
@@ -435,12 +453,18 @@ export class Reconciler {
     try {
       const className = t.rawConfig['connector.class'] ?? c.config['connector.class'] ?? '';
       const connector = this.options.plugins.find(className);
+      t.scrubber = this.literalScrubber(t.rawConfig, connector);
       if (!connector) throw new Error(`Connector class ${className} is not installed on worker ${this.self}`);
-      const config = await this.options.providers.resolve(t.rawConfig);
-      if (t.gone) return; // let go meanwhile (a lapse): no runner may outlive it
       const transforms = this.options.plugins.transformCatalog?.();
+      // A secret a transformation or predicate declares is scrubbed like the connector's own.
+      const spec = fullSpec(connector.config as ConfigSpec<unknown>).merge(chainSpec(t.rawConfig, transforms ?? BUILTIN_CATALOG));
+      const resolved = await this.options.providers.resolveScrubbed(t.rawConfig, (key) => isSecretKey(key, spec));
+      t.scrubber = resolved.scrubber;
+      const config = resolved.config;
+      if (t.gone) return; // let go meanwhile (a lapse): no runner may outlive it
       const base = { connectorName: t.connector, taskId: t.task, config, taskCount: t.taskCount, ...(transforms ? { transforms } : {}) };
-      const runner = connector.type === 'sink' ? this.options.runners.sink({ ...base, connector }) : this.options.runners.source({ ...base, connector });
+      const scrubbing = scrubbingConnector(connector, resolved.scrubber);
+      const runner = scrubbing.type === 'sink' ? this.options.runners.sink({ ...base, connector: scrubbing }) : this.options.runners.source({ ...base, connector: scrubbing });
       t.runner = runner;
       const onFailure = (error: unknown) => {
         if (t.gone || t.runner !== runner || this.tasks.get(t.key) !== t) return;
@@ -458,10 +482,11 @@ export class Reconciler {
   private async failTask(t: LocalTask, error: unknown): Promise<void> {
     const runner = t.runner;
     t.runner = undefined;
-    this.logger.error({ connector: t.connector, task: t.task, err: error }, 'task failed');
-    await runner?.stop().catch((stopError: unknown) => this.logger.warn({ err: stopError }, 'stopping a failed task threw'));
+    const scrubber = t.scrubber ?? Scrubber.NONE;
+    this.logger.error({ connector: t.connector, task: t.task, err: scrubber.error(error) }, 'task failed');
+    await runner?.stop().catch((stopError: unknown) => this.logger.warn({ err: scrubber.error(stopError) }, 'stopping a failed task threw'));
     if (t.gone) return;
-    await this.setTaskState(t, 'FAILED', traceOf(error));
+    await this.setTaskState(t, 'FAILED', traceOf(error, scrubber));
   }
 
   private async stopRunner(t: LocalTask): Promise<void> {
@@ -471,7 +496,7 @@ export class Reconciler {
     try {
       await runner.stop();
     } catch (error) {
-      this.logger.warn({ connector: t.connector, task: t.task, err: error }, 'task did not stop cleanly');
+      this.logger.warn({ connector: t.connector, task: t.task, err: (t.scrubber ?? Scrubber.NONE).error(error) }, 'task did not stop cleanly');
     }
   }
 
@@ -542,9 +567,55 @@ export class Reconciler {
 
 const STATES: ConnectorState[] = ['UNASSIGNED', 'RUNNING', 'PAUSED', 'STOPPED', 'FAILED', 'RESTARTING'];
 
-function traceOf(error: unknown): string {
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
-  return String(error);
+/**
+ * The connector as its task runner sees it: what its tasks report (thrown errors, the error
+ * texts and details of put outcomes) is scrubbed of the task's secrets and resolved values
+ * before the runtime stores it as a delivery event, a trace or a log line. A provider's error
+ * often quotes what it was sent to (`getaddrinfo ENOTFOUND <host>`, a URL with a token).
+ */
+function scrubbingConnector<C extends Connector>(connector: C, scrubber: Scrubber): C {
+  if (scrubber.empty) return connector;
+  const rethrow = (error: unknown): never => {
+    throw scrubber.error(error);
+  };
+  const scrubOutcomes = (outcomes: unknown): unknown =>
+    Array.isArray(outcomes)
+      ? outcomes.map((outcome: unknown) => {
+          if (typeof outcome !== 'object' || outcome === null) return outcome;
+          const o = outcome as { error?: { code?: unknown; message?: unknown }; details?: unknown };
+          return {
+            ...o,
+            ...(o.error ? { error: { ...o.error, ...(typeof o.error.message === 'string' ? { message: scrubber.scrub(o.error.message) } : {}) } } : {}),
+            ...(o.details !== undefined ? { details: scrubber.value(o.details, 6) } : {}),
+          };
+        })
+      : outcomes;
+  const wrapTask = (task: object): object =>
+    // Calls go to the task itself (its `this` unchanged); only what comes back is rewritten.
+    new Proxy(task, {
+      get(target, property) {
+        const member = Reflect.get(target, property, target) as unknown;
+        if (typeof member !== 'function') return member;
+        return (...args: unknown[]) => {
+          let result: unknown;
+          try {
+            result = (member as (...a: unknown[]) => unknown).apply(target, args);
+          } catch (error) {
+            return rethrow(error);
+          }
+          if (!(result instanceof Promise)) return result;
+          return result.then((value: unknown) => (property === 'put' ? scrubOutcomes(value) : value), rethrow);
+        };
+      },
+    });
+  const wrapped = Object.create(connector) as C & { createTask(): unknown };
+  Object.defineProperty(wrapped, 'createTask', { value: () => wrapTask((connector as { createTask(): object }).createTask()) });
+  return wrapped;
+}
+
+function traceOf(error: unknown, scrubber: Scrubber): string {
+  if (error instanceof Error) return scrubber.scrub(error.stack ?? `${error.name}: ${error.message}`);
+  return scrubber.scrub(String(error));
 }
 
 function sameConfig(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -27,6 +27,20 @@ export const workerConfigSpec = ConfigSpec.builder()
     default: [],
     importance: 'MEDIUM',
   })
+  .list('config.providers.file.allowed.paths', {
+    documentation:
+      'Directories whose files ${file:path:key} placeholders may read (after resolving .. and symlinks, the file must lie under one of them). ' +
+      'Empty: every ${file:} placeholder is refused. Never list the directory of the worker config file or of the store.',
+    default: [],
+    importance: 'HIGH',
+  })
+  .list('config.providers.env.allowed.names', {
+    documentation:
+      'Environment variables ${env:NAME} placeholders may read: exact names, or prefixes ending in * (e.g. OMNIBUS_SECRET_*). ' +
+      'Empty: every ${env:} placeholder is refused.',
+    default: [],
+    importance: 'HIGH',
+  })
   .password('rest.auth.bearer.tokens', {
     documentation: 'Comma-separated bearer tokens accepted on the control plane; empty disables bearer auth.',
     default: '',

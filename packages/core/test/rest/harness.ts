@@ -23,7 +23,7 @@ import { createLoggerRegistry, loggersRoutes, type LoggerRegistry } from '../../
 import { metricsRoutes } from '../../src/rest/metrics-route.ts';
 import { openApiRoutes } from '../../src/rest/openapi.ts';
 import { buildServer, HEALTHY } from '../../src/rest/server.ts';
-import { ConfigProviders } from '../../src/runtime/config-providers.ts';
+import { ConfigProviders, KnownSecrets } from '../../src/runtime/config-providers.ts';
 import { StoreHerder } from '../../src/runtime/herder.ts';
 import { createPluginRegistry, type DiscoveredPlugins } from '../../src/runtime/plugins.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
@@ -49,7 +49,10 @@ export interface TestWorker {
 export interface TestWorkerOptions {
   auth?: AuthConfig;
   bodyLimit?: number;
+  /** The environment `${env:}` placeholders see; every name in it is allowed. */
   env?: NodeJS.ProcessEnv;
+  /** `config.providers.file.allowed.paths` (none by default). */
+  fileAllowedPaths?: string[];
   /** Extra route plugins. */
   routes?: FastifyPluginAsync[];
   /** Plugins registered before all others (e.g. an onRoute collector). */
@@ -73,7 +76,8 @@ export function testPlugins(): Promise<DiscoveredPlugins> {
 export async function startTestWorker(options: TestWorkerOptions = {}): Promise<TestWorker> {
   const dir = mkdtempSync(join(tmpdir(), 'omnibus-rest-'));
   const logFile = join(dir, 'worker.log');
-  const logger = createLogger({ level: 'debug', destination: logFile, sync: true });
+  const knownSecrets = new KnownSecrets();
+  const logger = createLogger({ level: 'debug', destination: logFile, sync: true, scrubLine: (line) => knownSecrets.scrubLine(line) });
   const loggers = createLoggerRegistry(logger);
   const store = new LmdbStore(join(dir, 'data'), { sweepIntervalMs: 0 });
   await store.init();
@@ -82,7 +86,14 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
   const herder = new StoreHerder({
     store,
     plugins,
-    providers: ConfigProviders.defaults({ env: options.env ?? {} }),
+    providers: ConfigProviders.defaults({
+      env: options.env ?? {},
+      envAllowedNames: Object.keys(options.env ?? {}),
+      fileAllowedPaths: options.fileAllowedPaths ?? [],
+      // The herder's logger: a logger of its own would change the list /admin/loggers answers.
+      logger: loggers.get('omnibus.herder'),
+      knownSecrets,
+    }),
     workerId: () => '127.0.0.1:8083',
     logger: loggers.get('omnibus.herder'),
   });
