@@ -59,9 +59,12 @@ describe('createPluginRegistry', () => {
     expect(registry.find('NoSuchSink')).toBeUndefined();
   });
 
-  it("finds core's built-in FileSink and the connectors of the workspace's connector packages", async () => {
+  it("finds core's built-in FileSink, and the first-party connectors through the omnibus package's dependencies", async () => {
     const { logger, lines } = capturingLogger();
-    const registry = await createPluginRegistry({ pluginPath: [], logger });
+    const alone = await createPluginRegistry({ pluginPath: [], logger });
+    // Core is a library: it depends on no connector package.
+    expect(alone.entries().map((e) => e.packageName)).toEqual(['@omnibus/core']);
+    const registry = await createPluginRegistry({ pluginPath: [], distributionDirs: [join(repoRoot, 'packages/omnibus')], logger });
     const fileSink = registry.find('FileSink');
     expect(fileSink?.type).toBe('sink');
     expect(registry.find('FileStreamSink')).toBe(fileSink);

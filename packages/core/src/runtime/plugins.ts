@@ -2,12 +2,18 @@
  * Connector discovery, the analogue of Kafka Connect's `plugin.path` scanning and
  * `META-INF/services` manifests. A package declares its connectors in its package.json:
  *
- *   "omnibus": { "connectors": ["./src/index.ts"] }
+ *   "omnibus": { "connectors": ["./dist/index.js"] }
  *
  * and every object those modules export with a `type` of 'sink' | 'source' and a `className`
- * is a connector. Packages are found in two places: @omnibus/core itself and the packages it
- * depends on (the built-in and first-party connectors), then every package under the
+ * is a connector. Packages are found in three places: @omnibus/core itself (the built-ins),
+ * the distribution packages the worker is given and their dependencies (the `omnibus`
+ * command's package depends on the first-party connectors), then every package under the
  * directories of the worker's `plugin.path` (third-party connectors, installed with npm).
+ *
+ * A module a package also exports (its `exports` map points a subpath at it) is imported
+ * through that map, with the conditions the process runs with: inside this repository the
+ * `omnibus-source` condition maps each package to its TypeScript sources, so development runs
+ * and tests load the sources while an installed package loads its build.
  */
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,7 +29,7 @@ export interface PluginEntry {
   packageName: string;
   /** Absolute directory of the package (where its generated docs go). */
   packageDir: string;
-  /** Where the package was found: core itself, one of core's dependencies, or `plugin.path`. */
+  /** Where the package was found: core itself, a distribution package or a dependency of one, or `plugin.path`. */
   origin: 'core' | 'dependency' | 'plugin.path';
 }
 
@@ -38,14 +44,19 @@ export interface PluginRegistryOptions {
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   /** The package whose own connectors and dependencies are scanned first; @omnibus/core by default. */
   corePackageDir?: string;
+  /**
+   * Distribution packages (such as the `omnibus` command's), scanned after core: their own
+   * connectors and those of their dependencies.
+   */
+  distributionDirs?: string[];
 }
 
 interface PackageManifest {
   name?: string;
   version?: string;
+  exports?: unknown;
   omnibus?: { connectors?: unknown };
   dependencies?: Record<string, string>;
-  devDependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
 }
 
@@ -90,7 +101,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
     for (const modulePath of modules) {
       let exported: Record<string, unknown>;
       try {
-        exported = (await import(pathToFileURL(resolve(packageDir, modulePath)).href)) as Record<string, unknown>;
+        exported = (await import(connectorModuleUrl(realDir, manifest, modulePath))) as Record<string, unknown>;
       } catch (error) {
         logger.error({ package: packageName, module: modulePath, err: error }, 'connector module failed to load; its connectors are unavailable');
         continue;
@@ -112,19 +123,20 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
     }
   };
 
-  await loadPackage(coreDir, 'core');
-  const coreManifest = readManifest(coreDir);
-  const require = createRequire(join(coreDir, 'package.json'));
-  const dependencyNames = [
-    ...Object.keys(coreManifest?.dependencies ?? {}),
-    ...Object.keys(coreManifest?.devDependencies ?? {}),
-    ...Object.keys(coreManifest?.optionalDependencies ?? {}),
-  ].sort();
-  for (const name of new Set(dependencyNames)) {
-    const dir = findPackageDir(name, require.resolve.paths(name) ?? []);
-    // Development dependencies are absent from production installs: not finding one is normal.
-    if (dir) await loadPackage(dir, 'dependency');
-  }
+  const loadWithDependencies = async (packageDir: string, origin: PluginEntry['origin']): Promise<void> => {
+    await loadPackage(packageDir, origin);
+    const manifest = readManifest(packageDir);
+    const require = createRequire(join(packageDir, 'package.json'));
+    // Real dependencies only: development dependencies are absent from an installed package.
+    const dependencyNames = [...Object.keys(manifest?.dependencies ?? {}), ...Object.keys(manifest?.optionalDependencies ?? {})].sort();
+    for (const name of new Set(dependencyNames)) {
+      const dir = findPackageDir(name, require.resolve.paths(name) ?? []);
+      // An optional dependency may be missing: not finding one is normal.
+      if (dir) await loadPackage(dir, 'dependency');
+    }
+  };
+  await loadWithDependencies(coreDir, 'core');
+  for (const distributionDir of options.distributionDirs ?? []) await loadWithDependencies(distributionDir, 'dependency');
 
   for (const directory of options.pluginPath) {
     const absolute = resolve(directory);
@@ -161,6 +173,40 @@ function isConnector(value: unknown): value is Connector {
     candidate.className !== '' &&
     typeof candidate.createTask === 'function'
   );
+}
+
+/**
+ * The URL of a connector module: through the package's own `exports` when they point a subpath
+ * at the module (so that the process's conditions choose the file), else the file itself.
+ */
+function connectorModuleUrl(packageDir: string, manifest: PackageManifest, modulePath: string): string {
+  const file = resolve(packageDir, modulePath);
+  const subpath = manifest.name === undefined ? undefined : exportedSubpathOf(manifest.exports, modulePath);
+  if (subpath !== undefined) {
+    try {
+      // A self-reference, resolved from inside the package as its own modules would import it.
+      const self = `${manifest.name}${subpath === '.' ? '' : subpath.slice(1)}`;
+      return pathToFileURL(createRequire(join(packageDir, 'package.json')).resolve(self)).href;
+    } catch {
+      // Unresolvable through the map (a condition points at a missing file): the file as named.
+    }
+  }
+  return pathToFileURL(file).href;
+}
+
+/** The `exports` subpath ('.', './dev-server') one of whose targets is `modulePath`, if any. */
+function exportedSubpathOf(exports: unknown, modulePath: string): string | undefined {
+  const normalized = `./${modulePath.replace(/^\.\//, '')}`;
+  const targets = (value: unknown): string[] =>
+    typeof value === 'string' ? [value] : value !== null && typeof value === 'object' ? Object.values(value).flatMap(targets) : [];
+  if (typeof exports === 'string' || (exports !== null && typeof exports === 'object' && !Object.keys(exports).some((k) => k.startsWith('.')))) {
+    return targets(exports).includes(normalized) ? '.' : undefined;
+  }
+  if (exports === null || typeof exports !== 'object') return undefined;
+  for (const [subpath, target] of Object.entries(exports)) {
+    if (!subpath.includes('*') && targets(target).includes(normalized)) return subpath;
+  }
+  return undefined;
 }
 
 function readManifest(packageDir: string): PackageManifest | undefined {
