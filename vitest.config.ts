@@ -16,8 +16,8 @@ if (!(process.env.NODE_OPTIONS ?? '').includes(conditionFlag)) {
 // One Cassandra per run (global setup); each test file makes its own keyspace.
 // Forks, not threads: lmdb and cassandra-driver hold native handles and sockets.
 export default defineConfig({
-  resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'] },
-  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'], externalConditions: [SOURCE_CONDITION] } },
+  // Tests run in Vite's server (SSR) environment: its default conditions, the source one first.
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'] } },
   test: {
     include: [
       'packages/*/src/**/*.test.ts',
