@@ -156,6 +156,33 @@ describe('createPluginRegistry', () => {
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
   });
 
+  it("imports a manifest module the package also exports through its exports map, so the process's conditions choose the file", async () => {
+    // The test processes run with --conditions=omnibus-source (vitest.config.ts), as development runs do.
+    expect(process.env.NODE_OPTIONS).toContain('--conditions=omnibus-source');
+    const dir = join(scratch, 'plugins-conditions');
+    const conditional = { 'omnibus-source': './src/index.js', default: './dist/index.js' };
+    writePackage(
+      join(dir, 'mapped'),
+      { name: 'mapped', exports: { '.': conditional }, omnibus: { connectors: ['./dist/index.js'] } },
+      { 'src/index.js': sinkModule('FromSourceSink'), 'dist/index.js': sinkModule('FromBuildSink') },
+    );
+    writePackage(
+      join(dir, 'sugar'),
+      { name: 'sugar', exports: conditional, omnibus: { connectors: ['dist/index.js'] } },
+      { 'src/index.js': sinkModule('SugarSourceSink'), 'dist/index.js': sinkModule('SugarBuildSink') },
+    );
+    // A module the exports map does not name is imported as the file it is.
+    writePackage(
+      join(dir, 'unmapped'),
+      { name: 'unmapped', exports: { '.': conditional }, omnibus: { connectors: ['./lib/connector.js'] } },
+      { 'lib/connector.js': sinkModule('UnmappedSink') },
+    );
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir], logger, corePackageDir: bareCore });
+    expect(registry.list().map((p) => p.class)).toEqual(['FromSourceSink', 'SugarSourceSink', 'UnmappedSink']);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+  });
+
   it('ignores exported values that are not connectors', async () => {
     const dir = join(scratch, 'plugins-mixed');
     writePackage(
