@@ -156,7 +156,7 @@ describe('createPluginRegistry', () => {
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
   });
 
-  it("imports a manifest module the package also exports through its exports map, so the process's conditions choose the file", async () => {
+  it("imports a manifest module as named, or as the package's exports give it under the process's custom conditions", async () => {
     // The test processes run with --conditions=omnibus-source (vitest.config.ts), as development runs do.
     expect(process.env.NODE_OPTIONS).toContain('--conditions=omnibus-source');
     const dir = join(scratch, 'plugins-conditions');
@@ -177,9 +177,15 @@ describe('createPluginRegistry', () => {
       { name: 'unmapped', exports: { '.': conditional }, omnibus: { connectors: ['./lib/connector.js'] } },
       { 'lib/connector.js': sinkModule('UnmappedSink') },
     );
+    // Standard conditions never replace the file named: a dual package's ESM build stays the ESM build.
+    writePackage(
+      join(dir, 'dual'),
+      { name: 'dual', exports: { '.': { require: './dist/index.cjs', import: './dist/index.js' } }, omnibus: { connectors: ['./dist/index.js'] } },
+      { 'dist/index.js': sinkModule('DualEsmSink'), 'dist/index.cjs': 'throw new Error("the CommonJS build must not be loaded")' },
+    );
     const { logger, lines } = capturingLogger();
     const registry = await createPluginRegistry({ pluginPath: [dir], logger, corePackageDir: bareCore });
-    expect(registry.list().map((p) => p.class)).toEqual(['FromSourceSink', 'SugarSourceSink', 'UnmappedSink']);
+    expect(registry.list().map((p) => p.class)).toEqual(['DualEsmSink', 'FromSourceSink', 'SugarSourceSink', 'UnmappedSink']);
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   });
 

@@ -10,10 +10,11 @@
  * command's package depends on the first-party connectors), then every package under the
  * directories of the worker's `plugin.path` (third-party connectors, installed with npm).
  *
- * A module a package also exports (its `exports` map points a subpath at it) is imported
- * through that map, with the conditions the process runs with: inside this repository the
- * `omnibus-source` condition maps each package to its TypeScript sources, so development runs
- * and tests load the sources while an installed package loads its build.
+ * A manifest module is imported as the file it names, unless the package's `exports` entry
+ * for that file gives another target under a custom condition the process runs with (Node's
+ * `--conditions`): inside this repository the `omnibus-source` condition maps each package to
+ * its TypeScript sources, so development runs and tests load the sources while an installed
+ * package loads its build.
  */
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -176,35 +177,51 @@ function isConnector(value: unknown): value is Connector {
 }
 
 /**
- * The URL of a connector module: through the package's own `exports` when they point a subpath
- * at the module (so that the process's conditions choose the file), else the file itself.
+ * The custom conditions this process resolves packages with (`--conditions`/`-C`, on its
+ * command line or in NODE_OPTIONS); Node offers no API that lists them.
  */
-function connectorModuleUrl(packageDir: string, manifest: PackageManifest, modulePath: string): string {
-  const file = resolve(packageDir, modulePath);
-  const subpath = manifest.name === undefined ? undefined : exportedSubpathOf(manifest.exports, modulePath);
-  if (subpath !== undefined) {
-    try {
-      // A self-reference, resolved from inside the package as its own modules would import it.
-      const self = `${manifest.name}${subpath === '.' ? '' : subpath.slice(1)}`;
-      return pathToFileURL(createRequire(join(packageDir, 'package.json')).resolve(self)).href;
-    } catch {
-      // Unresolvable through the map (a condition points at a missing file): the file as named.
-    }
-  }
-  return pathToFileURL(file).href;
+const CUSTOM_CONDITIONS: ReadonlySet<string> = conditionsIn([...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]);
+
+function conditionsIn(args: string[]): Set<string> {
+  const found = new Set<string>();
+  args.forEach((arg, index) => {
+    const flag = /^(?:--conditions|-C)(?:=(.+))?$/.exec(arg);
+    const value = flag ? (flag[1] ?? args[index + 1]) : undefined;
+    if (value) found.add(value);
+  });
+  return found;
 }
 
-/** The `exports` subpath ('.', './dev-server') one of whose targets is `modulePath`, if any. */
-function exportedSubpathOf(exports: unknown, modulePath: string): string | undefined {
-  const normalized = `./${modulePath.replace(/^\.\//, '')}`;
-  const targets = (value: unknown): string[] =>
-    typeof value === 'string' ? [value] : value !== null && typeof value === 'object' ? Object.values(value).flatMap(targets) : [];
-  if (typeof exports === 'string' || (exports !== null && typeof exports === 'object' && !Object.keys(exports).some((k) => k.startsWith('.')))) {
-    return targets(exports).includes(normalized) ? '.' : undefined;
-  }
-  if (exports === null || typeof exports !== 'object') return undefined;
-  for (const [subpath, target] of Object.entries(exports)) {
-    if (!subpath.includes('*') && targets(target).includes(normalized)) return subpath;
+/**
+ * The URL of a connector module: the file the manifest names, unless the package's `exports`
+ * entry for that file gives another target under one of the process's custom conditions.
+ */
+function connectorModuleUrl(packageDir: string, manifest: PackageManifest, modulePath: string): string {
+  const named = `./${modulePath.replace(/^\.\//, '')}`;
+  const chosen = CUSTOM_CONDITIONS.size > 0 ? conditionalTarget(manifest.exports, named) : undefined;
+  return pathToFileURL(resolve(packageDir, chosen ?? named)).href;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object';
+
+/** Every target of an exports entry, under any condition. */
+const targetsOf = (entry: unknown): string[] =>
+  typeof entry === 'string' ? [entry] : isRecord(entry) ? Object.values(entry).flatMap(targetsOf) : [];
+
+/** In the exports entry one of whose targets is `named`, the target a custom condition picks. */
+function conditionalTarget(exports: unknown, named: string): string | undefined {
+  // `exports` is one entry (a string or conditions) or a map of subpaths ('.', './dev-server') to entries.
+  const subpaths = isRecord(exports) && Object.keys(exports).some((key) => key.startsWith('.'));
+  const entries = subpaths ? Object.values(exports) : [exports];
+  const entry = entries.find((candidate) => targetsOf(candidate).includes(named));
+  return entry === undefined ? undefined : customTarget(entry);
+}
+
+function customTarget(entry: unknown): string | undefined {
+  if (!isRecord(entry)) return undefined;
+  for (const [condition, target] of Object.entries(entry)) {
+    if (!CUSTOM_CONDITIONS.has(condition)) continue;
+    return typeof target === 'string' ? target : customTarget(target);
   }
   return undefined;
 }
