@@ -1,7 +1,7 @@
 /**
  * `pnpm docs`: generates the config reference of every connector the runtime can find (the
- * built-ins, the workspace's connector packages, and examples/ as a plugin.path) and of the
- * worker, from their config specs. `pnpm docs:check` (CI) regenerates in memory and exits 1,
+ * built-ins, the first-party connectors the omnibus command depends on, and examples/ as a
+ * plugin.path) and of the worker, from their config specs. `pnpm docs:check` (CI) regenerates in memory and exits 1,
  * naming the files, when what is committed differs: the docs can never drift from the specs.
  *
  * Where each page goes: core's built-ins to packages/core/docs/<Class>.md; a package with one
@@ -66,7 +66,8 @@ function workerPage(): string {
 /** The generated pages, by absolute path. */
 async function generate(): Promise<Map<string, string>> {
   const logger = createLogger({ level: 'warn', destination: 2, sync: true });
-  const registry = await createPluginRegistry({ pluginPath: [join(root, 'examples')], logger });
+  // As the `omnibus` command finds them: its package's dependencies are the first-party connectors.
+  const registry = await createPluginRegistry({ pluginPath: [join(root, 'examples')], distributionDirs: [join(root, 'packages/omnibus')], logger });
   const entries = registry.entries();
   const perPackage = new Map<string, number>();
   for (const e of entries) perPackage.set(e.packageDir, (perPackage.get(e.packageDir) ?? 0) + 1);

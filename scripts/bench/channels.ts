@@ -15,7 +15,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { messageIdFor } from '../../packages/connector-email/src/index.ts';
 import { startSmtpDevServer } from '../../packages/connector-email/src/dev-server.ts';
 import { startSmscDevServer, startTwilioDevServer } from '../../packages/connector-sms/src/dev-server.ts';
@@ -221,7 +221,10 @@ export async function benchChannels(options: ChannelBenchOptions = {}): Promise<
   if (!Number.isInteger(messages) || messages < 1) throw new Error(`messages must be a positive integer, not ${messages}`);
   const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const dir = await mkdtemp(join(tmpdir(), 'omnibus-bench-channels-'));
-  const worker = new Worker(loadWorkerConfig({ store: `lmdb:${dir}`, listeners: 'http://127.0.0.1:0', 'log.level': 'warn' }));
+  // The first-party connectors, as the omnibus command finds them: its package's dependencies.
+  const worker = new Worker(loadWorkerConfig({ store: `lmdb:${dir}`, listeners: 'http://127.0.0.1:0', 'log.level': 'warn' }), {
+    distributionDirs: [fileURLToPath(new URL('../../packages/omnibus', import.meta.url))],
+  });
   // Servers close after the worker: a deleted connector's task may still be unbinding from its server.
   const servers: ChannelHarness[] = [];
   const figures: ChannelFigures[] = [];

@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = fileURLToPath(new URL('../../../packages/core/src/cli/main.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../packages/omnibus/src/main.ts', import.meta.url));
 
 /**
  * The Node flags of the `omnibus` script in the root package.json (those before its `--import`),

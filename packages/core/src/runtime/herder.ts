@@ -9,7 +9,7 @@
  * stored as given — `${env:…}`/`${file:…}` placeholders unresolved — and task configs keep
  * them too (values computed from a resolved secret are turned back into their placeholder).
  */
-import { isConfigError, isPassword, Password, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
+import { isConfigError, isPassword, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';

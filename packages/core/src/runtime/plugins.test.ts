@@ -9,6 +9,7 @@ import { createPluginRegistry } from './plugins.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const examples = join(repoRoot, 'examples');
+const omnibusPackage = join(repoRoot, 'packages/omnibus');
 const scratch = mkdtempSync(join(tmpdir(), 'omnibus-plugins-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 // A core with neither connectors nor dependencies, so that these tests see only their own packages.
@@ -60,9 +61,12 @@ describe('createPluginRegistry', () => {
     expect(registry.find('NoSuchSink')).toBeUndefined();
   });
 
-  it("finds core's built-in FileSink and the connectors of the workspace's connector packages", async () => {
+  it("finds core's built-in FileSink, and the first-party connectors through the omnibus package's dependencies", async () => {
     const { logger, lines } = capturingLogger();
-    const registry = await createPluginRegistry({ pluginPath: [], logger });
+    const alone = await createPluginRegistry({ pluginPath: [], logger });
+    // Core is a library: it depends on no connector package.
+    expect(alone.entries().map((e) => e.packageName)).toEqual(['@omnibus/core']);
+    const registry = await createPluginRegistry({ pluginPath: [], distributionDirs: [omnibusPackage], logger });
     const fileSink = registry.find('FileSink');
     expect(fileSink?.type).toBe('sink');
     expect(registry.find('FileStreamSink')).toBe(fileSink);
@@ -208,10 +212,43 @@ describe('createPluginRegistry', () => {
 
   it("loads the workspace's connectors, every one stamped with this runtime's SDK API version", async () => {
     const { logger, lines } = capturingLogger();
-    const registry = await createPluginRegistry({ pluginPath: [examples], logger });
+    const registry = await createPluginRegistry({ pluginPath: [examples], distributionDirs: [omnibusPackage], logger });
     const stamps = registry.entries().map((e) => (e.connector as unknown as Record<symbol, unknown>)[Symbol.for('omnibus.sdk.apiVersion')]);
     expect(stamps.length).toBeGreaterThan(4);
     expect(new Set(stamps)).toEqual(new Set([SDK_API_VERSION]));
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+  });
+
+  it("imports a manifest module as named, or as the package's exports give it under the process's custom conditions", async () => {
+    // The test processes run with --conditions=omnibus-source (vitest.config.ts), as development runs do.
+    expect(process.env.NODE_OPTIONS).toContain('--conditions=omnibus-source');
+    const dir = join(scratch, 'plugins-conditions');
+    const conditional = { 'omnibus-source': './src/index.js', default: './dist/index.js' };
+    writePackage(
+      join(dir, 'mapped'),
+      { name: 'mapped', exports: { '.': conditional }, omnibus: { connectors: ['./dist/index.js'] } },
+      { 'src/index.js': sinkModule('FromSourceSink'), 'dist/index.js': sinkModule('FromBuildSink') },
+    );
+    writePackage(
+      join(dir, 'sugar'),
+      { name: 'sugar', exports: conditional, omnibus: { connectors: ['dist/index.js'] } },
+      { 'src/index.js': sinkModule('SugarSourceSink'), 'dist/index.js': sinkModule('SugarBuildSink') },
+    );
+    // A module the exports map does not name is imported as the file it is.
+    writePackage(
+      join(dir, 'unmapped'),
+      { name: 'unmapped', exports: { '.': conditional }, omnibus: { connectors: ['./lib/connector.js'] } },
+      { 'lib/connector.js': sinkModule('UnmappedSink') },
+    );
+    // Standard conditions never replace the file named: a dual package's ESM build stays the ESM build.
+    writePackage(
+      join(dir, 'dual'),
+      { name: 'dual', exports: { '.': { require: './dist/index.cjs', import: './dist/index.js' } }, omnibus: { connectors: ['./dist/index.js'] } },
+      { 'dist/index.js': sinkModule('DualEsmSink'), 'dist/index.cjs': 'throw new Error("the CommonJS build must not be loaded")' },
+    );
+    const { logger, lines } = capturingLogger();
+    const registry = await createPluginRegistry({ pluginPath: [dir], logger, corePackageDir: bareCore });
+    expect(registry.list().map((p) => p.class)).toEqual(['DualEsmSink', 'FromSourceSink', 'SugarSourceSink', 'UnmappedSink']);
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   });
 

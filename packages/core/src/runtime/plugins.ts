@@ -2,14 +2,21 @@
  * Connector discovery, the analogue of Kafka Connect's `plugin.path` scanning and
  * `META-INF/services` manifests. A package declares its connectors in its package.json:
  *
- *   "omnibus": { "connectors": ["./src/index.ts"] }
+ *   "omnibus": { "connectors": ["./dist/index.js"] }
  *
  * and every object those modules export with a `type` of 'sink' | 'source' and a `className`
  * is a connector; `"transforms"` and `"predicates"` name modules of transformations and
- * predicates the same way (see transforms/discovery.ts). Packages are found in two places:
- * @omnibus/core itself and the packages it depends on (the built-in and first-party
- * connectors), then every package under the directories of the worker's `plugin.path`
- * (third-party connectors, installed with npm).
+ * predicates the same way (see transforms/discovery.ts). Packages are found in three places:
+ * @omnibus/core itself (the built-ins), the distribution packages the worker is given and
+ * their dependencies (the `omnibus` command's package depends on the first-party connectors),
+ * then every package under the directories of the worker's `plugin.path` (third-party
+ * connectors, installed with npm).
+ *
+ * A manifest module is imported as the file it names, unless the package's `exports` entry
+ * for that file gives another target under a custom condition the process runs with (Node's
+ * `--conditions`): inside this repository the `omnibus-source` condition maps each package to
+ * its TypeScript sources, so development runs and tests load the sources while an installed
+ * package loads its build. Either way the file must lie inside its package.
  */
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -27,7 +34,7 @@ export interface PluginEntry {
   packageName: string;
   /** Absolute directory of the package (where its generated docs go). */
   packageDir: string;
-  /** Where the package was found: core itself, one of core's dependencies, or `plugin.path`. */
+  /** Where the package was found: core itself, a distribution package or a dependency of one, or `plugin.path`. */
   origin: 'core' | 'dependency' | 'plugin.path';
 }
 
@@ -44,14 +51,19 @@ export interface PluginRegistryOptions {
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   /** The package whose own connectors and dependencies are scanned first; @omnibus/core by default. */
   corePackageDir?: string;
+  /**
+   * Distribution packages (such as the `omnibus` command's), scanned after core: their own
+   * connectors and those of their dependencies.
+   */
+  distributionDirs?: string[];
 }
 
 interface PackageManifest {
   name?: string;
   version?: string;
+  exports?: unknown;
   omnibus?: { connectors?: unknown; transforms?: unknown; predicates?: unknown };
   dependencies?: Record<string, string>;
-  devDependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
 }
 
@@ -85,7 +97,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
     const manifest = readManifest(packageDir);
     if (!manifest) return;
     const packageName = manifest.name ?? packageDir;
-    await transformPlugins.load(packageDir, packageName, manifest.omnibus, logger);
+    await transformPlugins.load(packageName, manifest.omnibus, logger, (modulePath) => moduleInsidePackage(realDir, connectorModulePath(manifest, modulePath)));
     const modules = manifest.omnibus?.connectors;
     if (modules === undefined) {
       if (origin === 'plugin.path') logger.debug({ package: packageName }, 'package declares no connectors; skipped');
@@ -96,7 +108,7 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
       return;
     }
     for (const modulePath of modules) {
-      const moduleFile = moduleInsidePackage(realDir, modulePath);
+      const moduleFile = moduleInsidePackage(realDir, connectorModulePath(manifest, modulePath));
       if (typeof moduleFile !== 'string') {
         logger.error({ package: packageName, module: modulePath, problem: moduleFile.problem }, 'connector module refused; its connectors are unavailable');
         continue;
@@ -126,19 +138,20 @@ export async function createPluginRegistry(options: PluginRegistryOptions): Prom
     }
   };
 
-  await loadPackage(coreDir, 'core');
-  const coreManifest = readManifest(coreDir);
-  const require = createRequire(join(coreDir, 'package.json'));
-  const dependencyNames = [
-    ...Object.keys(coreManifest?.dependencies ?? {}),
-    ...Object.keys(coreManifest?.devDependencies ?? {}),
-    ...Object.keys(coreManifest?.optionalDependencies ?? {}),
-  ].sort();
-  for (const name of new Set(dependencyNames)) {
-    const dir = findPackageDir(name, require.resolve.paths(name) ?? []);
-    // Development dependencies are absent from production installs: not finding one is normal.
-    if (dir) await loadPackage(dir, 'dependency');
-  }
+  const loadWithDependencies = async (packageDir: string, origin: PluginEntry['origin']): Promise<void> => {
+    await loadPackage(packageDir, origin);
+    const manifest = readManifest(packageDir);
+    const require = createRequire(join(packageDir, 'package.json'));
+    // Real dependencies only: development dependencies are absent from an installed package.
+    const dependencyNames = [...Object.keys(manifest?.dependencies ?? {}), ...Object.keys(manifest?.optionalDependencies ?? {})].sort();
+    for (const name of new Set(dependencyNames)) {
+      const dir = findPackageDir(name, require.resolve.paths(name) ?? []);
+      // An optional dependency may be missing: not finding one is normal.
+      if (dir) await loadPackage(dir, 'dependency');
+    }
+  };
+  await loadWithDependencies(coreDir, 'core');
+  for (const distributionDir of options.distributionDirs ?? []) await loadWithDependencies(distributionDir, 'dependency');
 
   for (const directory of options.pluginPath) {
     const absolute = resolve(directory);
@@ -219,6 +232,58 @@ function sdkApiAccepted(connector: Connector, packageName: string, logger: Plugi
     `connector ${connector.className} of ${packageName} refused: ${problem}`,
   );
   return false;
+}
+
+/**
+ * The custom conditions this process resolves packages with (`--conditions`/`-C`, on its
+ * command line or in NODE_OPTIONS); Node offers no API that lists them.
+ */
+const CUSTOM_CONDITIONS: ReadonlySet<string> = conditionsIn([...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]);
+
+function conditionsIn(args: string[]): Set<string> {
+  const found = new Set<string>();
+  args.forEach((arg, index) => {
+    const flag = /^(?:--conditions|-C)(?:=(.+))?$/.exec(arg);
+    const value = flag ? (flag[1] ?? args[index + 1]) : undefined;
+    if (value) found.add(value);
+  });
+  return found;
+}
+
+/**
+ * The path of a connector module within its package: the file the manifest names, unless the
+ * package's `exports` entry for that file gives another target under one of the process's
+ * custom conditions. moduleInsidePackage checks the result, whichever it is.
+ */
+function connectorModulePath(manifest: PackageManifest, modulePath: string): string {
+  if (isAbsolute(modulePath) || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(modulePath)) return modulePath;
+  const named = `./${modulePath.replace(/^\.\//, '')}`;
+  const chosen = CUSTOM_CONDITIONS.size > 0 ? conditionalTarget(manifest.exports, named) : undefined;
+  return chosen ?? named;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object';
+
+/** Every target of an exports entry, under any condition. */
+const targetsOf = (entry: unknown): string[] =>
+  typeof entry === 'string' ? [entry] : isRecord(entry) ? Object.values(entry).flatMap(targetsOf) : [];
+
+/** In the exports entry one of whose targets is `named`, the target a custom condition picks. */
+function conditionalTarget(exports: unknown, named: string): string | undefined {
+  // `exports` is one entry (a string or conditions) or a map of subpaths ('.', './dev-server') to entries.
+  const subpaths = isRecord(exports) && Object.keys(exports).some((key) => key.startsWith('.'));
+  const entries = subpaths ? Object.values(exports) : [exports];
+  const entry = entries.find((candidate) => targetsOf(candidate).includes(named));
+  return entry === undefined ? undefined : customTarget(entry);
+}
+
+function customTarget(entry: unknown): string | undefined {
+  if (!isRecord(entry)) return undefined;
+  for (const [condition, target] of Object.entries(entry)) {
+    if (!CUSTOM_CONDITIONS.has(condition)) continue;
+    return typeof target === 'string' ? target : customTarget(target);
+  }
+  return undefined;
 }
 
 function readManifest(packageDir: string): PackageManifest | undefined {

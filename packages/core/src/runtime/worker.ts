@@ -27,6 +27,14 @@ import { createPluginRegistry } from './plugins.ts';
 import type { Reconciler } from './reconciler.ts';
 import type { WorkerConfig } from './worker-config.ts';
 
+export interface WorkerOptions {
+  /**
+   * Distribution packages whose dependencies hold bundled connectors (the `omnibus` command's
+   * package depends on the first-party ones); core alone has only its built-ins.
+   */
+  distributionDirs?: string[];
+}
+
 export class Worker {
   readonly logger: Logger;
   readonly container: DependencyContainer;
@@ -39,7 +47,10 @@ export class Worker {
   /** Every listener's URL once started, in the order of `listeners` (port 0 resolved). */
   urls: string[] = [];
 
-  constructor(readonly config: WorkerConfig) {
+  constructor(
+    readonly config: WorkerConfig,
+    private readonly options: WorkerOptions = {},
+  ) {
     this.container = createWorkerContainer(config);
     this.logger = this.container.resolve(TOKENS.logger);
   }
@@ -94,7 +105,11 @@ export class Worker {
     c.register(TOKENS.store, { useValue: store });
     await store.init();
     c.register(TOKENS.plugins, {
-      useValue: await createPluginRegistry({ pluginPath: this.config['plugin.path'], logger: loggers.get('omnibus.plugins') }),
+      useValue: await createPluginRegistry({
+        pluginPath: this.config['plugin.path'],
+        distributionDirs: this.options.distributionDirs,
+        logger: loggers.get('omnibus.plugins'),
+      }),
     });
     const plugins = c.resolve(TOKENS.plugins);
     const herder = c.resolve(TOKENS.herder);

@@ -7,7 +7,6 @@
  * and every export of those modules shaped like a transformation (or predicate) is one. One
  * stamped with an SDK API of another major than the runtime's is refused, as a connector is.
  */
-import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isPredicate, isTransformation, sdkApiIncompatibility, sdkApiVersionOf, SDK_API_VERSION, type Predicate, type Transformation } from '@omnibus/sdk';
 import { transformCatalog, type TransformCatalog } from './catalog.ts';
@@ -27,8 +26,17 @@ export class TransformPlugins {
   readonly found: FoundTransformPlugin[] = [];
   private readonly seen = new Set<unknown>();
 
-  /** Loads the `transforms` and `predicates` modules a manifest names; problems are logged, never thrown. */
-  async load(packageDir: string, packageName: string, omnibus: { transforms?: unknown; predicates?: unknown } | undefined, logger: DiscoveryLogger): Promise<void> {
+  /**
+   * Loads the `transforms` and `predicates` modules a manifest names; problems are logged, never
+   * thrown. `locate` gives a module's file, checked to lie inside its package (as a connector
+   * module's is), or why it is refused.
+   */
+  async load(
+    packageName: string,
+    omnibus: { transforms?: unknown; predicates?: unknown } | undefined,
+    logger: DiscoveryLogger,
+    locate: (modulePath: string) => string | { problem: string },
+  ): Promise<void> {
     for (const kind of ['transforms', 'predicates'] as const) {
       const modules = omnibus?.[kind];
       if (modules === undefined) continue;
@@ -38,9 +46,14 @@ export class TransformPlugins {
       }
       const accepts = kind === 'transforms' ? isTransformation : isPredicate;
       for (const modulePath of modules) {
+        const moduleFile = locate(modulePath);
+        if (typeof moduleFile !== 'string') {
+          logger.error({ package: packageName, module: modulePath, problem: moduleFile.problem }, `${kind} module refused; its plugins are unavailable`);
+          continue;
+        }
         let exported: Record<string, unknown>;
         try {
-          exported = (await import(pathToFileURL(resolve(packageDir, modulePath)).href)) as Record<string, unknown>;
+          exported = (await import(pathToFileURL(moduleFile).href)) as Record<string, unknown>;
         } catch (error) {
           logger.error({ package: packageName, module: modulePath, err: error }, `${kind} module failed to load; its plugins are unavailable`);
           continue;

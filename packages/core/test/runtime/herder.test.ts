@@ -3,13 +3,16 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Password } from '@omnibus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopic } from '../../src/bus/topics.ts';
 import type { ConnectorStateInfo } from '../../src/runtime/types.ts';
 import type { Worker } from '../../src/runtime/worker.ts';
-import { eventually, rejection, startWorker } from './helpers.ts';
+import { eventually, FIXTURE_PLUGINS, rejection, startWorker } from './helpers.ts';
 import { deliveriesById, storeDelivered } from '../bus/helpers.ts';
+
+const WHATSAPP_PACKAGE = fileURLToPath(new URL('../../../connector-whatsapp', import.meta.url));
 
 let dir: string;
 let storeUrl: string;
@@ -20,7 +23,9 @@ let worker: Worker;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'omnibus-herder-'));
   storeUrl = `lmdb:${join(dir, 'data')}`;
-  worker = await startWorker(storeUrl, PROVIDERS);
+  // Core depends on no connector package: the WhatsApp sink (a sink with a webhook) comes
+  // from the workspace through plugin.path, as a third-party package would.
+  worker = await startWorker(storeUrl, { ...PROVIDERS, 'plugin.path': [FIXTURE_PLUGINS, WHATSAPP_PACKAGE] });
 });
 
 afterAll(async () => {

@@ -4,7 +4,8 @@
  * in a bounded cache.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmailSink } from '@omnibus/connector-email';
+// Core depends on no connector package; the workspace's EmailSink is read from its sources.
+import { EmailSink } from '../../../connector-email/src/index.ts';
 import {
   compileConnectorSchema,
   compileSchema,

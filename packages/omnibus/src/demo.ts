@@ -18,8 +18,8 @@ import { messageIdFor } from '@omnibus/connector-email';
 import { startSmtpDevServer, type SmtpDevServer } from '@omnibus/connector-email/dev-server';
 import { startSmscDevServer, type SmscDevServer } from '@omnibus/connector-sms/dev-server';
 import { startWhatsAppDevServer, type WhatsAppDevServer } from '@omnibus/connector-whatsapp/dev-server';
-import { Worker } from '../runtime/worker.ts';
-import { loadWorkerConfig } from '../runtime/worker-config.ts';
+import { loadWorkerConfig, Worker } from '@omnibus/core';
+import { DISTRIBUTION } from './distribution.ts';
 
 export const CHANNELS = ['email', 'sms', 'whatsapp'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -185,7 +185,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
 
   try {
     say(`Omnibus demo: ${total} messages over email, SMS and WhatsApp (store ${store})`);
-    const worker = new Worker(loadWorkerConfig({ store, listeners: 'http://127.0.0.1:0', 'log.level': options.logLevel ?? 'warn' }));
+    const worker = new Worker(loadWorkerConfig({ store, listeners: 'http://127.0.0.1:0', 'log.level': options.logLevel ?? 'warn' }), DISTRIBUTION);
     cleanups.push(() => worker.stop());
     await worker.start();
     const api = restClient(worker.url);

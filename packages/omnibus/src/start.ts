@@ -6,9 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
-import { parseProperties } from '../runtime/config-providers.ts';
-import { Worker } from '../runtime/worker.ts';
-import { loadWorkerConfig } from '../runtime/worker-config.ts';
+import { loadWorkerConfig, parseProperties, Worker } from '@omnibus/core';
+import { DISTRIBUTION } from './distribution.ts';
 
 interface StartOptions {
   store?: string;
@@ -34,7 +33,7 @@ export function registerStartCommand(program: Command): void {
       );
       // Read every connector file before starting: a typo should not leave a half-started worker.
       const connectors = (options.connector ?? []).map(readConnectorFile);
-      const worker = new Worker(config);
+      const worker = new Worker(config, DISTRIBUTION);
       const shutdown = async (signal: string) => {
         worker.logger.info({ signal }, 'shutting down');
         await worker.stop();

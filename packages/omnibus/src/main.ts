@@ -6,9 +6,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../version.ts';
 import { EXIT, registerConnectorsCommand, type CliIo, type ExitState } from './connectors.ts';
 import { registerDemoCommand } from './demo.ts';
+import { VERSION } from './distribution.ts';
 import { registerStartCommand } from './start.ts';
 
 const processIo: CliIo = {

@@ -8,12 +8,12 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
-import type { CliIo } from '../../src/cli/connectors.ts';
-import { startTestWorker, type TestWorker } from '../rest/harness.ts';
+import { startTestWorker, type TestWorker } from '../../../core/test/rest/harness.ts';
+import type { CliIo } from '../../src/connectors.ts';
+import { runCli } from '../../src/main.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const mainTs = join(repoRoot, 'packages/core/src/cli/main.ts');
+const mainTs = join(repoRoot, 'packages/omnibus/src/main.ts');
 const scratch = mkdtempSync(join(tmpdir(), 'omnibus-cli-'));
 
 let workerProcess: ChildProcess | undefined;

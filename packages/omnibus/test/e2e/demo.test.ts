@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { messageIdFor } from '@omnibus/connector-email';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CHANNELS, runDemo, type Channel, type DemoRun, type DemoSummary } from '../../src/cli/demo.ts';
+import { CHANNELS, runDemo, type Channel, type DemoRun, type DemoSummary } from '../../src/demo.ts';
 
 const MESSAGES = 300;
 const DELIVERED_STATES = ['sent', 'delivered', 'read'];
@@ -119,7 +119,7 @@ describe('omnibus demo (CLI)', () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', 'packages/core/src/cli/main.ts', 'demo', '--messages', '30', '--json'],
+        ['--import', 'tsx', 'packages/omnibus/src/main.ts', 'demo', '--messages', '30', '--json'],
         { cwd: root, timeout: 90_000, env: { ...process.env, NO_COLOR: '1' } },
         (error, out, err) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout: out, stderr: err }),
       );
