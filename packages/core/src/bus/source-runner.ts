@@ -8,9 +8,10 @@
  * rebalance never runs one source task on two workers at once.
  */
 import { randomBytes } from 'node:crypto';
-import { stableJson, type Logger, type SourceRecord, type SourceTask } from '@omnibus/sdk';
+import type { Logger, SourceRecord, SourceTask } from '@omnibus/sdk';
 import { HttpError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
+import { canonicalJson } from '../store/canonical-json.ts';
 import { fullSpec } from '../runtime/connector-config.ts';
 import type { SourceTaskSpec, TaskRunner } from '../runtime/types.ts';
 import type { SourceOffset, Store } from '../store/port.ts';
@@ -228,8 +229,8 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
 
   private async offsets(partitions: Array<Record<string, unknown>>): Promise<Array<Record<string, unknown> | null>> {
     const stored = await this.deps.store.getSourceOffsets(this.spec.connectorName);
-    const byPartition = new Map(stored.map((o) => [stableJson(o.partition), o.offset]));
-    return partitions.map((p) => byPartition.get(stableJson(p)) ?? null);
+    const byPartition = new Map(stored.map((o) => [canonicalJson(o.partition), o.offset]));
+    return partitions.map((p) => byPartition.get(canonicalJson(p)) ?? null);
   }
 
   protected async releaseAll(): Promise<void> {
@@ -257,7 +258,7 @@ class SourceTaskFailed extends Error {
 /** The last offset of each source partition, in the order partitions first appeared. */
 function latestOffsets(records: SourceRecord[]): SourceOffset[] {
   const latest = new Map<string, SourceOffset>();
-  for (const record of records) latest.set(stableJson(record.sourcePartition), { partition: record.sourcePartition, offset: record.sourceOffset });
+  for (const record of records) latest.set(canonicalJson(record.sourcePartition), { partition: record.sourcePartition, offset: record.sourceOffset });
   return [...latest.values()];
 }
 

@@ -48,7 +48,8 @@ import { migrateSchema } from './cql-schema.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
-import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
   ConnectorRecord,

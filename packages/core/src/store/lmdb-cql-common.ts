@@ -40,15 +40,6 @@ export function checkMessages(messages: readonly Message[], topicOf: (name: stri
   }
 }
 
-/** JSON with object keys sorted, so that equal partition maps name the same source-offset row. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
-}
-
 /**
  * Tie-breakers for events that share a message and a millisecond: a per-process counter
  * (keeps one process's events in the order it appended them) and a random process tag (keeps
