@@ -7,7 +7,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
-import { stableJson } from '@omnibus/sdk';
+import { canonicalJson } from '../store/canonical-json.ts';
 
 type AnyAjv = Ajv | Ajv2019 | Ajv2020;
 
@@ -36,7 +36,7 @@ const compiled = new Map<string, ValidateFunction>();
 
 /** Compiles (or finds compiled) `schema`; throws ajv's error when it is not a valid schema. */
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  const canonical = stableJson(schema);
+  const canonical = canonicalJson(schema);
   let validate = compiled.get(canonical);
   if (!validate) {
     validate = ajvFor(schema).compile(schema);
