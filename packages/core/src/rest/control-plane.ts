@@ -13,6 +13,7 @@ import type { ConfigSpec } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpError, badRequest, notFound } from '../errors.ts';
+import { checkConnectorName, checkOffsets, withConfigName } from '../runtime/connector-checks.ts';
 import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector-config.ts';
 import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
 import type { SourceOffset } from '../store/port.ts';
@@ -24,7 +25,6 @@ export interface ControlPlaneDeps {
 }
 
 const HIDDEN = '[hidden]';
-const MAX_NAME_BYTES = 255;
 const INT32_MAX = 2_147_483_647;
 
 /** When a connector's class is unknown (its plugin was removed), secrets are recognised by name. */
@@ -129,10 +129,10 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       }
       if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw badRequest('Connector name must be a string');
       const name = typeof body.name === 'string' ? body.name.trim() : '';
-      checkName(name);
+      checkConnectorName(name);
       if (body.config === undefined || body.config === null) throw badRequest('The request body has no connector config');
       const config = configBody(body.config, { allowNull: false, what: 'config' });
-      withName(name, config);
+      withConfigName(name, config);
       let initialState: TargetState | undefined;
       if (body.initial_state !== undefined && body.initial_state !== null) {
         const given = typeof body.initial_state === 'string' ? INITIAL_STATES[body.initial_state.toUpperCase()] : undefined;
@@ -158,9 +158,9 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
 
     app.put<{ Params: Params; Body: unknown }>('/connectors/:connector/config', async (request, reply) => {
       const name = request.params.connector;
-      checkName(name);
+      checkConnectorName(name);
       const config = configBody(request.body, { allowNull: false, what: 'connector config' });
-      withName(name, config);
+      withConfigName(name, config);
       if (Object.values(config).includes(HIDDEN)) restoreHidden(name, config, await existingConfig(name));
       const { created, info } = await herder.putConnectorConfig(name, config as Record<string, string>);
       if (created) reply.status(201).header('location', locationOf(name));
@@ -321,25 +321,6 @@ function configBody(body: unknown, options: { allowNull: boolean; what: string }
   return out;
 }
 
-/** Kafka's name rule: the name in the config, if any, must be the connector's; otherwise it is added. */
-function withName(name: string, config: Record<string, string | null>): void {
-  if ('name' in config && config.name !== name) {
-    throw badRequest(`Connector name configuration (${String(config.name)}) doesn't match connector name in the URL (${name})`);
-  }
-  config.name = name;
-}
-
-function checkName(name: string): void {
-  if (name === '') throw badRequest('Connector name must not be empty', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
-  // Slashes cannot be addressed in /connectors/{name}/… paths; control characters break logs and terminals.
-  if (/[\u0000-\u001f\u007f/]/.test(name)) {
-    throw badRequest('Connector name must not contain control characters or slashes', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
-  }
-  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
-    throw badRequest(`Connector name must be at most ${MAX_NAME_BYTES} bytes long`, undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
-  }
-}
-
 function taskId(text: string): number {
   const id = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
   if (!(id <= INT32_MAX)) throw badRequest(`Invalid task id ${JSON.stringify(text)}: expected a non-negative integer`, undefined, 'OMNI_ERR_TASK_ID_INVALID');
@@ -359,20 +340,7 @@ function booleanParam(query: Query, name: string, fallback: boolean): boolean {
 }
 
 function offsetsBody(body: unknown): SourceOffset[] {
-  const object = objectBody(body);
-  const offsets = object.offsets;
-  if (!Array.isArray(offsets) || offsets.length === 0) {
-    throw badRequest('Partitions / offsets need to be provided for an alter offsets request', undefined, 'OMNI_ERR_OFFSETS_MISSING');
-  }
-  return offsets.map((item, index) => {
-    const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-    if (!isMap(item) || !isMap(item.partition)) throw badRequest(`offsets[${index}].partition must be a JSON object`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-    if (item.offset !== null && !isMap(item.offset)) {
-      throw badRequest(`offsets[${index}].offset must be a JSON object, or null to reset the partition`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-    }
-    // A null offset resets that partition (Kafka's KIP-875); the herder receives it as given.
-    return { partition: item.partition, offset: item.offset as Record<string, unknown> };
-  });
+  return checkOffsets(objectBody(body).offsets);
 }
 
 function splitList(value: string | undefined): string[] {
