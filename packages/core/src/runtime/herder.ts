@@ -13,8 +13,10 @@ import { ConfigError, Password, type ConfigInfos, type ConfigSpec, type Connecto
 import type { Logger } from 'pino';
 import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
+import { canonicalJson } from '../store/canonical-json.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
 import { restorePlaceholders, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
+import { checkOffsets, withConfigName } from './connector-checks.ts';
 import { fullSpec } from './connector-config.ts';
 import type { ConnectorInfo, ConnectorStateInfo, ConnectorType, Herder, PluginRegistry, RestartOptions } from './types.ts';
 
@@ -206,10 +208,7 @@ export class StoreHerder implements Herder {
   /** Everything a write checks, in Kafka's order; returns the config to store (name injected). */
   private async validateForWrite(name: string, given: Record<string, unknown>): Promise<{ connector: Connector; config: Record<string, string> }> {
     const config = this.stringConfig(given, { allowNull: true });
-    if (config.name !== undefined && config.name !== null && config.name !== name) {
-      throw badRequest(`Connector name configuration (${config.name}) doesn't match connector name in the URL (${name})`, undefined, CONFIG_INVALID);
-    }
-    config.name = name;
+    withConfigName(name, config);
     const className = config['connector.class'];
     if (className === undefined || className === null || className.trim() === '') throw this.noConnectorType(config);
     const connector = this.connectorFor(className);
@@ -375,12 +374,10 @@ export class StoreHerder implements Herder {
 
   async alterOffsets(name: string, offsets: SourceOffset[]): Promise<void> {
     const record = await this.stoppedForOffsets(name);
-    if (!Array.isArray(offsets) || offsets.length === 0) {
-      throw badRequest('Partitions / offsets need to be provided for an alter offsets request', undefined, 'OMNI_ERR_OFFSETS_INVALID');
-    }
+    const checked = checkOffsets(offsets);
     const type = this.typeOf(record);
-    if (type === 'source') return this.alterSourceOffsets(name, offsets as Array<{ partition: unknown; offset: unknown }>);
-    if (type === 'sink') return this.alterSinkOffsets(record, offsets as Array<{ partition: unknown; offset: unknown }>);
+    if (type === 'source') return this.alterSourceOffsets(name, checked);
+    if (type === 'sink') return this.alterSinkOffsets(record, checked);
     throw badRequest(`The offsets of connector ${name} cannot be altered: its class ${record.config['connector.class']} is not installed`);
   }
 
@@ -413,19 +410,14 @@ export class StoreHerder implements Herder {
     return record;
   }
 
-  private async alterSourceOffsets(name: string, offsets: Array<{ partition: unknown; offset: unknown }>): Promise<void> {
-    for (const [i, entry] of offsets.entries()) {
-      if (!isPlainObject(entry?.partition)) throw badRequest(`Offset entry ${i}: the source partition must be a JSON object`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-      if (entry.offset !== null && !isPlainObject(entry.offset)) {
-        throw badRequest(`Offset entry ${i}: the source offset must be a JSON object, or null to reset the partition`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-      }
-    }
-    const byPartition = new Map((await this.store.getSourceOffsets(name)).map((o) => [stableJson(o.partition), o]));
+  /** `offsets` as checkOffsets returns them: partitions are maps, offsets maps or null. */
+  private async alterSourceOffsets(name: string, offsets: SourceOffset[]): Promise<void> {
+    const byPartition = new Map((await this.store.getSourceOffsets(name)).map((o) => [canonicalJson(o.partition), o]));
     let removed = false;
     for (const { partition, offset } of offsets) {
-      const key = stableJson(partition);
+      const key = canonicalJson(partition);
       if (offset === null) removed = byPartition.delete(key) || removed;
-      else byPartition.set(key, { partition: partition as Record<string, unknown>, offset: offset as Record<string, unknown> });
+      else byPartition.set(key, { partition, offset });
     }
     if (removed) await this.store.deleteSourceOffsets(name);
     const kept = [...byPartition.values()];
@@ -433,7 +425,7 @@ export class StoreHerder implements Herder {
     this.logger.info({ connector: name, partitions: offsets.length }, 'source offsets altered');
   }
 
-  private async alterSinkOffsets(record: ConnectorRecord, offsets: Array<{ partition: unknown; offset: unknown }>): Promise<void> {
+  private async alterSinkOffsets(record: ConnectorRecord, offsets: SourceOffset[]): Promise<void> {
     const topics = new Map((await this.sinkTopics(record)).map((t) => [t.name, t]));
     const writes: Array<{ topic: string; shard: number; watermark: number }> = [];
     for (const [i, { partition, offset }] of offsets.entries()) {
@@ -573,17 +565,6 @@ function stringifyValues(config: Record<string, unknown>): Record<string, string
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (isPlainObject(value)) {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 function sameStrings(a: Record<string, string>, b: Record<string, string>): boolean {
