@@ -2,7 +2,7 @@
  * The public surface of @omnibus/core, for embedding a worker (tests, demos, benchmarks) and
  * for tools that read or write the bus directly. Connector authors depend on @omnibus/sdk only.
  */
-export { Worker } from './runtime/worker.ts';
+export { Worker } from './worker/worker.ts';
 export { loadWorkerConfig, workerConfigSpec, type WorkerConfig } from './runtime/worker-config.ts';
 export { commonConnectorSpec, fullSpec, maskSecrets } from './runtime/connector-config.ts';
 export { openStore } from './store/open.ts';

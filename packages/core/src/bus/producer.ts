@@ -7,7 +7,7 @@ import type { ValidateFunction } from 'ajv';
 import { HttpError, badRequest, notFound, unprocessable } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, MessagePosition, Store, Topic } from '../store/port.ts';
-import { UuidV7Generator } from './ids.ts';
+import { UuidV7Generator } from '../store/ids.ts';
 import { compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
 import type { ShardSignals } from './signals.ts';

@@ -18,7 +18,7 @@ import { messageIdFor } from '@omnibus/connector-email';
 import { startSmtpDevServer, type SmtpDevServer } from '@omnibus/connector-email/dev-server';
 import { startSmscDevServer, type SmscDevServer } from '@omnibus/connector-sms/dev-server';
 import { startWhatsAppDevServer, type WhatsAppDevServer } from '@omnibus/connector-whatsapp/dev-server';
-import { Worker } from '../runtime/worker.ts';
+import { Worker } from '../worker/worker.ts';
 import { loadWorkerConfig } from '../runtime/worker-config.ts';
 
 export const CHANNELS = ['email', 'sms', 'whatsapp'] as const;

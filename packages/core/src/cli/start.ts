@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { parseProperties } from '../runtime/config-providers.ts';
-import { Worker } from '../runtime/worker.ts';
+import { Worker } from '../worker/worker.ts';
 import { loadWorkerConfig } from '../runtime/worker-config.ts';
 
 interface StartOptions {

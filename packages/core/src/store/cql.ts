@@ -41,7 +41,7 @@ import { randomUUID } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
 import { createLogger } from '../logging.ts';
-import { impliedPosition, positionImplied, type ImpliedPosition } from '../bus/ids.ts';
+import { impliedPosition, positionImplied, type ImpliedPosition } from './ids.ts';
 import { BUCKET_MS, chunks, estimatedBytes, inPool, keptFor, MAX_TTL_SECONDS, positionSlot, rangeReads, ttlSeconds } from './cql-layout.ts';
 import { connectorFromRow, connectorValues, deliveryFromRow, deliveryPartition, KEY_COLUMNS, leaseFromRow, messageFromRow, sameDetail, toNumber, topicFromRow, type BatchQuery } from './cql-rows.ts';
 import { migrateSchema } from './cql-schema.ts';

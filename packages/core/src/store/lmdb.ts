@@ -33,7 +33,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { asBinary, open, type Binary, type Database, type Key, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
-import { impliedPosition, positionImplied } from '../bus/ids.ts';
+import { impliedPosition, positionImplied } from './ids.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {

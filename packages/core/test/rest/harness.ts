@@ -1,7 +1,7 @@
 /**
  * A worker's REST surface for the route tests: a real LMDB store in a temp dir, the real
  * herder and plugin registry (with examples/ on plugin.path, so HelloSink is installed), and
- * the route plugins composed as runtime/worker.ts composes them (without the reconciler, so
+ * the route plugins composed as worker/worker.ts composes them (without the reconciler, so
  * statuses stay as the tests write them). Log lines go to a file through the
  * runtime's own logger (same redaction), so tests can read everything that was logged.
  */
