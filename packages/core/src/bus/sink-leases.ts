@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DeliveryUpdate, Logger } from '@omnibus/sdk';
-import type { CommonConnectorConfig } from '../runtime/connector-config.ts';
-import type { SinkTaskSpec } from '../runtime/types.ts';
+import type { CommonConnectorConfig } from './connector-config.ts';
+import type { SinkTaskSpec } from './task-runner.ts';
 import type { Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions } from './consumer.ts';
 import { HeldLease } from './lease.ts';

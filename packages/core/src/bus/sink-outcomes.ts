@@ -4,7 +4,7 @@
  * what is finished or retried.
  */
 import type { SinkOutcome, SinkRecord } from '@omnibus/sdk';
-import type { CommonConnectorConfig } from '../runtime/connector-config.ts';
+import type { CommonConnectorConfig } from './connector-config.ts';
 import type { Delivery, DeliveryState, Message, MessagePosition, NewMessageEvent, ProviderIdEntry } from '../store/port.ts';
 import { retryDelay } from './pacing.ts';
 import type { DeadLetterFailure, DeadLetterResults } from './sink-dead-letters.ts';

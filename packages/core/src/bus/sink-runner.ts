@@ -25,8 +25,8 @@
  * (sink-dead-letters.ts).
  */
 import { FatalConnectorError, type DeliveryUpdate, type SinkOutcome, type SinkRecord, type SinkTask } from '@omnibus/sdk';
-import { fullSpec, type CommonConnectorConfig } from '../runtime/connector-config.ts';
-import type { SinkTaskSpec, TaskRunner } from '../runtime/types.ts';
+import { fullSpec, type CommonConnectorConfig } from './connector-config.ts';
+import type { SinkTaskSpec, TaskRunner } from './task-runner.ts';
 import type { Delivery } from '../store/port.ts';
 import { TokenBucket } from './pacing.ts';
 import { applyDeliveryUpdates } from './receipts.ts';
