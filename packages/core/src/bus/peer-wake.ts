@@ -31,7 +31,6 @@
 import type { Logger } from '@omnibus/sdk';
 import { badRequest } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AuthConfig } from '../rest/auth.ts';
 import type { Member } from '../store/port.ts';
 import type { ShardSignals } from './signals.ts';
 import { MAX_SHARDS, TOPIC_NAME_PATTERN } from './topics.ts';
@@ -253,8 +252,14 @@ function add(pending: PendingShards, topic: string, shard: number): void {
   else pending.set(topic, new Set([shard]));
 }
 
+/** The control plane's credentials (the REST layer's AuthConfig has this shape). */
+export interface PeerCredentials {
+  bearerTokens: readonly string[];
+  basicUsers: ReadonlyArray<{ user: string; password: string }>;
+}
+
 /** The Authorization header that lets this worker's hints pass its peers' auth (same settings cluster-wide). */
-export function peerAuthorization(auth: AuthConfig): string | undefined {
+export function peerAuthorization(auth: PeerCredentials): string | undefined {
   const token = auth.bearerTokens[0];
   if (token) return `Bearer ${token}`;
   const user = auth.basicUsers[0];
