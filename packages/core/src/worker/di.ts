@@ -18,7 +18,7 @@ import { ShardSignals } from '../bus/signals.ts';
 import { createLogger } from '../logging.ts';
 import { Metrics } from '../metrics.ts';
 import { authConfigFrom } from '../rest/auth.ts';
-import { createLoggerRegistry, type LoggerRegistry } from '../rest/loggers.ts';
+import { createLoggerRegistry, type LoggerRegistry } from '../runtime/logger-registry.ts';
 import { ConfigProviders } from '../runtime/config-providers.ts';
 import { StoreHerder } from '../runtime/herder.ts';
 import { Membership, type WorkerIdentity } from '../runtime/membership.ts';
