@@ -34,6 +34,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { asBinary, open, type Binary, type Database, type Key, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
 import { impliedPosition, positionImplied } from './ids.ts';
+import type { LmdbWriteStats } from '../metrics.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
 import type {
@@ -158,23 +159,7 @@ interface Tables {
   statuses: Database<StatusRecord, Key>;
 }
 
-/**
- * What lmdb-js counts about this process's write transactions (its `trackMetrics`), all
- * cumulative since the store was opened but `usedBytes`. Pages written per transaction and
- * seconds in transactions per put show an operator the write amplification of small commits.
- */
-export interface LmdbWriteStats {
-  transactions: number;
-  puts: number;
-  deletes: number;
-  pagesWritten: number;
-  /** Time the write thread spent inside write transactions. */
-  transactionSeconds: number;
-  /** Time spent flushing commits to disk (after they are visible: see overlappingSync). */
-  syncSeconds: number;
-  /** The environment's used size: its last page number times the page size. */
-  usedBytes: number;
-}
+export type { LmdbWriteStats };
 
 export interface LmdbStoreOptions {
   /**
