@@ -29,7 +29,7 @@
  * {@link MAX_CLOCK_WAIT_MS}).
  */
 import type { Logger } from '@omnibus/sdk';
-import { badRequest } from '../errors.ts';
+import { coreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Member } from '../store/port.ts';
 import type { ShardSignals } from './signals.ts';
@@ -276,10 +276,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function parseWakeHints(body: unknown): WakeHints {
   if (!isObject(body) || !Array.isArray(body.shards)) {
-    throw badRequest('Expected a JSON object {shards: [{topic, shard}, …], at?}', undefined, 'OMNI_ERR_BUS_WAKE_INVALID');
+    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: 'Expected a JSON object {shards: [{topic, shard}, …], at?}' });
   }
   if (body.shards.length > MAX_WAKE_SHARDS) {
-    throw badRequest(`A wake hint names at most ${MAX_WAKE_SHARDS} shards; got ${body.shards.length}`, undefined, 'OMNI_ERR_BUS_WAKE_INVALID');
+    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: `A wake hint names at most ${MAX_WAKE_SHARDS} shards; got ${body.shards.length}` });
   }
   const errors: Array<{ index?: number; field: string; message: string }> = [];
   const shards: ShardRef[] = [];
@@ -303,7 +303,7 @@ export function parseWakeHints(body: unknown): WakeHints {
     errors.push({ field: 'at', message: 'must be a time in ms since the epoch' });
   }
   if (errors.length > 0) {
-    throw badRequest(`${errors.length} problem(s) in the wake hint; nothing was woken`, { errors }, 'OMNI_ERR_BUS_WAKE_INVALID');
+    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: `${errors.length} problem(s) in the wake hint; nothing was woken` }, { errors });
   }
   return at === undefined ? { shards } : { shards, at: at as number };
 }

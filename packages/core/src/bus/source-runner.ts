@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger, SourceRecord, SourceTask } from '@omnibus/sdk';
-import { HttpError } from '../errors.ts';
+import { CoreError, coreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { canonicalJson } from '../store/canonical-json.ts';
 import { fullSpec } from './connector-config.ts';
@@ -62,7 +62,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
     if (shards !== undefined) {
       const n = Number(shards);
       if (!Number.isInteger(n) || n < 1 || n > 4096) {
-        throw new HttpError(400, 'OMNI_ERR_CONFIG_INVALID', `topic.creation.default.partitions must be an integer from 1 to 4096; got ${shards}`);
+        throw coreError('OMNI_ERR_CONFIG_INVALID', { key: 'topic.creation.default.partitions', rule: 'an integer from 1 to 4096', value: shards });
       }
       this.topicShards = n;
     }
@@ -200,7 +200,8 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
         try {
           await ensureTopic(this.deps.store, { name: topic, shards: this.topicShards });
         } catch (error) {
-          if (error instanceof HttpError) throw new SourceTaskFailed(error);
+          // A topic the bus refuses (its name) will be refused again; a store failure is retried.
+          if (error instanceof CoreError && error.status < 500) throw new SourceTaskFailed(error);
           throw error;
         }
         this.knownTopics.add(topic);
@@ -217,7 +218,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
         } catch (error) {
           // A record the bus rejects (schema, key) will be rejected again: the task fails, as
           // Kafka Connect fails a task on a conversion error.
-          if (error instanceof HttpError && error.status < 500) {
+          if (error instanceof CoreError && error.status < 500) {
             const detail = error.details ? `: ${JSON.stringify(error.details)}` : '';
             throw new SourceTaskFailed(new Error(`records polled for topic ${topic} were rejected: ${error.message}${detail}`, { cause: error }));
           }

@@ -5,7 +5,7 @@
 import type cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
 import { toNumber } from './cql-rows.ts';
-import { StoreError } from './lmdb-cql-common.ts';
+import { coreError } from '../errors.ts';
 
 type Client = cassandra.Client;
 type QueryOptions = cassandra.QueryOptions;
@@ -129,10 +129,7 @@ export async function migrateSchema(client: Client, { keyspace, owner: me, plain
   const applied = await client.execute(`SELECT version, state FROM ${table}`, [], plain);
   const newer = applied.rows.find((row) => row.get('version') > latest && row.get('state') === 'applied');
   if (newer) {
-    throw new StoreError(
-      'OMNI_ERR_STORE_SCHEMA_NEWER',
-      `keyspace ${keyspace} has schema version ${newer.get('version')}, newer than this Omnibus understands (${latest}); upgrade Omnibus`,
-    );
+    throw coreError('OMNI_ERR_STORE_SCHEMA_NEWER', { store: `keyspace ${keyspace}`, found: newer.get('version') as number, supported: latest });
   }
   for (const migration of MIGRATIONS) {
     const deadline = Date.now() + MIGRATION_WAIT_MS;
@@ -172,7 +169,7 @@ export async function migrateSchema(client: Client, { keyspace, owner: me, plain
         continue; // re-read: "applied" now, or another worker took the claim over and will finish
       }
       if (Date.now() > deadline) {
-        throw new StoreError('OMNI_ERR_STORE_MIGRATION_TIMEOUT', `schema migration ${migration.version} of ${keyspace} did not finish within ${MIGRATION_WAIT_MS / 1000} s`);
+        throw coreError('OMNI_ERR_STORE_MIGRATION_TIMEOUT', { version: migration.version, keyspace, seconds: MIGRATION_WAIT_MS / 1000 });
       }
       await sleep(250);
     }

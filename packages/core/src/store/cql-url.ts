@@ -4,7 +4,7 @@
  */
 import cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
-import { StoreError } from './lmdb-cql-common.ts';
+import { coreError, type CoreError } from '../errors.ts';
 
 const { types } = cassandra;
 
@@ -41,12 +41,12 @@ export interface CqlStoreOptions {
   logger?: Logger;
 }
 
-const urlError = (url: string, problem: string): StoreError =>
-  new StoreError(
-    'OMNI_ERR_STORE_URL_INVALID',
-    `invalid CQL store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": ${problem} ` +
+const urlError = (url: string, problem: string): CoreError =>
+  coreError('OMNI_ERR_STORE_URL_INVALID', {
+    problem:
+      `invalid CQL store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": ${problem} ` +
       '(expected cql://host1,host2:9042/keyspace?dc=datacenter1[&user=…&password=…&consistency=LOCAL_QUORUM&serial=SERIAL&replication=3])',
-  );
+  });
 
 /** Parses `cql://[user:password@]host1,host2[:port]/keyspace?dc=…&…` into store options. */
 export function parseCqlUrl(url: string): CqlStoreOptions {

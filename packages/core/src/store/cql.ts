@@ -49,7 +49,8 @@ import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } fr
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
 import { canonicalJson } from './canonical-json.ts';
-import { checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
+import { coreError } from '../errors.ts';
+import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -806,7 +807,7 @@ export class CqlStore implements Store {
       if ((await this.execute(this.q.updateConnector, [...values.slice(1), record.name], this.lwt)).wasApplied()) return;
       if ((await this.execute(this.q.insertConnector, values, this.lwt)).wasApplied()) return;
     }
-    throw new StoreError('OMNI_ERR_STORE_CONTENDED', `connector ${record.name} kept changing under us; its config was not written`);
+    throw coreError('OMNI_ERR_STORE_CONTENDED', { connector: record.name });
   }
 
   async createConnector(record: ConnectorRecord): Promise<boolean> {

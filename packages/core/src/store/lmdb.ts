@@ -36,7 +36,8 @@ import { asBinary, open, type Binary, type Database, type Key, type RootDatabase
 import { impliedPosition, positionImplied } from './ids.ts';
 import type { LmdbWriteStats } from '../metrics.ts';
 import { canonicalJson } from './canonical-json.ts';
-import { checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
+import { coreError } from '../errors.ts';
+import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -236,10 +237,7 @@ export class LmdbStore implements Store {
     });
     if (found > SCHEMA_VERSION) {
       await root.close();
-      throw new StoreError(
-        'OMNI_ERR_STORE_SCHEMA_NEWER',
-        `${this.description} holds schema version ${found}, newer than this Omnibus understands (${SCHEMA_VERSION}); upgrade Omnibus`,
-      );
+      throw coreError('OMNI_ERR_STORE_SCHEMA_NEWER', { store: this.description, found, supported: SCHEMA_VERSION });
     }
     this.root = root;
     this.tablesOrUndefined = tables;
