@@ -3,7 +3,7 @@
  * REST control plane runs them on the request before anything else, and the herder again on
  * what it is given (it is called directly too, e.g. by a worker started with --connector).
  */
-import { badRequest } from '../errors.ts';
+import { coreError } from '../errors.ts';
 import type { SourceOffset } from '../store/port.ts';
 
 /** The longest connector name, in UTF-8 bytes. */
@@ -12,13 +12,13 @@ export const MAX_CONNECTOR_NAME_BYTES = 255;
 const isMap = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 export function checkConnectorName(name: string): void {
-  if (name === '') throw badRequest('Connector name must not be empty', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
+  if (name === '') throw coreError('OMNI_ERR_CONNECTOR_NAME_INVALID', { rule: 'not be empty' });
   // Slashes cannot be addressed in /connectors/{name}/… paths; control characters break logs and terminals.
   if (/[\u0000-\u001f\u007f/]/.test(name)) {
-    throw badRequest('Connector name must not contain control characters or slashes', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
+    throw coreError('OMNI_ERR_CONNECTOR_NAME_INVALID', { rule: 'not contain control characters or slashes' });
   }
   if (Buffer.byteLength(name, 'utf8') > MAX_CONNECTOR_NAME_BYTES) {
-    throw badRequest(`Connector name must be at most ${MAX_CONNECTOR_NAME_BYTES} bytes long`, undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
+    throw coreError('OMNI_ERR_CONNECTOR_NAME_INVALID', { rule: `be at most ${MAX_CONNECTOR_NAME_BYTES} bytes long` });
   }
 }
 
@@ -28,11 +28,9 @@ export function checkConnectorName(name: string): void {
  */
 export function withConfigName<T extends Record<string, unknown>>(name: string, config: T): T & { name: string } {
   if (config.name !== undefined && config.name !== null && config.name !== name) {
-    throw badRequest(
-      `Connector name configuration (${String(config.name)}) doesn't match connector name in the URL (${name})`,
-      undefined,
-      'OMNI_ERR_CONNECTOR_CONFIG_INVALID',
-    );
+    throw coreError('OMNI_ERR_CONNECTOR_CONFIG_INVALID', {
+      problem: `Connector name configuration (${String(config.name)}) doesn't match connector name in the URL (${name})`,
+    });
   }
   (config as Record<string, unknown>).name = name;
   return config as T & { name: string };
@@ -45,12 +43,12 @@ export function withConfigName<T extends Record<string, unknown>>(name: string, 
  */
 export function checkOffsets(offsets: unknown): SourceOffset[] {
   if (!Array.isArray(offsets) || offsets.length === 0) {
-    throw badRequest('Partitions / offsets need to be provided for an alter offsets request', undefined, 'OMNI_ERR_OFFSETS_MISSING');
+    throw coreError('OMNI_ERR_OFFSETS_MISSING', {});
   }
   return offsets.map((item: unknown, index) => {
-    if (!isMap(item) || !isMap(item.partition)) throw badRequest(`offsets[${index}].partition must be a JSON object`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+    if (!isMap(item) || !isMap(item.partition)) throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `offsets[${index}].partition must be a JSON object` });
     if (item.offset !== null && !isMap(item.offset)) {
-      throw badRequest(`offsets[${index}].offset must be a JSON object, or null to reset the partition`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `offsets[${index}].offset must be a JSON object, or null to reset the partition` });
     }
     return { partition: item.partition, offset: item.offset as Record<string, unknown> };
   });
