@@ -8,7 +8,7 @@
 import type { ConnectorContext, WebhookRequest, WebhookResponse } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { notFound } from '../errors.ts';
+import { coreError } from '../errors.ts';
 import type { Herder } from '../runtime/types.ts';
 
 export interface HooksRoutesDeps {
@@ -28,7 +28,7 @@ export function hooksRoutes(deps: HooksRoutesDeps): FastifyPluginAsync {
       const name = request.params.connector;
       const target = await herder.webhookTarget(name);
       if (!target?.connector.webhook) {
-        throw notFound(`Connector ${name} not found or has no webhook`, 'OMNI_ERR_WEBHOOK_NOT_FOUND');
+        throw coreError('OMNI_ERR_WEBHOOK_NOT_FOUND', { connector: name });
       }
       const connectorLogger = logger.child({ connector: name });
       const context: ConnectorContext = {

@@ -3,7 +3,7 @@
  * (runtime/logger-registry.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { HttpError, badRequest, notFound } from '../errors.ts';
+import { coreError } from '../errors.ts';
 import type { LoggerRegistry } from '../runtime/logger-registry.ts';
 
 export interface LoggersRoutesDeps {
@@ -18,7 +18,7 @@ export function loggersRoutes(deps: LoggersRoutesDeps): FastifyPluginAsync {
 
     app.get<{ Params: { logger: string } }>('/admin/loggers/:logger', async (request) => {
       const level = loggers.describe(request.params.logger);
-      if (!level) throw notFound(`Logger ${request.params.logger} not found.`, 'OMNI_ERR_LOGGER_NOT_FOUND');
+      if (!level) throw coreError('OMNI_ERR_LOGGER_NOT_FOUND', { logger: request.params.logger });
       return level;
     });
 
@@ -28,9 +28,9 @@ export function loggersRoutes(deps: LoggersRoutesDeps): FastifyPluginAsync {
         const body = request.body;
         const level = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { level?: unknown }).level : undefined;
         if (level === undefined || level === null) {
-          throw badRequest("Desired 'level' parameter was not specified in request.", undefined, 'OMNI_ERR_LOGGER_LEVEL_MISSING');
+          throw coreError('OMNI_ERR_LOGGER_LEVEL_MISSING', {});
         }
-        if (typeof level !== 'string') throw new HttpError(404, 'OMNI_ERR_LOGGER_LEVEL_INVALID', `invalid log level '${JSON.stringify(level)}'.`);
+        if (typeof level !== 'string') throw coreError('OMNI_ERR_LOGGER_LEVEL_INVALID', { level: JSON.stringify(level) });
         const scope = typeof request.query.scope === 'string' ? request.query.scope.toLowerCase() : 'worker';
         if (scope !== 'worker' && scope !== 'cluster') {
           // Kafka's documented behaviour: an unknown scope is logged and treated as `worker`.

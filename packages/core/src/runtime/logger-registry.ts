@@ -9,7 +9,7 @@
  * `logger.child({task})`, Fastify's per-request loggers) and sets their level too.
  */
 import type { Logger } from 'pino';
-import { HttpError } from '../errors.ts';
+import { coreError } from '../errors.ts';
 
 /** Kafka's LoggerLevel entity. */
 export interface LoggerLevel {
@@ -101,7 +101,7 @@ export class LoggerRegistry {
    */
   setLevel(namespace: string, log4jLevel: string): string[] {
     const level = LOG4J_TO_PINO[log4jLevel.toUpperCase()];
-    if (level === undefined) throw new HttpError(404, 'OMNI_ERR_LOGGER_LEVEL_INVALID', `invalid log level '${log4jLevel}'.`);
+    if (level === undefined) throw coreError('OMNI_ERR_LOGGER_LEVEL_INVALID', { level: log4jLevel });
     if (namespace !== ROOT && !this.entries.has(namespace)) this.get(namespace);
     const now = Date.now();
     const affected: string[] = [];

@@ -43,7 +43,7 @@ export interface RestartOptions {
 
 /**
  * What the control plane asks of the cluster. Every method validates before it writes:
- * a rejected request changes nothing. Errors are HttpErrors with Kafka's status codes
+ * a rejected request changes nothing. Errors are registry errors (errors.ts) with Kafka's status codes
  * (404 unknown connector, 409 exists/conflict, 400 invalid config).
  */
 export interface Herder {

@@ -45,7 +45,7 @@ export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) 
   }
 }
 
-/** The HttpError a herder call rejects with. */
+/** The registry error a herder call rejects with. */
 export async function rejection(promise: Promise<unknown>): Promise<{ status: number; message: string }> {
   try {
     await promise;
