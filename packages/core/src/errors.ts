@@ -42,7 +42,7 @@ export const ERRORS = {
   },
   OMNI_ERR_CONNECTOR_CLASS_MISSING: {
     status: 400,
-    message: 'Connector config {config} contains no connector type',
+    message: '{problem}',
     description: 'A connector config without `connector.class`.',
   },
   OMNI_ERR_CONNECTOR_CLASS_UNKNOWN: {
@@ -60,6 +60,11 @@ export const ERRORS = {
     description: 'Altering or resetting the offsets of a connector that is not STOPPED.',
   },
   OMNI_ERR_TASK_NOT_FOUND: { status: 404, message: 'Unknown task: {connector}-{task}', description: 'A task id the connector does not have.' },
+  OMNI_ERR_TASK_STATUS_NOT_FOUND: {
+    status: 404,
+    message: 'No status found for task {connector}-{task}',
+    description: 'The status of a task the connector does not have (or has not reported yet).',
+  },
   OMNI_ERR_TASK_ID_INVALID: {
     status: 400,
     message: 'Invalid task id {id}: expected a non-negative integer',

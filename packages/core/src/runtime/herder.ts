@@ -11,7 +11,7 @@
  */
 import { ConfigError, Password, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
-import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
+import { CoreError, coreError } from '../errors.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
 import { canonicalJson } from '../store/canonical-json.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
@@ -33,8 +33,8 @@ export interface StoreHerderOptions {
   sinkConsumer?: (connector: string) => string;
 }
 
-const CONFIG_INVALID = 'OMNI_ERR_CONNECTOR_CONFIG_INVALID';
-const CONNECTOR_NOT_FOUND = 'OMNI_ERR_CONNECTOR_NOT_FOUND';
+const CONFIG_INVALID = 'OMNI_ERR_CONNECTOR_CONFIG_INVALID' as const;
+const CONNECTOR_NOT_FOUND = 'OMNI_ERR_CONNECTOR_NOT_FOUND' as const;
 const NULL_VALUE = 'Null value can not be supplied as the configuration value.';
 
 export class StoreHerder implements Herder {
@@ -84,7 +84,7 @@ export class StoreHerder implements Herder {
       createdAt: now,
       updatedAt: now,
     };
-    if (!(await this.store.createConnector(record))) throw conflict(`Connector ${name} already exists`, 'OMNI_ERR_CONNECTOR_EXISTS');
+    if (!(await this.store.createConnector(record))) throw coreError('OMNI_ERR_CONNECTOR_EXISTS', { connector: name });
     this.logger.info({ connector: name, class: checked['connector.class'], targetState: initialState }, 'connector created');
     await this.changed(name);
     return this.infoOf(record);
@@ -98,7 +98,7 @@ export class StoreHerder implements Herder {
         return { created: true, info: await this.createConnector(name, checked) };
       } catch (error) {
         // Created by another worker between our read and our LWT: this PUT becomes an update.
-        if (!(error instanceof HttpError && error.status === 409)) throw error;
+        if (!(error instanceof CoreError && error.code === 'OMNI_ERR_CONNECTOR_EXISTS')) throw error;
       }
     }
     // The same config again (a worker restarted with --connector) changes nothing: no new generation.
@@ -167,7 +167,7 @@ export class StoreHerder implements Herder {
   async restartTask(name: string, task: number): Promise<void> {
     const record = await this.existing(name, `Unknown connector: ${name}`);
     if (!Number.isInteger(task) || task < 0 || task >= record.taskConfigs.length) {
-      throw notFound(`Unknown task: ${name}-${task}`, 'OMNI_ERR_TASK_NOT_FOUND');
+      throw coreError('OMNI_ERR_TASK_NOT_FOUND', { connector: name, task });
     }
     await this.requestRestart(record, false, [task]);
   }
@@ -217,12 +217,8 @@ export class StoreHerder implements Herder {
     const nullKeys = Object.keys(config).filter((k) => config[k] === null && !infos.configs.some((c) => c.definition.name === k));
     errors.push(...nullKeys.map(() => NULL_VALUE));
     if (errors.length > 0) {
-      throw badRequest(
-        `Connector configuration is invalid and contains the following ${errors.length} error(s):\n${errors.join('\n')}\n` +
-          'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`',
-        undefined,
-        CONFIG_INVALID,
-      );
+      throw coreError(CONFIG_INVALID, { problem: `Connector configuration is invalid and contains the following ${errors.length} error(s):\n${errors.join('\n')}\n` +
+          'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`' });
     }
     return { connector, config: config as Record<string, string> };
   }
@@ -263,37 +259,29 @@ export class StoreHerder implements Herder {
 
   private stringConfig(given: Record<string, unknown>, options: { allowNull: boolean }): Record<string, string | null> {
     if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-      throw badRequest('Connector configuration must be a JSON object of string values', undefined, CONFIG_INVALID);
+      throw coreError(CONFIG_INVALID, { problem: 'Connector configuration must be a JSON object of string values' });
     }
     const wrong = Object.entries(given).filter(([, v]) => typeof v !== 'string' && !(options.allowNull && v === null));
     if (wrong.length > 0) {
-      throw badRequest(
-        `Connector configuration values must be strings (as Kafka Connect's Map<String, String>): ` +
-          wrong.map(([k, v]) => `"${k}" is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}`).join(', '),
-        undefined,
-        CONFIG_INVALID,
-      );
+      throw coreError(CONFIG_INVALID, { problem: `Connector configuration values must be strings (as Kafka Connect's Map<String, String>): ` +
+          wrong.map(([k, v]) => `"${k}" is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}`).join(', ') });
     }
     return { ...(given as Record<string, string | null>) };
   }
 
-  private noConnectorType(config: Record<string, string | null>): HttpError {
+  private noConnectorType(config: Record<string, string | null>): CoreError {
     // Kafka prints the map as Java's toString does; secret-looking values are hidden.
     const shown = Object.entries(config)
       .map(([k, v]) => `${k}=${/(password|secret|token|credential|key$)/i.test(k) ? Password.HIDDEN : String(v)}`)
       .join(', ');
-    return badRequest(`Connector config {${shown}} contains no connector type`, undefined, 'OMNI_ERR_CONNECTOR_CLASS_MISSING');
+    return coreError('OMNI_ERR_CONNECTOR_CLASS_MISSING', { problem: `Connector config {${shown}} contains no connector type` });
   }
 
   private connectorFor(className: string): Connector {
     const connector = this.plugins.find(className);
     if (!connector) {
       const known = this.plugins.list().map((p) => p.class);
-      throw badRequest(
-        `Failed to find any class that implements Connector and which name matches ${className}, available connectors are: ${known.join(', ') || 'none'}`,
-        undefined,
-        'OMNI_ERR_CONNECTOR_CLASS_UNKNOWN',
-      );
+      throw coreError('OMNI_ERR_CONNECTOR_CLASS_UNKNOWN', { problem: `Failed to find any class that implements Connector and which name matches ${className}, available connectors are: ${known.join(', ') || 'none'}` });
     }
     return connector;
   }
@@ -329,7 +317,7 @@ export class StoreHerder implements Herder {
     try {
       computed = (connector.taskConfigs as (c: unknown, max: number) => Array<Record<string, unknown>>)(parsed, maxTasks);
     } catch (error) {
-      throw badRequest(`Connector ${name} could not compute its task configs: ${(error as Error).message}`, undefined, CONFIG_INVALID);
+      throw coreError(CONFIG_INVALID, { problem: `Connector ${name} could not compute its task configs: ${(error as Error).message}` });
     }
     if (computed.length > maxTasks) {
       this.logger.warn({ connector: name, computed: computed.length, maxTasks }, 'connector returned more task configs than tasks.max; extra ones dropped');
@@ -378,7 +366,7 @@ export class StoreHerder implements Herder {
     const type = this.typeOf(record);
     if (type === 'source') return this.alterSourceOffsets(name, checked);
     if (type === 'sink') return this.alterSinkOffsets(record, checked);
-    throw badRequest(`The offsets of connector ${name} cannot be altered: its class ${record.config['connector.class']} is not installed`);
+    throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `The offsets of connector ${name} cannot be altered: its class ${record.config['connector.class']} is not installed` });
   }
 
   async resetOffsets(name: string): Promise<void> {
@@ -400,12 +388,7 @@ export class StoreHerder implements Herder {
   private async stoppedForOffsets(name: string): Promise<ConnectorRecord> {
     const record = await this.existing(name, `Connector ${name} not found`);
     if (record.targetState !== 'STOPPED' || record.taskConfigs.length > 0) {
-      throw badRequest(
-        'Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified ' +
-          `connector by issuing a 'PUT' request to the '/connectors/${name}/stop' endpoint`,
-        undefined,
-        'OMNI_ERR_CONNECTOR_NOT_STOPPED',
-      );
+      throw coreError('OMNI_ERR_CONNECTOR_NOT_STOPPED', { connector: name });
     }
     return record;
   }
@@ -431,21 +414,17 @@ export class StoreHerder implements Herder {
     for (const [i, { partition, offset }] of offsets.entries()) {
       const p = partition as { topic?: unknown; shard?: unknown } | null;
       if (!isPlainObject(p) || typeof p.topic !== 'string' || !Number.isInteger(p.shard)) {
-        throw badRequest(`Offset entry ${i}: a sink partition is {"topic": <string>, "shard": <integer>}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+        throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: a sink partition is {"topic": <string>, "shard": <integer>}` });
       }
       const topic = topics.get(p.topic);
-      if (!topic) throw badRequest(`Offset entry ${i}: connector ${record.name} does not consume topic ${p.topic}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      if (!topic) throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: connector ${record.name} does not consume topic ${p.topic}` });
       const shard = p.shard as number;
       if (shard < 0 || shard >= topic.shards) {
-        throw badRequest(`Offset entry ${i}: topic ${topic.name} has shards 0 to ${topic.shards - 1}, not ${shard}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+        throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: topic ${topic.name} has shards 0 to ${topic.shards - 1}, not ${shard}` });
       }
       const watermark = offset === null ? 0 : (offset as { watermark?: unknown } | undefined)?.watermark;
       if (typeof watermark !== 'number' || !Number.isSafeInteger(watermark) || watermark < 0) {
-        throw badRequest(
-          `Offset entry ${i}: a sink offset is {"watermark": <ms since the epoch>}, or null to reset the shard`,
-          undefined,
-          'OMNI_ERR_OFFSETS_INVALID',
-        );
+        throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: a sink offset is {"watermark": <ms since the epoch>}, or null to reset the shard` });
       }
       writes.push({ topic: topic.name, shard, watermark });
     }
@@ -478,7 +457,7 @@ export class StoreHerder implements Herder {
     try {
       resolved = await this.providers.resolve(record.config);
     } catch (error) {
-      if (error instanceof UnresolvedConfigError) throw new HttpError(503, error.code, `Connector ${name} cannot verify webhooks now: ${error.message}`);
+      if (error instanceof UnresolvedConfigError) throw coreError('OMNI_ERR_CONFIG_PROVIDER_UNRESOLVED', { problem: `Connector ${name} cannot verify webhooks now: ${error.message}` });
       throw error;
     }
     const config = fullSpec(connector.config as ConfigSpec<unknown>).parse(resolved);
@@ -498,7 +477,7 @@ export class StoreHerder implements Herder {
 
   private async existing(name: string, message: string): Promise<ConnectorRecord> {
     const record = await this.store.getConnector(name);
-    if (!record) throw notFound(message, CONNECTOR_NOT_FOUND);
+    if (!record) throw coreError(CONNECTOR_NOT_FOUND, { problem: message });
     return record;
   }
 
