@@ -216,19 +216,3 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody }
   }
   return { status: 500, body: { error_code: 500, message: error instanceof Error ? error.message : String(error) } };
 }
-
-// ---- until every layer throws registry errors (removed once the herder and the REST routes do) ----
-
-/** @deprecated Throw `coreError(code, params)`; the status is the registry's, whatever `status` says. */
-export class HttpError extends CoreError {
-  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
-    super(code as ErrorCode, message, details);
-    if (!(code in ERRORS)) (this as { status: number }).status = status;
-  }
-}
-/** @deprecated Throw `coreError(code, params)`. */
-export const badRequest = (message: string, details?: Record<string, unknown>, code: ErrorCode = 'OMNI_ERR_REQUEST_INVALID') => new HttpError(400, code, message, details);
-/** @deprecated Throw `coreError(code, params)`. */
-export const notFound = (message: string, code: ErrorCode) => new HttpError(404, code, message);
-/** @deprecated Throw `coreError(code, params)`. */
-export const conflict = (message: string, code: ErrorCode) => new HttpError(409, code, message);

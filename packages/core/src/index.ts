@@ -10,6 +10,6 @@ export type * from './store/port.ts';
 export { token, tokenString, compositeToken } from './bus/token.ts';
 export { shardOf, routeKey } from './bus/shard.ts';
 export { FileSink } from './connectors/file-sink.ts';
-export { HttpError, toHttpError } from './errors.ts';
+export { CoreError, coreError, ERRORS, toHttpError, type ErrorCode } from './errors.ts';
 export { Metrics } from './metrics.ts';
 export { VERSION } from './version.ts';
