@@ -7,12 +7,13 @@
  * Where each page goes: core's built-ins to packages/core/docs/<Class>.md; a package with one
  * connector to its CONNECTOR.md; a package with several to its docs/<Class>.md; the worker's
  * settings to packages/core/docs/worker-config.md; the built-in transformations and predicates
- * to packages/core/docs/transforms.md.
+ * to packages/core/docs/transforms.md; core's error registry to packages/core/docs/errors.md.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigSpec } from '../packages/sdk/src/index.ts';
+import { ERRORS } from '../packages/core/src/errors.ts';
 import { createLogger } from '../packages/core/src/logging.ts';
 import { commonConnectorSpec, fullSpec } from '../packages/core/src/runtime/connector-config.ts';
 import { createPluginRegistry, type PluginEntry } from '../packages/core/src/runtime/plugins.ts';
@@ -63,6 +64,22 @@ function workerPage(): string {
   return `${MARKER}\n\n${page}`;
 }
 
+function errorsPage(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const rows = Object.entries(ERRORS).map(
+    ([code, { status, message, description }]) => `| \`${code}\` | ${status} | ${cell(message)} | ${cell(description)} |`,
+  );
+  const intro = [
+    '# Errors',
+    '',
+    "Every error the runtime answers on purpose, from its registry (`packages/core/src/errors.ts`). A response's body is",
+    "Kafka Connect's ErrorMessage, `{\"error_code\": <HTTP status>, \"message\": \"…\"}`, with extra fields for some (a",
+    "rejected batch's `errors`); the code below is the `code` of the error logged and of the exception thrown inside the",
+    'process. `{name}` in a message is filled in where the error is raised.',
+  ].join('\n');
+  return `${MARKER}\n\n${intro}\n\n| Code | HTTP status | Message | When |\n|---|---|---|---|\n${rows.join('\n')}\n`;
+}
+
 /** The generated pages, by absolute path. */
 async function generate(): Promise<Map<string, string>> {
   const logger = createLogger({ level: 'warn', destination: 2, sync: true });
@@ -79,6 +96,7 @@ async function generate(): Promise<Map<string, string>> {
   }
   pages.set(join(root, 'packages/core/docs/worker-config.md'), workerPage());
   pages.set(join(root, 'packages/core/docs/transforms.md'), `${MARKER}\n\n${transformsReference().trimEnd()}\n`);
+  pages.set(join(root, 'packages/core/docs/errors.md'), errorsPage());
   return pages;
 }
 

@@ -20,7 +20,7 @@ import { messageIdFor } from '../../packages/connector-email/src/index.ts';
 import { startSmtpDevServer } from '../../packages/connector-email/src/dev-server.ts';
 import { startSmscDevServer, startTwilioDevServer } from '../../packages/connector-sms/src/dev-server.ts';
 import { startWhatsAppDevServer } from '../../packages/connector-whatsapp/src/dev-server.ts';
-import { Worker } from '../../packages/core/src/runtime/worker.ts';
+import { Worker } from '../../packages/core/src/worker/worker.ts';
 import { loadWorkerConfig } from '../../packages/core/src/runtime/worker-config.ts';
 import { BATCH, percentile, sleep, withClients } from './workload.ts';
 

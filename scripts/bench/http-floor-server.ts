@@ -9,7 +9,7 @@
  * so that the benchmark drives both through the same client.
  */
 import { parseArgs } from 'node:util';
-import { UuidV7Generator } from '../../packages/core/src/bus/ids.ts';
+import { UuidV7Generator } from '../../packages/core/src/store/ids.ts';
 import { loadWorkerConfig } from '../../packages/core/src/runtime/worker-config.ts';
 import { fastify } from './deps.ts';
 

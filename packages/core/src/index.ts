@@ -3,7 +3,7 @@
  * benchmarks) and for tools that read or write the bus directly. Connector authors depend on
  * @omnibus/sdk only.
  */
-export { Worker, type WorkerOptions } from './runtime/worker.ts';
+export { Worker, type WorkerOptions } from './worker/worker.ts';
 export { loadWorkerConfig, workerConfigSpec, type WorkerConfig } from './runtime/worker-config.ts';
 export { commonConnectorSpec, fullSpec, maskSecrets } from './runtime/connector-config.ts';
 export { parseProperties } from './runtime/config-providers.ts';
@@ -12,6 +12,6 @@ export type * from './store/port.ts';
 export { token, tokenString, compositeToken } from './bus/token.ts';
 export { shardOf, routeKey } from './bus/shard.ts';
 export { FileSink } from './connectors/file-sink.ts';
-export { HttpError, toHttpError } from './errors.ts';
+export { CoreError, coreError, ERRORS, toHttpError, type ErrorCode } from './errors.ts';
 export { Metrics } from './metrics.ts';
 export { VERSION } from './version.ts';

@@ -4,7 +4,24 @@
  * where one exists (connector/task status, sink-record-*), in Prometheus style.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { LmdbWriteStats } from './store/lmdb.ts';
+
+/**
+ * What lmdb-js counts about this process's write transactions (its `trackMetrics`), all
+ * cumulative since the store was opened but `usedBytes`. Pages written per transaction and
+ * seconds in transactions per put show an operator the write amplification of small commits.
+ */
+export interface LmdbWriteStats {
+  transactions: number;
+  puts: number;
+  deletes: number;
+  pagesWritten: number;
+  /** Time the write thread spent inside write transactions. */
+  transactionSeconds: number;
+  /** Time spent flushing commits to disk (after they are visible: see overlappingSync). */
+  syncSeconds: number;
+  /** The environment's used size: its last page number times the page size. */
+  usedBytes: number;
+}
 
 export class Metrics {
   readonly registry = new Registry();

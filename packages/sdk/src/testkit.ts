@@ -229,14 +229,15 @@ export async function startSource<C>(
   };
 }
 
-/** JSON with sorted object keys: the identity of a source partition or offset map. */
+/**
+ * JSON with sorted object keys: the identity of a source partition or offset map. The same
+ * rule as the runtime's (JSON.stringify's, with every object's keys sorted), so that a test
+ * keys offsets as the worker does; @omnibus/core checks both against the same vectors.
+ */
 export function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
 }

@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { memoryLogger } from '@omnibus/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpError } from '../errors.ts';
+import { CoreError } from '../errors.ts';
 import { Metrics } from '../metrics.ts';
 import { applyWakeHints, MAX_WAKE_SHARDS, parseWakeHints, PeerWake, peerAuthorization, WAKE_PATH, type PeerWakeOptions, type WakeHints } from './peer-wake.ts';
 import { ShardSignals } from './signals.ts';
@@ -227,9 +227,9 @@ describe('parseWakeHints', () => {
     try {
       parseWakeHints(body);
     } catch (error) {
-      expect(error).toBeInstanceOf(HttpError);
-      expect((error as HttpError).status).toBe(400);
-      return { message: (error as HttpError).message, errors: (error as HttpError).details?.errors };
+      expect(error).toBeInstanceOf(CoreError);
+      expect((error as CoreError).status).toBe(400);
+      return { message: (error as CoreError).message, errors: (error as CoreError).details?.errors };
     }
     throw new Error('expected a 400');
   };

@@ -29,9 +29,8 @@
  * {@link MAX_CLOCK_WAIT_MS}).
  */
 import type { Logger } from '@omnibus/sdk';
-import { badRequest } from '../errors.ts';
+import { coreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AuthConfig } from '../rest/auth.ts';
 import type { Member } from '../store/port.ts';
 import type { ShardSignals } from './signals.ts';
 import { MAX_SHARDS, TOPIC_NAME_PATTERN } from './topics.ts';
@@ -253,8 +252,14 @@ function add(pending: PendingShards, topic: string, shard: number): void {
   else pending.set(topic, new Set([shard]));
 }
 
+/** The control plane's credentials (the REST layer's AuthConfig has this shape). */
+export interface PeerCredentials {
+  bearerTokens: readonly string[];
+  basicUsers: ReadonlyArray<{ user: string; password: string }>;
+}
+
 /** The Authorization header that lets this worker's hints pass its peers' auth (same settings cluster-wide). */
-export function peerAuthorization(auth: AuthConfig): string | undefined {
+export function peerAuthorization(auth: PeerCredentials): string | undefined {
   const token = auth.bearerTokens[0];
   if (token) return `Bearer ${token}`;
   const user = auth.basicUsers[0];
@@ -271,10 +276,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function parseWakeHints(body: unknown): WakeHints {
   if (!isObject(body) || !Array.isArray(body.shards)) {
-    throw badRequest('Expected a JSON object {shards: [{topic, shard}, …], at?}', undefined, 'OMNI_ERR_BUS_WAKE_INVALID');
+    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: 'Expected a JSON object {shards: [{topic, shard}, …], at?}' });
   }
   if (body.shards.length > MAX_WAKE_SHARDS) {
-    throw badRequest(`A wake hint names at most ${MAX_WAKE_SHARDS} shards; got ${body.shards.length}`, undefined, 'OMNI_ERR_BUS_WAKE_INVALID');
+    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: `A wake hint names at most ${MAX_WAKE_SHARDS} shards; got ${body.shards.length}` });
   }
   const errors: Array<{ index?: number; field: string; message: string }> = [];
   const shards: ShardRef[] = [];
@@ -298,7 +303,7 @@ export function parseWakeHints(body: unknown): WakeHints {
     errors.push({ field: 'at', message: 'must be a time in ms since the epoch' });
   }
   if (errors.length > 0) {
-    throw badRequest(`${errors.length} problem(s) in the wake hint; nothing was woken`, { errors }, 'OMNI_ERR_BUS_WAKE_INVALID');
+    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: `${errors.length} problem(s) in the wake hint; nothing was woken` }, { errors });
   }
   return at === undefined ? { shards } : { shards, at: at as number };
 }

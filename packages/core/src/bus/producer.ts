@@ -4,10 +4,10 @@
  * is written, and the rejection names every failing item.
  */
 import type { ValidateFunction } from 'ajv';
-import { HttpError, badRequest, notFound, unprocessable } from '../errors.ts';
+import { coreError, type CoreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, MessagePosition, Store, Topic } from '../store/port.ts';
-import { UuidV7Generator } from './ids.ts';
+import { UuidV7Generator } from '../store/ids.ts';
 import { compileConnectorSchema, compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
 import type { ShardSignals } from './signals.ts';
@@ -131,18 +131,18 @@ export class Producer {
 
   /**
    * Validates and writes a batch; resolves with `{id, shard}` per message, in order, once the
-   * store has acknowledged the write. Throws an HttpError (400 malformed, 404 unknown topic,
+   * store has acknowledged the write. Throws a CoreError (400 malformed, 404 unknown topic,
    * 413 too large, 422 invalid items) without writing anything.
    */
   async produce(topicName: string, messages: unknown, options: ProduceOptions = {}): Promise<Produced[]> {
     if (!Array.isArray(messages) || messages.length === 0) {
-      throw badRequest('messages must be a non-empty array of {key, value, headers?, id?, group?}');
+      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?}' });
     }
     if (messages.length > this.limits.maxMessages) {
-      throw new HttpError(413, 'OMNI_ERR_BUS_BATCH_TOO_LARGE', `A batch holds at most ${this.limits.maxMessages} messages; got ${messages.length}.`);
+      throw coreError('OMNI_ERR_BUS_BATCH_TOO_LARGE', { limit: `${this.limits.maxMessages} messages`, actual: messages.length });
     }
     const topic = await this.topic(topicName);
-    if (!topic) throw notFound(`Topic ${topicName} not found`, 'OMNI_ERR_BUS_TOPIC_NOT_FOUND');
+    if (!topic) throw coreError('OMNI_ERR_BUS_TOPIC_NOT_FOUND', { topic: topicName });
 
     const errors: ItemError[] = [];
     const items = this.checkItems(topic, messages as unknown[], options, errors);
@@ -284,7 +284,7 @@ export class Producer {
       }
     }
     if (totalBytes > limits.maxBatchBytes) {
-      throw new HttpError(413, 'OMNI_ERR_BUS_BATCH_TOO_LARGE', `A batch holds at most ${limits.maxBatchBytes} bytes of messages; got ${totalBytes}.`);
+      throw coreError('OMNI_ERR_BUS_BATCH_TOO_LARGE', { limit: `${limits.maxBatchBytes} bytes of messages`, actual: totalBytes });
     }
     return items;
   }
@@ -326,11 +326,7 @@ export class Producer {
   }
 }
 
-function rejected(errors: ItemError[], total: number): HttpError {
+function rejected(errors: ItemError[], total: number): CoreError {
   const failing = new Set(errors.map((e) => e.index)).size;
-  return unprocessable(
-    `${failing} of ${total} messages are invalid; none was accepted`,
-    { errors: errors.sort((a, b) => a.index - b.index) },
-    'OMNI_ERR_BUS_MESSAGES_INVALID',
-  );
+  return coreError('OMNI_ERR_BUS_MESSAGES_INVALID', { failing, total }, { errors: errors.sort((a, b) => a.index - b.index) });
 }

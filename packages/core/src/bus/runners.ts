@@ -2,7 +2,7 @@
  * The bus's TaskRunnerFactory: what the herder calls to run the sink and source tasks
  * assigned to this worker.
  */
-import type { SinkTaskSpec, SourceTaskSpec, TaskRunner, TaskRunnerFactory } from '../runtime/types.ts';
+import type { SinkTaskSpec, SourceTaskSpec, TaskRunner, TaskRunnerFactory } from './task-runner.ts';
 import { PollBudget } from './consumer.ts';
 import { SinkRunner, type SinkRunnerDeps } from './sink-runner.ts';
 import { SourceRunner } from './source-runner.ts';

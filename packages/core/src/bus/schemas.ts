@@ -23,7 +23,7 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
 import { RE2JS } from 're2js';
-import { stableJson } from '@omnibus/sdk';
+import { canonicalJson } from '../store/canonical-json.ts';
 
 type AnyAjv = Ajv | Ajv2019 | Ajv2020;
 type Draft = 'draft07' | 'draft2019' | 'draft2020';
@@ -129,7 +129,7 @@ const linearUniqueItems: KeywordDefinition = {
     if (!unique) return true;
     const seen = new Map<string, number>();
     for (let i = 0; i < data.length; i++) {
-      const canonical = stableJson(data[i]);
+      const canonical = canonicalJson(data[i]);
       const first = seen.get(canonical);
       if (first !== undefined) {
         (uniqueItems as { errors?: Array<Partial<ErrorObject>> }).errors = [
@@ -164,7 +164,7 @@ export class SchemaCache {
 
   /** Compiles (or finds compiled) `schema`; throws ajv's error when it is not a valid schema. */
   compile(schema: Record<string, unknown>): ValidateFunction {
-    const canonical = stableJson(schema);
+    const canonical = canonicalJson(schema);
     const cached = this.compiled.get(canonical);
     if (cached) {
       this.compiled.delete(canonical);
@@ -186,7 +186,7 @@ export class SchemaCache {
     try {
       return this.compile(schema);
     } catch (error) {
-      const key = `refused:${stableJson(schema)}`;
+      const key = `refused:${canonicalJson(schema)}`;
       let refusal = this.compiled.get(key);
       if (!refusal) {
         const message = `cannot be checked: the topic's schema is refused by this worker (${(error as Error).message}); recreate the topic with a schema it accepts`;
@@ -268,7 +268,7 @@ export const MAX_TOPIC_SCHEMA_BYTES = 64 * 1024;
 export function schemaProblem(schema: unknown): string | undefined {
   if (!schema || typeof schema !== 'object' || Array.isArray(schema)) return 'schema must be a JSON object';
   try {
-    const bytes = Buffer.byteLength(stableJson(schema));
+    const bytes = Buffer.byteLength(canonicalJson(schema));
     if (bytes > MAX_TOPIC_SCHEMA_BYTES) return `schema must be at most ${MAX_TOPIC_SCHEMA_BYTES} bytes as JSON (it has ${bytes})`;
     topicSchemas.compile(schema as Record<string, unknown>);
     return undefined;

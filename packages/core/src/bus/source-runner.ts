@@ -8,11 +8,12 @@
  * rebalance never runs one source task on two workers at once.
  */
 import { randomBytes } from 'node:crypto';
-import { stableJson, type Logger, type SourceRecord, type SourceTask } from '@omnibus/sdk';
-import { HttpError } from '../errors.ts';
+import type { Logger, SourceRecord, SourceTask } from '@omnibus/sdk';
+import { CoreError, coreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { fullSpec } from '../runtime/connector-config.ts';
-import type { SourceTaskSpec, TaskRunner } from '../runtime/types.ts';
+import { canonicalJson } from '../store/canonical-json.ts';
+import { fullSpec } from './connector-config.ts';
+import type { SourceTaskSpec, TaskRunner } from './task-runner.ts';
 import type { SourceOffset, Store } from '../store/port.ts';
 import { HeldLease } from './lease.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
@@ -65,7 +66,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
     if (shards !== undefined) {
       const n = Number(shards);
       if (!Number.isInteger(n) || n < 1 || n > 4096) {
-        throw new HttpError(400, 'OMNI_ERR_CONFIG_INVALID', `topic.creation.default.partitions must be an integer from 1 to 4096; got ${shards}`);
+        throw coreError('OMNI_ERR_CONFIG_INVALID', { key: 'topic.creation.default.partitions', rule: 'an integer from 1 to 4096', value: shards });
       }
       this.topicShards = n;
     }
@@ -213,7 +214,8 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
         try {
           await ensureTopic(this.deps.store, { name: topic, shards: this.topicShards });
         } catch (error) {
-          if (error instanceof HttpError) throw new SourceTaskFailed(error);
+          // A topic the bus refuses (its name) will be refused again; a store failure is retried.
+          if (error instanceof CoreError && error.status < 500) throw new SourceTaskFailed(error);
           throw error;
         }
         this.knownTopics.add(topic);
@@ -230,7 +232,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
         } catch (error) {
           // A record the bus rejects (schema, key) will be rejected again: the task fails, as
           // Kafka Connect fails a task on a conversion error.
-          if (error instanceof HttpError && error.status < 500) {
+          if (error instanceof CoreError && error.status < 500) {
             const detail = error.details ? `: ${JSON.stringify(error.details)}` : '';
             throw new SourceTaskFailed(new Error(`records polled for topic ${topic} were rejected: ${error.message}${detail}`, { cause: error }));
           }
@@ -242,8 +244,8 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
 
   private async offsets(partitions: Array<Record<string, unknown>>): Promise<Array<Record<string, unknown> | null>> {
     const stored = await this.deps.store.getSourceOffsets(this.spec.connectorName);
-    const byPartition = new Map(stored.map((o) => [stableJson(o.partition), o.offset]));
-    return partitions.map((p) => byPartition.get(stableJson(p)) ?? null);
+    const byPartition = new Map(stored.map((o) => [canonicalJson(o.partition), o.offset]));
+    return partitions.map((p) => byPartition.get(canonicalJson(p)) ?? null);
   }
 
   protected async releaseAll(): Promise<void> {
@@ -271,7 +273,7 @@ class SourceTaskFailed extends Error {
 /** The last offset of each source partition, in the order partitions first appeared. */
 function latestOffsets(records: SourceRecord[]): SourceOffset[] {
   const latest = new Map<string, SourceOffset>();
-  for (const record of records) latest.set(stableJson(record.sourcePartition), { partition: record.sourcePartition, offset: record.sourceOffset });
+  for (const record of records) latest.set(canonicalJson(record.sourcePartition), { partition: record.sourcePartition, offset: record.sourceOffset });
   return [...latest.values()];
 }
 

@@ -2,7 +2,7 @@
  * Topic rules, shared by the data plane's `POST /topics` and by the runtime's automatic
  * creation of dead-letter and source topics, so every topic satisfies the same constraints.
  */
-import { badRequest } from '../errors.ts';
+import { coreError } from '../errors.ts';
 import type { Store, Topic } from '../store/port.ts';
 import { schemaProblem } from './schemas.ts';
 
@@ -49,7 +49,7 @@ export function newTopic(spec: TopicSpec, now = Date.now()): Topic {
     const summary = Object.entries(problems)
       .map(([field, problem]) => `${field} ${problem}`)
       .join('; ');
-    throw badRequest(`Invalid topic: ${summary}`, { errors: problems }, 'OMNI_ERR_TOPIC_INVALID');
+    throw coreError('OMNI_ERR_TOPIC_INVALID', { problem: `Invalid topic: ${summary}` }, { errors: problems });
   }
   return {
     name: spec.name,

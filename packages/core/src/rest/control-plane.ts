@@ -16,8 +16,9 @@
 import type { ConfigSpec } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { HttpError, badRequest, notFound } from '../errors.ts';
+import { CoreError, coreError } from '../errors.ts';
 import { isOnlyPlaceholders } from '../runtime/config-providers.ts';
+import { checkConnectorName, checkOffsets, withConfigName } from '../runtime/connector-checks.ts';
 import { commonConnectorSpec, fullSpec, maskSecrets } from '../runtime/connector-config.ts';
 import type { ConnectorInfo, Herder, PluginRegistry, TargetState } from '../runtime/types.ts';
 import type { SourceOffset } from '../store/port.ts';
@@ -31,7 +32,6 @@ export interface ControlPlaneDeps {
   logger: Logger;
 }
 
-const MAX_NAME_BYTES = 255;
 const INT32_MAX = 2_147_483_647;
 
 const INITIAL_STATES: Record<string, TargetState> = { RUNNING: 'STARTED', PAUSED: 'PAUSED', STOPPED: 'STOPPED' };
@@ -68,7 +68,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
     try {
       return (await herder.connectorInfo(name)).config;
     } catch (error) {
-      if (error instanceof HttpError && error.status === 404) return undefined;
+      if (error instanceof CoreError && error.status === 404) return undefined;
       throw error;
     }
   };
@@ -104,7 +104,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
             out[name] = entry;
           } catch (error) {
             // Deleted while we listed: skipped, as Kafka does.
-            if (!(error instanceof HttpError && error.status === 404)) throw error;
+            if (!(error instanceof CoreError && error.status === 404)) throw error;
           }
         }),
       );
@@ -114,18 +114,18 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
     app.post<{ Body: unknown }>('/connectors', async (request, reply) => {
       const body = objectBody(request.body);
       for (const field of Object.keys(body)) {
-        if (!CREATE_FIELDS.has(field)) throw badRequest(`Unrecognized field "${field}" in the request body; expected name, config and initial_state`);
+        if (!CREATE_FIELDS.has(field)) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `Unrecognized field "${field}" in the request body; expected name, config and initial_state` });
       }
-      if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw badRequest('Connector name must be a string');
+      if (body.name !== undefined && body.name !== null && typeof body.name !== 'string') throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'Connector name must be a string' });
       const name = typeof body.name === 'string' ? body.name.trim() : '';
-      checkName(name);
-      if (body.config === undefined || body.config === null) throw badRequest('The request body has no connector config');
+      checkConnectorName(name);
+      if (body.config === undefined || body.config === null) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'The request body has no connector config' });
       const config = configBody(body.config, { allowNull: false, what: 'config' });
-      withName(name, config);
+      withConfigName(name, config);
       let initialState: TargetState | undefined;
       if (body.initial_state !== undefined && body.initial_state !== null) {
         const given = typeof body.initial_state === 'string' ? INITIAL_STATES[body.initial_state.toUpperCase()] : undefined;
-        if (!given) throw badRequest(`Invalid initial_state ${JSON.stringify(body.initial_state)}: expected RUNNING, PAUSED or STOPPED`);
+        if (!given) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `Invalid initial_state ${JSON.stringify(body.initial_state)}: expected RUNNING, PAUSED or STOPPED` });
         initialState = given;
       }
       const info = await herder.createConnector(name, config as Record<string, string>, initialState);
@@ -146,9 +146,9 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
 
     app.put<{ Params: Params; Body: unknown }>('/connectors/:connector/config', async (request, reply) => {
       const name = request.params.connector;
-      checkName(name);
+      checkConnectorName(name);
       const config = configBody(request.body, { allowNull: false, what: 'connector config' });
-      withName(name, config);
+      withConfigName(name, config);
       // Read for the reply only (its masking knows the class the connector had): the herder
       // restores `[hidden]` from its own read, the one it checks the write against.
       const existing = await existingConfig(name);
@@ -160,9 +160,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
     app.patch<{ Params: Params; Body: unknown }>('/connectors/:connector/config', async (request) => {
       const name = request.params.connector;
       const patch = configBody(request.body, { allowNull: true, what: 'config patch' });
-      if ('name' in patch && patch.name !== name) {
-        throw badRequest(`Connector name configuration (${String(patch.name)}) doesn't match connector name in the URL (${name})`);
-      }
+      if ('name' in patch) withConfigName(name, { name: patch.name });
       const existing = await existingConfig(name);
       return maskedInfo(await herder.patchConnectorConfig(name, patch), existing);
     });
@@ -189,7 +187,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       const task = taskId(request.params.task);
       const status = await herder.connectorStatus(connector);
       const state = status.tasks.find((t) => t.id === task);
-      if (!state) throw notFound(`No status found for task ${connector}-${task}`, 'OMNI_ERR_TASK_NOT_FOUND');
+      if (!state) throw coreError('OMNI_ERR_TASK_STATUS_NOT_FOUND', { connector, task });
       return state;
     });
 
@@ -227,7 +225,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
 
     app.put<{ Params: Params }>('/connectors/:connector/topics/reset', async (request) => {
       await herder.connectorInfo(request.params.connector);
-      throw new HttpError(403, 'OMNI_ERR_TOPIC_TRACKING_RESET_DISABLED', 'Topic tracking reset is disabled.');
+      throw coreError('OMNI_ERR_TOPIC_TRACKING_RESET_DISABLED', {});
     });
 
     app.get<{ Params: Params }>('/connectors/:connector/offsets', async (request) => ({
@@ -256,7 +254,7 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       const connector = plugins.find(request.params.plugin);
       const transform = connector ? undefined : transformPluginConfig(plugins.transformCatalog?.() ?? BUILTIN_CATALOG, request.params.plugin);
       if (transform) return transform;
-      if (!connector) throw notFound(`Unknown plugin ${request.params.plugin}.`, 'OMNI_ERR_PLUGIN_NOT_FOUND');
+      if (!connector) throw coreError('OMNI_ERR_PLUGIN_NOT_FOUND', { plugin: request.params.plugin });
       // The plugin's own keys first, then the framework's it does not override, as Kafka lists them.
       const spec = (connector.config as ConfigSpec<unknown>).merge(commonConnectorSpec);
       return spec.validate(connector.className, {}).configs.map((c) => c.definition);
@@ -267,10 +265,10 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
       const config = configBody(request.body, { allowNull: true, what: 'connector config' });
       const included = config['connector.class'];
       if (typeof included !== 'string' || included.trim() === '') {
-        throw badRequest('Connector config contains no connector type', undefined, 'OMNI_ERR_CONNECTOR_CLASS_MISSING');
+        throw coreError('OMNI_ERR_CONNECTOR_CLASS_MISSING', { problem: 'Connector config contains no connector type' });
       }
       if (!normalisedPluginName(included).endsWith(normalisedPluginName(plugin))) {
-        throw badRequest(`Included connector type ${included} does not match request type ${plugin}`);
+        throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `Included connector type ${included} does not match request type ${plugin}` });
       }
       return herder.validateConfig(included, config);
     });
@@ -284,9 +282,9 @@ function locationOf(name: string): string {
 }
 
 function objectBody(body: unknown, what = 'The request body'): Record<string, unknown> {
-  if (body === undefined) throw badRequest(`${what} is missing: expected a JSON object`);
+  if (body === undefined) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `${what} is missing: expected a JSON object` });
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw badRequest(`${what} must be a JSON object, not ${describeJson(body)}`);
+    throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `${what} must be a JSON object, not ${describeJson(body)}` });
   }
   return body as Record<string, unknown>;
 }
@@ -300,38 +298,19 @@ function configBody(body: unknown, options: { allowNull: boolean; what: string }
   const object = objectBody(body, `The ${options.what}`);
   const out: Record<string, string | null> = {};
   for (const [key, value] of Object.entries(object)) {
-    if (key === '') throw badRequest(`The ${options.what} has an empty key`);
+    if (key === '') throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `The ${options.what} has an empty key` });
     if (typeof value === 'string') out[key] = value;
     else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') out[key] = String(value);
     else if (value === null && options.allowNull) out[key] = null;
-    else if (value === null) throw badRequest(`Invalid value for ${key}: Null value can not be supplied as the configuration value.`);
-    else throw badRequest(`Invalid value for ${key}: expected a string, not ${describeJson(value)}`);
+    else if (value === null) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `Invalid value for ${key}: Null value can not be supplied as the configuration value.` });
+    else throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `Invalid value for ${key}: expected a string, not ${describeJson(value)}` });
   }
   return out;
 }
 
-/** Kafka's name rule: the name in the config, if any, must be the connector's; otherwise it is added. */
-function withName(name: string, config: Record<string, string | null>): void {
-  if ('name' in config && config.name !== name) {
-    throw badRequest(`Connector name configuration (${String(config.name)}) doesn't match connector name in the URL (${name})`);
-  }
-  config.name = name;
-}
-
-function checkName(name: string): void {
-  if (name === '') throw badRequest('Connector name must not be empty', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
-  // Slashes cannot be addressed in /connectors/{name}/… paths; control characters break logs and terminals.
-  if (/[\u0000-\u001f\u007f/]/.test(name)) {
-    throw badRequest('Connector name must not contain control characters or slashes', undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
-  }
-  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
-    throw badRequest(`Connector name must be at most ${MAX_NAME_BYTES} bytes long`, undefined, 'OMNI_ERR_CONNECTOR_NAME_INVALID');
-  }
-}
-
 function taskId(text: string): number {
   const id = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
-  if (!(id <= INT32_MAX)) throw badRequest(`Invalid task id ${JSON.stringify(text)}: expected a non-negative integer`, undefined, 'OMNI_ERR_TASK_ID_INVALID');
+  if (!(id <= INT32_MAX)) throw coreError('OMNI_ERR_TASK_ID_INVALID', { id: JSON.stringify(text) });
   return id;
 }
 
@@ -344,24 +323,11 @@ function booleanParam(query: Query, name: string, fallback: boolean): boolean {
   const value = query[name];
   if (value === undefined) return fallback;
   if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
-  throw badRequest(`Invalid value ${JSON.stringify(value)} for query parameter ${name}: expected true or false`, undefined, 'OMNI_ERR_QUERY_INVALID');
+  throw coreError('OMNI_ERR_QUERY_INVALID', { value: JSON.stringify(value), name });
 }
 
 function offsetsBody(body: unknown): SourceOffset[] {
-  const object = objectBody(body);
-  const offsets = object.offsets;
-  if (!Array.isArray(offsets) || offsets.length === 0) {
-    throw badRequest('Partitions / offsets need to be provided for an alter offsets request', undefined, 'OMNI_ERR_OFFSETS_MISSING');
-  }
-  return offsets.map((item, index) => {
-    const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-    if (!isMap(item) || !isMap(item.partition)) throw badRequest(`offsets[${index}].partition must be a JSON object`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-    if (item.offset !== null && !isMap(item.offset)) {
-      throw badRequest(`offsets[${index}].offset must be a JSON object, or null to reset the partition`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-    }
-    // A null offset resets that partition (Kafka's KIP-875); the herder receives it as given.
-    return { partition: item.partition, offset: item.offset as Record<string, unknown> };
-  });
+  return checkOffsets(objectBody(body).offsets);
 }
 
 function splitList(value: string | undefined): string[] {

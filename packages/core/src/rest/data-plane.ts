@@ -1,11 +1,11 @@
 /**
  * The data plane: topics, produce, routing, and what became of a message or a group; and the
  * wake hints workers send each other after a produce (bus/peer-wake.ts).
- * Errors are thrown as HttpErrors and answered by the server's one error handler; a rejected
+ * Errors are thrown as registry errors (errors.ts) and answered by the server's one error handler; a rejected
  * request writes nothing.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { badRequest, conflict, notFound } from '../errors.ts';
+import { coreError } from '../errors.ts';
 import { applyWakeHints, parseWakeHints, WAKE_PATH } from '../bus/peer-wake.ts';
 import type { Producer } from '../bus/producer.ts';
 import { routeKey } from '../bus/shard.ts';
@@ -78,21 +78,21 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
 
   const topicOr404 = async (name: string): Promise<Topic> => {
     const topic = await producer.topic(name);
-    if (!topic) throw notFound(`Topic ${name} not found`, 'OMNI_ERR_BUS_TOPIC_NOT_FOUND');
+    if (!topic) throw coreError('OMNI_ERR_BUS_TOPIC_NOT_FOUND', { topic: name });
     return topic;
   };
 
   return async (app) => {
     app.post('/topics', async (request, reply) => {
       const body = request.body;
-      if (!isObject(body)) throw badRequest('Expected a JSON object {name, shards, schema?, "retention.ms"?}', undefined, 'OMNI_ERR_TOPIC_INVALID');
+      if (!isObject(body)) throw coreError('OMNI_ERR_TOPIC_INVALID', { problem: 'Expected a JSON object {name, shards, schema?, "retention.ms"?}' });
       const topic = newTopic({
         name: body.name as string,
         shards: body.shards as number,
         ...(body.schema !== undefined ? { schema: body.schema as Record<string, unknown> } : {}),
         ...(body['retention.ms'] !== undefined ? { retentionMs: body['retention.ms'] as number } : {}),
       });
-      if (!(await store.createTopic(topic))) throw conflict(`Topic ${topic.name} already exists`, 'OMNI_ERR_TOPIC_EXISTS');
+      if (!(await store.createTopic(topic))) throw coreError('OMNI_ERR_TOPIC_EXISTS', { topic: topic.name });
       return reply.status(201).send(topicView(topic));
     });
 
@@ -103,9 +103,9 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
     app.post<{ Params: { topic: string } }>('/topics/:topic/messages', async (request, reply) => {
       const body = request.body;
       if (!isObject(body) || !Array.isArray(body.messages)) {
-        throw badRequest('Expected a JSON object {messages: [{key, value, headers?, id?, group?}, …], group?}');
+        throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'Expected a JSON object {messages: [{key, value, headers?, id?, group?}, …], group?}' });
       }
-      if (body.group !== undefined && typeof body.group !== 'string') throw badRequest('group must be a string');
+      if (body.group !== undefined && typeof body.group !== 'string') throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'group must be a string' });
       const length = Number(request.headers['content-length']);
       const produced = await producer.produce(request.params.topic, body.messages, {
         ...(body.group !== undefined ? { group: body.group as string } : {}),
@@ -124,7 +124,7 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
     app.get<{ Params: { topic: string }; Querystring: { key?: string | string[] } }>('/topics/:topic/route', async (request) => {
       const topic = await topicOr404(request.params.topic);
       const key = request.query.key;
-      if (typeof key !== 'string' || key.length === 0) throw badRequest('Query parameter key is required (one non-empty value)');
+      if (typeof key !== 'string' || key.length === 0) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'Query parameter key is required (one non-empty value)' });
       const { token, shard } = routeKey(key, topic.shards);
       return { key, token, shard };
     });
@@ -141,7 +141,7 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
     app.get<{ Params: { id: string } }>('/messages/:id', async (request) => {
       const id = request.params.id;
       const message = (await store.getMessages([id])).get(id);
-      if (!message) throw notFound(`Message ${id} not found`, 'OMNI_ERR_BUS_MESSAGE_NOT_FOUND');
+      if (!message) throw coreError('OMNI_ERR_BUS_MESSAGE_NOT_FOUND', { id });
       const position = positionOf(message);
       const [consumers, events] = await Promise.all([consumersOf(new Set([message.topic])), store.listEvents(id)]);
       const deliveries = await Promise.all(consumers.get(message.topic)!.map(async (c) => (await store.getDeliveries(c, [position])).get(id)));
@@ -156,7 +156,7 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       const group = request.params.group;
       // One more than the limit tells a complete report from a truncated one.
       const ids = await store.listGroupMessages(group, groupLimit + 1);
-      if (ids.length === 0) throw notFound(`Group ${group} has no messages`, 'OMNI_ERR_BUS_GROUP_NOT_FOUND');
+      if (ids.length === 0) throw coreError('OMNI_ERR_BUS_GROUP_NOT_FOUND', { group });
       const truncated = ids.length > groupLimit;
       const counted = ids.slice(0, groupLimit);
       const positions = [...(await store.locateMessages(counted)).values()];

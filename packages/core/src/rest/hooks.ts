@@ -14,7 +14,7 @@
 import type { ConnectorContext, WebhookRequest, WebhookResponse } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { HttpError } from '../errors.ts';
+import { CoreError, coreError } from '../errors.ts';
 import type { Herder } from '../runtime/types.ts';
 import { jsonNestedDeeperThan } from './request-guards.ts';
 
@@ -36,11 +36,11 @@ export const HOOKS_DEFAULTS = { bodyLimit: 256 * 1024, timeoutMs: 10_000, jsonMa
  * these, naming no connector setting, file or secret (what went wrong is logged).
  */
 const ANSWERS = {
-  notFound: () => new HttpError(404, 'OMNI_ERR_WEBHOOK_NOT_FOUND', 'No such connector, or it has no webhook'),
-  unavailable: () => new HttpError(503, 'OMNI_ERR_WEBHOOK_UNAVAILABLE', 'The webhook cannot take calls now; try again later'),
-  timedOut: () => new HttpError(503, 'OMNI_ERR_WEBHOOK_TIMEOUT', 'The webhook did not answer in time; try again later'),
-  failed: () => new HttpError(500, 'OMNI_ERR_WEBHOOK_FAILED', 'The webhook failed'),
-  tooDeep: () => new HttpError(400, 'OMNI_ERR_JSON_TOO_DEEP', 'The JSON body is nested too deeply'),
+  notFound: () => coreError('OMNI_ERR_WEBHOOK_NOT_FOUND', {}),
+  unavailable: () => coreError('OMNI_ERR_WEBHOOK_UNAVAILABLE', {}),
+  timedOut: () => coreError('OMNI_ERR_WEBHOOK_TIMEOUT', {}),
+  failed: () => coreError('OMNI_ERR_WEBHOOK_FAILED', {}),
+  tooDeep: (max: number) => coreError('OMNI_ERR_JSON_TOO_DEEP', { max }),
 };
 
 type Target = NonNullable<Awaited<ReturnType<Herder['webhookTarget']>>>;
@@ -68,7 +68,7 @@ export function hooksRoutes(deps: HooksRoutesDeps): FastifyPluginAsync {
       target = await herder.webhookTarget(name);
     } catch (error) {
       // Unresolvable placeholders (a missing secret file or key) are the operator's to fix: the log names them.
-      if (error instanceof HttpError && error.status === 503) logger.warn({ connector: name, err: error }, 'webhook unavailable: its config cannot be resolved');
+      if (error instanceof CoreError && error.status === 503) logger.warn({ connector: name, err: error }, 'webhook unavailable: its config cannot be resolved');
       else logger.error({ connector: name, error: errorSummary(error) }, 'webhook unavailable: its connector cannot be prepared');
       throw ANSWERS.unavailable();
     }
@@ -113,7 +113,7 @@ export function hooksRoutes(deps: HooksRoutesDeps): FastifyPluginAsync {
       const webhook = target.connector.webhook;
       if (!webhook) throw ANSWERS.notFound();
       const webhookRequest = toWebhookRequest(request);
-      if (/json/i.test(request.headers['content-type'] ?? '') && jsonNestedDeeperThan(webhookRequest.rawBody, jsonMaxDepth)) throw ANSWERS.tooDeep();
+      if (/json/i.test(request.headers['content-type'] ?? '') && jsonNestedDeeperThan(webhookRequest.rawBody, jsonMaxDepth)) throw ANSWERS.tooDeep(jsonMaxDepth);
 
       const name = request.params.connector;
       const connectorLogger = logger.child({ connector: name });
@@ -146,7 +146,7 @@ export function hooksRoutes(deps: HooksRoutesDeps): FastifyPluginAsync {
       try {
         return send(reply, await Promise.race([work, call.expired]));
       } catch (error) {
-        if (error instanceof HttpError && error.code === 'OMNI_ERR_WEBHOOK_TIMEOUT') connectorLogger.warn({ timeoutMs }, 'webhook call timed out');
+        if (error instanceof CoreError && error.code === 'OMNI_ERR_WEBHOOK_TIMEOUT') connectorLogger.warn({ timeoutMs }, 'webhook call timed out');
         throw error;
       }
     };

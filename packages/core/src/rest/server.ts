@@ -18,7 +18,7 @@ import Fastify, {
   type FastifyReply,
 } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
-import { badRequest, toHttpError } from '../errors.ts';
+import { coreError, toHttpError } from '../errors.ts';
 import type { ListenerBinding } from './listeners.ts';
 import { LISTENER, requestGuardHook, valueNestedDeeperThan, type RequestGuardOptions } from './request-guards.ts';
 
@@ -93,7 +93,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addHook('preValidation', async (request) => {
     const body: unknown = request.body;
     if (typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && valueNestedDeeperThan(body, jsonMaxDepth)) {
-      throw badRequest(`The JSON body is nested deeper than ${jsonMaxDepth} levels`, undefined, 'OMNI_ERR_JSON_TOO_DEEP');
+      throw coreError('OMNI_ERR_JSON_TOO_DEEP', { max: jsonMaxDepth });
     }
   });
 

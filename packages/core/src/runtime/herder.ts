@@ -11,10 +11,12 @@
  */
 import { isConfigError, isPassword, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
-import { HttpError, badRequest, conflict, notFound } from '../errors.ts';
+import { CoreError, coreError } from '../errors.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
+import { canonicalJson } from '../store/canonical-json.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
 import { restorePlaceholders, Scrubber, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
+import { checkOffsets, withConfigName } from './connector-checks.ts';
 import { endpointChanges, fullSpec, HIDDEN, isSecretKey } from './connector-config.ts';
 import type { ConnectorInfo, ConnectorStateInfo, ConnectorType, Herder, PluginRegistry, RestartOptions } from './types.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
@@ -33,8 +35,8 @@ export interface StoreHerderOptions {
   sinkConsumer?: (connector: string) => string;
 }
 
-const CONFIG_INVALID = 'OMNI_ERR_CONNECTOR_CONFIG_INVALID';
-const CONNECTOR_NOT_FOUND = 'OMNI_ERR_CONNECTOR_NOT_FOUND';
+const CONFIG_INVALID = 'OMNI_ERR_CONNECTOR_CONFIG_INVALID' as const;
+const CONNECTOR_NOT_FOUND = 'OMNI_ERR_CONNECTOR_NOT_FOUND' as const;
 const NULL_VALUE = 'Null value can not be supplied as the configuration value.';
 
 export class StoreHerder implements Herder {
@@ -86,7 +88,7 @@ export class StoreHerder implements Herder {
       createdAt: now,
       updatedAt: now,
     };
-    if (!(await this.store.createConnector(record))) throw conflict(`Connector ${name} already exists`, 'OMNI_ERR_CONNECTOR_EXISTS');
+    if (!(await this.store.createConnector(record))) throw coreError('OMNI_ERR_CONNECTOR_EXISTS', { connector: name });
     this.logger.info({ connector: name, class: checked['connector.class'], targetState: initialState }, 'connector created');
     await this.changed(name);
     return this.infoOf(record);
@@ -102,7 +104,7 @@ export class StoreHerder implements Herder {
         return { created: true, info: await this.createConnector(name, checked) };
       } catch (error) {
         // Created by another worker between our read and our LWT: this PUT becomes an update.
-        if (!(error instanceof HttpError && error.status === 409)) throw error;
+        if (!(error instanceof CoreError && error.code === 'OMNI_ERR_CONNECTOR_EXISTS')) throw error;
       }
     }
     // The same config again (a worker restarted with --connector) changes nothing: no new generation.
@@ -149,18 +151,13 @@ export class StoreHerder implements Herder {
       if (!isSecretKey(key, ...specs)) continue;
       const value = stored?.[key];
       if (value === undefined) {
-        throw badRequest(`${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself`, undefined, CONFIG_INVALID);
+        throw coreError(CONFIG_INVALID, { problem: `${key} of connector ${name} is a secret and "${HIDDEN}" only stands for a stored value; send the secret itself` });
       }
       if (moved.length > 0) resend.push(key);
       else config[key] = value;
     }
     if (resend.length > 0) {
-      throw badRequest(
-        `Re-send the secret: ${resend.join(', ')} of connector ${name} cannot be kept as "${HIDDEN}" because ${moved.join(', ')} changed; ` +
-          'a stored secret is never sent to another endpoint or class than the one it was stored for',
-        undefined,
-        'OMNI_ERR_SECRET_RESEND_REQUIRED',
-      );
+      throw coreError('OMNI_ERR_SECRET_RESEND_REQUIRED', { keys: resend.join(', '), connector: name, changed: moved.join(', ') });
     }
   }
 
@@ -234,7 +231,7 @@ export class StoreHerder implements Herder {
   async restartTask(name: string, task: number): Promise<void> {
     const record = await this.existing(name, `Unknown connector: ${name}`);
     if (!Number.isInteger(task) || task < 0 || task >= record.taskConfigs.length) {
-      throw notFound(`Unknown task: ${name}-${task}`, 'OMNI_ERR_TASK_NOT_FOUND');
+      throw coreError('OMNI_ERR_TASK_NOT_FOUND', { connector: name, task });
     }
     await this.requestRestart(record, false, [task]);
   }
@@ -280,10 +277,7 @@ export class StoreHerder implements Herder {
     note?: string,
   ): Promise<{ connector: Connector; config: Record<string, string> }> {
     const config = this.stringConfig(given, { allowNull: true });
-    if (config.name !== undefined && config.name !== null && config.name !== name) {
-      throw badRequest(`Connector name configuration (${config.name}) doesn't match connector name in the URL (${name})`, undefined, CONFIG_INVALID);
-    }
-    config.name = name;
+    withConfigName(name, config);
     const className = config['connector.class'];
     if (className === undefined || className === null || className.trim() === '') throw this.noConnectorType(config);
     const connector = this.connectorFor(className);
@@ -292,13 +286,12 @@ export class StoreHerder implements Herder {
     const nullKeys = Object.keys(config).filter((k) => config[k] === null && !infos.configs.some((c) => c.definition.name === k));
     errors.push(...nullKeys.map(() => NULL_VALUE));
     if (errors.length > 0) {
-      throw badRequest(
-        `Connector configuration is invalid and contains the following ${errors.length} error(s):\n${errors.join('\n')}\n` +
+      throw coreError(CONFIG_INVALID, {
+        problem:
+          `Connector configuration is invalid and contains the following ${errors.length} error(s):\n${errors.join('\n')}\n` +
           'You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`' +
           (note ? `\n${note}` : ''),
-        undefined,
-        CONFIG_INVALID,
-      );
+      });
     }
     return { connector, config: config as Record<string, string> };
   }
@@ -345,39 +338,31 @@ export class StoreHerder implements Herder {
 
   private stringConfig(given: Record<string, unknown>, options: { allowNull: boolean }): Record<string, string | null> {
     if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-      throw badRequest('Connector configuration must be a JSON object of string values', undefined, CONFIG_INVALID);
+      throw coreError(CONFIG_INVALID, { problem: 'Connector configuration must be a JSON object of string values' });
     }
     const wrong = Object.entries(given).filter(([, v]) => typeof v !== 'string' && !(options.allowNull && v === null));
     if (wrong.length > 0) {
-      throw badRequest(
-        `Connector configuration values must be strings (as Kafka Connect's Map<String, String>): ` +
-          wrong.map(([k, v]) => `"${k}" is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}`).join(', '),
-        undefined,
-        CONFIG_INVALID,
-      );
+      throw coreError(CONFIG_INVALID, { problem: `Connector configuration values must be strings (as Kafka Connect's Map<String, String>): ` +
+          wrong.map(([k, v]) => `"${k}" is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}`).join(', ') });
     }
     return { ...(given as Record<string, string | null>) };
   }
 
-  private noConnectorType(config: Record<string, string | null>): HttpError {
+  private noConnectorType(config: Record<string, string | null>): CoreError {
     // Kafka prints the map as Java's toString does. Without a class there is no one spec to ask:
     // a key any installed class declares secret is hidden, and so is any secret-looking name.
     const specs = this.plugins.list().map((p) => this.specOf(p.class));
     const shown = Object.entries(config)
       .map(([k, v]) => `${k}=${isSecretKey(k, ...specs) ? HIDDEN : String(v)}`)
       .join(', ');
-    return badRequest(`Connector config {${shown}} contains no connector type`, undefined, 'OMNI_ERR_CONNECTOR_CLASS_MISSING');
+    return coreError('OMNI_ERR_CONNECTOR_CLASS_MISSING', { problem: `Connector config {${shown}} contains no connector type` });
   }
 
   private connectorFor(className: string): Connector {
     const connector = this.plugins.find(className);
     if (!connector) {
       const known = this.plugins.list().map((p) => p.class);
-      throw badRequest(
-        `Failed to find any class that implements Connector and which name matches ${className}, available connectors are: ${known.join(', ') || 'none'}`,
-        undefined,
-        'OMNI_ERR_CONNECTOR_CLASS_UNKNOWN',
-      );
+      throw coreError('OMNI_ERR_CONNECTOR_CLASS_UNKNOWN', { problem: `Failed to find any class that implements Connector and which name matches ${className}, available connectors are: ${known.join(', ') || 'none'}` });
     }
     return connector;
   }
@@ -407,13 +392,13 @@ export class StoreHerder implements Herder {
       // Only a key this worker cannot resolve can fail here (validation passed): let the
       // workers that resolve it split the work as copies, and fail the task if they cannot.
       if (unresolvedKeys.size > 0) return copies();
-      throw badRequest(`Connector ${name} has an invalid config: ${scrubber.scrub((error as Error).message)}`, undefined, CONFIG_INVALID);
+      throw coreError(CONFIG_INVALID, { problem: `Connector ${name} has an invalid config: ${scrubber.scrub((error as Error).message)}` });
     }
     let computed: Array<Record<string, unknown>>;
     try {
       computed = (connector.taskConfigs as (c: unknown, max: number) => Array<Record<string, unknown>>)(parsed, maxTasks);
     } catch (error) {
-      throw badRequest(`Connector ${name} could not compute its task configs: ${scrubber.scrub((error as Error).message)}`, undefined, CONFIG_INVALID);
+      throw coreError(CONFIG_INVALID, { problem: `Connector ${name} could not compute its task configs: ${scrubber.scrub((error as Error).message)}` });
     }
     if (computed.length > maxTasks) {
       this.logger.warn({ connector: name, computed: computed.length, maxTasks }, 'connector returned more task configs than tasks.max; extra ones dropped');
@@ -458,13 +443,11 @@ export class StoreHerder implements Herder {
 
   async alterOffsets(name: string, offsets: SourceOffset[]): Promise<void> {
     const record = await this.stoppedForOffsets(name);
-    if (!Array.isArray(offsets) || offsets.length === 0) {
-      throw badRequest('Partitions / offsets need to be provided for an alter offsets request', undefined, 'OMNI_ERR_OFFSETS_INVALID');
-    }
+    const checked = checkOffsets(offsets);
     const type = this.typeOf(record);
-    if (type === 'source') return this.alterSourceOffsets(name, offsets as Array<{ partition: unknown; offset: unknown }>);
-    if (type === 'sink') return this.alterSinkOffsets(record, offsets as Array<{ partition: unknown; offset: unknown }>);
-    throw badRequest(`The offsets of connector ${name} cannot be altered: its class ${record.config['connector.class']} is not installed`);
+    if (type === 'source') return this.alterSourceOffsets(name, checked);
+    if (type === 'sink') return this.alterSinkOffsets(record, checked);
+    throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: `The offsets of connector ${name} cannot be altered: its class ${record.config['connector.class']} is not installed` });
   }
 
   async resetOffsets(name: string): Promise<void> {
@@ -486,29 +469,19 @@ export class StoreHerder implements Herder {
   private async stoppedForOffsets(name: string): Promise<ConnectorRecord> {
     const record = await this.existing(name, `Connector ${name} not found`);
     if (record.targetState !== 'STOPPED' || record.taskConfigs.length > 0) {
-      throw badRequest(
-        'Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified ' +
-          `connector by issuing a 'PUT' request to the '/connectors/${name}/stop' endpoint`,
-        undefined,
-        'OMNI_ERR_CONNECTOR_NOT_STOPPED',
-      );
+      throw coreError('OMNI_ERR_CONNECTOR_NOT_STOPPED', { connector: name });
     }
     return record;
   }
 
-  private async alterSourceOffsets(name: string, offsets: Array<{ partition: unknown; offset: unknown }>): Promise<void> {
-    for (const [i, entry] of offsets.entries()) {
-      if (!isPlainObject(entry?.partition)) throw badRequest(`Offset entry ${i}: the source partition must be a JSON object`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-      if (entry.offset !== null && !isPlainObject(entry.offset)) {
-        throw badRequest(`Offset entry ${i}: the source offset must be a JSON object, or null to reset the partition`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
-      }
-    }
-    const byPartition = new Map((await this.store.getSourceOffsets(name)).map((o) => [stableJson(o.partition), o]));
+  /** `offsets` as checkOffsets returns them: partitions are maps, offsets maps or null. */
+  private async alterSourceOffsets(name: string, offsets: SourceOffset[]): Promise<void> {
+    const byPartition = new Map((await this.store.getSourceOffsets(name)).map((o) => [canonicalJson(o.partition), o]));
     let removed = false;
     for (const { partition, offset } of offsets) {
-      const key = stableJson(partition);
+      const key = canonicalJson(partition);
       if (offset === null) removed = byPartition.delete(key) || removed;
-      else byPartition.set(key, { partition: partition as Record<string, unknown>, offset: offset as Record<string, unknown> });
+      else byPartition.set(key, { partition, offset });
     }
     if (removed) await this.store.deleteSourceOffsets(name);
     const kept = [...byPartition.values()];
@@ -516,27 +489,23 @@ export class StoreHerder implements Herder {
     this.logger.info({ connector: name, partitions: offsets.length }, 'source offsets altered');
   }
 
-  private async alterSinkOffsets(record: ConnectorRecord, offsets: Array<{ partition: unknown; offset: unknown }>): Promise<void> {
+  private async alterSinkOffsets(record: ConnectorRecord, offsets: SourceOffset[]): Promise<void> {
     const topics = new Map((await this.sinkTopics(record)).map((t) => [t.name, t]));
     const writes: Array<{ topic: string; shard: number; watermark: number }> = [];
     for (const [i, { partition, offset }] of offsets.entries()) {
       const p = partition as { topic?: unknown; shard?: unknown } | null;
       if (!isPlainObject(p) || typeof p.topic !== 'string' || !Number.isInteger(p.shard)) {
-        throw badRequest(`Offset entry ${i}: a sink partition is {"topic": <string>, "shard": <integer>}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+        throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: a sink partition is {"topic": <string>, "shard": <integer>}` });
       }
       const topic = topics.get(p.topic);
-      if (!topic) throw badRequest(`Offset entry ${i}: connector ${record.name} does not consume topic ${p.topic}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+      if (!topic) throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: connector ${record.name} does not consume topic ${p.topic}` });
       const shard = p.shard as number;
       if (shard < 0 || shard >= topic.shards) {
-        throw badRequest(`Offset entry ${i}: topic ${topic.name} has shards 0 to ${topic.shards - 1}, not ${shard}`, undefined, 'OMNI_ERR_OFFSETS_INVALID');
+        throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: topic ${topic.name} has shards 0 to ${topic.shards - 1}, not ${shard}` });
       }
       const watermark = offset === null ? 0 : (offset as { watermark?: unknown } | undefined)?.watermark;
       if (typeof watermark !== 'number' || !Number.isSafeInteger(watermark) || watermark < 0) {
-        throw badRequest(
-          `Offset entry ${i}: a sink offset is {"watermark": <ms since the epoch>}, or null to reset the shard`,
-          undefined,
-          'OMNI_ERR_OFFSETS_INVALID',
-        );
+        throw coreError('OMNI_ERR_OFFSETS_INVALID', { problem: `Offset entry ${i}: a sink offset is {"watermark": <ms since the epoch>}, or null to reset the shard` });
       }
       writes.push({ topic: topic.name, shard, watermark });
     }
@@ -570,7 +539,7 @@ export class StoreHerder implements Herder {
     // which value) goes to the log only, scrubbed.
     const unavailable = (error: unknown, scrubber: Scrubber) => {
       this.logger.warn({ connector: name, err: scrubber.error(error) }, 'webhooks of the connector cannot be verified: its config does not resolve or parse');
-      return new HttpError(503, 'OMNI_ERR_WEBHOOK_UNAVAILABLE', `Connector ${name} cannot verify webhooks now`);
+      return coreError('OMNI_ERR_WEBHOOK_UNAVAILABLE', {});
     };
     let resolved: Awaited<ReturnType<ConfigProviders['resolveScrubbed']>>;
     try {
@@ -601,7 +570,7 @@ export class StoreHerder implements Herder {
 
   private async existing(name: string, message: string): Promise<ConnectorRecord> {
     const record = await this.store.getConnector(name);
-    if (!record) throw notFound(message, CONNECTOR_NOT_FOUND);
+    if (!record) throw coreError(CONNECTOR_NOT_FOUND, { problem: message });
     return record;
   }
 
@@ -672,17 +641,6 @@ function stringOr(value: unknown): string | undefined {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (isPlainObject(value)) {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 function sameStrings(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -3,7 +3,7 @@
  * resolves connectors through the PluginRegistry and runs their tasks through TaskRunners
  * that the bus provides. Kafka Connect has the same split (Herder, Plugins, Worker tasks).
  */
-import type { ConfigInfos, Connector, DeliveryUpdate, SinkConnector, SourceConnector } from '@omnibus/sdk';
+import type { ConfigInfos, Connector, DeliveryUpdate, SinkConnector } from '@omnibus/sdk';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, TargetState } from '../store/port.ts';
 import type { TransformCatalog } from '../transforms/catalog.ts';
 
@@ -46,7 +46,7 @@ export interface RestartOptions {
 
 /**
  * What the control plane asks of the cluster. Every method validates before it writes:
- * a rejected request changes nothing. Errors are HttpErrors with Kafka's status codes
+ * a rejected request changes nothing. Errors are registry errors (errors.ts) with Kafka's status codes
  * (404 unknown connector, 409 exists/conflict, 400 invalid config).
  */
 export interface Herder {
@@ -82,43 +82,5 @@ export interface Herder {
   applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[]): Promise<void>;
 }
 
-/** One running task of a connector on this worker. */
-export interface TaskRunner {
-  start(): Promise<void>;
-  /** Stops fetching/polling and finishes in-flight work; resolves when the task is idle. */
-  pause(): Promise<void>;
-  resume(): Promise<void>;
-  stop(): Promise<void>;
-  /** Settles when the task fails on its own (e.g. a FatalConnectorError), with the trace. */
-  readonly failure: Promise<Error>;
-}
-
-export interface SinkTaskSpec {
-  connectorName: string;
-  taskId: number;
-  connector: SinkConnector;
-  /** The task's config with placeholders resolved (secrets in clear: never log it). */
-  config: Record<string, string>;
-  /** How many tasks the connector runs now; task i owns the shards s with s % taskCount === i. */
-  taskCount: number;
-  /** Where the config's `transforms`/`predicates` are looked up; the built-ins alone when absent. */
-  transforms?: TransformCatalog;
-}
-
-export interface SourceTaskSpec {
-  connectorName: string;
-  taskId: number;
-  connector: SourceConnector;
-  config: Record<string, string>;
-  taskCount: number;
-  /** Where the config's `transforms`/`predicates` are looked up; the built-ins alone when absent. */
-  transforms?: TransformCatalog;
-}
-
-/** The bus's side of running tasks; the herder calls it for the tasks assigned to this worker. */
-export interface TaskRunnerFactory {
-  sink(spec: SinkTaskSpec): TaskRunner;
-  source(spec: SourceTaskSpec): TaskRunner;
-}
-
+export type { SinkTaskSpec, SourceTaskSpec, TaskRunner, TaskRunnerFactory } from '../bus/task-runner.ts';
 export type { ConnectorRecord, StatusRecord, TargetState };

@@ -32,14 +32,25 @@
  *
  * A long window (a consumer catching up after downtime) would walk many empty minutes; the
  * `buffer_buckets` index lists the non-empty ones.
+ *
+ * Beside this file: the URL (cql-url.ts), the schema and its migrations (cql-schema.ts), the
+ * statements (cql-statements.ts), row mapping (cql-rows.ts), and the layout of partitions and
+ * batches (cql-layout.ts).
  */
 import { randomUUID } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
 import { createLogger } from '../logging.ts';
-import { impliedPosition, positionImplied, type ImpliedPosition } from '../bus/ids.ts';
+import { impliedPosition, positionImplied, type ImpliedPosition } from './ids.ts';
+import { BUCKET_MS, chunks, estimatedBytes, inPool, keptFor, MAX_TTL_SECONDS, positionSlot, rangeReads, ttlSeconds } from './cql-layout.ts';
+import { connectorFromRow, connectorValues, deliveryFromRow, deliveryPartition, KEY_COLUMNS, leaseFromRow, messageFromRow, sameDetail, toNumber, topicFromRow, type BatchQuery } from './cql-rows.ts';
+import { migrateSchema } from './cql-schema.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
-import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
+import { statements, type CqlStatements } from './cql-statements.ts';
+import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { coreError } from '../errors.ts';
+import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -66,12 +77,12 @@ const { Client, types } = cassandra;
 type Client = cassandra.Client;
 type Row = cassandra.types.Row;
 type QueryOptions = cassandra.QueryOptions;
-type BatchQuery = { query: string; params: unknown[] };
+
+export { BUCKET_MS, MAX_READ_GAP_MS, positionSlot, rangeReads } from './cql-layout.ts';
+export { parseCqlUrl, type CqlStoreOptions } from './cql-url.ts';
 
 /** How long the list of every topic is reused by `locateMessages` before it is read again. */
 const TOPIC_LIST_MS = 5_000;
-/** Width of a buffer partition. Fixed for the life of a keyspace: readers compute the same buckets. */
-export const BUCKET_MS = 60_000;
 /** Windows up to this many buckets are read directly; longer ones go through the bucket index. */
 const DIRECT_BUCKETS = 4;
 /** Ids per `IN ?` read: small chunks in parallel beat one large IN (measured: 25 ≈ 3× 100). */
@@ -94,305 +105,11 @@ const PARTITION_BATCH_BYTES = 40 * 1024;
 const PARTITION_BATCH_ROWS = 500;
 /** Rows per page of range reads that are not limited. */
 const RANGE_PAGE_ROWS = 5_000;
-/**
- * Positions further apart than this (ms) in one partition are read by separate range reads. A
- * range read returns every row between its ends, so a sparse set (receipts of messages sent
- * seconds apart, a campaign's messages among a busy topic's) read as one range could fetch a
- * whole busy minute of the partition for a few rows: 37,500 rows at 10,000 msg/s over 16
- * shards. Split here, a gap costs at most about 160 rows at that rate, or one more request
- * (which costs a node about as much as 25 rows). A dense set (a consumer's window on a busy
- * shard) stays one read; a window on a shard with fewer than 4 entries a second may become
- * several, when the requests are few anyway.
- */
-export const MAX_READ_GAP_MS = 250;
-/** Cassandra's maximum TTL (20 years). */
-const MAX_TTL_SECONDS = 630_720_000;
 /** Members' rows outlive their logical expiry by this much, then Cassandra drops them. */
 const MEMBER_ROW_GRACE_SECONDS = 600;
 /** The cluster view is one partition. */
 const CLUSTER_PARTITION = 0;
 const LWT_ATTEMPTS = 8;
-/** Cassandra's estimate of a row beyond its values (keys, timestamps, TTLs), for sizing batches. */
-const PER_ROW_OVERHEAD_BYTES = 100;
-
-const CONSISTENCIES: Record<string, number> = {
-  ANY: types.consistencies.any,
-  ONE: types.consistencies.one,
-  TWO: types.consistencies.two,
-  THREE: types.consistencies.three,
-  QUORUM: types.consistencies.quorum,
-  ALL: types.consistencies.all,
-  LOCAL_QUORUM: types.consistencies.localQuorum,
-  EACH_QUORUM: types.consistencies.eachQuorum,
-  LOCAL_ONE: types.consistencies.localOne,
-};
-const SERIAL_CONSISTENCIES: Record<string, number> = {
-  SERIAL: types.consistencies.serial,
-  LOCAL_SERIAL: types.consistencies.localSerial,
-};
-
-export interface CqlStoreOptions {
-  /** `host` or `host:port`, as cassandra-driver takes them. */
-  contactPoints: string[];
-  /** Port of the contact points that name none. */
-  port: number;
-  keyspace: string;
-  localDataCenter: string;
-  credentials?: { username: string; password: string };
-  /** Consistency of plain reads and writes, by name (LOCAL_QUORUM, QUORUM, ONE…). */
-  consistency: string;
-  /** Consistency of the Paxos phase of lightweight transactions: SERIAL or LOCAL_SERIAL. */
-  serialConsistency: string;
-  /** The keyspace's replication map, as a CQL literal; used only when the keyspace is created. */
-  replication: string;
-  logger?: Logger;
-}
-
-const urlError = (url: string, problem: string): StoreError =>
-  new StoreError(
-    'OMNI_ERR_STORE_URL_INVALID',
-    `invalid CQL store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": ${problem} ` +
-      '(expected cql://host1,host2:9042/keyspace?dc=datacenter1[&user=…&password=…&consistency=LOCAL_QUORUM&serial=SERIAL&replication=3])',
-  );
-
-/** Parses `cql://[user:password@]host1,host2[:port]/keyspace?dc=…&…` into store options. */
-export function parseCqlUrl(url: string): CqlStoreOptions {
-  const match = /^cql:\/\/(?:([^@/?#]*)@)?([^/?#]+)(?:\/([^/?#]*))?(?:\?([^#]*))?$/i.exec(url);
-  if (!match) throw urlError(url, 'it does not have the form cql://hosts/keyspace?dc=…');
-  const [, userInfo, hostList, keyspacePart, query] = match;
-  const params = new URLSearchParams(query ?? '');
-  const known = new Set(['dc', 'user', 'password', 'consistency', 'serial', 'replication']);
-  for (const key of params.keys()) if (!known.has(key)) throw urlError(url, `unknown parameter "${key}"`);
-
-  let port = 9042;
-  const contactPoints: string[] = [];
-  for (const host of hostList!.split(',')) {
-    const hostMatch = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/i.exec(host.trim());
-    if (!hostMatch) throw urlError(url, `"${host}" is not a host or host:port`);
-    if (hostMatch[2] !== undefined) {
-      port = Number(hostMatch[2]);
-      if (!(port >= 1 && port <= 65_535)) throw urlError(url, `port ${hostMatch[2]} is out of range`);
-    }
-    contactPoints.push(host.trim());
-  }
-
-  const keyspace = decodeURIComponent(keyspacePart ?? '');
-  if (!/^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(keyspace)) {
-    throw urlError(url, keyspace ? `"${keyspace}" is not a keyspace name (a letter, then letters, digits or _, at most 48)` : 'the keyspace is missing');
-  }
-  const localDataCenter = params.get('dc');
-  if (!localDataCenter) throw urlError(url, 'the local data center is missing: add ?dc=<datacenter>');
-
-  const consistency = (params.get('consistency') ?? 'LOCAL_QUORUM').toUpperCase();
-  if (CONSISTENCIES[consistency] === undefined) throw urlError(url, `consistency must be one of ${Object.keys(CONSISTENCIES).join(', ')}`);
-  const serialConsistency = (params.get('serial') ?? 'SERIAL').toUpperCase();
-  if (SERIAL_CONSISTENCIES[serialConsistency] === undefined) throw urlError(url, 'serial must be SERIAL or LOCAL_SERIAL');
-
-  let username = params.get('user') ?? undefined;
-  let password = params.get('password') ?? undefined;
-  if (userInfo) {
-    const colon = userInfo.indexOf(':');
-    username ??= decodeURIComponent(colon < 0 ? userInfo : userInfo.slice(0, colon));
-    password ??= colon < 0 ? undefined : decodeURIComponent(userInfo.slice(colon + 1));
-  }
-  if ((username === undefined) !== (password === undefined)) throw urlError(url, 'give both user and password, or neither');
-
-  return {
-    contactPoints,
-    port,
-    keyspace: keyspace.toLowerCase(),
-    localDataCenter,
-    credentials: username !== undefined && password !== undefined ? { username, password } : undefined,
-    consistency,
-    serialConsistency,
-    replication: parseReplication(url, params.get('replication')),
-  };
-}
-
-function parseReplication(url: string, value: string | null): string {
-  if (value === null) return "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-  if (/^\d+$/.test(value)) return `{'class': 'SimpleStrategy', 'replication_factor': ${Number(value)}}`;
-  // dc1:3,dc2:2 → NetworkTopologyStrategy
-  const perDc = value.split(',').map((part) => /^([A-Za-z0-9_.-]+):(\d+)$/.exec(part.trim()));
-  if (perDc.some((part) => !part)) throw urlError(url, 'replication must be a number (SimpleStrategy) or dc1:3,dc2:3 (NetworkTopologyStrategy)');
-  return `{'class': 'NetworkTopologyStrategy', ${perDc.map((part) => `'${part![1]}': ${Number(part![2])}`).join(', ')}}`;
-}
-
-// Schema. Every statement is idempotent (IF NOT EXISTS); a migration's row in
-// schema_migrations says who is applying it and whether it is done.
-
-interface Migration {
-  version: number;
-  description: string;
-  statements: (keyspace: string) => string[];
-}
-
-const twcs = (hours: number) =>
-  `compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': '${hours}'}`;
-
-const MIGRATIONS: Migration[] = [
-  {
-    version: 1,
-    description: 'bus, deliveries, events, leases, members and control plane',
-    statements: (ks) => [
-      `CREATE TABLE IF NOT EXISTS ${ks}.topics (name text PRIMARY KEY, shards int, value_schema text, retention_ms bigint, created_at bigint)`,
-      // Version 1 also created the tables `messages`, `buffer` and `deliveries`, which version 2
-      // replaced; keyspaces created before keep them, unread.
-      `CREATE TABLE IF NOT EXISTS ${ks}.buffer_buckets (topic text, shard int, bucket bigint, PRIMARY KEY ((topic, shard), bucket))
-         WITH gc_grace_seconds = 10800`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.group_messages (grp text, message_id text, PRIMARY KEY ((grp), message_id))`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.watermarks (consumer text, topic text, shard int, ts bigint, PRIMARY KEY ((consumer, topic, shard)))`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.source_offsets (connector text, partition_json text, offset_json text,
-         PRIMARY KEY ((connector), partition_json))`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.provider_ids (connector text, provider_id text, message_id text, PRIMARY KEY ((connector, provider_id)))`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.events (message_id text, event_at bigint, seq bigint, tag text, event_type text,
-         connector text, worker_id text, detail text, PRIMARY KEY ((message_id), event_at, seq, tag))`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.leases (name text PRIMARY KEY, owner text, epoch bigint, expires_at bigint)`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.members (id text PRIMARY KEY, url text, started_at bigint, heartbeat_at bigint, expires_at bigint)`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.connectors (name text PRIMARY KEY, config text, target_state text, task_configs text,
-         generation bigint, created_at bigint, updated_at bigint)`,
-      `CREATE TABLE IF NOT EXISTS ${ks}.statuses (connector text, task int, state text, worker_id text, trace text, generation bigint,
-         updated_at bigint, PRIMARY KEY ((connector), task))`,
-    ],
-  },
-  {
-    version: 2,
-    description: 'messages kept whole in the buffer, found by id through an index; delivery states kept by buffer position',
-    statements: (ks) => [
-      // Hot tables keep what is not a key in one JSON text column: a row costs Cassandra (and the
-      // client, which encodes every value of every row) about as much per column as per row.
-      // `message`: {"k": routing key, "t": token, "h": headers, "g"?: group, "v"?: value}.
-      `CREATE TABLE IF NOT EXISTS ${ks}.buffered_messages (topic text, shard int, bucket bigint, ts bigint, id text, message text,
-         PRIMARY KEY ((topic, shard, bucket), ts, id)) WITH CLUSTERING ORDER BY (ts ASC, id ASC)
-         AND ${twcs(1)} AND gc_grace_seconds = 10800`,
-      // Written once after the message's buffer row, read by id (in its slot: see positionSlot);
-      // expires with the topic's retention.
-      // `position`: [topic, shard, ts].
-      `CREATE TABLE IF NOT EXISTS ${ks}.message_positions (slot text, id text, position text,
-         PRIMARY KEY ((slot), id)) WITH ${twcs(1)} AND gc_grace_seconds = 10800`,
-      // `detail`: the delivery's other fields as JSON (attempts, epoch, workerId, updatedAt and the
-      // optional ones), so that replacing a delivery never writes null cells (tombstones). Rows
-      // live as long as their topic's messages.
-      `CREATE TABLE IF NOT EXISTS ${ks}.delivery_states (connector text, topic text, shard int, bucket bigint, ts bigint,
-         message_id text, state text, detail text,
-         PRIMARY KEY ((connector, topic, shard, bucket), ts, message_id)) WITH CLUSTERING ORDER BY (ts ASC, message_id ASC)
-         AND ${twcs(1)} AND gc_grace_seconds = 10800`,
-    ],
-  },
-  {
-    version: 3,
-    description: 'the cluster view: live members and the connectors version in one partition',
-    statements: (ks) => [
-      // Read whole at every heartbeat by every worker: one partition (part = 0), so one query on
-      // one replica set, where the `members` table of version 1 needed a scan of every range.
-      // Member rows expire (TTL) and are filtered by expires_at, so a tombstone purged early can
-      // only bring back a row long expired: a short gc_grace keeps reads clear of old tombstones.
-      `CREATE TABLE IF NOT EXISTS ${ks}.cluster_view (part int, kind text, id text, url text, started_at bigint, heartbeat_at bigint,
-         expires_at bigint, version text, PRIMARY KEY ((part), kind, id)) WITH gc_grace_seconds = 3600`,
-    ],
-  },
-  {
-    version: 4,
-    // Also marks what older workers could not read: generated ids have no id index row since
-    // this version (they are found where they say: see locateMessages).
-    description: "receipt states kept beside the sink's own delivery states; generated ids without id index rows",
-    statements: (ks) => [
-      // `receipt`: the state a provider's receipts gave the message, as JSON ({state, workerId,
-      // updatedAt, providerId?, lastError?}). Its own cell: a receipt never writes the sink's
-      // `state` and `detail`, nor they it, so neither replaces the other whatever the order the
-      // writes land in (a receipt can beat the sink's `sent`, on another worker).
-      `ALTER TABLE ${ks}.delivery_states ADD receipt text`,
-    ],
-  },
-];
-
-/** What a node answers to adding a column that is there already (a migration run again after its worker died half-way). */
-const COLUMN_EXISTS = /conflicts with an existing column|already exists/i;
-
-/** A claim on a migration older than this is presumed dead (its worker crashed) and taken over. */
-const STALE_MIGRATION_CLAIM_MS = 120_000;
-const MIGRATION_WAIT_MS = 300_000;
-
-/** Delivery fields kept in their own columns; the others go into `detail`. */
-const KEY_COLUMNS = new Set(['connector', 'messageId', 'topic', 'shard', 'ts', 'state']);
-
-/** Whether two deliveries have the same `detail` (checked field by field; optional fields make any row unique). */
-const sameDetail = (a: Delivery, b: Delivery): boolean =>
-  a.attempts === b.attempts &&
-  a.epoch === b.epoch &&
-  a.workerId === b.workerId &&
-  a.updatedAt === b.updatedAt &&
-  a.providerId === undefined &&
-  b.providerId === undefined &&
-  a.lastError === undefined &&
-  b.lastError === undefined &&
-  a.nextAttemptAt === undefined &&
-  b.nextAttemptAt === undefined;
-
-const toNumber = (value: unknown): number => (value instanceof types.Long ? value.toNumber() : Number(value));
-const ttlSeconds = (retentionMs: number): number =>
-  retentionMs > 0 ? Math.min(MAX_TTL_SECONDS, Math.max(1, Math.ceil(retentionMs / 1000))) : 0;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** A topic deleted meanwhile (or never known) keeps what is written for its messages for a day. */
-const UNKNOWN_TOPIC_RETENTION_MS = 86_400_000;
-/** The TTL of what is written for a message of this topic (delivery states, events, provider ids): the topic's retention. */
-const keptFor = (topics: ReadonlyMap<string, Topic>, topic: string): number => ttlSeconds(topics.get(topic)?.retentionMs ?? UNKNOWN_TOPIC_RETENTION_MS);
-
-/**
- * About what a row weighs in a batch, for keeping batches under the node's limits: its values
- * as UTF-8 (a string's length would undercount any text beyond ASCII up to 3×), numbers as 8.
- */
-function estimatedBytes(params: readonly unknown[]): number {
-  let bytes = PER_ROW_OVERHEAD_BYTES;
-  for (const value of params) bytes += typeof value === 'string' ? Buffer.byteLength(value) : 8;
-  return bytes;
-}
-
-/** Runs `work` on every item with at most `concurrency` in flight. */
-async function inPool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
-/**
- * The range reads that fetch these positions of a table partitioned like the buffer: grouped
- * by partition (topic, shard, bucket), each in ts order, and split wherever two consecutive
- * positions lie more than `maxGapMs` apart. Each read runs from its first position's ts to its
- * last's.
- */
-export function rangeReads(positions: readonly MessagePosition[], maxGapMs = MAX_READ_GAP_MS): MessagePosition[][] {
-  const partitions = new Map<string, MessagePosition[]>();
-  for (const p of positions) {
-    const key = `${p.shard}/${Math.floor(p.ts / BUCKET_MS)}/${p.topic}`;
-    const group = partitions.get(key);
-    if (group) group.push(p);
-    else partitions.set(key, [p]);
-  }
-  const reads: MessagePosition[][] = [];
-  for (const group of partitions.values()) {
-    group.sort((a, b) => a.ts - b.ts);
-    let run: MessagePosition[] = [group[0]!];
-    for (let i = 1; i < group.length; i++) {
-      const p = group[i]!;
-      if (p.ts - run[run.length - 1]!.ts > maxGapMs) {
-        reads.push(run);
-        run = [];
-      }
-      run.push(p);
-    }
-    reads.push(run);
-  }
-  return reads;
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export class CqlStore implements Store {
   readonly description: string;
@@ -412,7 +129,7 @@ export class CqlStore implements Store {
   private readonly writtenBuckets = new Set<string>();
   private clientOrUndefined: Client | undefined;
   private initializing: Promise<void> | undefined;
-  private readonly q: ReturnType<typeof statements>;
+  private readonly q: CqlStatements;
 
   constructor(options: CqlStoreOptions | string) {
     this.options = typeof options === 'string' ? parseCqlUrl(options) : options;
@@ -453,72 +170,16 @@ export class CqlStore implements Store {
       `CREATE TABLE IF NOT EXISTS ${keyspace}.schema_migrations (version int PRIMARY KEY, description text, state text, owner text,
          claimed_at bigint, applied_at bigint)`,
     );
-    await this.migrate(client);
+    await migrateSchema(client, {
+      keyspace,
+      owner: `${process.pid}-${this.sequence.tag}`,
+      plain: this.plain,
+      linearizable: this.linearizable,
+      lwt: this.lwt,
+      logger: this.logger,
+      description: this.description,
+    });
     await this.learnSharding();
-  }
-
-  /**
-   * Applies every migration not yet applied. Workers starting together race for each one with
-   * an LWT claim; the winner runs its DDL while the others wait for "applied", so no two
-   * workers issue the same schema change at once (concurrent CREATE TABLE on different nodes
-   * can leave two table ids behind).
-   */
-  private async migrate(client: Client): Promise<void> {
-    const { keyspace } = this.options;
-    const me = `${process.pid}-${this.sequence.tag}`;
-    const table = `${keyspace}.schema_migrations`;
-    const latest = MIGRATIONS.at(-1)!.version;
-    const applied = await client.execute(`SELECT version, state FROM ${table}`, [], this.plain);
-    const newer = applied.rows.find((row) => row.get('version') > latest && row.get('state') === 'applied');
-    if (newer) {
-      throw new StoreError(
-        'OMNI_ERR_STORE_SCHEMA_NEWER',
-        `keyspace ${keyspace} has schema version ${newer.get('version')}, newer than this Omnibus understands (${latest}); upgrade Omnibus`,
-      );
-    }
-    for (const migration of MIGRATIONS) {
-      const deadline = Date.now() + MIGRATION_WAIT_MS;
-      for (;;) {
-        const row = (await client.execute(`SELECT state, owner, claimed_at FROM ${table} WHERE version = ?`, [migration.version], this.linearizable)).first();
-        if (row?.get('state') === 'applied') break;
-        let claimed = false;
-        if (!row) {
-          claimed = (
-            await client.execute(
-              `INSERT INTO ${table} (version, description, state, owner, claimed_at) VALUES (?, ?, 'applying', ?, ?) IF NOT EXISTS`,
-              [migration.version, migration.description, me, Date.now()],
-              this.lwt,
-            )
-          ).wasApplied();
-        } else if (Date.now() - toNumber(row.get('claimed_at')) > STALE_MIGRATION_CLAIM_MS) {
-          claimed = (
-            await client.execute(
-              `UPDATE ${table} SET owner = ?, claimed_at = ? WHERE version = ? IF owner = ? AND state = 'applying'`,
-              [me, Date.now(), migration.version, row.get('owner')],
-              this.lwt,
-            )
-          ).wasApplied();
-        }
-        if (claimed) {
-          for (const statement of migration.statements(keyspace)) {
-            await client.execute(statement).catch((error: Error) => {
-              if (!(statement.startsWith('ALTER TABLE') && COLUMN_EXISTS.test(error.message))) throw error;
-            });
-          }
-          await client.execute(
-            `UPDATE ${table} SET state = 'applied', applied_at = ? WHERE version = ? IF owner = ?`,
-            [Date.now(), migration.version, me],
-            this.lwt,
-          );
-          this.logger.info({ store: this.description, version: migration.version }, `schema migration ${migration.version} applied`);
-          continue; // re-read: "applied" now, or another worker took the claim over and will finish
-        }
-        if (Date.now() > deadline) {
-          throw new StoreError('OMNI_ERR_STORE_MIGRATION_TIMEOUT', `schema migration ${migration.version} of ${keyspace} did not finish within ${MIGRATION_WAIT_MS / 1000} s`);
-        }
-        await sleep(250);
-      }
-    }
   }
 
   /** ScyllaDB says how many shards each node has; the bus may align topic shard counts with it. */
@@ -1146,7 +807,7 @@ export class CqlStore implements Store {
       if ((await this.execute(this.q.updateConnector, [...values.slice(1), record.name], this.lwt)).wasApplied()) return;
       if ((await this.execute(this.q.insertConnector, values, this.lwt)).wasApplied()) return;
     }
-    throw new StoreError('OMNI_ERR_STORE_CONTENDED', `connector ${record.name} kept changing under us; its config was not written`);
+    throw coreError('OMNI_ERR_STORE_CONTENDED', { connector: record.name });
   }
 
   async createConnector(record: ConnectorRecord): Promise<boolean> {
@@ -1203,165 +864,4 @@ export class CqlStore implements Store {
   async deleteStatuses(connector: string): Promise<void> {
     await this.execute(this.q.deleteStatuses, [connector], this.idempotent);
   }
-}
-
-function statements(ks: string) {
-  return {
-    insertTopic: `INSERT INTO ${ks}.topics (name, shards, value_schema, retention_ms, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS`,
-    selectTopic: `SELECT name, shards, value_schema, retention_ms, created_at FROM ${ks}.topics WHERE name = ?`,
-    selectTopics: `SELECT name, shards, value_schema, retention_ms, created_at FROM ${ks}.topics`,
-    insertBufferedMessage: `INSERT INTO ${ks}.buffered_messages (topic, shard, bucket, ts, id, message) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
-    insertMessagePosition: `INSERT INTO ${ks}.message_positions (slot, id, position) VALUES (?, ?, ?) USING TTL ?`,
-    insertBufferBucket: `INSERT INTO ${ks}.buffer_buckets (topic, shard, bucket) VALUES (?, ?, ?) USING TTL ?`,
-    insertGroupMessage: `INSERT INTO ${ks}.group_messages (grp, message_id) VALUES (?, ?) USING TTL ?`,
-    selectMessagePositions: `SELECT id, position FROM ${ks}.message_positions WHERE slot = ? AND id IN ?`,
-    selectBufferSlice:
-      `SELECT ts, id, message FROM ${ks}.buffered_messages ` +
-      'WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ?',
-    scanBuffer: `SELECT ts, id FROM ${ks}.buffered_messages WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ? LIMIT ?`,
-    scanBufferSlice: `SELECT ts, id FROM ${ks}.buffered_messages WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ?`,
-    selectBuffer:
-      `SELECT ts, id, message FROM ${ks}.buffered_messages ` +
-      'WHERE topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ? LIMIT ?',
-    selectBufferBuckets: `SELECT bucket FROM ${ks}.buffer_buckets WHERE topic = ? AND shard = ? AND bucket >= ? AND bucket <= ?`,
-    selectGroupMessages: `SELECT message_id FROM ${ks}.group_messages WHERE grp = ? LIMIT ?`,
-    selectWatermark: `SELECT ts FROM ${ks}.watermarks WHERE consumer = ? AND topic = ? AND shard = ?`,
-    insertWatermark: `INSERT INTO ${ks}.watermarks (consumer, topic, shard, ts) VALUES (?, ?, ?, ?)`,
-    selectSourceOffsets: `SELECT partition_json, offset_json FROM ${ks}.source_offsets WHERE connector = ?`,
-    insertSourceOffset: `INSERT INTO ${ks}.source_offsets (connector, partition_json, offset_json) VALUES (?, ?, ?)`,
-    deleteSourceOffsets: `DELETE FROM ${ks}.source_offsets WHERE connector = ?`,
-    selectDeliveryRange:
-      `SELECT ts, message_id, state, detail, receipt FROM ${ks}.delivery_states ` +
-      'WHERE connector = ? AND topic = ? AND shard = ? AND bucket = ? AND ts >= ? AND ts <= ?',
-    insertDeliveryState:
-      `INSERT INTO ${ks}.delivery_states (connector, topic, shard, bucket, ts, message_id, state, detail) ` +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?',
-    updateReceiptState:
-      `UPDATE ${ks}.delivery_states USING TTL ? SET receipt = ? ` +
-      'WHERE connector = ? AND topic = ? AND shard = ? AND bucket = ? AND ts = ? AND message_id = ?',
-    insertProviderId: `INSERT INTO ${ks}.provider_ids (connector, provider_id, message_id) VALUES (?, ?, ?) USING TTL ?`,
-    selectProviderId: `SELECT message_id FROM ${ks}.provider_ids WHERE connector = ? AND provider_id = ?`,
-    insertEvent:
-      `INSERT INTO ${ks}.events (message_id, event_at, seq, tag, event_type, connector, worker_id, detail) ` +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?',
-    selectEvents: `SELECT event_at, event_type, connector, worker_id, detail FROM ${ks}.events WHERE message_id = ?`,
-    selectLease: `SELECT name, owner, epoch, expires_at FROM ${ks}.leases WHERE name = ?`,
-    selectLeases: `SELECT name, owner, epoch, expires_at FROM ${ks}.leases`,
-    insertLease: `INSERT INTO ${ks}.leases (name, owner, epoch, expires_at) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
-    takeLease: `UPDATE ${ks}.leases SET owner = ?, epoch = ?, expires_at = ? WHERE name = ? IF owner = ? AND epoch = ?`,
-    renewLease: `UPDATE ${ks}.leases SET expires_at = ? WHERE name = ? IF owner = ? AND epoch = ?`,
-    releaseLease: `UPDATE ${ks}.leases SET owner = '', expires_at = 0 WHERE name = ? IF owner = ? AND epoch = ?`,
-    insertMember:
-      `INSERT INTO ${ks}.cluster_view (part, kind, id, url, started_at, heartbeat_at, expires_at) VALUES (?, 'member', ?, ?, ?, ?, ?) ` +
-      'USING TTL ?',
-    selectClusterView: `SELECT kind, id, url, started_at, heartbeat_at, expires_at, version FROM ${ks}.cluster_view WHERE part = ?`,
-    deleteMember: `DELETE FROM ${ks}.cluster_view WHERE part = ? AND kind = 'member' AND id = ?`,
-    // Always true for a fresh version, and applied on a missing row too: an LWT only for its ordering.
-    bumpConnectorsVersion: `UPDATE ${ks}.cluster_view SET version = ? WHERE part = ? AND kind = 'connectors' AND id = '' IF version != ?`,
-    insertConnector:
-      `INSERT INTO ${ks}.connectors (name, config, target_state, task_configs, generation, created_at, updated_at) ` +
-      'VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS',
-    updateConnector:
-      `UPDATE ${ks}.connectors SET config = ?, target_state = ?, task_configs = ?, generation = ?, created_at = ?, updated_at = ? ` +
-      'WHERE name = ? IF EXISTS',
-    selectConnector: `SELECT name, config, target_state, task_configs, generation, created_at, updated_at FROM ${ks}.connectors WHERE name = ?`,
-    selectConnectors: `SELECT name, config, target_state, task_configs, generation, created_at, updated_at FROM ${ks}.connectors`,
-    deleteConnector: `DELETE FROM ${ks}.connectors WHERE name = ? IF EXISTS`,
-    insertStatus:
-      `INSERT INTO ${ks}.statuses (connector, task, state, worker_id, trace, generation, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    selectStatuses: `SELECT task, state, worker_id, trace, generation, updated_at FROM ${ks}.statuses WHERE connector = ?`,
-    deleteStatuses: `DELETE FROM ${ks}.statuses WHERE connector = ?`,
-  };
-}
-
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
-/** Width of a time slot of the id index, and how many partitions share one slot. */
-const POSITION_SLOT_MS = 10_000;
-const POSITION_SLOT_SPREAD = 8;
-
-/**
- * The partition of an id in the id index. A UUIDv7 (the ids the bus gives) carries its time:
- * ids of the same 10 s share one of 8 partitions, chosen by their last byte, so a produce
- * writes its index as a few single-partition batches and no partition grows without bound,
- * while a busy slot still spreads over up to 8 replica sets. An id the bus generates ends with
- * its message's shard (ids.ts), so its index spreads as the topic's buffer does (a one-shard
- * topic writes one index partition per slot, beside its one buffer partition per minute); a
- * producer's own UUIDv7 ends with random bits. Any other id has a partition of its own.
- */
-export function positionSlot(id: string): string {
-  if (!UUID_V7.test(id)) return `=${id}`;
-  const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
-  return `${Math.floor(ms / POSITION_SLOT_MS)}/${parseInt(id.slice(-2), 16) % POSITION_SLOT_SPREAD}`;
-}
-
-function topicFromRow(row: Row): Topic {
-  const schema = row.get('value_schema') as string | null;
-  const topic: Topic = {
-    name: row.get('name'),
-    shards: row.get('shards'),
-    retentionMs: toNumber(row.get('retention_ms')),
-    createdAt: toNumber(row.get('created_at')),
-  };
-  if (schema !== null) topic.schema = JSON.parse(schema) as Record<string, unknown>;
-  return topic;
-}
-
-/** The rows already batched for the `delivery_states` partition of this connector and position (created empty), and its bucket. */
-function deliveryPartition(
-  partitions: Map<string, BatchQuery[]>,
-  connector: string,
-  { topic, shard, ts }: Pick<MessagePosition, 'topic' | 'shard' | 'ts'>,
-): { rows: BatchQuery[]; bucket: number } {
-  const bucket = Math.floor(ts / BUCKET_MS);
-  const key = `${connector}\u0000${shard}/${bucket}/${topic}`;
-  let rows = partitions.get(key);
-  if (!rows) partitions.set(key, (rows = []));
-  return { rows, bucket };
-}
-
-function deliveryFromRow(row: Row, connector: string, topic: string, shard: number): Delivery {
-  return {
-    connector,
-    messageId: row.get('message_id'),
-    topic,
-    shard,
-    ts: toNumber(row.get('ts')),
-    state: row.get('state'),
-    ...(JSON.parse(row.get('detail') as string) as Pick<Delivery, 'attempts' | 'epoch' | 'workerId' | 'updatedAt'>),
-  };
-}
-
-function messageFromRow(row: Row, topic: string, shard: number): Message {
-  const { k, t, h, g, v } = JSON.parse(row.get('message') as string) as { k: string; t: string; h: Record<string, string>; g?: string; v?: unknown };
-  const message: Message = { id: row.get('id'), topic, key: k, token: t, shard, value: v, headers: h, createdAt: toNumber(row.get('ts')) };
-  if (g !== undefined) message.group = g;
-  return message;
-}
-
-function leaseFromRow(row: Row): Lease {
-  return { name: row.get('name'), owner: row.get('owner'), epoch: toNumber(row.get('epoch')), expiresAt: toNumber(row.get('expires_at')) };
-}
-
-function connectorValues(record: ConnectorRecord): unknown[] {
-  return [
-    record.name,
-    JSON.stringify(record.config),
-    record.targetState,
-    JSON.stringify(record.taskConfigs),
-    record.generation,
-    record.createdAt,
-    record.updatedAt,
-  ];
-}
-
-function connectorFromRow(row: Row): ConnectorRecord {
-  return {
-    name: row.get('name'),
-    config: JSON.parse(row.get('config') as string) as Record<string, string>,
-    targetState: row.get('target_state'),
-    taskConfigs: JSON.parse(row.get('task_configs') as string) as Array<Record<string, string>>,
-    generation: toNumber(row.get('generation')),
-    createdAt: toNumber(row.get('created_at')),
-    updatedAt: toNumber(row.get('updated_at')),
-  };
 }

@@ -1,18 +1,12 @@
 /**
  * What the LMDB and CQL adapters share: the checks every write gets before anything is
- * written, the store's error codes, and the small encodings both key their rows by.
+ * written, and the small encodings both key their rows by.
  */
 import { randomBytes } from 'node:crypto';
-import { OmnibusError } from '@omnibus/sdk';
+import { coreError, type CoreError } from '../errors.ts';
 import type { Message, Topic } from './port.ts';
 
-export class StoreError extends OmnibusError {}
-
-export const unknownTopic = (topic: string): StoreError =>
-  new StoreError('OMNI_ERR_STORE_TOPIC_UNKNOWN', `topic "${topic}" does not exist; create it before appending messages to it`);
-
-export const notInitialized = (description: string): StoreError =>
-  new StoreError('OMNI_ERR_STORE_NOT_INITIALIZED', `store ${description} is not open: call init() first`);
+export const notInitialized = (description: string): CoreError => coreError('OMNI_ERR_STORE_NOT_INITIALIZED', { store: description });
 
 /**
  * Checks a batch of messages against their topics before anything is written, so that a bad
@@ -22,31 +16,21 @@ export function checkMessages(messages: readonly Message[], topicOf: (name: stri
   const seen = new Set<string>();
   for (const message of messages) {
     const topic = topicOf(message.topic);
-    if (!topic) throw unknownTopic(message.topic);
+    if (!topic) throw coreError('OMNI_ERR_STORE_TOPIC_UNKNOWN', { topic: message.topic });
     if (!Number.isInteger(message.shard) || message.shard < 0 || message.shard >= topic.shards) {
-      throw new StoreError(
-        'OMNI_ERR_STORE_MESSAGE_INVALID',
-        `message ${message.id}: shard ${message.shard} is outside topic "${topic.name}" (shards 0 to ${topic.shards - 1})`,
-      );
+      throw coreError('OMNI_ERR_STORE_MESSAGE_INVALID', {
+        problem: `message ${message.id}: shard ${message.shard} is outside topic "${topic.name}" (shards 0 to ${topic.shards - 1})`,
+      });
     }
     if (!Number.isSafeInteger(message.createdAt) || message.createdAt < 0) {
-      throw new StoreError('OMNI_ERR_STORE_MESSAGE_INVALID', `message ${message.id}: createdAt must be whole milliseconds, got ${message.createdAt}`);
+      throw coreError('OMNI_ERR_STORE_MESSAGE_INVALID', { problem: `message ${message.id}: createdAt must be whole milliseconds, got ${message.createdAt}` });
     }
     if (typeof message.id !== 'string' || message.id.length === 0) {
-      throw new StoreError('OMNI_ERR_STORE_MESSAGE_INVALID', 'a message id must be a non-empty string');
+      throw coreError('OMNI_ERR_STORE_MESSAGE_INVALID', { problem: 'a message id must be a non-empty string' });
     }
-    if (seen.has(message.id)) throw new StoreError('OMNI_ERR_STORE_MESSAGE_INVALID', `message id ${message.id} appears twice in one batch`);
+    if (seen.has(message.id)) throw coreError('OMNI_ERR_STORE_MESSAGE_INVALID', { problem: `message id ${message.id} appears twice in one batch` });
     seen.add(message.id);
   }
-}
-
-/** JSON with object keys sorted, so that equal partition maps name the same source-offset row. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
 }
 
 /**

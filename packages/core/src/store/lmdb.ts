@@ -33,8 +33,11 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { asBinary, open, type Binary, type Database, type Key, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
-import { impliedPosition, positionImplied } from '../bus/ids.ts';
-import { canonicalJson, checkMessages, EventSequence, notInitialized, StoreError } from './lmdb-cql-common.ts';
+import { impliedPosition, positionImplied } from './ids.ts';
+import type { LmdbWriteStats } from '../metrics.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { coreError } from '../errors.ts';
+import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -157,23 +160,7 @@ interface Tables {
   statuses: Database<StatusRecord, Key>;
 }
 
-/**
- * What lmdb-js counts about this process's write transactions (its `trackMetrics`), all
- * cumulative since the store was opened but `usedBytes`. Pages written per transaction and
- * seconds in transactions per put show an operator the write amplification of small commits.
- */
-export interface LmdbWriteStats {
-  transactions: number;
-  puts: number;
-  deletes: number;
-  pagesWritten: number;
-  /** Time the write thread spent inside write transactions. */
-  transactionSeconds: number;
-  /** Time spent flushing commits to disk (after they are visible: see overlappingSync). */
-  syncSeconds: number;
-  /** The environment's used size: its last page number times the page size. */
-  usedBytes: number;
-}
+export type { LmdbWriteStats };
 
 export interface LmdbStoreOptions {
   /**
@@ -250,10 +237,7 @@ export class LmdbStore implements Store {
     });
     if (found > SCHEMA_VERSION) {
       await root.close();
-      throw new StoreError(
-        'OMNI_ERR_STORE_SCHEMA_NEWER',
-        `${this.description} holds schema version ${found}, newer than this Omnibus understands (${SCHEMA_VERSION}); upgrade Omnibus`,
-      );
+      throw coreError('OMNI_ERR_STORE_SCHEMA_NEWER', { store: this.description, found, supported: SCHEMA_VERSION });
     }
     this.root = root;
     this.tablesOrUndefined = tables;

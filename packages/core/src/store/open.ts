@@ -4,8 +4,8 @@
  * needs `init()`, which creates or migrates its schema.
  */
 import type { Logger } from 'pino';
+import { coreError } from '../errors.ts';
 import { CqlStore, parseCqlUrl } from './cql.ts';
-import { StoreError } from './lmdb-cql-common.ts';
 import { LmdbStore } from './lmdb.ts';
 import type { Store } from './port.ts';
 
@@ -18,12 +18,11 @@ export function openStore(url: string, options: OpenStoreOptions = {}): Store {
   if (/^lmdb:/i.test(trimmed)) {
     // lmdb:/abs/dir, lmdb:relative/dir, and the URL-ish lmdb:///abs/dir or lmdb://./dir.
     const path = trimmed.replace(/^lmdb:(\/\/(?=[/.]))?/i, '');
-    if (path === '') throw new StoreError('OMNI_ERR_STORE_URL_INVALID', `invalid LMDB store URL "${url}": the directory is missing (expected lmdb:<dir>)`);
+    if (path === '') throw coreError('OMNI_ERR_STORE_URL_INVALID', { problem: `invalid LMDB store URL "${url}": the directory is missing (expected lmdb:<dir>)` });
     return new LmdbStore(path);
   }
   if (/^cql:/i.test(trimmed)) return new CqlStore({ ...parseCqlUrl(trimmed), logger: options.logger });
-  throw new StoreError(
-    'OMNI_ERR_STORE_URL_INVALID',
-    `unsupported store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use lmdb:<dir> or cql://host1,host2:9042/keyspace?dc=<datacenter>`,
-  );
+  throw coreError('OMNI_ERR_STORE_URL_INVALID', {
+    problem: `unsupported store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use lmdb:<dir> or cql://host1,host2:9042/keyspace?dc=<datacenter>`,
+  });
 }

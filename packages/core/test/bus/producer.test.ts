@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpError } from '../../src/errors.ts';
+import { CoreError } from '../../src/errors.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
@@ -13,13 +13,13 @@ const schema = {
   additionalProperties: false,
 };
 
-async function rejection(promise: Promise<unknown>): Promise<HttpError> {
+async function rejection(promise: Promise<unknown>): Promise<CoreError> {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(HttpError);
-  return error as HttpError;
+  expect(error).toBeInstanceOf(CoreError);
+  return error as CoreError;
 }
 
 describe('Producer', () => {

@@ -1,7 +1,7 @@
 /**
  * A worker's REST surface for the route tests: a real LMDB store in a temp dir, the real
  * herder and plugin registry (with examples/ on plugin.path, so HelloSink is installed), and
- * the route plugins composed as runtime/worker.ts composes them (without the reconciler, so
+ * the route plugins composed as worker/worker.ts composes them (without the reconciler, so
  * statuses stay as the tests write them). Log lines go to a file through the
  * runtime's own logger (same redaction), so tests can read everything that was logged.
  */
@@ -19,7 +19,8 @@ import { controlPlaneRoutes } from '../../src/rest/control-plane.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
 import { hooksRoutes, type HooksRoutesDeps } from '../../src/rest/hooks.ts';
 import type { RequestGuardOptions } from '../../src/rest/request-guards.ts';
-import { createLoggerRegistry, loggersRoutes, type LoggerRegistry } from '../../src/rest/loggers.ts';
+import { loggersRoutes } from '../../src/rest/loggers.ts';
+import { createLoggerRegistry, type LoggerRegistry } from '../../src/runtime/logger-registry.ts';
 import { metricsRoutes } from '../../src/rest/metrics-route.ts';
 import { openApiRoutes } from '../../src/rest/openapi.ts';
 import { buildServer, HEALTHY } from '../../src/rest/server.ts';
@@ -31,6 +32,8 @@ import { VERSION } from '../../src/version.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const examplesDir = join(repoRoot, 'examples');
+/** The distribution package: its dependencies are the first-party connectors a worker of the `omnibus` command has. */
+export const distributionDir = join(repoRoot, 'packages/omnibus');
 
 export interface TestWorker {
   app: FastifyInstance;
@@ -69,7 +72,7 @@ let pluginsOnce: Promise<DiscoveredPlugins> | undefined;
 
 /** Plugin discovery imports modules; once per test file is enough. */
 export function testPlugins(): Promise<DiscoveredPlugins> {
-  pluginsOnce ??= createPluginRegistry({ pluginPath: [examplesDir], logger: createLogger({ level: 'silent' }) });
+  pluginsOnce ??= createPluginRegistry({ pluginPath: [examplesDir], distributionDirs: [distributionDir], logger: createLogger({ level: 'silent' }) });
   return pluginsOnce;
 }
 

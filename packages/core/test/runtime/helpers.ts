@@ -1,7 +1,7 @@
 // Shared pieces of the runtime tests: real workers on a real store, and waiting for the
 // cluster to converge (the reconcile loop is asynchronous, as Kafka's status topic is).
 import { fileURLToPath } from 'node:url';
-import { Worker } from '../../src/runtime/worker.ts';
+import { Worker } from '../../src/worker/worker.ts';
 import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
 
 /** A plugin.path directory holding the SplitSink test connector. */
@@ -45,7 +45,7 @@ export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) 
   }
 }
 
-/** The HttpError a herder call rejects with. */
+/** The registry error a herder call rejects with. */
 export async function rejection(promise: Promise<unknown>): Promise<{ status: number; message: string }> {
   try {
     await promise;

@@ -8,7 +8,7 @@ import { Password } from '@omnibus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopic } from '../../src/bus/topics.ts';
 import type { ConnectorStateInfo } from '../../src/runtime/types.ts';
-import type { Worker } from '../../src/runtime/worker.ts';
+import type { Worker } from '../../src/worker/worker.ts';
 import { eventually, FIXTURE_PLUGINS, rejection, startWorker } from './helpers.ts';
 import { deliveriesById, storeDelivered } from '../bus/helpers.ts';
 

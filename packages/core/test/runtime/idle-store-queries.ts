@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import cassandra from 'cassandra-driver';
 import { ensureTopic } from '../../src/bus/topics.ts';
-import { TOKENS } from '../../src/di.ts';
-import { Worker } from '../../src/runtime/worker.ts';
+import { TOKENS } from '../../src/worker/di.ts';
+import { Worker } from '../../src/worker/worker.ts';
 import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
 
 const seconds = Number(process.argv[2] ?? 30);

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKENS } from '../../src/di.ts';
+import { TOKENS } from '../../src/worker/di.ts';
 import { taskLeaseName } from '../../src/runtime/reconciler.ts';
-import type { Worker } from '../../src/runtime/worker.ts';
+import type { Worker } from '../../src/worker/worker.ts';
 import { eventually, startWorker } from './helpers.ts';
 
 let dir: string;

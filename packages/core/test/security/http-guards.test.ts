@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Worker } from '../../src/runtime/worker.ts';
+import { Worker } from '../../src/worker/worker.ts';
 import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
 import { helloConfig, startTestWorker, type TestWorker } from '../rest/harness.ts';
 

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging.ts';
 import { createPluginRegistry } from '../../src/runtime/plugins.ts';
-import { Worker } from '../../src/runtime/worker.ts';
+import { Worker } from '../../src/worker/worker.ts';
 import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
-import { examplesDir, helloConfig, startTestWorker, type TestWorker } from '../rest/harness.ts';
+import { distributionDir, examplesDir, helloConfig, startTestWorker, type TestWorker } from '../rest/harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'omnibus-http-hooks-'));
 const SECRET_FILE = join(scratch, 'secrets', 'hooks.properties');
@@ -36,7 +36,7 @@ beforeAll(async () => {
   mkdirSync(slowDir, { recursive: true });
   writeFileSync(join(slowDir, 'package.json'), JSON.stringify({ name: 'slow', version: '1.0.0', type: 'module', omnibus: { connectors: ['./index.js'] } }));
   writeFileSync(join(slowDir, 'index.js'), SLOW_MODULE);
-  const plugins = await createPluginRegistry({ pluginPath: [examplesDir, join(scratch, 'plugins')], logger: createLogger({ level: 'silent' }) });
+  const plugins = await createPluginRegistry({ pluginPath: [examplesDir, join(scratch, 'plugins')], distributionDirs: [distributionDir], logger: createLogger({ level: 'silent' }) });
   worker = await startTestWorker({ plugins, hooks: { timeoutMs: TIMEOUT_MS } });
   await worker.herder.createConnector('hooked', helloConfig('hooked', { 'hello.webhook.secret': 'hook-secret' }));
   await worker.herder.createConnector('slow', { 'connector.class': 'SlowSink', name: 'slow', topics: 'people' });
@@ -162,7 +162,7 @@ describe('deeply nested JSON', () => {
     for (const body of [nested(1400), nestedArrays(1400), `{"s":"[[[[","v":${nested(100)}}`]) {
       const response = await worker.app.inject({ method: 'POST', url: '/hooks/hooked', payload: body, headers: { 'content-type': 'application/json' } });
       expect(response.statusCode).toBe(400);
-      expect(response.json()).toEqual({ error_code: 400, message: 'The JSON body is nested too deeply' });
+      expect(response.json()).toEqual({ error_code: 400, message: 'The JSON body is nested deeper than 64 levels' });
     }
     // Brackets inside strings are not nesting: this one reaches the connector (which checks its signature).
     const strings = await worker.app.inject({

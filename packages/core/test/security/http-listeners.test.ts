@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Worker } from '../../src/runtime/worker.ts';
+import { Worker } from '../../src/worker/worker.ts';
 import { loadWorkerConfig, workerConfigSpec } from '../../src/runtime/worker-config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'omnibus-listeners-'));

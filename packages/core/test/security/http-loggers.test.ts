@@ -1,7 +1,7 @@
 // PUT /admin/loggers/<name> keeps every logger it creates for the worker's life, so names are
 // checked and their number bounded: a caller cannot grow the worker's memory without end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_API_LOGGERS, MAX_LOGGER_NAME_LENGTH } from '../../src/rest/loggers.ts';
+import { MAX_API_LOGGERS, MAX_LOGGER_NAME_LENGTH } from '../../src/runtime/logger-registry.ts';
 import { startTestWorker, type TestWorker } from '../rest/harness.ts';
 
 let worker: TestWorker;

@@ -326,7 +326,7 @@ describe('the webhook caller', () => {
     const response = await worker.app.inject({ method: 'POST', url: '/hooks/hook', payload: { messageId: 'm', state: 'read' } });
     answers.push(response.body);
     expect(response.statusCode).toBe(503);
-    expect(response.json()).toEqual({ error_code: 503, message: 'Connector hook cannot verify webhooks now' });
+    expect(response.json()).toEqual({ error_code: 503, message: 'The webhook cannot take calls now; try again later' });
   });
 });
 

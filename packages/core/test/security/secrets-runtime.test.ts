@@ -5,12 +5,12 @@ import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKENS } from '../../src/di.ts';
+import { TOKENS } from '../../src/worker/di.ts';
 import { createLogger } from '../../src/logging.ts';
 import type { ConnectorStateInfo } from '../../src/runtime/types.ts';
-import { Worker } from '../../src/runtime/worker.ts';
+import { Worker } from '../../src/worker/worker.ts';
 import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
-import { examplesDir } from '../rest/harness.ts';
+import { distributionDir, examplesDir } from '../rest/harness.ts';
 import { eventually, FAST_CLUSTER } from '../runtime/helpers.ts';
 
 const COUNT_SECRET = 'Count-Secret-9e9e';
@@ -49,6 +49,7 @@ beforeAll(async () => {
       'config.providers.env.allowed.names': ['OMNIBUS_SECRETS_TEST_*'],
       ...FAST_CLUSTER,
     }),
+    { distributionDirs: [distributionDir] },
   );
   // Every logger of the worker's parts to a file the test reads, scrubbed as the worker's own is.
   const known = worker.container.resolve(TOKENS.knownSecrets);

@@ -4,7 +4,7 @@
  * unique names, and pass `now` explicitly wherever time matters, so nothing sleeps.
  */
 import { randomUUID } from 'node:crypto';
-import { UuidV7Generator } from '../../src/bus/ids.ts';
+import { UuidV7Generator } from '../../src/store/ids.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type Topic } from '../../src/store/port.ts';
 

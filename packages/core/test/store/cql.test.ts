@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { createLogger } from '../../src/logging.ts';
-import { UuidV7Generator } from '../../src/bus/ids.ts';
+import { UuidV7Generator } from '../../src/store/ids.ts';
 import { BUCKET_MS, CqlStore, parseCqlUrl, positionSlot } from '../../src/store/cql.ts';
 import { fetchSupportedOptions, shardingFromSupported } from '../../src/store/cql-sharding.ts';
 import type { Delivery, Message } from '../../src/store/port.ts';

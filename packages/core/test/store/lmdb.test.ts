@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UuidV7Generator } from '../../src/bus/ids.ts';
+import { UuidV7Generator } from '../../src/store/ids.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
 import type { Delivery } from '../../src/store/port.ts';
 import { describeStoreConformance } from './conformance.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Worker } from '../../src/runtime/worker.ts';
+import type { Worker } from '../../src/worker/worker.ts';
 import { eventually, startWorker } from '../runtime/helpers.ts';
 
 const examples = join(resolve(dirname(fileURLToPath(import.meta.url)), '../../../..'), 'examples');

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import type { PeerWake } from '../bus/peer-wake.ts';
-import { createWorkerContainer, TOKENS } from '../di.ts';
+import { createWorkerContainer, TOKENS } from './di.ts';
 import { authConfigFrom, authEnabled, authPlugin } from '../rest/auth.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
@@ -22,10 +22,10 @@ import { instrumentStore, type CountingStore } from '../store/instrumented.ts';
 import { LmdbStore } from '../store/lmdb.ts';
 import { openStore } from '../store/open.ts';
 import { VERSION } from '../version.ts';
-import type { StoreHerder } from './herder.ts';
-import { createPluginRegistry } from './plugins.ts';
-import type { Reconciler } from './reconciler.ts';
-import type { WorkerConfig } from './worker-config.ts';
+import type { StoreHerder } from '../runtime/herder.ts';
+import { createPluginRegistry } from '../runtime/plugins.ts';
+import type { Reconciler } from '../runtime/reconciler.ts';
+import type { WorkerConfig } from '../runtime/worker-config.ts';
 
 export interface WorkerOptions {
   /**

@@ -5,8 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPluginRegistry } from '../runtime/plugins.ts';
-import { buildChain } from './chain.ts';
+import { createPluginRegistry } from '../../src/runtime/plugins.ts';
+import { buildChain } from '../../src/transforms/chain.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const examples = join(repoRoot, 'examples');

@@ -1,0 +1,134 @@
+/**
+ * A sink task's reads: probing the shards it holds no lease on, reading the busy ones ahead of
+ * the batches, admitting what is found by its prior delivery state (a record found `sending`
+ * is in doubt), and moving the watermarks.
+ */
+import type { Counter } from 'prom-client';
+import { positionOf } from '../store/port.ts';
+import type { Discovered, LateBy } from './consumer.ts';
+import { SinkShardLeases } from './sink-leases.ts';
+import type { OwnedShard, Pending } from './sink-shard.ts';
+
+export abstract class SinkShardReads extends SinkShardLeases {
+  /** The connector's labelled counters, looked up once. */
+  protected counters!: { read: Counter.Internal; sent: Counter.Internal; retried: Counter.Internal; failed: Counter.Internal; late: Record<LateBy, Counter.Internal> };
+
+  /**
+   * Reads the shards that are due and short of records for the next batches; queues what is
+   * new. A batch takes records round-robin over the active shards, so each shard keeps about
+   * its share of two batches queued: records read further ahead would wait in memory for many
+   * batches, long enough for the garbage collector to copy them into the old generation.
+   */
+  protected async readShards(now: number): Promise<void> {
+    const share = this.batchShare();
+    const readAhead = Math.max(this.options.minReadAhead, 2 * share);
+    const readable: OwnedShard[] = [];
+    for (const s of this.shards.values()) {
+      if (s.active && s.consumer!.nextPollAt <= now && s.queue.length < share && s.lease.safe(now)) readable.push(s);
+    }
+    if (readable.length === 0) return;
+    const reads = await Promise.all(
+      readable.map(async (owned) => ({ owned, consumer: owned.consumer!, found: await owned.consumer!.read(now, readAhead - owned.queue.length) })),
+    );
+    const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
+    for (const { owned, consumer, found } of reads) {
+      if (owned.consumer !== consumer) continue; // dropped while reading
+      for (const discovered of found) {
+        if (discovered.late) this.counters.late[discovered.late].inc();
+        this.admit(owned, discovered, now, inDoubt);
+      }
+    }
+    if (inDoubt.length > 0) await this.markUnknown(inDoubt);
+  }
+
+  /** About how many records a batch takes from each active shard. */
+  protected batchShare(): number {
+    let active = 0;
+    for (const s of this.shards.values()) if (s.active) active++;
+    return Math.ceil(this.common['batch.size'] / Math.max(1, active));
+  }
+
+  /** Probes the shards without a lease that are due, and takes the leases of those with work. */
+  protected async activateShardsWithWork(now: number): Promise<void> {
+    const inactive = [...this.shards.values()].filter((s) => !s.active && now >= s.nextAcquireAt);
+    if (inactive.length === 0) return;
+    const unopened = inactive.filter((s) => !s.consumer);
+    // Positioned at the stored watermark, for probing only: sending waits for the lease.
+    await Promise.all(unopened.map(async (s) => (s.consumer = await this.newConsumer(s, Infinity))));
+    const due = inactive.filter((s) => s.lease.held || s.consumer!.nextPollAt <= now);
+    const withWork = await Promise.all(due.map(async (s) => ((s.lease.held || (await s.consumer!.probe(now))) ? s : undefined)));
+    await Promise.all(withWork.filter((s): s is OwnedShard => s !== undefined).map((s) => this.activate(s, now)));
+  }
+
+  protected async releaseIdleShards(): Promise<void> {
+    const now = Date.now();
+    const idle = [...this.shards.values()].filter(
+      (s) =>
+        s.active &&
+        !s.busy &&
+        now - Math.max(s.lastWorkAt, s.consumer!.lastFoundAt) >= this.options.releaseIdleAfterMs &&
+        // Let the last sweep of the busy period run under the lease first.
+        s.consumer!.nextPollAt > now,
+    );
+    await Promise.all(idle.map((s) => this.release(s)));
+  }
+
+  protected admit(owned: OwnedShard, { message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
+    const pending: Pending = { message, position: positionOf(message), attempts: prior?.attempts ?? 0 };
+    if (prior) pending.prior = prior;
+    if (!prior || prior.state === 'pending') {
+      owned.enqueue(pending);
+    } else if (prior.state === 'retrying') {
+      // Left by an earlier owner: retry when due. Its first attempt is unknown; its last write bounds it.
+      pending.firstAttemptAt = prior.updatedAt;
+      pending.nextAttemptAt = prior.nextAttemptAt ?? now;
+      owned.retry(pending);
+    } else if (prior.state === 'sending') {
+      if (this.common['delivery.guarantee'] === 'at-least-once') owned.enqueue(pending);
+      else inDoubt.push({ owned, pending });
+    }
+  }
+
+  /** At-most-once: a send whose outcome nobody recorded may have happened; never send it again. */
+  protected async markUnknown(inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): Promise<void> {
+    const now = Date.now();
+    await this.deps.store.putDeliveries(
+      inDoubt.map(({ owned, pending }) => ({
+        ...pending.prior!,
+        state: 'unknown' as const,
+        epoch: owned.lease.epoch,
+        workerId: this.deps.workerId,
+        updatedAt: now,
+      })),
+    );
+    await this.deps.store.appendEvents(
+      inDoubt.map(({ pending }) => ({
+        messageId: pending.message.id,
+        topic: pending.position.topic,
+        at: now,
+        type: 'unknown',
+        connector: this.connector,
+        workerId: this.deps.workerId,
+        detail: {
+          reason: 'found sending without an outcome (the previous owner stopped mid-send); at-most-once: not sent again',
+          previousWorker: pending.prior!.workerId,
+          previousEpoch: pending.prior!.epoch,
+        },
+      })),
+    );
+    for (const { owned, pending } of inDoubt) owned.finish(pending);
+  }
+
+  /** Watermarks are written only under the lease: another owner may be moving them. */
+  protected async flushWatermarks(force: boolean): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.shards.values()]
+        .filter((s) => s.active)
+        .map(async (owned) => {
+          const lag = await owned.consumer!.flush(now, force);
+          (owned.lag ??= this.deps.metrics.busLag.labels({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) })).set(lag);
+        }),
+    );
+  }
+}

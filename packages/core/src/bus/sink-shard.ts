@@ -1,0 +1,117 @@
+/**
+ * A sink task's state per shard it may own: the lease, the consumer reading the shard, and
+ * the records read and not finished (queued, retrying, or held back behind a retrying record
+ * of their key).
+ */
+import type { Gauge } from 'prom-client';
+import type { Delivery, Message, MessagePosition, Topic } from '../store/port.ts';
+import type { ShardConsumer } from './consumer.ts';
+import type { HeldLease } from './lease.ts';
+
+/** A record read and not finished. */
+export interface Pending {
+  message: Message;
+  /** The message's buffer position: where its delivery state is kept. */
+  position: MessagePosition;
+  /** Attempts made so far, by any owner. */
+  attempts: number;
+  firstAttemptAt?: number;
+  nextAttemptAt?: number;
+  /** The row to put back if the task fails without sending. */
+  prior?: Delivery;
+  /** Holds back later records of its key (it is retrying, or being retried). */
+  blocking?: boolean;
+}
+
+export interface Dispatch {
+  shard: OwnedShard;
+  pending: Pending;
+  fromRetry: boolean;
+}
+
+export class OwnedShard {
+  /** Reads the shard; valid for sending only under the lease epoch `validEpoch`. */
+  consumer: ShardConsumer | undefined;
+  validEpoch: number | undefined;
+  /** The epoch we gave the lease back at, to recognise taking it back with nobody in between. */
+  releasedEpoch: number | undefined;
+  nextAcquireAt = 0;
+  /** When the shard last had something to do (found entries, sent a batch). */
+  lastWorkAt = 0;
+  /** Ready to send, in buffer order. */
+  queue: Pending[] = [];
+  /** Records held back behind a retrying record of the same key, per key, in order. */
+  readonly waiting = new Map<string, Pending[]>();
+  readonly retrying = new Map<string, Pending>();
+  private readonly blockedKeys = new Map<string, number>();
+  unsubscribe: (() => void) | undefined;
+  /** This shard's lag gauge while the shard is held (removed from the registry when it is not). */
+  lag: Gauge.Internal<'consumer' | 'topic' | 'shard'> | undefined;
+
+  constructor(
+    readonly topic: Topic,
+    readonly shard: number,
+    readonly lease: HeldLease,
+  ) {}
+
+  /** Held, with read state built under the current lease: it may send. */
+  get active(): boolean {
+    return this.lease.held && this.consumer !== undefined && this.validEpoch === this.lease.epoch;
+  }
+
+  get busy(): boolean {
+    return this.queue.length > 0 || this.waiting.size > 0 || this.retrying.size > 0 || !(this.consumer?.idle ?? true);
+  }
+
+  enqueue(pending: Pending): void {
+    const key = pending.message.key;
+    if (this.blockedKeys.has(key)) {
+      const list = this.waiting.get(key);
+      if (list) list.push(pending);
+      else this.waiting.set(key, [pending]);
+    } else {
+      this.queue.push(pending);
+    }
+  }
+
+  /** Schedules a retry; later records of its key wait until it is finished. */
+  retry(pending: Pending): void {
+    this.retrying.set(pending.message.id, pending);
+    if (pending.blocking) return;
+    pending.blocking = true;
+    const key = pending.message.key;
+    this.blockedKeys.set(key, (this.blockedKeys.get(key) ?? 0) + 1);
+    const held = this.queue.filter((p) => p.message.key === key);
+    if (held.length > 0) {
+      this.queue = this.queue.filter((p) => p.message.key !== key);
+      this.waiting.set(key, [...(this.waiting.get(key) ?? []), ...held]);
+    }
+  }
+
+  /** The record is finished: if it held its key back, release the records waiting behind it. */
+  finish(pending: Pending): void {
+    this.retrying.delete(pending.message.id);
+    this.consumer?.complete(pending.message.id, pending.position.ts);
+    if (!pending.blocking) return;
+    pending.blocking = false;
+    const key = pending.message.key;
+    const left = (this.blockedKeys.get(key) ?? 1) - 1;
+    if (left > 0) {
+      this.blockedKeys.set(key, left);
+      return;
+    }
+    this.blockedKeys.delete(key);
+    const released = this.waiting.get(key);
+    if (released) {
+      this.waiting.delete(key);
+      this.queue.unshift(...released);
+    }
+  }
+
+  clear(): void {
+    this.queue = [];
+    this.waiting.clear();
+    this.retrying.clear();
+    this.blockedKeys.clear();
+  }
+}
