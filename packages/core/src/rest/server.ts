@@ -12,6 +12,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { toHttpError } from '../errors.ts';
+import { uiRoutes } from './ui.ts';
 
 export interface ServerOptions {
   logger: PinoLogger;
@@ -57,5 +58,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   for (const route of options.routes) await app.register(route);
+  await app.register(uiRoutes({ logger: options.logger }));
   return app;
 }
