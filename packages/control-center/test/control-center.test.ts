@@ -1,0 +1,189 @@
+/**
+ * The control center in a real browser: Debian's Chromium (apt-get install -y chromium), driven
+ * by playwright-core, against a real worker process on LMDB with basic auth. It signs in, creates
+ * a FileSink through the form generated from the plugin's config spec (seeing a validation error
+ * on the right field first), sees it RUNNING, pauses and resumes it, finds a produced message by
+ * id with its delivery and timeline, watches a group reach its total, and checks that a stored
+ * secret never reaches the page.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkerProcess } from '@omnibus/test-support';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
+const USER = 'oncall';
+const PASSWORD = 'correct-horse-battery';
+const SMTP_SECRET = 'smtp-secret-never-shown-7731';
+const AUTH = { authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
+/** The UI polls statuses every 2–3 s; a loaded 2-core machine may take several rounds. */
+const SEEN = { timeout: 45_000 };
+
+function newestSource(directory: string): number {
+  return Math.max(
+    ...readdirSync(directory, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => statSync(join(entry.parentPath, entry.name)).mtimeMs),
+  );
+}
+
+/** Builds the UI when dist/ is missing or older than its sources (the worker reads dist/ at start). */
+function ensureBuilt(): void {
+  const index = join(PACKAGE, 'dist', 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= newestSource(join(PACKAGE, 'app'))) return;
+  execFileSync('pnpm', ['run', 'build'], { cwd: PACKAGE, stdio: 'pipe', timeout: 170_000 });
+}
+
+describe('the control center in Chromium', () => {
+  let worker: WorkerProcess;
+  let browser: Browser;
+  let page: Page;
+  let dir: string;
+  let messageId: string;
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${worker.url}${path}`, {
+      method,
+      headers: { ...AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: the control center's browser test needs Debian's Chromium. Install it with: apt-get install -y chromium`);
+    }
+    ensureBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'omnibus-ui-'));
+    worker = await WorkerProcess.start({
+      store: `lmdb:${join(dir, 'store')}`,
+      name: 'ui-worker',
+      env: { OMNIBUS_REST_AUTH_BASIC_USERS: `${USER}:${PASSWORD}` },
+    });
+    expect((await api('POST', '/topics', { name: 'orders', shards: 4 })).status).toBe(201);
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await worker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the shell without credentials, and the API still asks for them', async () => {
+    const shell = await fetch(`${worker.url}/ui/connectors`);
+    expect(shell.status).toBe(200);
+    expect(shell.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await shell.text()).toContain('<div id="app">');
+    expect((await fetch(`${worker.url}/connectors`)).status).toBe(401);
+  });
+
+  it('signs in with basic auth after refusing a wrong password', async () => {
+    await page.goto(`${worker.url}/ui/`);
+    const form = page.getByRole('form', { name: 'Sign in' });
+    await form.getByLabel('User').fill(USER);
+    await form.getByLabel('Password').fill('wrong');
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => form.getByRole('alert').textContent(), SEEN).toContain('did not accept');
+    await form.getByLabel('Password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Cluster' }).waitFor(SEEN);
+    await page.getByRole('navigation').getByRole('link', { name: 'Connectors' }).click();
+    await page.getByRole('heading', { name: 'Connectors' }).waitFor(SEEN);
+    expect(await page.getByText('No connectors.').count()).toBe(1);
+  });
+
+  it('creates a FileSink through the generated form, showing a field error first', async () => {
+    await page.getByRole('link', { name: 'New connector' }).click();
+    await page.getByRole('link', { name: 'FileSink' }).click();
+    await page.getByRole('heading', { name: 'New FileSink' }).waitFor(SEEN);
+    const field = (name: string) => page.locator(`[data-field="${name}"]`);
+    // Groups and documentation come from the spec.
+    expect(await page.locator('legend').allTextContents()).toEqual(expect.arrayContaining(['FileSink', 'Common', 'Error Handling']));
+    expect(await field('file').textContent()).toContain('Path of the file');
+    await field('name').locator('input').fill('orders-file');
+    await field('topics').locator('input').fill('orders');
+    await field('file').locator('input').fill(join(dir, 'out', 'orders.jsonl'));
+    await field('tasks.max').locator('input').fill('two');
+    await expect.poll(() => field('tasks.max').locator('.field-error').textContent(), SEEN).toContain('Expected an integer');
+    expect(await field('tasks.max').locator('input').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('.field-error').count()).toBe(1);
+    await field('tasks.max').locator('input').fill('2');
+    await expect.poll(() => field('tasks.max').locator('.field-error').count(), SEEN).toBe(0);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: 'orders-file' }).waitFor(SEEN);
+    await expect.poll(() => page.locator('h1 + .state').textContent(), SEEN).toBe('RUNNING');
+    await expect.poll(() => page.locator('tbody .state').allTextContents(), SEEN).toEqual(['RUNNING', 'RUNNING']);
+    const created = (await api('GET', '/connectors/orders-file/config')).body as Record<string, string>;
+    expect(created).toMatchObject({ 'connector.class': 'FileSink', topics: 'orders', 'tasks.max': '2' });
+  });
+
+  it('pauses and resumes the connector', async () => {
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => page.locator('h1 + .state').textContent(), SEEN).toBe('PAUSED');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => page.locator('h1 + .state').textContent(), SEEN).toBe('RUNNING');
+  });
+
+  it('finds a produced message by id, with its delivery and timeline', async () => {
+    const produced = await api('POST', '/topics/orders/messages', { messages: [{ key: 'customer-42', value: { order: 42, item: 'tea' } }] });
+    expect(produced.status).toBe(202);
+    messageId = (produced.body as { messages: Array<{ id: string }> }).messages[0]!.id;
+    await page.getByRole('navigation').getByRole('link', { name: 'Message' }).click();
+    await page.getByLabel('Message id').fill(messageId);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    const delivery = page.locator('table.deliveries tr[data-connector="orders-file"]');
+    await expect.poll(() => delivery.locator('.state').textContent(), SEEN).toBe('sent');
+    expect(await delivery.locator('td').nth(2).textContent()).toBe('1');
+    expect(await page.locator('pre.value').textContent()).toContain('"item": "tea"');
+    expect(await page.locator('.timeline li').count()).toBeGreaterThan(0);
+    expect(page.url()).toBe(`${worker.url}/ui/messages/${messageId}`);
+  });
+
+  it("watches a group's counts reach its total", async () => {
+    const messages = Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: { i } }));
+    expect((await api('POST', '/topics/orders/messages', { group: 'campaign-7', messages })).status).toBe(202);
+    await page.goto(`${worker.url}/ui/groups/campaign-7`);
+    await expect.poll(() => page.getByTestId('group-total').textContent(), SEEN).toBe('5');
+    await expect.poll(() => page.locator('tr[data-connector="orders-file"] [data-state="sent"]').textContent(), SEEN).toBe('5');
+  });
+
+  it('never shows a stored secret', async () => {
+    const config = {
+      'connector.class': 'EmailSink',
+      topics: 'orders',
+      'smtp.host': '127.0.0.1',
+      'smtp.user': 'mailer',
+      'smtp.password': SMTP_SECRET,
+      'email.from': 'ops@example.com',
+    };
+    expect((await api('POST', '/connectors', { name: 'mail', config, initial_state: 'PAUSED' })).status).toBe(201);
+    await page.goto(`${worker.url}/ui/connectors/mail/edit`);
+    const password = page.locator('[data-field="smtp.password"] input');
+    await password.waitFor(SEEN);
+    expect(await password.getAttribute('type')).toBe('password');
+    expect(await password.inputValue()).toBe('');
+    expect(await password.getAttribute('placeholder')).toContain('not shown');
+    expect(await page.content()).not.toContain(SMTP_SECRET);
+    // Saving without touching it keeps the stored secret (the form sends back "[hidden]").
+    await page.locator('[data-field="smtp.user"] input').fill('mailer2');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'mail' }).waitFor(SEEN);
+    expect(await page.content()).not.toContain(SMTP_SECRET);
+    const stored = (await api('GET', '/connectors/mail/config')).body as Record<string, string>;
+    expect(stored).toMatchObject({ 'smtp.user': 'mailer2', 'smtp.password': '[hidden]' });
+  });
+
+  it('wrote the delivered message to the FileSink file', () => {
+    const lines = readFileSync(join(dir, 'out', 'orders.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as { id: string }).id)).toContain(messageId);
+  });
+});
