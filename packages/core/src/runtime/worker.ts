@@ -10,6 +10,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { PeerWake } from '../bus/peer-wake.ts';
 import { createWorkerContainer, TOKENS } from '../di.ts';
 import { authConfigFrom, authPlugin } from '../rest/auth.ts';
+import { browseRoutes } from '../rest/browse.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
@@ -104,6 +105,7 @@ export class Worker {
         hooksRoutes({ herder, logger: loggers.get('omnibus.hooks') }),
         metricsRoutes({ metrics }),
         loggersRoutes({ loggers }),
+        browseRoutes({ store }),
       ],
     });
     const address = await this.server.listen({ host: listener.hostname, port: Number(listener.port || 8083) });
