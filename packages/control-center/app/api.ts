@@ -176,3 +176,16 @@ export interface GroupReport {
   truncated: boolean;
   connectors: Record<string, Record<string, number>>;
 }
+
+export interface WorkerInfo {
+  worker_id: string;
+  url: string;
+  started_at: number;
+  heartbeat_at: number;
+  heartbeat_age_ms: number;
+}
+
+export interface TopicMessages {
+  messages: Array<MessageReport['message']>;
+  next_since?: number;
+}

@@ -124,12 +124,13 @@ const PALETTE = ['var(--c1)', 'var(--c2)', 'var(--c3)', 'var(--c4)', 'var(--c5)'
 export function Chart(props: { title: string; series: Series[]; unit?: string; height?: number; format?: (v: number) => string }) {
   const width = 600;
   const height = props.height ?? 160;
-  const pad = { left: 48, right: 8, top: 8, bottom: 18 };
+  const pad = { left: 72, right: 8, top: 10, bottom: 18 };
   const points = props.series.flatMap((s) => s.points);
   const format = props.format ?? ((v: number) => `${Number(v.toPrecision(3))}${props.unit ?? ''}`);
   const titleId = `chart-${props.title.replace(/\W+/g, '-')}`;
   let body: JSX.Element;
-  if (points.length < 2) {
+  // A line needs two moments (a rate's first reading has nothing to compare with).
+  if (new Set(points.map((p) => p[0])).size < 2) {
     body = (
       <text x={width / 2} y={height / 2} text-anchor="middle" class="muted">
         collecting…
@@ -170,7 +171,7 @@ export function Chart(props: { title: string; series: Series[]; unit?: string; h
   return (
     <figure class="chart">
       <figcaption id={titleId}>{props.title}</figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby={titleId} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby={titleId}>
         {body}
       </svg>
       <ul class="legend">

@@ -3,15 +3,17 @@
  * by playwright-core, against a real worker process on LMDB with basic auth. It signs in, creates
  * a FileSink through the form generated from the plugin's config spec (seeing a validation error
  * on the right field first), sees it RUNNING, pauses and resumes it, finds a produced message by
- * id with its delivery and timeline, watches a group reach its total, and checks that a stored
- * secret never reaches the page.
+ * id with its delivery and timeline, watches a group reach its total, browses a dead letter and
+ * re-sends it, and checks that a stored secret never reaches the page.
+ *
+ * OMNIBUS_UI_SCREENSHOTS=<dir> saves a screenshot of each page there.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WorkerProcess } from '@omnibus/test-support';
+import { freePort, WorkerProcess } from '@omnibus/test-support';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -38,6 +40,8 @@ function ensureBuilt(): void {
   if (existsSync(index) && statSync(index).mtimeMs >= newestSource(join(PACKAGE, 'app'))) return;
   execFileSync('pnpm', ['run', 'build'], { cwd: PACKAGE, stdio: 'pipe', timeout: 170_000 });
 }
+
+const SCREENSHOTS = process.env.OMNIBUS_UI_SCREENSHOTS;
 
 describe('the control center in Chromium', () => {
   let worker: WorkerProcess;
@@ -68,9 +72,15 @@ describe('the control center in Chromium', () => {
       env: { OMNIBUS_REST_AUTH_BASIC_USERS: `${USER}:${PASSWORD}` },
     });
     expect((await api('POST', '/topics', { name: 'orders', shards: 4 })).status).toBe(201);
+    // EmailSink's value schema applies to the topics it reads: its connectors get topics of their own.
+    expect((await api('POST', '/topics', { name: 'mail-out', shards: 2 })).status).toBe(201);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   });
+
+  const screenshot = async (name: string) => {
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  };
 
   afterAll(async () => {
     await browser?.close();
@@ -96,6 +106,8 @@ describe('the control center in Chromium', () => {
     await form.getByLabel('Password').fill(PASSWORD);
     await form.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Cluster' }).waitFor(SEEN);
+    // The worker itself, from GET /workers, with its heartbeat.
+    await expect.poll(() => page.locator(`tr[data-worker="${worker.id}"]`).textContent(), SEEN).toMatch(/\d+s ago/);
     await page.getByRole('navigation').getByRole('link', { name: 'Connectors' }).click();
     await page.getByRole('heading', { name: 'Connectors' }).waitFor(SEEN);
     expect(await page.getByText('No connectors.').count()).toBe(1);
@@ -114,6 +126,7 @@ describe('the control center in Chromium', () => {
     await field('file').locator('input').fill(join(dir, 'out', 'orders.jsonl'));
     await field('tasks.max').locator('input').fill('two');
     await expect.poll(() => field('tasks.max').locator('.field-error').textContent(), SEEN).toContain('Expected an integer');
+    await screenshot('connector-form');
     expect(await field('tasks.max').locator('input').getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator('.field-error').count()).toBe(1);
     await field('tasks.max').locator('input').fill('2');
@@ -122,6 +135,7 @@ describe('the control center in Chromium', () => {
     await page.getByRole('heading', { name: 'orders-file' }).waitFor(SEEN);
     await expect.poll(() => page.locator('h1 + .state').textContent(), SEEN).toBe('RUNNING');
     await expect.poll(() => page.locator('tbody .state').allTextContents(), SEEN).toEqual(['RUNNING', 'RUNNING']);
+    await screenshot('connector');
     const created = (await api('GET', '/connectors/orders-file/config')).body as Record<string, string>;
     expect(created).toMatchObject({ 'connector.class': 'FileSink', topics: 'orders', 'tasks.max': '2' });
   });
@@ -146,6 +160,7 @@ describe('the control center in Chromium', () => {
     expect(await page.locator('pre.value').textContent()).toContain('"item": "tea"');
     expect(await page.locator('.timeline li').count()).toBeGreaterThan(0);
     expect(page.url()).toBe(`${worker.url}/ui/messages/${messageId}`);
+    await screenshot('message');
   });
 
   it("watches a group's counts reach its total", async () => {
@@ -154,12 +169,13 @@ describe('the control center in Chromium', () => {
     await page.goto(`${worker.url}/ui/groups/campaign-7`);
     await expect.poll(() => page.getByTestId('group-total').textContent(), SEEN).toBe('5');
     await expect.poll(() => page.locator('tr[data-connector="orders-file"] [data-state="sent"]').textContent(), SEEN).toBe('5');
+    await screenshot('group');
   });
 
   it('never shows a stored secret', async () => {
     const config = {
       'connector.class': 'EmailSink',
-      topics: 'orders',
+      topics: 'mail-out',
       'smtp.host': '127.0.0.1',
       'smtp.user': 'mailer',
       'smtp.password': SMTP_SECRET,
@@ -180,6 +196,68 @@ describe('the control center in Chromium', () => {
     expect(await page.content()).not.toContain(SMTP_SECRET);
     const stored = (await api('GET', '/connectors/mail/config')).body as Record<string, string>;
     expect(stored).toMatchObject({ 'smtp.user': 'mailer2', 'smtp.password': '[hidden]' });
+  });
+
+  it('browses a dead letter with its error headers and re-sends it to its topic under a new id', async () => {
+    const config = {
+      'connector.class': 'EmailSink',
+      topics: 'mail-out',
+      // Nothing listens there: every send is refused, and with one attempt allowed it is dead-lettered at once.
+      'smtp.host': '127.0.0.1',
+      'smtp.port': String(await freePort()),
+      'email.from': 'ops@example.com',
+      'errors.retry.max.attempts': '1',
+      'errors.deadletterqueue.topic.name': 'mail-dlq',
+    };
+    expect((await api('POST', '/connectors', { name: 'mailer', config })).status).toBe(201);
+    const produced = await api('POST', '/topics/mail-out/messages', { messages: [{ key: 'customer-9', value: { to: 'a@example.com', subject: 'Your order', text: 'On its way.' } }] });
+    const original = (produced.body as { messages: Array<{ id: string }> }).messages[0]!.id;
+    const letters = async () => {
+      const answer = await api('GET', '/topics/mail-dlq/messages');
+      return answer.status === 200 ? (answer.body as { messages: Array<{ id: string; headers: Record<string, string> }> }).messages : [];
+    };
+    await expect.poll(async () => (await letters()).length, SEEN).toBe(1);
+    const [letter] = await letters();
+    expect(letter!.headers['omnibus.errors.message.id']).toBe(original);
+
+    await page.getByRole('navigation').getByRole('link', { name: 'Dead letters' }).click();
+    const row = page.locator(`tr[data-letter="${letter!.id}"]`);
+    await row.waitFor(SEEN);
+    expect(await row.textContent()).toContain(original);
+    expect(await row.textContent()).toContain(letter!.headers['omnibus.errors.code']!);
+    await screenshot('dead-letters');
+    await row.getByRole('checkbox').check();
+    await page.getByRole('button', { name: 'Re-send 1' }).click();
+    await page.getByRole('button', { name: 'Yes, re-send 1' }).click();
+    const link = page.getByRole('list', { name: 'Re-sent' }).getByRole('link');
+    await link.waitFor(SEEN);
+    const resentId = (await link.textContent())!;
+    expect(resentId).not.toBe(letter!.id);
+    const resent = (await api('GET', `/messages/${resentId}`)).body as { message: { topic: string; value: unknown; headers: Record<string, string> } };
+    expect(resent.message).toMatchObject({
+      topic: 'mail-out',
+      value: { to: 'a@example.com', subject: 'Your order' },
+      headers: { 'omnibus.resent.from': letter!.id, 'omnibus.resent.original.id': original },
+    });
+    expect(Object.keys(resent.message.headers).filter((h) => h.startsWith('omnibus.errors.'))).toEqual([]);
+  });
+
+  it('draws live charts from /metrics', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Live' }).click();
+    const produced = page.getByRole('figure').filter({ hasText: 'Produced, by topic' });
+    // Two readings of /metrics make a line.
+    await expect.poll(() => produced.locator('polyline').count(), SEEN).toBeGreaterThan(0);
+    await screenshot('live');
+  });
+
+  it('fits a phone-width screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('navigation').getByRole('link', { name: 'Connectors' }).click();
+    await page.locator('tr[data-connector="orders-file"]').waitFor(SEEN);
+    // Wide tables scroll inside themselves; the page itself never scrolls sideways.
+    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    await screenshot('phone-connectors');
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('wrote the delivered message to the FileSink file', () => {

@@ -1,16 +1,17 @@
-import { get, type ConnectorsExpanded } from '../api.ts';
-import { ErrorBox, Link, State } from '../components.tsx';
+import { ApiError, get, type ConnectorsExpanded, type WorkerInfo } from '../api.ts';
+import { ErrorBox, formatAge, formatTime, Link, State } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 
 interface WorkerView {
   id: string;
+  info?: WorkerInfo;
   connectors: Array<{ name: string; state: string }>;
   tasks: Array<{ connector: string; id: number; state: string }>;
 }
 
-/** Workers as the statuses name them: every worker that runs a connector or a task. */
-export function workersOf(connectors: ConnectorsExpanded): WorkerView[] {
-  const workers = new Map<string, WorkerView>();
+/** The live workers (GET /workers), with what the statuses say each one runs. */
+export function workersOf(connectors: ConnectorsExpanded, live: WorkerInfo[]): WorkerView[] {
+  const workers = new Map<string, WorkerView>(live.map((info) => [info.worker_id, { id: info.worker_id, info, connectors: [], tasks: [] }]));
   const worker = (id: string) => {
     let view = workers.get(id);
     if (!view) workers.set(id, (view = { id, connectors: [], tasks: [] }));
@@ -27,7 +28,13 @@ export function workersOf(connectors: ConnectorsExpanded): WorkerView[] {
 export function ClusterPage() {
   const root = useLoad(() => get<{ version: string; kafka_cluster_id: string }>('/'), []);
   const connectors = useLoad(() => get<ConnectorsExpanded>('/connectors?expand=status'), [], 3000);
-  const workers = connectors.data ? workersOf(connectors.data) : [];
+  // A worker of an older version has no GET /workers: the statuses still name the busy ones.
+  const live = useLoad(
+    () => get<{ workers: WorkerInfo[] }>('/workers').catch((error: unknown) => (error instanceof ApiError && error.status === 404 ? { workers: [] } : Promise.reject(error))),
+    [],
+    3000,
+  );
+  const workers = connectors.data ? workersOf(connectors.data, live.data?.workers ?? []) : [];
   const states = new Map<string, number>();
   for (const { status } of Object.values(connectors.data ?? {})) {
     for (const task of status?.tasks ?? []) states.set(task.state, (states.get(task.state) ?? 0) + 1);
@@ -41,10 +48,10 @@ export function ClusterPage() {
       <p class="muted">
         Cluster {root.data?.kafka_cluster_id ?? '…'} · this page is served by {location.host} · refreshed every 3 s
       </p>
-      <ErrorBox error={connectors.error} />
+      <ErrorBox error={connectors.error ?? live.error} />
       <div class="cards">
         <div class="card">
-          <strong>{workers.length}</strong> workers running work
+          <strong>{workers.length}</strong> workers
         </div>
         <div class="card">
           <strong>{Object.keys(connectors.data ?? {}).length}</strong> connectors
@@ -66,24 +73,25 @@ export function ClusterPage() {
         </div>
       )}
       <h2>Workers</h2>
-      <p class="muted">
-        The REST API names workers through the statuses of what they run (worker_id, their advertised host:port); a worker with nothing assigned
-        does not appear.
-      </p>
+      <p class="muted">Live members of the cluster (their heartbeat has not expired), and what their statuses say they run.</p>
       <table>
         <thead>
           <tr>
             <th scope="col">Worker</th>
+            <th scope="col">Heartbeat</th>
+            <th scope="col">Up since</th>
             <th scope="col">Connectors</th>
             <th scope="col">Tasks</th>
           </tr>
         </thead>
         <tbody>
           {workers.map((w) => (
-            <tr key={w.id}>
+            <tr key={w.id} data-worker={w.id}>
               <td>
                 <a href={`${location.protocol}//${w.id}/ui/`}>{w.id}</a>
               </td>
+              <td>{w.info ? `${formatAge(w.info.heartbeat_age_ms)} ago` : <span class="muted">not a live member</span>}</td>
+              <td>{w.info ? formatTime(w.info.started_at) : ''}</td>
               <td>
                 {w.connectors.map((c) => (
                   <div key={c.name}>
@@ -102,8 +110,8 @@ export function ClusterPage() {
           ))}
           {workers.length === 0 && !connectors.loading && (
             <tr>
-              <td colSpan={3} class="muted">
-                No connector runs yet. <Link href="/connectors/new">Create one</Link>.
+              <td colSpan={5} class="muted">
+                No live worker.
               </td>
             </tr>
           )}
