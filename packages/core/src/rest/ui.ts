@@ -59,7 +59,8 @@ async function readAssets(directory: string): Promise<Map<string, Asset>> {
   const entries = await readdir(directory, { recursive: true, withFileTypes: true });
   for (const entry of entries) {
     if (!entry.isFile()) continue;
-    const file = join(entry.parentPath, entry.name);
+    // parentPath from Node 20.12; `path` before it.
+    const file = join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
     const path = relative(directory, file).split(sep).join('/');
     assets.set(path, {
       body: await readFile(file),
