@@ -242,6 +242,25 @@ describe('the control center in Chromium', () => {
     expect(Object.keys(resent.message.headers).filter((h) => h.startsWith('omnibus.errors.'))).toEqual([]);
   });
 
+  it('shows topics with their shards, retention and readers', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Topics' }).click();
+    const orders = page.locator('article[data-topic="orders"]');
+    await orders.waitFor(SEEN);
+    expect(await orders.locator('dd').first().textContent()).toBe('4');
+    expect(await orders.textContent()).toContain('orders-file');
+    await screenshot('topics');
+  });
+
+  it('switches to the dark theme', async () => {
+    await page.getByLabel('Theme').selectOption('dark');
+    expect(await page.locator('html').getAttribute('data-theme')).toBe('dark');
+    await page.goto(`${worker.url}/ui/`);
+    // Kept across reloads.
+    await expect.poll(() => page.locator('html').getAttribute('data-theme'), SEEN).toBe('dark');
+    await page.getByRole('heading', { name: 'Cluster' }).waitFor(SEEN);
+    await screenshot('cluster-dark');
+  });
+
   it('draws live charts from /metrics', async () => {
     await page.getByRole('navigation').getByRole('link', { name: 'Live' }).click();
     const produced = page.getByRole('figure').filter({ hasText: 'Produced, by topic' });

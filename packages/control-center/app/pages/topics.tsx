@@ -76,7 +76,8 @@ export function TopicsPage() {
                     <tr key={consumer}>
                       <td>{consumer}</td>
                       <td>{formatAge(Math.max(...shards.values()))}</td>
-                      <td class="shards">
+                      <td>
+                        <div class="shards">
                         {[...shards]
                           .sort((a, b) => Number(a[0]) - Number(b[0]))
                           .map(([shard, ms]) => (
@@ -84,6 +85,7 @@ export function TopicsPage() {
                               {shard}: {formatAge(ms)}
                             </span>
                           ))}
+                        </div>
                       </td>
                     </tr>
                   ))}
