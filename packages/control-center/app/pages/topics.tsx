@@ -78,13 +78,13 @@ export function TopicsPage() {
                       <td>{formatAge(Math.max(...shards.values()))}</td>
                       <td>
                         <div class="shards">
-                        {[...shards]
-                          .sort((a, b) => Number(a[0]) - Number(b[0]))
-                          .map(([shard, ms]) => (
-                            <span key={shard} title={`shard ${shard}: ${ms} ms`}>
-                              {shard}: {formatAge(ms)}
-                            </span>
-                          ))}
+                          {[...shards]
+                            .sort((a, b) => Number(a[0]) - Number(b[0]))
+                            .map(([shard, ms]) => (
+                              <span key={shard} title={`shard ${shard}: ${ms} ms`}>
+                                {shard}: {formatAge(ms)}
+                              </span>
+                            ))}
                         </div>
                       </td>
                     </tr>
