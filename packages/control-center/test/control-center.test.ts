@@ -76,7 +76,8 @@ describe('the control center in Chromium', () => {
     expect((await api('POST', '/topics', { name: 'mail-out', shards: 2 })).status).toBe(201);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  });
+    // A cold build and a cold worker start on a loaded machine, one after the other.
+  }, 360_000);
 
   const screenshot = async (name: string) => {
     if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
