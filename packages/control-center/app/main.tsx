@@ -164,7 +164,7 @@ function App() {
         <span class="brand">Omnibus{version ? ` ${version}` : ''}</span>
         <nav aria-label="Pages">
           {NAV.map(([href, label]) => (
-            <Link key={href} href={href} class={section === href || (href === '/messages' && section === '/messages') ? 'current' : ''}>
+            <Link key={href} href={href} class={section === href ? 'current' : ''}>
               {label}
             </Link>
           ))}
