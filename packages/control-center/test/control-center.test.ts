@@ -38,7 +38,8 @@ function newestSource(directory: string): number {
 function ensureBuilt(): void {
   const index = join(PACKAGE, 'dist', 'index.html');
   if (existsSync(index) && statSync(index).mtimeMs >= newestSource(join(PACKAGE, 'app'))) return;
-  execFileSync('pnpm', ['run', 'build'], { cwd: PACKAGE, stdio: 'pipe', timeout: 170_000 });
+  // vitest sets NODE_ENV=test, under which Vite would bundle Preact's development build.
+  execFileSync('pnpm', ['run', 'build'], { cwd: PACKAGE, stdio: 'pipe', timeout: 170_000, env: { ...process.env, NODE_ENV: 'production' } });
 }
 
 const SCREENSHOTS = process.env.OMNIBUS_UI_SCREENSHOTS;
