@@ -3,7 +3,8 @@
  * (`rest.auth.bearer.tokens`, `rest.auth.basic.users`). When either is set, every route needs
  * credentials except the ones a load balancer or a provider must reach without them:
  * `GET /` and `/health` (probes), `/openapi.json` (the API's public description) and
- * `/hooks/*` (provider webhooks, which connectors verify with the provider's signature).
+ * `/hooks/*` (provider webhooks, which connectors verify with the provider's signature) and `/ui/*`
+ * (the control center's static files: every API call they make needs credentials).
  * `/metrics` stays protected: it names every connector; Prometheus sends bearer tokens.
  *
  * Credentials are compared in constant time (HMAC digests of equal length, every configured
@@ -19,7 +20,7 @@ export interface AuthConfig {
 }
 
 /** Route patterns reachable without credentials. */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/', '/health', '/openapi.json', '/hooks/:connector', '/hooks/:connector/*']);
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/', '/health', '/openapi.json', '/hooks/:connector', '/hooks/:connector/*', '/ui', '/ui/*']);
 
 const REALM = 'omnibus';
 

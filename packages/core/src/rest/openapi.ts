@@ -543,6 +543,24 @@ schemas.MessageEvent = object(
   ['at', 'type'],
 );
 schemas.MessageTrace = object({ message: ref('BusMessage'), deliveries: arrayOf(ref('Delivery')), events: arrayOf(ref('MessageEvent')) });
+schemas.TopicMessages = object(
+  {
+    messages: arrayOf(ref('BusMessage')),
+    next_since: { ...INT64, description: 'Present when more may follow: the since of the next page (inclusive, so skip the ids already seen).' },
+  },
+  ['messages'],
+);
+schemas.ClusterWorkers = object({
+  workers: arrayOf(
+    object({
+      worker_id: { type: 'string', description: 'host:port of the advertised URL, as statuses name workers.' },
+      url: STRING,
+      started_at: INT64,
+      heartbeat_at: INT64,
+      heartbeat_age_ms: INT64,
+    }),
+  ),
+});
 schemas.GroupSummary = object({
   group: STRING,
   messages: { type: 'integer', description: 'Messages counted.' },
@@ -596,6 +614,18 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
     }),
   },
   '/topics/{topic}/messages': {
+    get: protectedOp({
+      operationId: 'browseMessages',
+      tags: ['bus'],
+      summary: "A topic's messages in time order (e.g. a dead-letter topic's)",
+      description: 'Every shard, merged by creation time then id; page on with next_since.',
+      parameters: [
+        TOPIC,
+        queryParam('since', { ...INT64, minimum: 0, default: 0 }, 'Oldest creation time (ms since the epoch), inclusive.'),
+        queryParam('limit', { type: 'integer', minimum: 1, maximum: 500, default: 100 }, 'Most messages in the page.'),
+      ],
+      responses: { '200': json(ref('TopicMessages'), 'A page of messages.'), '400': failure('A bad since or limit.'), '404': failure('No such topic.') },
+    }),
     post: protectedOp({
       operationId: 'produceMessages',
       tags: ['bus'],
@@ -686,6 +716,14 @@ const otherPaths: Record<string, Record<string, Operation>> = {
       tags: ['worker'],
       summary: 'Prometheus metrics',
       responses: { '200': { description: 'The text exposition format.', content: { 'text/plain': { schema: STRING } } } },
+    }),
+  },
+  '/workers': {
+    get: protectedOp({
+      operationId: 'listWorkers',
+      tags: ['worker'],
+      summary: 'The live workers of the cluster and their last heartbeats',
+      responses: { '200': json(ref('ClusterWorkers'), 'Workers whose heartbeat has not expired.') },
     }),
   },
   '/openapi.json': {

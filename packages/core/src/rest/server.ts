@@ -21,6 +21,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { coreError, toHttpError } from '../errors.ts';
 import type { ListenerBinding } from './listeners.ts';
 import { LISTENER, requestGuardHook, valueNestedDeeperThan, type RequestGuardOptions } from './request-guards.ts';
+import { uiRoutes } from './ui.ts';
 
 export interface ServerOptions {
   logger: PinoLogger;
@@ -105,6 +106,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   for (const route of options.routes) await app.register(route);
+  await app.register(uiRoutes({ logger: options.logger }));
   if (created.length > 0) {
     servers.set(app, created);
     app.addHook('onClose', async () => {

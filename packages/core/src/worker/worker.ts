@@ -10,6 +10,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { PeerWake } from '../bus/peer-wake.ts';
 import { createWorkerContainer, TOKENS } from './di.ts';
 import { authConfigFrom, authEnabled, authPlugin } from '../rest/auth.ts';
+import { browseRoutes } from '../rest/browse.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
@@ -146,6 +147,7 @@ export class Worker {
         }),
         metricsRoutes({ metrics }),
         loggersRoutes({ loggers }),
+        browseRoutes({ store }),
       ],
     });
     this.urls = await listen(this.server);

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '../../src/logging.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { authPlugin, type AuthConfig } from '../../src/rest/auth.ts';
+import { browseRoutes } from '../../src/rest/browse.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { controlPlaneRoutes } from '../../src/rest/control-plane.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
@@ -118,6 +119,7 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
       metricsRoutes({ metrics }),
       loggersRoutes({ loggers }),
       openApiRoutes(),
+      browseRoutes({ store }),
       ...(options.routes ?? []),
     ],
   });

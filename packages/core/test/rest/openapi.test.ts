@@ -21,6 +21,7 @@ const ours = openApiDocument() as unknown as Document;
 const kafka = parse(readFileSync(new URL('./fixtures/kafka-connect-openapi.yaml', import.meta.url), 'utf8')) as Document;
 const HTTP_METHODS = ['get', 'put', 'post', 'patch', 'delete'];
 
+const isControlCenter = (url: string) => url === '/ui' || url.startsWith('/ui/');
 /** `/connectors/:connector/tasks/:task` and `/connectors/{connector}/tasks/{task}` → one shape. */
 const shape = (path: string) => path.replace(/\{[^}]+\}|:[^/]+|\*/g, '{}');
 
@@ -125,7 +126,8 @@ describe('the routes the worker serves', () => {
 
   it('are all in the document', () => {
     const documented = new Set(Object.entries(ours.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${shape(path)}`)));
-    const served = routes.filter((r) => HTTP_METHODS.includes(r.method)).map((r) => `${r.method} ${shape(r.url)}`);
+    // The control center's static files (rest/ui.ts) are pages, not part of the API the document describes.
+    const served = routes.filter((r) => HTTP_METHODS.includes(r.method) && !isControlCenter(r.url)).map((r) => `${r.method} ${shape(r.url)}`);
     expect(served.length).toBeGreaterThan(30);
     expect(served.filter((r) => !documented.has(r))).toEqual([]);
   });
