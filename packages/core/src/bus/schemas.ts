@@ -23,6 +23,7 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
 import { RE2JS } from 're2js';
+import { compileLinear, UnsupportedPatternError, type LinearPattern } from '../linear-regex.ts';
 import { canonicalJson } from '../store/canonical-json.ts';
 
 type AnyAjv = Ajv | Ajv2019 | Ajv2020;
@@ -32,18 +33,10 @@ type RegExpEngine = NonNullable<CodeOptions['regExp']>;
 // ajv-formats is CommonJS: under NodeNext its default import is the module object or the plugin.
 const addFormats = ((formats as unknown as { default?: unknown }).default ?? formats) as (ajv: AnyAjv) => AnyAjv;
 
-/** Thrown by the linear engine for a pattern it cannot run; its message names the pattern and why. */
-export class UnsupportedPatternError extends Error {}
+export { MAX_PATTERN_INSTRUCTIONS, UnsupportedPatternError } from '../linear-regex.ts';
 
 /**
- * RE2 is linear in the input, but its constant is the size of the compiled pattern: when its
- * lazy DFA gives up (counted repetitions such as `(?:[ab]{0,1000}){30}c`), each character
- * costs a few nanoseconds per instruction, and a 500-character pattern can take seconds per
- * value. So patterns are limited in size (enough for `^\d{1,1000}$`, 2,003 instructions)…
- */
-export const MAX_PATTERN_INSTRUCTIONS = 2_500;
-/**
- * …and the matching work one turn of the event loop may spend (instructions × characters, an
+ * RE2's cost per character is the pattern's size (linear-regex.ts); the matching work one turn of the event loop may spend (instructions × characters, an
  * upper bound of the NFA's steps; at most about half a second) is bounded, so that no batch
  * of values can hold the worker for long. A batch over it is refused, not half-checked.
  */
@@ -79,26 +72,17 @@ function chargePatternSteps(steps: number): void {
  */
 export const linearRegExp: RegExpEngine = Object.assign(
   (pattern: string, flags: string) => {
-    let compiled: RE2JS;
+    let compiled: LinearPattern;
     try {
-      compiled = RE2JS.compile(RE2JS.translateRegExp(pattern), flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
+      compiled = compileLinear(RE2JS.translateRegExp(pattern), flags.includes('i') ? RE2JS.CASE_INSENSITIVE : 0);
     } catch (error) {
-      throw new UnsupportedPatternError(
-        `pattern ${JSON.stringify(pattern)} is not accepted: patterns run on a linear-time engine (RE2 syntax), ` +
-          `which has no backreferences or lookarounds (${(error as Error).message})`,
-      );
+      throw new UnsupportedPatternError(`pattern ${JSON.stringify(pattern)} is not accepted: ${(error as Error).message}`);
     }
-    const instructions = instructionsOf(compiled);
-    if (instructions > MAX_PATTERN_INSTRUCTIONS) {
-      throw new UnsupportedPatternError(
-        `pattern ${JSON.stringify(pattern)} is not accepted: it compiles to ${instructions} instructions of the linear-time engine, ` +
-          `more than the ${MAX_PATTERN_INSTRUCTIONS} allowed (use smaller repetition counts)`,
-      );
-    }
+    const { pattern: program, instructions } = compiled;
     return {
       test(input: string): boolean {
         chargePatternSteps(instructions * (input.length + 1));
-        return compiled.test(input);
+        return program.test(input);
       },
       // ajv keys its per-instance pattern table by toString(): it must tell patterns apart.
       toString: () => `/${pattern}/${flags}`,
@@ -106,14 +90,6 @@ export const linearRegExp: RegExpEngine = Object.assign(
   },
   { code: 'linearRegExp' },
 );
-
-/** The size of RE2's compiled program (re2js keeps it on a field its types leave untyped). */
-function instructionsOf(compiled: RE2JS): number {
-  const program = (compiled.re2() as { prog?: { numInst?: () => number } }).prog;
-  const count = program?.numInst?.();
-  if (typeof count !== 'number') throw new Error('re2js no longer exposes its program size; update instructionsOf');
-  return count;
-}
 
 /**
  * `uniqueItems` in linear time. ajv compares every pair of non-scalar items: an array of 16,000

@@ -150,6 +150,10 @@ describe('Filter, routers and headers', () => {
     expect(() => one(RegexRouter, { regex: '(a)\\1', replacement: 'x' }, { value: 1 })).toThrow(/regex/);
   });
 
+  it('RegexRouter refuses a pattern too large for the linear engine to run fast (as topic schemas do)', () => {
+    expect(() => one(RegexRouter, { regex: '[ab]{0,1000}[cd]{0,1000}e', replacement: 'x' }, { value: 1 })).toThrow(/instructions/);
+  });
+
   it('TimestampRouter formats the topic (Kafka docs example and default)', () => {
     const timestamp = Date.UTC(2019, 5, 14, 9, 30, 5, 7);
     expect(one(TimestampRouter, {}, { topic: 'bar', value: 1, timestamp })?.topic).toBe('bar-20190614');

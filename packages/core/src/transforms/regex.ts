@@ -3,20 +3,21 @@
  * connector config can never make a worker spend exponential time on a record (ReDoS), which
  * `new RegExp` allows. The syntax is RE2's (Java's without backreferences and lookaround).
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
 import type { Validator } from '@omnibus/sdk';
+import { compileLinear } from '../linear-regex.ts';
 
 export type Pattern = RE2JS;
 
 /** Compiles `source`, or throws an Error whose message says why it is not a pattern. */
 export function compilePattern(source: string): Pattern {
-  return RE2JS.compile(source);
+  return compileLinear(source).pattern;
 }
 
 /** Why `source` is not a valid pattern, or undefined when it is. */
 export function patternProblem(source: string): string | undefined {
   try {
-    RE2JS.compile(source);
+    compileLinear(source);
     return undefined;
   } catch (error) {
     return `Invalid regex: ${error instanceof Error ? error.message : String(error)}`;
