@@ -58,7 +58,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-it('streams changes to a FileSink through the runtime, across a worker restart and a generation switch', async () => {
+it('streams changes to a FileSink through the runtime, across a worker restart and a generation switch', { timeout: 180_000 }, async () => {
   const orders = await bed.fixture.createTable({ name: 'orders', partitionKey: [{ name: 'id', type: 'int' }], columns: [{ name: 'n', type: 'int' }] });
   const topic = `db.${bed.ks.keyspace}.orders`;
   const file = join(dir, 'changes.jsonl');

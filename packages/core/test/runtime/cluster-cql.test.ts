@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('distributed mode on one Cassandra keyspace', () => {
-  it('3 workers share a connector, survive a SIGKILL, rebalance onto a newcomer, and hand over on a graceful stop', async () => {
+  it('3 workers share a connector, survive a SIGKILL, rebalance onto a newcomer, and hand over on a graceful stop', { timeout: 180_000 }, async () => {
     await clusterScenario({ store: cqlUrl(keyspace.keyspace), label: 'cql', workers: 3, dir, processes });
   });
 });

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 describe('distributed mode on one LMDB directory shared by processes', () => {
-  it('2 workers share a connector, survive a SIGKILL, rebalance onto a newcomer, and hand over on a graceful stop', async () => {
+  it('2 workers share a connector, survive a SIGKILL, rebalance onto a newcomer, and hand over on a graceful stop', { timeout: 180_000 }, async () => {
     await clusterScenario({ store: `lmdb:${join(dir, 'data')}`, label: 'lmdb', workers: 2, dir, processes });
   });
 });
