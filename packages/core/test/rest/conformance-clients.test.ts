@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSpec, defineSourceConnector, type SourceRecord } from '@omnibus/sdk';
-import { activeTopics } from '../../src/bus/active-topics.ts';
+import { ACTIVE_TOPIC_REFRESH_MS, activeTopics, ActiveTopicsRecorder, resetActiveTopics } from '../../src/bus/active-topics.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { SourceRunner } from '../../src/bus/source-runner.ts';
 import { createLogger } from '../../src/logging.ts';
@@ -119,6 +119,28 @@ describe('active topics (KIP-558)', () => {
       expect(await store.getSourceOffsets('cdc')).toEqual([{ partition: { table: 't' }, offset: { position: 2 } }]);
     } finally {
       await runner.stop();
+      await store.close();
+    }
+  });
+
+  it('a task records a topic again after a reset once it keeps using it, at most once a refresh period', async () => {
+    const store = new LmdbStore(join(dir, 'recorder-data'), { sweepIntervalMs: 0 });
+    await store.init();
+    let now = 1_000_000;
+    const recorder = new ActiveTopicsRecorder(store, 'mailer', 0, createLogger({ level: 'silent' }), true, () => now);
+    try {
+      await recorder.used(['mail', 'mail', 'sms']);
+      expect(await activeTopics(store, 'mailer')).toEqual(['mail', 'sms']);
+      await resetActiveTopics(store, 'mailer');
+      await recorder.used(['mail']);
+      expect(await activeTopics(store, 'mailer')).toEqual([]);
+      now += ACTIVE_TOPIC_REFRESH_MS;
+      await recorder.used(['mail']);
+      expect(await activeTopics(store, 'mailer')).toEqual(['mail']);
+      // Disabled (topic.tracking.enable=false): nothing is written.
+      await new ActiveTopicsRecorder(store, 'quiet', 0, createLogger({ level: 'silent' }), false).used(['mail']);
+      expect(await activeTopics(store, 'quiet')).toEqual([]);
+    } finally {
       await store.close();
     }
   });
