@@ -38,6 +38,8 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** Deepest nesting accepted in a JSON body (400 beyond it). */
   jsonMaxDepth?: number;
+  /** Packages the control center may be installed as a dependency of (the distribution's), besides core. */
+  uiSearchFrom?: readonly string[];
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -135,7 +137,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   for (const route of options.routes) await app.register(route);
-  await app.register(uiRoutes({ logger: options.logger }));
+  await app.register(uiRoutes({ logger: options.logger, ...(options.uiSearchFrom ? { searchFrom: options.uiSearchFrom } : {}) }));
   if (created.length > 0) {
     servers.set(app, created);
     app.addHook('onClose', async () => {

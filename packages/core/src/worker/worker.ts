@@ -127,6 +127,7 @@ export class Worker {
       },
       requestTimeoutMs: this.config['rest.request.timeout.ms'],
       jsonMaxDepth: this.config['rest.json.max.depth'],
+      uiSearchFrom: this.options.distributionDirs ?? [],
       routes: [
         authPlugin(auth),
         rootRoute(clusterIdOf(opened.description)),
