@@ -1,6 +1,6 @@
 /**
  * The control center (`@omnibus/control-center`), served at `/ui/` when that package is
- * installed next to core; core does not depend on it. Its files are read once at start (a
+ * installed: the distribution package (`@omnibus/omnibus`) depends on it; core does not. Its files are read once at start (a
  * few small assets); a path that is not a file answers index.html, whose client-side router
  * shows the page. The shell loads without credentials (auth.ts lists `/ui` and `/ui/*` as public); every
  * API call it makes carries them.
