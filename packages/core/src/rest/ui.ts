@@ -46,12 +46,12 @@ interface Asset {
 
 /**
  * Where the installed control center's built files are, or undefined when it is not installed
- * or not built. Looked up from core's own location (npm's flat node_modules, where the
- * distribution package's dependency lies beside core; the workspace), then from each package
- * in `from` (the distribution packages that depend on it: pnpm's layout keeps it beside them only).
+ * or not built. Looked up from each package in `from` (the distribution packages that depend
+ * on it: pnpm's layout keeps it beside them only), then from core's own location (npm's flat
+ * node_modules, where it lies beside core; the workspace).
  */
 export function controlCenterDirectory(from: readonly string[] = []): string | undefined {
-  for (const base of [import.meta.url, ...from.map((dir) => join(dir, 'package.json'))]) {
+  for (const base of [...from.map((dir) => join(dir, 'package.json')), import.meta.url]) {
     try {
       const manifest = createRequire(base).resolve('@omnibus/control-center/package.json');
       return join(dirname(manifest), 'dist');
