@@ -23,11 +23,6 @@ interface ErrorDefinition {
 export const ERRORS = {
   // ---- requests ---------------------------------------------------------------------------
   OMNI_ERR_REQUEST_INVALID: { status: 400, message: '{problem}', description: 'A request body, path or query parameter of the wrong shape.' },
-  OMNI_ERR_QUERY_INVALID: {
-    status: 400,
-    message: 'Invalid value {value} for query parameter {name}: expected true or false',
-    description: 'A boolean query parameter (`expand`, `includeTasks`, `onlyFailed`…) that is neither true nor false.',
-  },
 
   // ---- connectors (control plane, herder) -------------------------------------------------
   OMNI_ERR_SECRET_RESEND_REQUIRED: {
@@ -88,10 +83,15 @@ export const ERRORS = {
     description: 'An offset entry of the wrong shape, or naming a topic or shard the connector does not consume.',
   },
   OMNI_ERR_PLUGIN_NOT_FOUND: { status: 404, message: 'Unknown plugin {plugin}.', description: 'A connector plugin that is not installed.' },
+  OMNI_ERR_TOPIC_TRACKING_DISABLED: {
+    status: 403,
+    message: 'Topic tracking is disabled.',
+    description: '`GET /connectors/{name}/topics` or `PUT /connectors/{name}/topics/reset` on a worker with `topic.tracking.enable=false`.',
+  },
   OMNI_ERR_TOPIC_TRACKING_RESET_DISABLED: {
     status: 403,
     message: 'Topic tracking reset is disabled.',
-    description: "`PUT /connectors/{name}/topics/reset`, which Omnibus does not offer (as Kafka with topic tracking reset disabled).",
+    description: '`PUT /connectors/{name}/topics/reset` on a worker with `topic.tracking.allow.reset=false`.',
   },
   OMNI_ERR_CONFIG_PROVIDER_UNRESOLVED: {
     status: 503,

@@ -1,9 +1,10 @@
 /**
- * What a new user does, outside this repository: every publishable package packed with
- * `pnpm pack`, the tarballs installed with plain `npm install` into an empty directory (their
- * third-party dependencies from the npm registry), a plain-JavaScript connector written beside
- * it with its own npm-installed copy of @omnibus/sdk, the installed `omnibus start` run on LMDB
- * with that connector on its plugin path and driven through the REST API, and the installed
+ * What a new user does, outside this repository: every publishable package (the control
+ * center's built files included) packed with `pnpm pack`, the tarballs installed with plain
+ * `npm install` into an empty directory (their third-party dependencies from the npm
+ * registry), a plain-JavaScript connector written beside it with its own npm-installed copy of
+ * @omnibus/sdk, the installed `omnibus start` run on LMDB with that connector on its plugin
+ * path, driven through the REST API and serving the control center at /ui/, and the installed
  * `omnibus demo`.
  *
  * npm's own cache (~/.npm) is shared between runs, so only the first run downloads much.
@@ -20,6 +21,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** Directory names under packages/ of everything published, dependencies first. */
 const PUBLISHED = ['sdk', 'core', 'connector-email', 'connector-sms', 'connector-whatsapp', 'cdc-source', 'omnibus'];
+/** The control center: built files (Vite), not a library; a dependency of the omnibus package. */
+const CONTROL_CENTER = 'control-center';
+const PACKED = [...PUBLISHED.slice(0, -1), CONTROL_CENTER, 'omnibus'];
 const SECRET = 'hunter2-audit-secret';
 const INSTALL_TIMEOUT_MS = 480_000;
 
@@ -102,9 +106,10 @@ let installSeconds = 0;
 beforeAll(async () => {
   mkdirSync(tarballDir);
   // pnpm pack builds each package first (prepack: tsc -b, incremental) and turns workspace:* into versions.
-  for (const name of PUBLISHED) await run('pnpm', ['pack', '--pack-destination', tarballDir], join(repoRoot, 'packages', name), 180_000);
+  // The control center's prepack is its Vite build.
+  for (const name of PACKED) await run('pnpm', ['pack', '--pack-destination', tarballDir], join(repoRoot, 'packages', name), 180_000);
 
-  const packageNames = PUBLISHED.map((name) => JSON.parse(readFileSync(join(repoRoot, 'packages', name, 'package.json'), 'utf8')).name as string);
+  const packageNames = PACKED.map((name) => JSON.parse(readFileSync(join(repoRoot, 'packages', name, 'package.json'), 'utf8')).name as string);
   const dependencies = Object.fromEntries(packageNames.map((name) => [name, `file:${tarballOf(name)}`]));
   mkdirSync(appDir);
   writeFileSync(
@@ -156,6 +161,21 @@ describe('the packed packages', () => {
     }
   });
 
+  it('ship the control center built: its index.html and hashed bundles, nothing else', async () => {
+    const tarball = tarballOf('@omnibus/control-center');
+    const files = (await run('tar', ['tzf', tarball], scratch, 30_000)).stdout.trim().split('\n');
+    expect(files).toContain('package/dist/index.html');
+    expect(files.filter((f) => /^package\/dist\/assets\/index-[\w-]+\.js$/.test(f)).length).toBeGreaterThan(0);
+    expect(files.filter((f) => !f.startsWith('package/dist/') && !['package/package.json', 'package/README.md'].includes(f))).toEqual([]);
+    const manifest = (await run('tar', ['xzOf', tarball, 'package/package.json'], scratch, 30_000)).stdout;
+    expect(manifest).not.toContain('workspace:');
+    // The distribution package depends on it, so installing @omnibus/omnibus alone brings the UI.
+    const omnibus = JSON.parse((await run('tar', ['xzOf', tarballOf('@omnibus/omnibus'), 'package/package.json'], scratch, 30_000)).stdout) as {
+      dependencies: Record<string, string>;
+    };
+    expect(omnibus.dependencies['@omnibus/control-center']).toBe('0.1.0');
+  });
+
   it('install with plain npm, the connector with its own copy of the SDK', async () => {
     const installed = join(appDir, 'node_modules');
     const sizeKiB = Number((await run('du', ['-sk', installed], scratch, 60_000)).stdout.split(/\s/)[0]);
@@ -164,6 +184,7 @@ describe('the packed packages', () => {
     expect(existsSync(join(installed, '.bin', 'omnibus'))).toBe(true);
     // Two copies of the SDK: the worker's and the connector's own.
     expect(existsSync(join(installed, '@omnibus', 'sdk', 'dist', 'index.js'))).toBe(true);
+    expect(existsSync(join(installed, '@omnibus', 'control-center', 'dist', 'index.html'))).toBe(true);
     expect(existsSync(join(connectorDir, 'node_modules', '@omnibus', 'sdk', 'dist', 'index.js'))).toBe(true);
   });
 });
@@ -242,6 +263,18 @@ describe('the installed omnibus start, with a plain-JavaScript connector on its 
     const timer = setTimeout(() => worker!.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);
+  });
+
+  it('serves the control center at /ui/, found from the installed core', async () => {
+    const page = await fetch(`${url}/ui/`);
+    expect(page.status, logs).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    const bundle = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(bundle, html).toBeDefined();
+    const script = await fetch(`${url}${bundle}`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
   });
 
   it('finds the connector on its plugin path and the first-party ones through its dependencies', async () => {

@@ -25,6 +25,7 @@
  * (sink-dead-letters.ts).
  */
 import { isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { ActiveTopicsRecorder } from './active-topics.ts';
 import { fullSpec, type CommonConnectorConfig } from './connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from './task-runner.ts';
 import type { Delivery } from '../store/port.ts';
@@ -55,9 +56,11 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private readonly deadLetters: DeadLetters;
   /** Outcomes of the last batch (all final), written together with the next batch's `sending` rows. */
   private deferred: Settlement | undefined;
+  private readonly activeTopics: ActiveTopicsRecorder;
 
   constructor(spec: SinkTaskSpec, deps: SinkRunnerDeps) {
     super(spec, deps);
+    this.activeTopics = new ActiveTopicsRecorder(deps.store, spec.connectorName, spec.taskId, this.logger, deps.trackActiveTopics ?? true);
     this.deadLetters = new DeadLetters(deps.store, deps.producer, spec.connectorName, spec.taskId, this.topics, this.logger);
   }
 
@@ -234,6 +237,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
 
     const records: SinkRecord[] = batch.map(({ pending }) => toRecord(pending.message, pending.attempts + 1));
     this.counters.read.inc(records.length);
+    await this.activeTopics.used(batch.map(({ pending }) => pending.message.topic));
     let outcomes: ChainedOutcome[];
     try {
       outcomes = await this.task.put(records);

@@ -19,6 +19,7 @@ import { HeldLease } from './lease.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
 import type { Producer } from './producer.ts';
 import { ensureTopic } from './topics.ts';
+import { ActiveTopicsRecorder } from './active-topics.ts';
 import { sourceRecordsThrough } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
 import { buildChain, type TransformChain } from '../transforms/chain.ts';
@@ -31,6 +32,8 @@ export interface SourceRunnerDeps {
   workerId: string;
   leaseTtlMs: number;
   heartbeatMs: number;
+  /** Kafka's topic.tracking.enable: record the topics each connector uses (default true). */
+  trackActiveTopics?: boolean;
 }
 
 /** Shards of a topic a source creates on first publish, unless `topic.creation.default.partitions` says otherwise. */
@@ -46,6 +49,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
   private startedEpoch = 0;
   private topicShards = DEFAULT_SOURCE_TOPIC_SHARDS;
   private readonly knownTopics = new Set<string>();
+  private readonly activeTopics: ActiveTopicsRecorder;
 
   private pollAbort: AbortController | undefined;
 
@@ -56,6 +60,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
     super('source task');
     this.logger = deps.logger.child({ connector: spec.connectorName, task: spec.taskId });
     const owner = `${deps.workerId}#${randomBytes(4).toString('hex')}`;
+    this.activeTopics = new ActiveTopicsRecorder(deps.store, spec.connectorName, spec.taskId, this.logger, deps.trackActiveTopics ?? true);
     this.lease = new HeldLease(deps.store, `source:${spec.connectorName}/${spec.taskId}`, owner, deps.leaseTtlMs, Math.ceil(deps.leaseTtlMs / 3));
   }
 
@@ -240,6 +245,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
         }
       }
     }
+    await this.activeTopics.used(byTopic.keys());
   }
 
   private async offsets(partitions: Array<Record<string, unknown>>): Promise<Array<Record<string, unknown> | null>> {

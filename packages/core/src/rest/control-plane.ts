@@ -30,6 +30,8 @@ export interface ControlPlaneDeps {
   herder: Herder;
   plugins: PluginRegistry;
   logger: Logger;
+  /** Kafka's topic.tracking.enable and topic.tracking.allow.reset (both true by default, as in Kafka). */
+  topicTracking?: { enabled: boolean; allowReset: boolean };
 }
 
 const INT32_MAX = 2_147_483_647;
@@ -43,6 +45,7 @@ type Query = Record<string, string | string[] | undefined>;
 
 export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
   const { herder, plugins } = deps;
+  const topicTracking = deps.topicTracking ?? { enabled: true, allowReset: true };
   const logger = deps.logger.child({ component: 'control-plane' });
 
   const specOf = (config: Record<string, string | null> | undefined): ConfigSpec<unknown> | undefined => {
@@ -215,17 +218,18 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
     app.put('/connectors/:connector/resume', targetState('STARTED', 202));
     app.put('/connectors/:connector/stop', targetState('STOPPED', 204));
 
+    // Kafka checks the settings before the connector: a disabled route answers 403 for any name.
     app.get<{ Params: Params }>('/connectors/:connector/topics', async (request) => {
+      if (!topicTracking.enabled) throw coreError('OMNI_ERR_TOPIC_TRACKING_DISABLED', {});
       const name = request.params.connector;
-      const info = await herder.connectorInfo(name);
-      // A sink's active topics are the ones it consumes; sources write wherever their records say.
-      const topics = info.type === 'sink' ? splitList(info.config.topics) : [];
-      return { [name]: { topics } };
+      return { [name]: { topics: await herder.activeTopics(name) } };
     });
 
-    app.put<{ Params: Params }>('/connectors/:connector/topics/reset', async (request) => {
-      await herder.connectorInfo(request.params.connector);
-      throw coreError('OMNI_ERR_TOPIC_TRACKING_RESET_DISABLED', {});
+    app.put<{ Params: Params }>('/connectors/:connector/topics/reset', async (request, reply) => {
+      if (!topicTracking.enabled) throw coreError('OMNI_ERR_TOPIC_TRACKING_DISABLED', {});
+      if (!topicTracking.allowReset) throw coreError('OMNI_ERR_TOPIC_TRACKING_RESET_DISABLED', {});
+      await herder.resetActiveTopics(request.params.connector);
+      return reply.status(202).send();
     });
 
     app.get<{ Params: Params }>('/connectors/:connector/offsets', async (request) => ({
@@ -319,22 +323,19 @@ function listParam(value: string | string[] | undefined): string[] {
   return Array.isArray(value) ? value : [value];
 }
 
+/**
+ * As Kafka's JAX-RS Boolean parameters: absent or blank is the default; then only `true`
+ * (any case) is true and every other value false, never an error. A repeated one counts once, first.
+ */
 function booleanParam(query: Query, name: string, fallback: boolean): boolean {
-  const value = query[name];
-  if (value === undefined) return fallback;
-  if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
-  throw coreError('OMNI_ERR_QUERY_INVALID', { value: JSON.stringify(value), name });
+  const given = query[name];
+  const value = Array.isArray(given) ? given[0] : given;
+  if (value === undefined || value.trim() === '') return fallback;
+  return value.toLowerCase() === 'true';
 }
 
 function offsetsBody(body: unknown): SourceOffset[] {
   return checkOffsets(objectBody(body).offsets);
-}
-
-function splitList(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
 }
 
 /** Kafka compares plugin names without a trailing "Connector". */

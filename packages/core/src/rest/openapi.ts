@@ -33,9 +33,16 @@ const object = (properties: Record<string, Schema>, required: string[] = Object.
 
 const schemas: Record<string, Schema> = {
   // ---- Kafka Connect's entities (names and fields as in Kafka's published spec) ----
-  ServerInfo: object(
-    { version: STRING, commit: STRING, kafka_cluster_id: { type: 'string', description: 'The store this worker runs on (its cluster identity).' } },
-  ),
+  ServerInfo: object({
+    version: { type: 'string', description: 'The Kafka Connect REST API level implemented (e.g. 3.9.0): what clients compare to gate features.' },
+    commit: { type: 'string', pattern: '^[0-9a-f]{16}$', description: 'The commit Omnibus was built from (16 hex digits; a digest of the version when unknown).' },
+    kafka_cluster_id: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]{22}$',
+      description: 'The cluster\'s opaque id (base64url of 16 bytes, a digest of the store the workers share): the same on every worker.',
+    },
+    omnibus_version: { type: 'string', description: 'Omnibus\'s own version.' },
+  }),
   WorkerStatus: object({ status: { type: 'string', enum: ['healthy', 'starting', 'unhealthy'] }, message: STRING }),
   ConnectorTaskId: object({ connector: STRING, task: INT32 }),
   ConnectorInfo: object({
@@ -125,7 +132,7 @@ const pathParam = (name: string, schema: Schema = STRING, description?: string):
 });
 const queryParam = (name: string, schema: Schema, description: string): Schema => ({ in: 'query', name, schema, description });
 const booleanQuery = (name: string, fallback: boolean, description: string) =>
-  queryParam(name, { type: 'boolean', default: fallback }, `${description} Only true or false (case-insensitive); anything else is a 400.`);
+  queryParam(name, { type: 'boolean', default: fallback }, `${description} As in Kafka: true (any case) is true, any other value false; absent or blank, the default.`);
 
 const CONNECTOR = pathParam('connector');
 const TASK = pathParam('task', { type: 'integer', format: 'int32', minimum: 0 });
@@ -361,9 +368,15 @@ const connectorsPaths: Record<string, Record<string, Operation>> = {
       operationId: 'getConnectorActiveTopics',
       tags: ['connectors'],
       summary: 'Get the list of topics actively used by the specified connector',
-      description: 'For a sink, the topics it consumes; sources publish to the topics their records name and are not tracked.',
+      description:
+        'The topics the connector has used since it was created or its topics were last reset: a sink those it has read records from, ' +
+        'a source those it has produced to. 403 on a worker with topic.tracking.enable=false.',
       parameters: [CONNECTOR],
-      responses: { '200': json(mapOf(ref('ActiveTopicsInfo')), 'Keyed by the connector\'s name.'), '404': NOT_FOUND_CONNECTOR },
+      responses: {
+        '200': json(mapOf(ref('ActiveTopicsInfo')), 'Keyed by the connector\'s name.'),
+        '403': failure('Topic tracking is disabled.'),
+        '404': NOT_FOUND_CONNECTOR,
+      },
     }),
   },
   '/connectors/{connector}/topics/reset': {
@@ -371,9 +384,9 @@ const connectorsPaths: Record<string, Record<string, Operation>> = {
       operationId: 'resetConnectorActiveTopics',
       tags: ['connectors'],
       summary: 'Reset the list of topics actively used by the specified connector',
-      description: 'Active topics follow the connector\'s config, so there is nothing to reset: the answer is Kafka\'s 403 for a disabled reset.',
+      description: 'Forgets the active topics; a running connector adds a topic again when it next uses it. 403 on a worker with topic.tracking.enable=false or topic.tracking.allow.reset=false.',
       parameters: [CONNECTOR],
-      responses: { '403': failure('Topic tracking reset is disabled.'), '404': NOT_FOUND_CONNECTOR },
+      responses: { '202': noBody('Reset.'), '403': failure('Topic tracking is disabled. / Topic tracking reset is disabled.'), '404': NOT_FOUND_CONNECTOR },
     }),
   },
   '/connectors/{connector}/offsets': {

@@ -7,6 +7,7 @@
  * ones with their TLS material), each tagging its requests with its listener, so that the
  * request guards (`request-guards.ts`) judge the Host header by the listener it came through.
  */
+import { createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +20,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { coreError, toHttpError } from '../errors.ts';
+import { COMMIT_ID, KAFKA_CONNECT_API_VERSION, VERSION } from '../version.ts';
 import type { ListenerBinding } from './listeners.ts';
 import { LISTENER, requestGuardHook, valueNestedDeeperThan, type RequestGuardOptions } from './request-guards.ts';
 import { uiRoutes } from './ui.ts';
@@ -36,6 +38,8 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** Deepest nesting accepted in a JSON body (400 beyond it). */
   jsonMaxDepth?: number;
+  /** Packages the control center may be installed as a dependency of (the distribution's), besides core. */
+  uiSearchFrom?: readonly string[];
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -54,6 +58,33 @@ export const STARTING: WorkerHealth = {
   status: 'starting',
   message: 'Worker is still starting up. Please try again later.',
 };
+
+/** What `GET /` answers: Kafka's ServerInfo, with Omnibus's own version beside it. */
+export interface ServerInfo {
+  /** The Kafka Connect REST API level implemented, in the form clients compare (e.g. 3.9.0). */
+  version: string;
+  commit: string;
+  kafka_cluster_id: string;
+  omnibus_version: string;
+}
+
+/** `GET /`: Kafka's ServerInfo; `clusterId` from {@link clusterIdOf}. */
+export function rootRoute(clusterId: string): FastifyPluginAsync {
+  const info: ServerInfo = { version: KAFKA_CONNECT_API_VERSION, commit: COMMIT_ID, kafka_cluster_id: clusterId, omnibus_version: VERSION };
+  return async (app) => {
+    app.get('/', async () => info);
+  };
+}
+
+/**
+ * The cluster's id, the same on every worker of one store and opaque as Kafka's (base64url of
+ * 16 bytes): a digest of what the workers share, so it shows no path, host or keyspace. A CQL
+ * store's workers may list different contact points; its keyspace is what they share.
+ */
+export function clusterIdOf(storeDescription: string): string {
+  const shared = storeDescription.startsWith('cql://') ? `cql:${storeDescription.slice(storeDescription.lastIndexOf('/') + 1)}` : storeDescription;
+  return createHash('sha256').update(shared).digest().subarray(0, 16).toString('base64url');
+}
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -106,7 +137,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   for (const route of options.routes) await app.register(route);
-  await app.register(uiRoutes({ logger: options.logger }));
+  await app.register(uiRoutes({ logger: options.logger, ...(options.uiSearchFrom ? { searchFrom: options.uiSearchFrom } : {}) }));
   if (created.length > 0) {
     servers.set(app, created);
     app.addHook('onClose', async () => {

@@ -1,6 +1,6 @@
 /**
  * The control center (`@omnibus/control-center`), served at `/ui/` when that package is
- * installed next to core; core does not depend on it. Its files are read once at start (a
+ * installed: the distribution package (`@omnibus/omnibus`) depends on it; core does not. Its files are read once at start (a
  * few small assets); a path that is not a file answers index.html, whose client-side router
  * shows the page. The shell loads without credentials (auth.ts lists `/ui` and `/ui/*` as public); every
  * API call it makes carries them.
@@ -44,14 +44,22 @@ interface Asset {
   immutable: boolean;
 }
 
-/** Where the installed control center's built files are, or undefined when it is not installed or not built. */
-export function controlCenterDirectory(): string | undefined {
-  try {
-    const manifest = createRequire(import.meta.url).resolve('@omnibus/control-center/package.json');
-    return join(dirname(manifest), 'dist');
-  } catch {
-    return undefined;
+/**
+ * Where the installed control center's built files are, or undefined when it is not installed
+ * or not built. Looked up from each package in `from` (the distribution packages that depend
+ * on it: pnpm's layout keeps it beside them only), then from core's own location (npm's flat
+ * node_modules, where it lies beside core; the workspace).
+ */
+export function controlCenterDirectory(from: readonly string[] = []): string | undefined {
+  for (const base of [...from.map((dir) => join(dir, 'package.json')), import.meta.url]) {
+    try {
+      const manifest = createRequire(base).resolve('@omnibus/control-center/package.json');
+      return join(dirname(manifest), 'dist');
+    } catch {
+      // Not resolvable from there: the next place.
+    }
   }
+  return undefined;
 }
 
 async function readAssets(directory: string): Promise<Map<string, Asset>> {
@@ -77,11 +85,13 @@ export interface UiRoutesDeps {
   logger: Logger;
   /** The built files; found through the installed package when not given. */
   directory?: string;
+  /** Package directories the control center may also be a dependency of (see {@link controlCenterDirectory}). */
+  searchFrom?: readonly string[];
 }
 
 export function uiRoutes(deps: UiRoutesDeps): FastifyPluginAsync {
   return async (app) => {
-    const directory = deps.directory ?? controlCenterDirectory();
+    const directory = deps.directory ?? controlCenterDirectory(deps.searchFrom);
     const assets = directory ? await readAssets(directory).catch(() => undefined) : undefined;
     const index = assets?.get('index.html');
     if (!assets || !index) {

@@ -12,6 +12,7 @@
 import { isConfigError, isPassword, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import { CoreError, coreError } from '../errors.ts';
+import { activeTopics, resetActiveTopics } from '../bus/active-topics.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
 import { canonicalJson } from '../store/canonical-json.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
@@ -185,6 +186,8 @@ export class StoreHerder implements Herder {
     await this.existing(name, `Connector ${name} not found`);
     await this.store.deleteConnector(name);
     await this.store.deleteStatuses(name);
+    // As Kafka: a connector created again under this name starts with no active topics.
+    await resetActiveTopics(this.store, name);
     this.logger.info({ connector: name }, 'connector deleted');
     await this.changed(name);
   }
@@ -525,6 +528,19 @@ export class StoreHerder implements Herder {
 
   private sinkConsumer(name: string): string {
     return this.options.sinkConsumer?.(name) ?? name;
+  }
+
+  // ---- topic tracking ----------------------------------------------------------------------
+
+  async activeTopics(name: string): Promise<string[]> {
+    await this.existing(name, `Connector ${name} not found`);
+    return activeTopics(this.store, name);
+  }
+
+  async resetActiveTopics(name: string): Promise<void> {
+    await this.existing(name, `Connector ${name} not found`);
+    await resetActiveTopics(this.store, name);
+    this.logger.info({ connector: name }, 'connector active topics reset');
   }
 
   // ---- webhooks and receipts ---------------------------------------------------------------

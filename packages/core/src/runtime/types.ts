@@ -75,6 +75,10 @@ export interface Herder {
   /** Only when STOPPED (400 otherwise), as Kafka. */
   alterOffsets(name: string, offsets: SourceOffset[]): Promise<void>;
   resetOffsets(name: string): Promise<void>;
+  /** Kafka's active topics: those the connector has read records from (sink) or produced to (source), sorted. */
+  activeTopics(name: string): Promise<string[]>;
+  /** Forgets the connector's active topics (they come back as it uses them again). */
+  resetActiveTopics(name: string): Promise<void>;
 
   /** The sink behind `/hooks/{name}` with its resolved, parsed config; undefined if none has a webhook. */
   webhookTarget(name: string): Promise<{ connector: SinkConnector; config: unknown; topics: readonly string[] } | undefined>;

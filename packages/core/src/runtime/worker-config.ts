@@ -130,6 +130,18 @@ export const workerConfigSpec = ConfigSpec.builder()
     default: 3_000,
     validator: validators.range(100, 60_000),
   })
+  .boolean('topic.tracking.enable', {
+    documentation:
+      'Record the topics each connector uses (a sink those it reads records from, a source those it produces to), shown by ' +
+      'GET /connectors/{name}/topics. When false, that route and PUT /connectors/{name}/topics/reset answer 403. Kafka\'s setting of the same name.',
+    default: true,
+    importance: 'LOW',
+  })
+  .boolean('topic.tracking.allow.reset', {
+    documentation: 'Allow PUT /connectors/{name}/topics/reset to forget a connector\'s active topics; when false it answers 403. Kafka\'s setting of the same name.',
+    default: true,
+    importance: 'LOW',
+  })
   .string('log.level', { documentation: 'pino log level.', default: 'info', validator: validators.oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') });
 
 export type WorkerConfig = ReturnType<typeof workerConfigSpec.parse>;

@@ -164,6 +164,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
           workerId: identity.id,
           leaseTtlMs: config['lease.ttl.ms'],
           heartbeatMs: beatMs,
+          trackActiveTopics: config['topic.tracking.enable'],
           signals: d.resolve(TOKENS.signals),
           consumer: d.resolve(TOKENS.consumerOptions),
           reportDeliveries: (connector, updates, topics) => d.resolve(TOKENS.herder).applyDeliveryUpdates(connector, updates, topics),

@@ -18,7 +18,7 @@ import { listenerBindings } from '../rest/listeners.ts';
 import { loggersRoutes } from '../rest/loggers.ts';
 import { metricsRoutes } from '../rest/metrics-route.ts';
 import { openApiRoutes } from '../rest/openapi.ts';
-import { buildServer, HEALTHY, listen, STARTING, type WorkerHealth } from '../rest/server.ts';
+import { buildServer, clusterIdOf, HEALTHY, listen, rootRoute, STARTING, type WorkerHealth } from '../rest/server.ts';
 import { instrumentStore, type CountingStore } from '../store/instrumented.ts';
 import { LmdbStore } from '../store/lmdb.ts';
 import { openStore } from '../store/open.ts';
@@ -127,16 +127,22 @@ export class Worker {
       },
       requestTimeoutMs: this.config['rest.request.timeout.ms'],
       jsonMaxDepth: this.config['rest.json.max.depth'],
+      uiSearchFrom: this.options.distributionDirs ?? [],
       routes: [
         authPlugin(auth),
+        rootRoute(clusterIdOf(opened.description)),
         async (app) => {
-          app.get('/', async () => ({ version: VERSION, commit: 'omnibus', kafka_cluster_id: this.clusterId() }));
           app.get('/health', async (_request, reply) =>
             reply.status(this.health.status === 'healthy' ? 200 : this.health.status === 'starting' ? 503 : 500).send(this.health),
           );
         },
         openApiRoutes(),
-        controlPlaneRoutes({ herder, plugins, logger: loggers.get('omnibus.rest') }),
+        controlPlaneRoutes({
+          herder,
+          plugins,
+          logger: loggers.get('omnibus.rest'),
+          topicTracking: { enabled: this.config['topic.tracking.enable'], allowReset: this.config['topic.tracking.allow.reset'] },
+        }),
         dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer) }),
         hooksRoutes({
           herder,
@@ -192,11 +198,6 @@ export class Worker {
     this.state = 'stopped';
     this.logger.info('worker stopped');
     this.logger.flush();
-  }
-
-  /** The store's identity without credentials or options: what every worker of this cluster shares. */
-  private clusterId(): string {
-    return this.config.store.replace(/[?].*$/, '').replace(/\/\/[^/@]*@/, '//');
   }
 }
 

@@ -238,7 +238,8 @@ function nextRequest(): FuzzRequest {
     case 7:
       return {
         method: 'POST',
-        url: `/connectors/${anyName()}/restart?${pick(['includeTasks', 'onlyFailed'])}=${badFlag()}`,
+        // Kafka takes any flag but true as false: only the unknown connector makes it fail.
+        url: `/connectors/${strangerName()}/restart?${pick(['includeTasks', 'onlyFailed'])}=${badFlag()}`,
         mustFail: true,
       };
     case 8:
@@ -250,7 +251,7 @@ function nextRequest(): FuzzRequest {
         mustFail: true,
       };
     case 10:
-      return { method: 'PUT', url: `/connectors/${anyName()}/topics/reset`, mustFail: true };
+      return { method: 'PUT', url: `/connectors/${strangerName()}/topics/reset`, mustFail: true };
     case 11:
       return withBody('POST', '/topics', chance(0.5) ? garbageBody() : json(mutatedTopic()));
     case 12:

@@ -24,12 +24,11 @@ import { loggersRoutes } from '../../src/rest/loggers.ts';
 import { createLoggerRegistry, type LoggerRegistry } from '../../src/runtime/logger-registry.ts';
 import { metricsRoutes } from '../../src/rest/metrics-route.ts';
 import { openApiRoutes } from '../../src/rest/openapi.ts';
-import { buildServer, HEALTHY } from '../../src/rest/server.ts';
+import { buildServer, clusterIdOf, HEALTHY, rootRoute } from '../../src/rest/server.ts';
 import { ConfigProviders, KnownSecrets } from '../../src/runtime/config-providers.ts';
 import { StoreHerder } from '../../src/runtime/herder.ts';
 import { createPluginRegistry, type DiscoveredPlugins } from '../../src/runtime/plugins.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
-import { VERSION } from '../../src/version.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const examplesDir = join(repoRoot, 'examples');
@@ -65,6 +64,8 @@ export interface TestWorkerOptions {
   plugins?: DiscoveredPlugins;
   /** Host, Origin and CORS settings (none allowed beyond the defaults when absent). */
   guards?: RequestGuardOptions;
+  /** topic.tracking.enable and topic.tracking.allow.reset (both true when absent). */
+  topicTracking?: { enabled: boolean; allowReset: boolean };
   /** /hooks body limit and timeout. */
   hooks?: Pick<HooksRoutesDeps, 'bodyLimit' | 'timeoutMs'>;
 }
@@ -109,11 +110,11 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
     routes: [
       ...(options.before ?? []),
       authPlugin(options.auth ?? { bearerTokens: [], basicUsers: [] }),
+      rootRoute(clusterIdOf(store.description)),
       async (root) => {
-        root.get('/', async () => ({ version: VERSION, commit: 'omnibus', kafka_cluster_id: store.description }));
         root.get('/health', async () => HEALTHY);
       },
-      controlPlaneRoutes({ herder, plugins, logger: restLogger }),
+      controlPlaneRoutes({ herder, plugins, logger: restLogger, ...(options.topicTracking ? { topicTracking: options.topicTracking } : {}) }),
       dataPlaneRoutes({ store, producer: new Producer({ store, metrics }) }),
       hooksRoutes({ herder, logger: loggers.get('omnibus.hooks'), ...options.hooks }),
       metricsRoutes({ metrics }),

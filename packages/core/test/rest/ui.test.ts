@@ -80,4 +80,16 @@ describe('the control center routes', () => {
   it('find the installed package of the distribution', () => {
     expect(controlCenterDirectory()).toMatch(/control-center[/\\]dist$/);
   });
+
+  it("find it first among the distribution package's dependencies (pnpm's layout keeps it there only)", () => {
+    const distribution = join(dir, 'distribution');
+    const installed = join(distribution, 'node_modules', '@omnibus', 'control-center');
+    mkdirSync(installed, { recursive: true });
+    writeFileSync(join(distribution, 'package.json'), JSON.stringify({ name: 'distribution', dependencies: { '@omnibus/control-center': '0.1.0' } }));
+    writeFileSync(join(installed, 'package.json'), JSON.stringify({ name: '@omnibus/control-center', version: '0.1.0', exports: { './package.json': './package.json' } }));
+    expect(controlCenterDirectory([distribution])).toBe(join(installed, 'dist'));
+    // A directory without it: core's own resolution.
+    expect(controlCenterDirectory([join(dir, 'assets')])).toMatch(/control-center[/\\]dist$/);
+    expect(controlCenterDirectory([join(dir, 'assets')])).not.toBe(join(installed, 'dist'));
+  });
 });
