@@ -137,6 +137,14 @@ describe('preview', () => {
     expect((await call('POST', '/templates/preview-me/preview', { variables: {}, version: 7 })).status).toBe(404);
   });
 
+  it('bounds what a render may do: a huge loop fails with 400, nothing is read from files', async () => {
+    await call('POST', '/templates', { name: 'loop', channel: 'sms', locales: { en: { text: '{% for i in (1..n) %}{{ i }}{% endfor %}' } } });
+    expect((await call('POST', '/templates/loop/preview', { variables: { n: 3 } })).body.parts).toEqual({ text: '123' });
+    const huge = await call('POST', '/templates/loop/preview', { variables: { n: 100_000_000 } });
+    expect(huge.status).toBe(400);
+    expect(huge.body.message).toMatch(/^Template loop version 1 \(en\) failed to render text: .*limit/);
+  });
+
   it('reports the alphabet and segments of SMS templates when created and when rendered', async () => {
     const created = await call('POST', '/templates', {
       name: 'otp',
