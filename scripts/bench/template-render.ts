@@ -1,5 +1,5 @@
 /**
- * `node --import tsx scripts/bench/template-render.ts [--messages N]`: the CPU cost per message
+ * `node --conditions=omnibus-source --import tsx scripts/bench/template-render.ts [--messages N]`: the CPU cost per message
  * of rendering a template at produce, as a produce naming one renders it (Templates.renderProduce
  * over a batch, on an LMDB store holding the template), for an e-mail (subject, escaped HTML with
  * a loop, text) and an SMS (text, with its segment count), against the same batch with no
