@@ -204,6 +204,40 @@ export const ERRORS = {
     message: 'connector {connector} kept changing under us; its config was not written',
     description: 'A connector update that lost every compare-and-set round to other writers.',
   },
+
+  // ---- templates ----------------------------------------------------------------------------
+  OMNI_ERR_TEMPLATE_INVALID: {
+    status: 400,
+    message: 'Invalid value for {key}: {problem}',
+    description: 'A template (or a new version of one) whose name, channel, locales or parts are of the wrong shape, or whose text fails to parse; nothing is stored.',
+  },
+  OMNI_ERR_TEMPLATE_NOT_FOUND: { status: 404, message: 'Template {template} not found', description: 'A template name no template has (REST, or a produce naming it).' },
+  OMNI_ERR_TEMPLATE_VERSION_NOT_FOUND: {
+    status: 404,
+    message: 'Template {template} has no version {version}',
+    description: 'A version number the template does not have (REST, a produce pinning it, or making it live).',
+  },
+  OMNI_ERR_TEMPLATE_EXISTS: { status: 409, message: 'Template {template} already exists', description: 'Creating a template whose name is taken (add a version instead).' },
+  OMNI_ERR_TEMPLATE_CONTENDED: {
+    status: 409,
+    message: 'template {template} kept changing under us; nothing was written',
+    description: 'A new version or live change that lost every compare-and-set round to other writers.',
+  },
+  OMNI_ERR_TEMPLATE_VARIABLES_INVALID: {
+    status: 400,
+    message: 'Invalid value for {key}: {problem}',
+    description: 'Template variables that are not a JSON object, or a template reference (`value.template`) of the wrong shape.',
+  },
+  OMNI_ERR_TEMPLATE_VARIABLE_MISSING: {
+    status: 400,
+    message: 'Template {template} version {version} ({locale}) needs variable {variable}, which {key} does not give',
+    description: 'Rendering a template without a variable it uses: the message is refused (never sent with an empty string in its place).',
+  },
+  OMNI_ERR_TEMPLATE_RENDER_FAILED: {
+    status: 400,
+    message: 'Template {template} version {version} ({locale}) failed to render {part}: {problem}',
+    description: 'Rendering that failed otherwise: a render, memory or time limit reached, or a filter failing on its input.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

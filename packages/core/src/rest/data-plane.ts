@@ -11,6 +11,7 @@ import type { Producer } from '../bus/producer.ts';
 import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
+import { templateUsed, type Templates } from '../transforms/templates/service.ts';
 import { positionOf, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Store, type Topic } from '../store/port.ts';
 
 export interface DataPlaneDeps {
@@ -20,6 +21,8 @@ export interface DataPlaneDeps {
   signals?: ShardSignals;
   /** Most messages a group report looks at. */
   groupReportLimit?: number;
+  /** Renders the messages of a produce that name a template; without it, values are stored as given. */
+  templates?: Templates;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -107,7 +110,8 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       }
       if (body.group !== undefined && typeof body.group !== 'string') throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'group must be a string' });
       const length = Number(request.headers['content-length']);
-      const produced = await producer.produce(request.params.topic, body.messages, {
+      const messages = deps.templates ? await deps.templates.renderProduce(body.messages) : body.messages;
+      const produced = await producer.produce(request.params.topic, messages, {
         ...(body.group !== undefined ? { group: body.group as string } : {}),
         // The body's length bounds every message's size (unless it came compressed or chunked).
         ...(Number.isSafeInteger(length) && length > 0 && !request.headers['content-encoding'] ? { sourceBytes: length } : {}),
@@ -145,8 +149,10 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       const position = positionOf(message);
       const [consumers, events] = await Promise.all([consumersOf(new Set([message.topic])), store.listEvents(id)]);
       const deliveries = await Promise.all(consumers.get(message.topic)!.map(async (c) => (await store.getDeliveries(c, [position])).get(id)));
+      const template = templateUsed(message.headers);
       return {
         message: messageView(message),
+        ...(template ? { template } : {}),
         deliveries: deliveries.filter((d): d is Delivery => d !== undefined).map(deliveryView),
         events: [...events].sort((a, b) => a.at - b.at).map(eventView),
       };

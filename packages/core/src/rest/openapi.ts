@@ -505,7 +505,12 @@ schemas.CreateTopicRequest = object(
 schemas.ProduceItem = object(
   {
     key: { type: 'string', minLength: 1, description: 'The routing key (usually the recipient): it decides the shard.' },
-    value: { description: "Any JSON; checked against the topic's schema and its sinks' value schemas." },
+    value: {
+      description:
+        "Any JSON; checked against the topic's schema and its sinks' value schemas. A value with `template: {name, variables, locale?, version?}` " +
+        "is rendered from that template at produce (its live version unless it names one) and stored rendered, with the headers " +
+        'omnibus.template.name, .version and .locale; a missing variable refuses the produce (400). A WhatsApp `type: "template"` value is Meta\'s own and is not rendered.',
+    },
     headers: STRING_MAP,
     id: { ...ITEM_ID, description: 'Makes the produce idempotent.' },
     group: { ...ITEM_ID, description: 'A batch or campaign id.' },
@@ -555,7 +560,61 @@ schemas.MessageEvent = object(
   { at: INT64, type: STRING, connector: STRING, worker_id: STRING, detail: JSON_OBJECT },
   ['at', 'type'],
 );
-schemas.MessageTrace = object({ message: ref('BusMessage'), deliveries: arrayOf(ref('Delivery')), events: arrayOf(ref('MessageEvent')) });
+schemas.MessageTrace = object(
+  {
+    message: ref('BusMessage'),
+    template: {
+      ...object({ name: STRING, version: { type: 'integer', minimum: 1 }, locale: STRING }),
+      description: 'The template the message was rendered from at produce (its omnibus.template.* headers), when it named one.',
+    },
+    deliveries: arrayOf(ref('Delivery')),
+    events: arrayOf(ref('MessageEvent')),
+  },
+  ['message', 'deliveries', 'events'],
+);
+
+const TEMPLATE_PARTS = mapOf(mapOf(STRING));
+schemas.TemplateContent = {
+  type: 'object',
+  description:
+    'A template version: its channel, its default locale and, per locale, its parts in Liquid (email: subject, html and/or text; sms: text; ' +
+    'whatsapp: text). Every variable must be given at render; the html part escapes every output.',
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'POST /templates only.' },
+    channel: { enum: ['email', 'sms', 'whatsapp'] },
+    default_locale: { ...STRING, description: 'The locale a render falls back to; required with several locales.' },
+    locales: { ...TEMPLATE_PARTS, description: 'Per locale (en, fr, pt-BR…), each part\'s Liquid text.' },
+    live: { type: 'boolean', description: 'POST /templates/{name}/versions only: make the new version live (default false).' },
+  },
+  required: ['channel', 'locales'],
+};
+schemas.Template = object({ name: STRING, live_version: { type: 'integer' }, latest_version: { type: 'integer' }, created_at: INT64, updated_at: INT64 });
+schemas.TemplateVersion = object({ name: STRING, version: { type: 'integer' }, channel: STRING, default_locale: STRING, locales: TEMPLATE_PARTS, created_at: INT64 });
+schemas.TemplateWithLive = object({
+  name: STRING,
+  live_version: { type: 'integer' },
+  latest_version: { type: 'integer' },
+  created_at: INT64,
+  updated_at: INT64,
+  live: ref('TemplateVersion'),
+});
+const SMS_SEGMENTS = object({ encoding: { enum: ['GSM7', 'UCS2'] }, segments: { type: 'integer' }, units: { type: 'integer', description: 'Septets (GSM-7) or UTF-16 units (UCS-2).' } });
+schemas.TemplateWritten = object(
+  {
+    template: ref('Template'),
+    version: ref('TemplateVersion'),
+    sms: { ...mapOf(SMS_SEGMENTS), description: "SMS templates: per locale, the alphabet and segment count of the template's fixed text (what any render costs at least)." },
+  },
+  ['template', 'version'],
+);
+schemas.TemplatePreviewRequest = object(
+  { variables: mapOf({}), locale: STRING, version: { type: 'integer', minimum: 1, description: 'The live version when absent.' } },
+  [],
+);
+schemas.TemplatePreview = object(
+  { name: STRING, version: { type: 'integer' }, locale: { ...STRING, description: 'The locale rendered, after fallback.' }, parts: mapOf(STRING), sms: SMS_SEGMENTS },
+  ['name', 'version', 'locale', 'parts'],
+);
 schemas.TopicMessages = object(
   {
     messages: arrayOf(ref('BusMessage')),
@@ -605,6 +664,7 @@ schemas.WakeHints = {
 };
 
 const TOPIC = pathParam('topic');
+const TEMPLATE = pathParam('name', STRING, 'The template name.');
 
 const dataPlanePaths: Record<string, Record<string, Operation>> = {
   '/topics': {
@@ -680,6 +740,92 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
       summary: 'Delivery counts by state for a group of messages',
       parameters: [pathParam('group')],
       responses: { '200': json(ref('GroupSummary'), 'Counts by state.'), '404': failure('No message has this group.') },
+    }),
+  },
+  '/templates': {
+    get: protectedOp({ operationId: 'listTemplates', tags: ['templates'], summary: 'List the templates', responses: { '200': json(arrayOf(ref('Template')), 'The templates.') } }),
+    post: protectedOp({
+      operationId: 'createTemplate',
+      tags: ['templates'],
+      summary: 'Create a template with its first version, live',
+      requestBody: body(ref('TemplateContent')),
+      responses: { '201': json(ref('TemplateWritten'), 'Created.'), ...bodyFailures, '409': failure('A template of that name exists.') },
+    }),
+  },
+  '/templates/{name}': {
+    get: protectedOp({
+      operationId: 'getTemplate',
+      tags: ['templates'],
+      summary: 'A template and its live version',
+      parameters: [TEMPLATE],
+      responses: { '200': json(ref('TemplateWithLive'), 'The template.'), '404': failure('No such template.') },
+    }),
+    put: protectedOp({
+      operationId: 'putTemplate',
+      tags: ['templates'],
+      summary: 'Create the template, or add a version to it; the version written is live',
+      parameters: [TEMPLATE],
+      requestBody: body(ref('TemplateContent')),
+      responses: {
+        '200': json(ref('TemplateWritten'), 'A new version, live.'),
+        '201': json(ref('TemplateWritten'), 'Created.'),
+        ...bodyFailures,
+        '409': failure('Other writers kept changing the template.'),
+      },
+    }),
+    delete: protectedOp({
+      operationId: 'deleteTemplate',
+      tags: ['templates'],
+      summary: 'Delete a template and all its versions',
+      description: 'Messages already rendered from it keep their content.',
+      parameters: [TEMPLATE],
+      responses: { '204': noBody('Deleted.'), '404': failure('No such template.') },
+    }),
+  },
+  '/templates/{name}/versions': {
+    get: protectedOp({
+      operationId: 'listTemplateVersions',
+      tags: ['templates'],
+      summary: "A template's versions",
+      parameters: [TEMPLATE],
+      responses: { '200': json(arrayOf(ref('TemplateVersion')), 'Every version, oldest first.'), '404': failure('No such template.') },
+    }),
+    post: protectedOp({
+      operationId: 'addTemplateVersion',
+      tags: ['templates'],
+      summary: 'Add a version (live only with live: true)',
+      parameters: [TEMPLATE],
+      requestBody: body(ref('TemplateContent')),
+      responses: { '201': json(ref('TemplateWritten'), 'Written.'), ...bodyFailures, '404': failure('No such template.'), '409': failure('Other writers kept changing the template.') },
+    }),
+  },
+  '/templates/{name}/versions/{version}': {
+    get: protectedOp({
+      operationId: 'getTemplateVersion',
+      tags: ['templates'],
+      summary: 'One version of a template',
+      parameters: [TEMPLATE, pathParam('version', { type: 'integer', minimum: 1 })],
+      responses: { '200': json(ref('TemplateVersion'), 'The version.'), '400': BAD_REQUEST, '404': failure('No such template or version.') },
+    }),
+  },
+  '/templates/{name}/live': {
+    put: protectedOp({
+      operationId: 'setLiveTemplateVersion',
+      tags: ['templates'],
+      summary: 'Choose the version produces render when they name none',
+      parameters: [TEMPLATE],
+      requestBody: body(object({ version: { type: 'integer', minimum: 1 } })),
+      responses: { '200': json(ref('Template'), 'The template.'), ...bodyFailures, '404': failure('No such template or version.'), '409': failure('Other writers kept changing the template.') },
+    }),
+  },
+  '/templates/{name}/preview': {
+    post: protectedOp({
+      operationId: 'previewTemplate',
+      tags: ['templates'],
+      summary: 'Render a template with sample variables, without sending',
+      parameters: [TEMPLATE],
+      requestBody: body(ref('TemplatePreviewRequest')),
+      responses: { '200': json(ref('TemplatePreview'), 'The rendered parts.'), ...bodyFailures, '404': failure('No such template or version.') },
     }),
   },
   '/internal/wake': {
@@ -769,6 +915,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'plugins' },
       { name: 'admin' },
       { name: 'bus' },
+      { name: 'templates', description: 'Versioned message templates, rendered at produce.' },
       { name: 'internal', description: 'Between the workers of a cluster.' },
       { name: 'webhooks' },
       { name: 'worker' },

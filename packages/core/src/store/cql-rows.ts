@@ -1,7 +1,7 @@
 /** The CQL store's rows: what each table's row holds, to and from the port's types. */
 import cassandra from 'cassandra-driver';
 import { BUCKET_MS } from './cql-layout.ts';
-import type { ConnectorRecord, Delivery, Lease, Message, MessagePosition, Topic } from './port.ts';
+import type { ConnectorRecord, Delivery, Lease, Message, MessagePosition, TemplateRecord, TemplateVersion, Topic } from './port.ts';
 
 const { types } = cassandra;
 type Row = cassandra.types.Row;
@@ -97,3 +97,23 @@ export function connectorFromRow(row: Row): ConnectorRecord {
   };
 }
 
+
+export function templateFromRow(row: Row): TemplateRecord {
+  return {
+    name: row.get('name'),
+    liveVersion: row.get('live_version') as number,
+    latestVersion: row.get('latest_version') as number,
+    createdAt: toNumber(row.get('created_at')),
+    updatedAt: toNumber(row.get('updated_at')),
+  };
+}
+
+export function templateVersionBody(version: TemplateVersion): string {
+  const { channel, defaultLocale, locales, createdAt } = version;
+  return JSON.stringify({ channel, defaultLocale, locales, createdAt });
+}
+
+export function templateVersionFromRow(row: Row): TemplateVersion {
+  const body = JSON.parse(row.get('body') as string) as Omit<TemplateVersion, 'name' | 'version'>;
+  return { name: row.get('name'), version: row.get('version') as number, ...body };
+}

@@ -93,6 +93,16 @@ const MIGRATIONS: Migration[] = [
       `ALTER TABLE ${ks}.delivery_states ADD receipt text`,
     ],
   },
+  {
+    version: 5,
+    description: 'message templates and their versions',
+    statements: (ks) => [
+      `CREATE TABLE IF NOT EXISTS ${ks}.templates (name text PRIMARY KEY, live_version int, latest_version int, created_at bigint, updated_at bigint)`,
+      // `body`: the version as JSON ({channel, defaultLocale, locales, createdAt}); written once, never changed.
+      `CREATE TABLE IF NOT EXISTS ${ks}.template_versions (name text, version int, body text, PRIMARY KEY ((name), version))
+         WITH CLUSTERING ORDER BY (version ASC)`,
+    ],
+  },
 ];
 
 /** What a node answers to adding a column that is there already (a migration run again after its worker died half-way). */

@@ -68,5 +68,16 @@ export function statements(ks: string) {
       `INSERT INTO ${ks}.statuses (connector, task, state, worker_id, trace, generation, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     selectStatuses: `SELECT task, state, worker_id, trace, generation, updated_at FROM ${ks}.statuses WHERE connector = ?`,
     deleteStatuses: `DELETE FROM ${ks}.statuses WHERE connector = ?`,
+    insertTemplate:
+      `INSERT INTO ${ks}.templates (name, live_version, latest_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS`,
+    updateTemplate:
+      `UPDATE ${ks}.templates SET live_version = ?, latest_version = ?, updated_at = ? WHERE name = ? IF latest_version = ? AND live_version = ?`,
+    selectTemplate: `SELECT name, live_version, latest_version, created_at, updated_at FROM ${ks}.templates WHERE name = ?`,
+    selectTemplates: `SELECT name, live_version, latest_version, created_at, updated_at FROM ${ks}.templates`,
+    deleteTemplate: `DELETE FROM ${ks}.templates WHERE name = ? IF EXISTS`,
+    deleteTemplateVersions: `DELETE FROM ${ks}.template_versions WHERE name = ?`,
+    insertTemplateVersion: `INSERT INTO ${ks}.template_versions (name, version, body) VALUES (?, ?, ?) IF NOT EXISTS`,
+    selectTemplateVersion: `SELECT name, version, body FROM ${ks}.template_versions WHERE name = ? AND version = ?`,
+    selectTemplateVersions: `SELECT name, version, body FROM ${ks}.template_versions WHERE name = ?`,
   };
 }

@@ -43,7 +43,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '../logging.ts';
 import { impliedPosition, positionImplied, type ImpliedPosition } from './ids.ts';
 import { BUCKET_MS, chunks, estimatedBytes, inPool, keptFor, MAX_TTL_SECONDS, positionSlot, rangeReads, ttlSeconds } from './cql-layout.ts';
-import { connectorFromRow, connectorValues, deliveryFromRow, deliveryPartition, KEY_COLUMNS, leaseFromRow, messageFromRow, sameDetail, toNumber, topicFromRow, type BatchQuery } from './cql-rows.ts';
+import { connectorFromRow, connectorValues, deliveryFromRow, templateFromRow, templateVersionBody, templateVersionFromRow, deliveryPartition, KEY_COLUMNS, leaseFromRow, messageFromRow, sameDetail, toNumber, topicFromRow, type BatchQuery } from './cql-rows.ts';
 import { migrateSchema } from './cql-schema.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
@@ -66,6 +66,8 @@ import type {
   SourceOffset,
   StatusRecord,
   Store,
+  TemplateRecord,
+  TemplateVersion,
   Topic,
 } from './port.ts';
 import { withReceipt } from './port.ts';
@@ -863,5 +865,45 @@ export class CqlStore implements Store {
 
   async deleteStatuses(connector: string): Promise<void> {
     await this.execute(this.q.deleteStatuses, [connector], this.idempotent);
+  }
+
+  // Templates
+
+  async createTemplate(record: TemplateRecord): Promise<boolean> {
+    const values = [record.name, record.liveVersion, record.latestVersion, record.createdAt, record.updatedAt];
+    return (await this.execute(this.q.insertTemplate, values, this.lwt)).wasApplied();
+  }
+
+  async updateTemplate(record: TemplateRecord, expected: Pick<TemplateRecord, 'latestVersion' | 'liveVersion'>): Promise<boolean> {
+    const values = [record.liveVersion, record.latestVersion, record.updatedAt, record.name, expected.latestVersion, expected.liveVersion];
+    return (await this.execute(this.q.updateTemplate, values, this.lwt)).wasApplied();
+  }
+
+  async getTemplate(name: string): Promise<TemplateRecord | undefined> {
+    const row = (await this.execute(this.q.selectTemplate, [name])).first();
+    return row ? templateFromRow(row) : undefined;
+  }
+
+  async listTemplates(): Promise<TemplateRecord[]> {
+    return (await this.execute(this.q.selectTemplates, [], { ...this.plain, fetchSize: 10_000 })).rows.map(templateFromRow);
+  }
+
+  async deleteTemplate(name: string): Promise<void> {
+    // The record first: a template half deleted is then unknown, never one without its versions.
+    await this.execute(this.q.deleteTemplate, [name], this.lwt);
+    await this.execute(this.q.deleteTemplateVersions, [name], this.idempotent);
+  }
+
+  async createTemplateVersion(version: TemplateVersion): Promise<boolean> {
+    return (await this.execute(this.q.insertTemplateVersion, [version.name, version.version, templateVersionBody(version)], this.lwt)).wasApplied();
+  }
+
+  async getTemplateVersion(name: string, version: number): Promise<TemplateVersion | undefined> {
+    const row = (await this.execute(this.q.selectTemplateVersion, [name, version])).first();
+    return row ? templateVersionFromRow(row) : undefined;
+  }
+
+  async listTemplateVersions(name: string): Promise<TemplateVersion[]> {
+    return (await this.execute(this.q.selectTemplateVersions, [name], { ...this.plain, fetchSize: 10_000 })).rows.map(templateVersionFromRow);
   }
 }

@@ -53,6 +53,8 @@ import type {
   SourceOffset,
   StatusRecord,
   Store,
+  TemplateRecord,
+  TemplateVersion,
   Topic,
 } from './port.ts';
 import { withReceipt } from './port.ts';
@@ -158,6 +160,9 @@ interface Tables {
   members: Database<StoredMember, string>;
   connectors: Database<ConnectorRecord, string>;
   statuses: Database<StatusRecord, Key>;
+  templates: Database<TemplateRecord, string>;
+  /** [name, version] → the version. */
+  templateVersions: Database<TemplateVersion, Key>;
 }
 
 export type { LmdbWriteStats };
@@ -229,6 +234,8 @@ export class LmdbStore implements Store {
       members: table('members'),
       connectors: table('connectors'),
       statuses: table('statuses'),
+      templates: table('templates'),
+      templateVersions: table('template_versions'),
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
@@ -794,6 +801,62 @@ export class LmdbStore implements Store {
     await this.writer().transaction(() => {
       for (const key of statuses.getKeys({ start: [connector], end: [connector, AFTER_ALL] })) statuses.remove(key);
     });
+  }
+
+  async createTemplate(record: TemplateRecord): Promise<boolean> {
+    const { templates } = this.tables;
+    return this.writer().transaction(() => {
+      if (templates.get(record.name) !== undefined) return false;
+      templates.put(record.name, record);
+      return true;
+    });
+  }
+
+  async updateTemplate(record: TemplateRecord, expected: Pick<TemplateRecord, 'latestVersion' | 'liveVersion'>): Promise<boolean> {
+    const { templates } = this.tables;
+    return this.writer().transaction(() => {
+      const current = templates.get(record.name);
+      if (!current || current.latestVersion !== expected.latestVersion || current.liveVersion !== expected.liveVersion) return false;
+      templates.put(record.name, record);
+      return true;
+    });
+  }
+
+  async getTemplate(name: string): Promise<TemplateRecord | undefined> {
+    this.fresh();
+    return this.tables.templates.get(name);
+  }
+
+  async listTemplates(): Promise<TemplateRecord[]> {
+    this.fresh();
+    return [...this.tables.templates.getRange().map(({ value }) => value)];
+  }
+
+  async deleteTemplate(name: string): Promise<void> {
+    const { templates, templateVersions } = this.tables;
+    await this.writer().transaction(() => {
+      templates.remove(name);
+      for (const key of templateVersions.getKeys({ start: [name], end: [name, AFTER_ALL] })) templateVersions.remove(key);
+    });
+  }
+
+  async createTemplateVersion(version: TemplateVersion): Promise<boolean> {
+    const { templateVersions } = this.tables;
+    return this.writer().transaction(() => {
+      if (templateVersions.get([version.name, version.version]) !== undefined) return false;
+      templateVersions.put([version.name, version.version], version);
+      return true;
+    });
+  }
+
+  async getTemplateVersion(name: string, version: number): Promise<TemplateVersion | undefined> {
+    this.fresh();
+    return this.tables.templateVersions.get([name, version]);
+  }
+
+  async listTemplateVersions(name: string): Promise<TemplateVersion[]> {
+    this.fresh();
+    return [...this.tables.templateVersions.getRange({ start: [name], end: [name, AFTER_ALL] }).map(({ value }) => value)];
   }
 
   /**

@@ -220,6 +220,30 @@ export interface SourceOffset {
   offset: Record<string, unknown>;
 }
 
+/**
+ * A message template: its versions are kept whole and never change once written; the record
+ * says which one is live (what a produce naming the template without a version renders).
+ */
+export interface TemplateRecord {
+  name: string;
+  /** The version a produce gets when it names no version. */
+  liveVersion: number;
+  /** The highest version written: the next one is this plus one. */
+  latestVersion: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One version of a template: its channel, default locale and each locale's parts (subject, html, text, body…). */
+export interface TemplateVersion {
+  name: string;
+  version: number;
+  channel: string;
+  defaultLocale: string;
+  locales: Record<string, Record<string, string>>;
+  createdAt: number;
+}
+
 export interface Store {
   /** Creates or migrates the schema. Idempotent; every worker calls it at start. */
   init(): Promise<void>;
@@ -325,4 +349,19 @@ export interface Store {
   putStatus(status: StatusRecord): Promise<void>;
   listStatuses(connector: string): Promise<StatusRecord[]>;
   deleteStatuses(connector: string): Promise<void>;
+
+  // Templates
+  /** Creates the template only if no template has this name (LWT on CQL); false if it exists. */
+  createTemplate(record: TemplateRecord): Promise<boolean>;
+  /** Replaces the template's record if it is still at `expectedLatest`/`expectedLive`'s state (LWT on CQL); false otherwise. */
+  updateTemplate(record: TemplateRecord, expected: Pick<TemplateRecord, 'latestVersion' | 'liveVersion'>): Promise<boolean>;
+  getTemplate(name: string): Promise<TemplateRecord | undefined>;
+  listTemplates(): Promise<TemplateRecord[]>;
+  /** Removes the template and every version of it. */
+  deleteTemplate(name: string): Promise<void>;
+  /** Writes a version unless one with this number exists (LWT on CQL); false if it does. */
+  createTemplateVersion(version: TemplateVersion): Promise<boolean>;
+  getTemplateVersion(name: string, version: number): Promise<TemplateVersion | undefined>;
+  /** Every version of the template, in version order. */
+  listTemplateVersions(name: string): Promise<TemplateVersion[]>;
 }

@@ -13,6 +13,8 @@ import { authConfigFrom, authEnabled, authPlugin } from '../rest/auth.ts';
 import { browseRoutes } from '../rest/browse.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
+import { templateRoutes } from '../rest/templates.ts';
+import { Templates } from '../transforms/templates/service.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
 import { listenerBindings } from '../rest/listeners.ts';
 import { loggersRoutes } from '../rest/loggers.ts';
@@ -114,6 +116,7 @@ export class Worker {
     });
     const plugins = c.resolve(TOKENS.plugins);
     const herder = c.resolve(TOKENS.herder);
+    const templates = new Templates(store);
 
     const advertised = this.config['rest.advertised.url'];
     this.server = await buildServer({
@@ -143,7 +146,8 @@ export class Worker {
           logger: loggers.get('omnibus.rest'),
           topicTracking: { enabled: this.config['topic.tracking.enable'], allowReset: this.config['topic.tracking.allow.reset'] },
         }),
-        dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer) }),
+        dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer), templates }),
+        templateRoutes({ templates }),
         hooksRoutes({
           herder,
           logger: loggers.get('omnibus.hooks'),

@@ -18,6 +18,8 @@ import { browseRoutes } from '../../src/rest/browse.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { controlPlaneRoutes } from '../../src/rest/control-plane.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
+import { templateRoutes } from '../../src/rest/templates.ts';
+import { Templates } from '../../src/transforms/templates/service.ts';
 import { hooksRoutes, type HooksRoutesDeps } from '../../src/rest/hooks.ts';
 import type { RequestGuardOptions } from '../../src/rest/request-guards.ts';
 import { loggersRoutes } from '../../src/rest/loggers.ts';
@@ -103,6 +105,7 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
     logger: loggers.get('omnibus.herder'),
   });
   const restLogger = loggers.get('omnibus.rest');
+  const templates = new Templates(store);
   const app = await buildServer({
     logger: restLogger,
     bodyLimit: options.bodyLimit,
@@ -115,7 +118,8 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
         root.get('/health', async () => HEALTHY);
       },
       controlPlaneRoutes({ herder, plugins, logger: restLogger, ...(options.topicTracking ? { topicTracking: options.topicTracking } : {}) }),
-      dataPlaneRoutes({ store, producer: new Producer({ store, metrics }) }),
+      dataPlaneRoutes({ store, producer: new Producer({ store, metrics }), templates }),
+      templateRoutes({ templates }),
       hooksRoutes({ herder, logger: loggers.get('omnibus.hooks'), ...options.hooks }),
       metricsRoutes({ metrics }),
       loggersRoutes({ loggers }),

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { UuidV7Generator } from '../../src/store/ids.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type Topic } from '../../src/store/port.ts';
+import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type TemplateVersion, type Topic } from '../../src/store/port.ts';
 
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const MINUTE = 60_000;
@@ -535,6 +535,57 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(statuses.find((s) => s.task === 1)).toEqual({ ...base, task: 1, state: 'FAILED', trace: 'Error: boom\n    at x', updatedAt: 2 });
         await store.deleteStatuses(connector);
         expect(await store.listStatuses(connector)).toEqual([]);
+      });
+    });
+
+    describe('templates', () => {
+      const version = (name: string, n: number, body: string): TemplateVersion => ({
+        name,
+        version: n,
+        channel: 'email',
+        defaultLocale: 'en',
+        locales: { en: { subject: `Code ${n}`, text: body }, fr: { subject: `Code ${n} (fr)`, text: `${body} (fr)` } },
+        createdAt: 1_700_000_000_000 + n,
+      });
+
+      it('creates a template once, writes each version once, and moves the live version only from the state it was read in', async () => {
+        const name = unique('otp');
+        const record = { name, liveVersion: 1, latestVersion: 1, createdAt: 1, updatedAt: 1 };
+        expect(await store.createTemplate(record)).toBe(true);
+        expect(await store.createTemplate({ ...record, liveVersion: 9 })).toBe(false);
+        expect(await store.getTemplate(name)).toEqual(record);
+        expect(await store.createTemplateVersion(version(name, 1, 'Your code is {{ code }}'))).toBe(true);
+        expect(await store.createTemplateVersion(version(name, 1, 'another body'))).toBe(false);
+        expect(await store.getTemplateVersion(name, 1)).toEqual(version(name, 1, 'Your code is {{ code }}'));
+        expect(await store.createTemplateVersion(version(name, 2, 'Code: {{ code }}'))).toBe(true);
+        expect((await store.listTemplateVersions(name)).map((v) => v.version)).toEqual([1, 2]);
+
+        const moved = { ...record, latestVersion: 2, liveVersion: 2, updatedAt: 2 };
+        expect(await store.updateTemplate(moved, { latestVersion: 1, liveVersion: 1 })).toBe(true);
+        // A writer that read the record before that change loses.
+        expect(await store.updateTemplate({ ...record, latestVersion: 2, liveVersion: 1, updatedAt: 3 }, { latestVersion: 1, liveVersion: 1 })).toBe(false);
+        expect(await store.getTemplate(name)).toEqual(moved);
+        expect(await store.getTemplateVersion(name, 3)).toBeUndefined();
+        expect(await store.updateTemplate({ ...record, name: unique('absent') }, { latestVersion: 1, liveVersion: 1 })).toBe(false);
+      });
+
+      it('lists templates and deletes one with all its versions', async () => {
+        const kept = unique('welcome');
+        const removed = unique('reset');
+        for (const name of [kept, removed]) {
+          await store.createTemplate({ name, liveVersion: 1, latestVersion: 1, createdAt: 1, updatedAt: 1 });
+          await store.createTemplateVersion(version(name, 1, 'hello'));
+        }
+        const names = (await store.listTemplates()).map((t) => t.name);
+        expect(names).toEqual(expect.arrayContaining([kept, removed]));
+        await store.deleteTemplate(removed);
+        expect(await store.getTemplate(removed)).toBeUndefined();
+        expect(await store.listTemplateVersions(removed)).toEqual([]);
+        expect(await store.getTemplateVersion(removed, 1)).toBeUndefined();
+        expect(await store.getTemplateVersion(kept, 1)).toEqual(version(kept, 1, 'hello'));
+        // A name deleted can be created again from scratch.
+        expect(await store.createTemplate({ name: removed, liveVersion: 1, latestVersion: 1, createdAt: 2, updatedAt: 2 })).toBe(true);
+        expect(await store.createTemplateVersion(version(removed, 1, 'again'))).toBe(true);
       });
     });
   });
