@@ -6,6 +6,7 @@
 import type { SinkRecord } from '@omnibus/sdk';
 import type { ChainedOutcome } from '../transforms/bus-records.ts';
 import type { CommonConnectorConfig } from './connector-config.ts';
+import type { DeliveryChange } from './delivery-events.ts';
 import type { Delivery, DeliveryState, Message, MessagePosition, NewMessageEvent, ProviderIdEntry } from '../store/port.ts';
 import { retryDelay } from './pacing.ts';
 import type { DeadLetterFailure, DeadLetterResults } from './sink-dead-letters.ts';
@@ -171,4 +172,25 @@ export function deliveryRow(
   updatedAt: number,
 ): Delivery {
   return { messageId: position.messageId, topic: position.topic, shard: position.shard, ts: position.ts, connector, state, attempts, epoch, workerId, updatedAt };
+}
+
+/** The state changes a settlement writes, as delivery events (its rows, with their messages' groups). */
+export function deliveryChanges(settlement: Settlement): DeliveryChange[] {
+  const groups = new Map<string, string>();
+  for (const { pending } of settlement.finished) if (pending.message.group !== undefined) groups.set(pending.message.id, pending.message.group);
+  for (const { pending } of settlement.toRetry) if (pending.message.group !== undefined) groups.set(pending.message.id, pending.message.group);
+  return settlement.rows.map((row) => {
+    const group = groups.get(row.messageId);
+    return {
+      messageId: row.messageId,
+      topic: row.topic,
+      connector: row.connector,
+      state: row.state,
+      at: row.updatedAt,
+      attempts: row.attempts,
+      ...(group !== undefined ? { group } : {}),
+      ...(row.providerId !== undefined ? { providerId: row.providerId } : {}),
+      ...(row.lastError !== undefined ? { error: row.lastError } : {}),
+    };
+  });
 }

@@ -33,7 +33,7 @@ import { applyDeliveryUpdates } from './receipts.ts';
 import { DeadLetters } from './sink-dead-letters.ts';
 import { SinkShardReads } from './sink-reads.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
-import { decideOutcomes, deliveryRow, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
+import { decideOutcomes, deliveryChanges, deliveryRow, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
 import type { Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
@@ -79,13 +79,16 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     this.task = chain.empty ? task : (new TransformingSinkTask(task as SinkTask<unknown>, chain) as SinkTask);
     const report =
       this.deps.reportDeliveries ??
-      (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[]) =>
-        void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId, { within: topics })));
+      (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[], eventsTopic?: string) =>
+        void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId, {
+          within: topics,
+          ...(eventsTopic ? { publish: (changes) => this.deliveryEvents.publish(eventsTopic, changes) } : {}),
+        })));
     await this.task.start(taskConfig, {
       connectorName: this.connector,
       taskId: this.spec.taskId,
       logger: this.logger,
-      reportDeliveries: (updates) => report(this.connector, updates, this.common.topics),
+      reportDeliveries: (updates) => report(this.connector, updates, this.common.topics, this.common['delivery.events.topic'] || undefined),
     });
     this.bucket = new TokenBucket(0);
     try {
@@ -288,6 +291,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     if (rows.length > 0) writes.push(store.putDeliveries(rows));
     if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));
     if (settlement && settlement.events.length > 0) writes.push(store.appendEvents(settlement.events));
+    const eventsTopic = this.common['delivery.events.topic'];
+    if (settlement && eventsTopic && settlement.rows.length > 0) writes.push(this.deliveryEvents.publish(eventsTopic, deliveryChanges(settlement)));
     await Promise.all(writes);
   }
 
