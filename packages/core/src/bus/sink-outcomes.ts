@@ -9,6 +9,7 @@ import type { CommonConnectorConfig } from './connector-config.ts';
 import type { DeliveryChange } from './delivery-events.ts';
 import type { Delivery, DeliveryState, Message, MessagePosition, NewMessageEvent, ProviderIdEntry } from '../store/port.ts';
 import { retryDelay } from './pacing.ts';
+import { EXPIRES_AT_HEADER } from './producer.ts';
 import type { DeadLetterFailure, DeadLetterResults } from './sink-dead-letters.ts';
 import type { Dispatch } from './sink-shard.ts';
 
@@ -193,4 +194,30 @@ export function deliveryChanges(settlement: Settlement): DeliveryChange[] {
       ...(row.lastError !== undefined ? { error: row.lastError } : {}),
     };
   });
+}
+
+/** Whether a message's `expires_at` (its omnibus.expires.at header, ms) is at or before `now`; an unreadable one never expires. */
+export function isExpired(headers: Readonly<Record<string, string>>, now: number): boolean {
+  const raw = headers[EXPIRES_AT_HEADER];
+  if (raw === undefined) return false;
+  const at = Number(raw);
+  return Number.isFinite(at) && at <= now;
+}
+
+/** Records past their expires_at: `expired`, done, never handed to the task. */
+export function expiredSettlement(expired: readonly Dispatch[], connector: string, workerId: string, now: number): Settlement {
+  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [...expired], toRetry: [], sent: 0, failed: 0 };
+  for (const { shard, pending } of expired) {
+    settlement.rows.push(deliveryRow(pending.position, connector, 'expired', pending.attempts, shard.lease.epoch, workerId, now));
+    settlement.events.push({
+      messageId: pending.message.id,
+      topic: pending.position.topic,
+      at: now,
+      type: 'expired',
+      connector,
+      workerId,
+      detail: { expiresAt: Number(pending.message.headers[EXPIRES_AT_HEADER]), attempts: pending.attempts },
+    });
+  }
+  return settlement;
 }

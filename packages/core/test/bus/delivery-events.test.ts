@@ -141,4 +141,49 @@ describe.each(stores)('delivery events on %s', (_kind, openHandle) => {
     await eventually(async () => (await deliveriesById(store, 'quiet', [id])).get(id)?.state === 'sent', 'the send recorded');
     expect((await store.locateMessages([deliveryEventId(id, 'quiet', 'sent')])).size).toBe(0);
   });
+
+  it('never hands a message to a sink after its expires_at: it ends expired, with its event', async () => {
+    const topic = `otp-${suffix}`;
+    const events = `events-otp-${suffix}`;
+    await store.createTopic(newTopic({ name: topic, shards: 2 }));
+    const soon = Date.now() + 300;
+    const produced = await producer.produce(topic, [
+      { key: '+1', value: 'code 1', expires_at: soon },
+      { key: '+2', value: 'code 2', expires_at: new Date(Date.now() + 3_600_000).toISOString() },
+      { key: '+3', value: 'code 3' },
+    ]);
+    const [late, fresh, plain] = produced.map((p) => p.id) as [string, string, string];
+    // The provider was down until after the first code expired.
+    await eventually(() => Date.now() > soon + 50, 'the first code expired');
+    const sink = recordingSink();
+    await runner(sink.connector, { name: 'otp', topics: topic, 'delivery.events.topic': events }).start();
+    await eventually(async () => {
+      const rows = await deliveriesById(store, 'otp', [late, fresh, plain]);
+      return [late, fresh, plain].every((id) => rows.get(id)?.state !== undefined && rows.get(id)?.state !== 'sending') ? rows : undefined;
+    }, 'every message settled');
+    const rows = await deliveriesById(store, 'otp', [late, fresh, plain]);
+    expect([rows.get(late)?.state, rows.get(fresh)?.state, rows.get(plain)?.state]).toEqual(['expired', 'sent', 'sent']);
+    expect(sink.received.map((r) => r.id).sort()).toEqual([fresh, plain].sort());
+    expect((await store.listEvents(late)).map((e) => e.type)).toContain('expired');
+    await eventually(async () => (await store.locateMessages([deliveryEventId(late, 'otp', 'expired')])).size === 1, 'the expired event published');
+  });
+
+  it('rejects an expires_at that is unreadable or past, naming the field', async () => {
+    const topic = `otp-bad-${suffix}`;
+    await store.createTopic(newTopic({ name: topic, shards: 1 }));
+    const attempt = producer.produce(topic, [
+      { key: 'a', value: 1, expires_at: 'tomorrow' },
+      { key: 'b', value: 1, expires_at: Date.now() - 1000 },
+      { key: 'c', value: 1, expires_at: '2026-12-07 14:00' },
+    ]);
+    await expect(attempt).rejects.toMatchObject({
+      details: {
+        errors: [
+          { index: 0, field: 'expires_at', message: expect.stringContaining('RFC 3339') },
+          { index: 1, field: 'expires_at', message: 'is in the past' },
+          { index: 2, field: 'expires_at', message: expect.stringContaining('RFC 3339') },
+        ],
+      },
+    });
+  });
 });
