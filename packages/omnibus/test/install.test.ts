@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** Directory names under packages/ of everything published, dependencies first. */
-const PUBLISHED = ['sdk', 'core', 'connector-email', 'connector-sms', 'connector-whatsapp', 'cdc-source', 'omnibus'];
+const PUBLISHED = ['sdk', 'core', 'connector-email', 'connector-sms', 'connector-whatsapp', 'cdc-source', 'connector-webhook', 'omnibus'];
 const SECRET = 'hunter2-audit-secret';
 const INSTALL_TIMEOUT_MS = 480_000;
 
