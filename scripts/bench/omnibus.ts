@@ -312,8 +312,12 @@ async function createTopic(worker: WorkerProcess, name: string): Promise<void> {
   await worker.requestExpecting('POST', '/topics', { name, shards: SHARDS }, 201);
 }
 
+/** OMNIBUS_BENCH_EVENTS_TOPIC=<topic>: the NullSink publishes its delivery events there, to measure what they cost. */
+const EVENTS_TOPIC = process.env.OMNIBUS_BENCH_EVENTS_TOPIC;
+
 async function createConnector(worker: WorkerProcess, name: string, config: Record<string, string>): Promise<void> {
-  await worker.requestExpecting('POST', '/connectors', { name, config: { 'connector.class': 'NullSink', ...config } }, 201);
+  const events = EVENTS_TOPIC ? { 'delivery.events.topic': EVENTS_TOPIC } : {};
+  await worker.requestExpecting('POST', '/connectors', { name, config: { 'connector.class': 'NullSink', ...events, ...config } }, 201);
   await until(
     async () => {
       const { status, body } = await worker.request('GET', `/connectors/${name}/status`);

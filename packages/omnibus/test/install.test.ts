@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** Directory names under packages/ of everything published, dependencies first. */
-const PUBLISHED = ['sdk', 'core', 'connector-email', 'connector-sms', 'connector-whatsapp', 'cdc-source', 'omnibus'];
+const PUBLISHED = ['sdk', 'core', 'connector-email', 'connector-sms', 'connector-whatsapp', 'cdc-source', 'connector-webhook', 'omnibus'];
 /** The control center: built files (Vite), not a library; a dependency of the omnibus package. */
 const CONTROL_CENTER = 'control-center';
 const PACKED = [...PUBLISHED.slice(0, -1), CONTROL_CENTER, 'omnibus'];

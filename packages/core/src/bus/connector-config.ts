@@ -75,6 +75,13 @@ export const commonConnectorSpec = ConfigSpec.builder()
     group: 'Delivery',
     validator: validators.atLeast(0),
   })
+  .string('delivery.events.topic', {
+    documentation:
+      'Topic that receives an event for every state change of this connector\'s messages (sent, retrying, delivered, read, failed, dead, unknown, filtered), keyed by message id, with an id derived from message, connector and state; created with 16 shards if missing. Empty (default): no events. One topic for the cluster, e.g. omnibus.delivery-events, is the usual choice.',
+    default: '',
+    group: 'Delivery',
+    validator: validators.pattern(/^(|[A-Za-z0-9._-]{1,249})$/, 'empty or a topic name ([A-Za-z0-9._-], at most 249 characters)'),
+  })
   .int('batch.size', {
     documentation: 'Most records handed to one put() call.',
     default: 500,

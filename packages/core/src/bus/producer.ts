@@ -37,6 +37,20 @@ export interface ProduceItem {
   headers?: unknown;
   id?: unknown;
   group?: unknown;
+  expires_at?: unknown;
+}
+
+/** The header that carries a message's `expires_at` (ms since the epoch), stored with it on every store. */
+export const EXPIRES_AT_HEADER = 'omnibus.expires.at';
+
+/** A produce item's `expires_at` (RFC 3339 time with a zone, or ms since the epoch) in ms, or why not. */
+export function parseExpiresAt(raw: unknown): number | string {
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) && raw >= 0 ? raw : 'must be an RFC 3339 time or a non-negative integer of ms since the epoch';
+  if (typeof raw === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(raw)) {
+    const at = Date.parse(raw);
+    if (!Number.isNaN(at)) return at;
+  }
+  return 'must be an RFC 3339 time with a zone (e.g. 2026-12-07T14:00:00Z) or ms since the epoch';
 }
 
 export interface ProduceOptions {
@@ -136,7 +150,7 @@ export class Producer {
    */
   async produce(topicName: string, messages: unknown, options: ProduceOptions = {}): Promise<Produced[]> {
     if (!Array.isArray(messages) || messages.length === 0) {
-      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?}' });
+      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?}' });
     }
     if (messages.length > this.limits.maxMessages) {
       throw coreError('OMNI_ERR_BUS_BATCH_TOO_LARGE', { limit: `${this.limits.maxMessages} messages`, actual: messages.length });
@@ -223,10 +237,10 @@ export class Producer {
     for (let index = 0; index < messages.length; index++) {
       const raw = messages[index];
       if (!isPlainObject(raw)) {
-        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?}' });
+        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?}' });
         continue;
       }
-      const { key, value, headers, id, group } = raw as unknown as ProduceItem;
+      const { key, value, headers, id, group, expires_at: expiresAt } = raw as unknown as ProduceItem;
       const before = errors.length;
       if (typeof key !== 'string' || key.length === 0) errors.push({ index, field: 'key', message: 'must be a non-empty string' });
       // UTF-8 takes at most 3 bytes per UTF-16 unit: only long keys need measuring.
@@ -251,6 +265,12 @@ export class Producer {
         if (typeof id !== 'string' || !ID_PATTERN.test(id)) errors.push({ index, field: 'id', message: 'must be 1 to 128 characters from [A-Za-z0-9._:-]' });
         else if (seenIds.has(id)) errors.push({ index, field: 'id', message: `repeats the id of message ${seenIds.get(id)} in this batch` });
         else seenIds.set(id, index);
+      }
+      if (expiresAt !== undefined && expiresAt !== null) {
+        const at = parseExpiresAt(expiresAt);
+        if (typeof at === 'string') errors.push({ index, field: 'expires_at', message: at });
+        else if (at <= Date.now()) errors.push({ index, field: 'expires_at', message: 'is in the past' });
+        else headerMap = { ...headerMap, [EXPIRES_AT_HEADER]: String(at) };
       }
       const groupName = group ?? options.group;
       if (groupName !== undefined && groupName !== null && (typeof groupName !== 'string' || !ID_PATTERN.test(groupName))) {

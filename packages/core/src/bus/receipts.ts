@@ -11,7 +11,19 @@
  * then write the next: within a process they take turns per connector (`inReceiptTurn`).
  */
 import type { DeliveryUpdate } from '@omnibus/sdk';
+import type { DeliveryChange } from './delivery-events.ts';
 import { RECEIPT_FOLLOWS, type MessagePosition, type NewMessageEvent, type ReceiptState, type Store } from '../store/port.ts';
+
+export interface ReceiptOptions {
+  within?: readonly string[];
+  attempt?: number;
+  /**
+   * Publishes the state changes the receipts make (delivery events), once they are stored. A
+   * receipt repeating the current state is published again (same event id: kept once), so a
+   * receipt retried after a failed publish still gets its event out.
+   */
+  publish?: (changes: DeliveryChange[]) => Promise<void>;
+}
 
 export interface ReceiptResult {
   applied: number;
@@ -38,8 +50,9 @@ export async function applyDeliveryUpdates(
   connector: string,
   updates: readonly DeliveryUpdate[],
   workerId: string,
-  { within, attempt = 0 }: { within?: readonly string[]; attempt?: number } = {},
+  options: ReceiptOptions = {},
 ): Promise<ReceiptResult> {
+  const { within, attempt = 0, publish } = options;
   const result: ReceiptResult = { applied: 0, ignored: 0, unmatched: 0 };
   const named: Array<{ messageId: string; update: DeliveryUpdate }> = [];
   const unmatched: DeliveryUpdate[] = [];
@@ -59,10 +72,10 @@ export async function applyDeliveryUpdates(
   const retryIn = UNMATCHED_RETRY_DELAYS_MS[attempt];
   if (unmatched.length > 0 && retryIn !== undefined) {
     // Best effort: the worker may stop (and close the store) before the timer fires.
-    setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, { within, attempt: attempt + 1 }).catch(() => undefined), retryIn).unref();
+    setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, { ...options, attempt: attempt + 1 }).catch(() => undefined), retryIn).unref();
   }
   if (resolved.length === 0) return result;
-  await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result));
+  await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result, publish));
   return result;
 }
 
@@ -73,6 +86,7 @@ async function applyResolved(
   resolved: ReadonlyArray<{ position: MessagePosition; update: DeliveryUpdate }>,
   workerId: string,
   result: ReceiptResult,
+  publish: ReceiptOptions['publish'],
 ): Promise<void> {
   const current = await store.getDeliveries(
     connector,
@@ -81,6 +95,7 @@ async function applyResolved(
   const now = Date.now();
   const rows = new Map<string, ReceiptState>();
   const events: NewMessageEvent[] = [];
+  const changes: DeliveryChange[] = [];
   // Oldest first, so that two receipts of one message in one call end in the later state.
   for (const { position, update } of [...resolved].sort((a, b) => a.update.at - b.update.at)) {
     const { messageId } = position;
@@ -100,6 +115,18 @@ async function applyResolved(
     } else {
       result.ignored += 1;
     }
+    if (publish && (applies || before?.state === update.state)) {
+      changes.push({
+        messageId,
+        topic: position.topic,
+        connector,
+        state: update.state,
+        at: update.at,
+        receipt: true,
+        ...(update.providerId ?? before?.providerId ? { providerId: update.providerId ?? before?.providerId } : {}),
+        ...(update.error ? { error: update.error } : {}),
+      });
+    }
     events.push({
       messageId,
       topic: position.topic,
@@ -118,6 +145,7 @@ async function applyResolved(
   }
   if (rows.size > 0) await store.putReceiptStates([...rows.values()]);
   await store.appendEvents(events);
+  if (publish && changes.length > 0) await publish(changes);
 }
 
 /** The latest work to end of each connector's turns, per store. */

@@ -10,6 +10,7 @@ import type { CommonConnectorConfig } from './connector-config.ts';
 import type { SinkTaskSpec } from './task-runner.ts';
 import type { Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions } from './consumer.ts';
+import { DeliveryEventPublisher } from './delivery-events.ts';
 import { HeldLease } from './lease.ts';
 import { TokenBucket } from './pacing.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
@@ -26,7 +27,7 @@ export interface SinkRunnerDeps extends SourceRunnerDeps {
    * Applies receipts a task reports on its own connection; defaults to the bus's state machine.
    * `topics` are the connector's: where its messages are.
    */
-  reportDeliveries?: (connector: string, updates: DeliveryUpdate[], topics: readonly string[]) => Promise<void>;
+  reportDeliveries?: (connector: string, updates: DeliveryUpdate[], topics: readonly string[], eventsTopic?: string) => Promise<void>;
 }
 
 export abstract class SinkShardLeases extends RunnerLifecycle {
@@ -41,6 +42,8 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
   protected budgeted = 0;
   protected leaseWork: Promise<void> = Promise.resolve();
   protected missingTopicsLogged = new Set<string>();
+  /** Publishes this connector's state changes when `delivery.events.topic` is set. */
+  protected readonly deliveryEvents: DeliveryEventPublisher;
 
   constructor(
     protected readonly spec: SinkTaskSpec,
@@ -52,6 +55,7 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
     // Unique per runner: two runners of one task in one process must not share a lease.
     this.owner = `${deps.workerId}#${randomBytes(4).toString('hex')}`;
     this.pollBudget = deps.pollBudget ?? new PollBudget();
+    this.deliveryEvents = new DeliveryEventPublisher(deps.store, deps.producer);
     this.options.releaseIdleAfterMs = Math.max(
       this.options.releaseIdleAfterMs,
       this.options.overlapMs + this.options.sweepIntervalMs + this.options.confidenceMs,

@@ -6,8 +6,10 @@
 import type { SinkRecord } from '@omnibus/sdk';
 import type { ChainedOutcome } from '../transforms/bus-records.ts';
 import type { CommonConnectorConfig } from './connector-config.ts';
+import type { DeliveryChange } from './delivery-events.ts';
 import type { Delivery, DeliveryState, Message, MessagePosition, NewMessageEvent, ProviderIdEntry } from '../store/port.ts';
 import { retryDelay } from './pacing.ts';
+import { EXPIRES_AT_HEADER } from './producer.ts';
 import type { DeadLetterFailure, DeadLetterResults } from './sink-dead-letters.ts';
 import type { Dispatch } from './sink-shard.ts';
 
@@ -171,4 +173,51 @@ export function deliveryRow(
   updatedAt: number,
 ): Delivery {
   return { messageId: position.messageId, topic: position.topic, shard: position.shard, ts: position.ts, connector, state, attempts, epoch, workerId, updatedAt };
+}
+
+/** The state changes a settlement writes, as delivery events (its rows, with their messages' groups). */
+export function deliveryChanges(settlement: Settlement): DeliveryChange[] {
+  const groups = new Map<string, string>();
+  for (const { pending } of settlement.finished) if (pending.message.group !== undefined) groups.set(pending.message.id, pending.message.group);
+  for (const { pending } of settlement.toRetry) if (pending.message.group !== undefined) groups.set(pending.message.id, pending.message.group);
+  return settlement.rows.map((row) => {
+    const group = groups.get(row.messageId);
+    return {
+      messageId: row.messageId,
+      topic: row.topic,
+      connector: row.connector,
+      state: row.state,
+      at: row.updatedAt,
+      attempts: row.attempts,
+      ...(group !== undefined ? { group } : {}),
+      ...(row.providerId !== undefined ? { providerId: row.providerId } : {}),
+      ...(row.lastError !== undefined ? { error: row.lastError } : {}),
+    };
+  });
+}
+
+/** Whether a message's `expires_at` (its omnibus.expires.at header, ms) is at or before `now`; an unreadable one never expires. */
+export function isExpired(headers: Readonly<Record<string, string>>, now: number): boolean {
+  const raw = headers[EXPIRES_AT_HEADER];
+  if (raw === undefined) return false;
+  const at = Number(raw);
+  return Number.isFinite(at) && at <= now;
+}
+
+/** Records past their expires_at: `expired`, done, never handed to the task. */
+export function expiredSettlement(expired: readonly Dispatch[], connector: string, workerId: string, now: number): Settlement {
+  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [...expired], toRetry: [], sent: 0, failed: 0 };
+  for (const { shard, pending } of expired) {
+    settlement.rows.push(deliveryRow(pending.position, connector, 'expired', pending.attempts, shard.lease.epoch, workerId, now));
+    settlement.events.push({
+      messageId: pending.message.id,
+      topic: pending.position.topic,
+      at: now,
+      type: 'expired',
+      connector,
+      workerId,
+      detail: { expiresAt: Number(pending.message.headers[EXPIRES_AT_HEADER]), attempts: pending.attempts },
+    });
+  }
+  return settlement;
 }

@@ -116,6 +116,20 @@ export abstract class SinkShardReads extends SinkShardLeases {
         },
       })),
     );
+    const eventsTopic = this.common['delivery.events.topic'];
+    if (eventsTopic) {
+      await this.deliveryEvents.publish(
+        eventsTopic,
+        inDoubt.map(({ pending }) => ({
+          messageId: pending.message.id,
+          topic: pending.position.topic,
+          connector: this.connector,
+          state: 'unknown',
+          at: now,
+          ...(pending.message.group !== undefined ? { group: pending.message.group } : {}),
+        })),
+      );
+    }
     for (const { owned, pending } of inDoubt) owned.finish(pending);
   }
 

@@ -34,7 +34,7 @@ import { applyDeliveryUpdates } from './receipts.ts';
 import { DeadLetters } from './sink-dead-letters.ts';
 import { SinkShardReads } from './sink-reads.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
-import { decideOutcomes, deliveryRow, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
+import { decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
 import type { Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
@@ -82,13 +82,16 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     this.task = chain.empty ? task : (new TransformingSinkTask(task as SinkTask<unknown>, chain) as SinkTask);
     const report =
       this.deps.reportDeliveries ??
-      (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[]) =>
-        void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId, { within: topics })));
+      (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[], eventsTopic?: string) =>
+        void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId, {
+          within: topics,
+          ...(eventsTopic ? { publish: (changes) => this.deliveryEvents.publish(eventsTopic, changes) } : {}),
+        })));
     await this.task.start(taskConfig, {
       connectorName: this.connector,
       taskId: this.spec.taskId,
       logger: this.logger,
-      reportDeliveries: (updates) => report(this.connector, updates, this.common.topics),
+      reportDeliveries: (updates) => report(this.connector, updates, this.common.topics, this.common['delivery.events.topic'] || undefined),
     });
     this.bucket = new TokenBucket(0);
     try {
@@ -208,6 +211,19 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private async deliver(batch: Dispatch[]): Promise<void> {
     const sentAt = Date.now();
     const store = this.deps.store;
+    const expired = batch.filter(({ pending }) => isExpired(pending.message.headers, sentAt));
+    if (expired.length > 0) {
+      // Past their expires_at: never handed to the task, recorded `expired` (with the previous batch's outcomes).
+      const settlement = expiredSettlement(expired, this.connector, this.deps.workerId, sentAt);
+      const deferred = this.deferred;
+      this.deferred = undefined;
+      if (deferred) for (const key of ['rows', 'events', 'providerIds', 'finished', 'toRetry'] as const) (settlement[key] as unknown[]).push(...deferred[key]);
+      if (deferred) Object.assign(settlement, { sent: deferred.sent, failed: deferred.failed });
+      await this.persist(() => this.writeSettlement(settlement, []));
+      this.applySettlement(settlement);
+      batch = batch.filter((dispatch) => !expired.includes(dispatch));
+      if (batch.length === 0) return;
+    }
     const sending: Delivery[] = batch.map(({ shard, pending }) =>
       deliveryRow(pending.position, this.connector, 'sending', pending.attempts + 1, shard.lease.epoch, this.deps.workerId, sentAt),
     );
@@ -292,6 +308,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     if (rows.length > 0) writes.push(store.putDeliveries(rows));
     if (settlement && settlement.providerIds.length > 0) writes.push(store.putProviderIds(settlement.providerIds));
     if (settlement && settlement.events.length > 0) writes.push(store.appendEvents(settlement.events));
+    const eventsTopic = this.common['delivery.events.topic'];
+    if (settlement && eventsTopic && settlement.rows.length > 0) writes.push(this.deliveryEvents.publish(eventsTopic, deliveryChanges(settlement)));
     await Promise.all(writes);
   }
 

@@ -134,7 +134,8 @@ export function hooksRoutes(deps: HooksRoutesDeps): FastifyPluginAsync {
         }
         if (response.updates && response.updates.length > 0) {
           try {
-            await herder.applyDeliveryUpdates(name, response.updates, target.topics);
+            const eventsTopic = (target.config as { 'delivery.events.topic'?: string })['delivery.events.topic'] || undefined;
+            await herder.applyDeliveryUpdates(name, response.updates, target.topics, eventsTopic);
           } catch (error) {
             connectorLogger.error({ err: error }, 'applying webhook receipts failed');
             throw ANSWERS.unavailable();

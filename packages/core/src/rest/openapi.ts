@@ -514,6 +514,11 @@ schemas.ProduceItem = object(
     headers: STRING_MAP,
     id: { ...ITEM_ID, description: 'Makes the produce idempotent.' },
     group: { ...ITEM_ID, description: 'A batch or campaign id.' },
+    expires_at: {
+      oneOf: [{ type: 'string', format: 'date-time' }, { type: 'integer', minimum: 0 }],
+      description:
+        'When the message stops being worth sending (RFC 3339 time, or ms since the epoch): no sink is handed it after; it ends `expired` for each sink that had not sent it. Kept in the header omnibus.expires.at.',
+    },
   },
   ['key', 'value'],
 );
@@ -540,7 +545,7 @@ schemas.BusMessage = object(
   },
   ['id', 'topic', 'key', 'token', 'shard', 'value', 'headers', 'created_at'],
 );
-const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered'] };
+const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired'] };
 const CODED_ERROR = object({ code: STRING, message: STRING });
 schemas.Delivery = object(
   {

@@ -14,6 +14,8 @@ import type { Logger } from 'pino';
 import { CoreError, coreError } from '../errors.ts';
 import { activeTopics, resetActiveTopics } from '../bus/active-topics.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
+import { DeliveryEventPublisher } from '../bus/delivery-events.ts';
+import type { Producer } from '../bus/producer.ts';
 import { canonicalJson } from '../store/canonical-json.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
 import { restorePlaceholders, Scrubber, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
@@ -34,6 +36,8 @@ export interface StoreHerderOptions {
   onChange?: (connector: string) => void;
   /** The consumer name under which the bus keeps a sink's shard watermarks. */
   sinkConsumer?: (connector: string) => string;
+  /** Produces delivery events (a connector's `delivery.events.topic`); without it, receipts publish none. */
+  producer?: Producer;
 }
 
 const CONFIG_INVALID = 'OMNI_ERR_CONNECTOR_CONFIG_INVALID' as const;
@@ -45,8 +49,10 @@ export class StoreHerder implements Herder {
   private readonly plugins: PluginRegistry;
   private readonly providers: ConfigProviders;
   private readonly logger: Logger;
+  private readonly deliveryEvents: DeliveryEventPublisher | undefined;
 
   constructor(private readonly options: StoreHerderOptions) {
+    this.deliveryEvents = options.producer ? new DeliveryEventPublisher(options.store, options.producer) : undefined;
     this.store = options.store;
     this.plugins = options.plugins;
     this.providers = options.providers;
@@ -577,8 +583,12 @@ export class StoreHerder implements Herder {
    * The bus's receipt state machine (one for webhooks and for receipts tasks report), which
    * never moves a delivery back. `topics`: the connector's, where its messages are.
    */
-  async applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[]): Promise<void> {
-    const result = await applyReceipts(this.store, connector, updates, this.options.workerId(), { within: topics });
+  async applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[], eventsTopic?: string): Promise<void> {
+    const events = this.deliveryEvents;
+    const result = await applyReceipts(this.store, connector, updates, this.options.workerId(), {
+      within: topics,
+      ...(eventsTopic && events ? { publish: (changes) => events.publish(eventsTopic, changes) } : {}),
+    });
     if (result.unmatched > 0 || result.ignored > 0) this.logger.info({ connector, ...result }, 'delivery receipts applied');
   }
 

@@ -73,7 +73,7 @@ describe('createPluginRegistry', () => {
     expect(registry.find('@omnibus/core/FileSink')).toBe(fileSink);
     expect(registry.entries()[0]).toMatchObject({ packageName: '@omnibus/core', origin: 'core' });
     const packages = new Set(registry.entries().map((e) => e.packageName));
-    for (const name of ['@omnibus/connector-email', '@omnibus/connector-sms', '@omnibus/connector-whatsapp', '@omnibus/cdc-source']) {
+    for (const name of ['@omnibus/connector-email', '@omnibus/connector-sms', '@omnibus/connector-whatsapp', '@omnibus/cdc-source', '@omnibus/connector-webhook']) {
       expect(packages, name).toContain(name);
     }
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);

@@ -83,7 +83,8 @@ export interface Herder {
   /** The sink behind `/hooks/{name}` with its resolved, parsed config; undefined if none has a webhook. */
   webhookTarget(name: string): Promise<{ connector: SinkConnector; config: unknown; topics: readonly string[] } | undefined>;
   /** Applies receipts (webhooks, SMPP deliver_sm) to delivery states; never moves a state backwards. `topics`: the connector's. */
-  applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[]): Promise<void>;
+  /** `eventsTopic`: the connector's `delivery.events.topic`, where the changes are published (none when absent). */
+  applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[], eventsTopic?: string): Promise<void>;
 }
 
 export type { SinkTaskSpec, SourceTaskSpec, TaskRunner, TaskRunnerFactory } from '../bus/task-runner.ts';

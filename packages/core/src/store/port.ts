@@ -48,6 +48,7 @@ export const positionOf = (m: Message): MessagePosition => ({ messageId: m.id, t
 /**
  * pending → sending → sent → delivered | read, or → retrying | failed | dead | unknown; or
  * → filtered: the connector's transformation chain dropped the message (not sent, done).
+ * → expired: its `expires_at` passed before it was handed to the connector (not sent, done).
  */
 export type DeliveryState =
   | 'pending'
@@ -59,10 +60,11 @@ export type DeliveryState =
   | 'failed'
   | 'dead'
   | 'unknown'
-  | 'filtered';
+  | 'filtered'
+  | 'expired';
 
 /** States after which the consumer never hands the message to the task again. */
-export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered']);
+export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired']);
 
 /** The states a provider's receipt moves a message to. */
 export type ReceiptStateName = 'delivered' | 'read' | 'failed';

@@ -131,6 +131,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
           providers: d.resolve(TOKENS.configProviders),
           workerId: () => identity.id,
           logger: d.resolve(TOKENS.loggers).get('omnibus.herder'),
+          producer: d.resolve(TOKENS.producer),
           // Resolved on the first write, when the reconciler exists: the local loop reacts at once.
           onChange: () => d.resolve(TOKENS.reconciler).kick(),
         }),
@@ -167,7 +168,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
           trackActiveTopics: config['topic.tracking.enable'],
           signals: d.resolve(TOKENS.signals),
           consumer: d.resolve(TOKENS.consumerOptions),
-          reportDeliveries: (connector, updates, topics) => d.resolve(TOKENS.herder).applyDeliveryUpdates(connector, updates, topics),
+          reportDeliveries: (connector, updates, topics, eventsTopic) => d.resolve(TOKENS.herder).applyDeliveryUpdates(connector, updates, topics, eventsTopic),
         });
         return factory;
       };

@@ -97,6 +97,18 @@ describe('data plane REST', () => {
     expect(notJson.json().error_code).toBe(400);
   });
 
+  it('takes expires_at as an RFC 3339 time or ms, keeps it in the omnibus.expires.at header, and names the field when it is bad', async () => {
+    await post('/topics', { name: 'otp', shards: 2 });
+    const at = new Date(Date.now() + 600_000);
+    const accepted = await post('/topics/otp/messages', { messages: [{ key: '+1', value: 'code', expires_at: at.toISOString() }] });
+    expect(accepted.statusCode).toBe(202);
+    const shown = await get(`/messages/${(accepted.json().messages as Array<{ id: string }>)[0]!.id}`);
+    expect(shown.json().message.headers).toEqual({ 'omnibus.expires.at': String(at.getTime()) });
+    const rejected = await post('/topics/otp/messages', { messages: [{ key: '+1', value: 'code', expires_at: 'in ten minutes' }] });
+    expect(rejected.statusCode).toBe(422);
+    expect(rejected.json().errors).toEqual([{ index: 0, field: 'expires_at', message: expect.stringContaining('RFC 3339') }]);
+  });
+
   it('routes a key to its token and shard', async () => {
     await post('/topics', { name: 'routes', shards: 12 });
     const response = await get('/topics/routes/route?key=%2B33612345678');
