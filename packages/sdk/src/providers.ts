@@ -10,7 +10,7 @@
  * host, credentials, limits). Without `providers`, the connector's own keys are one provider
  * named `default`.
  */
-import type { ConfigSpec, RawConfig } from './config.ts';
+import { ConfigSpec, validators, type RawConfig } from './config.ts';
 import type { SinkOutcome } from './connector.ts';
 import { ConfigError, isFatalConnectorError, type FatalConnectorError } from './errors.ts';
 
@@ -333,6 +333,61 @@ export const breakerConfigKeys = {
   coolDownMs: 'provider.breaker.cooldown.ms',
 } as const;
 
+const PROVIDERS_GROUP = 'Providers';
+
+/**
+ * The keys of a connector with providers: merge into its spec (`mySpec.merge(providerConfigSpec)`),
+ * check `providerProblems` in its `validate`, and build its providers from `providerConfigs`.
+ */
+export const providerConfigSpec = ConfigSpec.builder()
+  .list(PROVIDERS_KEY, {
+    documentation:
+      'Providers in order of preference, by alias (e.g. `primary,backup`). `providers.<alias>.<key>` sets any of this connector\'s keys for that provider only ' +
+      '(its host, credentials, limits); keys it does not set are the connector\'s own. A message goes to the next provider only when the previous one certainly did not take it ' +
+      '(refused connection, a 4xx reply, HTTP 429/5xx); a send in doubt stays with its provider. Unset: the connector\'s own keys are one provider named `default`.',
+    optional: true,
+    importance: 'MEDIUM',
+    group: PROVIDERS_GROUP,
+    displayName: 'Providers',
+    width: 'LONG',
+  })
+  .int(breakerConfigKeys.consecutiveFailures, {
+    documentation: "A provider's circuit breaker opens after this many failures in a row (refused connections, 4xx, 429/5xx, sends in doubt).",
+    default: DEFAULT_BREAKER_SETTINGS.consecutiveFailures,
+    importance: 'LOW',
+    group: PROVIDERS_GROUP,
+    validator: validators.range(1, 1_000_000),
+  })
+  .double(breakerConfigKeys.failureRate, {
+    documentation: `It also opens when more than this share (0..1] of the calls of the last ${breakerConfigKeys.windowMs} failed, once there were ${breakerConfigKeys.minimumCalls} of them.`,
+    default: DEFAULT_BREAKER_SETTINGS.failureRate,
+    importance: 'LOW',
+    group: PROVIDERS_GROUP,
+    validator: validators.range(0.01, 1),
+  })
+  .int(breakerConfigKeys.minimumCalls, {
+    documentation: 'Calls the window must hold before the failure rate counts.',
+    default: DEFAULT_BREAKER_SETTINGS.minimumCalls,
+    importance: 'LOW',
+    group: PROVIDERS_GROUP,
+    validator: validators.range(1, 1_000_000),
+  })
+  .long(breakerConfigKeys.windowMs, {
+    documentation: 'The window (ms) over which the failure rate is measured.',
+    default: DEFAULT_BREAKER_SETTINGS.windowMs,
+    importance: 'LOW',
+    group: PROVIDERS_GROUP,
+    validator: validators.range(1_000, 3_600_000),
+  })
+  .long(breakerConfigKeys.coolDownMs, {
+    documentation:
+      'How long (ms) an open breaker keeps its provider out; then one message probes it (half-open): success closes the breaker, failure opens it for another cool-down.',
+    default: DEFAULT_BREAKER_SETTINGS.coolDownMs,
+    importance: 'LOW',
+    group: PROVIDERS_GROUP,
+    validator: validators.range(100, 3_600_000),
+  });
+
 /** The breaker settings a raw or parsed config gives, defaults for what it leaves out; problems by key. */
 export function breakerSettingsOf(config: RawConfig): { settings: BreakerSettings; errors: Record<string, string[]> } {
   const settings = { ...DEFAULT_BREAKER_SETTINGS };
@@ -389,12 +444,13 @@ export function providerConfigs<C>(spec: ConfigSpec<C>, raw: RawConfig): Array<{
 export function providerProblems<C>(spec: ConfigSpec<C>, raw: RawConfig): Record<string, string[]> {
   const problems: Record<string, string[]> = {};
   const { aliases, errors } = providerAliasesOf(raw);
-  if (errors.length > 0) problems[PROVIDERS_KEY] = errors;
-  Object.assign(problems, breakerSettingsOf(raw).errors);
+  if (errors.length > 0) return { [PROVIDERS_KEY]: errors };
+  // A spec that declares the breaker keys checks them itself.
+  if (!spec.key(breakerConfigKeys.failureRate)) Object.assign(problems, breakerSettingsOf(raw).errors);
   const known = new Set(aliases);
   for (const name of Object.keys(raw)) {
     const owned = providerKeyOf(name);
-    if (!owned) continue;
+    if (!owned || raw[name] === undefined || raw[name] === null) continue;
     if (!known.has(owned.alias)) (problems[name] ??= []).push(`provider "${owned.alias}" is not named in providers`);
     else if (!spec.key(owned.key)) (problems[name] ??= []).push(`"${owned.key}" is not a setting of this connector`);
   }
@@ -417,7 +473,7 @@ function providerRaw(raw: RawConfig, alias: string): RawConfig {
   const own: RawConfig = {};
   const prefix = `providers.${alias}.`;
   for (const [name, value] of Object.entries(raw)) {
-    if (name.startsWith(prefix)) own[name.slice(prefix.length)] = value;
+    if (name.startsWith(prefix) && value !== undefined && value !== null) own[name.slice(prefix.length)] = value;
   }
   const base = Object.fromEntries(Object.entries(raw).filter(([name]) => !providerKeyOf(name)));
   return { ...base, ...own };
