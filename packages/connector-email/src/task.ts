@@ -114,8 +114,8 @@ export class EmailSinkTask implements SinkTask<EmailSinkConfig> {
     this.chain = new ProviderChain(relays, {
       breaker: breakerSettingsOf(config).settings,
       atLeastOnce: (config as Record<string, unknown>)['delivery.guarantee'] === 'at-least-once',
-      onStateChange: (statuses) => {
-        this.logger.info({ providers: statuses.map((s) => ({ alias: s.alias, state: s.state })) }, 'SMTP provider breaker state changed');
+      report: (statuses, stateChanged) => {
+        if (stateChanged) this.logger.info({ providers: statuses.map((s) => ({ alias: s.alias, state: s.state })) }, 'SMTP provider breaker state changed');
         context.reportProviders?.(statuses);
       },
     });

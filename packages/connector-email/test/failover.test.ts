@@ -130,7 +130,7 @@ describe('EmailSink provider failover', () => {
   it('refuses a provider list with duplicates, naming the key', async () => {
     const error = await startSink(EmailSink, config({ providers: 'primary,primary' })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).errors).toEqual({ providers: ['"primary" is named more than once'] });
+    expect((error as ConfigError).errors).toEqual({ providers: ['providers names "primary" more than once'] });
   });
 
   it('names the provider key of a problem found between keys', async () => {

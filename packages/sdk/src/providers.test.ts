@@ -93,7 +93,7 @@ describe('CircuitBreaker', () => {
 });
 
 describe('ProviderChain', () => {
-  const chainOf = (clock: FakeClock, options: { atLeastOnce?: boolean; onStateChange?: (s: ProviderStatus[]) => void } = {}) =>
+  const chainOf = (clock: FakeClock, options: { atLeastOnce?: boolean; report?: (s: ProviderStatus[], changed: boolean) => void } = {}) =>
     new ProviderChain(
       [
         { alias: 'a', provider: 'A' },
@@ -153,7 +153,7 @@ describe('ProviderChain', () => {
   it('skips a provider whose breaker is open, returns to it after a successful probe, and reports state changes', async () => {
     const clock = new FakeClock();
     const changes: string[] = [];
-    const chain = chainOf(clock, { onStateChange: (s) => changes.push(s.map((p) => `${p.alias}=${p.state}`).join(' ')) });
+    const chain = chainOf(clock, { report: (s, changed) => void (changed && changes.push(s.map((p) => `${p.alias}=${p.state}`).join(' '))) });
     let aDown = true;
     const used: string[] = [];
     const attempt = async (provider: string): Promise<ProviderAttempt> => {
@@ -176,7 +176,7 @@ describe('ProviderChain', () => {
     expect(used).toEqual(['A']);
     expect(probe).toMatchObject({ details: { provider: 'a' } });
     expect(chain.statuses().map((s) => s.state)).toEqual(['closed', 'closed']);
-    expect(changes).toEqual(['a=closed b=closed', 'a=open b=closed', 'a=closed b=closed']);
+    expect(changes).toEqual(['a=open b=closed', 'a=closed b=closed']);
   });
 
   it('asks for a retry after the shortest cool-down when every breaker is open, without calling any provider', async () => {
@@ -226,10 +226,10 @@ describe('provider configs', () => {
   });
 
   it('names the full key of every problem: duplicates, unknown aliases or settings, bad values', () => {
-    expect(providerProblems(spec, { providers: 'a,a', host: 'h' })).toEqual({ providers: ['"a" is named more than once'] });
+    expect(providerProblems(spec, { providers: 'a,a', host: 'h' })).toEqual({ providers: ['providers names "a" more than once'] });
     expect(providerProblems(spec, { providers: 'a', host: 'h', 'providers.z.host': 'x', 'providers.a.colour': 'red' })).toEqual({
-      'providers.z.host': ['provider "z" is not named in providers'],
-      'providers.a.colour': ['"colour" is not a setting of this connector'],
+      'providers.z.host': ['providers.z.host: provider "z" is not named in providers'],
+      'providers.a.colour': ['providers.a.colour: "colour" is not a setting of this connector'],
     });
     expect(Object.keys(providerProblems(spec, { providers: 'a,b', host: 'h', 'providers.b.port': '0' }))).toEqual(['providers.b.port']);
     expect(providerProblems(spec, { host: 'h', 'provider.breaker.failure.rate': '2' })).toEqual({

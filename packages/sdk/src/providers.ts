@@ -191,8 +191,11 @@ export interface ProviderChainOptions {
   clock?: Clock;
   /** `delivery.guarantee=at-least-once`: a send in doubt may go again (to any provider). */
   atLeastOnce?: boolean;
-  /** Told whenever a provider's breaker changes state (for metrics and status). */
-  onStateChange?(statuses: ProviderStatus[]): void;
+  /**
+   * Told after every send (for metrics and status): every provider's status, and whether a
+   * breaker changed state since the last report.
+   */
+  report?(statuses: ProviderStatus[], stateChanged: boolean): void;
 }
 
 interface Entry<P> {
@@ -210,7 +213,7 @@ const withProvider = (outcome: SinkOutcome, alias: string): SinkOutcome =>
 export class ProviderChain<P> {
   private readonly entries: Array<Entry<P>>;
   private readonly atLeastOnce: boolean;
-  private lastStates = '';
+  private lastStates: string;
 
   constructor(
     providers: ReadonlyArray<{ alias: string; provider: P }>,
@@ -220,6 +223,7 @@ export class ProviderChain<P> {
     const settings = { ...DEFAULT_BREAKER_SETTINGS, ...options.breaker };
     this.entries = providers.map(({ alias, provider }) => ({ alias, provider, breaker: new CircuitBreaker(settings, options.clock), sent: 0, failed: 0 }));
     this.atLeastOnce = options.atLeastOnce ?? false;
+    this.lastStates = this.entries.map((e) => `${e.alias}:closed`).join(',');
   }
 
   get providers(): ReadonlyArray<{ alias: string; provider: P }> {
@@ -311,12 +315,12 @@ export class ProviderChain<P> {
   }
 
   private notify(): void {
-    if (!this.options.onStateChange) return;
+    if (!this.options.report) return;
     const statuses = this.statuses();
     const key = statuses.map((s) => `${s.alias}:${s.state}`).join(',');
-    if (key === this.lastStates) return;
+    const changed = key !== this.lastStates;
     this.lastStates = key;
-    this.options.onStateChange(statuses);
+    this.options.report(statuses, changed);
   }
 }
 
@@ -413,11 +417,11 @@ export function providerAliasesOf(config: RawConfig): { aliases: string[]; error
   const list = Array.isArray(given) ? given.map(String) : String(given).split(',');
   const aliases = list.map((a) => a.trim()).filter((a) => a !== '');
   const errors: string[] = [];
-  if (aliases.length === 0) errors.push('must name at least one provider');
+  if (aliases.length === 0) errors.push('providers must name at least one provider');
   const seen = new Set<string>();
   for (const alias of aliases) {
-    if (!ALIAS_PATTERN.test(alias)) errors.push(`"${alias}" is not a valid provider alias (letters, digits, "_" and "-")`);
-    if (seen.has(alias)) errors.push(`"${alias}" is named more than once`);
+    if (!ALIAS_PATTERN.test(alias)) errors.push(`providers: "${alias}" is not a valid provider alias (letters, digits, "_" and "-")`);
+    if (seen.has(alias)) errors.push(`providers names "${alias}" more than once`);
     seen.add(alias);
   }
   return { aliases, errors };
@@ -451,8 +455,8 @@ export function providerProblems<C>(spec: ConfigSpec<C>, raw: RawConfig): Record
   for (const name of Object.keys(raw)) {
     const owned = providerKeyOf(name);
     if (!owned || raw[name] === undefined || raw[name] === null) continue;
-    if (!known.has(owned.alias)) (problems[name] ??= []).push(`provider "${owned.alias}" is not named in providers`);
-    else if (!spec.key(owned.key)) (problems[name] ??= []).push(`"${owned.key}" is not a setting of this connector`);
+    if (!known.has(owned.alias)) (problems[name] ??= []).push(`${name}: provider "${owned.alias}" is not named in providers`);
+    else if (!spec.key(owned.key)) (problems[name] ??= []).push(`${name}: "${owned.key}" is not a setting of this connector`);
   }
   if (Object.keys(problems).length > 0) return problems;
   for (const alias of aliases) {
