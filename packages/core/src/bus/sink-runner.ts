@@ -86,6 +86,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       taskId: this.spec.taskId,
       logger: this.logger,
       reportDeliveries: (updates) => report(this.connector, updates, this.common.topics),
+      reportProviders: (statuses) => metrics.reportProviders(this.connector, this.spec.taskId, statuses),
     });
     this.bucket = new TokenBucket(0);
     try {
@@ -373,6 +374,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     } catch (error) {
       this.logger.warn({ err: error }, 'task stop failed');
     }
+    this.deps.metrics.forgetProviders(this.connector, this.spec.taskId);
   }
 }
 

@@ -136,7 +136,7 @@ export class Worker {
           );
         },
         openApiRoutes(),
-        controlPlaneRoutes({ herder, plugins, logger: loggers.get('omnibus.rest') }),
+        controlPlaneRoutes({ herder, plugins, logger: loggers.get('omnibus.rest'), providers: (connector) => metrics.providersOf(connector) }),
         dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer) }),
         hooksRoutes({
           herder,
