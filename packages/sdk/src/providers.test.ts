@@ -204,6 +204,8 @@ describe('ProviderChain', () => {
 
     const broken = chainOf(new FakeClock());
     await expect(broken.send(async () => Promise.reject(new FatalConnectorError('X_AUTH', 'auth refused')))).rejects.toThrow('auth refused');
+    // Later sends, with every breaker open on refused credentials, say so again rather than "retry later".
+    await expect(broken.send(async () => ({ result: 'taken', outcome: sent }))).rejects.toThrow('auth refused');
   });
 });
 

@@ -202,6 +202,8 @@ interface Entry<P> {
   alias: string;
   provider: P;
   breaker: CircuitBreaker;
+  /** The fatal error this provider last threw (credentials refused); cleared when it works again. */
+  fatal?: FatalConnectorError;
   sent: number;
   failed: number;
 }
@@ -263,10 +265,12 @@ export class ProviderChain<P> {
           // This provider cannot work (credentials refused); the others may.
           entry.breaker.open();
           entry.failed += 1;
+          entry.fatal = error;
           fatal ??= error;
           continue;
         }
         allFatal = false;
+        entry.fatal = undefined;
         switch (tried.result) {
           case 'taken':
             entry.breaker.success();
@@ -292,6 +296,9 @@ export class ProviderChain<P> {
     }
     if (fatal && allFatal) throw fatal;
     if (last) return last;
+    // Every provider is out because each refused our credentials: the connector cannot send at all.
+    const refused = this.entries.map((e) => e.fatal);
+    if (refused.every((f) => f !== undefined)) throw refused[0];
     const waitMs = Math.min(...this.entries.map((e) => e.breaker.waitMs()));
     return {
       status: 'retry',
