@@ -15,7 +15,7 @@ describe('EmailSink config', () => {
     const infos = EmailSink.config.validate('EmailSink', valid);
     expect(infos.name).toBe('EmailSink');
     expect(infos.error_count).toBe(0);
-    expect(infos.groups).toEqual(['SMTP Connection', 'SMTP Authentication', 'Throughput', 'Message']);
+    expect(infos.groups).toEqual(['SMTP Connection', 'SMTP Authentication', 'Throughput', 'Message', 'Providers']);
     const byName = new Map(infos.configs.map((c) => [c.definition.name, c]));
     expect(byName.get('smtp.port')?.definition).toMatchObject({ type: 'INT', default_value: '587', required: false, group: 'SMTP Connection' });
     expect(byName.get('smtp.port')?.value.recommended_values).toEqual(['587', '465', '25', '2525']);

@@ -2,7 +2,7 @@
  * EmailSink's config keys. `topics` and the runtime's keys (retries, dead letters, the
  * cluster-wide `rate.limit.per.second`) are common to every connector and declared by core.
  */
-import { ConfigSpec, validators, type ParsedConfig } from '@omnibus/sdk';
+import { ConfigSpec, DEFAULT_PROVIDER, providerConfigSpec, providerConfigs, providerProblems, validators, type ParsedConfig } from '@omnibus/sdk';
 
 export const STARTTLS_MODES = ['opportunistic', 'require', 'never'] as const;
 export type StartTlsMode = (typeof STARTTLS_MODES)[number];
@@ -144,7 +144,8 @@ export const emailSinkConfig = ConfigSpec.builder()
     displayName: 'Message-ID domain',
     width: 'MEDIUM',
     validator: validators.pattern(DOMAIN_PATTERN, 'a domain name'),
-  });
+  })
+  .merge(providerConfigSpec);
 
 export type EmailSinkConfig = ParsedConfig<typeof emailSinkConfig>;
 
@@ -168,8 +169,22 @@ export function startTlsModeOf(config: Pick<EmailSinkConfig, 'smtp.starttls' | '
   return config['smtp.user'] && !config['smtp.secure'] ? 'require' : 'opportunistic';
 }
 
-/** Checks between keys, beyond what each key's validator sees. */
+/**
+ * Checks between keys, beyond what each key's validator sees, for every provider
+ * (`providers.<alias>.*` laid over the connector's keys).
+ */
 export function crossCheck(config: EmailSinkConfig): Record<string, string[]> {
+  const problems = providerProblems(emailSinkConfig, config);
+  if (Object.keys(problems).length > 0) return problems;
+  for (const { alias, config: own } of providerConfigs(emailSinkConfig, config)) {
+    for (const [key, list] of Object.entries(providerCrossCheck(own))) {
+      problems[alias === DEFAULT_PROVIDER ? key : `providers.${alias}.${key}`] = list;
+    }
+  }
+  return problems;
+}
+
+function providerCrossCheck(config: EmailSinkConfig): Record<string, string[]> {
   const problems: Record<string, string[]> = {};
   const add = (key: string, problem: string) => (problems[key] ??= []).push(problem);
   if (config['smtp.password'] !== undefined && !config['smtp.user']) {

@@ -161,3 +161,25 @@ export function failureOutcome(
     error: { code: EMAIL_ERROR_CODES.connection, message: `SMTP ${server.host}:${server.port}: ${error.message}` },
   };
 }
+
+/** Failures to reach the server at all: nothing of the message left. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EDNS']);
+/** Errors nodemailer raises before the session could take a message (connect and greeting timeouts). */
+const BEFORE_SESSION = /^(Connection timeout|Greeting never received)/;
+/** Commands of the session before the message itself (a failure there leaves nothing at the server). */
+const SESSION_COMMANDS = new Set(['EHLO', 'HELO', 'LHLO', 'STARTTLS', 'MAIL FROM', 'RCPT TO']);
+
+/**
+ * Whether a failed send certainly left nothing at the server (so another relay may send the
+ * message) or may have reached it. Any SMTP reply means the server did not take the message
+ * (a 2xx would have resolved the send); a connection that could not be opened, or failed before
+ * the envelope, took nothing. A connection lost or timed out later, without a reply, is in doubt.
+ */
+export function failureCertainty(error: SmtpError): 'not-taken' | 'in-doubt' {
+  if (error.responseCode !== undefined) return 'not-taken';
+  if (UNREACHABLE_CODES.has(error.code ?? '') || UNREACHABLE_CODES.has((error as { errno?: string }).errno ?? '')) return 'not-taken';
+  if (/\bECONNREFUSED\b/.test(error.message)) return 'not-taken';
+  if (BEFORE_SESSION.test(error.message)) return 'not-taken';
+  if (SESSION_COMMANDS.has(error.command ?? '') || (error.command ?? '').startsWith('AUTH')) return 'not-taken';
+  return 'in-doubt';
+}

@@ -1,14 +1,28 @@
 /**
- * EmailSink's task: one pooled nodemailer transport; each record becomes one e-mail whose
- * Message-ID derives from the bus message id, so every attempt of a message is the same
- * e-mail to the receiving servers.
+ * EmailSink's task: one pooled nodemailer transport per SMTP relay (`providers`, tried in
+ * order, each behind its circuit breaker); each record becomes one e-mail whose Message-ID
+ * derives from the bus message id, so every attempt of a message, through any relay, is the
+ * same e-mail to the receiving servers.
  */
 import net from 'node:net';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import { checkValue, ConfigError, FatalConnectorError, type Logger, type SinkOutcome, type SinkRecord, type SinkTask, type SinkTaskContext } from '@omnibus/sdk';
-import { messageIdDomainOf, startTlsModeOf, type EmailSinkConfig } from './config.ts';
-import { EMAIL_ERROR_CODES, failureOutcome, sentOutcome, type SmtpError, type SmtpSentInfo } from './outcome.ts';
+import {
+  breakerSettingsOf,
+  checkValue,
+  ConfigError,
+  FatalConnectorError,
+  providerConfigs,
+  ProviderChain,
+  type Logger,
+  type ProviderAttempt,
+  type SinkOutcome,
+  type SinkRecord,
+  type SinkTask,
+  type SinkTaskContext,
+} from '@omnibus/sdk';
+import { emailSinkConfig, messageIdDomainOf, startTlsModeOf, type EmailSinkConfig } from './config.ts';
+import { EMAIL_ERROR_CODES, failureCertainty, failureOutcome, sentOutcome, type SmtpError, type SmtpSentInfo } from './outcome.ts';
 import { emailValueSchema, mailFor, type EmailValue } from './value.ts';
 
 /** nodemailer's pool limits by window: `rateLimit` messages per `rateDelta` ms. */
@@ -75,8 +89,14 @@ export function transportOptions(config: EmailSinkConfig): PoolOptions {
   };
 }
 
+/** One SMTP relay of the connector's `providers`, with its own config and pool. */
+interface Relay {
+  config: EmailSinkConfig;
+  transport: nodemailer.Transporter<SmtpSentInfo>;
+}
+
 export class EmailSinkTask implements SinkTask<EmailSinkConfig> {
-  private transport: nodemailer.Transporter<SmtpSentInfo> | undefined;
+  private chain: ProviderChain<Relay> | undefined;
   private config!: EmailSinkConfig;
   private logger!: Logger;
   private messageIdDomain!: string;
@@ -87,19 +107,35 @@ export class EmailSinkTask implements SinkTask<EmailSinkConfig> {
     const domain = messageIdDomainOf(config);
     if (!domain) throw new ConfigError({ 'email.message.id.domain': ['email.from has no domain for Message-IDs; set email.message.id.domain.'] });
     this.messageIdDomain = domain;
-    this.transport = nodemailer.createTransport(transportOptions(config)) as nodemailer.Transporter<SmtpSentInfo>;
-    this.logger.info(
-      {
-        host: config['smtp.host'],
-        port: config['smtp.port'],
-        secure: config['smtp.secure'],
-        starttls: startTlsModeOf(config),
-        auth: Boolean(config['smtp.user']),
-        poolSize: config['smtp.pool.size'],
-        ratePerSecond: config['smtp.rate.limit.per.second'],
+    const relays = providerConfigs(emailSinkConfig, config).map(({ alias, config: own }) => ({
+      alias,
+      provider: { config: own, transport: nodemailer.createTransport(transportOptions(own)) as nodemailer.Transporter<SmtpSentInfo> },
+    }));
+    this.chain = new ProviderChain(relays, {
+      breaker: breakerSettingsOf(config).settings,
+      atLeastOnce: (config as Record<string, unknown>)['delivery.guarantee'] === 'at-least-once',
+      report: (statuses, stateChanged) => {
+        if (stateChanged) this.logger.info({ providers: statuses.map((s) => ({ alias: s.alias, state: s.state })) }, 'SMTP provider breaker state changed');
+        context.reportProviders?.(statuses);
       },
-      'email task started',
-    );
+    });
+    context.reportProviders?.(this.chain.statuses());
+    for (const { alias, provider } of relays) {
+      const own = provider.config;
+      this.logger.info(
+        {
+          provider: alias,
+          host: own['smtp.host'],
+          port: own['smtp.port'],
+          secure: own['smtp.secure'],
+          starttls: startTlsModeOf(own),
+          auth: Boolean(own['smtp.user']),
+          poolSize: own['smtp.pool.size'],
+          ratePerSecond: own['smtp.rate.limit.per.second'],
+        },
+        'email task started',
+      );
+    }
   }
 
   /**
@@ -148,32 +184,41 @@ export class EmailSinkTask implements SinkTask<EmailSinkConfig> {
     }
     const mail = mailFor(record as SinkRecord<EmailValue>, { from: this.config['email.from'], messageIdDomain: this.messageIdDomain });
     try {
-      const info = await this.transport!.sendMail(mail);
+      return await this.chain!.send((relay, alias) => this.sendThrough(relay, alias, record, mail));
+    } catch (error) {
+      if (error instanceof FatalConnectorError) return error;
+      throw error;
+    }
+  }
+
+  private async sendThrough(relay: Relay, alias: string, record: SinkRecord, mail: nodemailer.SendMailOptions): Promise<ProviderAttempt> {
+    try {
+      const info = await relay.transport.sendMail(mail);
       const outcome = sentOutcome(info);
       if (outcome.status === 'sent' && outcome.details?.rejected) {
-        this.logger.warn({ messageId: record.id, rejected: outcome.details.rejected }, 'some recipients were refused');
+        this.logger.warn({ messageId: record.id, provider: alias, rejected: outcome.details.rejected }, 'some recipients were refused');
       }
-      return outcome;
+      return { result: 'taken', outcome };
     } catch (error) {
       const smtpError = error as SmtpError;
       const result = failureOutcome(smtpError, {
-        host: this.config['smtp.host'],
-        port: this.config['smtp.port'],
-        user: this.config['smtp.user'],
+        host: relay.config['smtp.host'],
+        port: relay.config['smtp.port'],
+        user: relay.config['smtp.user'],
       });
-      if (!(result instanceof FatalConnectorError)) {
-        this.logger.debug(
-          { messageId: record.id, status: result.status, code: smtpError.code, responseCode: smtpError.responseCode, command: smtpError.command },
-          result.error.message,
-        );
-      }
-      return result;
+      if (result instanceof FatalConnectorError) throw result;
+      this.logger.debug(
+        { messageId: record.id, provider: alias, status: result.status, code: smtpError.code, responseCode: smtpError.responseCode, command: smtpError.command },
+        result.error.message,
+      );
+      if (result.status === 'failed') return { result: result.error.code === EMAIL_ERROR_CODES.unsendable ? 'skipped' : 'taken', outcome: result };
+      return { result: failureCertainty(smtpError), outcome: result };
     }
   }
 
   async stop(): Promise<void> {
-    this.transport?.close();
-    this.transport = undefined;
+    for (const { provider } of this.chain?.providers ?? []) provider.transport.close();
+    this.chain = undefined;
     this.logger?.info('email task stopped');
   }
 }

@@ -2,7 +2,7 @@
  * SmsSink's configuration: one spec for both transports. Keys of the transport not chosen
  * are ignored; `validateSmsConfig` requires the chosen transport's own keys.
  */
-import { ConfigSpec, validators, type ParsedConfig, type Validator } from '@omnibus/sdk';
+import { ConfigSpec, DEFAULT_PROVIDER, providerConfigSpec, providerConfigs, providerProblems, validators, type ParsedConfig, type Validator } from '@omnibus/sdk';
 import { SENDER_PATTERN } from './value.ts';
 
 export const TRANSPORTS = ['smpp', 'twilio'] as const;
@@ -209,12 +209,23 @@ export const smsConfigSpec = ConfigSpec.builder()
     importance: 'LOW',
     group: TWILIO,
     validator: validators.range(1, 100),
-  });
+  })
+  .merge(providerConfigSpec);
 
 export type SmsConfig = ParsedConfig<typeof smsConfigSpec>;
 
-/** Cross-key checks: the chosen transport's keys must be there. */
+/** Cross-key checks, for every provider (`providers.<alias>.*` over the connector's keys). */
 export function validateSmsConfig(config: SmsConfig): Record<string, string[]> {
+  const problems = providerProblems(smsConfigSpec, config);
+  if (Object.keys(problems).length > 0) return problems;
+  for (const { alias, config: own } of providerConfigs(smsConfigSpec, config)) {
+    for (const [key, list] of Object.entries(validateProvider(own))) problems[alias === DEFAULT_PROVIDER ? key : `providers.${alias}.${key}`] = list;
+  }
+  return problems;
+}
+
+/** Cross-key checks of one provider: the chosen transport's keys must be there. */
+function validateProvider(config: SmsConfig): Record<string, string[]> {
   const problems: Record<string, string[]> = {};
   const requireKey = (key: keyof SmsConfig & string, why: string) => {
     if (config[key] === undefined || config[key] === '') (problems[key] ??= []).push(`Missing required configuration "${key}": ${why}.`);

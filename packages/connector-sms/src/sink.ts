@@ -1,12 +1,17 @@
 /**
  * SmsSink: text messages to phones, over SMPP 3.4 (an SMSC) or Twilio's Messages API,
- * chosen by `sms.transport`.
+ * chosen by `sms.transport`, or over several of them in order (`providers`, SMPP binds and
+ * Twilio accounts mixed, each behind its circuit breaker).
  */
 import {
   FatalConnectorError,
+  ProviderChain,
+  breakerSettingsOf,
   checkValue,
   defineSinkConnector,
+  providerConfigs,
   type Logger,
+  type ProviderAttempt,
   type SinkOutcome,
   type SinkRecord,
   type SinkTask,
@@ -21,28 +26,52 @@ import { TwilioTransport } from './twilio/transport.ts';
 import { smsValueSchema, type SmsValue } from './value.ts';
 import { VERSION } from './version.ts';
 
+/** What tells a provider that certainly did not take a message (so the next one may send it). */
+const NOT_TAKEN = new Set<string>([SmsErrorCode.THROTTLED, SmsErrorCode.PROVIDER_BUSY, SmsErrorCode.PROVIDER_UNAVAILABLE, SmsErrorCode.NOT_CONNECTED]);
+
+/** How sure the outcome of one provider's attempt is (see ProviderChain). */
+export function attemptOf(outcome: SinkOutcome): ProviderAttempt {
+  if (outcome.status === 'sent') return { result: 'taken', outcome };
+  if (outcome.error.code === SmsErrorCode.OUTCOME_UNKNOWN) return { result: 'in-doubt', outcome };
+  if (outcome.status === 'retry') return { result: NOT_TAKEN.has(outcome.error.code) ? 'not-taken' : 'in-doubt', outcome };
+  return { result: 'taken', outcome };
+}
+
 class SmsSinkTask implements SinkTask<SmsConfig> {
-  #transport: SmsTransport | undefined;
+  #chain: ProviderChain<SmsTransport> | undefined;
   #logger: Logger | undefined;
-  /** Set once the provider refused our credentials: no further put sends anything. */
+  /** Set once every provider refused our credentials: no further put sends anything. */
   #fatal: FatalConnectorError | undefined;
 
   async start(config: SmsConfig, context: SinkTaskContext): Promise<void> {
-    const logger = context.logger.child({ transport: config['sms.transport'] });
-    const transportContext = {
-      config,
-      task: context,
-      logger,
-      atLeastOnce: (config as Record<string, unknown>)['delivery.guarantee'] === 'at-least-once',
-    };
-    this.#logger = logger;
-    this.#transport = config['sms.transport'] === 'smpp' ? new SmppTransport(transportContext) : new TwilioTransport(transportContext);
+    const atLeastOnce = (config as Record<string, unknown>)['delivery.guarantee'] === 'at-least-once';
+    this.#logger = context.logger;
+    // Several providers, SMPP binds and Twilio accounts mixed: each its own transport.
+    const providers = providerConfigs(smsConfigSpec, config).map(({ alias, config: own }) => {
+      const logger = context.logger.child({ transport: own['sms.transport'], provider: alias });
+      const transportContext = { config: own, task: context, logger, atLeastOnce };
+      const transport: SmsTransport = own['sms.transport'] === 'smpp' ? new SmppTransport(transportContext) : new TwilioTransport(transportContext);
+      return { alias, provider: transport };
+    });
+    const started: SmsTransport[] = [];
     try {
-      await this.#transport.start();
+      for (const { provider } of providers) {
+        await provider.start();
+        started.push(provider);
+      }
     } catch (error) {
-      await this.#transport.stop().catch(() => undefined);
+      await Promise.all([...started, providers[started.length]?.provider].map((t) => t?.stop().catch(() => undefined)));
       throw error;
     }
+    this.#chain = new ProviderChain(providers, {
+      breaker: breakerSettingsOf(config).settings,
+      atLeastOnce,
+      report: (statuses, stateChanged) => {
+        if (stateChanged) this.#logger?.info({ providers: statuses.map((s) => ({ alias: s.alias, state: s.state })) }, 'SMS provider breaker state changed');
+        context.reportProviders?.(statuses);
+      },
+    });
+    context.reportProviders?.(this.#chain.statuses());
   }
 
   /**
@@ -66,7 +95,7 @@ class SmsSinkTask implements SinkTask<SmsConfig> {
   }
 
   async stop(): Promise<void> {
-    await this.#transport?.stop();
+    await Promise.all((this.#chain?.providers ?? []).map(({ provider }) => provider.stop()));
     this.#logger?.info('SMS task stopped');
   }
 
@@ -78,7 +107,7 @@ class SmsSinkTask implements SinkTask<SmsConfig> {
       return failed(SmsErrorCode.INVALID_VALUE, `The message value is not an SMS: ${message}`, { problems });
     }
     try {
-      return await (this.#transport as SmsTransport).send(record, record.value as SmsValue);
+      return await this.#chain!.send(async (transport) => attemptOf(await transport.send(record, record.value as SmsValue)));
     } catch (error) {
       if (!(error instanceof FatalConnectorError)) throw error;
       this.#fatal ??= error;
@@ -97,5 +126,15 @@ export const SmsSink = defineSinkConnector({
   valueSchema: smsValueSchema,
   validate: validateSmsConfig,
   createTask: () => new SmsSinkTask(),
-  webhook: async (request, config, context) => handleTwilioStatusCallback(request, config, context),
+  webhook: async (request, config, context) => {
+    // Each Twilio account signs its callbacks with its own token: the first that verifies answers.
+    const accounts = providerConfigs(smsConfigSpec, config).filter(({ config: own }) => own['sms.transport'] === 'twilio');
+    if (accounts.length <= 1) return handleTwilioStatusCallback(request, accounts[0]?.config ?? config, context);
+    let response = handleTwilioStatusCallback(request, accounts[0]!.config, context);
+    for (const { config: own } of accounts.slice(1)) {
+      if (response.status !== 403) break;
+      response = handleTwilioStatusCallback(request, own, context);
+    }
+    return response;
+  },
 });

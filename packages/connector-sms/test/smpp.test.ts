@@ -68,7 +68,7 @@ describe('SmsSink over SMPP', () => {
     expect(smsc.binds).toEqual([{ connection: 1, systemId: SYSTEM_ID, systemType: '', interfaceVersion: 0x34, status: 0, encrypted: false }]);
 
     const [result] = await sink.send([sms('+33612345678', 'Your code is 1234')]);
-    expect(result?.outcome).toEqual({ status: 'sent', providerId: smsc.submits[0]?.messageId, details: { encoding: 'GSM7', segments: 1 } });
+    expect(result?.outcome).toEqual({ status: 'sent', providerId: smsc.submits[0]?.messageId, details: { encoding: 'GSM7', segments: 1, provider: 'default' } });
     expect(smsc.submits).toHaveLength(1);
     expect(smsc.submits[0]).toMatchObject({
       sourceAddr: 'Omnibus',

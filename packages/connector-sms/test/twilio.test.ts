@@ -133,7 +133,7 @@ describe('SmsSink over Twilio', () => {
       StatusCallback: `${hooksUrl}?mid=${result?.record.id}`,
       ValidityPeriod: '600',
     });
-    expect(result?.outcome).toEqual({ status: 'sent', providerId: message?.sid, details: { status: 'queued', segments: 1 } });
+    expect(result?.outcome).toEqual({ status: 'sent', providerId: message?.sid, details: { status: 'queued', segments: 1, provider: 'default' } });
   });
 
   it('sends through a Messaging Service, with the message\'s own sender when it has one', async () => {

@@ -7,6 +7,7 @@ import {
   checkValue,
   FatalConnectorError,
   type Logger,
+  type ProviderAttempt,
   type SinkOutcome,
   type SinkRecord,
   type SinkTask,
@@ -100,6 +101,20 @@ export class WhatsAppSinkTask implements SinkTask<WhatsAppConfig> {
       this.logger.error({ code: fatal.code }, 'connector failed mid-batch; the messages already sent keep their outcome');
     }
     return outcomes;
+  }
+
+  /**
+   * Sends one record as one provider of a chain (several numbers or accounts): says whether
+   * the Cloud API certainly did not take it. Throws the fatal error once this number cannot send.
+   */
+  async attempt(record: SinkRecord): Promise<ProviderAttempt> {
+    if (this.fatal) throw this.fatal;
+    const { outcome, reachedProvider } = await this.deliver(record);
+    if (this.fatal && !reachedProvider) throw this.fatal;
+    if (outcome.status === 'sent') return { result: 'taken', outcome };
+    if (outcome.status === 'failed') return { result: outcome.error.code === WhatsAppErrors.INVALID_MESSAGE && !reachedProvider ? 'skipped' : 'taken', outcome };
+    if (reachedProvider) return { result: 'in-doubt', outcome };
+    return { result: outcome.error.code === WhatsAppErrors.TASK_STOPPED ? 'skipped' : 'not-taken', outcome };
   }
 
   async stop(): Promise<void> {

@@ -2,10 +2,10 @@
  * WhatsAppSink: delivers messages through the WhatsApp Business Cloud API and turns its
  * signed status webhooks into delivery updates.
  */
-import { defineSinkConnector } from '@omnibus/sdk';
+import { defineSinkConnector, providerProblems } from '@omnibus/sdk';
 import { whatsappConfigSpec } from './config.ts';
 import { whatsappValueSchema } from './schema.ts';
-import { WhatsAppSinkTask } from './task.ts';
+import { WhatsAppProvidersTask } from './providers-task.ts';
 import { handleWhatsAppWebhook } from './webhook.ts';
 
 export const WHATSAPP_SINK_VERSION = '0.1.0';
@@ -18,6 +18,7 @@ export const WhatsAppSink = defineSinkConnector({
     'Sends WhatsApp text and template messages through the WhatsApp Business Cloud API, within the per-number and per-recipient rate limits, and reports delivered/read/failed from its signed status webhooks.',
   config: whatsappConfigSpec,
   valueSchema: whatsappValueSchema,
-  createTask: () => new WhatsAppSinkTask(),
+  validate: (config) => providerProblems(whatsappConfigSpec, config),
+  createTask: () => new WhatsAppProvidersTask(),
   webhook: handleWhatsAppWebhook,
 });

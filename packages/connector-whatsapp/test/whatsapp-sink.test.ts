@@ -105,8 +105,8 @@ describe('sending', () => {
       biz_opaque_callback_data: 'msg-template-1',
     });
     expect(results.map((r) => r.outcome)).toEqual([
-      { status: 'sent', providerId: toAlice?.wamid, details: { waId: alice } },
-      { status: 'sent', providerId: toBob?.wamid, details: { waId: bob } },
+      { status: 'sent', providerId: toAlice?.wamid, details: { waId: alice, provider: 'default' } },
+      { status: 'sent', providerId: toBob?.wamid, details: { waId: bob, provider: 'default' } },
     ]);
     expect(toAlice?.wamid).toMatch(/^wamid\./);
   });

@@ -3,7 +3,10 @@
  * workers in one process do not mix their figures. Names follow Kafka Connect's metric groups
  * where one exists (connector/task status, sink-record-*), in Prometheus style.
  */
+import type { ProviderStatus } from '@omnibus/sdk';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const BREAKER_STATE_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 /**
  * What lmdb-js counts about this process's write transactions (its `trackMetrics`), all
@@ -108,8 +111,52 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly providerBreakerState = new Gauge({
+    name: 'omnibus_provider_breaker_state',
+    help: "A sink task's circuit breaker per provider: 0 closed, 1 half-open (probing), 2 open",
+    labelNames: ['connector', 'task', 'provider'] as const,
+    registers: [this.registry],
+  });
+  readonly providerRecords = new Counter({
+    name: 'omnibus_provider_records_total',
+    help: 'Records a provider took (sent, or refused for good: failed) or failed to take (failover, in doubt), by provider',
+    labelNames: ['connector', 'provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  /** What each running sink task last reported about its providers: connector → task → statuses. */
+  private readonly providers = new Map<string, Map<number, ProviderStatus[]>>();
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'omnibus_process_' });
+  }
+
+  /** Keeps a task's provider statuses and exports them (breaker state, records by provider). */
+  reportProviders(connector: string, task: number, statuses: ProviderStatus[]): void {
+    const tasks = this.providers.get(connector) ?? new Map<number, ProviderStatus[]>();
+    this.providers.set(connector, tasks);
+    const before = new Map((tasks.get(task) ?? []).map((s) => [s.alias, s]));
+    tasks.set(task, statuses);
+    for (const status of statuses) {
+      this.providerBreakerState.set({ connector, task: String(task), provider: status.alias }, BREAKER_STATE_VALUES[status.state]);
+      const previous = before.get(status.alias);
+      const sent = status.sent - (previous?.sent ?? 0);
+      const failed = status.failed - (previous?.failed ?? 0);
+      if (sent > 0) this.providerRecords.inc({ connector, provider: status.alias, outcome: 'sent' }, sent);
+      if (failed > 0) this.providerRecords.inc({ connector, provider: status.alias, outcome: 'failed' }, failed);
+    }
+  }
+
+  /** Forgets a stopped task's providers (its breakers went with it). */
+  forgetProviders(connector: string, task: number): void {
+    const tasks = this.providers.get(connector);
+    for (const status of tasks?.get(task) ?? []) this.providerBreakerState.remove({ connector, task: String(task), provider: status.alias });
+    tasks?.delete(task);
+    if (tasks?.size === 0) this.providers.delete(connector);
+  }
+
+  /** The provider statuses of a connector's tasks running on this worker, by task. */
+  providersOf(connector: string): Array<{ task: number; providers: ProviderStatus[] }> {
+    return [...(this.providers.get(connector) ?? [])].sort(([a], [b]) => a - b).map(([task, providers]) => ({ task, providers }));
   }
 
   /**

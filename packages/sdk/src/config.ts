@@ -188,9 +188,10 @@ export class ConfigSpec<T = Record<string, never>> {
     return this.keys.find((k) => k.name === name);
   }
 
-  /** True when `name` is a secret under this spec. */
+  /** True when `name` is a secret under this spec, also as one provider's `providers.<alias>.<name>`. */
   isSecret(name: string): boolean {
-    return this.key(name)?.type === 'PASSWORD';
+    const ownKey = /^providers\.[A-Za-z0-9_-]+\.(.+)$/.exec(name)?.[1];
+    return this.key(name)?.type === 'PASSWORD' || (ownKey !== undefined && this.key(ownKey)?.type === 'PASSWORD');
   }
 
   /**

@@ -4,6 +4,7 @@
  * from the bus and publishes what source tasks poll. Each method says when it is called.
  */
 import type { ConfigSpec } from './config.ts';
+import type { ProviderStatus } from './providers.ts';
 import { SDK_API_VERSION, SDK_API_VERSION_KEY } from './version.ts';
 
 /** The subset of pino's logger that connectors use; lines carry connector and task ids. */
@@ -71,6 +72,11 @@ export interface SinkTaskContext {
   readonly logger: Logger;
   /** Report delivery receipts that arrive on the task's own connection (SMPP deliver_sm). */
   reportDeliveries(updates: DeliveryUpdate[]): Promise<void>;
+  /**
+   * Report the task's providers and their circuit breakers (see ProviderChain), for the
+   * connector's status and metrics. Optional: runtimes before it do not offer it.
+   */
+  reportProviders?(statuses: ProviderStatus[]): void;
 }
 
 export interface SinkTask<C = Record<string, unknown>> {

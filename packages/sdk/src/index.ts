@@ -7,3 +7,4 @@ export { checkWritablePath, writableDirs, WRITABLE_DIRS_ENV } from './files.ts';
 export { startSink, startSource, memoryLogger, stableJson } from './testkit.ts';
 export type { SinkHarness, SourceHarness, SentOutcome, TestMessage, LogLine } from './testkit.ts';
 export * from './transforms.ts';
+export * from './providers.ts';

@@ -24,6 +24,7 @@ import type {
   WebhookRequest,
   WebhookResponse,
 } from './connector.ts';
+import type { ProviderStatus } from './providers.ts';
 
 export interface LogLine {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -70,6 +71,8 @@ export interface SinkHarness {
   webhook(request: Partial<Omit<WebhookRequest, 'rawBody'>> & { rawBody: Buffer | string }): Promise<WebhookResponse>;
   /** Receipts the task reported through its context, and those returned by webhooks. */
   readonly deliveries: DeliveryUpdate[];
+  /** The providers and breaker states the task last reported (empty if it reports none). */
+  readonly providers: ProviderStatus[];
   readonly logs: LogLine[];
   readonly errors: Error[];
   stop(): Promise<void>;
@@ -94,6 +97,7 @@ export async function startSink<C>(
   const logger = memoryLogger([], { connector: name, task: taskId });
   const errors: Error[] = [];
   const deliveries: DeliveryUpdate[] = [];
+  let providers: ProviderStatus[] = [];
   const config = connector.config.parse(rawConfig);
   const problems = connector.validate?.(config) ?? {};
   if (Object.keys(problems).length > 0) throw new ConfigError(problems);
@@ -104,11 +108,15 @@ export async function startSink<C>(
     taskId,
     logger,
     reportDeliveries: async (updates) => void deliveries.push(...updates),
+    reportProviders: (statuses) => void (providers = statuses),
   });
   const context = contextFor(name, logger, errors);
 
   return {
     deliveries,
+    get providers() {
+      return providers;
+    },
     logs: logger.lines,
     errors,
     async send(messages, sendOptions = {}) {

@@ -92,6 +92,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       taskId: this.spec.taskId,
       logger: this.logger,
       reportDeliveries: (updates) => report(this.connector, updates, this.common.topics, this.common['delivery.events.topic'] || undefined),
+      reportProviders: (statuses) => metrics.reportProviders(this.connector, this.spec.taskId, statuses),
     });
     this.bucket = new TokenBucket(0);
     try {
@@ -395,6 +396,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     } catch (error) {
       this.logger.warn({ err: error }, 'task stop failed');
     }
+    this.deps.metrics.forgetProviders(this.connector, this.spec.taskId);
   }
 }
 

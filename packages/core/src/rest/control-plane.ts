@@ -13,7 +13,7 @@
  * refused (400, naming the keys to send again), and a PATCH that does not send a secret again
  * drops it. The herder does both, against the same read of the connector it writes over.
  */
-import type { ConfigSpec } from '@omnibus/sdk';
+import type { ConfigSpec, ProviderStatus } from '@omnibus/sdk';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { CoreError, coreError } from '../errors.ts';
@@ -32,6 +32,8 @@ export interface ControlPlaneDeps {
   logger: Logger;
   /** Kafka's topic.tracking.enable and topic.tracking.allow.reset (both true by default, as in Kafka). */
   topicTracking?: { enabled: boolean; allowReset: boolean };
+  /** The provider statuses (circuit breakers) of a connector's tasks running on this worker. */
+  providers?: (connector: string) => Array<{ task: number; providers: ProviderStatus[] }>;
 }
 
 const INT32_MAX = 2_147_483_647;
@@ -169,6 +171,13 @@ export function controlPlaneRoutes(deps: ControlPlaneDeps): FastifyPluginAsync {
     });
 
     app.get<{ Params: Params }>('/connectors/:connector/status', async (request) => herder.connectorStatus(request.params.connector));
+
+    // This worker's view: breakers live in the tasks, so each worker answers for the tasks it runs.
+    app.get<{ Params: Params }>('/connectors/:connector/providers', async (request) => {
+      const name = request.params.connector;
+      await herder.connectorInfo(name);
+      return { name, tasks: deps.providers?.(name) ?? [] };
+    });
 
     app.get<{ Params: Params }>('/connectors/:connector/tasks', async (request) => {
       const name = request.params.connector;

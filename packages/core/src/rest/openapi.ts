@@ -58,6 +58,15 @@ const schemas: Record<string, Schema> = {
   ]),
   TaskState: object({ id: INT32, state: STATE, worker_id: STRING, trace: STRING }, ['id', 'state', 'worker_id']),
   ConnectorStateInfo: object({ name: STRING, connector: ref('ConnectorState'), tasks: arrayOf(ref('TaskState')), type: CONNECTOR_TYPE }),
+  ProviderStatus: object({
+    alias: STRING,
+    state: { type: 'string', enum: ['closed', 'half-open', 'open'] },
+    failureRate: { type: 'number', minimum: 0, maximum: 1 },
+    timesOpened: INT64,
+    sent: INT64,
+    failed: INT64,
+  }),
+  ConnectorProviders: object({ name: STRING, tasks: arrayOf(object({ task: INT32, providers: arrayOf(ref('ProviderStatus')) })) }),
   CreateConnectorRequest: object(
     {
       name: STRING,
@@ -275,6 +284,17 @@ const connectorsPaths: Record<string, Record<string, Operation>> = {
       summary: 'Get the status for the specified connector',
       parameters: [CONNECTOR],
       responses: { '200': json(ref('ConnectorStateInfo'), 'The connector\'s and its tasks\' states.'), '404': NOT_FOUND_CONNECTOR },
+    }),
+  },
+  '/connectors/{connector}/providers': {
+    get: protectedOp({
+      operationId: 'getConnectorProviders',
+      tags: ['connectors'],
+      summary: "The circuit breaker of each of the connector's providers, per task running on this worker",
+      description:
+        'Breakers live in the tasks: each worker answers for the tasks it runs (a task elsewhere is absent). A connector without `providers` shows its own keys as the provider `default`.',
+      parameters: [CONNECTOR],
+      responses: { '200': json(ref('ConnectorProviders'), 'Provider statuses by task.'), '404': NOT_FOUND_CONNECTOR },
     }),
   },
   '/connectors/{connector}/tasks': {

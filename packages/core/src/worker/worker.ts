@@ -145,6 +145,7 @@ export class Worker {
           plugins,
           logger: loggers.get('omnibus.rest'),
           topicTracking: { enabled: this.config['topic.tracking.enable'], allowReset: this.config['topic.tracking.allow.reset'] },
+          providers: (connector) => metrics.providersOf(connector),
         }),
         dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer), templates }),
         templateRoutes({ templates }),
