@@ -37,5 +37,5 @@ export function ensureCluster(options: { nodes: number; log?: Log }): Promise<Cl
 export function stopCluster(options?: { log?: Log }): Promise<{ stopped: boolean }>;
 export function clusterNodes(): Promise<ClusterNode[]>;
 export function stopClusterNode(index: number, options?: { log?: Log }): Promise<void>;
-export function startClusterNode(index: number, options?: { log?: Log }): Promise<void>;
+export function startClusterNode(indexes: number | number[], options?: { log?: Log }): Promise<void>;
 export function clusterStatus(): Promise<ClusterStatus>;

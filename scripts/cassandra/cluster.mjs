@@ -382,15 +382,19 @@ export async function stopClusterNode(index, { log = () => {} } = {}) {
 }
 
 /**
- * Starts one node again on its data (after a kill or a stop) and waits until the whole ring is up.
- * @param {number} index 0-based @param {{ log?: Log }} [options]
+ * Starts nodes again on their data (after a kill or a stop), those already running left as they
+ * are, and waits until the whole ring is up.
+ * @param {number | number[]} indexes 0-based @param {{ log?: Log }} [options]
  */
-export async function startClusterNode(index, { log = () => {} } = {}) {
+export async function startClusterNode(indexes, { log = () => {} } = {}) {
   const config = clusterSettings();
   const state = await readClusterState(config.statePath);
-  const node = state?.nodes[index];
-  if (!state || !node) throw new Error(`no node ${index + 1} in a cluster started by this script`);
-  if (!(await isOurNode(/** @type {any} */ (node)))) await launchNode(config, node, state.nodes.length, log);
+  if (!state) throw new Error('no cassandra cluster started by this script');
+  for (const index of [indexes].flat()) {
+    const node = state.nodes[index];
+    if (!node) throw new Error(`no node ${index + 1} in the cluster`);
+    if (!(await isOurNode(/** @type {any} */ (node)))) await launchNode(config, node, state.nodes.length, log);
+  }
   await writeClusterState(config.statePath, state);
   await waitForRing(config, state, START_TIMEOUT_MS);
 }
