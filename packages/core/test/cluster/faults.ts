@@ -147,6 +147,8 @@ export async function produceSteadily(
   total: number,
   onProgress: (acknowledgedCount: number) => void,
   batchSize = 100,
+  /** The workers to produce through (default: both). */
+  through: WorkerProcess[] = scenario.workers,
 ): Promise<LoadRun> {
   const began = Date.now();
   const acknowledged = new Set<string>();
@@ -159,7 +161,7 @@ export async function produceSteadily(
       const count = Math.min(batchSize, total - from);
       next += count;
       for (;;) {
-        const worker = scenario.workers.filter((w) => w.alive)[turn++ % 2] ?? scenario.workers[0]!;
+        const worker = through[turn++ % through.length]!;
         const answer = await produce(worker, scenario.topic, batchOf(scenario.connector, from, count));
         statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
         if (answer.status === 202) {

@@ -67,7 +67,7 @@ describe('faults under load on three nodes (RF=3)', () => {
 
   it('(c) a worker frozen past its lease TTL, then thawed: fenced, zero duplicates', async () => {
     const scenario = await startScenario('frozen', dir, processes);
-    const [frozen] = scenario.workers as [WorkerProcess, WorkerProcess];
+    const [frozen, awake] = scenario.workers as [WorkerProcess, WorkerProcess];
     const frozenMs = LEASES.leaseTtlMs * 3;
     let thawed: Promise<void> | undefined;
     const run = await produceSteadily(scenario, Math.min(MESSAGES, 6000), (count) => {
@@ -77,7 +77,8 @@ describe('faults under load on three nodes (RF=3)', () => {
           process.kill(frozen.pid, 'SIGCONT');
         });
       }
-    });
+      // Produced through the other worker: a client of the frozen one would only wait on it.
+    }, 100, [awake]);
     await thawed;
     expect(frozen.alive).toBe(true);
     const outcome = await expectEachDeliveredOnce(scenario, run.acknowledged, 600_000);
