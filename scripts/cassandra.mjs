@@ -3,6 +3,7 @@
 // tarball: the jars come from Maven Central through `mvn`, the daemon runs on OpenJDK 17.
 //
 //   node scripts/cassandra.mjs start|stop|status
+//   node scripts/cassandra.mjs start|stop|status --nodes 3   (a cluster: scripts/cassandra/cluster.mjs)
 //
 // The node keeps its data in a fresh temporary dir and is described by a state file
 // (<tmpdir>/omnibus-cassandra-<port>.json) holding its pid, so `stop` only ever ends the node
@@ -26,13 +27,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
-const CASSANDRA_VERSION = '5.0.8';
+export const CASSANDRA_VERSION = '5.0.8';
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.6.1';
 const HOST = '127.0.0.1';
-const SUPPORT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'cassandra');
-const DAEMON_CLASS = 'org.apache.cassandra.service.CassandraDaemon';
+export const SUPPORT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'cassandra');
+export const DAEMON_CLASS = 'org.apache.cassandra.service.CassandraDaemon';
 // Marks the JVM's command line with its run dir, so a recycled pid is never mistaken for ours.
-const RUN_DIR_PROPERTY = '-Domnibus.cassandra.run=';
+export const RUN_DIR_PROPERTY = '-Domnibus.cassandra.run=';
 // A first start on 2 cores takes 10-20 s; the margin covers a loaded CI machine.
 const START_TIMEOUT_MS = 180_000;
 // Cassandra drains (flushes memtables) on SIGTERM; a few seconds is normal.
@@ -96,7 +97,7 @@ async function javaFeatureVersion(java) {
 }
 
 // Cassandra 5.0 runs on Java 11 and 17 only; JDK 24+ cannot even install its security manager.
-async function findJava() {
+export async function findJava() {
   const override = process.env.JAVA17_HOME;
   if (override) {
     const java = join(override, 'bin', 'java');
@@ -138,7 +139,7 @@ function run(command, args) {
 }
 
 /** @param {string} dir */
-function jarsIn(dir) {
+export function jarsIn(dir) {
   return readdirSync(dir).filter((name) => name.endsWith('.jar'));
 }
 
@@ -147,7 +148,7 @@ function jarsIn(dir) {
  * cache so later starts need neither Maven nor the network.
  * @param {string} libDir @param {Log} log
  */
-async function ensureJars(libDir, log) {
+export async function ensureJars(libDir, log) {
   if (existsSync(join(libDir, `cassandra-all-${CASSANDRA_VERSION}.jar`))) return libDir;
 
   const began = Date.now();
@@ -195,7 +196,7 @@ async function ensureJars(libDir, log) {
 // Talking to a node
 
 /** @param {string} host @param {number} port */
-function portAnswers(host, port) {
+export function portAnswers(host, port) {
   return new Promise((resolvePromise) => {
     const socket = connect({ host, port, timeout: 3000 });
     const done = (/** @type {boolean} */ open) => { socket.destroy(); resolvePromise(open); };
@@ -255,7 +256,7 @@ async function commandLineOf(pid) {
 }
 
 /** Signals a process that may have exited since it was last seen alive. @param {number} pid @param {NodeJS.Signals} name */
-function sendSignal(pid, name) {
+export function sendSignal(pid, name) {
   try {
     process.kill(pid, name);
   } catch (error) {
@@ -264,7 +265,7 @@ function sendSignal(pid, name) {
 }
 
 /** Alive, and still the JVM we started (not a recycled pid, not a zombie). @param {RunState} state */
-async function isOurNode(state) {
+export async function isOurNode(state) {
   try {
     process.kill(state.pid, 0);
   } catch {
@@ -294,7 +295,7 @@ async function forget(statePath, state) {
  * under it, else its last lines.
  * @param {string} runDir
  */
-function logExcerpt(runDir) {
+export function logExcerpt(runDir) {
   let lines;
   try {
     lines = readFileSync(join(runDir, 'cassandra.log'), 'utf8').trimEnd().split('\n');
@@ -510,8 +511,55 @@ export async function cassandraStatus() {
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-/** @param {string | undefined} command */
-async function main(command) {
+/**
+ * `--nodes N` (or `--nodes=N`) among the arguments after the command; 1 when absent.
+ * @param {string[]} args
+ */
+function nodesOption(args) {
+  let value = '1';
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--nodes') value = args[++i] ?? '';
+    else if (arg.startsWith('--nodes=')) value = arg.slice('--nodes='.length);
+    else throw new Error(`unknown option ${arg}`);
+  }
+  const nodes = Number(value);
+  if (!/^\d+$/.test(value) || nodes < 1) throw new Error(`--nodes ${value} is not a node count`);
+  return nodes;
+}
+
+/** A cluster of several nodes: scripts/cassandra/cluster.mjs. @param {string | undefined} command @param {number} nodes */
+async function clusterMain(command, nodes) {
+  const log = (/** @type {string} */ line) => console.log(line);
+  const cluster = await import('./cassandra/cluster.mjs');
+  switch (command) {
+    case 'start':
+      await cluster.ensureCluster({ nodes, log });
+      return 0;
+    case 'stop':
+      await cluster.stopCluster({ log });
+      return 0;
+    case 'status': {
+      const status = await cluster.clusterStatus();
+      if (status.nodes.length === 0) {
+        console.log(`no cluster started by this script on port ${status.port}`);
+        return 3;
+      }
+      for (const node of status.nodes) {
+        console.log(`node ${node.index + 1} ${node.host}:${status.port} pid ${node.pid}: ${node.answers ? 'answers CQL' : node.alive ? 'running, not answering CQL' : 'not running'} (data in ${node.runDir})`);
+      }
+      return status.nodes.every((node) => node.answers) ? 0 : 3;
+    }
+    default:
+      console.error('usage: node scripts/cassandra.mjs start|stop|status [--nodes N]');
+      return 2;
+  }
+}
+
+/** @param {string | undefined} command @param {string[]} args */
+async function main(command, args) {
+  const nodes = nodesOption(args);
+  if (nodes > 1) return clusterMain(command, nodes);
   const log = (/** @type {string} */ line) => console.log(line);
   switch (command) {
     case 'start':
@@ -531,13 +579,13 @@ async function main(command) {
       return 3;
     }
     default:
-      console.error('usage: node scripts/cassandra.mjs start|stop|status');
+      console.error('usage: node scripts/cassandra.mjs start|stop|status [--nodes N]');
       return 2;
   }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv[2]).then(
+  main(process.argv[2], process.argv.slice(3)).then(
     (code) => { process.exitCode = code; },
     (error) => {
       console.error(`scripts/cassandra.mjs: ${error instanceof Error ? error.message : String(error)}`);

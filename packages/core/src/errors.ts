@@ -199,6 +199,13 @@ export const ERRORS = {
     message: '{problem}',
     description: 'Messages the store refuses (a shard outside the topic, a bad timestamp, an id twice): the bus checks first, so this is a bug.',
   },
+  OMNI_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'the store cannot serve this now ({reason}); nothing was acknowledged: retry after {seconds} s',
+    description:
+      'The CQL cluster could not reach the consistency level (nodes down or too slow, none reachable). The answer carries ' +
+      '`Retry-After`; a produce that gets it was not acknowledged and should be retried (with the same ids, where the producer chose them).',
+  },
   OMNI_ERR_STORE_CONTENDED: {
     status: 409,
     message: 'connector {connector} kept changing under us; its config was not written',

@@ -20,6 +20,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { coreError, toHttpError } from '../errors.ts';
+import { STORE_RETRY_AFTER_SECONDS, storeUnavailable } from '../store/cql-errors.ts';
 import { COMMIT_ID, KAFKA_CONNECT_API_VERSION, VERSION } from '../version.ts';
 import type { ListenerBinding } from './listeners.ts';
 import { LISTENER, requestGuardHook, valueNestedDeeperThan, type RequestGuardOptions } from './request-guards.ts';
@@ -115,6 +116,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.setErrorHandler((error, request, reply) => {
+    // The cluster short of replicas is no server error: the client is told to come back.
+    const unavailable = storeUnavailable(error) ?? storeUnavailable((error as { cause?: unknown }).cause);
+    if (unavailable) {
+      request.log.warn({ err: error, url: request.url }, 'store unavailable; answered 503');
+      const { status, body } = toHttpError(unavailable);
+      void reply.status(status).header('retry-after', String(STORE_RETRY_AFTER_SECONDS)).send(body);
+      return;
+    }
     const { status, body } = toHttpError(error);
     if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     void reply.status(status).send(body);

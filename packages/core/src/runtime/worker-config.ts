@@ -8,7 +8,7 @@ import { ConfigSpec, validators } from '@omnibus/sdk';
 
 export const workerConfigSpec = ConfigSpec.builder()
   .string('store', {
-    documentation: 'Where the bus and the control plane live: lmdb:<dir> (embedded) or cql://host1,host2:9042/keyspace?dc=<datacenter>.',
+    documentation: 'Where the bus and the control plane live: lmdb:<dir> (embedded) or cql://host1,host2:9042/keyspace?dc=<datacenter>[&replication=3&consistency=LOCAL_QUORUM&serial=LOCAL_SERIAL] (see store-url.md).',
     default: 'lmdb:.omnibus/data',
     importance: 'HIGH',
   })

@@ -34,7 +34,10 @@ export interface CqlStoreOptions {
   credentials?: { username: string; password: string };
   /** Consistency of plain reads and writes, by name (LOCAL_QUORUM, QUORUM, ONE…). */
   consistency: string;
-  /** Consistency of the Paxos phase of lightweight transactions: SERIAL or LOCAL_SERIAL. */
+  /**
+   * Consistency of the Paxos phase of lightweight transactions: SERIAL or LOCAL_SERIAL (the
+   * default on a replicated keyspace; SERIAL on one of a single replica).
+   */
   serialConsistency: string;
   /** The keyspace's replication map, as a CQL literal; used only when the keyspace is created. */
   replication: string;
@@ -45,7 +48,7 @@ const urlError = (url: string, problem: string): CoreError =>
   coreError('OMNI_ERR_STORE_URL_INVALID', {
     problem:
       `invalid CQL store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": ${problem} ` +
-      '(expected cql://host1,host2:9042/keyspace?dc=datacenter1[&user=…&password=…&consistency=LOCAL_QUORUM&serial=SERIAL&replication=3])',
+      '(expected cql://host1,host2:9042/keyspace?dc=datacenter1[&user=…&password=…&replication=3&consistency=LOCAL_QUORUM&serial=LOCAL_SERIAL])',
   });
 
 /** Parses `cql://[user:password@]host1,host2[:port]/keyspace?dc=…&…` into store options. */
@@ -78,7 +81,10 @@ export function parseCqlUrl(url: string): CqlStoreOptions {
 
   const consistency = (params.get('consistency') ?? 'LOCAL_QUORUM').toUpperCase();
   if (CONSISTENCIES[consistency] === undefined) throw urlError(url, `consistency must be one of ${Object.keys(CONSISTENCIES).join(', ')}`);
-  const serialConsistency = (params.get('serial') ?? 'SERIAL').toUpperCase();
+  const replication = parseReplication(url, params.get('replication'));
+  // On a replicated keyspace Paxos stays inside the local data center, as the writes' quorum
+  // does; a keyspace of one replica keeps SERIAL, as before replication could be chosen.
+  const serialConsistency = (params.get('serial') ?? (replication.factor > 1 ? 'LOCAL_SERIAL' : 'SERIAL')).toUpperCase();
   if (SERIAL_CONSISTENCIES[serialConsistency] === undefined) throw urlError(url, 'serial must be SERIAL or LOCAL_SERIAL');
 
   let username = params.get('user') ?? undefined;
@@ -98,15 +104,33 @@ export function parseCqlUrl(url: string): CqlStoreOptions {
     credentials: username !== undefined && password !== undefined ? { username, password } : undefined,
     consistency,
     serialConsistency,
-    replication: parseReplication(url, params.get('replication')),
+    replication: replication.cql,
   };
 }
 
-function parseReplication(url: string, value: string | null): string {
-  if (value === null) return "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-  if (/^\d+$/.test(value)) return `{'class': 'SimpleStrategy', 'replication_factor': ${Number(value)}}`;
-  // dc1:3,dc2:2 → NetworkTopologyStrategy
+const REPLICATION_FORMS = 'replication must be a factor from 1 to 99 (SimpleStrategy) or dc1:3,dc2:3 (NetworkTopologyStrategy)';
+
+/**
+ * `?replication=3` (SimpleStrategy) or `?replication=dc1:3,dc2:3` (NetworkTopologyStrategy) as a
+ * CQL map literal, and the largest factor in it (the one that says whether data is replicated).
+ */
+function parseReplication(url: string, value: string | null): { cql: string; factor: number } {
+  const factorOf = (digits: string): number => {
+    const factor = Number(digits);
+    if (!(factor >= 1 && factor <= 99)) throw urlError(url, REPLICATION_FORMS);
+    return factor;
+  };
+  if (value === null) return { cql: "{'class': 'SimpleStrategy', 'replication_factor': 1}", factor: 1 };
+  if (/^\d+$/.test(value)) {
+    const factor = factorOf(value);
+    return { cql: `{'class': 'SimpleStrategy', 'replication_factor': ${factor}}`, factor };
+  }
   const perDc = value.split(',').map((part) => /^([A-Za-z0-9_.-]+):(\d+)$/.exec(part.trim()));
-  if (perDc.some((part) => !part)) throw urlError(url, 'replication must be a number (SimpleStrategy) or dc1:3,dc2:3 (NetworkTopologyStrategy)');
-  return `{'class': 'NetworkTopologyStrategy', ${perDc.map((part) => `'${part![1]}': ${Number(part![2])}`).join(', ')}}`;
+  if (perDc.some((part) => !part)) throw urlError(url, REPLICATION_FORMS);
+  const entries = perDc.map((part) => [part![1]!, factorOf(part![2]!)] as const);
+  if (new Set(entries.map(([dc]) => dc)).size !== entries.length) throw urlError(url, 'replication names a data center twice');
+  return {
+    cql: `{'class': 'NetworkTopologyStrategy', ${entries.map(([dc, factor]) => `'${dc}': ${factor}`).join(', ')}}`,
+    factor: Math.max(...entries.map(([, factor]) => factor)),
+  };
 }
