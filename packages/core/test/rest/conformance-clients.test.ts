@@ -115,7 +115,8 @@ describe('active topics (KIP-558)', () => {
       await runner.start();
       await eventually(() => activeTopics(store, 'cdc'), (topics) => topics.length > 0, 'the source\'s active topics');
       expect(await activeTopics(store, 'cdc')).toEqual(['changes']);
-      // Kept apart from the connector's own offsets.
+      // Kept apart from the connector's own offsets (committed after the topic is recorded, so waited for).
+      await eventually(() => store.getSourceOffsets('cdc'), (offsets) => offsets.length > 0, "the source's offsets");
       expect(await store.getSourceOffsets('cdc')).toEqual([{ partition: { table: 't' }, offset: { position: 2 } }]);
     } finally {
       await runner.stop();
