@@ -54,7 +54,7 @@ const execFileAsync = promisify(execFile);
  */
 
 /** @param {string} name @param {number} fallback */
-function portFromEnv(name, fallback) {
+export function portFromEnv(name, fallback) {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const port = Number(raw);
@@ -275,8 +275,11 @@ export async function isOurNode(state) {
   return args.includes(DAEMON_CLASS) && args.includes(`${RUN_DIR_PROPERTY}${state.runDir}`);
 }
 
-/** @param {string} statePath @returns {Promise<RunState | undefined>} */
-async function readState(statePath) {
+/**
+ * A state file written by `start` (a node's, or a cluster's), or undefined when there is none.
+ * @template [T=RunState] @param {string} statePath @returns {Promise<T | undefined>}
+ */
+export async function readState(statePath) {
   try {
     return JSON.parse(await readFile(statePath, 'utf8'));
   } catch {

@@ -16,14 +16,14 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import {
   CASSANDRA_VERSION, DAEMON_CLASS, RUN_DIR_PROPERTY, SUPPORT_DIR,
-  ensureJars, findJava, isOurNode, jarsIn, logExcerpt, portAnswers, sendSignal,
+  ensureJars, findJava, isOurNode, jarsIn, logExcerpt, portAnswers, portFromEnv, readState, sendSignal,
 } from '../cassandra.mjs';
 
 const CLUSTER_NAME = 'omnibus-cluster';
@@ -38,15 +38,6 @@ const MAX_NODES = 9;
  * @typedef {import('./cluster.d.mts').ClusterNode} ClusterNode
  * @typedef {import('./cluster.d.mts').ClusterState} ClusterState
  */
-
-/** @param {string} name @param {number} fallback */
-function portFromEnv(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name}=${raw} is not a TCP port`);
-  return port;
-}
 
 export function clusterSettings() {
   const port = portFromEnv('OMNIBUS_CASSANDRA_PORT', 19042);
@@ -66,6 +57,9 @@ export function clusterSettings() {
 /** @param {number} index 0-based */
 const hostOf = (index) => `127.0.0.${index + 1}`;
 
+/** The cluster's state file: the single node's reader, typed for the cluster. @param {string} statePath @returns {Promise<ClusterState | undefined>} */
+const readClusterState = (statePath) => readState(statePath);
+
 /**
  * Evenly spaced Murmur3 tokens, one per node: each node owns a third of the ring, and no node
  * needs token allocation (which would make the joins sequential).
@@ -74,15 +68,6 @@ const hostOf = (index) => `127.0.0.${index + 1}`;
 function tokenOf(index, count) {
   const span = 2n ** 64n / BigInt(count);
   return String(-(2n ** 63n) + BigInt(index) * span);
-}
-
-/** @param {string} statePath @returns {Promise<ClusterState | undefined>} */
-async function readClusterState(statePath) {
-  try {
-    return JSON.parse(await readFile(statePath, 'utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 /** @param {string} statePath @param {ClusterState} state */
