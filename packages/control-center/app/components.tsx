@@ -105,6 +105,11 @@ export function formatTime(at: number): string {
   return `${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 23)}Z`;
 }
 
+/** How long a message has waited: ms under a second, then as an age. */
+export function formatWait(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatAge(ms);
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 0) return 'infinite';
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;

@@ -34,7 +34,7 @@ function Page(props: { path: string }) {
   if ((params = match('/connectors/:name/edit', path))) return <ConnectorFormPage path={path} name={params.name} />;
   if ((params = match('/connectors/:name', path))) return <ConnectorPage name={params.name!} />;
   if (match('/topics', path)) return <TopicsPage />;
-  if (match('/messages', path)) return <MessagePage />;
+  if (match('/messages', path)) return <MessagePage path={path} />;
   if ((params = match('/messages/:id', path))) return <MessagePage id={params.id} />;
   if (match('/groups', path)) return <GroupsPage />;
   if ((params = match('/groups/:group', path))) return <GroupsPage group={params.group} />;

@@ -134,11 +134,15 @@ export abstract class SinkShardReads extends SinkShardLeases {
     for (const { owned, pending } of inDoubt) owned.finish(pending);
   }
 
-  /** A paused task reads nothing, but its shards fill: their backlog is counted all the same. */
+  /**
+   * A paused task reads nothing, but its shards fill: their backlog is counted all the same,
+   * also on the shards whose leases it gave back when they went idle (counting reads positions
+   * only, which needs no lease).
+   */
   protected async countPausedBacklogs(): Promise<void> {
     const now = Date.now();
     try {
-      await Promise.all([...this.shards.values()].filter((s) => s.active).map((owned) => owned.consumer!.countBacklog(now, true)));
+      await Promise.all([...this.shards.values()].map((owned) => owned.consumer?.countBacklog(now, true)));
     } catch (error) {
       this.logger.debug({ err: error }, 'could not count the backlog of a paused task');
     }
@@ -147,8 +151,9 @@ export abstract class SinkShardReads extends SinkShardLeases {
   /** The backlog of each shard this task holds, for the lag metrics and the REST view. */
   protected *shardBacklogs(): Iterable<ShardBacklogReport> {
     for (const owned of this.shards.values()) {
-      if (!owned.active) continue;
-      const { waiting, oldestTs } = owned.consumer!.backlog();
+      // A shard without its lease has nothing read waiting; paused, what arrived is counted there too.
+      if (!owned.consumer || (!owned.active && !this.paused)) continue;
+      const { waiting, oldestTs } = owned.consumer.backlog();
       yield { connector: this.connector, task: this.spec.taskId, topic: owned.topic.name, shard: owned.shard, waiting, oldestTs };
     }
   }
