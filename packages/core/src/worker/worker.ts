@@ -19,6 +19,7 @@ import { templateRoutes } from '../rest/templates.ts';
 import { Templates } from '../transforms/templates/service.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
 import { listenerBindings } from '../rest/listeners.ts';
+import { corsSettings } from '../rest/request-guards.ts';
 import { loggersRoutes } from '../rest/loggers.ts';
 import { metricsRoutes } from '../rest/metrics-route.ts';
 import { openApiRoutes } from '../rest/openapi.ts';
@@ -129,7 +130,7 @@ export class Worker {
       listeners,
       guards: {
         allowedHosts: this.config['rest.allowed.hosts'],
-        allowedOrigins: this.config['rest.cors.allowed.origins'],
+        ...corsSettings(this.config),
         advertisedHost: advertised === undefined ? undefined : advertisedHost(advertised),
       },
       requestTimeoutMs: this.config['rest.request.timeout.ms'],
