@@ -206,3 +206,11 @@ export interface TopicBacklog {
   connectors: Array<{ name: string; waiting: number; oldest_waiting_ms: number; shards: BacklogShard[] }>;
   workers_unreachable: string[];
 }
+
+export interface ConnectorBacklogReport {
+  name: string;
+  waiting: number;
+  oldest_waiting_ms: number;
+  shards: BacklogShard[];
+  workers_unreachable: string[];
+}

@@ -37,6 +37,21 @@ export function State(props: { state: string }) {
   return <span class={`state ${STATE_CLASS[props.state] ?? ''}`}>{props.state}</span>;
 }
 
+/** A table's header row: one column heading per name. */
+export function ColumnHeads(props: { names: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {props.names.map((name) => (
+          <th key={name} scope="col">
+            {name}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function ErrorBox(props: { error: Error | undefined }) {
   if (!props.error) return null;
   return (

@@ -341,6 +341,35 @@ describe('the control center in Chromium', () => {
     await screenshot('live');
   });
 
+  it('is usable from the keyboard alone', async () => {
+    await page.goto(`${worker.url}/ui/`);
+    await page.getByRole('heading', { name: 'Cluster' }).waitFor(SEEN);
+    const focused = () => page.evaluate<string>("document.activeElement?.textContent?.trim() ?? ''");
+    // The first stop skips the navigation; Enter puts the focus on the page's content.
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    // Every page is a link in the navigation: Tab to one, Enter opens it.
+    await page.keyboard.press('Shift+Tab');
+    for (let i = 0; i < 10 && (await focused()) !== 'Message'; i++) await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Message');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Message' }).waitFor(SEEN);
+    // The focus moved to the page's content: the next stop is the id field; type, Enter, and the message is there.
+    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.name')).toBe('id');
+    await page.keyboard.type(messageId);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor(SEEN);
+  });
+
+  it("shows a sink connector's backlog on its page", async () => {
+    await page.goto(`${worker.url}/ui/connectors/orders-file`);
+    await expect.poll(() => page.getByTestId('backlog').textContent(), SEEN).toMatch(/^0 waiting/);
+  });
+
   it('fits a phone-width screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('navigation').getByRole('link', { name: 'Connectors' }).click();

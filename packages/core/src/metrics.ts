@@ -173,51 +173,36 @@ export class Metrics {
    * the oldest. Per worker: a connector's total over the cluster is the sum of its workers'.
    */
   private registerBacklogGauges(): void {
-    const shardLabels = ['connector', 'topic', 'shard'] as const;
-    // Each gauge asks the consumers itself: a walk over what they hold in memory.
-    const reading = () => ({ reports: this.backlog(), now: Date.now() });
-    new Gauge({
-      name: 'omnibus_sink_shard_waiting_messages',
-      help: 'Messages a sink connector has not finished on a shard it holds here: read and waiting, or not read yet',
-      labelNames: shardLabels,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const r of reading().reports) this.set({ connector: r.connector, topic: r.topic, shard: String(r.shard) }, r.waiting);
-      },
-    });
-    new Gauge({
-      name: 'omnibus_sink_shard_oldest_waiting_seconds',
-      help: 'Age of the oldest message a sink connector has not finished on a shard it holds here (0 when none waits)',
-      labelNames: shardLabels,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        const { reports, now } = reading();
-        for (const r of reports) this.set({ connector: r.connector, topic: r.topic, shard: String(r.shard) }, ageSeconds(r.oldestTs, now));
-      },
-    });
-    new Gauge({
-      name: 'omnibus_sink_waiting_messages',
-      help: 'Messages a sink connector has not finished, over the shards its tasks hold on this worker',
-      labelNames: ['connector'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [connector, { waiting }] of totalsByConnector(reading().reports)) this.set({ connector }, waiting);
-      },
-    });
-    new Gauge({
-      name: 'omnibus_sink_oldest_waiting_seconds',
-      help: 'Age of the oldest message a sink connector has not finished, over the shards its tasks hold on this worker (0 when none waits)',
-      labelNames: ['connector'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        const { reports, now } = reading();
-        for (const [connector, { oldestTs }] of totalsByConnector(reports)) this.set({ connector }, ageSeconds(oldestTs, now));
-      },
-    });
+    const backlog = () => this.backlog();
+    /** A gauge whose samples are computed at each scrape; each asks the consumers itself (a walk over what they hold in memory). */
+    const computed = <L extends string>(name: string, help: string, labelNames: readonly L[], samples: (reports: ShardBacklogReport[], now: number) => Array<[Record<L, string>, number]>) =>
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect(this: Gauge<L>) {
+          this.reset();
+          for (const [labels, value] of samples(backlog(), Date.now())) this.set(labels as Partial<Record<L, string | number>>, value);
+        },
+      });
+    const shardLabels = (r: ShardBacklogReport) => ({ connector: r.connector, topic: r.topic, shard: String(r.shard) });
+    const shardNames = ['connector', 'topic', 'shard'] as const;
+    computed('omnibus_sink_shard_waiting_messages', 'Messages a sink connector has not finished on a shard it holds here: read and waiting, or not read yet', shardNames, (reports) =>
+      reports.map((r) => [shardLabels(r), r.waiting]),
+    );
+    computed('omnibus_sink_shard_oldest_waiting_seconds', 'Age of the oldest message a sink connector has not finished on a shard it holds here (0 when none waits)', shardNames, (reports, now) =>
+      reports.map((r) => [shardLabels(r), ageSeconds(r.oldestTs, now)]),
+    );
+    computed('omnibus_sink_waiting_messages', 'Messages a sink connector has not finished, over the shards its tasks hold on this worker', ['connector'], (reports) =>
+      [...totalsByConnector(reports)].map(([connector, { waiting }]) => [{ connector }, waiting]),
+    );
+    computed(
+      'omnibus_sink_oldest_waiting_seconds',
+      'Age of the oldest message a sink connector has not finished, over the shards its tasks hold on this worker (0 when none waits)',
+      ['connector'],
+      (reports, now) => [...totalsByConnector(reports)].map(([connector, { oldestTs }]) => [{ connector }, ageSeconds(oldestTs, now)]),
+    );
   }
 
   /** Keeps a task's provider statuses and exports them (breaker state, records by provider). */

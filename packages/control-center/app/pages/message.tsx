@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { enc, get, type MessageReport, type Topic, type TopicMessages } from '../api.ts';
-import { ErrorBox, formatTime, Link, State } from '../components.tsx';
+import { ColumnHeads, ErrorBox, formatTime, Link, State } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 import { navigate, queryParam } from '../router.ts';
 
@@ -40,13 +40,7 @@ function KeyResults(props: { topic: string; keyValue: string }) {
       <ErrorBox error={route.error ?? results.error} />
       {results.data && (
         <table class="key-messages">
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Created</th>
-              <th scope="col">Value</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Id', 'Created', 'Value']} />
           <tbody>
             {results.data.messages.map((m) => (
               <tr key={m.id} data-message={m.id}>

@@ -1,5 +1,5 @@
 import { enc, get, type ConnectorsExpanded, type Topic, type TopicBacklog } from '../api.ts';
-import { ErrorBox, formatDuration, formatRate, formatTime, formatWait, Link } from '../components.tsx';
+import { ColumnHeads, ErrorBox, formatDuration, formatRate, formatTime, formatWait, Link } from '../components.tsx';
 import { useLoad, useMetricsHistory } from '../hooks.ts';
 import { rates, sumBy } from '../prometheus.ts';
 
@@ -18,14 +18,7 @@ function Backlog(props: { topic: string }) {
         </p>
       )}
       <table class="backlog">
-        <thead>
-          <tr>
-            <th scope="col">Connector</th>
-            <th scope="col">Waiting</th>
-            <th scope="col">Oldest waiting</th>
-            <th scope="col">Per shard (waiting · oldest)</th>
-          </tr>
-        </thead>
+        <ColumnHeads names={['Connector', 'Waiting', 'Oldest waiting', 'Per shard (waiting · oldest)']} />
         <tbody>
           {data.connectors.map((c) => (
             <tr key={c.name} data-connector={c.name}>

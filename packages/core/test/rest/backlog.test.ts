@@ -93,8 +93,8 @@ describe('the backlog of a sink connector', () => {
     }
     expect(perShard).toBe(20);
     expect(sample(text, `omnibus_sink_oldest_waiting_seconds{connector="${CONNECTOR}"}`)).toBeGreaterThan(0);
-    // The held batch was handed over: five first hand-offs observed.
-    expect(sample(text, `omnibus_sink_handoff_seconds_count{connector="${CONNECTOR}"}`)).toBe(5);
+    // The held batch was handed over (once its `sending` rows are written): five first hand-offs observed.
+    await eventually(async () => sample(await metricsText(), `omnibus_sink_handoff_seconds_count{connector="${CONNECTOR}"}`) === 5, 'five handed over', SEEN);
 
     const connector = await call(`/connectors/${CONNECTOR}/backlog`);
     expect(connector.status).toBe(200);
