@@ -191,3 +191,26 @@ export interface TopicMessages {
   messages: Array<MessageReport['message']>;
   next_since?: number;
 }
+
+export interface BacklogShard {
+  topic: string;
+  shard: number;
+  task: number | null;
+  worker_id: string | null;
+  waiting: number;
+  oldest_waiting_ms: number;
+}
+
+export interface TopicBacklog {
+  topic: string;
+  connectors: Array<{ name: string; waiting: number; oldest_waiting_ms: number; shards: BacklogShard[] }>;
+  workers_unreachable: string[];
+}
+
+export interface ConnectorBacklogReport {
+  name: string;
+  waiting: number;
+  oldest_waiting_ms: number;
+  shards: BacklogShard[];
+  workers_unreachable: string[];
+}

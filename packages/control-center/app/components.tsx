@@ -37,6 +37,21 @@ export function State(props: { state: string }) {
   return <span class={`state ${STATE_CLASS[props.state] ?? ''}`}>{props.state}</span>;
 }
 
+/** A table's header row: one column heading per name. */
+export function ColumnHeads(props: { names: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {props.names.map((name) => (
+          <th key={name} scope="col">
+            {name}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function ErrorBox(props: { error: Error | undefined }) {
   if (!props.error) return null;
   return (
@@ -103,6 +118,11 @@ export function formatRate(perSecond: number | undefined): string {
 export function formatTime(at: number): string {
   const d = new Date(at);
   return `${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 23)}Z`;
+}
+
+/** How long a message has waited: ms under a second, then as an age. */
+export function formatWait(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatAge(ms);
 }
 
 export function formatDuration(ms: number): string {

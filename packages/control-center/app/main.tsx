@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, checkCredentials, get, loadCredentials, saveCredentials, whenUnauthorized, type Credentials } from './api.ts';
 import { Link } from './components.tsx';
 import { match, usePath } from './router.ts';
@@ -34,7 +34,7 @@ function Page(props: { path: string }) {
   if ((params = match('/connectors/:name/edit', path))) return <ConnectorFormPage path={path} name={params.name} />;
   if ((params = match('/connectors/:name', path))) return <ConnectorPage name={params.name!} />;
   if (match('/topics', path)) return <TopicsPage />;
-  if (match('/messages', path)) return <MessagePage />;
+  if (match('/messages', path)) return <MessagePage path={path} />;
   if ((params = match('/messages/:id', path))) return <MessagePage id={params.id} />;
   if (match('/groups', path)) return <GroupsPage />;
   if ((params = match('/groups/:group', path))) return <GroupsPage group={params.group} />;
@@ -125,6 +125,12 @@ function App() {
   const [version, setVersion] = useState<string>();
   const [theme, setTheme] = useTheme();
   const path = usePath();
+  // After a move to another page, the keyboard carries on from its content, not from the link left behind.
+  const firstPath = useRef(true);
+  useEffect(() => {
+    if (firstPath.current) firstPath.current = false;
+    else document.getElementById('main')?.focus({ preventScroll: true });
+  }, [path]);
 
   const attempt = async (credentials: Credentials | undefined) => {
     try {

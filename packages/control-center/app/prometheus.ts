@@ -68,3 +68,37 @@ export function histogramMean(before: readonly Sample[], after: readonly Sample[
   if (count <= 0) return undefined;
   return (total(after, '_sum') - total(before, '_sum')) / count;
 }
+
+/**
+ * A quantile (0..1) of what a histogram observed between two readings, from its cumulative
+ * `_bucket` deltas summed over the series matching `where`, interpolated linearly inside the
+ * bucket it falls in (as Prometheus's histogram_quantile). Undefined when nothing was observed;
+ * the highest finite bound when it falls in the +Inf bucket.
+ */
+export function histogramQuantile(
+  before: readonly Sample[],
+  after: readonly Sample[],
+  name: string,
+  quantile: number,
+  where: Record<string, string> = {},
+): number | undefined {
+  const cumulative = (samples: readonly Sample[]) => sumBy(samples, `${name}_bucket`, 'le', where);
+  const earlier = cumulative(before);
+  const buckets = [...cumulative(after)]
+    .map(([le, count]) => ({ le: le === '+Inf' ? Infinity : Number(le), count: count - (earlier.get(le) ?? 0) }))
+    .sort((a, b) => a.le - b.le);
+  const total = buckets[buckets.length - 1]?.count ?? 0;
+  if (total <= 0) return undefined;
+  const rank = quantile * total;
+  let lowerBound = 0;
+  let lowerCount = 0;
+  for (const { le, count } of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return lowerBound;
+      return lowerBound + ((le - lowerBound) * (rank - lowerCount)) / Math.max(1, count - lowerCount);
+    }
+    lowerBound = le;
+    lowerCount = count;
+  }
+  return lowerBound;
+}

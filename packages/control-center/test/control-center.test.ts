@@ -4,12 +4,14 @@
  * a FileSink through the form generated from the plugin's config spec (seeing a validation error
  * on the right field first), sees it RUNNING, pauses and resumes it, finds a produced message by
  * id with its delivery, watches a group reach its total, browses a dead letter and
- * re-sends it, and checks that a stored secret never reaches the page.
+ * re-sends it, finds a key's messages, sees a paused connector's backlog on the Topics page,
+ * and checks that a stored secret never reaches the page.
  *
- * OMNIBUS_UI_SCREENSHOTS=<dir> saves a screenshot of each page there.
+ * Every run writes a screenshot of each page to screenshots/ (or OMNIBUS_UI_SCREENSHOTS=<dir>),
+ * named after the page: the README shows two of them (docs/).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +44,9 @@ function ensureBuilt(): void {
   execFileSync('pnpm', ['run', 'build'], { cwd: PACKAGE, stdio: 'pipe', timeout: 170_000, env: { ...process.env, NODE_ENV: 'production' } });
 }
 
-const SCREENSHOTS = process.env.OMNIBUS_UI_SCREENSHOTS;
+const SCREENSHOTS = process.env.OMNIBUS_UI_SCREENSHOTS || join(PACKAGE, 'screenshots');
+/** The pages every run must have photographed. */
+const PAGES = ['cluster', 'connectors', 'connector-form', 'connector', 'failed-connector', 'message', 'message-by-key', 'group', 'dead-letters', 'topics', 'cluster-dark', 'live', 'phone-connectors', 'phone-topics'];
 
 describe('the control center in Chromium', () => {
   let worker: WorkerProcess;
@@ -75,13 +79,16 @@ describe('the control center in Chromium', () => {
     expect((await api('POST', '/topics', { name: 'orders', shards: 4 })).status).toBe(201);
     // EmailSink's value schema applies to the topics it reads: its connectors get topics of their own.
     expect((await api('POST', '/topics', { name: 'mail-out', shards: 2 })).status).toBe(201);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    for (const name of PAGES) rmSync(join(SCREENSHOTS, `${name}.png`), { force: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     // A cold build and a cold worker start on a loaded machine, one after the other.
   }, 360_000);
 
   const screenshot = async (name: string) => {
-    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+    if (!PAGES.includes(name)) throw new Error(`screenshot ${name} is not in PAGES`);
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   };
 
   afterAll(async () => {
@@ -110,6 +117,7 @@ describe('the control center in Chromium', () => {
     await page.getByRole('heading', { name: 'Cluster' }).waitFor(SEEN);
     // The worker itself, from GET /workers, with its heartbeat.
     await expect.poll(() => page.locator(`tr[data-worker="${worker.id}"]`).textContent(), SEEN).toMatch(/\d+s ago/);
+    await screenshot('cluster');
     await page.getByRole('navigation').getByRole('link', { name: 'Connectors' }).click();
     await page.getByRole('heading', { name: 'Connectors' }).waitFor(SEEN);
     await page.getByText('No connectors.').waitFor(SEEN);
@@ -167,6 +175,8 @@ describe('the control center in Chromium', () => {
     await page.getByRole('button', { name: 'Yes, delete' }).click();
     await page.getByRole('heading', { name: 'Connectors' }).waitFor(SEEN);
     expect((await api('GET', '/connectors/broken-file')).status).toBe(404);
+    await page.locator('tr[data-connector="orders-file"]').waitFor(SEEN);
+    await screenshot('connectors');
   });
 
   it('finds a produced message by id, with its delivery and timeline', async () => {
@@ -183,6 +193,25 @@ describe('the control center in Chromium', () => {
     await page.getByRole('heading', { name: 'Timeline' }).waitFor(SEEN);
     expect(page.url()).toBe(`${worker.url}/ui/messages/${messageId}`);
     await screenshot('message');
+  });
+
+  it('finds the messages of a key on a topic, and opens one', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Message' }).click();
+    const form = page.getByRole('search', { name: 'By key' });
+    await form.getByLabel('Topic').selectOption('orders');
+    await form.getByLabel('Key').fill('customer-42');
+    await form.getByRole('button', { name: 'Find by key' }).click();
+    const row = page.locator(`tr[data-message="${messageId}"]`);
+    await row.waitFor(SEEN);
+    expect(await row.textContent()).toContain('"item":"tea"');
+    expect(await page.locator('table.key-messages tbody tr').count()).toBe(1);
+    // The shard the key routes to, as GET /topics/{t}/route says.
+    const route = (await api('GET', '/topics/orders/route?key=customer-42')).body as { shard: number };
+    await expect.poll(() => page.getByText(/^Shard \d+ \(token/).textContent(), SEEN).toContain(`Shard ${route.shard} `);
+    await screenshot('message-by-key');
+    await row.getByRole('link').click();
+    await page.waitForURL(`${worker.url}/ui/messages/${messageId}`, SEEN);
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor(SEEN);
   });
 
   it("watches a group's counts reach its total", async () => {
@@ -264,13 +293,26 @@ describe('the control center in Chromium', () => {
     expect(Object.keys(resent.message.headers).filter((h) => h.startsWith('omnibus.errors.'))).toEqual([]);
   });
 
-  it('shows topics with their shards, retention and readers', async () => {
+  it("shows topics with their shards, retention and readers, and a paused connector's backlog per shard", async () => {
+    expect((await api('PUT', '/connectors/orders-file/pause')).status).toBe(202);
+    await expect.poll(async () => ((await api('GET', '/connectors/orders-file/status')).body as { tasks: Array<{ state: string }> }).tasks.map((t) => t.state), SEEN).toEqual(['PAUSED', 'PAUSED']);
+    const waiting = Array.from({ length: 3 }, (_, i) => ({ key: `waiting-${i}`, value: { i } }));
+    expect((await api('POST', '/topics/orders/messages', { messages: waiting })).status).toBe(202);
     await page.getByRole('navigation').getByRole('link', { name: 'Topics' }).click();
     const orders = page.locator('article[data-topic="orders"]');
     await orders.waitFor(SEEN);
     expect(await orders.locator('dd').first().textContent()).toBe('4');
     await expect.poll(() => orders.textContent(), SEEN).toContain('orders-file');
+    const backlog = orders.locator('tr[data-connector="orders-file"]');
+    await expect.poll(() => backlog.getByTestId('waiting').textContent(), SEEN).toBe('3');
+    expect(await backlog.locator('[data-shard]').count()).toBe(4);
     await screenshot('topics');
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    await screenshot('phone-topics');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect((await api('PUT', '/connectors/orders-file/resume')).status).toBe(202);
+    await expect.poll(() => backlog.getByTestId('waiting').textContent(), SEEN).toBe('0');
   });
 
   it('switches to the dark theme', async () => {
@@ -288,7 +330,44 @@ describe('the control center in Chromium', () => {
     const produced = page.getByRole('figure').filter({ hasText: 'Produced, by topic' });
     // Two readings of /metrics make a line.
     await expect.poll(() => produced.locator('polyline').count(), SEEN).toBeGreaterThan(0);
+    // Messages handed over while the page reads /metrics draw the hand-off latency.
+    const handoff = page.getByRole('figure').filter({ hasText: 'Hand-off latency' });
+    await expect
+      .poll(async () => {
+        await api('POST', '/topics/orders/messages', { messages: [{ key: 'live', value: { at: Date.now() } }] });
+        return handoff.locator('polyline').count();
+      }, SEEN)
+      .toBeGreaterThan(0);
     await screenshot('live');
+  });
+
+  it('is usable from the keyboard alone', async () => {
+    await page.goto(`${worker.url}/ui/`);
+    await page.getByRole('heading', { name: 'Cluster' }).waitFor(SEEN);
+    const focused = () => page.evaluate<string>("document.activeElement?.textContent?.trim() ?? ''");
+    // The first stop skips the navigation; Enter puts the focus on the page's content.
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    // Every page is a link in the navigation: Tab to one, Enter opens it.
+    await page.keyboard.press('Shift+Tab');
+    for (let i = 0; i < 10 && (await focused()) !== 'Message'; i++) await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Message');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Message' }).waitFor(SEEN);
+    // The focus moved to the page's content: the next stop is the id field; type, Enter, and the message is there.
+    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.name')).toBe('id');
+    await page.keyboard.type(messageId);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor(SEEN);
+  });
+
+  it("shows a sink connector's backlog on its page", async () => {
+    await page.goto(`${worker.url}/ui/connectors/orders-file`);
+    await expect.poll(() => page.getByTestId('backlog').textContent(), SEEN).toMatch(/^0 waiting/);
   });
 
   it('fits a phone-width screen', async () => {
@@ -299,6 +378,10 @@ describe('the control center in Chromium', () => {
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
     await screenshot('phone-connectors');
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('photographed every page', () => {
+    for (const name of PAGES) expect(statSync(join(SCREENSHOTS, `${name}.png`)).size, name).toBeGreaterThan(1000);
   });
 
   it('wrote the delivered message to the FileSink file', () => {

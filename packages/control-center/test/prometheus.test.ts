@@ -1,6 +1,6 @@
 // The browser's reader of GET /metrics, against the text exposition format as prom-client writes it.
 import { describe, expect, it } from 'vitest';
-import { histogramMean, maxBy, parsePrometheus, rates, sumBy } from '../app/prometheus.ts';
+import { histogramMean, histogramQuantile, maxBy, parsePrometheus, rates, sumBy } from '../app/prometheus.ts';
 
 const EXPOSITION = `# HELP sent_total sent
 # TYPE sent_total counter
@@ -35,5 +35,23 @@ describe('parsePrometheus', () => {
     expect(histogramMean(before, after, 'h')).toBe(1);
     expect(histogramMean(after, after, 'h')).toBeUndefined();
     expect(maxBy(after, 'lag', 'c')).toEqual(new Map([['p', 9]]));
+  });
+
+  it('estimates a quantile from the bucket deltas of two readings, over every matching series', () => {
+    const reading = (fast: number, slow: number, inf: number) =>
+      parsePrometheus(
+        ['a', 'b']
+          .map((c) => `h_bucket{connector="${c}",le="0.1"} ${fast}\nh_bucket{connector="${c}",le="1"} ${slow}\nh_bucket{connector="${c}",le="+Inf"} ${inf}`)
+          .join('\n'),
+      );
+    const before = reading(10, 10, 10);
+    // Per series 90 more under 0.1 s, 10 between 0.1 and 1 s: 200 in all, 180 of them fast.
+    const after = reading(100, 110, 110);
+    expect(histogramQuantile(before, after, 'h', 0.5)).toBeCloseTo(0.1 * (100 / 180));
+    expect(histogramQuantile(before, after, 'h', 0.99)).toBeCloseTo(0.1 + 0.9 * (18 / 20));
+    expect(histogramQuantile(before, after, 'h', 0.5, { connector: 'a' })).toBeCloseTo(0.1 * (50 / 90));
+    expect(histogramQuantile(after, after, 'h', 0.5)).toBeUndefined();
+    // Beyond the last finite bound: that bound.
+    expect(histogramQuantile(reading(0, 0, 0), reading(0, 0, 4), 'h', 0.5)).toBe(1);
   });
 });

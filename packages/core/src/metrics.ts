@@ -26,6 +26,21 @@ export interface LmdbWriteStats {
   usedBytes: number;
 }
 
+/** What one shard of a sink task has waiting, as its consumer knows it (bus/shard-backlog.ts). */
+export interface ShardBacklogReport {
+  connector: string;
+  task: number;
+  topic: string;
+  shard: number;
+  /** Messages not finished: read and waiting, or not read yet. */
+  waiting: number;
+  /** Time (ms since the epoch) of the oldest of them; undefined when none waits. */
+  oldestTs: number | undefined;
+}
+
+/** The seconds since `ts`, 0 when nothing waits. */
+const ageSeconds = (ts: number | undefined, now: number) => (ts === undefined ? 0 : Math.max(0, now - ts) / 1000);
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -123,11 +138,71 @@ export class Metrics {
     labelNames: ['connector', 'provider', 'outcome'] as const,
     registers: [this.registry],
   });
+  /** Time from a message's produce to its first hand-off to a sink task (Kafka's end-to-end latency). */
+  readonly handoffLatency = new Histogram({
+    name: 'omnibus_sink_handoff_seconds',
+    help: 'Time from a message being accepted into the bus to its first hand-off to a sink task (produce → put), by connector',
+    labelNames: ['connector'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  /** The running sink tasks' shards, each giving its backlog on demand (at scrape, or for the REST view). */
+  private readonly backlogSources = new Set<() => Iterable<ShardBacklogReport>>();
   /** What each running sink task last reported about its providers: connector → task → statuses. */
   private readonly providers = new Map<string, Map<number, ProviderStatus[]>>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'omnibus_process_' });
+    this.registerBacklogGauges();
+  }
+
+  /** Adds a task's shards to the backlog figures; the returned function removes them (the task stopped). */
+  watchBacklog(source: () => Iterable<ShardBacklogReport>): () => void {
+    this.backlogSources.add(source);
+    return () => void this.backlogSources.delete(source);
+  }
+
+  /** The backlog of every shard held by a sink task of this worker, as its consumer knows it now. */
+  backlog(): ShardBacklogReport[] {
+    return [...this.backlogSources].flatMap((source) => [...source()]);
+  }
+
+  /**
+   * The lag an autoscaler scales on, per (connector, topic, shard) and per connector, from the
+   * consumers' own knowledge at each scrape (no store request): messages waiting and the age of
+   * the oldest. Per worker: a connector's total over the cluster is the sum of its workers'.
+   */
+  private registerBacklogGauges(): void {
+    const backlog = () => this.backlog();
+    /** A gauge whose samples are computed at each scrape; each asks the consumers itself (a walk over what they hold in memory). */
+    const computed = <L extends string>(name: string, help: string, labelNames: readonly L[], samples: (reports: ShardBacklogReport[], now: number) => Array<[Record<L, string>, number]>) =>
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect(this: Gauge<L>) {
+          this.reset();
+          for (const [labels, value] of samples(backlog(), Date.now())) this.set(labels as Partial<Record<L, string | number>>, value);
+        },
+      });
+    const shardLabels = (r: ShardBacklogReport) => ({ connector: r.connector, topic: r.topic, shard: String(r.shard) });
+    const shardNames = ['connector', 'topic', 'shard'] as const;
+    computed('omnibus_sink_shard_waiting_messages', 'Messages a sink connector has not finished on a shard it holds here: read and waiting, or not read yet', shardNames, (reports) =>
+      reports.map((r) => [shardLabels(r), r.waiting]),
+    );
+    computed('omnibus_sink_shard_oldest_waiting_seconds', 'Age of the oldest message a sink connector has not finished on a shard it holds here (0 when none waits)', shardNames, (reports, now) =>
+      reports.map((r) => [shardLabels(r), ageSeconds(r.oldestTs, now)]),
+    );
+    computed('omnibus_sink_waiting_messages', 'Messages a sink connector has not finished, over the shards its tasks hold on this worker', ['connector'], (reports) =>
+      [...totalsByConnector(reports)].map(([connector, { waiting }]) => [{ connector }, waiting]),
+    );
+    computed(
+      'omnibus_sink_oldest_waiting_seconds',
+      'Age of the oldest message a sink connector has not finished, over the shards its tasks hold on this worker (0 when none waits)',
+      ['connector'],
+      (reports, now) => [...totalsByConnector(reports)].map(([connector, { oldestTs }]) => [{ connector }, ageSeconds(oldestTs, now)]),
+    );
   }
 
   /** Keeps a task's provider statuses and exports them (breaker state, records by provider). */
@@ -206,4 +281,16 @@ export class Metrics {
       metric.set({ ...labels, state: s }, s === state ? 1 : 0);
     }
   }
+}
+
+/** Waiting messages and the oldest of them, per connector, over its shards. */
+export function totalsByConnector(reports: readonly ShardBacklogReport[]): Map<string, { waiting: number; oldestTs: number | undefined }> {
+  const totals = new Map<string, { waiting: number; oldestTs: number | undefined }>();
+  for (const r of reports) {
+    const total = totals.get(r.connector) ?? { waiting: 0, oldestTs: undefined };
+    total.waiting += r.waiting;
+    if (r.oldestTs !== undefined && (total.oldestTs === undefined || r.oldestTs < total.oldestTs)) total.oldestTs = r.oldestTs;
+    totals.set(r.connector, total);
+  }
+  return totals;
 }

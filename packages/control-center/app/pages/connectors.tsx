@@ -1,6 +1,6 @@
 import { Fragment } from 'preact';
-import { api, enc, get, type ConnectorInfo, type ConnectorsExpanded, type ConnectorStatus } from '../api.ts';
-import { ConfirmButton, ErrorBox, formatRate, Link, State } from '../components.tsx';
+import { api, enc, get, type ConnectorBacklogReport, type ConnectorInfo, type ConnectorsExpanded, type ConnectorStatus } from '../api.ts';
+import { ConfirmButton, ErrorBox, formatRate, formatWait, Link, State } from '../components.tsx';
 import { useLoad, useMetricsHistory, type MetricsReading } from '../hooks.ts';
 import { rates, sumBy } from '../prometheus.ts';
 import { navigate } from '../router.ts';
@@ -76,6 +76,25 @@ export function ConnectorsPage() {
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** What waits for a sink connector over the cluster (GET /connectors/{c}/backlog): the first thing to look at when it is behind. */
+function ConnectorBacklog(props: { name: string }) {
+  const backlog = useLoad(() => get<ConnectorBacklogReport>(`/connectors/${enc(props.name)}/backlog`), [props.name], 3000);
+  const busy = backlog.data?.shards.filter((s) => s.waiting > 0) ?? [];
+  return (
+    <>
+      <h2>Backlog</h2>
+      <ErrorBox error={backlog.error} />
+      {backlog.data && (
+        <p data-testid="backlog">
+          {backlog.data.waiting} waiting{backlog.data.waiting > 0 ? `, the oldest for ${formatWait(backlog.data.oldest_waiting_ms)}` : ''}
+          {busy.length > 0 && <> · {busy.map((s) => `${s.topic}/${s.shard}: ${s.waiting}`).join(', ')}</>}
+          {backlog.data.workers_unreachable.length > 0 && <span class="error"> · no answer from {backlog.data.workers_unreachable.join(', ')}</span>}
+        </p>
+      )}
+    </>
   );
 }
 
@@ -163,6 +182,7 @@ export function ConnectorPage(props: { name: string }) {
           ))}
         </tbody>
       </table>
+      {info.data?.type === 'sink' && <ConnectorBacklog name={props.name} />}
       <h2>Topics</h2>
       <p>{topics.data?.[props.name]?.topics.join(', ') || <span class="muted">none recorded yet</span>}</p>
       <h2>Config</h2>

@@ -1,6 +1,6 @@
 import { Chart, ErrorBox, type Series } from '../components.tsx';
 import { useMetricsHistory, type MetricsReading } from '../hooks.ts';
-import { histogramMean, maxBy, rates, sumBy } from '../prometheus.ts';
+import { histogramMean, histogramQuantile, maxBy, rates, sumBy } from '../prometheus.ts';
 
 /** One series per label value of a counter's rate, over the kept readings. */
 function rateSeries(readings: MetricsReading[], metric: string, by: string | undefined, label = (key: string) => key || 'all'): Series[] {
@@ -37,8 +37,22 @@ function meanSeries(readings: MetricsReading[], metric: string, name: string, wh
   return [{ name, points }];
 }
 
+/** Quantiles of a histogram (seconds) per interval between readings, in ms, over every series. */
+function quantileSeries(readings: MetricsReading[], metric: string, quantiles: readonly number[]): Series[] {
+  return quantiles.map((q) => {
+    const points: Array<[number, number]> = [];
+    for (let i = 1; i < readings.length; i++) {
+      const value = histogramQuantile(readings[i - 1]!.samples, readings[i]!.samples, metric, q);
+      if (value !== undefined) points.push([readings[i]!.at, value * 1000]);
+    }
+    return { name: `p${Math.round(q * 100)}`, points };
+  });
+}
+
 const perSecond = (v: number) => `${Number(v.toPrecision(3))}/s`;
 const millis = (v: number) => `${Number(v.toPrecision(3))} ms`;
+const seconds = (v: number) => `${Number(v.toPrecision(3))} s`;
+const count = (v: number) => String(Math.round(v));
 
 export function LivePage() {
   const { readings, error } = useMetricsHistory(2000, 150);
@@ -52,7 +66,9 @@ export function LivePage() {
         <Chart title="Sent by sink tasks, by connector" series={rateSeries(readings, 'omnibus_sink_records_sent_total', 'connector')} format={perSecond} />
         <Chart title="Failed for good, by connector" series={rateSeries(readings, 'omnibus_sink_records_failed_total', 'connector')} format={perSecond} />
         <Chart title="Retries scheduled, by connector" series={rateSeries(readings, 'omnibus_sink_records_retried_total', 'connector')} format={perSecond} />
-        <Chart title="Hand-off lag: worst consumer watermark behind now, by consumer" series={gaugeSeries(readings, 'omnibus_bus_lag_ms', 'consumer')} format={millis} />
+        <Chart title="Hand-off latency: produce → sink task, p50 and p99" series={quantileSeries(readings, 'omnibus_sink_handoff_seconds', [0.5, 0.99])} format={millis} />
+        <Chart title="Messages waiting, by connector" series={gaugeSeries(readings, 'omnibus_sink_waiting_messages', 'connector')} format={count} />
+        <Chart title="Oldest waiting message, by connector" series={gaugeSeries(readings, 'omnibus_sink_oldest_waiting_seconds', 'connector')} format={seconds} />
         <Chart title="Mean REST answer time" series={meanSeries(readings, 'omnibus_rest_request_duration_seconds', 'all routes')} format={millis} />
         <Chart title="Mean store operation time" series={meanSeries(readings, 'omnibus_store_operation_seconds', 'all operations')} format={millis} />
       </div>

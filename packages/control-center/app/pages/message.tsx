@@ -1,8 +1,109 @@
 import { useState } from 'preact/hooks';
-import { enc, get, type MessageReport } from '../api.ts';
-import { ErrorBox, formatTime, Link, State } from '../components.tsx';
+import { enc, get, type MessageReport, type Topic, type TopicMessages } from '../api.ts';
+import { ColumnHeads, ErrorBox, formatTime, Link, State } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
-import { navigate } from '../router.ts';
+import { navigate, queryParam } from '../router.ts';
+
+const preview = (value: unknown) => {
+  const text = JSON.stringify(value);
+  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
+};
+
+/** A key's messages on a topic (GET /topics/{t}/messages?key=, oldest first), with its shard; pages on with next_since. */
+function KeyResults(props: { topic: string; keyValue: string }) {
+  const { topic, keyValue } = props;
+  const [pages, setPages] = useState<number[]>([0]);
+  const route = useLoad(() => get<{ shard: number; token: string }>(`/topics/${enc(topic)}/route?key=${enc(keyValue)}`), [topic, keyValue]);
+  const results = useLoad(
+    async () => {
+      const all: TopicMessages['messages'] = [];
+      let next: number | undefined;
+      for (const since of pages) {
+        const page = await get<TopicMessages>(`/topics/${enc(topic)}/messages?key=${enc(keyValue)}&since=${since}&limit=50`);
+        for (const m of page.messages) if (!all.some((seen) => seen.id === m.id)) all.push(m);
+        next = page.next_since;
+      }
+      return { messages: all, next };
+    },
+    [topic, keyValue, pages.join(',')],
+  );
+  return (
+    <section aria-label="Messages of the key">
+      <h2>
+        Key <code>{keyValue}</code> on {topic}
+      </h2>
+      {route.data && (
+        <p class="muted">
+          Shard {route.data.shard} (token {route.data.token}): only that shard holds the key's messages, oldest first.
+        </p>
+      )}
+      <ErrorBox error={route.error ?? results.error} />
+      {results.data && (
+        <table class="key-messages">
+          <ColumnHeads names={['Id', 'Created', 'Value']} />
+          <tbody>
+            {results.data.messages.map((m) => (
+              <tr key={m.id} data-message={m.id}>
+                <td>
+                  <Link href={`/messages/${enc(m.id)}`}>{m.id}</Link>
+                </td>
+                <td>{formatTime(m.created_at)}</td>
+                <td>
+                  <code>{preview(m.value)}</code>
+                </td>
+              </tr>
+            ))}
+            {results.data.messages.length === 0 && (
+              <tr>
+                <td colSpan={3} class="muted">
+                  No message with this key is held (never produced, or past the topic's retention).
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      )}
+      {results.data?.next !== undefined && (
+        <button type="button" onClick={() => setPages([...pages, results.data!.next!])}>
+          More
+        </button>
+      )}
+    </section>
+  );
+}
+
+function KeyLookup(props: { topic?: string; keyValue?: string }) {
+  const topics = useLoad(() => get<Topic[]>('/topics'), []);
+  const [topic, setTopic] = useState(props.topic ?? '');
+  const [key, setKey] = useState(props.keyValue ?? '');
+  const chosen = topic || topics.data?.[0]?.name || '';
+  return (
+    <form
+      class="row"
+      role="search"
+      aria-label="By key"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (chosen && key) navigate(`/messages?topic=${enc(chosen)}&key=${enc(key)}`);
+      }}
+    >
+      <label>
+        Topic{' '}
+        <select name="topic" value={chosen} onChange={(e) => setTopic(e.currentTarget.value)}>
+          {topics.data?.map((t) => (
+            <option key={t.name} value={t.name}>
+              {t.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Key <input name="key" value={key} onInput={(e) => setKey(e.currentTarget.value)} size={30} spellcheck={false} />
+      </label>
+      <button type="submit">Find by key</button>
+    </form>
+  );
+}
 
 function errorText(error: MessageReport['deliveries'][number]['last_error']): string {
   if (!error) return '';
@@ -10,7 +111,9 @@ function errorText(error: MessageReport['deliveries'][number]['last_error']): st
   return [error.code, error.message].filter(Boolean).join(': ');
 }
 
-export function MessagePage(props: { id?: string }) {
+export function MessagePage(props: { id?: string; path?: string }) {
+  const byTopic = props.path ? queryParam(props.path, 'topic') : undefined;
+  const byKey = props.path ? queryParam(props.path, 'key') : undefined;
   const [id, setId] = useState(props.id ?? '');
   const report = useLoad(async () => (props.id ? get<MessageReport>(`/messages/${enc(props.id)}`) : undefined), [props.id], props.id ? 3000 : undefined);
   const data = report.data;
@@ -20,6 +123,7 @@ export function MessagePage(props: { id?: string }) {
       <form
         class="row"
         role="search"
+        aria-label="By id"
         onSubmit={(event) => {
           event.preventDefault();
           if (id.trim()) navigate(`/messages/${enc(id.trim())}`);
@@ -33,7 +137,9 @@ export function MessagePage(props: { id?: string }) {
           Look up
         </button>
       </form>
-      <p class="muted">The API finds messages by id (GET /messages/{'{id}'}); the id is in the produce answer and in every delivery's log line.</p>
+      <KeyLookup topic={byTopic} keyValue={byKey} />
+      <p class="muted">By id: the id is in the produce answer and in every delivery's log line. By key: the customer's address or number, as the producer keyed it.</p>
+      {byTopic && byKey && <KeyResults topic={byTopic} keyValue={byKey} />}
       {props.id && <ErrorBox error={report.error} />}
       {data && (
         <>

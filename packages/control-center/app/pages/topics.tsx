@@ -1,18 +1,53 @@
-import { get, type ConnectorsExpanded, type Topic } from '../api.ts';
-import { ErrorBox, formatAge, formatDuration, formatRate, formatTime, Link } from '../components.tsx';
+import { enc, get, type ConnectorsExpanded, type Topic, type TopicBacklog } from '../api.ts';
+import { ColumnHeads, ErrorBox, formatDuration, formatRate, formatTime, formatWait, Link } from '../components.tsx';
 import { useLoad, useMetricsHistory } from '../hooks.ts';
-import { rates, sumBy, type Sample } from '../prometheus.ts';
+import { rates, sumBy } from '../prometheus.ts';
 
-/** omnibus_bus_lag_ms of one topic: how far each consumer's watermark is behind now, per shard. */
-function lagOf(samples: readonly Sample[], topic: string): Map<string, Map<string, number>> {
-  const byConsumer = new Map<string, Map<string, number>>();
-  for (const s of samples) {
-    if (s.name !== 'omnibus_bus_lag_ms' || s.labels.topic !== topic) continue;
-    const consumer = s.labels.consumer ?? '';
-    if (!byConsumer.has(consumer)) byConsumer.set(consumer, new Map());
-    byConsumer.get(consumer)!.set(s.labels.shard ?? '', s.value);
-  }
-  return byConsumer;
+/** Each reading connector's backlog on the topic, per shard, from every worker (GET /topics/{t}/backlog). */
+function Backlog(props: { topic: string }) {
+  const backlog = useLoad(() => get<TopicBacklog>(`/topics/${enc(props.topic)}/backlog`), [props.topic], 3000);
+  const data = backlog.data;
+  if (!data) return <ErrorBox error={backlog.error} />;
+  if (data.connectors.length === 0) return <p class="muted">No sink connector reads this topic.</p>;
+  return (
+    <>
+      <ErrorBox error={backlog.error} />
+      {data.workers_unreachable.length > 0 && (
+        <p class="error" role="alert">
+          No answer from {data.workers_unreachable.join(', ')}: the shards they hold show 0.
+        </p>
+      )}
+      <table class="backlog">
+        <ColumnHeads names={['Connector', 'Waiting', 'Oldest waiting', 'Per shard (waiting · oldest)']} />
+        <tbody>
+          {data.connectors.map((c) => (
+            <tr key={c.name} data-connector={c.name}>
+              <td>
+                <Link href={`/connectors/${enc(c.name)}`}>{c.name}</Link>
+              </td>
+              <td data-testid="waiting">{c.waiting}</td>
+              <td>{formatWait(c.oldest_waiting_ms)}</td>
+              <td>
+                <div class="shards">
+                  {c.shards.map((s) => (
+                    <span
+                      key={s.shard}
+                      data-shard={s.shard}
+                      class={s.waiting > 0 ? 'busy' : ''}
+                      title={s.worker_id ? `shard ${s.shard}: task ${s.task} on ${s.worker_id}` : `shard ${s.shard}: held by no worker (nothing read waits)`}
+                    >
+                      {s.shard}: {s.waiting}
+                      {s.waiting > 0 ? ` · ${formatWait(s.oldest_waiting_ms)}` : ''}
+                    </span>
+                  ))}
+                </div>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
 }
 
 export function TopicsPage() {
@@ -32,12 +67,11 @@ export function TopicsPage() {
     <section>
       <h1>Topics</h1>
       <p class="muted">
-        In: messages accepted by this worker. Out: messages this worker's sink tasks sent. Lag: how far each consumer's watermark on a shard is behind now, i.e. the age of
-        the oldest message it may still have to read (tasks on this worker).
+        In: messages accepted by this worker. Out: messages this worker's sink tasks sent. Waiting: messages a connector has not finished (read and queued, being sent or
+        retried, or not read yet), over every worker of the cluster, with the age of the oldest.
       </p>
       <ErrorBox error={topics.error} />
       {topics.data?.map((topic) => {
-        const lag = last ? lagOf(last.samples, topic.name) : new Map<string, Map<string, number>>();
         const out = (readers.get(topic.name) ?? []).reduce((sum, c) => sum + (sent.get(c) ?? 0), 0);
         return (
           <article key={topic.name} class="topic" data-topic={topic.name}>
@@ -56,42 +90,13 @@ export function TopicsPage() {
               <dt>Read by</dt>
               <dd>
                 {(readers.get(topic.name) ?? []).map((c) => (
-                  <Link key={c} href={`/connectors/${encodeURIComponent(c)}`}>
+                  <Link key={c} href={`/connectors/${enc(c)}`}>
                     {c}{' '}
                   </Link>
                 ))}
               </dd>
             </dl>
-            {lag.size > 0 && (
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Consumer</th>
-                    <th scope="col">Worst shard lag</th>
-                    <th scope="col">Per shard</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {[...lag].map(([consumer, shards]) => (
-                    <tr key={consumer}>
-                      <td>{consumer}</td>
-                      <td>{formatAge(Math.max(...shards.values()))}</td>
-                      <td>
-                        <div class="shards">
-                          {[...shards]
-                            .sort((a, b) => Number(a[0]) - Number(b[0]))
-                            .map(([shard, ms]) => (
-                              <span key={shard} title={`shard ${shard}: ${ms} ms`}>
-                                {shard}: {formatAge(ms)}
-                              </span>
-                            ))}
-                        </div>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
+            <Backlog topic={topic.name} />
           </article>
         );
       })}

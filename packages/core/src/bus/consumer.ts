@@ -21,6 +21,7 @@
  * starts its new consumer group at the earliest offset.
  */
 import type { Logger } from '@omnibus/sdk';
+import { DEFAULT_SHARD_BACKLOG_OPTIONS, UnreadCount, type Backlog } from './shard-backlog.ts';
 import { HANDLED_STATES, positionOf, type Delivery, type Message, type MessagePosition, type Store, type Topic } from '../store/port.ts';
 
 export interface ConsumerOptions {
@@ -90,6 +91,8 @@ export interface ConsumerOptions {
   minReadAhead: number;
   /** Finished ids remembered per shard; beyond it the oldest are forgotten and looked up in the store instead. */
   handledCapacity: number;
+  /** Least time between two counts of a backlog's unread entries, for the lag metrics (ms; see shard-backlog.ts). */
+  backlogCountEveryMs: number;
 }
 
 export const DEFAULT_CONSUMER_OPTIONS: ConsumerOptions = {
@@ -119,6 +122,7 @@ export const DEFAULT_CONSUMER_OPTIONS: ConsumerOptions = {
   fetchLimit: 1000,
   minReadAhead: 64,
   handledCapacity: 200_000,
+  backlogCountEveryMs: DEFAULT_SHARD_BACKLOG_OPTIONS.countEveryMs,
 };
 
 /**
@@ -206,6 +210,8 @@ export class ShardConsumer {
   private lastReadAt = -Infinity;
   private idleMs: number;
   private openedAt = 0;
+  /** The entries past the read position of a consumer behind a backlog, counted for the lag metrics. */
+  private readonly unread: UnreadCount;
 
   constructor(
     private readonly store: Store,
@@ -218,6 +224,10 @@ export class ShardConsumer {
   ) {
     this.limit = options.fetchLimit;
     this.idleMs = options.pollMinMs;
+    this.unread = new UnreadCount((from, to, limit) => store.scanBuffer(topic.name, shard, from, to, limit), {
+      ...DEFAULT_SHARD_BACKLOG_OPTIONS,
+      countEveryMs: options.backlogCountEveryMs,
+    });
   }
 
   /**
@@ -343,6 +353,7 @@ export class ShardConsumer {
       if (m.createdAt < this.lookupBelowTs) needLookup.push(m);
     }
     if (unknown.length === 0) {
+      this.unread.afterHotRead(hot.full, this.readFrom, []);
       this.scheduleAfterRead(0, full, now);
       return [];
     }
@@ -362,6 +373,11 @@ export class ShardConsumer {
       if (by) discovered.late = by;
       found.push(discovered);
     }
+    this.unread.afterHotRead(
+      hot.full,
+      this.readFrom,
+      found.flatMap((d) => (d.late ? [] : [d.message.createdAt])),
+    );
     this.scheduleAfterRead(found.length, full, now);
     return found;
   }
@@ -405,6 +421,24 @@ export class ShardConsumer {
   /** The entry is not finished but will not be handled by this consumer (the task failed before sending it). */
   forget(id: string): void {
     this.tracked.delete(id);
+  }
+
+  /**
+   * What waits on this shard: the entries read and not finished, and those past the read
+   * position as last counted (see shard-backlog.ts). No store request.
+   */
+  backlog(): Backlog {
+    let oldestTs = this.unread.count > 0 ? this.readFrom : undefined;
+    for (const ts of this.tracked.values()) if (oldestTs === undefined || ts < oldestTs) oldestTs = ts;
+    return { waiting: this.tracked.size + this.unread.count, oldestTs };
+  }
+
+  /**
+   * Counts the entries that arrived past the read position of a consumer behind a backlog (or
+   * of a paused one, which reads nothing), at most every `backlogCountEveryMs`.
+   */
+  async countBacklog(now = Date.now(), paused = false): Promise<void> {
+    await this.unread.refresh(now, now - this.options.confidenceMs, this.readFrom, paused);
   }
 
   /** A local produce: poll soon (at once, unless the previous read was moments ago). */

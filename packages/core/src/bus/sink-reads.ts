@@ -4,6 +4,7 @@
  * is in doubt), and moving the watermarks.
  */
 import type { Counter } from 'prom-client';
+import type { ShardBacklogReport } from '../metrics.ts';
 import { positionOf } from '../store/port.ts';
 import type { Discovered, LateBy } from './consumer.ts';
 import { SinkShardLeases } from './sink-leases.ts';
@@ -133,6 +134,30 @@ export abstract class SinkShardReads extends SinkShardLeases {
     for (const { owned, pending } of inDoubt) owned.finish(pending);
   }
 
+  /**
+   * A paused task reads nothing, but its shards fill: their backlog is counted all the same,
+   * also on the shards whose leases it gave back when they went idle (counting reads positions
+   * only, which needs no lease).
+   */
+  protected async countPausedBacklogs(): Promise<void> {
+    const now = Date.now();
+    try {
+      await Promise.all([...this.shards.values()].map((owned) => owned.consumer?.countBacklog(now, true)));
+    } catch (error) {
+      this.logger.debug({ err: error }, 'could not count the backlog of a paused task');
+    }
+  }
+
+  /** The backlog of each shard this task holds, for the lag metrics and the REST view. */
+  protected *shardBacklogs(): Iterable<ShardBacklogReport> {
+    for (const owned of this.shards.values()) {
+      // A shard without its lease has nothing read waiting; paused, what arrived is counted there too.
+      if (!owned.consumer || (!owned.active && !this.paused)) continue;
+      const { waiting, oldestTs } = owned.consumer.backlog();
+      yield { connector: this.connector, task: this.spec.taskId, topic: owned.topic.name, shard: owned.shard, waiting, oldestTs };
+    }
+  }
+
   /** Watermarks are written only under the lease: another owner may be moving them. */
   protected async flushWatermarks(force: boolean): Promise<void> {
     const now = Date.now();
@@ -141,6 +166,7 @@ export abstract class SinkShardReads extends SinkShardLeases {
         .filter((s) => s.active)
         .map(async (owned) => {
           const lag = await owned.consumer!.flush(now, force);
+          await owned.consumer!.countBacklog(now);
           (owned.lag ??= this.deps.metrics.busLag.labels({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) })).set(lag);
         }),
     );

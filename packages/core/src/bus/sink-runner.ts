@@ -24,6 +24,7 @@
  * (sink-reads.ts), the outcomes of a batch (sink-outcomes.ts) and dead letters
  * (sink-dead-letters.ts).
  */
+import type { Histogram } from 'prom-client';
 import { isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
 import { ActiveTopicsRecorder } from './active-topics.ts';
 import { fullSpec, type CommonConnectorConfig } from './connector-config.ts';
@@ -57,6 +58,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   /** Outcomes of the last batch (all final), written together with the next batch's `sending` rows. */
   private deferred: Settlement | undefined;
   private readonly activeTopics: ActiveTopicsRecorder;
+  private unwatchBacklog: (() => void) | undefined;
+  private handoff!: Histogram.Internal<'connector'>;
 
   constructor(spec: SinkTaskSpec, deps: SinkRunnerDeps) {
     super(spec, deps);
@@ -75,6 +78,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       failed: metrics.recordsFailed.labels(labels),
       late: { recheck: metrics.lateEntries.labels({ ...labels, by: 'recheck' }), sweep: metrics.lateEntries.labels({ ...labels, by: 'sweep' }) },
     };
+    this.handoff = metrics.handoffLatency.labels(labels);
     const taskConfig = this.spec.connector.config.parse(this.spec.config);
     // Kafka's transforms/predicates keys: a record the chain drops is settled `filtered`.
     const chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG);
@@ -101,6 +105,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       await this.shutdown();
       throw error;
     }
+    this.unwatchBacklog = metrics.watchBacklog(() => this.shardBacklogs());
     this.scheduleLeases();
     this.loop = this.run();
   }
@@ -110,6 +115,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     let storeBackoff = 0;
     while (!this.stopping) {
       if (this.paused) {
+        await this.countPausedBacklogs();
         await this.sleeper.sleep(1000);
         continue;
       }
@@ -254,6 +260,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
 
     const records: SinkRecord[] = batch.map(({ pending }) => toRecord(pending.message, pending.attempts + 1));
     this.counters.read.inc(records.length);
+    for (const { pending } of batch) if (pending.attempts === 0) this.handoff.observe((now - pending.message.createdAt) / 1000);
     await this.activeTopics.used(batch.map(({ pending }) => pending.message.topic));
     let outcomes: ChainedOutcome[];
     try {
@@ -364,6 +371,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   }
 
   protected async releaseAll(): Promise<void> {
+    this.unwatchBacklog?.();
+    this.unwatchBacklog = undefined;
     await this.leaseWork;
     try {
       await this.writeDeferred();

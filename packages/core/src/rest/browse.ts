@@ -1,12 +1,14 @@
 /**
  * Read-only views an operator needs that Kafka Connect's API has no place for: the live workers
  * of the cluster with their heartbeats (`GET /workers`), and a topic's messages in time order
- * (`GET /topics/{topic}/messages`), which is how a dead-letter topic is browsed. Behind
+ * (`GET /topics/{topic}/messages`), which is how a dead-letter topic is browsed, or one key's
+ * messages (`?key=`: the key's shard only). Behind
  * control-plane auth like every other route; nothing here writes.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { coreError } from '../errors.ts';
-import type { Message, Store } from '../store/port.ts';
+import { routeKey } from '../bus/shard.ts';
+import type { Message, Store, Topic } from '../store/port.ts';
 import { messageView } from './data-plane.ts';
 
 export interface BrowseRoutesDeps {
@@ -17,6 +19,9 @@ export interface BrowseRoutesDeps {
 
 export const BROWSE_DEFAULT_LIMIT = 100;
 export const BROWSE_MAX_LIMIT = 500;
+/** Messages read per page when looking for a key's, and at most per request. */
+const KEY_SCAN_PAGE = 1000;
+const KEY_SCAN_LIMIT = 20_000;
 /** Shards read at once when a page spans a topic's shards. */
 const SHARD_READS_IN_FLIGHT = 8;
 
@@ -31,6 +36,32 @@ function integerParam(value: unknown, name: string, fallback: number, min: numbe
 export function browseRoutes(deps: BrowseRoutesDeps): FastifyPluginAsync {
   const { store } = deps;
   const now = deps.now ?? Date.now;
+
+  /**
+   * A key's messages: only its shard is read (routeKey), in pages, at most KEY_SCAN_LIMIT
+   * messages per request however few match; `next_since` goes on from where the scan stopped.
+   */
+  const messagesOfKey = async (topic: Topic, key: string, since: number, limit: number) => {
+    const { shard } = routeKey(key, topic.shards);
+    const found: Message[] = [];
+    let from = since;
+    let scanned = 0;
+    let more = false;
+    while (found.length < limit) {
+      const page = await store.readBuffer(topic.name, shard, from, Number.MAX_SAFE_INTEGER, KEY_SCAN_PAGE);
+      const seen = new Set(found.map((m) => m.id));
+      for (const m of page) if (m.key === key && !seen.has(m.id) && found.length < limit) found.push(m);
+      scanned += page.length;
+      more = page.length === KEY_SCAN_PAGE;
+      if (!more) break;
+      const lastTs = page[page.length - 1]!.createdAt;
+      // Pages go on from the last message's time, inclusive: a page all of one millisecond cannot move on.
+      if (lastTs === from || scanned >= KEY_SCAN_LIMIT) break;
+      from = lastTs;
+    }
+    const last = found.length === limit ? found[found.length - 1]!.createdAt : from;
+    return { messages: found.map(messageView), ...(more || found.length === limit ? { next_since: last } : {}) };
+  };
 
   return async (app) => {
     app.get('/workers', async () => {
@@ -48,11 +79,16 @@ export function browseRoutes(deps: BrowseRoutesDeps): FastifyPluginAsync {
       return { workers };
     });
 
-    app.get<{ Params: { topic: string }; Querystring: { since?: string; limit?: string } }>('/topics/:topic/messages', async (request) => {
+    app.get<{ Params: { topic: string }; Querystring: { since?: string; limit?: string; key?: string | string[] } }>('/topics/:topic/messages', async (request) => {
       const topic = await store.getTopic(request.params.topic);
       if (!topic) throw coreError('OMNI_ERR_BUS_TOPIC_NOT_FOUND', { topic: request.params.topic });
       const since = integerParam(request.query.since, 'since', 0, 0, Number.MAX_SAFE_INTEGER);
       const limit = integerParam(request.query.limit, 'limit', BROWSE_DEFAULT_LIMIT, 1, BROWSE_MAX_LIMIT);
+      const key = request.query.key;
+      if (key !== undefined) {
+        if (typeof key !== 'string' || key.length === 0) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'key must be one non-empty value' });
+        return messagesOfKey(topic, key, since, limit);
+      }
       const perShard: Message[][] = new Array(topic.shards);
       let next = 0;
       const reader = async () => {

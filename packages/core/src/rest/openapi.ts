@@ -721,8 +721,9 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
         TOPIC,
         queryParam('since', { ...INT64, minimum: 0, default: 0 }, 'Oldest creation time (ms since the epoch), inclusive.'),
         queryParam('limit', { type: 'integer', minimum: 1, maximum: 500, default: 100 }, 'Most messages in the page.'),
+        queryParam('key', { type: 'string', minLength: 1 }, "Only this key's messages (its shard is read, at most 20,000 messages per request; next_since goes on)."),
       ],
-      responses: { '200': json(ref('TopicMessages'), 'A page of messages.'), '400': failure('A bad since or limit.'), '404': failure('No such topic.') },
+      responses: { '200': json(ref('TopicMessages'), 'A page of messages.'), '400': failure('A bad since, limit or key.'), '404': failure('No such topic.') },
     }),
     post: protectedOp({
       operationId: 'produceMessages',
@@ -920,6 +921,62 @@ const otherPaths: Record<string, Record<string, Operation>> = {
   },
 };
 
+// ---- backlog: what waits per connector, topic and shard (rest/backlog.ts) -----------------------
+
+const backlogFigures = {
+  waiting: { type: 'integer', description: 'Messages not finished: read and waiting, or not read yet.' },
+  oldest_waiting_ms: { ...INT64, description: 'Age of the oldest of them (ms); 0 when none waits.' },
+} as const;
+schemas.BacklogShard = object({
+  topic: STRING,
+  shard: { type: 'integer' },
+  task: { ...nullable({ type: 'integer' }), description: 'The task holding the shard; null when no live worker holds it (nothing read waits there).' },
+  worker_id: nullable(STRING),
+  ...backlogFigures,
+});
+const UNREACHABLE = { ...arrayOf(STRING), description: 'Workers that did not answer in time: their shards show 0.' };
+schemas.ConnectorBacklog = object({ name: STRING, ...backlogFigures, shards: arrayOf(ref('BacklogShard')), workers_unreachable: UNREACHABLE });
+schemas.TopicBacklog = object({
+  topic: STRING,
+  connectors: arrayOf(object({ name: STRING, ...backlogFigures, shards: arrayOf(ref('BacklogShard')) })),
+  workers_unreachable: UNREACHABLE,
+});
+schemas.WorkerBacklog = object({
+  worker_id: STRING,
+  shards: arrayOf(
+    object({ connector: STRING, task: { type: 'integer' }, topic: STRING, shard: { type: 'integer' }, waiting: { type: 'integer' }, oldest_ts: nullable(INT64) }),
+  ),
+});
+
+const backlogPaths: Record<string, Record<string, Operation>> = {
+  '/connectors/{connector}/backlog': {
+    get: protectedOp({
+      operationId: 'connectorBacklog',
+      tags: ['bus'],
+      summary: "A sink connector's messages waiting and the age of the oldest, per shard and in total, over the cluster",
+      parameters: [CONNECTOR],
+      responses: { '200': json(ref('ConnectorBacklog'), 'From every live worker.'), '404': failure('No such connector.') },
+    }),
+  },
+  '/topics/{topic}/backlog': {
+    get: protectedOp({
+      operationId: 'topicBacklog',
+      tags: ['bus'],
+      summary: "Each sink connector's messages waiting on a topic and the age of the oldest, per shard and in total",
+      parameters: [TOPIC],
+      responses: { '200': json(ref('TopicBacklog'), 'From every live worker.'), '404': failure('No such topic.') },
+    }),
+  },
+  '/internal/backlog': {
+    get: protectedOp({
+      operationId: 'workerBacklog',
+      tags: ['internal'],
+      summary: 'The backlog of the shards the sink tasks of this worker hold (the other workers gather it)',
+      responses: { '200': json(ref('WorkerBacklog'), "This worker's shards.") },
+    }),
+  },
+};
+
 /** The document; a fresh copy each call, so callers may change theirs. */
 export function openApiDocument(): Record<string, unknown> {
   return structuredClone({
@@ -947,7 +1004,7 @@ export function openApiDocument(): Record<string, unknown> {
     ],
     // Applies only when rest.auth.bearer.tokens or rest.auth.basic.users is set.
     security: [{ bearerAuth: [] }, { basicAuth: [] }],
-    paths: { ...connectorsPaths, ...dataPlanePaths, ...otherPaths },
+    paths: { ...connectorsPaths, ...dataPlanePaths, ...otherPaths, ...backlogPaths },
     components: {
       schemas,
       securitySchemes: {

@@ -13,7 +13,11 @@
  *   (403) unless its origin is in `rest.cors.allowed.origins`. Requests without either header
  *   come from programs, not pages (browsers always send Origin on such requests), and pass.
  *   `/hooks/*` is called by providers' servers and is exempt (each call is signed).
- * - **CORS** is off (no Access-Control-* header) unless `rest.cors.allowed.origins` is set.
+ * - **CORS** is off (no Access-Control-* header) unless `rest.cors.allowed.origins` or Kafka's
+ *   `access.control.allow.origin` is set. An allowed origin may use the methods
+ *   `access.control.allow.methods` names (its preflight says so, and the origin check holds a
+ *   request of another method to the cross-site rule), by default every method for
+ *   `rest.cors.allowed.origins` and Kafka's GET, POST and HEAD for `access.control.allow.origin`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DEFAULT_LISTENER, isLoopbackAddress, type Listener } from './listeners.ts';
@@ -25,6 +29,34 @@ export interface RequestGuardOptions {
   allowedOrigins: readonly string[];
   /** The host of `rest.advertised.url`, which peers and operators use. */
   advertisedHost?: string | undefined;
+  /** Methods allowed origins may use (upper case); every method of the API when absent. */
+  allowedMethods?: readonly string[];
+}
+
+/** Kafka's default Access-Control-Allow-Methods (Jetty's CrossOriginFilter). */
+export const KAFKA_CORS_METHODS = ['GET', 'POST', 'HEAD'] as const;
+
+const commaList = (text: string) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+/**
+ * The allowed origins and methods of a worker's settings: `rest.cors.allowed.origins` and
+ * Kafka's `access.control.allow.origin` together, and `access.control.allow.methods` (empty:
+ * every method when `rest.cors.allowed.origins` names origins, else Kafka's default).
+ */
+export function corsSettings(config: {
+  'rest.cors.allowed.origins': readonly string[];
+  'access.control.allow.origin': string;
+  'access.control.allow.methods': string;
+}): Pick<RequestGuardOptions, 'allowedOrigins' | 'allowedMethods'> {
+  const allowedOrigins = [...config['rest.cors.allowed.origins'], ...commaList(config['access.control.allow.origin'])];
+  const methods = commaList(config['access.control.allow.methods']).map((m) => m.toUpperCase());
+  if (methods.length > 0) return { allowedOrigins, allowedMethods: [...new Set(methods)] };
+  if (config['rest.cors.allowed.origins'].length > 0) return { allowedOrigins };
+  return { allowedOrigins, allowedMethods: KAFKA_CORS_METHODS };
 }
 
 /** Set on the raw request by the server it came through. */
@@ -33,7 +65,7 @@ type TaggedRequest = { [LISTENER]?: Listener };
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const HOST_HEADER = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::\d{1,5})?$/;
-const CORS_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const CORS_HEADERS = 'authorization, content-type';
 
 /** A Host header's name, normalised as a browser's URL parser does (lower case, IPv4 and IPv6 canonical forms, no trailing dot). */
@@ -72,6 +104,8 @@ export function requestGuardHook(options: RequestGuardOptions, firstListener: Li
   const anyOrigin = options.allowedOrigins.includes('*');
   const allowedOrigins = new Set(options.allowedOrigins.flatMap((origin) => normalOrigin(origin.trim()) ?? []));
   const corsEnabled = anyOrigin || allowedOrigins.size > 0;
+  const allowedMethods = new Set(options.allowedMethods ?? CORS_METHODS);
+  const methodsHeader = [...allowedMethods].join(', ');
 
   const hostAllowed = (listener: Listener, header: string | undefined): boolean => {
     if (!listener.loopback && allowedHosts.size === 0) return true;
@@ -123,7 +157,7 @@ export function requestGuardHook(options: RequestGuardOptions, firstListener: Li
       if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
         await reply
           .status(204)
-          .header('access-control-allow-methods', CORS_METHODS)
+          .header('access-control-allow-methods', methodsHeader)
           .header('access-control-allow-headers', CORS_HEADERS)
           .header('access-control-max-age', '600')
           .send();
@@ -131,7 +165,8 @@ export function requestGuardHook(options: RequestGuardOptions, firstListener: Li
       }
     }
 
-    if (!STATE_CHANGING.has(request.method) || allowedOrigin) return;
+    // An allowed origin writes only with the methods it is allowed; any other is judged as any page's.
+    if (!STATE_CHANGING.has(request.method) || (allowedOrigin && allowedMethods.has(request.method))) return;
     if (request.routeOptions.url?.startsWith('/hooks/')) return;
     const site = request.headers['sec-fetch-site'];
     const crossSite = site === 'cross-site' || site === 'same-site';
@@ -141,7 +176,9 @@ export function requestGuardHook(options: RequestGuardOptions, firstListener: Li
         reply,
         403,
         `Cross-origin ${request.method} refused: requests from ${from} may not change anything here; ` +
-          'add the origin to rest.cors.allowed.origins to allow it',
+          (allowedOrigin
+            ? `add ${request.method} to access.control.allow.methods to allow it`
+            : 'add the origin to rest.cors.allowed.origins (or access.control.allow.origin) to allow it'),
       );
     }
   };

@@ -6,6 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { ConfigSpec, validators } from '@omnibus/sdk';
 
+const CORS_METHOD = '(?:GET|HEAD|POST|PUT|PATCH|DELETE)';
+const CORS_METHOD_LIST = new RegExp(`^\\s*(?:${CORS_METHOD}(?:\\s*,\\s*${CORS_METHOD})*)?\\s*$`, 'i');
+
 export const workerConfigSpec = ConfigSpec.builder()
   .string('store', {
     documentation: 'Where the bus and the control plane live: lmdb:<dir> (embedded) or cql://host1,host2:9042/keyspace?dc=<datacenter>[&replication=3&consistency=LOCAL_QUORUM&serial=LOCAL_SERIAL] (see store-url.md).',
@@ -72,6 +75,23 @@ export const workerConfigSpec = ConfigSpec.builder()
       '"*" allows every origin except "null" (not recommended: it turns the cross-site request check off).',
     default: [],
     importance: 'MEDIUM',
+  })
+  // Kafka Connect's own CORS keys, so that a Kafka Connect UI pointed at a worker works as it does against Kafka.
+  .string('access.control.allow.origin', {
+    documentation:
+      'Kafka Connect\'s CORS setting: origins (comma-separated scheme://host[:port], or "*") whose web pages may call the REST ' +
+      'API, added to rest.cors.allowed.origins. Empty (the default): none.',
+    default: '',
+    importance: 'LOW',
+  })
+  .string('access.control.allow.methods', {
+    documentation:
+      'Kafka Connect\'s CORS setting: the methods (comma-separated) cross-origin pages may use, in Access-Control-Allow-Methods ' +
+      'and for their state-changing requests. Empty: GET, POST and HEAD (Kafka\'s default) when only access.control.allow.origin ' +
+      'names origins, every method of the API when rest.cors.allowed.origins does.',
+    default: '',
+    importance: 'LOW',
+    validator: validators.pattern(CORS_METHOD_LIST, 'a comma-separated list of GET, HEAD, POST, PUT, PATCH, DELETE'),
   })
   .boolean('rest.auth.none', {
     documentation:

@@ -10,13 +10,16 @@ import type { DependencyContainer } from 'tsyringe';
 import type { PeerWake } from '../bus/peer-wake.ts';
 import { createWorkerContainer, TOKENS } from './di.ts';
 import { authConfigFrom, authEnabled, authPlugin } from '../rest/auth.ts';
+import { backlogRoutes } from '../rest/backlog.ts';
 import { browseRoutes } from '../rest/browse.ts';
+import { peerAuthorization } from '../bus/peer-wake.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
 import { templateRoutes } from '../rest/templates.ts';
 import { Templates } from '../transforms/templates/service.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
 import { listenerBindings } from '../rest/listeners.ts';
+import { corsSettings } from '../rest/request-guards.ts';
 import { loggersRoutes } from '../rest/loggers.ts';
 import { metricsRoutes } from '../rest/metrics-route.ts';
 import { openApiRoutes } from '../rest/openapi.ts';
@@ -119,13 +122,15 @@ export class Worker {
     const templates = new Templates(store);
 
     const advertised = this.config['rest.advertised.url'];
+    // What this worker shows its peers when it asks them for their part of a view.
+    const peerCredential = peerAuthorization(auth);
     this.server = await buildServer({
       logger: this.logger,
       bodyLimit: this.config['rest.body.limit.bytes'],
       listeners,
       guards: {
         allowedHosts: this.config['rest.allowed.hosts'],
-        allowedOrigins: this.config['rest.cors.allowed.origins'],
+        ...corsSettings(this.config),
         advertisedHost: advertised === undefined ? undefined : advertisedHost(advertised),
       },
       requestTimeoutMs: this.config['rest.request.timeout.ms'],
@@ -159,6 +164,13 @@ export class Worker {
         metricsRoutes({ metrics }),
         loggersRoutes({ loggers }),
         browseRoutes({ store }),
+        backlogRoutes({
+          store,
+          local: () => metrics.backlog(),
+          selfId: () => c.resolve(TOKENS.identity).id,
+          members: () => c.resolve(TOKENS.membership).members,
+          ...(peerCredential ? { authorization: peerCredential } : {}),
+        }),
       ],
     });
     this.urls = await listen(this.server);

@@ -57,6 +57,30 @@ describe('GET /topics/{topic}/messages', () => {
     expect(all.body.next_since).toBeUndefined();
   });
 
+  it("finds a key's messages, reading only its shard, and pages on", async () => {
+    expect((await call('POST', '/topics', { name: 'keyed', shards: 4 })).status).toBe(201);
+    const mine: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const produced = await call('POST', '/topics/keyed/messages', {
+        messages: [
+          { key: 'customer-42', value: { i } },
+          { key: `other-${i}`, value: { i } },
+        ],
+      });
+      mine.push((produced.body.messages as Array<{ id: string }>)[0]!.id);
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    const { status, body } = await call('GET', '/topics/keyed/messages?key=customer-42');
+    expect(status).toBe(200);
+    expect((body.messages as Array<{ id: string; key: string }>).map((m) => m.id)).toEqual(mine);
+    expect(body.next_since).toBeUndefined();
+    const page = await call('GET', '/topics/keyed/messages?key=customer-42&limit=2');
+    expect((page.body.messages as Array<{ id: string }>).map((m) => m.id)).toEqual(mine.slice(0, 2));
+    expect(page.body.next_since).toBeTypeOf('number');
+    expect((await call('GET', '/topics/keyed/messages?key=nobody')).body.messages).toEqual([]);
+    expect((await call('GET', '/topics/keyed/messages?key=')).status).toBe(400);
+  });
+
   it('answers 404 for an unknown topic and 400 for bad paging', async () => {
     expect((await call('GET', '/topics/nope/messages')).status).toBe(404);
     expect((await call('GET', '/topics/letters/messages?limit=0')).status).toBe(400);

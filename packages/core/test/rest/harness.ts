@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '../../src/logging.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { authPlugin, type AuthConfig } from '../../src/rest/auth.ts';
+import { backlogRoutes } from '../../src/rest/backlog.ts';
 import { browseRoutes } from '../../src/rest/browse.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { controlPlaneRoutes } from '../../src/rest/control-plane.ts';
@@ -125,6 +126,8 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
       loggersRoutes({ loggers }),
       openApiRoutes(),
       browseRoutes({ store }),
+      // A worker alone: no peer to ask for its part of the backlog.
+      backlogRoutes({ store, local: () => metrics.backlog(), selfId: () => '127.0.0.1:8083', members: () => [] }),
       ...(options.routes ?? []),
     ],
   });
