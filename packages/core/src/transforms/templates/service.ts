@@ -15,7 +15,7 @@
 import type { Store, TemplateRecord, TemplateVersion } from '../../store/port.ts';
 import { coreError } from '../../errors.ts';
 import { NAME_PATTERN, TemplateEngine, type Rendered, type TemplateContent } from './engine.ts';
-import type { SmsSegments } from './sms-segments.ts';
+import type { SmsSegments } from '@omnibus/sdk';
 
 export const TEMPLATE_HEADERS = { name: 'omnibus.template.name', version: 'omnibus.template.version', locale: 'omnibus.template.locale' } as const;
 
