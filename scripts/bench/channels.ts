@@ -313,12 +313,12 @@ async function benchChannel(
   };
 }
 
-interface RestClient {
+export interface RestClient {
   /** Calls the worker and returns the parsed body; any status not in `ok` is an error that says what failed. */
   expect(method: string, path: string, body: unknown, ok: number[]): Promise<unknown>;
 }
 
-function restClient(baseUrl: string): RestClient {
+export function restClient(baseUrl: string): RestClient {
   return {
     async expect(method, path, body, ok) {
       const response = await fetch(`${baseUrl}${path}`, {
@@ -333,7 +333,7 @@ function restClient(baseUrl: string): RestClient {
   };
 }
 
-async function waitUntilRunning(api: RestClient, name: string, timeoutMs = 30_000): Promise<void> {
+export async function waitUntilRunning(api: RestClient, name: string, timeoutMs = 30_000, taskCount = TASKS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let status: { connector?: { state?: string }; tasks?: Array<{ state?: string; trace?: string }> } = {};
   while (Date.now() < deadline) {
@@ -341,7 +341,7 @@ async function waitUntilRunning(api: RestClient, name: string, timeoutMs = 30_00
     const tasks = status.tasks ?? [];
     const failed = tasks.find((t) => t.state === 'FAILED');
     if (status.connector?.state === 'FAILED' || failed) throw new Error(`connector ${name} FAILED: ${failed?.trace?.split('\n')[0] ?? JSON.stringify(status)}`);
-    if (status.connector?.state === 'RUNNING' && tasks.length === TASKS && tasks.every((t) => t.state === 'RUNNING')) return;
+    if (status.connector?.state === 'RUNNING' && tasks.length === taskCount && tasks.every((t) => t.state === 'RUNNING')) return;
     await sleep(100);
   }
   throw new Error(`connector ${name} is not RUNNING after ${timeoutMs / 1000} s: ${JSON.stringify(status)}`);

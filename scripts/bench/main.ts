@@ -3,7 +3,7 @@
  * each store's raw single-row insert rate as the ceiling, in one run on this machine; then a
  * table of the figures and of the targets, each MET or MISSED.
  *
- *   pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--rounds N] [--quick] [--json]
+ *   pnpm bench [--only lmdb|cql|bullmq|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]
  *
  * The produce, end-to-end and drain phases run `--rounds` times on each store (3; 1 with
  * --quick), each round on fresh topics, and each figure is the median of the rounds: on this
@@ -28,12 +28,14 @@ import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
 import { rawCqlInserts, rawLmdbPuts } from './raw.ts';
 import { describeSpeed, probeMachine, type MachineSpeed } from './machine.ts';
 import { benchTokens, type TokenFigures } from './tokens.ts';
+import { benchTransforms, type TransformsFigures } from './transforms.ts';
+import { benchWebhookEvents, describeWebhookEvents, type WebhookEventFigures } from './webhook-events.ts';
 import { BATCH, CLIENTS, median } from './workload.ts';
 
-type Section = 'lmdb' | 'cql' | 'bullmq';
+type Section = 'lmdb' | 'cql' | 'bullmq' | 'transforms' | 'webhook';
 /** Most raw-insert measurements spent warming Cassandra up before the rounds. */
 const MAX_WARM_UP_MEASUREMENTS = 6;
-const SECTIONS: readonly Section[] = ['lmdb', 'cql', 'bullmq'];
+const SECTIONS: readonly Section[] = ['lmdb', 'cql', 'bullmq', 'transforms', 'webhook'];
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +48,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: pnpm bench [--only lmdb|cql|bullmq[,…]] [--messages N] [--rounds N] [--quick] [--json]');
+  console.log('usage: pnpm bench [--only lmdb|cql|bullmq|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]');
   process.exit(0);
 }
 const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
@@ -78,6 +80,8 @@ interface Results {
   /** Rounds of each store's throughput phases; their figures are the medians. */
   rounds: number;
   tokens?: TokenFigures;
+  transforms?: TransformsFigures;
+  webhook?: WebhookEventFigures;
   /** The same produce requests to a server that only parses and answers them (http-floor.ts). */
   httpFloor?: HttpFloorFigures;
   lmdb?: OmnibusFigures & { rawInsertsPerSec: number };
@@ -116,6 +120,11 @@ checkSpeed('start');
 
 results.tokens = benchTokens();
 log(`routing: token() ${fmt(results.tokens.tokensPerSec)}/s, shardOf() ${fmt(results.tokens.shardsPerSec)}/s, routeKey() ${fmt(results.tokens.routesPerSec)}/s`);
+if (runs('transforms')) results.transforms = await benchTransforms({ quick: values.quick, log });
+if (runs('webhook')) {
+  results.webhook = await benchWebhookEvents({ events: values.quick ? 2_000 : 5_000, log });
+  log(`webhook: ${describeWebhookEvents(results.webhook)}`);
+}
 
 if (runs('lmdb') || runs('cql')) {
   results.httpFloor = await benchHttpFloor({ messages, clients: CLIENTS });
@@ -309,6 +318,17 @@ function report(r: Results): string {
   if (r.tokens) {
     lines.push('');
     lines.push(`Routing: token() ${num(r.tokens.tokensPerSec)}/s · shardOf() ${num(r.tokens.shardsPerSec)}/s · routeKey() (both, no BigInt) ${num(r.tokens.routesPerSec)}/s`);
+  }
+  if (r.transforms) {
+    const { chain, templates } = r.transforms;
+    lines.push('');
+    lines.push(
+      `Transforms (CPU per message): three-transform chain ${dec(chain.chainCpuMicros, ' µs', 2)} · template at produce, e-mail ${dec(templates.emailAtProduce, ' µs')}, SMS ${dec(templates.smsAtProduce, ' µs')} · CDC event unwrapped and rendered on a sink ${dec(templates.cdcChainAtSink, ' µs')}`,
+    );
+  }
+  if (r.webhook) {
+    lines.push('');
+    lines.push(`Events: ${describeWebhookEvents(r.webhook)}`);
   }
   lines.push('');
   lines.push('Targets');

@@ -3,7 +3,9 @@
  * LMDB, local servers for the three channels (an SMTP server, an SMPP SMSC and a WhatsApp
  * Cloud API emulator), registers topics and connectors through the REST API exactly as an
  * operator would, produces a few thousand messages, waits until each reached a final state,
- * and checks at the servers that every message arrived exactly once.
+ * and checks at the servers that every message arrived exactly once. The email connector has
+ * two SMTP relays, and the first refuses mail for a while mid-run: the demo shows the mail
+ * moving to the second and back (demo-failover.ts).
  *
  * Everything goes through the public REST API except what only the servers can tell: how
  * many times each message reached them, and when.
@@ -14,12 +16,12 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { messageIdFor } from '@omnibus/connector-email';
-import { startSmtpDevServer, type SmtpDevServer } from '@omnibus/connector-email/dev-server';
+import type { SmtpDevServer } from '@omnibus/connector-email/dev-server';
 import { startSmscDevServer, type SmscDevServer } from '@omnibus/connector-sms/dev-server';
 import { startWhatsAppDevServer, type WhatsAppDevServer } from '@omnibus/connector-whatsapp/dev-server';
 import { loadWorkerConfig, Worker } from '@omnibus/core';
 import { DISTRIBUTION } from './distribution.ts';
+import { formatFailover, RelayFailover, type FailoverStory } from './demo-failover.ts';
 
 export const CHANNELS = ['email', 'sms', 'whatsapp'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -75,10 +77,16 @@ export interface DemoSummary {
   elapsedMs: number;
   throughput: number;
   channels: ChannelSummary[];
+  /** What each SMTP relay received while relay A refused mail for a while. */
+  failover: FailoverStory;
 }
 
 export interface DemoServers {
+  /** Relay A, the email connector's first provider. */
   smtp: SmtpDevServer;
+  /** Relay B, where the mail goes while relay A refuses it. */
+  smtpBackup: SmtpDevServer;
+  relays: RelayFailover;
   smsc: SmscDevServer;
   whatsapp: WhatsAppDevServer;
 }
@@ -192,8 +200,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
     say(`  worker        ${worker.url}`);
 
     const arrivals = new ArrivalClock();
-    const servers = await startServers(worker.url, arrivals, cleanups);
-    say(`  SMTP server   smtp://127.0.0.1:${servers.smtp.port}`);
+    const plan = planMessages(runId, total);
+    const servers = await startServers(worker.url, arrivals, cleanups, plan.ids.email.length);
+    say(`  SMTP relays   A smtp://127.0.0.1:${servers.smtp.port}, B smtp://127.0.0.1:${servers.smtpBackup.port} (A refuses mail for a while)`);
     say(`  SMSC (SMPP)   smpp://127.0.0.1:${servers.smsc.port}`);
     say(`  WhatsApp API  ${servers.whatsapp.url} (status webhooks to ${worker.url}/hooks/${connectorOf('whatsapp')})`);
 
@@ -202,7 +211,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
     for (const channel of CHANNELS) await waitUntilRunning(api, connectorOf(channel));
     say(`  topics ${CHANNELS.map(topicOf).join(', ')} (${SHARDS} shards); connectors ${CHANNELS.map(connectorOf).join(', ')} (${TASKS} tasks each) RUNNING`);
 
-    const plan = planMessages(runId, total);
     const producedAt = new Map<string, number>();
     const startedAt = Date.now();
     await produceAll(api, plan, producedAt, new ProgressBar('producing', total, out));
@@ -225,6 +233,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
       summarizeChannel(channel, plan, servers, producedAt, arrivals, states.get(channel) ?? { messages: 0, counts: {} }),
     );
     const { problems, notes } = assess(channels, states);
+    const failover = servers.relays.story();
+    if (failover.movedToB === 0) problems.push('email: no mail moved to relay B while relay A refused it');
+    if (failover.movedToB > 0 && failover.backOnA === 0) notes.push('email: relay A was not used again before the last mail was sent');
     const summary: DemoSummary = {
       ok: problems.length === 0,
       problems,
@@ -236,6 +247,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
       elapsedMs: finishedAt - startedAt,
       throughput: rate(total, finishedAt - startedAt),
       channels,
+      failover,
     };
     const run: DemoRun = { summary, worker, servers, ids: plan.ids, stop };
     if (!options.keepRunning) await stop();
@@ -271,14 +283,11 @@ class ArrivalClock {
   }
 }
 
-async function startServers(workerUrl: string, arrivals: ArrivalClock, cleanups: Array<() => Promise<void>>): Promise<DemoServers> {
+async function startServers(workerUrl: string, arrivals: ArrivalClock, cleanups: Array<() => Promise<void>>, mails: number): Promise<DemoServers> {
   // SMTP and SMPP arrivals are timed through the servers' per-message hooks; the WhatsApp
   // emulator times its own (see runDemo).
-  const smtp = await startSmtpDevServer({
-    // Accepts every mail (no reply given); the hook only notes when it came.
-    dataReply: (mail) => void arrivals.arrived(mail.omnibusId),
-  });
-  cleanups.push(() => smtp.close());
+  const relays = await RelayFailover.start(mails, (id) => arrivals.arrived(id));
+  cleanups.push(() => relays.close());
   const smsc = await startSmscDevServer({
     credentials: SMPP_CREDENTIALS,
     // Every demo text carries its message id (see smsText), so the SMSC's count by text is a count by id.
@@ -290,7 +299,7 @@ async function startServers(workerUrl: string, arrivals: ArrivalClock, cleanups:
     statuses: ['delivered', 'read'],
   });
   cleanups.push(() => whatsapp.stop());
-  return { smtp, smsc, whatsapp };
+  return { smtp: relays.relayA, smtpBackup: relays.relayB, relays, smsc, whatsapp };
 }
 
 function connectorConfig(channel: Channel, servers: DemoServers): Record<string, string> {
@@ -301,7 +310,7 @@ function connectorConfig(channel: Channel, servers: DemoServers): Record<string,
         'connector.class': 'EmailSink',
         ...common,
         'smtp.host': '127.0.0.1',
-        'smtp.port': String(servers.smtp.port),
+        ...servers.relays.connectorConfig(),
         // The local server offers no TLS; a real relay would use STARTTLS (the default).
         'smtp.starttls': 'never',
         'smtp.pool.size': '5',
@@ -541,7 +550,7 @@ function countReceived(channel: Channel, plan: MessagePlan, servers: DemoServers
   const timesReceived = (id: string): number => {
     switch (channel) {
       case 'email':
-        return servers.smtp.countsByMessageId.get(messageIdFor(id, MESSAGE_ID_DOMAIN)) ?? 0;
+        return servers.relays.timesReceived(id, MESSAGE_ID_DOMAIN);
       case 'sms':
         return servers.smsc.countByText(plan.smsTexts.get(id) ?? '');
       case 'whatsapp':
@@ -664,6 +673,7 @@ export function formatSummary(summary: DemoSummary): string {
     line(rows.at(-1)!),
     '',
     'msg/s: from the first produce request to the last arrival at the server; latency: produce request to arrival.',
+    ...formatFailover(summary.failover),
     ...summary.notes.map((note) => `Note: ${note}`),
     verdict,
     '',
@@ -676,12 +686,13 @@ function formatKeepRunning(run: DemoRun): string {
   return [
     'Still running (Ctrl+C stops everything):',
     `  worker        ${worker.url}   store ${summary.store}`,
-    `  SMTP server   smtp://127.0.0.1:${servers.smtp.port}`,
+    `  SMTP relays   A smtp://127.0.0.1:${servers.smtp.port}, B smtp://127.0.0.1:${servers.smtpBackup.port}`,
     `  SMSC (SMPP)   smpp://127.0.0.1:${servers.smsc.port}`,
     `  WhatsApp API  ${servers.whatsapp.url}`,
     '',
     'Try:',
     `  curl -s ${worker.url}/connectors?expand=status`,
+    `  curl -s ${worker.url}/connectors/${connectorOf('email')}/providers`,
     `  curl -s ${worker.url}/groups/${sms?.group ?? ''}`,
     `  curl -s ${worker.url}/messages/${sms?.sampleIds[0] ?? ''}`,
     `  curl -s -X POST ${worker.url}/topics/demo.sms/messages -H 'content-type: application/json' \\`,

@@ -8,3 +8,19 @@ export { startSink, startSource, memoryLogger, stableJson } from './testkit.ts';
 export type { SinkHarness, SourceHarness, SentOutcome, TestMessage, LogLine } from './testkit.ts';
 export * from './transforms.ts';
 export * from './providers.ts';
+export {
+  smsSegments,
+  encodeSegments,
+  splitText,
+  isGsm7,
+  encodeGsm7,
+  withConcatenationHeaders,
+  DATA_CODING_GSM7,
+  DATA_CODING_UCS2,
+  SEGMENT_LIMITS,
+  MAX_SEGMENTS,
+  type SmsSegments,
+  type TextEncoding,
+  type SplitText,
+  type EncodedSegments,
+} from './sms-encoding.ts';

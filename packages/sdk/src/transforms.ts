@@ -44,6 +44,13 @@ export interface TransformRecord {
 export interface TransformationInstance {
   /** The record to pass on, or null to drop it. Throw (e.g. a PermanentError) when the record cannot be transformed. */
   apply(record: TransformRecord): TransformRecord | null;
+  /**
+   * Awaited by the runtime before each batch goes through the chain (a sink's `put`, a source's
+   * poll), so that `apply` stays synchronous while a stage reads what it needs from elsewhere
+   * (the built-in RenderTemplate reads the template's live version here). A rejection fails
+   * the batch, which is tried again, as a failed store read would.
+   */
+  prepare?(): Promise<void>;
   close?(): void;
 }
 

@@ -4,8 +4,7 @@
  * session and are reported through the task context.
  */
 import smpp, { type Pdu } from 'smpp';
-import { FatalConnectorError, type DeliveryUpdate, type SinkOutcome, type SinkRecord } from '@omnibus/sdk';
-import { splitText, withConcatenationHeaders, type SplitText } from '../encoding.ts';
+import { FatalConnectorError, splitText, withConcatenationHeaders, type DeliveryUpdate, type SinkOutcome, type SinkRecord, type SplitText } from '@omnibus/sdk';
 import { SmsErrorCode } from '../errors.ts';
 import { parseReceipt, type ReceiptIdConversion } from '../receipt.ts';
 import { failed, inDoubt, retry, sent, type SmsTransport, type TransportContext } from '../transport.ts';

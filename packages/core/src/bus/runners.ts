@@ -6,14 +6,17 @@ import type { SinkTaskSpec, SourceTaskSpec, TaskRunner, TaskRunnerFactory } from
 import { PollBudget } from './consumer.ts';
 import { SinkRunner, type SinkRunnerDeps } from './sink-runner.ts';
 import { SourceRunner } from './source-runner.ts';
+import { TemplateEngine } from '../transforms/templates/engine.ts';
 
 /** What a worker gives its task runners: a sink's deps cover a source's. */
 export type TaskRunnerDeps = SinkRunnerDeps;
 
 export function createTaskRunnerFactory(deps: TaskRunnerDeps): TaskRunnerFactory {
   const pollBudget = deps.pollBudget ?? new PollBudget();
+  // One engine for the worker's tasks: a template version is parsed once, whichever task renders it.
+  const templateEngine = deps.templateEngine ?? new TemplateEngine();
   return {
-    sink: (spec: SinkTaskSpec): TaskRunner => new SinkRunner(spec, { ...deps, pollBudget }),
-    source: (spec: SourceTaskSpec): TaskRunner => new SourceRunner(spec, deps),
+    sink: (spec: SinkTaskSpec): TaskRunner => new SinkRunner(spec, { ...deps, pollBudget, templateEngine }),
+    source: (spec: SourceTaskSpec): TaskRunner => new SourceRunner(spec, { ...deps, templateEngine }),
   };
 }

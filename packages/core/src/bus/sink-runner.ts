@@ -40,6 +40,7 @@ import type { Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
 import { buildChain } from '../transforms/chain.ts';
+import { chainServicesOf } from './source-runner.ts';
 
 export type { SinkRunnerDeps } from './sink-leases.ts';
 
@@ -81,7 +82,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     this.handoff = metrics.handoffLatency.labels(labels);
     const taskConfig = this.spec.connector.config.parse(this.spec.config);
     // Kafka's transforms/predicates keys: a record the chain drops is settled `filtered`.
-    const chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG);
+    const chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG, chainServicesOf(this.deps));
     const task = this.spec.connector.createTask();
     this.task = chain.empty ? task : (new TransformingSinkTask(task as SinkTask<unknown>, chain) as SinkTask);
     const report =

@@ -23,6 +23,8 @@ import { ActiveTopicsRecorder } from './active-topics.ts';
 import { sourceRecordsThrough } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
 import { buildChain, type TransformChain } from '../transforms/chain.ts';
+import type { ChainServices } from '../transforms/services.ts';
+import { TemplateEngine } from '../transforms/templates/engine.ts';
 
 export interface SourceRunnerDeps {
   store: Store;
@@ -34,6 +36,13 @@ export interface SourceRunnerDeps {
   heartbeatMs: number;
   /** Kafka's topic.tracking.enable: record the topics each connector uses (default true). */
   trackActiveTopics?: boolean;
+  /** Renders for the chain's RenderTemplate stages (one per worker keeps one parse cache); a new one when absent. */
+  templateEngine?: TemplateEngine;
+}
+
+/** The worker's parts a chain's built-in stages read (templates, from the store). */
+export function chainServicesOf(deps: Pick<SourceRunnerDeps, 'store' | 'templateEngine'>): ChainServices {
+  return { templates: { store: deps.store, engine: deps.templateEngine ?? new TemplateEngine() } };
 }
 
 /** Shards of a topic a source creates on first publish, unless `topic.creation.default.partitions` says otherwise. */
@@ -75,7 +84,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
       }
       this.topicShards = n;
     }
-    this.chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG);
+    this.chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG, chainServicesOf(this.deps));
     this.task = this.spec.connector.createTask();
     this.scheduleLeases();
     this.loop = this.run();
@@ -188,6 +197,7 @@ export class SourceRunner extends RunnerLifecycle implements TaskRunner {
     // Kafka's transforms/predicates run before publishing; a dropped record's offset is still committed.
     let publishable = records;
     if (!this.chain.empty) {
+      await this.chain.prepare();
       try {
         publishable = sourceRecordsThrough(this.chain, records);
       } catch (error) {

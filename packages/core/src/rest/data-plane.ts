@@ -149,7 +149,8 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       const position = positionOf(message);
       const [consumers, events] = await Promise.all([consumersOf(new Set([message.topic])), store.listEvents(id)]);
       const deliveries = await Promise.all(consumers.get(message.topic)!.map(async (c) => (await store.getDeliveries(c, [position])).get(id)));
-      const template = templateUsed(message.headers);
+      // Rendered at produce (the message's headers) or by a sink's RenderTemplate (its `sent` event).
+      const template = templateUsed(message.headers) ?? events.map((e) => e.detail?.template).find((t) => t !== undefined);
       return {
         message: messageView(message),
         ...(template ? { template } : {}),

@@ -64,6 +64,9 @@ export class ConnectorCatalog {
     for (const record of this.records) {
       const connector = this.plugins.find(record.config['connector.class'] ?? '');
       if (connector?.type !== 'sink' || !connector.valueSchema) continue;
+      // A sink's schema is of the values its task takes: those its chain gives (a CDC event
+      // unwrapped, a record rendered from a template), not those on the topic.
+      if (String(record.config.transforms ?? '').trim() !== '') continue;
       const topics = (record.config.topics ?? '').split(',').map((t) => t.trim());
       if (topics.includes(topic)) out.push({ connector: record.name, schema: connector.valueSchema });
     }

@@ -8,6 +8,7 @@
  */
 import { stableJson, type SinkOutcome, type SinkRecord, type SinkTask, type SinkTaskContext, type SourceRecord, type TransformRecord } from '@omnibus/sdk';
 import type { TransformChain } from './chain.ts';
+import { templateUsed } from './templates/service.ts';
 
 /** The outcome of a record a sink's chain dropped: it is done for that connector, and was not sent. */
 export interface FilteredOutcome {
@@ -90,6 +91,7 @@ export class TransformingSinkTask implements SinkTask<unknown> {
   }
 
   async put(records: SinkRecord[]): Promise<SinkOutcome[]> {
+    await this.chain.prepare();
     const outcomes: ChainedOutcome[] = new Array<ChainedOutcome>(records.length);
     const passed: SinkRecord[] = [];
     const positions: number[] = [];
@@ -110,7 +112,7 @@ export class TransformingSinkTask implements SinkTask<unknown> {
       const answered = await this.task.put(passed);
       // A task that breaks its contract is reported by the runner, which checks what it gets.
       if (!Array.isArray(answered) || answered.length !== passed.length) return answered;
-      for (let j = 0; j < positions.length; j++) outcomes[positions[j]!] = answered[j]!;
+      for (let j = 0; j < positions.length; j++) outcomes[positions[j]!] = withTemplateUsed(answered[j]!, passed[j]!);
     }
     // The runner knows `filtered`; connectors never return it.
     return outcomes as SinkOutcome[];
@@ -119,4 +121,15 @@ export class TransformingSinkTask implements SinkTask<unknown> {
   stop(): Promise<void> {
     return this.task.stop();
   }
+}
+
+/**
+ * A sent record that the chain rendered from a template keeps the template, version and locale
+ * in its `sent` event (`details.template`): its stored message does not have the headers a
+ * produce-time render writes, and `GET /messages/{id}` shows it from there.
+ */
+function withTemplateUsed(outcome: SinkOutcome, record: SinkRecord): SinkOutcome {
+  if (outcome.status !== 'sent') return outcome;
+  const template = templateUsed(record.headers);
+  return template ? { ...outcome, details: { ...outcome.details, template } } : outcome;
 }

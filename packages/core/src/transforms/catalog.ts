@@ -15,6 +15,7 @@ import { MaskField } from './mask-field.ts';
 import { HasHeaderKey, RecordIsTombstone, TopicNameMatches, ValueFieldMatches } from './predicates.ts';
 import { ReplaceField } from './replace-field.ts';
 import { RegexRouter, TimestampRouter } from './routers.ts';
+import { RenderTemplate } from './templates/render-template.ts';
 import { SetSchemaMetadata } from './set-schema-metadata.ts';
 import { ValueToKey } from './value-to-key.ts';
 
@@ -25,6 +26,7 @@ export const BUILTIN_TRANSFORMATIONS: readonly Transformation<unknown>[] = [
   Filter,
   InsertHeader,
   RegexRouter,
+  RenderTemplate,
   ScyllaExtractNewRecordState,
   TimestampRouter,
   ValueToKey,

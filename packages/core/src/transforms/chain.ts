@@ -31,6 +31,7 @@ import {
   type TransformRecord,
 } from '@omnibus/sdk';
 import type { TransformCatalog } from './catalog.ts';
+import { CREATE_WITH_SERVICES, type ChainServices } from './services.ts';
 import { TransformError } from './record.ts';
 
 type ConfigEntry = ConfigInfos['configs'][number];
@@ -232,6 +233,11 @@ export class TransformChain {
     return this.stages.map((s) => s.alias);
   }
 
+  /** Lets every stage that reads elsewhere catch up, before a batch goes through {@link apply}. */
+  async prepare(): Promise<void> {
+    for (const stage of this.stages) await stage.transformation.prepare?.();
+  }
+
   /**
    * The record after every stage, or null when a stage dropped it. A stage that throws fails
    * the record: the error names the stage; an Omnibus error keeps its code.
@@ -266,8 +272,12 @@ function stageError(stage: Stage, error: unknown): Error {
   return failure;
 }
 
+interface ServicedTransformation<C> extends Transformation<C> {
+  [CREATE_WITH_SERVICES]?: (config: C, services: ChainServices) => TransformationInstance;
+}
+
 /** Builds the chain a connector config describes; throws a ConfigError naming each bad key. */
-export function buildChain(raw: RawConfig, catalog: TransformCatalog): TransformChain {
+export function buildChain(raw: RawConfig, catalog: TransformCatalog, services: ChainServices = {}): TransformChain {
   const { errors, resolved } = examine(raw, catalog);
   if (Object.keys(errors).length > 0) throw new ConfigError(errors);
   const predicates = new Map<string, PredicateInstance>();
@@ -283,7 +293,8 @@ export function buildChain(raw: RawConfig, catalog: TransformCatalog): Transform
           created.push(instance);
           predicates.set(alias, instance);
         } else {
-          const transformation = (plugin as Transformation<unknown>).create(config);
+          const serviced = (plugin as ServicedTransformation<unknown>)[CREATE_WITH_SERVICES];
+          const transformation = serviced ? serviced(config, services) : (plugin as Transformation<unknown>).create(config);
           created.push(transformation);
           const predicateAlias = typeof raw[`${prefix}predicate`] === 'string' ? (raw[`${prefix}predicate`] as string).trim() : '';
           const negateRaw = raw[`${prefix}negate`];

@@ -10,38 +10,21 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Core depends on no connector package; the workspace's dev server is read from its sources.
 import { startSmtpDevServer, type SmtpDevServer } from '../../../connector-email/src/dev-server.ts';
-import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
-import { Worker } from '../../src/worker/worker.ts';
-import { distributionDir } from '../rest/harness.ts';
+import type { Worker } from '../../src/worker/worker.ts';
+import { callerOf, startLmdbWorker, type Call } from './lmdb-worker.ts';
 import { eventually } from '../runtime/helpers.ts';
 
 let smtp: SmtpDevServer;
 let worker: Worker;
+let call: Call;
 let root: string;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${worker.url}${path}`, {
-    method,
-    ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
 
 beforeAll(async () => {
   smtp = await startSmtpDevServer({ keepMessages: true });
   root = mkdtempSync(join(tmpdir(), 'omnibus-templates-e2e-'));
-  worker = new Worker(
-    workerConfigSpec.parse({
-      store: `lmdb:${join(root, 'data')}`,
-      listeners: ['http://127.0.0.1:0'],
-      'log.level': process.env.OMNIBUS_TEST_LOG_LEVEL ?? 'silent',
-      'heartbeat.interval.ms': 200,
-      'lease.ttl.ms': 2000,
-    }),
-    { distributionDirs: [distributionDir] },
-  );
-  await worker.start();
+  worker = await startLmdbWorker(root);
+  call = callerOf(worker);
 });
 
 afterAll(async () => {

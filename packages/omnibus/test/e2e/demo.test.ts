@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { messageIdFor } from '@omnibus/connector-email';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CHANNELS, runDemo, type Channel, type DemoRun, type DemoSummary } from '../../src/demo.ts';
+import { CHANNELS, formatSummary, runDemo, type Channel, type DemoRun, type DemoSummary } from '../../src/demo.ts';
 
 const MESSAGES = 300;
 const DELIVERED_STATES = ['sent', 'delivered', 'read'];
@@ -58,13 +58,34 @@ describe('omnibus demo (in process)', () => {
     expect(progress).toContain(`${MESSAGES}/${MESSAGES}`);
   });
 
+  it('shows the mail moving to relay B while relay A refuses it, as the servers saw it', () => {
+    const { failover } = run.summary;
+    const { smtp, smtpBackup } = run.servers;
+    expect(failover.refusedByA).toBeGreaterThan(0);
+    expect(failover.movedToB).toBe(smtpBackup.acceptedCount);
+    expect(failover.movedToB).toBeGreaterThan(0);
+    // Relay A took the first quarter of the mail alone, and nothing while it refused.
+    expect(failover.phases.before).toEqual({ 'relay-a': Math.floor(run.ids.email.length / 4), 'relay-b': 0 });
+    expect(failover.phases.refusing['relay-a']).toBe(0);
+    expect(failover.phases.refusing['relay-b']).toBeGreaterThan(0);
+    const phases = Object.values(failover.phases);
+    expect(phases.reduce((n, p) => n + p['relay-a'], 0)).toBe(smtp.acceptedCount);
+    expect(phases.reduce((n, p) => n + p['relay-b'], 0)).toBe(smtpBackup.acceptedCount);
+    expect(progress + formatSummary(run.summary)).toContain('moved to relay B');
+  });
+
   it('every message reached its server exactly once, by the servers’ own counters', () => {
-    const { smtp, smsc, whatsapp } = run.servers;
+    const { smtp, smtpBackup, smsc, whatsapp } = run.servers;
     expect(run.ids.email.length + run.ids.sms.length + run.ids.whatsapp.length).toBe(MESSAGES);
 
+    // Across both SMTP relays: relay A refused mail for a while, and relay B took it.
     expect(smtp.duplicates()).toEqual([]);
-    expect(smtp.acceptedCount).toBe(run.ids.email.length);
-    for (const id of run.ids.email) expect(smtp.countsByMessageId.get(messageIdFor(id, 'example.org')), id).toBe(1);
+    expect(smtpBackup.duplicates()).toEqual([]);
+    expect(smtp.acceptedCount + smtpBackup.acceptedCount).toBe(run.ids.email.length);
+    for (const id of run.ids.email) {
+      const messageId = messageIdFor(id, 'example.org');
+      expect((smtp.countsByMessageId.get(messageId) ?? 0) + (smtpBackup.countsByMessageId.get(messageId) ?? 0), id).toBe(1);
+    }
 
     expect(smsc.duplicates()).toEqual([]);
     expect(smsc.messages).toHaveLength(run.ids.sms.length);

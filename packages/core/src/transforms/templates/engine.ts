@@ -14,7 +14,7 @@
 import { Liquid, type Template } from 'liquidjs';
 import type { TemplateVersion } from '../../store/port.ts';
 import { coreError } from '../../errors.ts';
-import { smsSegments, type SmsSegments } from './sms-segments.ts';
+import { smsSegments, type SmsSegments } from '@omnibus/sdk';
 
 /** The parts each channel's templates hold, and those a version must have (one of each inner list). */
 export const CHANNELS = {

@@ -15,7 +15,7 @@
 import type { Store, TemplateRecord, TemplateVersion } from '../../store/port.ts';
 import { coreError } from '../../errors.ts';
 import { NAME_PATTERN, TemplateEngine, type Rendered, type TemplateContent } from './engine.ts';
-import type { SmsSegments } from './sms-segments.ts';
+import type { SmsSegments } from '@omnibus/sdk';
 
 export const TEMPLATE_HEADERS = { name: 'omnibus.template.name', version: 'omnibus.template.version', locale: 'omnibus.template.locale' } as const;
 
@@ -167,17 +167,8 @@ export class Templates {
         const { locale, version: wanted } = checkReference(reference, `${prefix}.`);
         const version = await versionOfRef(name, wanted);
         const rendered = this.engine.render(version, locale, reference.variables ?? {}, { variablesKey: `${prefix}.variables` });
-        const headers = isObject(message.headers) ? message.headers : {};
-        return {
-          ...message,
-          value: { ...rest, ...valueParts(version.channel, rendered.parts) },
-          headers: {
-            ...headers,
-            [TEMPLATE_HEADERS.name]: name,
-            [TEMPLATE_HEADERS.version]: String(version.version),
-            [TEMPLATE_HEADERS.locale]: rendered.locale,
-          },
-        };
+        const headers = isObject(message.headers) ? (message.headers as Record<string, string>) : {};
+        return { ...message, ...renderedMessage(rest, headers, version, rendered) };
       }),
     );
   }
@@ -208,6 +199,27 @@ function checkReference(reference: Record<string, unknown>, prefix: string): { l
     throw coreError('OMNI_ERR_TEMPLATE_VARIABLES_INVALID', { key: `${prefix}version`, problem: 'expected a version number (an integer from 1)' });
   }
   return { ...(locale !== undefined ? { locale } : {}), ...(version !== undefined ? { version } : {}) };
+}
+
+/**
+ * A value and headers once rendered: the parts in the value as the channel's connector takes
+ * them, and the headers that pin the version and locale used (see the file's comment).
+ */
+export function renderedMessage(
+  value: Record<string, unknown>,
+  headers: Readonly<Record<string, string>>,
+  version: TemplateVersion,
+  rendered: Rendered,
+): { value: Record<string, unknown>; headers: Record<string, string> } {
+  return {
+    value: { ...value, ...valueParts(version.channel, rendered.parts) },
+    headers: {
+      ...headers,
+      [TEMPLATE_HEADERS.name]: version.name,
+      [TEMPLATE_HEADERS.version]: String(version.version),
+      [TEMPLATE_HEADERS.locale]: rendered.locale,
+    },
+  };
 }
 
 /** The rendered parts as the channel's connector takes them in a message value. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DATA_CODING_GSM7, DATA_CODING_UCS2, encodeGsm7, encodeSegments, isGsm7, splitText } from './encoding.ts';
+import { DATA_CODING_GSM7, DATA_CODING_UCS2, encodeGsm7, encodeSegments, isGsm7, splitText } from './sms-encoding.ts';
 
 const ucs2Text = (payload: Buffer) => Buffer.from(payload).swap16().toString('utf16le');
 const hasLoneSurrogate = (text: string) => /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);

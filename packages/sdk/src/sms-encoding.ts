@@ -1,5 +1,7 @@
 /**
- * Text to SMS segments (3GPP TS 23.038 alphabets, TS 23.040 concatenation).
+ * Text to SMS segments (3GPP TS 23.038 alphabets, TS 23.040 concatenation): the encoder an SMS
+ * connector sends with, and the count a runtime reports before anything is sent (what a
+ * template costs), from the one pair of GSM 03.38 tables so that both always agree.
  *
  * A text goes out as GSM-7 (data_coding 0) when every character is in the GSM 03.38 basic
  * table or its extension table, otherwise as UCS-2 (data_coding 8, UTF-16BE). Over SMPP,
@@ -147,6 +149,41 @@ function splitUcs2(ucs2: Buffer): Buffer[] {
 }
 
 const isHighSurrogate = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdbff;
+
+/** What a text costs as SMS: {@link smsSegments}'s answer. */
+export interface SmsSegments {
+  encoding: TextEncoding;
+  /** How many SMS the text is sent as: 1 up to 160 septets (GSM-7) or 70 UTF-16 units (UCS-2), 0 for an empty text. */
+  segments: number;
+  /** Septets (GSM-7, an extension character counting two) or UTF-16 code units (UCS-2). */
+  units: number;
+}
+
+/**
+ * The alphabet and number of segments {@link splitText} would send `text` as, without building
+ * the payloads, and without its limit of {@link MAX_SEGMENTS}: a template's author wants the
+ * count even when it is too long to send.
+ */
+export function smsSegments(text: string): SmsSegments {
+  const gsm7 = isGsm7(text);
+  const encoding: TextEncoding = gsm7 ? 'GSM7' : 'UCS2';
+  // Each character's width: 1 or 2 septets, or 1 or 2 UTF-16 units (a surrogate pair).
+  const widths = [...text].map((char) => (gsm7 ? (GSM7_EXTENSION.has(char) ? 2 : 1) : char.length));
+  const units = widths.reduce((sum, width) => sum + width, 0);
+  const { single, concatenated } = SEGMENT_LIMITS[encoding];
+  if (units <= single) return { encoding, segments: units === 0 ? 0 : 1, units };
+  // As splitGsm7 and splitUcs2 cut: a character never straddles two segments.
+  let segments = 1;
+  let filled = 0;
+  for (const width of widths) {
+    if (filled + width > concatenated) {
+      segments += 1;
+      filled = 0;
+    }
+    filled += width;
+  }
+  return { encoding, segments, units };
+}
 
 function checkCount(parts: Buffer[]): Buffer[] {
   if (parts.length > MAX_SEGMENTS) throw new RangeError(`text needs ${parts.length} segments; at most ${MAX_SEGMENTS} can be concatenated`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { smsSegments } from './sms-segments.ts';
+import { encodeSegments, smsSegments } from './sms-encoding.ts';
 
-// The vectors of packages/connector-sms/src/encoding.test.ts, counted instead of encoded.
+// The vectors of sms-encoding.test.ts, counted instead of encoded.
 describe('smsSegments', () => {
   it('takes the basic and extension tables as GSM-7 and anything else as UCS-2', () => {
     expect(smsSegments('Hello @£$¥ èéùìò ÄÖÑÜ§¿ äöñüà ΔΦΓΛΩΠΨΣΘΞ ¡').encoding).toBe('GSM7');
@@ -39,5 +39,10 @@ describe('smsSegments', () => {
 
   it('counts nothing for an empty text', () => {
     expect(smsSegments('')).toEqual({ encoding: 'GSM7', segments: 0, units: 0 });
+  });
+
+  it('counts what the encoder sends, segment for segment', () => {
+    const texts = ['x'.repeat(459), `${'a'.repeat(152)}€${'b'.repeat(300)}`, 'ж'.repeat(135), `${'ж'.repeat(66)}😀${'ж'.repeat(70)}`, 'short'];
+    for (const text of texts) expect(smsSegments(text).segments).toBe(encodeSegments(text).segments.length);
   });
 });
