@@ -388,10 +388,10 @@ async function measureLatency(worker: WorkerProcess, progress: string, tasks: nu
     .sort((a, b) => a - b);
 }
 
-const preciseNow = (): number => performance.timeOrigin + performance.now();
+export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
 /** The time the NullSink's tasks had been handed `expected` records in all (read from their progress files). */
-async function whenHandedOver(progress: string, tasks: number, expected: number, timeoutMs = 600_000): Promise<number> {
+export async function whenHandedOver(progress: string, tasks: number, expected: number, timeoutMs = 600_000): Promise<number> {
   let lastAt = 0;
   await until(
     async () => {
