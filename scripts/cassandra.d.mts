@@ -31,3 +31,7 @@ export type Log = (line: string) => void;
 export function ensureCassandra(options?: { log?: Log }): Promise<CassandraEndpoint>;
 export function stopCassandra(options?: { log?: Log }): Promise<{ stopped: boolean }>;
 export function cassandraStatus(): Promise<CassandraStatus>;
+/** The path of a Java 17 (or 11) runtime: JAVA17_HOME's, else one under /usr/lib/jvm, else `java` on PATH. */
+export function findJava(): Promise<string>;
+/** Whether something accepts TCP connections on host:port. */
+export function portAnswers(host: string, port: number): Promise<boolean>;

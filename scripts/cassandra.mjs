@@ -18,17 +18,17 @@
 //   JAVA17_HOME                       the JDK to run Cassandra with (else found under /usr/lib/jvm)
 
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
+import { existsSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { ensureMavenJars, jarsIn } from './maven-jars.mjs';
 
 export const CASSANDRA_VERSION = '5.0.8';
-const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.6.1';
 const HOST = '127.0.0.1';
 export const SUPPORT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'cassandra');
 export const DAEMON_CLASS = 'org.apache.cassandra.service.CassandraDaemon';
@@ -121,75 +121,23 @@ export async function findJava() {
 // ---------------------------------------------------------------------------------------------
 // Jars from Maven Central
 
-/**
- * @param {string} command @param {string[]} args
- * @returns {Promise<{ code: number | null, output: string }>}
- */
-function run(command, args) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const collect = (/** @type {Buffer} */ chunk) => { output += chunk.toString(); };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('error', reject);
-    // Maven prints colour resets even in batch mode; they only clutter an error message.
-    child.on('close', (code) => resolvePromise({ code, output: output.replace(/\x1b\[[0-9;]*m/g, '').trim() }));
-  });
-}
-
-/** @param {string} dir */
-export function jarsIn(dir) {
-  return readdirSync(dir).filter((name) => name.endsWith('.jar'));
-}
+export { jarsIn };
 
 /**
  * The daemon's classpath: cassandra-all and its runtime dependencies, copied once into the user's
  * cache so later starts need neither Maven nor the network.
  * @param {string} libDir @param {Log} log
  */
-export async function ensureJars(libDir, log) {
-  if (existsSync(join(libDir, `cassandra-all-${CASSANDRA_VERSION}.jar`))) return libDir;
-
-  const began = Date.now();
-  await mkdir(dirname(libDir), { recursive: true });
-  // Copy into a private dir and rename it into place, so a cut-short copy is never taken as complete.
-  const partial = await mkdtemp(`${libDir}.partial-`);
-  const args = [
-    '-B', '-q', '-f', join(SUPPORT_DIR, 'pom.xml'), `-Dcassandra.version=${CASSANDRA_VERSION}`,
-    `${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DincludeScope=runtime', `-DoutputDirectory=${partial}`,
-  ];
-  // Offline first when ~/.m2 already holds the jars: no network round trips for ~100 POMs.
-  const m2Jar = join(homedir(), '.m2', 'repository', 'org', 'apache', 'cassandra', 'cassandra-all', CASSANDRA_VERSION, `cassandra-all-${CASSANDRA_VERSION}.jar`);
-  const offline = existsSync(m2Jar);
-  log(offline
-    ? `copying cassandra-all ${CASSANDRA_VERSION} and its dependencies from ~/.m2 (mvn -o)...`
-    : `fetching cassandra-all ${CASSANDRA_VERSION} and its dependencies from Maven Central (mvn, first run only)...`);
-  try {
-    let result = offline ? await run('mvn', ['-o', ...args]) : undefined;
-    if (!result || result.code !== 0) {
-      if (result) log('offline copy failed, fetching from Maven Central...');
-      result = await run('mvn', args);
-    }
-    if (result.code !== 0) throw new Error(`mvn failed (exit ${result.code}):\n${result.output}`);
-  } catch (error) {
-    await rm(partial, { recursive: true, force: true });
-    if (/** @type {NodeJS.ErrnoException} */ (error).code === 'ENOENT') {
-      throw new Error('mvn not found: Maven 3 is needed to fetch Cassandra from Maven Central (apt-get install maven)');
-    }
-    throw error;
-  }
-  try {
-    await rename(partial, libDir);
-  } catch (error) {
-    // Another start got there first with the same jars.
-    await rm(partial, { recursive: true, force: true });
-    if (!existsSync(libDir)) throw error;
-  }
-  const jars = jarsIn(libDir);
-  const bytes = jars.reduce((sum, name) => sum + statSync(join(libDir, name)).size, 0);
-  log(`${jars.length} jars (${(bytes / 2 ** 20).toFixed(0)} MiB) in ${libDir} after ${seconds(Date.now() - began)}`);
-  return libDir;
+export function ensureJars(libDir, log) {
+  return ensureMavenJars({
+    libDir,
+    pom: join(SUPPORT_DIR, 'pom.xml'),
+    properties: { 'cassandra.version': CASSANDRA_VERSION },
+    markerJar: `cassandra-all-${CASSANDRA_VERSION}.jar`,
+    m2Jar: join(homedir(), '.m2', 'repository', 'org', 'apache', 'cassandra', 'cassandra-all', CASSANDRA_VERSION, `cassandra-all-${CASSANDRA_VERSION}.jar`),
+    what: `cassandra-all ${CASSANDRA_VERSION}`,
+    log,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 /**
- * `pnpm bench`: Omnibus on LMDB and on Cassandra, BullMQ with Redis on the same workload, and
- * each store's raw single-row insert rate as the ceiling, in one run on this machine; then a
- * table of the figures and of the targets, each MET or MISSED.
+ * `pnpm bench`: Omnibus on LMDB and on Cassandra, BullMQ with Redis and Apache Kafka with Kafka
+ * Connect on the same workload, and each store's raw single-row insert rate as the ceiling, in
+ * one run on this machine; then a table of the figures and of the targets, each MET or MISSED.
  *
- *   pnpm bench [--only lmdb|cql|bullmq|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]
+ *   pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]
+ *
+ * --only kafka runs the LMDB section too: Kafka's figures are compared with Omnibus's of the
+ * same run (scripts/bench/kafka.ts).
  *
  * The produce, end-to-end and drain phases run `--rounds` times on each store (3; 1 with
  * --quick), each round on fresh topics, and each figure is the median of the rounds: on this
@@ -24,6 +27,8 @@ import { ensureCassandra, stopCassandra } from '../cassandra.mjs';
 import { processCpuSeconds } from '../test-support/src/worker-process.ts';
 import { benchBullMq, type BullMqFigures } from './bullmq.ts';
 import { benchHttpFloor, type HttpFloorFigures } from './http-floor.ts';
+import { benchKafka, type KafkaFigures } from './kafka.ts';
+import { kafkaComparison, kafkaTargets } from './kafka-report.ts';
 import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
 import { rawCqlInserts, rawLmdbPuts } from './raw.ts';
 import { describeSpeed, probeMachine, type MachineSpeed } from './machine.ts';
@@ -32,10 +37,10 @@ import { benchTransforms, type TransformsFigures } from './transforms.ts';
 import { benchWebhookEvents, describeWebhookEvents, type WebhookEventFigures } from './webhook-events.ts';
 import { BATCH, CLIENTS, median } from './workload.ts';
 
-type Section = 'lmdb' | 'cql' | 'bullmq' | 'transforms' | 'webhook';
+type Section = 'lmdb' | 'cql' | 'bullmq' | 'kafka' | 'transforms' | 'webhook';
 /** Most raw-insert measurements spent warming Cassandra up before the rounds. */
 const MAX_WARM_UP_MEASUREMENTS = 6;
-const SECTIONS: readonly Section[] = ['lmdb', 'cql', 'bullmq', 'transforms', 'webhook'];
+const SECTIONS: readonly Section[] = ['lmdb', 'cql', 'bullmq', 'kafka', 'transforms', 'webhook'];
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +53,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: pnpm bench [--only lmdb|cql|bullmq|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]');
+  console.log('usage: pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]');
   process.exit(0);
 }
 const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
@@ -58,7 +63,8 @@ for (const section of only) {
     process.exit(2);
   }
 }
-const runs = (section: Section) => only.size === 0 || only.has(section);
+// Kafka's figures are read beside Omnibus-on-LMDB's of the same run.
+const runs = (section: Section) => only.size === 0 || only.has(section) || (section === 'lmdb' && only.has('kafka'));
 const messages = values.messages === undefined ? 100_000 : Number(values.messages);
 if (!Number.isSafeInteger(messages) || messages < BATCH) {
   console.error(`bench: --messages must be a whole number of at least ${BATCH}`);
@@ -92,6 +98,7 @@ interface Results {
    */
   cql?: OmnibusFigures & { rawInsertsPerSec: number; rawInsertsMeasured: number[]; e2eShareOfRaw: number; e2eShareOfRawRounds: number[] };
   bullmq?: BullMqFigures;
+  kafka?: KafkaFigures;
   channels?: unknown;
   cdc?: unknown;
   notes: string[];
@@ -146,6 +153,17 @@ if (runs('lmdb')) {
     results.lmdb = { ...(await benchOmnibus({ store: `lmdb:${join(dir, 'data')}`, label: 'lmdb', messages, rounds, quick: values.quick, log })), rawInsertsPerSec };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// Right after LMDB's section, so that the two are measured in as close a minute as can be.
+if (runs('kafka')) {
+  checkSpeed('kafka');
+  try {
+    results.kafka = await benchKafka({ messages, rounds, quick: values.quick, log: (line) => log(`kafka: ${line}`) });
+  } catch (error) {
+    results.notes.push(`Kafka: the section failed: ${(error as Error).message}`);
+    log(`kafka: the section failed: ${(error as Error).stack ?? error}`);
   }
 }
 
@@ -300,6 +318,13 @@ function report(r: Results): string {
     ['idle store queries/s (1 connector, 16 shards)', dec(lmdb?.idleQueriesPerSec, '', 2), dec(cql?.idleQueriesPerSec, '', 2), '—'],
     ['raw single-row insert, rows/s (ceiling)', num(lmdb?.rawInsertsPerSec), cql ? `${num(cql.rawInsertsPerSec)} (${cql.rawInsertsMeasured.map((rate) => num(rate)).join(', ')})` : '—', '—'],
   ]);
+  if (r.kafka) {
+    const comparison = kafkaComparison(r.kafka, lmdb);
+    lines.push('');
+    lines.push(comparison.title);
+    table(comparison.rows);
+    lines.push(...comparison.notes);
+  }
   lines.push('');
   lines.push('Machine speed (JSON round trips, lower is faster; writing new / already touched memory):');
   for (const [label, speed] of Object.entries(r.speed)) {
@@ -353,6 +378,7 @@ function report(r: Results): string {
         : '',
     ),
   );
+  if (r.kafka) rows.push(...kafkaTargets(r.kafka, lmdb).map(({ name, met, figures }) => target(name, met, figures)));
   rows.push(target('LMDB p99 produce → hand-off ≤ 100 ms', check(lmdb?.latencyP99Ms, (p99) => p99 <= 100), lmdb ? `${dec(lmdb.latencyP99Ms)} ms at ${num(lmdb.latencyRatePerSec)} msg/s` : ''));
   for (const [label, figures] of [
     ['LMDB', lmdb],

@@ -256,7 +256,7 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
       'latency.file': latencyFile,
       'progress.file': join(scratch, 'latency-progress'),
     });
-    const latencies = await measureLatency(worker, join(scratch, 'latency-progress'), tasks, latencyFile, latencyRatePerSec, (options.latencySeconds ?? 5) * 1000);
+    const { handOff: latencies } = await measureLatency(worker, 'bench-latency', join(scratch, 'latency-progress'), tasks, latencyFile, latencyRatePerSec, (options.latencySeconds ?? 5) * 1000);
     const latencyP50Ms = percentile(latencies, 50);
     const latencyP99Ms = percentile(latencies, 99);
     log(
@@ -308,14 +308,14 @@ export async function benchOmnibus(options: OmnibusBenchOptions): Promise<Omnibu
   }
 }
 
-async function createTopic(worker: WorkerProcess, name: string): Promise<void> {
+export async function createTopic(worker: WorkerProcess, name: string): Promise<void> {
   await worker.requestExpecting('POST', '/topics', { name, shards: SHARDS }, 201);
 }
 
 /** OMNIBUS_BENCH_EVENTS_TOPIC=<topic>: the NullSink publishes its delivery events there, to measure what they cost. */
 const EVENTS_TOPIC = process.env.OMNIBUS_BENCH_EVENTS_TOPIC;
 
-async function createConnector(worker: WorkerProcess, name: string, config: Record<string, string>): Promise<void> {
+export async function createConnector(worker: WorkerProcess, name: string, config: Record<string, string>): Promise<void> {
   const events = EVENTS_TOPIC ? { 'delivery.events.topic': EVENTS_TOPIC } : {};
   await worker.requestExpecting('POST', '/connectors', { name, config: { 'connector.class': 'NullSink', ...events, ...config } }, 201);
   await until(
@@ -349,49 +349,63 @@ export async function produceAll(worker: WorkerProcess, topic: string, from: num
   return { msgPerSec: (to - from) / ((performance.now() - started) / 1000), clientCpuMicros: (cpu.user + cpu.system) / (to - from) };
 }
 
+/** The produce → hand-off latencies of a latency phase, each sorted (ms). */
+export interface LatencySamples {
+  /** From the client's send to the hand-off to the sink. */
+  handOff: number[];
+  /** From the worker's stamp on the message (its ingestion time, whole ms) to the hand-off. */
+  ingestedToHandOff: number[];
+  /** From the client's send to the produce's answer (per request of 50). */
+  acknowledged: number[];
+}
+
 /**
  * Produces at a steady `rate` (batches of 50 sent on schedule, not waiting for earlier answers),
  * each value stamped with its client send time; returns the sorted produce → hand-off latencies.
  * The first second is a warm-up and is not measured: it pays for taking the new connector's
  * shard leases, which a steady flow does not.
  */
-async function measureLatency(worker: WorkerProcess, progress: string, tasks: number, file: string, rate: number, durationMs: number): Promise<number[]> {
+export async function measureLatency(worker: WorkerProcess, topic: string, progress: string, tasks: number, file: string, rate: number, durationMs: number): Promise<LatencySamples> {
   const batch = 50;
-  const path = '/topics/bench-latency/messages';
+  const path = `/topics/${topic}/messages`;
   const warmUp = Math.round(rate / batch) * batch;
   const total = warmUp + Math.max(batch, Math.round((rate * durationMs) / 1000 / batch) * batch);
   const intervalMs = (batch / rate) * 1000;
   const inFlight: Array<Promise<void>> = [];
+  const acknowledged: number[] = [];
   const started = performance.now();
   for (let sent = 0; sent < total; sent += batch) {
     const due = started + (sent / batch) * intervalMs;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
-    const sentAt = performance.timeOrigin + performance.now();
+    const sentAt = preciseNow();
+    const measured = sent >= warmUp;
     const items = Array.from({ length: batch }, (_, i) => {
       const m = message(sent + i);
-      return sent < warmUp ? m : { key: m.key, value: { ...m.value, sentAt } };
+      return measured ? { key: m.key, value: { ...m.value, sentAt } } : m;
     });
     inFlight.push(
       worker.request('POST', path, { messages: items }).then(({ status, body }) => {
         if (status !== 202) throw new Error(`produce answered ${status}: ${JSON.stringify(body)}`);
+        if (measured) acknowledged.push(preciseNow() - sentAt);
       }),
     );
   }
   await Promise.all(inFlight);
   await whenHandedOver(progress, tasks, total, 120_000);
-  const text = await readFile(file, 'utf8');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map(Number)
-    .sort((a, b) => a - b);
+  const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+  const sorted = (values: number[]) => values.sort((a, b) => a - b);
+  return {
+    handOff: sorted(lines.map((line) => Number(line.split(' ')[0]))),
+    ingestedToHandOff: sorted(lines.map((line) => Number(line.split(' ')[1]))),
+    acknowledged: sorted(acknowledged),
+  };
 }
 
-const preciseNow = (): number => performance.timeOrigin + performance.now();
+export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
 /** The time the NullSink's tasks had been handed `expected` records in all (read from their progress files). */
-async function whenHandedOver(progress: string, tasks: number, expected: number, timeoutMs = 600_000): Promise<number> {
+export async function whenHandedOver(progress: string, tasks: number, expected: number, timeoutMs = 600_000): Promise<number> {
   let lastAt = 0;
   await until(
     async () => {
@@ -431,7 +445,7 @@ const describeWrites = (writes: LmdbWrites | undefined): string =>
     : '';
 
 /** The messages the connector's consumers found only by re-reading (omnibus_bus_late_entries_total), by re-read. */
-async function lateEntries(worker: WorkerProcess, connector: string): Promise<{ recheck: number; sweep: number }> {
+export async function lateEntries(worker: WorkerProcess, connector: string): Promise<{ recheck: number; sweep: number }> {
   const metrics = String(await worker.requestExpecting('GET', '/metrics', undefined, 200));
   const count = (by: string) => Number(new RegExp(`^omnibus_bus_late_entries_total\\{connector="${connector}",by="${by}"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
   return { recheck: count('recheck'), sweep: count('sweep') };

@@ -9,8 +9,9 @@
  * worker anything (a /metrics scrape per poll would cost the worker what it measures).
  *
  * With `latency.file`, each record whose value carries `sentAt` (epoch ms with fractions, taken
- * by the producing client just before its request) adds `now − sentAt` to that file: the
- * produce → hand-off latency, measured across processes on one machine's clock.
+ * by the producing client just before its request) adds a line "<now − sentAt> <now − timestamp>"
+ * to that file: the produce → hand-off latency, measured across processes on one machine's
+ * clock, and the part of it after the worker stamped the message (its ingestion time).
  */
 import { appendFileSync, closeSync, openSync, writeSync } from 'node:fs';
 import { ConfigSpec, defineSinkConnector, type SinkOutcome, type SinkRecord, type SinkTask, type SinkTaskContext } from '../../../packages/sdk/src/index.ts';
@@ -22,7 +23,8 @@ const spec = ConfigSpec.builder()
     importance: 'LOW',
   })
   .string('latency.file', {
-    documentation: 'Where to append the produce → hand-off latency (ms) of every record whose value has a numeric sentAt; none if empty.',
+    documentation:
+      'Where to append "<produce → hand-off ms> <ingestion → hand-off ms>" for every record whose value has a numeric sentAt; none if empty.',
     default: '',
     importance: 'LOW',
   });
@@ -54,7 +56,7 @@ class NullSinkTask implements SinkTask<NullSinkConfig> {
       const latencies: string[] = [];
       for (const record of records) {
         const sentAt = (record.value as { sentAt?: unknown } | null)?.sentAt;
-        if (typeof sentAt === 'number') latencies.push((now - sentAt).toFixed(2));
+        if (typeof sentAt === 'number') latencies.push(`${(now - sentAt).toFixed(2)} ${(now - record.timestamp).toFixed(2)}`);
       }
       if (latencies.length > 0) appendFileSync(this.latencyFile, `${latencies.join('\n')}\n`);
     }

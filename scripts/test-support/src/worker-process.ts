@@ -71,8 +71,14 @@ export interface JsonResponse {
 }
 
 export class WorkerProcess {
-  /** Keep-alive connections, as a real client uses them (the benchmark's load depends on it). */
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  /**
+   * Keep-alive connections, as a real client uses them (the benchmark's load depends on it).
+   * With a socket timeout set, Node's agent also heeds the server's "Keep-Alive: timeout=5" and
+   * drops an idle connection a second before the server does; without one, a request sent on a
+   * connection the server was closing failed now and then with "socket hang up" on a loaded
+   * machine. The timeout itself only bounds how long a busy connection may stay silent.
+   */
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 10 * 60_000 });
 
   private constructor(
     readonly name: string,

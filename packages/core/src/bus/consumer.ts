@@ -191,6 +191,8 @@ export class ShardConsumer {
   private frontier = 0;
   /** Where the next hot read starts (inclusive). */
   private readFrom = 0;
+  /** A local produce landed entries from this ts on since the last hot read started: the next one starts no later (see `wake`). */
+  private landedFrom = Infinity;
   /** The re-reads at `recheckAfterMs` and at `overlapMs`: where each starts next (entries below were swept), and when it last ran. */
   private readonly recheck: Sweep = { from: 0, lastAt: 0 };
   private readonly sweep: Sweep = { from: 0, lastAt: 0 };
@@ -284,7 +286,7 @@ export class ShardConsumer {
    */
   async read(now = Date.now(), hotLimit = this.options.fetchLimit): Promise<Discovered[]> {
     this.lastReadAt = now;
-    const hotFrom = this.readFrom;
+    const hotFrom = this.rewoundReadFrom();
     const { recheckAfterMs, recheckIntervalMs, overlapMs, sweepIntervalMs } = this.options;
     const hotPage = Math.min(Math.max(hotLimit, this.hotMinimum), this.limit);
     const [hot, rechecked, swept] = await Promise.all([
@@ -441,10 +443,31 @@ export class ShardConsumer {
     await this.unread.refresh(now, now - this.options.confidenceMs, this.readFrom, paused);
   }
 
-  /** A local produce: poll soon (at once, unless the previous read was moments ago). */
-  wake(): void {
+  /**
+   * A produce: poll soon (at once, unless the previous read was moments ago). `landedFrom` (a
+   * local produce, whose write the store has just acknowledged): its entries are stamped this or
+   * later and are all visible now. A write that took longer than `confidenceMs` to become
+   * visible (a networked store under load) lands behind where the hot reads have moved on to, so
+   * the next hot read starts there, and hands its entries over at once rather than at a re-read's
+   * age (250 ms, or the overlap's 2 s).
+   */
+  wake(landedFrom?: number): void {
     this.nextPollAt = Math.min(this.nextPollAt, this.lastReadAt + this.options.wakeCoalesceMs);
     this.idleMs = this.options.pollMinMs;
+    if (landedFrom !== undefined && landedFrom < this.landedFrom) this.landedFrom = landedFrom;
+  }
+
+  /**
+   * Where the next hot read starts: the read position, or earlier where a local produce landed
+   * behind it. Never below what this consumer still remembers having handled (the floor of
+   * `prune`), so that a rewind cannot hand an entry over twice.
+   */
+  private rewoundReadFrom(): number {
+    const landedFrom = this.landedFrom;
+    this.landedFrom = Infinity;
+    if (landedFrom >= this.readFrom) return this.readFrom;
+    const remembered = Math.min(this.watermark - this.options.overlapMs, this.sweep.from, this.recheck.from);
+    return Math.max(landedFrom, remembered);
   }
 
   /** Polls this shard at once (its lease was just taken). */

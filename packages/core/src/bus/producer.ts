@@ -218,7 +218,8 @@ export class Producer {
         for (const m of fresh) {
           if (woken[m.shard]) continue;
           woken[m.shard] = 1;
-          signals.notify(name, m.shard);
+          // Every entry of the batch is stamped `base` or later, and visible now that the write is acknowledged.
+          signals.notify(name, m.shard, 'local', base);
         }
       }
     }

@@ -11,6 +11,12 @@ export type SignalOrigin = 'local' | 'peer';
 
 export type LocalProduceListener = (topic: string, shard: number) => void;
 
+/**
+ * Called after a produce to the (topic, shard). `landedFrom`, when known (a local produce): the
+ * written entries' timestamps are at least this, and they are all visible now.
+ */
+export type ShardListener = (landedFrom?: number) => void;
+
 export class ShardSignals {
   private readonly emitter = new EventEmitter();
   private readonly localListeners = new Set<LocalProduceListener>();
@@ -20,14 +26,14 @@ export class ShardSignals {
     this.emitter.setMaxListeners(0);
   }
 
-  notify(topic: string, shard: number, origin: SignalOrigin = 'local'): void {
-    this.emitter.emit(channel(topic, shard));
+  notify(topic: string, shard: number, origin: SignalOrigin = 'local', landedFrom?: number): void {
+    this.emitter.emit(channel(topic, shard), landedFrom);
     // Only local produces are passed on to peers: a hint relayed again would bounce between workers.
     if (origin === 'local') for (const listener of this.localListeners) listener(topic, shard);
   }
 
   /** Calls `listener` after every produce to (topic, shard), local or hinted by a peer; returns the unsubscribe. */
-  subscribe(topic: string, shard: number, listener: () => void): () => void {
+  subscribe(topic: string, shard: number, listener: ShardListener): () => void {
     const name = channel(topic, shard);
     this.emitter.on(name, listener);
     return () => this.emitter.off(name, listener);

@@ -108,8 +108,8 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
         const leaseName = `sink:${this.connector}/${topic.name}/${shard}`;
         const lease = new HeldLease(this.deps.store, leaseName, this.owner, this.deps.leaseTtlMs, Math.ceil(this.deps.leaseTtlMs / 3));
         const owned = new OwnedShard(topic, shard, lease);
-        owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, () => {
-          owned.consumer?.wake();
+        owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, (landedFrom) => {
+          owned.consumer?.wake(landedFrom);
           this.sleeper.wake();
         });
         this.shards.set(leaseName, owned);

@@ -51,6 +51,7 @@ describe('shard consumer', () => {
     await store.createTopic({ name: 'backlog', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
     await store.createTopic({ name: 'short', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
     await store.createTopic({ name: 'probed', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    await store.createTopic({ name: 'woken', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
   });
   afterAll(async () => handle?.close());
 
@@ -153,6 +154,35 @@ describe('shard consumer', () => {
     // That shard's hot reads stay widened: the next asks for 16, not 4 then 16 again.
     await store.appendMessages(Array.from({ length: 10 }, (_, i) => message(`d${i}`, T0 + 110 + i, 'short')));
     expect(await handedOver(4)).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`));
+  });
+
+  it('a wake carrying where a slow local write landed hands it over at the next hot read, not at a re-read, and never twice', async () => {
+    const topic = (await store.getTopic('woken'))!;
+    const consumer = new ShardConsumer(store, 'c', topic, 0, OPTIONS, quietLogger());
+    await consumer.open(0, T0);
+    const handOver = async (now: number) => {
+      const found = await consumer.read(now);
+      for (const { message: m } of found) consumer.complete(m.id);
+      return found.map((d) => d.message.id);
+    };
+    await store.appendMessages([message('first', T0 + 10, 'woken')]);
+    expect(await handOver(T0 + 100)).toEqual(['first']);
+    expect(await handOver(T0 + 200)).toEqual([]);
+    // Stamped T0 + 50, acknowledged only now (150 ms later, past `confidence`): the hot reads
+    // have moved on to T0 + 100. Without a wake, only the first re-read would find it (at 250 ms old).
+    await store.appendMessages([message('slow', T0 + 50, 'woken')]);
+    expect(await handOver(T0 + 210)).toEqual([]);
+    consumer.wake(T0 + 50);
+    const found = await consumer.read(T0 + 220);
+    expect(found.map((d) => d.message.id)).toEqual(['slow']);
+    expect(found[0]!.late).toBeUndefined();
+    consumer.complete('slow');
+    for (let now = T0 + 300; now <= T0 + 3000; now += 100) expect(await handOver(now)).toEqual([]);
+    // The watermark write forgets the ids handled long ago (their entries are below every read
+    // to come); a wake from far back then reads again only what it still remembers: nothing twice.
+    await consumer.flush(T0 + 3000, true);
+    consumer.wake(T0 - 50_000);
+    expect(await handOver(T0 + 3100)).toEqual([]);
   });
 
   it('a probe of a shard without a lease still sees a write that lands late, then the read hands it over', async () => {

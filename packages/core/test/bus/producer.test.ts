@@ -155,13 +155,17 @@ describe('Producer', () => {
     expect(error.status).toBe(413);
   });
 
-  it('wakes the consumers of each written shard', async () => {
+  it('wakes the consumers of each written shard, telling them from which timestamp the write landed', async () => {
     const route = routeKey('wake-me', 4);
-    let woken = 0;
-    const unsubscribe = signals.subscribe('plain', route.shard, () => (woken += 1));
-    await producer.produce('plain', [{ key: 'wake-me', value: 1 }]);
+    const landed: Array<number | undefined> = [];
+    const unsubscribe = signals.subscribe('plain', route.shard, (landedFrom) => landed.push(landedFrom));
+    const before = Date.now();
+    const [produced] = await producer.produce('plain', [{ key: 'wake-me', value: 1 }]);
     unsubscribe();
     await producer.produce('plain', [{ key: 'wake-me', value: 2 }]);
-    expect(woken).toBe(1);
+    expect(landed).toHaveLength(1);
+    const stored = (await handle.store.readBuffer('plain', route.shard, before - 1000, Date.now() + 1000, 10)).find((m) => m.id === produced!.id)!;
+    expect(landed[0]).toBeGreaterThanOrEqual(before);
+    expect(landed[0]).toBeLessThanOrEqual(stored.createdAt);
   });
 });
