@@ -4,16 +4,15 @@ import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkRecord, type SinkTaskContext } from '@omnibus/sdk';
+import type { SinkConnector } from '@omnibus/sdk';
 import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
-import { SinkRunner } from '../../src/bus/sink-runner.ts';
+import type { SinkRunner } from '../../src/bus/sink-runner.ts';
 import { newTopic } from '../../src/bus/topics.ts';
-import { Metrics } from '../../src/metrics.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
 import { buildServer } from '../../src/rest/server.ts';
 import type { Store } from '../../src/store/port.ts';
-import { cqlStore, deliveriesById, eventually, lmdbStore, quietLogger, recordingSink, type StoreHandle } from './helpers.ts';
+import { cqlStore, deliveriesById, eventually, lmdbStore, receiptingSink, recordingSink, testSinkRunner, type StoreHandle } from './helpers.ts';
 
 const stores: Array<[string, () => Promise<StoreHandle>]> = [
   ['LMDB', lmdbStore],
@@ -24,29 +23,6 @@ const stores: Array<[string, () => Promise<StoreHandle>]> = [
 const GROUP_SIZE = 12_000;
 /** Every REFUSE_EVERY-th message is refused by the provider (failed); the others get a delivered receipt. */
 const REFUSE_EVERY = 40;
-
-/** Sends, refuses values {refuse: true}, and reports a delivered receipt for each sent record shortly after. */
-const receiptingSink = defineSinkConnector({
-  className: 'ReceiptingSink',
-  version: '0.0.0',
-  description: 'sends, then reports delivered receipts',
-  config: ConfigSpec.builder(),
-  createTask: () => {
-    let context: SinkTaskContext;
-    return {
-      start: async (_config: unknown, taskContext: SinkTaskContext) => void (context = taskContext),
-      put: async (records: SinkRecord[]) => {
-        const refused = (r: SinkRecord) => (r.value as { refuse?: boolean }).refuse === true;
-        const sent = records.filter((r) => !refused(r));
-        setTimeout(() => void context.reportDeliveries(sent.map((r) => ({ providerId: `p-${r.id}`, state: 'delivered' as const, at: Date.now() }))), 20);
-        return records.map((r) =>
-          refused(r) ? { status: 'failed' as const, error: { code: 'OMNI_ERR_TEST_REFUSED', message: 'number barred' } } : { status: 'sent' as const, providerId: `p-${r.id}` },
-        );
-      },
-      stop: async () => undefined,
-    };
-  },
-}) as unknown as SinkConnector;
 
 describe.each(stores)('group counts and cancellation on %s', (_kind, openHandle) => {
   let handle: StoreHandle;
@@ -77,20 +53,7 @@ describe.each(stores)('group counts and cancellation on %s', (_kind, openHandle)
   async function connect(connector: SinkConnector, config: Record<string, string>): Promise<SinkRunner> {
     const now = Date.now();
     await store.putConnector({ name: config.name!, config: { 'connector.class': connector.className, ...config }, targetState: 'STARTED', taskConfigs: [], generation: 1, createdAt: now, updatedAt: now });
-    const r = new SinkRunner(
-      { connectorName: config.name!, taskId: 0, taskCount: 1, connector, config: { 'connector.class': connector.className, ...config } },
-      {
-        store,
-        producer,
-        signals,
-        metrics: new Metrics({ defaultMetrics: false }),
-        logger: quietLogger(),
-        workerId: '127.0.0.1:8083',
-        leaseTtlMs: 10_000,
-        heartbeatMs: 1000,
-        consumer: { pollIdleMs: 100 },
-      },
-    );
+    const r = testSinkRunner(connector, config, { store, producer, signals }, { leaseTtlMs: 10_000, heartbeatMs: 1000 });
     runners.push(r);
     return r;
   }
