@@ -148,7 +148,7 @@ export class CqlStore implements Store {
     this.lwt = { ...this.plain, serialConsistency: serial };
     this.linearizable = { prepare: true, consistency: serial };
     this.q = statements(keyspace);
-    this.groups = new CqlGroups({ client: () => this.client, keyspace, plain: this.plain, lwt: this.lwt, linearizable: this.linearizable });
+    this.groups = new CqlGroups({ client: () => this.client, keyspace, plain: this.plain, lwt: this.lwt });
   }
 
   async init(): Promise<void> {

@@ -50,11 +50,15 @@ export interface TallyChange {
   receipt?: ReceiptStateName;
 }
 
-/** The changes of one tally partition: (group, topic, shard). */
+/**
+ * The changes of one tally partition: (group, topic, shard, connector). One connector's writes
+ * (its sink task's and its receipts') never contend with another's, nor with produces.
+ */
 export interface TallyPartition {
   group: string;
   topic: string;
   shard: number;
+  connector: string;
   changes: TallyChange[];
 }
 
@@ -98,9 +102,9 @@ export function receiptChanges(receipts: readonly ReceiptState[]): TallyChange[]
 export function byPartition(changes: readonly TallyChange[]): TallyPartition[] {
   const partitions = new Map<string, TallyPartition>();
   for (const change of changes) {
-    const key = `${change.group}\u0000${change.topic}\u0000${change.shard}`;
+    const key = `${change.group}\u0000${change.topic}\u0000${change.shard}\u0000${change.connector}`;
     let partition = partitions.get(key);
-    if (!partition) partitions.set(key, (partition = { group: change.group, topic: change.topic, shard: change.shard, changes: [] }));
+    if (!partition) partitions.set(key, (partition = { group: change.group, topic: change.topic, shard: change.shard, connector: change.connector, changes: [] }));
     partition.changes.push(change);
   }
   return [...partitions.values()];
@@ -141,6 +145,15 @@ export function foldChanges(tally: GroupTally, marks: Map<string, GroupMark>, ch
     written.set(key, after);
   }
   return written;
+}
+
+/** Adds a partition's tally into the (topic, shard) tally that sums its connectors' partitions. */
+export function addTally(into: GroupTally, part: Omit<GroupTally, 'topic' | 'shard'>): void {
+  into.messages += part.messages;
+  for (const [connector, counts] of Object.entries(part.connectors)) {
+    const sum = (into.connectors[connector] ??= {});
+    for (const [state, n] of Object.entries(counts) as Array<[DeliveryState, number]>) sum[state] = (sum[state] ?? 0) + n;
+  }
 }
 
 /** The partition's mark keys that its changes touch. */
