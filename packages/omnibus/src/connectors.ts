@@ -48,16 +48,18 @@ interface InfoBody {
   type: string;
 }
 
-export function registerConnectorsCommand(program: Command, io: CliIo, exit: ExitState): void {
-  const connectors = program
-    .command('connectors')
-    .description("manage the connectors of a running worker (Kafka Connect's REST API)")
+/** A command whose verbs talk to a running worker: it takes the worker's URL and token. */
+export function clientCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
     .option('--url <url>', `worker REST URL (env OMNIBUS_URL; default ${DEFAULT_URL})`)
     .option('--token <token>', 'bearer token, when the worker requires one (env OMNIBUS_TOKEN)');
+}
 
-  /** Runs `work` with a client, mapping what can go wrong to an exit code. */
-  const action =
-    <A extends unknown[]>(work: (client: RestClient, ...args: A) => Promise<void>) =>
+/** Wraps a client verb: runs `work` with a client, mapping what can go wrong to an exit code. */
+export function clientAction(io: CliIo, exit: ExitState) {
+  return <A extends unknown[]>(work: (client: RestClient, ...args: A) => Promise<void>) =>
     async (...args: A) => {
       const command = args[args.length - 1] as Command;
       const options = command.optsWithGlobals<ConnectionOptions>();
@@ -82,6 +84,11 @@ export function registerConnectorsCommand(program: Command, io: CliIo, exit: Exi
         }
       }
     };
+}
+
+export function registerConnectorsCommand(program: Command, io: CliIo, exit: ExitState): void {
+  const connectors = clientCommand(program, 'connectors', "manage the connectors of a running worker (Kafka Connect's REST API)");
+  const action = clientAction(io, exit);
 
   connectors
     .command('list')
@@ -173,7 +180,7 @@ export function registerConnectorsCommand(program: Command, io: CliIo, exit: Exi
 
 class ServerError extends Error {}
 
-function expectOk(result: CallResult): unknown {
+export function expectOk(result: CallResult): unknown {
   if (!result.ok) throw new ServerError(`${result.message} (HTTP ${result.status})`);
   return result.body;
 }

@@ -6,6 +6,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { registerCancelCommands } from './cancel.ts';
 import { EXIT, registerConnectorsCommand, type CliIo, type ExitState } from './connectors.ts';
 import { registerDemoCommand } from './demo.ts';
 import { VERSION } from './distribution.ts';
@@ -27,6 +28,7 @@ export function buildProgram(io: CliIo, exit: ExitState): Command {
   registerStartCommand(program);
   registerDemoCommand(program);
   registerConnectorsCommand(program, io, exit);
+  registerCancelCommands(program, io, exit);
   return program;
 }
 

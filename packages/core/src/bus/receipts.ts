@@ -102,8 +102,11 @@ async function applyResolved(
     const before = rows.get(messageId) ?? current.get(messageId);
     const applies = !before || RECEIPT_FOLLOWS[update.state].has(before.state);
     if (applies) {
+      const group = position.group ?? before?.group;
       rows.set(messageId, {
         ...position,
+        // The group, which the sink's own row carries: the receipt moves the group's tally too.
+        ...(group !== undefined ? { group } : {}),
         connector,
         state: update.state,
         workerId,

@@ -172,7 +172,10 @@ export function deliveryRow(
   workerId: string,
   updatedAt: number,
 ): Delivery {
-  return { messageId: position.messageId, topic: position.topic, shard: position.shard, ts: position.ts, connector, state, attempts, epoch, workerId, updatedAt };
+  const row: Delivery = { messageId: position.messageId, topic: position.topic, shard: position.shard, ts: position.ts, connector, state, attempts, epoch, workerId, updatedAt };
+  // The group travels with the row: the store moves the group's tally with it.
+  if (position.group !== undefined) row.group = position.group;
+  return row;
 }
 
 /** The state changes a settlement writes, as delivery events (its rows, with their messages' groups). */
@@ -206,17 +209,34 @@ export function isExpired(headers: Readonly<Record<string, string>>, now: number
 
 /** Records past their expires_at: `expired`, done, never handed to the task. */
 export function expiredSettlement(expired: readonly Dispatch[], connector: string, workerId: string, now: number): Settlement {
-  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [...expired], toRetry: [], sent: 0, failed: 0 };
-  for (const { shard, pending } of expired) {
-    settlement.rows.push(deliveryRow(pending.position, connector, 'expired', pending.attempts, shard.lease.epoch, workerId, now));
+  return skippedSettlement(expired, 'expired', connector, workerId, now, (pending) => ({ expiresAt: Number(pending.message.headers[EXPIRES_AT_HEADER]) }));
+}
+
+/** Records cancelled (themselves or through their group) before their hand-off: `cancelled`, done, never handed to the task. */
+export function cancelledSettlement(cancelled: readonly Dispatch[], connector: string, workerId: string, now: number): Settlement {
+  return skippedSettlement(cancelled, 'cancelled', connector, workerId, now, (pending) => (pending.message.group !== undefined ? { group: pending.message.group } : {}));
+}
+
+/** Records settled without a hand-off, in `state`, each with its event. */
+function skippedSettlement(
+  skipped: readonly Dispatch[],
+  state: 'expired' | 'cancelled',
+  connector: string,
+  workerId: string,
+  now: number,
+  detail: (pending: Dispatch['pending']) => Record<string, unknown>,
+): Settlement {
+  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [...skipped], toRetry: [], sent: 0, failed: 0 };
+  for (const { shard, pending } of skipped) {
+    settlement.rows.push(deliveryRow(pending.position, connector, state, pending.attempts, shard.lease.epoch, workerId, now));
     settlement.events.push({
       messageId: pending.message.id,
       topic: pending.position.topic,
       at: now,
-      type: 'expired',
+      type: state,
       connector,
       workerId,
-      detail: { expiresAt: Number(pending.message.headers[EXPIRES_AT_HEADER]), attempts: pending.attempts },
+      detail: { ...detail(pending), attempts: pending.attempts },
     });
   }
   return settlement;

@@ -5,7 +5,7 @@
  */
 import type { Counter } from 'prom-client';
 import type { ShardBacklogReport } from '../metrics.ts';
-import { positionOf } from '../store/port.ts';
+import { groupedPositionOf } from '../store/port.ts';
 import type { Discovered, LateBy } from './consumer.ts';
 import { SinkShardLeases } from './sink-leases.ts';
 import type { OwnedShard, Pending } from './sink-shard.ts';
@@ -75,7 +75,7 @@ export abstract class SinkShardReads extends SinkShardLeases {
   }
 
   protected admit(owned: OwnedShard, { message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
-    const pending: Pending = { message, position: positionOf(message), attempts: prior?.attempts ?? 0 };
+    const pending: Pending = { message, position: groupedPositionOf(message), attempts: prior?.attempts ?? 0 };
     if (prior) pending.prior = prior;
     if (!prior || prior.state === 'pending') {
       owned.enqueue(pending);

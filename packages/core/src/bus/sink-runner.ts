@@ -35,7 +35,7 @@ import { applyDeliveryUpdates } from './receipts.ts';
 import { DeadLetters } from './sink-dead-letters.ts';
 import { SinkShardReads } from './sink-reads.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
-import { decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
+import { cancelledSettlement, decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
 import type { Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
@@ -258,6 +258,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       if (unsafe.length === batch.length) return;
       batch = batch.filter((dispatch) => !unsafe.includes(dispatch));
     }
+    batch = await this.dropCancelled(batch);
+    if (batch.length === 0) return;
 
     const records: SinkRecord[] = batch.map(({ pending }) => toRecord(pending.message, pending.attempts + 1));
     this.counters.read.inc(records.length);
@@ -291,6 +293,29 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     }
     await this.persist(() => this.writeSettlement(settlement, []));
     this.applySettlement(settlement);
+  }
+
+  /**
+   * Settles the batch's cancelled records (`cancelled`, never handed off) and answers the rest.
+   * Read after `sending` is written: a cancel stores its cancellation before it reads the
+   * states, so either this read sees it, or the cancel sees `sending` and reports the record
+   * in flight; never cancelled and sent.
+   */
+  private async dropCancelled(batch: Dispatch[]): Promise<Dispatch[]> {
+    let cancelledIds: Set<string>;
+    try {
+      cancelledIds = await this.deps.store.cancelledAmong(batch.map(({ pending }) => pending.position));
+    } catch (error) {
+      await this.persist(() => this.deps.store.putDeliveries(batch.map((dispatch) => this.undoSending(dispatch))));
+      this.giveBack(batch);
+      throw error;
+    }
+    if (cancelledIds.size === 0) return batch;
+    const cancelled = batch.filter(({ pending }) => cancelledIds.has(pending.message.id));
+    const settlement = cancelledSettlement(cancelled, this.connector, this.deps.workerId, Date.now());
+    await this.persist(() => this.writeSettlement(settlement, []));
+    this.applySettlement(settlement);
+    return batch.filter(({ pending }) => !cancelledIds.has(pending.message.id));
   }
 
   /** The row a record had before `sending` was written for it (it was not sent after all). */

@@ -6,21 +6,20 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { coreError } from '../errors.ts';
+import { consumersOf, registerGroupAndCancelRoutes } from './cancel-and-groups.ts';
 import { applyWakeHints, parseWakeHints, WAKE_PATH } from '../bus/peer-wake.ts';
 import type { Producer } from '../bus/producer.ts';
 import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
 import { templateUsed, type Templates } from '../transforms/templates/service.ts';
-import { positionOf, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Store, type Topic } from '../store/port.ts';
+import { positionOf, type Delivery, type Message, type MessageEvent, type Store, type Topic } from '../store/port.ts';
 
 export interface DataPlaneDeps {
   store: Store;
   producer: Producer;
   /** Whom peers' wake hints notify; the producer's signals when not given. */
   signals?: ShardSignals;
-  /** Most messages a group report looks at. */
-  groupReportLimit?: number;
   /** Renders the messages of a produce that name a template; without it, values are stored as given. */
   templates?: Templates;
 }
@@ -77,7 +76,6 @@ export function eventView(event: MessageEvent) {
 
 export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
   const { store, producer } = deps;
-  const groupLimit = deps.groupReportLimit ?? 10_000;
 
   const topicOr404 = async (name: string): Promise<Topic> => {
     const topic = await producer.topic(name);
@@ -133,21 +131,12 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       return { key, token, shard };
     });
 
-    /** The sink connectors that read a topic: whose delivery states a message of it has. */
-    const consumersOf = async (topics: ReadonlySet<string>): Promise<Map<string, string[]>> => {
-      const byTopic = new Map<string, string[]>([...topics].map((t) => [t, []]));
-      for (const c of await store.listConnectors()) {
-        for (const topic of (c.config.topics ?? '').split(',').map((t) => t.trim())) byTopic.get(topic)?.push(c.name);
-      }
-      return byTopic;
-    };
-
     app.get<{ Params: { id: string } }>('/messages/:id', async (request) => {
       const id = request.params.id;
       const message = (await store.getMessages([id])).get(id);
       if (!message) throw coreError('OMNI_ERR_BUS_MESSAGE_NOT_FOUND', { id });
       const position = positionOf(message);
-      const [consumers, events] = await Promise.all([consumersOf(new Set([message.topic])), store.listEvents(id)]);
+      const [consumers, events] = await Promise.all([consumersOf(store, new Set([message.topic])), store.listEvents(id)]);
       const deliveries = await Promise.all(consumers.get(message.topic)!.map(async (c) => (await store.getDeliveries(c, [position])).get(id)));
       // Rendered at produce (the message's headers) or by a sink's RenderTemplate (its `sent` event).
       const template = templateUsed(message.headers) ?? events.map((e) => e.detail?.template).find((t) => t !== undefined);
@@ -159,45 +148,6 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       };
     });
 
-    app.get<{ Params: { group: string } }>('/groups/:group', async (request) => {
-      const group = request.params.group;
-      // One more than the limit tells a complete report from a truncated one.
-      const ids = await store.listGroupMessages(group, groupLimit + 1);
-      if (ids.length === 0) throw coreError('OMNI_ERR_BUS_GROUP_NOT_FOUND', { group });
-      const truncated = ids.length > groupLimit;
-      const counted = ids.slice(0, groupLimit);
-      const positions = [...(await store.locateMessages(counted)).values()];
-      const consumers = await consumersOf(new Set(positions.map((p) => p.topic)));
-      const counts: Record<string, Partial<Record<DeliveryState, number>>> = {};
-      const bump = (connector: string, state: DeliveryState, n = 1) => {
-        const byState = (counts[connector] ??= {});
-        byState[state] = (byState[state] ?? 0) + n;
-      };
-      const reads: Array<{ connector: string; positions: MessagePosition[] }> = [];
-      for (const [topic, connectors] of consumers) {
-        const ofTopic = positions.filter((p) => p.topic === topic);
-        for (const connector of connectors) reads.push({ connector, positions: ofTopic });
-      }
-      await mapLimited(reads, 8, async ({ connector, positions: ofTopic }) => {
-        const states = await store.getDeliveries(connector, ofTopic);
-        for (const delivery of states.values()) bump(connector, delivery.state);
-        // A consumer that has not written a row for a message yet has it pending.
-        if (states.size < ofTopic.length) bump(connector, 'pending', ofTopic.length - states.size);
-      });
-      return { group, messages: counted.length, truncated, connectors: counts };
-    });
+    registerGroupAndCancelRoutes(app, store);
   };
-}
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      out[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

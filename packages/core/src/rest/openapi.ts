@@ -565,7 +565,7 @@ schemas.BusMessage = object(
   },
   ['id', 'topic', 'key', 'token', 'shard', 'value', 'headers', 'created_at'],
 );
-const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired'] };
+const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired', 'cancelled'] };
 const CODED_ERROR = object({ code: STRING, message: STRING });
 schemas.Delivery = object(
   {
@@ -660,10 +660,31 @@ schemas.ClusterWorkers = object({
 });
 schemas.GroupSummary = object({
   group: STRING,
-  messages: { type: 'integer', description: 'Messages counted.' },
-  truncated: { type: 'boolean', description: 'True when the group has more messages than a report counts.' },
-  connectors: { ...mapOf(mapOf({ type: 'integer' })), description: 'Per connector, the number of messages in each delivery state.' },
+  messages: { type: 'integer', description: 'Messages produced with this group (exact, kept as they are produced).' },
+  truncated: { type: 'boolean', description: 'Always false: the counts are exact whatever the group\'s size (kept for older clients).' },
+  connectors: {
+    ...mapOf(mapOf({ type: 'integer' })),
+    description: 'Per connector, the number of messages in each delivery state (exact, kept as the states change; no state yet: pending).',
+  },
 });
+
+// Cancellation (DELETE /messages/{id}, DELETE /groups/{group})
+schemas.CancelOutcome = object(
+  {
+    cancelled: { type: 'integer', description: 'Not handed to the provider (pending or retrying): they end `cancelled` and are never sent.' },
+    in_flight: { type: 'integer', description: 'Being handed to the provider at that instant (`sending`): not stopped.' },
+    already: { ...mapOf({ type: 'integer' }), description: 'Past hand-off, by state (sent, delivered, failed…).' },
+  },
+  ['cancelled', 'in_flight', 'already'],
+);
+schemas.MessageCancel = object({ id: STRING, connectors: { ...mapOf(ref('CancelOutcome')), description: 'Per sink connector reading the message\'s topic.' } }, [
+  'id',
+  'connectors',
+]);
+schemas.GroupCancel = object(
+  { group: STRING, messages: { type: 'integer' }, connectors: { ...mapOf(ref('CancelOutcome')), description: 'Per sink connector reading the group\'s topics.' } },
+  ['group', 'messages', 'connectors'],
+);
 
 schemas.WakeHints = {
   type: 'object',
@@ -758,6 +779,15 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
       parameters: [pathParam('id')],
       responses: { '200': json(ref('MessageTrace'), 'The message\'s trace.'), '404': failure('No such message.') },
     }),
+    delete: protectedOp({
+      operationId: 'cancelMessage',
+      tags: ['bus'],
+      summary: 'Cancel a message where no sink has handed it to its provider yet',
+      description:
+        'Stored by message id, checked by every sink just before hand-off (also when the message becomes due later). Answers per connector what was cancelled, what was in flight and what was already sent.',
+      parameters: [pathParam('id')],
+      responses: { '200': json(ref('MessageCancel'), 'What the cancel stopped, per connector.'), '404': failure('No such message (the message names the id).') },
+    }),
   },
   '/groups/{group}': {
     get: protectedOp({
@@ -766,6 +796,14 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
       summary: 'Delivery counts by state for a group of messages',
       parameters: [pathParam('group')],
       responses: { '200': json(ref('GroupSummary'), 'Counts by state.'), '404': failure('No message has this group.') },
+    }),
+    delete: protectedOp({
+      operationId: 'cancelGroup',
+      tags: ['bus'],
+      summary: 'Cancel every message of a group that no sink has handed off yet',
+      description: 'The group stays cancelled: a message produced with it later is cancelled too. Answers per connector what was cancelled, in flight or already sent.',
+      parameters: [pathParam('group')],
+      responses: { '200': json(ref('GroupCancel'), 'What the cancel stopped, per connector.'), '404': failure('No message has this group.') },
     }),
   },
   '/templates': {

@@ -16,6 +16,7 @@ export const sameDetail = (a: Delivery, b: Delivery): boolean =>
   a.epoch === b.epoch &&
   a.workerId === b.workerId &&
   a.updatedAt === b.updatedAt &&
+  a.group === b.group &&
   a.providerId === undefined &&
   b.providerId === undefined &&
   a.lastError === undefined &&

@@ -4,6 +4,7 @@
  */
 import type cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
+import { groupTableStatements } from './cql-groups.ts';
 import { toNumber } from './cql-rows.ts';
 import { coreError } from '../errors.ts';
 
@@ -102,6 +103,11 @@ const MIGRATIONS: Migration[] = [
       `CREATE TABLE IF NOT EXISTS ${ks}.template_versions (name text, version int, body text, PRIMARY KEY ((name), version))
          WITH CLUSTERING ORDER BY (version ASC)`,
     ],
+  },
+  {
+    version: 6,
+    description: 'group tallies (exact counts by state per connector) and cancellations',
+    statements: groupTableStatements,
   },
 ];
 

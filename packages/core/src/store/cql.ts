@@ -45,6 +45,8 @@ import { impliedPosition, positionImplied, type ImpliedPosition } from './ids.ts
 import { BUCKET_MS, chunks, estimatedBytes, inPool, keptFor, MAX_TTL_SECONDS, positionSlot, rangeReads, ttlSeconds } from './cql-layout.ts';
 import { connectorFromRow, connectorValues, deliveryFromRow, templateFromRow, templateVersionBody, templateVersionFromRow, deliveryPartition, KEY_COLUMNS, leaseFromRow, messageFromRow, sameDetail, toNumber, topicFromRow, type BatchQuery } from './cql-rows.ts';
 import { migrateSchema } from './cql-schema.ts';
+import { CqlGroups } from './cql-groups.ts';
+import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
@@ -55,6 +57,7 @@ import type {
   ClusterView,
   ConnectorRecord,
   Delivery,
+  GroupTally,
   Lease,
   Member,
   Message,
@@ -132,6 +135,7 @@ export class CqlStore implements Store {
   private clientOrUndefined: Client | undefined;
   private initializing: Promise<void> | undefined;
   private readonly q: CqlStatements;
+  private readonly groups: CqlGroups;
 
   constructor(options: CqlStoreOptions | string) {
     this.options = typeof options === 'string' ? parseCqlUrl(options) : options;
@@ -144,6 +148,7 @@ export class CqlStore implements Store {
     this.lwt = { ...this.plain, serialConsistency: serial };
     this.linearizable = { prepare: true, consistency: serial };
     this.q = statements(keyspace);
+    this.groups = new CqlGroups({ client: () => this.client, keyspace, plain: this.plain, lwt: this.lwt });
   }
 
   async init(): Promise<void> {
@@ -356,6 +361,8 @@ export class CqlStore implements Store {
     // The id index last: an id it finds is a message stored, so an idempotent produce retried
     // after a failure half-way writes again what may be missing, never skips it.
     await this.writePartitions(positions.values(), PARTITION_BATCH_ROWS);
+    // After the buffer: a group counts only messages that are stored (a produce retried with its ids counts once).
+    await this.groups.apply(messageChanges(messages), (topic) => keptFor(topics, topic));
   }
 
   /**
@@ -586,6 +593,8 @@ export class CqlStore implements Store {
   async putDeliveries(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
     const topics = await this.topicsNamed(deliveries.map((d) => d.topic));
+    // The tally first (see group-tally.ts): a delivery not written after it is written again by whoever owns its shard next.
+    await this.groups.apply(deliveryChanges(deliveries), (topic) => keptFor(topics, topic));
     const partitions = new Map<string, BatchQuery[]>();
     // Consecutive rows of a batch mostly share their detail (attempt, epoch, worker, time): encoded once.
     let last: Delivery | undefined;
@@ -619,6 +628,7 @@ export class CqlStore implements Store {
   async putReceiptStates(receipts: ReceiptState[]): Promise<void> {
     if (receipts.length === 0) return;
     const topics = await this.topicsNamed(receipts.map((r) => r.topic));
+    await this.groups.apply(receiptChanges(receipts), (topic) => keptFor(topics, topic));
     const partitions = new Map<string, BatchQuery[]>();
     for (const { connector, messageId, topic, shard, ts, ...stored } of receipts) {
       const { rows, bucket } = deliveryPartition(partitions, connector, { topic, shard, ts });
@@ -905,5 +915,24 @@ export class CqlStore implements Store {
 
   async listTemplateVersions(name: string): Promise<TemplateVersion[]> {
     return (await this.execute(this.q.selectTemplateVersions, [name], { ...this.plain, fetchSize: 10_000 })).rows.map(templateVersionFromRow);
+  }
+
+  // Group tallies and cancellations (cql-groups.ts)
+
+  async readGroupTallies(group: string): Promise<GroupTally[]> {
+    return this.groups.readTallies(group);
+  }
+
+  async cancelMessages(positions: readonly MessagePosition[]): Promise<void> {
+    const topics = await this.topicsNamed(positions.map((p) => p.topic));
+    await this.groups.cancelMessages(positions, (topic) => keptFor(topics, topic));
+  }
+
+  async cancelGroup(group: string, at: number): Promise<void> {
+    await this.groups.cancelGroup(group, at);
+  }
+
+  async cancelledAmong(positions: readonly MessagePosition[]): Promise<Set<string>> {
+    return this.groups.cancelledAmong(positions);
   }
 }

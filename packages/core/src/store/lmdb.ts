@@ -38,10 +38,13 @@ import type { LmdbWriteStats } from '../metrics.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { coreError } from '../errors.ts';
 import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
+import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
+import { GROUP_TABLE_NAMES, LmdbGroups, type LmdbGroupTables } from './lmdb-groups.ts';
 import type {
   ClusterView,
   ConnectorRecord,
   Delivery,
+  GroupTally,
   Lease,
   Member,
   Message,
@@ -95,8 +98,9 @@ const AFTER_ALL = Buffer.from([0xff]);
  * a version-2 reader would find neither.
  * 4: receipts write their states into `receipt_states`, beside the sink's own, which a
  * version-3 reader would not see.
+ * 5: group tallies and cancellations (lmdb-groups.ts), which a version-4 writer would not keep.
  */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 const STRUCTURES_KEY = Symbol.for('structures');
 const DEFAULT_SWEEP_INTERVAL_MS = 5 * 60_000;
 /** The `meta` entry holding the cluster view's connectors version, a counter. */
@@ -136,9 +140,10 @@ interface OpenSend {
 const STALE_SEND_MS = 60 * 60_000;
 
 /** A plain `sending` row (nothing but what every row has): it can go into a send record. */
-const isPlainSending = (d: Delivery): boolean => d.state === 'sending' && d.providerId === undefined && d.lastError === undefined && d.nextAttemptAt === undefined;
+const isPlainSending = (d: Delivery): boolean =>
+  d.state === 'sending' && d.providerId === undefined && d.lastError === undefined && d.nextAttemptAt === undefined && d.group === undefined;
 
-interface Tables {
+interface Tables extends LmdbGroupTables {
   meta: Database<unknown, string>;
   topics: Database<Topic, string>;
   /** [topic, shard, createdAt, id] → the rest of the message. */
@@ -183,6 +188,10 @@ export class LmdbStore implements Store {
   private tablesOrUndefined: Tables | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sequence = new EventSequence();
+  private readonly groups = new LmdbGroups(
+    () => this.writer(),
+    () => this.tables,
+  );
   /** Topics never change once created, so a topic seen once can be remembered. */
   private readonly knownTopics = new Map<string, Topic>();
   /** Per connector, per message id: the open send record listing it, and where. */
@@ -236,6 +245,10 @@ export class LmdbStore implements Store {
       statuses: table('statuses'),
       templates: table('templates'),
       templateVersions: table('template_versions'),
+      groupTallies: table(GROUP_TABLE_NAMES.groupTallies),
+      groupMarks: table(GROUP_TABLE_NAMES.groupMarks),
+      cancelledMessages: table(GROUP_TABLE_NAMES.cancelledMessages),
+      cancelledGroups: table(GROUP_TABLE_NAMES.cancelledGroups),
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
@@ -332,7 +345,7 @@ export class LmdbStore implements Store {
     this.fresh();
     checkMessages(messages, this.topicOf);
     // One transaction: every message of the call is stored, or none.
-    await this.durably(this.writer().batch(() => this.putMessages(messages)));
+    await this.durably(this.groups.write(messageChanges(messages), () => this.putMessages(messages)));
   }
 
   /** Resolves once the write is committed and flushed to disk (see the durability note above). */
@@ -487,7 +500,7 @@ export class LmdbStore implements Store {
   async putReceiptStates(receipts: ReceiptState[]): Promise<void> {
     if (receipts.length === 0) return;
     const table = this.tables.receiptStates;
-    await this.writer().batch(() => {
+    await this.groups.write(receiptChanges(receipts), () => {
       for (const { connector, messageId, topic, shard, ts, ...stored } of receipts) table.put([topic, shard, ts, messageId, connector], stored);
     });
   }
@@ -536,7 +549,7 @@ export class LmdbStore implements Store {
     // The last plain row's value and its bytes: consecutive rows of a batch usually share them.
     let last: Delivery | undefined;
     let bytes: Binary | undefined;
-    const commit = this.writer().batch(() => {
+    const commit = this.groups.write(deliveryChanges(deliveries), () => {
       const settledSends = new Set<OpenSend>();
       const newSends: OpenSend[] = [];
       for (const d of deliveries) {
@@ -551,7 +564,7 @@ export class LmdbStore implements Store {
         key[2] = d.ts;
         key[3] = d.messageId;
         key[4] = d.connector;
-        if (d.providerId !== undefined || d.lastError !== undefined || d.nextAttemptAt !== undefined) {
+        if (d.providerId !== undefined || d.lastError !== undefined || d.nextAttemptAt !== undefined || d.group !== undefined) {
           const { connector: _connector, messageId: _messageId, topic: _topic, shard: _shard, ts: _ts, ...value } = d;
           table.put(key, value as Delivery);
           continue;
@@ -902,6 +915,11 @@ export class LmdbStore implements Store {
             if (!positionImplied({ id, shard, createdAt: ts })) messagePositions.remove(id);
             bufferedMessages.remove(key);
           }
+          this.groups.forgetCancelled(
+            topic.name,
+            shard,
+            expired.map(({ key }) => (key as BufferKey)[3]),
+          );
           for (const { key } of states) deliveryStates.remove(key);
           for (const key of receipts) receiptStates.remove(key);
           for (const key of eventKeys) events.remove(key);
@@ -911,5 +929,25 @@ export class LmdbStore implements Store {
       }
     }
     return removed;
+  }
+
+  // Group tallies and cancellations (lmdb-groups.ts)
+
+  async readGroupTallies(group: string): Promise<GroupTally[]> {
+    this.fresh();
+    return this.groups.readTallies(group);
+  }
+
+  async cancelMessages(positions: readonly MessagePosition[]): Promise<void> {
+    await this.durably(this.groups.cancelMessages(positions));
+  }
+
+  async cancelGroup(group: string, at: number): Promise<void> {
+    await this.durably(this.groups.cancelGroup(group, at));
+  }
+
+  async cancelledAmong(positions: readonly MessagePosition[]): Promise<Set<string>> {
+    this.fresh();
+    return this.groups.cancelledAmong(positions);
   }
 }

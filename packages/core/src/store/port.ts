@@ -41,14 +41,23 @@ export interface MessagePosition {
   shard: number;
   /** The message's `createdAt`: its buffer time. */
   ts: number;
+  /**
+   * The message's group, when it has one: a delivery or receipt row carrying it moves the
+   * group's tally (see store/group-tally.ts).
+   */
+  group?: string;
 }
 
 export const positionOf = (m: Message): MessagePosition => ({ messageId: m.id, topic: m.topic, shard: m.shard, ts: m.createdAt });
+
+/** The message's position with its group: what a sink builds its delivery rows from, so that they move the group's tally. */
+export const groupedPositionOf = (m: Message): MessagePosition => (m.group === undefined ? positionOf(m) : { ...positionOf(m), group: m.group });
 
 /**
  * pending → sending → sent → delivered | read, or → retrying | failed | dead | unknown; or
  * → filtered: the connector's transformation chain dropped the message (not sent, done).
  * → expired: its `expires_at` passed before it was handed to the connector (not sent, done).
+ * → cancelled: it (or its group) was cancelled before it was handed to the connector (not sent, done).
  */
 export type DeliveryState =
   | 'pending'
@@ -61,10 +70,11 @@ export type DeliveryState =
   | 'dead'
   | 'unknown'
   | 'filtered'
-  | 'expired';
+  | 'expired'
+  | 'cancelled';
 
 /** States after which the consumer never hands the message to the task again. */
-export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired']);
+export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired', 'cancelled']);
 
 /** The states a provider's receipt moves a message to. */
 export type ReceiptStateName = 'delivered' | 'read' | 'failed';
@@ -115,6 +125,7 @@ export function withReceipt(own: Delivery | undefined, receipt: ReceiptState | u
     workerId: own?.workerId ?? receipt.workerId,
     ...(providerId !== undefined ? { providerId } : {}),
     ...(lastError !== undefined ? { lastError } : {}),
+    ...((own?.group ?? receipt.group) !== undefined ? { group: own?.group ?? receipt.group } : {}),
     updatedAt: Math.max(own?.updatedAt ?? 0, receipt.updatedAt),
   };
 }
@@ -366,4 +377,28 @@ export interface Store {
   getTemplateVersion(name: string, version: number): Promise<TemplateVersion | undefined>;
   /** Every version of the template, in version order. */
   listTemplateVersions(name: string): Promise<TemplateVersion[]>;
+
+  // ---- Group tallies and cancellations (store/group-tally.ts) ----
+  // A message, delivery row or receipt state that carries a `group` moves that group's tally in
+  // the same write (appendMessages, putDeliveries, putReceiptStates): exact counts by state per
+  // connector, kept per (group, topic, shard), never by scanning the group.
+  /** The group's tallies, one per (topic, shard) its messages went to; empty for an unknown group. */
+  readGroupTallies(group: string): Promise<GroupTally[]>;
+  /** Records that these messages are cancelled (idempotent): a sink never hands them off afterwards. */
+  cancelMessages(positions: readonly MessagePosition[]): Promise<void>;
+  /** Records that the group is cancelled (idempotent): a sink never hands off its messages afterwards. */
+  cancelGroup(group: string, at: number): Promise<void>;
+  /** The ids of those of these messages that are cancelled, themselves or through their group. */
+  cancelledAmong(positions: readonly MessagePosition[]): Promise<Set<string>>;
+}
+
+/**
+ * A group's counts in one (topic, shard): how many of its messages were produced there, and per
+ * connector how many are in each state (a message with no state for a connector is pending).
+ */
+export interface GroupTally {
+  topic: string;
+  shard: number;
+  messages: number;
+  connectors: Record<string, Partial<Record<DeliveryState, number>>>;
 }

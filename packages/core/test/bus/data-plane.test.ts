@@ -136,8 +136,9 @@ describe('data plane REST', () => {
     await handle.store.putConnector({ name: 'push-sink', config: { 'connector.class': 'FileSink', topics: 'push' }, targetState: 'STARTED', taskConfigs: [], generation: 1, createdAt: now, updatedAt: now });
     const positions = await handle.store.locateMessages([m1, m2]);
     await handle.store.putDeliveries([
-      { ...positions.get(m1)!, connector: 'push-sink', state: 'sent', attempts: 1, epoch: 1, workerId: 'w1', providerId: 'P1', updatedAt: now },
-      { ...positions.get(m2)!, connector: 'push-sink', state: 'failed', attempts: 2, epoch: 1, workerId: 'w1', lastError: { code: 'E', message: 'no' }, updatedAt: now },
+      // A sink's rows carry their message's group: they move the group's counts.
+      { ...positions.get(m1)!, group: 'wave-7', connector: 'push-sink', state: 'sent', attempts: 1, epoch: 1, workerId: 'w1', providerId: 'P1', updatedAt: now },
+      { ...positions.get(m2)!, group: 'wave-7', connector: 'push-sink', state: 'failed', attempts: 2, epoch: 1, workerId: 'w1', lastError: { code: 'E', message: 'no' }, updatedAt: now },
     ]);
     await handle.store.appendEvents([{ messageId: m2, topic: positions.get(m2)!.topic, at: now, type: 'failed', connector: 'push-sink', workerId: 'w1', detail: { error: { code: 'E', message: 'no' } } }]);
 

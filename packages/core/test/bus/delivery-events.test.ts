@@ -1,44 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkRecord, type SinkTaskContext } from '@omnibus/sdk';
+import type { SinkConnector } from '@omnibus/sdk';
 import { deliveryEventId, DeliveryEventPublisher } from '../../src/bus/delivery-events.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
-import { SinkRunner } from '../../src/bus/sink-runner.ts';
+import type { SinkRunner } from '../../src/bus/sink-runner.ts';
 import { newTopic } from '../../src/bus/topics.ts';
-import { Metrics } from '../../src/metrics.ts';
 import type { Store } from '../../src/store/port.ts';
-import { cqlStore, deliveriesById, eventually, lmdbStore, quietLogger, recordingSink, type StoreHandle } from './helpers.ts';
+import { cqlStore, deliveriesById, eventually, lmdbStore, receiptingSink, recordingSink, testSinkRunner, type StoreHandle } from './helpers.ts';
 
 const stores: Array<[string, () => Promise<StoreHandle>]> = [
   ['LMDB', lmdbStore],
   ['Cassandra', () => cqlStore('bus_events')],
 ];
-
-/** A provider that confirms every message it takes with a receipt, and refuses those whose value says so. */
-const receiptingSink = defineSinkConnector({
-  className: 'ReceiptingSink',
-  version: '0.0.0',
-  description: 'sends, then reports a delivered receipt; a value {refuse: true} fails permanently',
-  config: ConfigSpec.builder(),
-  createTask: () => {
-    let context: SinkTaskContext;
-    return {
-      start: async (_config: unknown, taskContext: SinkTaskContext) => void (context = taskContext),
-      put: async (records: SinkRecord[]) => {
-        const outcomes = records.map((r) =>
-          (r.value as { refuse?: boolean }).refuse
-            ? { status: 'failed' as const, error: { code: 'OMNI_ERR_TEST_REFUSED', message: 'number barred' } }
-            : { status: 'sent' as const, providerId: `p-${r.id}` },
-        );
-        const sent = records.filter((r) => !(r.value as { refuse?: boolean }).refuse);
-        // After put answers, as an SMSC's deliver_sm follows its submit_sm_resp.
-        setTimeout(() => void context.reportDeliveries(sent.map((r) => ({ providerId: `p-${r.id}`, state: 'delivered' as const, at: Date.now() }))), 20);
-        return outcomes;
-      },
-      stop: async () => undefined,
-    };
-  },
-}) as unknown as SinkConnector;
 
 describe.each(stores)('delivery events on %s', (_kind, openHandle) => {
   let handle: StoreHandle;
@@ -59,20 +32,7 @@ describe.each(stores)('delivery events on %s', (_kind, openHandle) => {
   });
 
   function runner(connector: SinkConnector, config: Record<string, string>): SinkRunner {
-    const r = new SinkRunner(
-      { connectorName: config.name!, taskId: 0, taskCount: 1, connector, config: { 'connector.class': connector.className, ...config } },
-      {
-        store,
-        producer,
-        signals,
-        metrics: new Metrics({ defaultMetrics: false }),
-        logger: quietLogger(),
-        workerId: '127.0.0.1:8083',
-        leaseTtlMs: 5000,
-        heartbeatMs: 500,
-        consumer: { pollIdleMs: 100 },
-      },
-    );
+    const r = testSinkRunner(connector, config, { store, producer, signals });
     runners.push(r);
     return r;
   }

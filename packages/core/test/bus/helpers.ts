@@ -3,9 +3,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkOutcome, type SinkRecord } from '@omnibus/sdk';
+import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkOutcome, type SinkRecord, type SinkTaskContext } from '@omnibus/sdk';
 import { memoryLogger } from '@omnibus/sdk';
+import type { Producer } from '../../src/bus/producer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
+import type { ShardSignals } from '../../src/bus/signals.ts';
+import { SinkRunner } from '../../src/bus/sink-runner.ts';
+import { Metrics } from '../../src/metrics.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
 import type { Delivery, Store } from '../../src/store/port.ts';
 
@@ -120,4 +124,43 @@ export async function storeDelivered(
   }
   const position = (await store.locateMessages([delivery.messageId])).get(delivery.messageId)!;
   await store.putDeliveries([{ ...delivery, ...position }]);
+}
+
+/** A provider that confirms every message it takes with a receipt, and refuses those whose value says so. */
+export const receiptingSink = defineSinkConnector({
+  className: 'ReceiptingSink',
+  version: '0.0.0',
+  description: 'sends, then reports a delivered receipt; a value {refuse: true} fails permanently',
+  config: ConfigSpec.builder(),
+  createTask: () => {
+    let context: SinkTaskContext;
+    return {
+      start: async (_config: unknown, taskContext: SinkTaskContext) => void (context = taskContext),
+      put: async (records: SinkRecord[]) => {
+        const outcomes = records.map((r) =>
+          (r.value as { refuse?: boolean }).refuse
+            ? { status: 'failed' as const, error: { code: 'OMNI_ERR_TEST_REFUSED', message: 'number barred' } }
+            : { status: 'sent' as const, providerId: `p-${r.id}` },
+        );
+        const sent = records.filter((r) => !(r.value as { refuse?: boolean }).refuse);
+        // After put answers, as an SMSC's deliver_sm follows its submit_sm_resp.
+        setTimeout(() => void context.reportDeliveries(sent.map((r) => ({ providerId: `p-${r.id}`, state: 'delivered' as const, at: Date.now() }))), 20);
+        return outcomes;
+      },
+      stop: async () => undefined,
+    };
+  },
+}) as unknown as SinkConnector;
+
+/** A single-task sink runner on this store, as a worker would start it (not started). */
+export function testSinkRunner(
+  connector: SinkConnector,
+  config: Record<string, string>,
+  deps: { store: Store; producer: Producer; signals: ShardSignals },
+  timing: { leaseTtlMs: number; heartbeatMs: number } = { leaseTtlMs: 5000, heartbeatMs: 500 },
+): SinkRunner {
+  return new SinkRunner(
+    { connectorName: config.name!, taskId: 0, taskCount: 1, connector, config: { 'connector.class': connector.className, ...config } },
+    { ...deps, ...timing, metrics: new Metrics({ defaultMetrics: false }), logger: quietLogger(), workerId: '127.0.0.1:8083', consumer: { pollIdleMs: 100 } },
+  );
 }
