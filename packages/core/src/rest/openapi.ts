@@ -655,6 +655,7 @@ schemas.ClusterWorkers = object({
       started_at: INT64,
       heartbeat_at: INT64,
       heartbeat_age_ms: INT64,
+      worker_groups: { ...arrayOf(STRING), description: 'The worker groups it belongs to (its worker.groups); connectors naming one of them may run tasks there.' },
     }),
   ),
 });

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigSpec, validators } from '@omnibus/sdk';
+import { workerGroupNames } from '../bus/connector-config.ts';
 
 export const workerConfigSpec = ConfigSpec.builder()
   .string('store', {
@@ -129,6 +130,14 @@ export const workerConfigSpec = ConfigSpec.builder()
       'At most lease.ttl.ms / 3 is used, so that two missed heartbeats never cost the membership.',
     default: 3_000,
     validator: validators.range(100, 60_000),
+  })
+  .list('worker.groups', {
+    documentation:
+      'Worker groups this worker belongs to (comma-separated, e.g. sms): it runs the tasks of connectors whose worker.groups names one of them, ' +
+      'and of connectors that name none. Empty (default): only the latter.',
+    default: [],
+    importance: 'MEDIUM',
+    validator: workerGroupNames,
   })
   .boolean('topic.tracking.enable', {
     documentation:

@@ -103,6 +103,15 @@ const MIGRATIONS: Migration[] = [
          WITH CLUSTERING ORDER BY (version ASC)`,
     ],
   },
+  {
+    version: 6,
+    description: "each member's worker groups in the cluster view",
+    statements: (ks) => [
+      // `worker_groups`: the member's groups as a JSON array ('[]' for none; null in the rows of
+      // workers older than this version, which then run ungrouped connectors only).
+      `ALTER TABLE ${ks}.cluster_view ADD worker_groups text`,
+    ],
+  },
 ];
 
 /** What a node answers to adding a column that is there already (a migration run again after its worker died half-way). */

@@ -779,7 +779,17 @@ export class CqlStore implements Store {
     const rowTtl = Math.ceil(Math.max(ttlMs, expiresAt - Date.now()) / 1000) + MEMBER_ROW_GRACE_SECONDS;
     await this.execute(
       this.q.insertMember,
-      [CLUSTER_PARTITION, member.id, member.url, member.startedAt, member.heartbeatAt, expiresAt, Math.min(rowTtl, MAX_TTL_SECONDS)],
+      [
+        CLUSTER_PARTITION,
+        member.id,
+        member.url,
+        member.startedAt,
+        member.heartbeatAt,
+        expiresAt,
+        // Always a value ('[]' when none): a null would write a tombstone at every heartbeat.
+        JSON.stringify(member.groups ?? []),
+        Math.min(rowTtl, MAX_TTL_SECONDS),
+      ],
       this.idempotent,
     );
   }
@@ -791,7 +801,14 @@ export class CqlStore implements Store {
       const kind = row.get('kind') as string;
       if (kind === 'connectors') view.connectorsVersion = (row.get('version') as string | null) ?? '';
       else if (kind === 'member' && toNumber(row.get('expires_at')) > now) {
-        view.members.push({ id: row.get('id'), url: row.get('url'), startedAt: toNumber(row.get('started_at')), heartbeatAt: toNumber(row.get('heartbeat_at')) });
+        const groups = row.get('worker_groups') as string | null;
+        view.members.push({
+          id: row.get('id'),
+          url: row.get('url'),
+          startedAt: toNumber(row.get('started_at')),
+          heartbeatAt: toNumber(row.get('heartbeat_at')),
+          ...(groups && groups !== '[]' ? { groups: JSON.parse(groups) as string[] } : {}),
+        });
       }
     }
     return view;

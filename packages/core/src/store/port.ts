@@ -176,6 +176,8 @@ export interface Member {
   url: string;
   startedAt: number;
   heartbeatAt: number;
+  /** The worker groups it belongs to (its `worker.groups`): connectors naming one of them may run tasks there. */
+  groups?: string[];
 }
 
 /** What a worker learns from one read of the cluster at every heartbeat. */

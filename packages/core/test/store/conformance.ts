@@ -476,6 +476,18 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await ids(T + 1_000)).toEqual([b.id]);
       });
 
+      it("keep each member's worker groups, and change them at its next heartbeat", async () => {
+        const T = Date.now();
+        const member = { id: unique('w'), url: 'http://127.0.0.1:8085', startedAt: T, heartbeatAt: T, groups: ['sms', 'sms-eu'] };
+        await store.heartbeat(member, 10_000);
+        const read = async () => (await store.readCluster(T + 1_000)).members.find((m) => m.id === member.id);
+        expect(await read()).toEqual(member);
+        const { groups: _dropped, ...ungrouped } = member;
+        await store.heartbeat(ungrouped, 10_000);
+        expect(await read()).toEqual(ungrouped);
+        await store.removeMember(member.id);
+      });
+
       it('shows a new connectors version after every bump, and the same one without', async () => {
         const before = (await store.readCluster()).connectorsVersion;
         expect(typeof before).toBe('string');
