@@ -10,7 +10,7 @@
  */
 import { ensureCluster, stopCluster } from '../cassandra/cluster.mjs';
 import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
-import { rawCqlInserts } from './raw.ts';
+import { dropKeyspace, rawCqlInserts } from './raw.ts';
 import { median } from './workload.ts';
 
 export const CLUSTER_NODES = 3;
@@ -109,17 +109,4 @@ export function formatClusterComparison(
   const lines = rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   return lines.join('\n');
-}
-
-async function dropKeyspace(contactPoints: string[], localDataCenter: string, keyspace: string, log: (line: string) => void): Promise<void> {
-  const { default: cassandra } = await import('cassandra-driver');
-  const client = new cassandra.Client({ contactPoints, localDataCenter });
-  try {
-    await client.connect();
-    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
-  } catch (error) {
-    log(`could not drop keyspace ${keyspace}: ${(error as Error).message}`);
-  } finally {
-    await client.shutdown();
-  }
 }

@@ -93,3 +93,16 @@ export async function rawCqlInserts(contactPoint: string, rows: number, inFlight
 function camel(level: RawCqlReplication['consistency']): keyof typeof cassandra.types.consistencies {
   return level.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof typeof cassandra.types.consistencies;
 }
+
+/** Drops a keyspace a bench section created; a failure is logged, not thrown (the figures stand). */
+export async function dropKeyspace(contactPoints: string[], localDataCenter: string, keyspace: string, log: (line: string) => void): Promise<void> {
+  const client = new cassandra.Client({ contactPoints, localDataCenter });
+  try {
+    await client.connect();
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+  } catch (error) {
+    log(`could not drop keyspace ${keyspace}: ${(error as Error).message}`);
+  } finally {
+    await client.shutdown();
+  }
+}

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { startSmscDevServer } from '../../packages/connector-sms/src/dev-server.ts';
 import { loadWorkerConfig } from '../../packages/core/src/runtime/worker-config.ts';
 import { Worker } from '../../packages/core/src/worker/worker.ts';
+import { dropKeyspace } from './raw.ts';
 import { sleep, until } from './workload.ts';
 
 export interface SmsScalingFigures {
@@ -133,7 +134,7 @@ export async function benchSmsScaling(options: SmsScalingOptions): Promise<SmsSc
   } finally {
     await smsc.close();
     for (const worker of workers) await worker.stop().catch(() => undefined);
-    await dropKeyspace(options.contactPoint, options.localDataCenter, keyspace);
+    await dropKeyspace([options.contactPoint], options.localDataCenter, keyspace, log);
   }
 }
 
@@ -160,17 +161,6 @@ async function call(base: string, method: string, path: string, body: unknown, o
   const text = await response.text();
   if (!ok.includes(response.status)) throw new Error(`${method} ${path} answered HTTP ${response.status}: ${text.slice(0, 300)}`);
   return text ? (JSON.parse(text) as unknown) : undefined;
-}
-
-async function dropKeyspace(contactPoint: string, localDataCenter: string, keyspace: string): Promise<void> {
-  const { default: cassandra } = await import('cassandra-driver');
-  const client = new cassandra.Client({ contactPoints: [contactPoint], localDataCenter });
-  try {
-    await client.connect();
-    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
-  } finally {
-    await client.shutdown();
-  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -264,6 +264,8 @@ export class Reconciler {
       }
       this.listedVersion = version;
       this.options.catalog?.update(this.connectors);
+      // A topic's shard count raised through any worker bumps the version too: sink tasks read their topics again.
+      for (const t of this.tasks.values()) t.runner?.topicsChanged?.();
     }
     if (this.dropped.size > 0) await this.releaseDropped();
     if (resync && this.tasks.size > 0) await this.checkLeases();

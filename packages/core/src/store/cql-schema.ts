@@ -105,8 +105,11 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 6,
-    description: "each member's worker groups in the cluster view",
+    description: "each member's worker groups in the cluster view; topics' earlier shard counts",
     statements: (ks) => [
+      // `reshards`: the topic's earlier shard counts and their switch times as JSON
+      // ([{at, from, to}], see bus/reshard.ts); null for a topic never resharded.
+      `ALTER TABLE ${ks}.topics ADD reshards text`,
       // `worker_groups`: the member's groups as a JSON array ('[]' for none; null in the rows of
       // workers older than this version, which then run ungrouped connectors only).
       `ALTER TABLE ${ks}.cluster_view ADD worker_groups text`,

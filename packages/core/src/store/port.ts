@@ -13,6 +13,15 @@ export interface Topic {
   schema?: Record<string, unknown>;
   retentionMs: number;
   createdAt: number;
+  /** Earlier shard counts and when each gave way to the next, oldest first (see bus/reshard.ts); absent if never changed. */
+  reshards?: Reshard[];
+}
+
+/** A change of a topic's shard count: messages produced from `at` on are routed over `to` shards, earlier ones over `from`. */
+export interface Reshard {
+  at: number;
+  from: number;
+  to: number;
 }
 
 export interface Message {
@@ -368,4 +377,12 @@ export interface Store {
   getTemplateVersion(name: string, version: number): Promise<TemplateVersion | undefined>;
   /** Every version of the template, in version order. */
   listTemplateVersions(name: string): Promise<TemplateVersion[]>;
+
+  // Resharding (bus/reshard.ts): a topic's shard count raised while it is in use
+  /**
+   * Replaces the topic's record with `topic` (a higher shard count and its `reshards`) only if
+   * the stored one still has `expectedShards` shards (LWT on CQL); false otherwise (changed
+   * meanwhile, or gone).
+   */
+  reshardTopic(topic: Topic, expectedShards: number): Promise<boolean>;
 }

@@ -2,13 +2,13 @@
 // between tasks (and workers) while messages keep coming. A FileSink records every hand-off in
 // order (each put waits for the disk, so batches are in flight when the tasks change), so the test sees loss (a produced id missing), duplicates (an id twice) and order
 // (each key's sequence numbers increasing) directly; GET /groups/{g} shows every message sent.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Worker } from '../../src/worker/worker.ts';
-import { eventually, startWorker } from './helpers.ts';
+import { call, eventually, fileSinkLines, startWorker } from './helpers.ts';
 
 const KEYS = 120;
 const ROUNDS = 60;
@@ -21,15 +21,6 @@ const CHANGES = [
 ];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function call(worker: Worker, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${worker.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: await response.json() };
-}
 
 interface Line {
   id: string;
@@ -80,18 +71,14 @@ async function scenario(store: string, workerCount: number, dir: string): Promis
   if (workerCount > 1) expect(new Set(status.tasks.map((t) => t.worker_id)).size).toBe(workerCount);
 
   const lines = await eventually(
-    async () =>
-      (await readFile(file, 'utf8').catch(() => ''))
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as Line),
+    () => fileSinkLines<Line>(file),
     (read) => read.length >= ids.length,
     'every message handed to the sink',
     120_000,
   );
   // Nothing more arrives after everything did: a duplicate would show here.
   await sleep(1000);
-  const final = (await readFile(file, 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Line);
+  const final = await fileSinkLines<Line>(file);
   expect(final.length).toBe(lines.length);
 
   const seen = new Map<string, number>();
