@@ -52,7 +52,7 @@ export interface RawCqlReplication {
  */
 export async function rawCqlInserts(contactPoint: string, rows: number, inFlight = 256, replication?: RawCqlReplication): Promise<number> {
   const client = new cassandra.Client({
-    contactPoints: replication?.contactPoints ?? [contactPoint],
+    ...clusterAddress(replication?.contactPoints ?? [contactPoint]),
     localDataCenter: 'datacenter1',
     pooling: { maxRequestsPerConnection: 2048 },
     socketOptions: { readTimeout: 60_000 },
@@ -96,7 +96,7 @@ function camel(level: RawCqlReplication['consistency']): keyof typeof cassandra.
 
 /** Drops a keyspace a bench section created; a failure is logged, not thrown (the figures stand). */
 export async function dropKeyspace(contactPoints: string[], localDataCenter: string, keyspace: string, log: (line: string) => void): Promise<void> {
-  const client = new cassandra.Client({ contactPoints, localDataCenter });
+  const client = new cassandra.Client({ ...clusterAddress(contactPoints), localDataCenter });
   try {
     await client.connect();
     await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
@@ -105,4 +105,14 @@ export async function dropKeyspace(contactPoints: string[], localDataCenter: str
   } finally {
     await client.shutdown();
   }
+}
+
+/**
+ * Contact points and the CQL port of every node: the driver reaches the peers it discovers on
+ * `protocolOptions.port` (9042 unless told), not on the contact point's port, so a cluster on
+ * another port would otherwise be mixed up with a node on 9042.
+ */
+function clusterAddress(points: readonly string[]): { contactPoints: string[]; protocolOptions?: { port: number } } {
+  const port = points.map((point) => /:(\d+)$/.exec(point)?.[1]).find((p) => p !== undefined);
+  return port === undefined ? { contactPoints: [...points] } : { contactPoints: points.map((point) => point.replace(/:\d+$/, '')), protocolOptions: { port: Number(port) } };
 }
