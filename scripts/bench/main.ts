@@ -3,10 +3,15 @@
  * Connect on the same workload, and each store's raw single-row insert rate as the ceiling, in
  * one run on this machine; then a table of the figures and of the targets, each MET or MISSED.
  *
- *   pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]
+ *   pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json] [--cluster]
  *
  * --only kafka runs the LMDB section too: Kafka's figures are compared with Omnibus's of the
  * same run (scripts/bench/kafka.ts).
+ *
+ * --cluster also runs the Cassandra section on a three-node cluster with RF=3 and quorum
+ * (scripts/bench/cluster.ts), started and stopped here unless one already runs, and prints it
+ * beside the single node's figures; without --quick, also the SMS connector scaled from 1 to 4
+ * tasks over 2 workers against an SMSC capped per bind (scripts/bench/sms-scaling.ts).
  *
  * The produce, end-to-end and drain phases run `--rounds` times on each store (3; 1 with
  * --quick), each round on fresh topics, and each figure is the median of the rounds: on this
@@ -26,11 +31,13 @@ import { parseArgs } from 'node:util';
 import { ensureCassandra, stopCassandra } from '../cassandra.mjs';
 import { processCpuSeconds } from '../test-support/src/worker-process.ts';
 import { benchBullMq, type BullMqFigures } from './bullmq.ts';
+import { benchCluster, formatClusterComparison, type ClusterFigures } from './cluster.ts';
 import { benchHttpFloor, type HttpFloorFigures } from './http-floor.ts';
 import { benchKafka, type KafkaFigures } from './kafka.ts';
 import { kafkaComparison, kafkaTargets } from './kafka-report.ts';
 import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
 import { rawCqlInserts, rawLmdbPuts } from './raw.ts';
+import { benchSmsScaling, type SmsScalingFigures } from './sms-scaling.ts';
 import { describeSpeed, probeMachine, type MachineSpeed } from './machine.ts';
 import { benchTokens, type TokenFigures } from './tokens.ts';
 import { benchTransforms, type TransformsFigures } from './transforms.ts';
@@ -49,11 +56,12 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
+    cluster: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json]');
+  console.log('usage: pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook[,…]] [--messages N] [--rounds N] [--quick] [--json] [--cluster]');
   process.exit(0);
 }
 const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
@@ -101,6 +109,9 @@ interface Results {
   kafka?: KafkaFigures;
   channels?: unknown;
   cdc?: unknown;
+  /** The Cassandra section on the three-node cluster (--cluster), and the SMS connector scaled over capped binds. */
+  cluster?: ClusterFigures;
+  smsScaling?: SmsScalingFigures;
   notes: string[];
 }
 
@@ -215,7 +226,9 @@ try {
       await dropKeyspace(cassandra.contactPoint, cassandra.localDataCenter, keyspace);
     }
     if (!values.quick) await cdcSection(cassandra.contactPoint, cassandra.localDataCenter);
+    if (values.cluster && !values.quick) await smsScalingSection(cassandra.contactPoint, cassandra.localDataCenter);
   }
+  if (values.cluster && runs('cql')) await clusterSection();
   if (runs('bullmq')) {
     checkSpeed('bullmq');
     results.bullmq = await benchBullMq({ messages, log });
@@ -261,6 +274,28 @@ async function cdcSection(contactPoint: string, localDataCenter: string): Promis
   } catch (error) {
     results.notes.push(`CDC: the section failed: ${(error as Error).message}`);
     log(`cdc: the section failed: ${(error as Error).stack ?? error}`);
+  }
+}
+
+/** The Cassandra section on the three-node cluster (RF=3, quorum), printed beside the single node's. */
+async function clusterSection(): Promise<void> {
+  checkSpeed('cql cluster');
+  try {
+    results.cluster = await benchCluster({ messages, rounds, quick: values.quick, log });
+    if (!values.json) log(formatClusterComparison(results.cql, results.cluster));
+  } catch (error) {
+    results.notes.push(`cql cluster: the section failed: ${(error as Error).message}`);
+    log(`cql cluster: the section failed: ${(error as Error).stack ?? error}`);
+  }
+}
+
+/** The SMS connector from 1 to 4 tasks over 2 workers against an SMSC capped per bind. */
+async function smsScalingSection(contactPoint: string, localDataCenter: string): Promise<void> {
+  try {
+    results.smsScaling = await benchSmsScaling({ contactPoint, localDataCenter, log });
+  } catch (error) {
+    results.notes.push(`sms scaling: the section failed: ${(error as Error).message}`);
+    log(`sms scaling: the section failed: ${(error as Error).stack ?? error}`);
   }
 }
 

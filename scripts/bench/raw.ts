@@ -38,10 +38,21 @@ export async function rawLmdbPuts(rows: number): Promise<number> {
   }
 }
 
-/** Rows per second of a prepared single-row INSERT (300 bytes) with `inFlight` requests at once. */
-export async function rawCqlInserts(contactPoint: string, rows: number, inFlight = 256): Promise<number> {
+/** How a raw insert run replicates and acknowledges its rows (a cluster's, as the bus would write there). */
+export interface RawCqlReplication {
+  /** Every node's contact point, so that each request goes to a replica. */
+  contactPoints: string[];
+  replicationFactor: number;
+  consistency: 'ONE' | 'QUORUM' | 'LOCAL_QUORUM';
+}
+
+/**
+ * Rows per second of a prepared single-row INSERT (300 bytes) with `inFlight` requests at once:
+ * on one node at replication 1, or as `replication` says.
+ */
+export async function rawCqlInserts(contactPoint: string, rows: number, inFlight = 256, replication?: RawCqlReplication): Promise<number> {
   const client = new cassandra.Client({
-    contactPoints: [contactPoint],
+    ...clusterAddress(replication?.contactPoints ?? [contactPoint]),
     localDataCenter: 'datacenter1',
     pooling: { maxRequestsPerConnection: 2048 },
     socketOptions: { readTimeout: 60_000 },
@@ -49,11 +60,11 @@ export async function rawCqlInserts(contactPoint: string, rows: number, inFlight
   await client.connect();
   const keyspace = `omnibus_raw_${randomBytes(4).toString('hex')}`;
   try {
-    await client.execute(`CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+    await client.execute(`CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${replication?.replicationFactor ?? 1}}`);
     await client.execute(`CREATE TABLE ${keyspace}.rows (id text PRIMARY KEY, body blob)`);
     const insert = `INSERT INTO ${keyspace}.rows (id, body) VALUES (?, ?)`;
     const body = randomBytes(ROW_BYTES - 36);
-    const options = { prepare: true, isIdempotent: true };
+    const options = { prepare: true, isIdempotent: true, ...(replication ? { consistency: cassandra.types.consistencies[camel(replication.consistency)] } : {}) };
     // Warm up for a few seconds before the clock starts (the statement prepared, the connections
     // open, the node's code compiled), so that the ceiling is the node's steady rate: a low
     // ceiling would flatter every ratio to it.
@@ -76,4 +87,32 @@ export async function rawCqlInserts(contactPoint: string, rows: number, inFlight
     await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
     await client.shutdown();
   }
+}
+
+/** LOCAL_QUORUM → localQuorum: the driver's name for a consistency level. */
+function camel(level: RawCqlReplication['consistency']): keyof typeof cassandra.types.consistencies {
+  return level.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof typeof cassandra.types.consistencies;
+}
+
+/** Drops a keyspace a bench section created; a failure is logged, not thrown (the figures stand). */
+export async function dropKeyspace(contactPoints: string[], localDataCenter: string, keyspace: string, log: (line: string) => void): Promise<void> {
+  const client = new cassandra.Client({ ...clusterAddress(contactPoints), localDataCenter });
+  try {
+    await client.connect();
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+  } catch (error) {
+    log(`could not drop keyspace ${keyspace}: ${(error as Error).message}`);
+  } finally {
+    await client.shutdown();
+  }
+}
+
+/**
+ * Contact points and the CQL port of every node: the driver reaches the peers it discovers on
+ * `protocolOptions.port` (9042 unless told), not on the contact point's port, so a cluster on
+ * another port would otherwise be mixed up with a node on 9042.
+ */
+function clusterAddress(points: readonly string[]): { contactPoints: string[]; protocolOptions?: { port: number } } {
+  const port = points.map((point) => /:(\d+)$/.exec(point)?.[1]).find((p) => p !== undefined);
+  return port === undefined ? { contactPoints: [...points] } : { contactPoints: points.map((point) => point.replace(/:\d+$/, '')), protocolOptions: { port: Number(port) } };
 }

@@ -157,6 +157,11 @@ export const ERRORS = {
   OMNI_ERR_BUS_TOPIC_NOT_FOUND: { status: 404, message: 'Topic {topic} not found', description: 'A topic that does not exist.' },
   OMNI_ERR_TOPIC_INVALID: { status: 400, message: '{problem}', description: 'A topic definition of the wrong shape (the body lists every problem).' },
   OMNI_ERR_TOPIC_EXISTS: { status: 409, message: 'Topic {topic} already exists', description: 'Creating a topic whose name is taken.' },
+  OMNI_ERR_TOPIC_RESHARD_CONFLICT: {
+    status: 409,
+    message: "Topic {topic}'s shard count changed while this change was being made; read it again and retry",
+    description: 'Raising a shard count that another request changed at the same moment.',
+  },
   OMNI_ERR_BUS_MESSAGES_INVALID: {
     status: 422,
     message: '{failing} of {total} messages are invalid; none was accepted',

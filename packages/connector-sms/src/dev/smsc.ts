@@ -39,9 +39,11 @@ export interface SmscSubmit {
   /** The command_status answered; `messageId` is set when it was 0. */
   status: number;
   messageId: string | undefined;
+  /** When its submit_sm_resp went out (ms since the epoch); unset until then, and for a submit never answered. */
+  answeredAt?: number;
 }
 
-export type ReceivedSubmit = Omit<SmscSubmit, 'status' | 'messageId'>;
+export type ReceivedSubmit = Omit<SmscSubmit, 'status' | 'messageId' | 'answeredAt'>;
 
 export interface SmscMessage {
   to: string;
@@ -79,6 +81,12 @@ export interface SmscDevServerOptions {
   receiptTlvs?: boolean;
   /** Serve SMPP over TLS with this key and certificate (PEM) instead of plain TCP. */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * Most submit_sm answered in any second on each bind, as an SMSC enforces a contracted
+   * throughput per bind: submits beyond it wait in the bind's queue (in arrival order) until
+   * the second allows them, so a client's window fills and its throughput is the cap. Unset: no cap.
+   */
+  bindRatePerSecond?: number;
 }
 
 export interface SmscDevServer {
@@ -180,6 +188,32 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
   const server = smpp.createServer(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}, (session) => {
     const connection = ++connections;
     let bound = false;
+    /** Answers waiting for their turn under `bindRatePerSecond`, in arrival order (each with the earliest time it may go). */
+    const paced: Array<{ notBefore: number; answer: () => void }> = [];
+    /** When this bind's latest answers went, at most `bindRatePerSecond` of them. */
+    const answeredAt: number[] = [];
+    let pacer: NodeJS.Timeout | undefined;
+    // At most `cap` answers in any second (a sliding window, as an SMSC counts its TPS): a late
+    // timer is caught up on, never at the cost of the cap.
+    const pace = () => {
+      pacer = undefined;
+      const cap = Math.max(1, Math.floor(options.bindRatePerSecond!));
+      while (paced.length > 0) {
+        const now = Date.now();
+        const at = Math.max(paced[0]!.notBefore, answeredAt.length < cap ? 0 : answeredAt[answeredAt.length - cap]! + 1000);
+        if (now < at) {
+          pacer = setTimeout(pace, at - now);
+          return;
+        }
+        answeredAt.push(now);
+        if (answeredAt.length > cap) answeredAt.shift();
+        paced.shift()!.answer();
+      }
+    };
+    session.on('close', () => {
+      clearTimeout(pacer);
+      paced.length = 0;
+    });
     sessions.add(session);
     session.socket.setNoDelay(true);
     session.on('close', () => sessions.delete(session));
@@ -222,13 +256,17 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
       const answer = () => {
         outstanding -= 1;
         if (session.socket.destroyed) return;
+        submit.answeredAt = Date.now();
         session.send(pdu.response(status === CommandStatus.ESME_ROK ? { message_id: messageId } : { command_status: status }));
         if (status !== CommandStatus.ESME_ROK) return;
         assemble(submit);
         const stat = options.receiptStat ? options.receiptStat(submit) : submit.registeredDelivery & 0x03 ? 'DELIVRD' : null;
         if (stat) setTimeout(() => !session.socket.destroyed && sendReceipt(session, submit, stat), options.receiptDelayMs ?? 0);
       };
-      if (scripted?.delayMs) setTimeout(answer, scripted.delayMs);
+      if (bound && options.bindRatePerSecond) {
+        paced.push({ notBefore: Date.now() + (scripted?.delayMs ?? 0), answer });
+        if (!pacer) pace();
+      } else if (scripted?.delayMs) setTimeout(answer, scripted.delayMs);
       else answer();
     });
   });

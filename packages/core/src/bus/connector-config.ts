@@ -4,7 +4,19 @@
  * and parsing. Runtime behaviour (retries, dead letters, the delivery guarantee) is
  * configured here, so that every connector gets it the same way.
  */
-import { ConfigSpec, validators, type ConfigSpec as Spec } from '@omnibus/sdk';
+import { ConfigSpec, validators, type ConfigSpec as Spec, type Validator } from '@omnibus/sdk';
+
+/** A worker group's name, as workers declare it and connectors name it. */
+const WORKER_GROUP_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Worker group names: letters, digits, '.', '_' and '-', at most 64 each. */
+export const workerGroupNames: Validator<string[]> = {
+  describe: 'worker group names ([A-Za-z0-9._-], at most 64 characters each)',
+  check: (names) => {
+    const bad = names.find((name) => !WORKER_GROUP_NAME.test(name));
+    return bad === undefined ? undefined : `Value must be a list of worker group names ([A-Za-z0-9._-], at most 64 characters each), not "${bad}"`;
+  },
+};
 
 export const commonConnectorSpec = ConfigSpec.builder()
   .string('name', {
@@ -24,6 +36,15 @@ export const commonConnectorSpec = ConfigSpec.builder()
     importance: 'HIGH',
     group: 'Common',
     validator: validators.range(1, 1024),
+  })
+  .list('worker.groups', {
+    documentation:
+      'Worker groups this connector\'s tasks may run in (comma-separated): only workers whose own worker.groups names one of them run its tasks ' +
+      '(e.g. sms: the workers whose addresses an SMSC allows). Empty (default): any worker. With no live worker in these groups, its tasks stay UNASSIGNED.',
+    default: [],
+    importance: 'MEDIUM',
+    group: 'Common',
+    validator: workerGroupNames,
   })
   .list('topics', {
     documentation: 'Topics a sink consumes (comma-separated). Ignored by source connectors.',

@@ -10,6 +10,7 @@ import type { Message, MessagePosition, Store, Topic } from '../store/port.ts';
 import { UuidV7Generator } from '../store/ids.ts';
 import { compileConnectorSchema, compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
+import { shardCountAt, TOPIC_REFRESH_MS } from './reshard.ts';
 import type { ShardSignals } from './signals.ts';
 
 export interface ProducerLimits {
@@ -116,7 +117,8 @@ const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, s
 export class Producer {
   readonly limits: ProducerLimits;
   /** Topics never change once created, so a topic found once is kept (misses are not cached). */
-  private readonly topics = new Map<string, Topic>();
+  /** Topics as last read, and when: a read routes messages for TOPIC_REFRESH_MS (see reshard.ts). */
+  private readonly topics = new Map<string, { topic: Topic; readAt: number }>();
   /** Monotonic ingestion clock of this process: entries of one key never go back in time. */
   private lastTs = 0;
   /** (ts, id) of the latest entry per key at the current clock tick, to keep per-key order under supplied ids. */
@@ -137,10 +139,16 @@ export class Producer {
 
   async topic(name: string): Promise<Topic | undefined> {
     const cached = this.topics.get(name);
-    if (cached) return cached;
+    const readAt = Date.now();
+    if (cached && readAt - cached.readAt < TOPIC_REFRESH_MS) return cached.topic;
     const topic = await this.deps.store.getTopic(name);
-    if (topic) this.topics.set(name, topic);
+    if (topic) this.topics.set(name, { topic, readAt });
     return topic;
+  }
+
+  /** Forgets the cached topic (its shard count was just changed through this worker). */
+  forgetTopic(name: string): void {
+    this.topics.delete(name);
   }
 
   /**
@@ -192,7 +200,8 @@ export class Producer {
         results.push({ id: stored.messageId, shard: stored.shard });
         continue;
       }
-      const { token, shard } = routeKey(item.key, topic.shards);
+      // The layout in force at the batch's time: a new shard count applies from its switch on.
+      const { token, shard } = routeKey(item.key, shardCountAt(topic, base));
       // A generated id carries the batch's time and the shard: the store needs no index row to find it.
       const id = item.id ?? this.ids.next(base, shard);
       const message: Message = {

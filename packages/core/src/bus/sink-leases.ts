@@ -13,6 +13,7 @@ import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptio
 import { DeliveryEventPublisher } from './delivery-events.ts';
 import { HeldLease } from './lease.ts';
 import { TokenBucket } from './pacing.ts';
+import { TOPIC_REFRESH_MS } from './reshard.ts';
 import { RunnerLifecycle } from './runner-lifecycle.ts';
 import { OwnedShard } from './sink-shard.ts';
 import type { ShardSignals } from './signals.ts';
@@ -36,6 +37,10 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
   protected readonly owner: string;
   protected common!: CommonConnectorConfig;
   protected readonly topics = new Map<string, Topic>();
+  /** When each topic was last read (taken before the read): a read vouches for the layout of messages up to RESHARD_NOTICE_MS later. */
+  protected readonly topicsReadAt = new Map<string, number>();
+  /** The topics are read again at the next resolve (a shard count may have been raised). */
+  protected topicsStale = false;
   protected readonly shards = new Map<string, OwnedShard>();
   protected bucket = new TokenBucket(0);
   protected readonly pollBudget: PollBudget;
@@ -90,11 +95,28 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
     );
   }
 
+  /** A topic may have changed: read them again at the next resolve. */
+  topicsChanged(): void {
+    this.topicsStale = true;
+    this.sleeper.wake();
+  }
+
   protected async resolveTopics(): Promise<void> {
     let added = 0;
+    const reread = this.topicsStale;
+    this.topicsStale = false;
     for (const name of this.common.topics) {
-      if (this.topics.has(name)) continue;
-      const topic = await this.deps.store.getTopic(name);
+      const readAt = Date.now();
+      // A busy topic is read again well within the resharding notice, so that its records never wait for a read.
+      const due = readAt - (this.topicsReadAt.get(name) ?? 0) >= TOPIC_REFRESH_MS && this.hasActiveShard(name);
+      if (this.topics.has(name) && !reread && !due) continue;
+      let topic: Topic | undefined;
+      try {
+        topic = await this.deps.store.getTopic(name);
+      } catch (error) {
+        this.topicsStale ||= reread;
+        throw error;
+      }
       if (!topic) {
         if (!this.missingTopicsLogged.has(name)) {
           this.missingTopicsLogged.add(name);
@@ -103,9 +125,12 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
         continue;
       }
       this.topics.set(name, topic);
+      this.topicsReadAt.set(name, readAt);
+      // Shards added by a raised shard count are owned like the others.
       for (let shard = 0; shard < topic.shards; shard++) {
         if (shard % this.spec.taskCount !== this.spec.taskId) continue;
         const leaseName = `sink:${this.connector}/${topic.name}/${shard}`;
+        if (this.shards.has(leaseName)) continue;
         const lease = new HeldLease(this.deps.store, leaseName, this.owner, this.deps.leaseTtlMs, Math.ceil(this.deps.leaseTtlMs / 3));
         const owned = new OwnedShard(topic, shard, lease);
         owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, (landedFrom) => {
@@ -122,6 +147,11 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
       this.sleeper.wake();
     }
     this.setRateShare();
+  }
+
+  private hasActiveShard(topic: string): boolean {
+    for (const owned of this.shards.values()) if (owned.active && owned.topic.name === topic) return true;
+    return false;
   }
 
   /** A consumer positioned at the stored watermark. */

@@ -8,7 +8,12 @@ import type { ShardBacklogReport } from '../metrics.ts';
 import { groupedPositionOf } from '../store/port.ts';
 import type { Discovered, LateBy } from './consumer.ts';
 import { SinkShardLeases } from './sink-leases.ts';
+import { ReshardGate } from './sink-reshard.ts';
 import type { OwnedShard, Pending } from './sink-shard.ts';
+import type { Reshard } from '../store/port.ts';
+
+/** Least time between two reads of a topic for records newer than its last read vouches for. */
+const TOPIC_REREAD_MS = 250;
 
 export abstract class SinkShardReads extends SinkShardLeases {
   /** The connector's labelled counters, looked up once. */
@@ -21,11 +26,13 @@ export abstract class SinkShardReads extends SinkShardLeases {
    * batches, long enough for the garbage collector to copy them into the old generation.
    */
   protected async readShards(now: number): Promise<void> {
+    // First: what a raised shard count held back and may go now (before anything newer of its key is admitted).
+    await this.releaseReshardHeld(now);
     const share = this.batchShare();
     const readAhead = Math.max(this.options.minReadAhead, 2 * share);
     const readable: OwnedShard[] = [];
     for (const s of this.shards.values()) {
-      if (s.active && s.consumer!.nextPollAt <= now && s.queue.length < share && s.lease.safe(now)) readable.push(s);
+      if (s.active && s.consumer!.nextPollAt <= now && s.queue.length < share && s.reshardHeld.length < readAhead && s.lease.safe(now)) readable.push(s);
     }
     if (readable.length === 0) return;
     const reads = await Promise.all(
@@ -78,15 +85,69 @@ export abstract class SinkShardReads extends SinkShardLeases {
     const pending: Pending = { message, position: groupedPositionOf(message), attempts: prior?.attempts ?? 0 };
     if (prior) pending.prior = prior;
     if (!prior || prior.state === 'pending') {
-      owned.enqueue(pending);
+      this.enqueueOrHold(owned, pending);
     } else if (prior.state === 'retrying') {
       // Left by an earlier owner: retry when due. Its first attempt is unknown; its last write bounds it.
       pending.firstAttemptAt = prior.updatedAt;
       pending.nextAttemptAt = prior.nextAttemptAt ?? now;
       owned.retry(pending);
     } else if (prior.state === 'sending') {
-      if (this.common['delivery.guarantee'] === 'at-least-once') owned.enqueue(pending);
+      if (this.common['delivery.guarantee'] === 'at-least-once') this.enqueueOrHold(owned, pending);
       else inDoubt.push({ owned, pending });
+    }
+  }
+
+  private reshardGate: ReshardGate | undefined;
+
+  /** Queues a record, or holds it back while its key's older messages may be unfinished in the shard a raised count moved it from. */
+  private enqueueOrHold(owned: OwnedShard, pending: Pending): void {
+    const held = owned.reshardHeld;
+    const key = pending.message.key;
+    if ((held.length > 0 && held.some((p) => p.message.key === key)) || this.reshardWait(owned, pending).kind !== 'none') held.push(pending);
+    else owned.enqueue(pending);
+  }
+
+  private reshardWait(owned: OwnedShard, pending: Pending) {
+    const name = owned.topic.name;
+    const topic = this.topics.get(name) ?? owned.topic;
+    this.reshardGate ??= new ReshardGate(this.deps.store, this.connector, this.options.overlapMs);
+    return this.reshardGate.waitOf(topic, this.topicsReadAt.get(name) ?? 0, pending.message);
+  }
+
+  /** Checks what held records wait for, and queues those that may go now, in order. */
+  private async releaseReshardHeld(now: number): Promise<void> {
+    const holding = [...this.shards.values()].filter((s) => s.active && s.reshardHeld.length > 0);
+    if (holding.length === 0) return;
+    const shardWaits = new Map<string, Array<{ reshard: Reshard; shard: number }>>();
+    let topicWait = false;
+    for (const owned of holding) {
+      for (const pending of owned.reshardHeld) {
+        const wait = this.reshardWait(owned, pending);
+        if (wait.kind === 'topic') topicWait = true;
+        else if (wait.kind === 'shard') {
+          const list = shardWaits.get(owned.topic.name) ?? [];
+          list.push(wait);
+          shardWaits.set(owned.topic.name, list);
+        }
+      }
+    }
+    const readAt = Math.min(...holding.map((s) => this.topicsReadAt.get(s.topic.name) ?? 0));
+    if (topicWait && now - readAt >= TOPIC_REREAD_MS) {
+      this.topicsStale = true;
+      await this.resolveTopics();
+    }
+    await Promise.all([...shardWaits].map(([name, waits]) => this.reshardGate!.check(this.topics.get(name)!, waits, now)));
+    for (const owned of holding) {
+      const keep: Pending[] = [];
+      const stillHeld = new Set<string>();
+      for (const pending of owned.reshardHeld) {
+        const key = pending.message.key;
+        if (stillHeld.has(key) || this.reshardWait(owned, pending).kind !== 'none') {
+          keep.push(pending);
+          stillHeld.add(key);
+        } else owned.enqueue(pending);
+      }
+      owned.reshardHeld = keep;
     }
   }
 

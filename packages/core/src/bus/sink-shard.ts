@@ -40,6 +40,8 @@ export class OwnedShard {
   lastWorkAt = 0;
   /** Ready to send, in buffer order. */
   queue: Pending[] = [];
+  /** Records of keys a raised shard count moved here, waiting for their old shard (sink-reshard.ts), in buffer order. */
+  reshardHeld: Pending[] = [];
   /** Records held back behind a retrying record of the same key, per key, in order. */
   readonly waiting = new Map<string, Pending[]>();
   readonly retrying = new Map<string, Pending>();
@@ -60,7 +62,7 @@ export class OwnedShard {
   }
 
   get busy(): boolean {
-    return this.queue.length > 0 || this.waiting.size > 0 || this.retrying.size > 0 || !(this.consumer?.idle ?? true);
+    return this.queue.length > 0 || this.reshardHeld.length > 0 || this.waiting.size > 0 || this.retrying.size > 0 || !(this.consumer?.idle ?? true);
   }
 
   enqueue(pending: Pending): void {
@@ -110,6 +112,7 @@ export class OwnedShard {
 
   clear(): void {
     this.queue = [];
+    this.reshardHeld = [];
     this.waiting.clear();
     this.retrying.clear();
     this.blockedKeys.clear();

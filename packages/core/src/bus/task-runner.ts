@@ -15,6 +15,8 @@ export interface TaskRunner {
   stop(): Promise<void>;
   /** Settles when the task fails on its own (e.g. a FatalConnectorError), with the trace. */
   readonly failure: Promise<Error>;
+  /** A topic may have changed (its shard count raised): a sink task reads its topics again. */
+  topicsChanged?(): void;
 }
 
 export interface SinkTaskSpec {

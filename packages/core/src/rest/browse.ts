@@ -74,6 +74,7 @@ export function browseRoutes(deps: BrowseRoutesDeps): FastifyPluginAsync {
           started_at: m.startedAt,
           heartbeat_at: m.heartbeatAt,
           heartbeat_age_ms: Math.max(0, at - m.heartbeatAt),
+          worker_groups: m.groups ?? [],
         }))
         .sort((a, b) => a.worker_id.localeCompare(b.worker_id));
       return { workers };

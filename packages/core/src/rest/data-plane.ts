@@ -9,6 +9,7 @@ import { coreError } from '../errors.ts';
 import { consumersOf, registerGroupAndCancelRoutes } from './cancel-and-groups.ts';
 import { applyWakeHints, parseWakeHints, WAKE_PATH } from '../bus/peer-wake.ts';
 import type { Producer } from '../bus/producer.ts';
+import { reshardedTopic, shardCountAt } from '../bus/reshard.ts';
 import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
@@ -33,6 +34,7 @@ export function topicView(topic: Topic) {
     'retention.ms': topic.retentionMs,
     ...(topic.schema ? { schema: topic.schema } : {}),
     created_at: topic.createdAt,
+    ...(topic.reshards ? { reshards: topic.reshards.map((r) => ({ at: r.at, from: r.from, to: r.to })) } : {}),
   };
 }
 
@@ -99,6 +101,21 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
 
     app.get('/topics', async () => (await store.listTopics()).map(topicView));
 
+    // Raises the shard count; the new layout applies to messages produced from its switch time on (bus/reshard.ts).
+    app.put<{ Params: { topic: string } }>('/topics/:topic/shards', async (request) => {
+      const body = request.body;
+      if (!isObject(body)) throw coreError('OMNI_ERR_TOPIC_INVALID', { problem: 'Expected a JSON object {shards}' }, { errors: { shards: 'is required' } });
+      const name = request.params.topic;
+      const current = await store.getTopic(name);
+      if (!current) throw coreError('OMNI_ERR_BUS_TOPIC_NOT_FOUND', { topic: name });
+      const next = reshardedTopic(current, body.shards);
+      if (!(await store.reshardTopic(next, current.shards))) throw coreError('OMNI_ERR_TOPIC_RESHARD_CONFLICT', { topic: name });
+      producer.forgetTopic(name);
+      // Every worker re-reads the connectors at its next heartbeat, and its sink tasks their topics.
+      await store.bumpConnectorsVersion();
+      return topicView(next);
+    });
+
     app.get<{ Params: { topic: string } }>('/topics/:topic', async (request) => topicView(await topicOr404(request.params.topic)));
 
     app.post<{ Params: { topic: string } }>('/topics/:topic/messages', async (request, reply) => {
@@ -127,7 +144,8 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       const topic = await topicOr404(request.params.topic);
       const key = request.query.key;
       if (typeof key !== 'string' || key.length === 0) throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'Query parameter key is required (one non-empty value)' });
-      const { token, shard } = routeKey(key, topic.shards);
+      // The layout in force now (a raised shard count applies from its switch on).
+      const { token, shard } = routeKey(key, shardCountAt(topic, Date.now()));
       return { key, token, shard };
     });
 

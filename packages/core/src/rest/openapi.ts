@@ -510,9 +510,18 @@ schemas.Topic = object(
     'retention.ms': RETENTION,
     schema: { ...JSON_OBJECT, description: 'JSON Schema every message value must satisfy.' },
     created_at: INT64,
+    reshards: {
+      ...arrayOf(object({ at: INT64, from: INT32, to: INT32 })),
+      description:
+        'Earlier shard counts, oldest first: messages produced before `at` (ms since the epoch) were routed over `from` shards, later ones over `to`. ' +
+        'Absent when the count never changed.',
+    },
   },
   ['name', 'shards', 'retention.ms', 'created_at'],
 );
+schemas.ReshardRequest = object({
+  shards: { type: 'integer', minimum: 2, maximum: 4096, description: "The new shard count: above the topic's current one." },
+});
 schemas.CreateTopicRequest = object(
   {
     name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' },
@@ -655,6 +664,7 @@ schemas.ClusterWorkers = object({
       started_at: INT64,
       heartbeat_at: INT64,
       heartbeat_age_ms: INT64,
+      worker_groups: { ...arrayOf(STRING), description: 'The worker groups it belongs to (its worker.groups); connectors naming one of them may run tasks there.' },
     }),
   ),
 });
@@ -730,6 +740,25 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
       summary: 'Get a topic',
       parameters: [TOPIC],
       responses: { '200': json(ref('Topic'), 'The topic.'), '404': failure('No such topic.') },
+    }),
+  },
+  '/topics/{topic}/shards': {
+    put: protectedOp({
+      operationId: 'reshardTopic',
+      tags: ['bus'],
+      summary: "Raise a topic's shard count while it is in use",
+      description:
+        'The new count applies to messages produced from its switch time on, 10 s after the request (every worker learns it by then); the answer ' +
+        "lists it under reshards. Each key's order is kept across the change: a sink hands over a moved key's messages in its new shard only once " +
+        'its older messages in the old shard are handled. Shard counts only grow.',
+      parameters: [TOPIC],
+      requestBody: body(ref('ReshardRequest')),
+      responses: {
+        '200': json(ref('Topic'), 'The topic with its new count and switch time.'),
+        '400': failure('shards missing, not above the current count, or above 4096 (errors.shards says which).'),
+        '404': failure('No such topic.'),
+        '409': failure('The shard count changed meanwhile; read the topic again.'),
+      },
     }),
   },
   '/topics/{topic}/messages': {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { assignTasks, connectorOwner, ownerOf, taskKey, weight, type ConnectorTasks } from './assignment.ts';
+import { assignTasks, connectorOwner, eligibleMembers, ownerOf, taskKey, weight, type ConnectorTasks } from './assignment.ts';
 
 const members = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => `127.0.0.1:${8083 + offset + i * 11}`);
 
-function owners(connectors: ConnectorTasks[], ids: string[]): Map<string, string> {
+function owners(connectors: ConnectorTasks[], ids: string[], groupsOf?: ReadonlyMap<string, readonly string[]>): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [member, units] of assignTasks(connectors, ids)) for (const u of units) out.set(taskKey(u.connector, u.task), member);
+  for (const [member, units] of assignTasks(connectors, ids, groupsOf)) for (const u of units) out.set(taskKey(u.connector, u.task), member);
   return out;
 }
 
@@ -100,5 +100,59 @@ describe('assignment', () => {
     expect(assignTasks(manyConnectors, []).size).toBe(0);
     expect(ownerOf('x', [])).toBeUndefined();
     expect(assignTasks([{ name: 'c', tasks: 0 }], members(3)).size).toBe(0);
+  });
+
+  describe('worker groups', () => {
+    const ids = members(4);
+    // Two members in sms, one in email and sms-eu, one in none.
+    const groupsOf = new Map<string, readonly string[]>([
+      [ids[0]!, ['sms']],
+      [ids[1]!, ['email', 'sms-eu']],
+      [ids[3]!, ['sms']],
+    ]);
+
+    it("places a grouped connector's tasks only on members of one of its groups, spread evenly over them", () => {
+      const plan = owners([{ name: 'sms', tasks: 6, groups: ['sms'] }], ids);
+      const byMember = new Map<string, number>();
+      for (const member of owners([{ name: 'sms', tasks: 6, groups: ['sms'] }], ids, groupsOf).values()) byMember.set(member, (byMember.get(member) ?? 0) + 1);
+      expect(byMember).toEqual(new Map([[ids[0]!, 3], [ids[3]!, 3]]));
+      // Without the groups map nobody is in a group: the same connector has nowhere to run.
+      expect(plan.size).toBe(0);
+    });
+
+    it('takes a member in any of the named groups; an ungrouped connector runs anywhere', () => {
+      const plan = owners([{ name: 'eu', tasks: 3, groups: ['sms-eu', 'push'] }], ids, groupsOf);
+      expect(new Set(plan.values())).toEqual(new Set([ids[1]!]));
+      expect(plan.size).toBe(3);
+      const anywhere = owners([{ name: 'mail', tasks: 8 }], ids, groupsOf);
+      expect(new Set(anywhere.values())).toEqual(new Set(ids));
+      expect(eligibleMembers({ groups: [] }, ids, groupsOf)).toEqual(ids);
+    });
+
+    it('leaves the tasks of a connector with no live member in its groups out of the plan, and places the others', () => {
+      const plan = assignTasks(
+        [
+          { name: 'push', tasks: 2, groups: ['push'] },
+          { name: 'sms', tasks: 2, groups: ['sms'] },
+        ],
+        ids,
+        groupsOf,
+      );
+      const units = [...plan.values()].flat();
+      expect(units.filter((u) => u.connector === 'push')).toEqual([]);
+      expect(units.filter((u) => u.connector === 'sms')).toHaveLength(2);
+      expect(eligibleMembers({ groups: ['push'] }, ids, groupsOf)).toEqual([]);
+    });
+
+    it('moves only the tasks of the member that leaves its group', () => {
+      const connectors: ConnectorTasks[] = [{ name: 'sms', tasks: 8, groups: ['sms'] }];
+      const threeInSms = new Map(groupsOf).set(ids[2]!, ['sms']);
+      const before = owners(connectors, ids, threeInSms);
+      const after = owners(connectors, ids, groupsOf);
+      const lost = [...before.values()].filter((m) => m === ids[2]).length;
+      expect(lost).toBeGreaterThan(0);
+      expect([...after.values()]).not.toContain(ids[2]);
+      expect(moved(before, after)).toBeLessThanOrEqual(Math.ceil(lost * 1.6));
+    });
   });
 });

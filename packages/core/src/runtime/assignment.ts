@@ -21,6 +21,18 @@ export interface ConnectorTasks {
   name: string;
   /** How many tasks the connector has now (its task configs). */
   tasks: number;
+  /** The worker groups its tasks may run in (`worker.groups`); empty or absent: any worker. */
+  groups?: readonly string[];
+}
+
+/** The worker groups of each member (`worker.groups` of its config); a member absent or without groups is in none. */
+export type MemberGroups = ReadonlyMap<string, readonly string[]>;
+
+/** The members a connector's tasks may run on: all of them, or those in one of its groups. */
+export function eligibleMembers(connector: Pick<ConnectorTasks, 'groups'>, members: readonly string[], groupsOf: MemberGroups = new Map()): string[] {
+  const wanted = connector.groups ?? [];
+  if (wanted.length === 0) return [...members];
+  return members.filter((member) => (groupsOf.get(member) ?? []).some((group) => wanted.includes(group)));
 }
 
 /** The hash both sides agree on: 48 bits of SHA-1 over member and key (a JS number holds them exactly). */
@@ -51,13 +63,19 @@ export function connectorOwner(connector: string, members: readonly string[]): s
   return ownerOf(`connector:${connector}`, members);
 }
 
-/** Every connector's tasks over the members: member id → its tasks. Members without tasks are absent. */
-export function assignTasks(connectors: readonly ConnectorTasks[], members: readonly string[]): Map<string, TaskUnit[]> {
+/**
+ * Every connector's tasks over the members: member id → its tasks. Members without tasks are
+ * absent, and so are the tasks of a connector none of whose worker groups has a live member
+ * (see `eligibleMembers`). Each connector is spread over its eligible members only.
+ */
+export function assignTasks(connectors: readonly ConnectorTasks[], members: readonly string[], groupsOf?: MemberGroups): Map<string, TaskUnit[]> {
   const plan = new Map<string, TaskUnit[]>();
   const ids = [...new Set(members)].sort();
   if (ids.length === 0) return plan;
   for (const connector of connectors) {
-    for (const [member, units] of assignConnector(connector, ids)) {
+    const eligible = eligibleMembers(connector, ids, groupsOf);
+    if (eligible.length === 0) continue;
+    for (const [member, units] of assignConnector(connector, eligible)) {
       const list = plan.get(member) ?? [];
       list.push(...units);
       plan.set(member, list);

@@ -25,6 +25,8 @@ export interface MembershipOptions {
   heartbeatIntervalMs: number;
   /** How long a heartbeat keeps a member alive (the lease TTL: a dead worker's work moves after it). */
   ttlMs: number;
+  /** The worker groups this worker belongs to (`worker.groups`), announced with every heartbeat. */
+  groups?: readonly string[];
 }
 
 export class Membership {
@@ -66,6 +68,11 @@ export class Membership {
     return this.view.members.map((m) => m.id);
   }
 
+  /** The worker groups of the live members that have any, as last read. */
+  get memberGroups(): Map<string, readonly string[]> {
+    return new Map(this.view.members.filter((m) => m.groups?.length).map((m) => [m.id, m.groups!]));
+  }
+
   /** The connectors version as last read (see `ClusterView`). */
   get connectorsVersion(): string {
     return this.view.connectorsVersion;
@@ -100,19 +107,20 @@ export class Membership {
       const { id, url } = this.options.identity;
       if (!id) throw new Error('the worker has no identity yet: start its listener first');
       const sentAt = Date.now();
-      await this.store.heartbeat({ id, url, startedAt: this.startedAt, heartbeatAt: sentAt }, this.options.ttlMs);
+      const groups = this.options.groups?.length ? { groups: [...this.options.groups] } : {};
+      await this.store.heartbeat({ id, url, startedAt: this.startedAt, heartbeatAt: sentAt, ...groups }, this.options.ttlMs);
       if (this.stopped) return;
       this.validUntil = sentAt + this.options.ttlMs;
       this.armLapse();
       const view = await this.store.readCluster();
       view.members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       this.view = view;
-      const key = view.members.map((m) => m.id).join(',');
+      const key = memberKey(view.members);
       if (key !== this.key) {
-        const before = new Set(this.key ? this.key.split(',') : []);
+        const before = new Set(this.key ? this.key.split(',').map((entry) => entry.split('=')[0]!) : []);
         const after = new Set(view.members.map((m) => m.id));
         this.logger.info(
-          { members: [...after], joined: [...after].filter((id) => !before.has(id)), left: [...before].filter((id) => !after.has(id)) },
+          { members: view.members.map((m) => (m.groups?.length ? `${m.id} (${m.groups.join(', ')})` : m.id)), joined: [...after].filter((id) => !before.has(id)), left: [...before].filter((id) => !after.has(id)) },
           'cluster membership changed',
         );
         this.key = key;
@@ -155,4 +163,9 @@ export class Membership {
     }, Math.max(0, this.validUntil - this.safetyMarginMs - Date.now()));
     this.lapseTimer.unref();
   }
+}
+
+/** The members and their groups, as one comparable string: `id=group+group,id,…`. */
+export function memberKey(members: readonly Member[]): string {
+  return members.map((m) => (m.groups?.length ? `${m.id}=${m.groups.join('+')}` : m.id)).join(',');
 }

@@ -20,10 +20,10 @@ import type { ConfigSpec, Connector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectorRecord, ConnectorState, Store } from '../store/port.ts';
-import { assignTasks, connectorOwner, taskKey } from './assignment.ts';
+import { assignTasks, connectorOwner, eligibleMembers, taskKey, type MemberGroups } from './assignment.ts';
 import { Scrubber, type ConfigProviders } from './config-providers.ts';
 import { fullSpec, isSecretKey } from './connector-config.ts';
-import type { Membership } from './membership.ts';
+import { memberKey, type Membership } from './membership.ts';
 import type { PluginRegistry, TaskRunner, TaskRunnerFactory } from './types.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
 import { chainSpec } from '../transforms/chain.ts';
@@ -101,6 +101,8 @@ interface OwnedConnector {
   targetState: string;
   state: ConnectorState;
   trace: string | undefined;
+  /** Why its tasks could be placed on no worker, as last written to their statuses ('' when they could). */
+  unplaced: string;
 }
 
 const TASK_LEASE_PREFIX = 'task:';
@@ -182,7 +184,7 @@ export class Reconciler {
     const membership = this.options.membership;
     if (Date.now() - this.resyncedAt >= this.resyncMs) this.resyncDue = true;
     if (this.unsettled || this.resyncDue || membership.connectorsVersion !== this.listedVersion) this.request(true);
-    else if (membership.memberIds.join(',') !== this.plannedMembers || this.waiting.size > 0 || this.dropped.size > 0) this.request(false);
+    else if (memberKey(membership.members) !== this.plannedMembers || this.waiting.size > 0 || this.dropped.size > 0) this.request(false);
   }
 
   /** No heartbeat went through in time: stop every task before the membership, and so the task leases, can expire. */
@@ -265,30 +267,34 @@ export class Reconciler {
       }
       this.listedVersion = version;
       this.options.catalog?.update(this.connectors);
+      // A topic's shard count raised through any worker bumps the version too: sink tasks read their topics again.
+      for (const t of this.tasks.values()) t.runner?.topicsChanged?.();
     }
     if (this.dropped.size > 0) await this.releaseDropped();
     if (resync && this.tasks.size > 0) await this.checkLeases();
     const members = membership.memberIds;
+    const groups = membership.memberGroups;
     const connectors = this.connectors;
-    this.plannedMembers = members.join(',');
-    const fingerprint = `${members.join(',')}|${connectors
+    this.plannedMembers = memberKey(membership.members);
+    const fingerprint = `${this.plannedMembers}|${connectors
       .map((c) => `${c.name}:${c.generation}:${c.targetState}`)
       .sort()
       .join(',')}`;
     if (fingerprint === this.fingerprint && this.waiting.size === 0) return true;
     this.fingerprint = fingerprint;
-    await this.apply(members, connectors);
+    await this.apply(members, groups, connectors);
     return true;
   }
 
-  private async apply(members: string[], connectors: ConnectorRecord[]): Promise<void> {
+  private async apply(members: string[], groups: MemberGroups, connectors: ConnectorRecord[]): Promise<void> {
     const byName = new Map(connectors.map((c) => [c.name, c]));
     const previous = this.seen;
 
     const active = connectors.filter((c) => c.targetState !== 'STOPPED' && c.taskConfigs.length > 0);
     const plan = assignTasks(
-      active.map((c) => ({ name: c.name, tasks: c.taskConfigs.length })),
+      active.map((c) => ({ name: c.name, tasks: c.taskConfigs.length, groups: workerGroupsOf(c) })),
       members,
+      groups,
     );
     const mine = new Map((plan.get(this.self) ?? []).map((u) => [taskKey(u.connector, u.task), u]));
 
@@ -375,13 +381,13 @@ export class Reconciler {
     if (waiting.size > 0 && waiting.size !== this.waiting.size) this.logger.debug({ tasks: [...waiting] }, 'waiting for task leases held elsewhere');
     this.waiting = waiting;
 
-    await this.reportConnectors(members, connectors, restarting);
+    await this.reportConnectors(members, groups, connectors, restarting);
     // Only once everything is applied: a reconcile that failed half-way sees the same changes again.
     this.seen = new Map(connectors.map((c) => [c.name, { generation: c.generation, targetState: c.targetState }]));
   }
 
   /** The connector's own status, written by the member the connector name hashes to. */
-  private async reportConnectors(members: string[], connectors: ConnectorRecord[], restarting: Map<string, Set<number | null>>): Promise<void> {
+  private async reportConnectors(members: string[], groups: MemberGroups, connectors: ConnectorRecord[], restarting: Map<string, Set<number | null>>): Promise<void> {
     const names = new Set(connectors.map((c) => c.name));
     for (const name of this.owned.keys()) if (!names.has(name)) this.owned.delete(name);
     for (const c of connectors) {
@@ -390,14 +396,30 @@ export class Reconciler {
         continue;
       }
       const before = this.owned.get(c.name);
+      const unplaced = unplacedReason(c, members, groups);
+      if (before && before.unplaced !== unplaced) await this.reportUnplaced(c, unplaced);
       const restartAsked = restarting.get(c.name)?.has(null) ?? false;
-      if (before && before.generation === c.generation && before.targetState === c.targetState && !restartAsked) continue;
+      if (before && before.generation === c.generation && before.targetState === c.targetState && !restartAsked) {
+        before.unplaced = unplaced;
+        continue;
+      }
       const { state, trace } = await this.connectorState(c);
-      this.owned.set(c.name, { generation: c.generation, targetState: c.targetState, state, trace });
+      this.owned.set(c.name, { generation: c.generation, targetState: c.targetState, state, trace, unplaced });
+      if (!before) await this.reportUnplaced(c, unplaced);
       if (before && before.state === state && before.trace === trace && !restartAsked) continue;
       if (state === 'FAILED') this.logger.warn({ connector: c.name, trace }, 'connector failed');
       await this.writeStatus(c.name, null, state, c.generation, trace);
     }
+  }
+
+  /**
+   * Tasks no live worker may run (none is in the connector's worker groups) have no worker to
+   * report them: the connector's owner writes them UNASSIGNED, with the reason as their trace.
+   */
+  private async reportUnplaced(c: ConnectorRecord, reason: string): Promise<void> {
+    if (!reason) return;
+    this.logger.warn({ connector: c.name, groups: workerGroupsOf(c) }, 'no live worker in the connector\'s worker groups: its tasks stay unassigned');
+    for (let task = 0; task < c.taskConfigs.length; task++) await this.writeStatus(c.name, task, 'UNASSIGNED', c.generation, reason);
   }
 
   private async connectorState(c: ConnectorRecord): Promise<{ state: ConnectorState; trace?: string }> {
@@ -619,6 +641,26 @@ function scrubbingConnector<C extends Connector>(connector: C, scrubber: Scrubbe
 function traceOf(error: unknown, scrubber: Scrubber): string {
   if (error instanceof Error) return scrubber.scrub(error.stack ?? `${error.name}: ${error.message}`);
   return scrubber.scrub(String(error));
+}
+
+/** The worker groups a connector's tasks may run in (its `worker.groups`). */
+function workerGroupsOf(c: ConnectorRecord): string[] {
+  return (c.config['worker.groups'] ?? '')
+    .split(',')
+    .map((group) => group.trim())
+    .filter((group) => group !== '');
+}
+
+/** Why none of the connector's tasks can be placed, or '' when they can (or it has none to place). */
+function unplacedReason(c: ConnectorRecord, members: readonly string[], groups: MemberGroups): string {
+  if (c.targetState === 'STOPPED' || c.taskConfigs.length === 0) return '';
+  const wanted = workerGroupsOf(c);
+  if (eligibleMembers({ groups: wanted }, members, groups).length > 0) return '';
+  const live = members.map((m) => `${m} (${groups.get(m)?.join(', ') || 'no group'})`).join(', ');
+  return (
+    `No live worker is in the worker groups ${wanted.join(', ')} named by worker.groups; live workers: ${live || 'none'}. ` +
+    'Start a worker with one of these groups in its worker.groups, or change the connector\'s worker.groups.'
+  );
 }
 
 function sameConfig(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigSpec, validators } from '@omnibus/sdk';
+import { workerGroupNames } from '../bus/connector-config.ts';
 
 const CORS_METHOD = '(?:GET|HEAD|POST|PUT|PATCH|DELETE)';
 const CORS_METHOD_LIST = new RegExp(`^\\s*(?:${CORS_METHOD}(?:\\s*,\\s*${CORS_METHOD})*)?\\s*$`, 'i');
@@ -149,6 +150,14 @@ export const workerConfigSpec = ConfigSpec.builder()
       'At most lease.ttl.ms / 3 is used, so that two missed heartbeats never cost the membership.',
     default: 3_000,
     validator: validators.range(100, 60_000),
+  })
+  .list('worker.groups', {
+    documentation:
+      'Worker groups this worker belongs to (comma-separated, e.g. sms): it runs the tasks of connectors whose worker.groups names one of them, ' +
+      'and of connectors that name none. Empty (default): only the latter.',
+    default: [],
+    importance: 'MEDIUM',
+    validator: workerGroupNames,
   })
   .boolean('topic.tracking.enable', {
     documentation:

@@ -1,7 +1,7 @@
 /** The CQL store's rows: what each table's row holds, to and from the port's types. */
 import cassandra from 'cassandra-driver';
 import { BUCKET_MS } from './cql-layout.ts';
-import type { ConnectorRecord, Delivery, Lease, Message, MessagePosition, TemplateRecord, TemplateVersion, Topic } from './port.ts';
+import type { ConnectorRecord, Delivery, Lease, Message, MessagePosition, TemplateRecord, TemplateVersion, Topic, Reshard } from './port.ts';
 
 const { types } = cassandra;
 type Row = cassandra.types.Row;
@@ -35,6 +35,8 @@ export function topicFromRow(row: Row): Topic {
     createdAt: toNumber(row.get('created_at')),
   };
   if (schema !== null) topic.schema = JSON.parse(schema) as Record<string, unknown>;
+  const reshards = row.get('reshards') as string | null;
+  if (reshards !== null) topic.reshards = JSON.parse(reshards) as Reshard[];
   return topic;
 }
 

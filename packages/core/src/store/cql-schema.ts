@@ -109,6 +109,18 @@ const MIGRATIONS: Migration[] = [
     description: 'group tallies (exact counts by state per connector) and cancellations',
     statements: groupTableStatements,
   },
+  {
+    version: 7,
+    description: "each member's worker groups in the cluster view; topics' earlier shard counts",
+    statements: (ks) => [
+      // `reshards`: the topic's earlier shard counts and their switch times as JSON
+      // ([{at, from, to}], see bus/reshard.ts); null for a topic never resharded.
+      `ALTER TABLE ${ks}.topics ADD reshards text`,
+      // `worker_groups`: the member's groups as a JSON array ('[]' for none; null in the rows of
+      // workers older than this version, which then run ungrouped connectors only).
+      `ALTER TABLE ${ks}.cluster_view ADD worker_groups text`,
+    ],
+  },
 ];
 
 /** What a node answers to adding a column that is there already (a migration run again after its worker died half-way). */

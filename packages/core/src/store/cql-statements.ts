@@ -5,8 +5,9 @@ export type CqlStatements = ReturnType<typeof statements>;
 export function statements(ks: string) {
   return {
     insertTopic: `INSERT INTO ${ks}.topics (name, shards, value_schema, retention_ms, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS`,
-    selectTopic: `SELECT name, shards, value_schema, retention_ms, created_at FROM ${ks}.topics WHERE name = ?`,
-    selectTopics: `SELECT name, shards, value_schema, retention_ms, created_at FROM ${ks}.topics`,
+    selectTopic: `SELECT name, shards, value_schema, retention_ms, created_at, reshards FROM ${ks}.topics WHERE name = ?`,
+    selectTopics: `SELECT name, shards, value_schema, retention_ms, created_at, reshards FROM ${ks}.topics`,
+    reshardTopic: `UPDATE ${ks}.topics SET shards = ?, reshards = ? WHERE name = ? IF shards = ?`,
     insertBufferedMessage: `INSERT INTO ${ks}.buffered_messages (topic, shard, bucket, ts, id, message) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
     insertMessagePosition: `INSERT INTO ${ks}.message_positions (slot, id, position) VALUES (?, ?, ?) USING TTL ?`,
     insertBufferBucket: `INSERT INTO ${ks}.buffer_buckets (topic, shard, bucket) VALUES (?, ?, ?) USING TTL ?`,
@@ -49,9 +50,9 @@ export function statements(ks: string) {
     renewLease: `UPDATE ${ks}.leases SET expires_at = ? WHERE name = ? IF owner = ? AND epoch = ?`,
     releaseLease: `UPDATE ${ks}.leases SET owner = '', expires_at = 0 WHERE name = ? IF owner = ? AND epoch = ?`,
     insertMember:
-      `INSERT INTO ${ks}.cluster_view (part, kind, id, url, started_at, heartbeat_at, expires_at) VALUES (?, 'member', ?, ?, ?, ?, ?) ` +
+      `INSERT INTO ${ks}.cluster_view (part, kind, id, url, started_at, heartbeat_at, expires_at, worker_groups) VALUES (?, 'member', ?, ?, ?, ?, ?, ?) ` +
       'USING TTL ?',
-    selectClusterView: `SELECT kind, id, url, started_at, heartbeat_at, expires_at, version FROM ${ks}.cluster_view WHERE part = ?`,
+    selectClusterView: `SELECT kind, id, url, started_at, heartbeat_at, expires_at, version, worker_groups FROM ${ks}.cluster_view WHERE part = ?`,
     deleteMember: `DELETE FROM ${ks}.cluster_view WHERE part = ? AND kind = 'member' AND id = ?`,
     // Always true for a fresh version, and applied on a missing row too: an LWT only for its ordering.
     bumpConnectorsVersion: `UPDATE ${ks}.cluster_view SET version = ? WHERE part = ? AND kind = 'connectors' AND id = '' IF version != ?`,

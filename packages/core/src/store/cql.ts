@@ -52,7 +52,7 @@ import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { coreError } from '../errors.ts';
-import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
+import { checkMessages, EventSequence, notInitialized, outgrownTopics } from './lmdb-cql-common.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -261,6 +261,15 @@ export class CqlStore implements Store {
     return row ? topicFromRow(row) : undefined;
   }
 
+  async reshardTopic(topic: Topic, expectedShards: number): Promise<boolean> {
+    const result = await this.execute(this.q.reshardTopic, [topic.shards, JSON.stringify(topic.reshards ?? []), topic.name, expectedShards], this.lwt);
+    if (result.wasApplied()) {
+      this.knownTopics.delete(topic.name);
+      this.topicListRead = undefined;
+    }
+    return result.wasApplied();
+  }
+
   async listTopics(): Promise<Topic[]> {
     return (await this.execute(this.q.selectTopics, [], { ...this.plain, fetchSize: 10_000 })).rows.map(topicFromRow);
   }
@@ -318,7 +327,12 @@ export class CqlStore implements Store {
 
   async appendMessages(messages: Message[]): Promise<void> {
     if (messages.length === 0) return;
-    const topics = await this.topicsNamed(messages.map((m) => m.topic));
+    let topics = await this.topicsNamed(messages.map((m) => m.topic));
+    const outgrown = outgrownTopics(messages, (name) => topics.get(name));
+    if (outgrown.size > 0) {
+      for (const name of outgrown) this.knownTopics.delete(name);
+      topics = await this.topicsNamed(messages.map((m) => m.topic));
+    }
     checkMessages(messages, (name) => topics.get(name));
     const partitions = new Map<string, BatchQuery[]>();
     const positions = new Map<string, BatchQuery[]>();
@@ -377,7 +391,12 @@ export class CqlStore implements Store {
       return position ? [{ id, ...position }] : [];
     });
     if (implied.length > 0 && within && within.length > 0) {
-      const named = await this.topicsNamed(within);
+      let named = await this.topicsNamed(within);
+      // An id naming a shard no cached topic has: a count may have been raised since.
+      if (implied.some(({ shard }) => within.every((name) => (named.get(name)?.shards ?? 0) <= shard))) {
+        for (const name of within) this.knownTopics.delete(name);
+        named = await this.topicsNamed(within);
+      }
       await this.readImplied(implied, within.flatMap((name) => named.get(name) ?? []), found);
     }
     const notWithin = (topics: readonly Topic[]) => topics.filter((topic) => !within?.includes(topic.name));
@@ -789,7 +808,17 @@ export class CqlStore implements Store {
     const rowTtl = Math.ceil(Math.max(ttlMs, expiresAt - Date.now()) / 1000) + MEMBER_ROW_GRACE_SECONDS;
     await this.execute(
       this.q.insertMember,
-      [CLUSTER_PARTITION, member.id, member.url, member.startedAt, member.heartbeatAt, expiresAt, Math.min(rowTtl, MAX_TTL_SECONDS)],
+      [
+        CLUSTER_PARTITION,
+        member.id,
+        member.url,
+        member.startedAt,
+        member.heartbeatAt,
+        expiresAt,
+        // Always a value ('[]' when none): a null would write a tombstone at every heartbeat.
+        JSON.stringify(member.groups ?? []),
+        Math.min(rowTtl, MAX_TTL_SECONDS),
+      ],
       this.idempotent,
     );
   }
@@ -801,7 +830,14 @@ export class CqlStore implements Store {
       const kind = row.get('kind') as string;
       if (kind === 'connectors') view.connectorsVersion = (row.get('version') as string | null) ?? '';
       else if (kind === 'member' && toNumber(row.get('expires_at')) > now) {
-        view.members.push({ id: row.get('id'), url: row.get('url'), startedAt: toNumber(row.get('started_at')), heartbeatAt: toNumber(row.get('heartbeat_at')) });
+        const groups = row.get('worker_groups') as string | null;
+        view.members.push({
+          id: row.get('id'),
+          url: row.get('url'),
+          startedAt: toNumber(row.get('started_at')),
+          heartbeatAt: toNumber(row.get('heartbeat_at')),
+          ...(groups && groups !== '[]' ? { groups: JSON.parse(groups) as string[] } : {}),
+        });
       }
     }
     return view;

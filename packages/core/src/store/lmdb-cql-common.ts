@@ -12,6 +12,19 @@ export const notInitialized = (description: string): CoreError => coreError('OMN
  * Checks a batch of messages against their topics before anything is written, so that a bad
  * message rejects the whole batch and no half of it lands in the store.
  */
+/**
+ * The topics whose cached record routes fewer shards than a message names: their shard count
+ * was raised since they were cached (bus/reshard.ts), so they must be read again.
+ */
+export function outgrownTopics(messages: readonly Message[], cached: (name: string) => Topic | undefined): Set<string> {
+  const outgrown = new Set<string>();
+  for (const message of messages) {
+    const topic = cached(message.topic);
+    if (topic && message.shard >= topic.shards) outgrown.add(message.topic);
+  }
+  return outgrown;
+}
+
 export function checkMessages(messages: readonly Message[], topicOf: (name: string) => Topic | undefined): void {
   const seen = new Set<string>();
   for (const message of messages) {

@@ -37,7 +37,7 @@ import { impliedPosition, positionImplied } from './ids.ts';
 import type { LmdbWriteStats } from '../metrics.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { coreError } from '../errors.ts';
-import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
+import { checkMessages, EventSequence, notInitialized, outgrownTopics } from './lmdb-cql-common.ts';
 import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
 import { GROUP_TABLE_NAMES, LmdbGroups, type LmdbGroupTables } from './lmdb-groups.ts';
 import type {
@@ -324,6 +324,17 @@ export class LmdbStore implements Store {
     return this.tables.topics.get(name);
   }
 
+  async reshardTopic(topic: Topic, expectedShards: number): Promise<boolean> {
+    const { topics } = this.tables;
+    const changed = await this.writer().transaction(() => {
+      if (topics.get(topic.name)?.shards !== expectedShards) return false;
+      topics.put(topic.name, topic);
+      return true;
+    });
+    if (changed) this.knownTopics.delete(topic.name);
+    return changed;
+  }
+
   async listTopics(): Promise<Topic[]> {
     this.fresh();
     return [...this.tables.topics.getRange().map(({ value }) => value)];
@@ -343,6 +354,7 @@ export class LmdbStore implements Store {
   async appendMessages(messages: Message[]): Promise<void> {
     if (messages.length === 0) return;
     this.fresh();
+    for (const name of outgrownTopics(messages, (n) => this.knownTopics.get(n))) this.knownTopics.delete(name);
     checkMessages(messages, this.topicOf);
     // One transaction: every message of the call is stored, or none.
     await this.durably(this.groups.write(messageChanges(messages), () => this.putMessages(messages)));

@@ -13,6 +13,15 @@ export interface Topic {
   schema?: Record<string, unknown>;
   retentionMs: number;
   createdAt: number;
+  /** Earlier shard counts and when each gave way to the next, oldest first (see bus/reshard.ts); absent if never changed. */
+  reshards?: Reshard[];
+}
+
+/** A change of a topic's shard count: messages produced from `at` on are routed over `to` shards, earlier ones over `from`. */
+export interface Reshard {
+  at: number;
+  from: number;
+  to: number;
 }
 
 export interface Message {
@@ -187,6 +196,8 @@ export interface Member {
   url: string;
   startedAt: number;
   heartbeatAt: number;
+  /** The worker groups it belongs to (its `worker.groups`): connectors naming one of them may run tasks there. */
+  groups?: string[];
 }
 
 /** What a worker learns from one read of the cluster at every heartbeat. */
@@ -390,6 +401,14 @@ export interface Store {
   cancelGroup(group: string, at: number): Promise<void>;
   /** The ids of those of these messages that are cancelled, themselves or through their group. */
   cancelledAmong(positions: readonly MessagePosition[]): Promise<Set<string>>;
+
+  // Resharding (bus/reshard.ts): a topic's shard count raised while it is in use
+  /**
+   * Replaces the topic's record with `topic` (a higher shard count and its `reshards`) only if
+   * the stored one still has `expectedShards` shards (LWT on CQL); false otherwise (changed
+   * meanwhile, or gone).
+   */
+  reshardTopic(topic: Topic, expectedShards: number): Promise<boolean>;
 }
 
 /**

@@ -144,7 +144,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
       (d) =>
         new Membership(
           d.resolve(TOKENS.store),
-          { identity, heartbeatIntervalMs: beatMs, ttlMs: config['lease.ttl.ms'] },
+          { identity, heartbeatIntervalMs: beatMs, ttlMs: config['lease.ttl.ms'], groups: config['worker.groups'] },
           d.resolve(TOKENS.loggers).get('omnibus.membership'),
         ),
     ),

@@ -1,5 +1,6 @@
 // Shared pieces of the runtime tests: real workers on a real store, and waiting for the
 // cluster to converge (the reconcile loop is asynchronous, as Kafka's status topic is).
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from '../../src/worker/worker.ts';
 import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
@@ -53,4 +54,23 @@ export async function rejection(promise: Promise<unknown>): Promise<{ status: nu
     return { status: (error as { status?: number }).status ?? 500, message: (error as Error).message };
   }
   throw new Error('expected the call to fail');
+}
+
+/** A REST call to a worker; the JSON answer (or {} for an empty one) and its status. */
+export async function call(worker: Pick<Worker, 'url'>, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${worker.url}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+}
+
+/** The records a FileSink wrote to `file` so far, in file order (none if it does not exist yet). */
+export async function fileSinkLines<T>(file: string): Promise<T[]> {
+  return (await readFile(file, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as T);
 }

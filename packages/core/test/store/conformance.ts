@@ -58,6 +58,21 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(names).toEqual(expect.arrayContaining([first.name, second.name]));
         expect(await store.getTopic(unique('missing'))).toBeUndefined();
       });
+
+      it("raises a topic's shard count only from the count it was read with, and then takes messages in the new shards", async () => {
+        const t = topic({ shards: 4 });
+        await store.createTopic(t);
+        const grown: Topic = { ...t, shards: 12, reshards: [{ at: Date.now() + 10_000, from: 4, to: 12 }] };
+        // The store cached the topic with 4 shards when it checked a message (both stores do).
+        await store.appendMessages([message(t, { id: unique('before'), shard: 3, createdAt: Date.now() })]);
+        expect(await store.reshardTopic(grown, 4)).toBe(true);
+        expect(await store.reshardTopic({ ...grown, shards: 16, reshards: [...grown.reshards!, { at: Date.now() + 20_000, from: 12, to: 16 }] }, 4)).toBe(false);
+        expect(await store.reshardTopic({ ...grown, name: unique('missing') }, 4)).toBe(false);
+        expect(await store.getTopic(t.name)).toEqual(grown);
+        expect((await store.listTopics()).find((x) => x.name === t.name)).toEqual(grown);
+        await store.appendMessages([message(t, { id: unique('after'), shard: 11, createdAt: Date.now() })]);
+        expect((await store.readBuffer(t.name, 11, 0, Date.now() + 1000, 10)).map((m) => m.id)).toEqual([expect.stringContaining('after')]);
+      });
     });
 
     describe('messages and the buffer', () => {
@@ -474,6 +489,18 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await ids(T + 25_000)).toEqual([a.id]);
         await store.removeMember(a.id);
         expect(await ids(T + 1_000)).toEqual([b.id]);
+      });
+
+      it("keep each member's worker groups, and change them at its next heartbeat", async () => {
+        const T = Date.now();
+        const member = { id: unique('w'), url: 'http://127.0.0.1:8085', startedAt: T, heartbeatAt: T, groups: ['sms', 'sms-eu'] };
+        await store.heartbeat(member, 10_000);
+        const read = async () => (await store.readCluster(T + 1_000)).members.find((m) => m.id === member.id);
+        expect(await read()).toEqual(member);
+        const { groups: _dropped, ...ungrouped } = member;
+        await store.heartbeat(ungrouped, 10_000);
+        expect(await read()).toEqual(ungrouped);
+        await store.removeMember(member.id);
       });
 
       it('shows a new connectors version after every bump, and the same one without', async () => {
