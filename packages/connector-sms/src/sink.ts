@@ -16,6 +16,7 @@ import {
   type SinkRecord,
   type SinkTask,
   type SinkTaskContext,
+  valueRecipients,
 } from '@omnibus/sdk';
 import { smsConfigSpec, validateSmsConfig, type SmsConfig } from './config.ts';
 import { SmsErrorCode } from './errors.ts';
@@ -125,6 +126,7 @@ export const SmsSink = defineSinkConnector({
   config: smsConfigSpec,
   valueSchema: smsValueSchema,
   validate: validateSmsConfig,
+  recipients: valueRecipients('sms', ['to']),
   createTask: () => new SmsSinkTask(),
   webhook: async (request, config, context) => {
     // Each Twilio account signs its callbacks with its own token: the first that verifies answers.

@@ -48,16 +48,9 @@ interface InfoBody {
   type: string;
 }
 
-export function registerConnectorsCommand(program: Command, io: CliIo, exit: ExitState): void {
-  const connectors = program
-    .command('connectors')
-    .description("manage the connectors of a running worker (Kafka Connect's REST API)")
-    .option('--url <url>', `worker REST URL (env OMNIBUS_URL; default ${DEFAULT_URL})`)
-    .option('--token <token>', 'bearer token, when the worker requires one (env OMNIBUS_TOKEN)');
-
-  /** Runs `work` with a client, mapping what can go wrong to an exit code. */
-  const action =
-    <A extends unknown[]>(work: (client: RestClient, ...args: A) => Promise<void>) =>
+/** Wraps a verb's work: gives it a client for --url/--token, and maps what can go wrong to an exit code. */
+export function clientAction(io: CliIo, exit: ExitState) {
+  return <A extends unknown[]>(work: (client: RestClient, ...args: A) => Promise<void>) =>
     async (...args: A) => {
       const command = args[args.length - 1] as Command;
       const options = command.optsWithGlobals<ConnectionOptions>();
@@ -82,6 +75,19 @@ export function registerConnectorsCommand(program: Command, io: CliIo, exit: Exi
         }
       }
     };
+}
+
+/** The options every client verb takes (on its parent command). */
+export function withConnectionOptions(command: Command): Command {
+  return command
+    .option('--url <url>', `worker REST URL (env OMNIBUS_URL; default ${DEFAULT_URL})`)
+    .option('--token <token>', 'bearer token, when the worker requires one (env OMNIBUS_TOKEN)');
+}
+
+export function registerConnectorsCommand(program: Command, io: CliIo, exit: ExitState): void {
+  const connectors = withConnectionOptions(program.command('connectors').description("manage the connectors of a running worker (Kafka Connect's REST API)"));
+
+  const action = clientAction(io, exit);
 
   connectors
     .command('list')
@@ -173,7 +179,7 @@ export function registerConnectorsCommand(program: Command, io: CliIo, exit: Exi
 
 class ServerError extends Error {}
 
-function expectOk(result: CallResult): unknown {
+export function expectOk(result: CallResult): unknown {
   if (!result.ok) throw new ServerError(`${result.message} (HTTP ${result.status})`);
   return result.body;
 }

@@ -10,6 +10,7 @@ import { EXIT, registerConnectorsCommand, type CliIo, type ExitState } from './c
 import { registerDemoCommand } from './demo.ts';
 import { VERSION } from './distribution.ts';
 import { registerStartCommand } from './start.ts';
+import { registerSuppressionsCommand } from './suppressions.ts';
 
 const processIo: CliIo = {
   out: (text) => void process.stdout.write(text),
@@ -27,6 +28,7 @@ export function buildProgram(io: CliIo, exit: ExitState): Command {
   registerStartCommand(program);
   registerDemoCommand(program);
   registerConnectorsCommand(program, io, exit);
+  registerSuppressionsCommand(program, io, exit);
   return program;
 }
 

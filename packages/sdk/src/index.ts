@@ -8,3 +8,4 @@ export { startSink, startSource, memoryLogger, stableJson } from './testkit.ts';
 export type { SinkHarness, SourceHarness, SentOutcome, TestMessage, LogLine } from './testkit.ts';
 export * from './transforms.ts';
 export * from './providers.ts';
+export * from './consent.ts';

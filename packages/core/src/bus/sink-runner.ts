@@ -33,6 +33,7 @@ import { TokenBucket } from './pacing.ts';
 import { applyDeliveryUpdates } from './receipts.ts';
 import { DeadLetters } from './sink-dead-letters.ts';
 import { SinkShardReads } from './sink-reads.ts';
+import { SuppressionGate } from './suppression-gate.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
 import { decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
 import type { Dispatch } from './sink-shard.ts';
@@ -78,8 +79,9 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     const taskConfig = this.spec.connector.config.parse(this.spec.config);
     // Kafka's transforms/predicates keys: a record the chain drops is settled `filtered`.
     const chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG);
-    const task = this.spec.connector.createTask();
-    this.task = chain.empty ? task : (new TransformingSinkTask(task as SinkTask<unknown>, chain) as SinkTask);
+    // The suppression check sees records as the connector will (after the chain).
+    const task = new SuppressionGate(this.spec.connector.createTask() as SinkTask<unknown>, this.deps.store, this.connector, this.spec.connector.recipients, this.logger);
+    this.task = chain.empty ? (task as SinkTask) : (new TransformingSinkTask(task, chain) as SinkTask);
     const report =
       this.deps.reportDeliveries ??
       (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[], eventsTopic?: string) =>

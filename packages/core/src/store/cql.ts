@@ -45,6 +45,7 @@ import { impliedPosition, positionImplied, type ImpliedPosition } from './ids.ts
 import { BUCKET_MS, chunks, estimatedBytes, inPool, keptFor, MAX_TTL_SECONDS, positionSlot, rangeReads, ttlSeconds } from './cql-layout.ts';
 import { connectorFromRow, connectorValues, deliveryFromRow, templateFromRow, templateVersionBody, templateVersionFromRow, deliveryPartition, KEY_COLUMNS, leaseFromRow, messageFromRow, sameDetail, toNumber, topicFromRow, type BatchQuery } from './cql-rows.ts';
 import { migrateSchema } from './cql-schema.ts';
+import { CqlSuppressions } from './cql-suppressions.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
@@ -68,6 +69,8 @@ import type {
   Store,
   TemplateRecord,
   TemplateVersion,
+  Suppression,
+  SuppressionPage,
   Topic,
 } from './port.ts';
 import { withReceipt } from './port.ts';
@@ -132,6 +135,7 @@ export class CqlStore implements Store {
   private clientOrUndefined: Client | undefined;
   private initializing: Promise<void> | undefined;
   private readonly q: CqlStatements;
+  private readonly suppressionList: CqlSuppressions;
 
   constructor(options: CqlStoreOptions | string) {
     this.options = typeof options === 'string' ? parseCqlUrl(options) : options;
@@ -144,6 +148,7 @@ export class CqlStore implements Store {
     this.lwt = { ...this.plain, serialConsistency: serial };
     this.linearizable = { prepare: true, consistency: serial };
     this.q = statements(keyspace);
+    this.suppressionList = new CqlSuppressions(keyspace, (query, params, options) => this.execute(query, params, options), this.plain, this.idempotent);
   }
 
   async init(): Promise<void> {
@@ -905,5 +910,23 @@ export class CqlStore implements Store {
 
   async listTemplateVersions(name: string): Promise<TemplateVersion[]> {
     return (await this.execute(this.q.selectTemplateVersions, [name], { ...this.plain, fetchSize: 10_000 })).rows.map(templateVersionFromRow);
+  }
+
+  // Suppression list (cql-suppressions.ts)
+
+  putSuppressions(entries: Suppression[]): Promise<void> {
+    return this.suppressionList.put(entries);
+  }
+
+  findSuppressions(channel: string, addresses: readonly string[]): Promise<Suppression[]> {
+    return this.suppressionList.find(channel, addresses);
+  }
+
+  deleteSuppressions(channel: string, address: string, category?: string): Promise<number> {
+    return this.suppressionList.delete(channel, address, category);
+  }
+
+  listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage> {
+    return this.suppressionList.list(limit, cursor);
   }
 }

@@ -36,6 +36,8 @@ import { asBinary, open, type Binary, type Database, type Key, type RootDatabase
 import { impliedPosition, positionImplied } from './ids.ts';
 import type { LmdbWriteStats } from '../metrics.ts';
 import { canonicalJson } from './canonical-json.ts';
+import { LmdbSuppressions } from './lmdb-suppressions.ts';
+import type { SuppressionBody } from './suppression-codec.ts';
 import { coreError } from '../errors.ts';
 import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
 import type {
@@ -55,6 +57,8 @@ import type {
   Store,
   TemplateRecord,
   TemplateVersion,
+  Suppression,
+  SuppressionPage,
   Topic,
 } from './port.ts';
 import { withReceipt } from './port.ts';
@@ -163,6 +167,8 @@ interface Tables {
   templates: Database<TemplateRecord, string>;
   /** [name, version] → the version. */
   templateVersions: Database<TemplateVersion, Key>;
+  /** [channel, address, category] → the rest of the entry (lmdb-suppressions.ts). */
+  suppressions: Database<SuppressionBody, Key>;
 }
 
 export type { LmdbWriteStats };
@@ -236,6 +242,7 @@ export class LmdbStore implements Store {
       statuses: table('statuses'),
       templates: table('templates'),
       templateVersions: table('template_versions'),
+      suppressions: table('suppressions'),
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
@@ -911,5 +918,27 @@ export class LmdbStore implements Store {
       }
     }
     return removed;
+  }
+
+  // Suppression list (lmdb-suppressions.ts)
+
+  private get suppressionList(): LmdbSuppressions {
+    return new LmdbSuppressions(this.tables.suppressions, () => this.fresh(), () => this.writer());
+  }
+
+  putSuppressions(entries: Suppression[]): Promise<void> {
+    return this.suppressionList.put(entries);
+  }
+
+  findSuppressions(channel: string, addresses: readonly string[]): Promise<Suppression[]> {
+    return this.suppressionList.find(channel, addresses);
+  }
+
+  deleteSuppressions(channel: string, address: string, category?: string): Promise<number> {
+    return this.suppressionList.delete(channel, address, category);
+  }
+
+  listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage> {
+    return this.suppressionList.list(limit, cursor);
   }
 }

@@ -49,6 +49,7 @@ export const positionOf = (m: Message): MessagePosition => ({ messageId: m.id, t
  * pending → sending → sent → delivered | read, or → retrying | failed | dead | unknown; or
  * → filtered: the connector's transformation chain dropped the message (not sent, done).
  * → expired: its `expires_at` passed before it was handed to the connector (not sent, done).
+ * → suppressed: a recipient is on the suppression list for the message's channel and category (not sent, done).
  */
 export type DeliveryState =
   | 'pending'
@@ -61,10 +62,11 @@ export type DeliveryState =
   | 'dead'
   | 'unknown'
   | 'filtered'
-  | 'expired';
+  | 'expired'
+  | 'suppressed';
 
 /** States after which the consumer never hands the message to the task again. */
-export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired']);
+export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired', 'suppressed']);
 
 /** The states a provider's receipt moves a message to. */
 export type ReceiptStateName = 'delivered' | 'read' | 'failed';
@@ -366,4 +368,38 @@ export interface Store {
   getTemplateVersion(name: string, version: number): Promise<TemplateVersion | undefined>;
   /** Every version of the template, in version order. */
   listTemplateVersions(name: string): Promise<TemplateVersion[]>;
+
+  // ---------------------------------------------------------------------------------------------
+  // Suppression list (consent): per (channel, address), one entry per category
+  // ---------------------------------------------------------------------------------------------
+  /** Adds the entries, or replaces those with the same channel, address and category. */
+  putSuppressions(entries: Suppression[]): Promise<void>;
+  /** The entries of these addresses on the channel (every category), in no particular order. */
+  findSuppressions(channel: string, addresses: readonly string[]): Promise<Suppression[]>;
+  /** Removes the address's entry of that category on the channel, or all its entries when `category` is undefined; returns how many were removed. */
+  deleteSuppressions(channel: string, address: string, category?: string): Promise<number>;
+  /** A page of the whole list, in the store's order; `cursor` continues after the previous page, absent at the end. */
+  listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage>;
+}
+
+/** One entry of the suppression list: `address` gets no message of `category` (or of any, for `all`) on `channel`. */
+export interface Suppression {
+  channel: string;
+  /** Normalised: E.164 for phones, lower-case for e-mail. */
+  address: string;
+  /** A message category, or `all`. */
+  category: string;
+  /** stop, opted-out, hard-bounce, blocked, manual. */
+  reason: string;
+  /** The provider's code or the keyword that set it (`21610`, `550 5.1.1`, `STOP`). */
+  code?: string;
+  /** The connector that reported it, when one did. */
+  connector?: string;
+  note?: string;
+  createdAt: number;
+}
+
+export interface SuppressionPage {
+  entries: Suppression[];
+  cursor?: string;
 }

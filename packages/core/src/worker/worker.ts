@@ -14,6 +14,7 @@ import { browseRoutes } from '../rest/browse.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
 import { templateRoutes } from '../rest/templates.ts';
+import { suppressionRoutes } from '../rest/suppressions.ts';
 import { Templates } from '../transforms/templates/service.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
 import { listenerBindings } from '../rest/listeners.ts';
@@ -149,6 +150,7 @@ export class Worker {
         }),
         dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer), templates }),
         templateRoutes({ templates }),
+        suppressionRoutes({ store }),
         hooksRoutes({
           herder,
           logger: loggers.get('omnibus.hooks'),
