@@ -5,7 +5,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { ConnectorContext, DeliveryUpdate, WebhookRequest, WebhookResponse } from '@omnibus/sdk';
 import type { WhatsAppConfig } from './config.ts';
-import { classifyGraphError } from './errors.ts';
+import { classifyGraphError, suppressionOf } from './errors.ts';
 
 interface StatusError {
   code?: number;
@@ -150,6 +150,8 @@ function toDeliveryUpdate(status: Status): DeliveryUpdate | undefined {
       code: classifyGraphError(graphCode, 400).code,
       message: `WhatsApp error ${graphCode ?? 'unknown'}: ${text}`,
     };
+    const suppress = suppressionOf(graphCode, status.recipient_id);
+    if (suppress) update.suppress = suppress;
   }
   return update;
 }

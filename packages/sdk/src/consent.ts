@@ -46,6 +46,8 @@ export interface SuppressionRequest {
   reason: SuppressionReason;
   /** The provider's code: `21610`, `550 5.1.1`, `131050`… */
   code?: string;
+  /** Only messages of this category (WhatsApp's marketing opt-out); every category when absent. */
+  category?: string;
 }
 
 /** A message someone sent us: an SMS to our number (SMPP deliver_sm, Twilio), a WhatsApp message. */

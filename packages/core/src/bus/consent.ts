@@ -42,10 +42,11 @@ export function entriesFromRequests(requests: readonly SuppressionRequest[], con
       logger.warn({ channel: request.channel, reason: request.reason }, 'a provider asked to suppress an address that cannot be read; ignored');
       continue;
     }
-    entries.set(`${request.channel}|${address}`, {
+    const category = request.category !== undefined && CATEGORY_PATTERN.test(request.category) ? request.category : ALL_CATEGORIES;
+    entries.set(`${request.channel}|${address}|${category}`, {
       channel: request.channel,
       address,
-      category: ALL_CATEGORIES,
+      category,
       reason: request.reason,
       ...(request.code !== undefined ? { code: request.code } : {}),
       connector,

@@ -87,6 +87,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[], eventsTopic?: string) =>
         void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId, {
           within: topics,
+          logger: this.logger,
           ...(eventsTopic ? { publish: (changes) => this.deliveryEvents.publish(eventsTopic, changes) } : {}),
         })));
     await this.task.start(taskConfig, {
