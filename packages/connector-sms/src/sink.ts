@@ -55,11 +55,20 @@ class SmsSinkTask implements SinkTask<SmsConfig> {
       return { alias, provider: transport };
     });
     const started: SmsTransport[] = [];
+    /** Providers that refused our credentials at start: kept in the chain (their sends fail over), unless every one did. */
+    const refused: FatalConnectorError[] = [];
     try {
-      for (const { provider } of providers) {
-        await provider.start();
+      for (const { alias, provider } of providers) {
+        try {
+          await provider.start();
+        } catch (error) {
+          if (!(error instanceof FatalConnectorError) || providers.length === 1) throw error;
+          context.logger.error({ provider: alias, code: error.code }, 'an SMS provider refused the connector at start; the others take its messages');
+          refused.push(error);
+        }
         started.push(provider);
       }
+      if (refused.length === providers.length) throw refused[0];
     } catch (error) {
       await Promise.all([...started, providers[started.length]?.provider].map((t) => t?.stop().catch(() => undefined)));
       throw error;

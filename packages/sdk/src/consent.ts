@@ -68,6 +68,8 @@ export interface InboundMessage {
   receivedAt: number;
   /** The provider itself says the sender opted out (`stop`) or back in (`start`), whatever the text. */
   consent?: 'stop' | 'start';
+  /** With `consent`: only for this category (WhatsApp's marketing opt-out); every category when absent. */
+  consentCategory?: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@
  * (sink-reads.ts), the outcomes of a batch (sink-outcomes.ts) and dead letters
  * (sink-dead-letters.ts).
  */
-import { isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { inboundSettingsOf, isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { InboundMessages } from './inbound.ts';
 import { ActiveTopicsRecorder } from './active-topics.ts';
 import { fullSpec, type CommonConnectorConfig } from './connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from './task-runner.ts';
@@ -90,12 +91,15 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
           logger: this.logger,
           ...(eventsTopic ? { publish: (changes) => this.deliveryEvents.publish(eventsTopic, changes) } : {}),
         })));
+    const inbound = new InboundMessages(this.deps.store, this.deps.producer);
+    const inboundSettings = inboundSettingsOf(this.spec.config);
     await this.task.start(taskConfig, {
       connectorName: this.connector,
       taskId: this.spec.taskId,
       logger: this.logger,
       reportDeliveries: (updates) => report(this.connector, updates, this.common.topics, this.common['delivery.events.topic'] || undefined),
       reportProviders: (statuses) => metrics.reportProviders(this.connector, this.spec.taskId, statuses),
+      reportInbound: (messages) => inbound.accept(this.connector, inboundSettings, messages, this.logger),
     });
     this.bucket = new TokenBucket(0);
     try {
