@@ -9,16 +9,11 @@
  * - one connector with an SMPP bind and a Twilio account: when the SMSC refuses the bind,
  *   every message goes out through Twilio.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Core depends on no connector package; the workspace's dev servers are read from their sources.
 import { startSmscDevServer, type SmscDevServer } from '../../../connector-sms/src/dev/smsc.ts';
 import { startTwilioDevServer, type TwilioDevServer } from '../../../connector-sms/src/dev/twilio.ts';
-import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
-import { Worker } from '../../src/worker/worker.ts';
-import { distributionDir } from '../rest/harness.ts';
+import { startDistributionWorker, type Body, type DistributionWorker } from './distribution-worker.ts';
 import { eventually } from '../runtime/helpers.ts';
 
 /** SMPP 3.4 command_status: "Bind Failed". */
@@ -29,20 +24,10 @@ const TWILIO_UNSUBSCRIBED = { httpStatus: 400, code: 21610, message: 'Attempt to
 const SMPP = { systemId: 'omnibus', password: 'secret12' };
 const OUR_NUMBER = '+33700000001';
 
-let worker: Worker;
-let root: string;
+let running: DistributionWorker;
 const closers: Array<() => Promise<unknown>> = [];
 
-type Body = Record<string, unknown>;
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> {
-  const response = await fetch(`${worker.url}${path}`, {
-    method,
-    ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Body) : {} };
-}
+const call = (method: string, path: string, body?: unknown) => running.call(method, path, body);
 
 async function connector(name: string, topic: string, config: Record<string, string>): Promise<void> {
   expect((await call('POST', '/topics', { name: topic, shards: 2 })).status).toBe(201);
@@ -80,24 +65,12 @@ async function inboundValues(topic: string): Promise<Body[]> {
 }
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'omnibus-consent-e2e-'));
-  worker = new Worker(
-    workerConfigSpec.parse({
-      store: `lmdb:${join(root, 'data')}`,
-      listeners: ['http://127.0.0.1:0'],
-      'log.level': process.env.OMNIBUS_TEST_LOG_LEVEL ?? 'silent',
-      'heartbeat.interval.ms': 200,
-      'lease.ttl.ms': 2000,
-    }),
-    { distributionDirs: [distributionDir] },
-  );
-  await worker.start();
+  running = await startDistributionWorker('omnibus-consent-e2e-');
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
+  await running?.close();
   for (const close of closers) await close();
-  if (root) rmSync(root, { recursive: true, force: true });
 });
 
 const smppConfig = (smsc: SmscDevServer, prefix = ''): Record<string, string> => ({
@@ -173,7 +146,7 @@ describe('SMS consent through a worker', () => {
     expect(twilio.requests.length).toBe(requestsBefore);
 
     // The recipient texts START to our number; Twilio posts it to the webhook, signed.
-    const hook = `${worker.url}/hooks/sms-twilio`;
+    const hook = `${running.worker.url}/hooks/sms-twilio`;
     expect(await twilio.sendInbound(hook, { from: optedOut, to: OUR_NUMBER, body: 'Start', optOutType: 'START' })).toBe(200);
     expect((await call('GET', `/suppressions/sms/${encodeURIComponent(optedOut)}`)).status).toBe(404);
     const [back] = await produce('sms-twilio', optedOut, ['welcome back']);

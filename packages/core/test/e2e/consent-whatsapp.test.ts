@@ -5,34 +5,19 @@
  * opt-out (user_preferences) only their marketing messages, a refusal with 131050 the same;
  * texts and button replies land on `inbound.topic`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Core depends on no connector package; the workspace's emulator is read from its sources.
 import { startWhatsAppDevServer, type WhatsAppDevServer } from '../../../connector-whatsapp/src/dev-server.ts';
-import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
-import { Worker } from '../../src/worker/worker.ts';
-import { distributionDir } from '../rest/harness.ts';
+import { startDistributionWorker, type Body, type DistributionWorker } from './distribution-worker.ts';
 import { eventually } from '../runtime/helpers.ts';
 
 /** Meta's code for "user has opted out of marketing messages". */
 const OPTED_OUT_OF_MARKETING = 131050;
 
-let worker: Worker;
+let running: DistributionWorker;
 let whatsapp: WhatsAppDevServer;
-let root: string;
 
-type Body = Record<string, unknown>;
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> {
-  const response = await fetch(`${worker.url}${path}`, {
-    method,
-    ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Body) : {} };
-}
+const call = (method: string, path: string, body?: unknown) => running.call(method, path, body);
 
 async function send(to: string, items: Array<{ text: string; category?: string }>): Promise<string[]> {
   const answer = await call('POST', '/topics/wa/messages', {
@@ -54,19 +39,8 @@ async function statesOf(ids: string[]): Promise<string[]> {
 const suppressionsOf = async (address: string) => ((await call('GET', `/suppressions/whatsapp/${encodeURIComponent(address)}`)).body.suppressions as Body[] | undefined) ?? [];
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'omnibus-consent-wa-'));
-  worker = new Worker(
-    workerConfigSpec.parse({
-      store: `lmdb:${join(root, 'data')}`,
-      listeners: ['http://127.0.0.1:0'],
-      'log.level': process.env.OMNIBUS_TEST_LOG_LEVEL ?? 'silent',
-      'heartbeat.interval.ms': 200,
-      'lease.ttl.ms': 2000,
-    }),
-    { distributionDirs: [distributionDir] },
-  );
-  await worker.start();
-  whatsapp = await startWhatsAppDevServer({ webhookUrl: `${worker.url}/hooks/wa`, statuses: [] });
+  running = await startDistributionWorker('omnibus-consent-wa-');
+  whatsapp = await startWhatsAppDevServer({ webhookUrl: `${running.worker.url}/hooks/wa`, statuses: [] });
   expect((await call('POST', '/topics', { name: 'wa', shards: 2 })).status).toBe(201);
   const created = await call('POST', '/connectors', {
     name: 'wa',
@@ -85,9 +59,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
+  await running?.close();
   await whatsapp?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
 });
 
 describe('WhatsApp consent and inbound messages through a worker', () => {
