@@ -3,11 +3,10 @@ import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkRecord, t
 import { deliveryEventId, DeliveryEventPublisher } from '../../src/bus/delivery-events.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
-import { SinkRunner } from '../../src/bus/sink-runner.ts';
+import type { SinkRunner } from '../../src/bus/sink-runner.ts';
 import { newTopic } from '../../src/bus/topics.ts';
-import { Metrics } from '../../src/metrics.ts';
 import type { Store } from '../../src/store/port.ts';
-import { cqlStore, deliveriesById, eventually, lmdbStore, quietLogger, recordingSink, type StoreHandle } from './helpers.ts';
+import { cqlStore, deliveriesById, eventually, lmdbStore, recordingSink, testSinkRunner, type StoreHandle } from './helpers.ts';
 
 const stores: Array<[string, () => Promise<StoreHandle>]> = [
   ['LMDB', lmdbStore],
@@ -59,20 +58,7 @@ describe.each(stores)('delivery events on %s', (_kind, openHandle) => {
   });
 
   function runner(connector: SinkConnector, config: Record<string, string>): SinkRunner {
-    const r = new SinkRunner(
-      { connectorName: config.name!, taskId: 0, taskCount: 1, connector, config: { 'connector.class': connector.className, ...config } },
-      {
-        store,
-        producer,
-        signals,
-        metrics: new Metrics({ defaultMetrics: false }),
-        logger: quietLogger(),
-        workerId: '127.0.0.1:8083',
-        leaseTtlMs: 5000,
-        heartbeatMs: 500,
-        consumer: { pollIdleMs: 100 },
-      },
-    );
+    const r = testSinkRunner({ store, producer, signals }, connector, config);
     runners.push(r);
     return r;
   }

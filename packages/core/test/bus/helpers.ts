@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkOutcome, type SinkRecord } from '@omnibus/sdk';
 import { memoryLogger } from '@omnibus/sdk';
+import type { Producer } from '../../src/bus/producer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
+import type { ShardSignals } from '../../src/bus/signals.ts';
+import { SinkRunner } from '../../src/bus/sink-runner.ts';
+import { Metrics } from '../../src/metrics.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
 import type { Delivery, Store } from '../../src/store/port.ts';
 
@@ -120,4 +124,24 @@ export async function storeDelivered(
   }
   const position = (await store.locateMessages([delivery.messageId])).get(delivery.messageId)!;
   await store.putDeliveries([{ ...delivery, ...position }]);
+}
+
+/** A sink runner of task 0 of 1 on `store`, with short leases and quick idle polls, for the connector named by `config.name`. */
+export function testSinkRunner(
+  bus: { store: Store; producer: Producer; signals: ShardSignals },
+  connector: SinkConnector,
+  config: Record<string, string>,
+): SinkRunner {
+  return new SinkRunner(
+    { connectorName: config.name!, taskId: 0, taskCount: 1, connector, config: { 'connector.class': connector.className, ...config } },
+    {
+      ...bus,
+      metrics: new Metrics({ defaultMetrics: false }),
+      logger: quietLogger(),
+      workerId: '127.0.0.1:8083',
+      leaseTtlMs: 5000,
+      heartbeatMs: 500,
+      consumer: { pollIdleMs: 100 },
+    },
+  );
 }
