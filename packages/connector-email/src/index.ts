@@ -4,7 +4,7 @@
  * the same e-mail to receivers; SMTP 4xx replies are retried, 5xx fail the message.
  */
 import { readFileSync } from 'node:fs';
-import { defineSinkConnector } from '@omnibus/sdk';
+import { defineSinkConnector, valueRecipients } from '@omnibus/sdk';
 import { crossCheck, emailSinkConfig } from './config.ts';
 import { EmailSinkTask } from './task.ts';
 import { emailValueSchema } from './value.ts';
@@ -19,6 +19,8 @@ export const EmailSink = defineSinkConnector({
   config: emailSinkConfig,
   valueSchema: emailValueSchema,
   validate: crossCheck,
+  // Every address the message goes to, Bcc included: none of them may be suppressed.
+  recipients: valueRecipients('email', ['to', 'cc', 'bcc']),
   createTask: () => new EmailSinkTask(),
 });
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FatalConnectorError } from '@omnibus/sdk';
-import { EMAIL_ERROR_CODES, failureOutcome, queueIdOf, sentOutcome, type SmtpError } from './outcome.ts';
+import { EMAIL_ERROR_CODES, failureOutcome, hardBounces, queueIdOf, sentOutcome, type SmtpError } from './outcome.ts';
 
 const server = { host: 'smtp.example.org', port: 587, user: 'mailer' };
 const smtpError = (fields: Partial<SmtpError> & { message: string }): SmtpError => Object.assign(new Error(fields.message), fields);
@@ -61,5 +61,29 @@ describe('sentOutcome', () => {
       providerId: '<m@x.org>',
       details: { messageId: '<m@x.org>', queueId: 'Q1', response: '250 2.0.0 Ok: queued as Q1', accepted: ['a@x.org'] },
     });
+  });
+});
+
+describe('hard bounces', () => {
+  it('are permanent refusals of the address itself (RFC 3463 5.1.1, 5.1.2, 5.1.3, 5.1.6, 5.1.10)', () => {
+    const rejected = [
+      { address: 'gone@example.org', code: 550, reason: '550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown in local recipient table' },
+      { address: 'nomx@example.net', code: 550, reason: '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup' },
+      { address: 'spam@example.org', code: 554, reason: '554 5.7.1 Message rejected as spam' },
+      { address: 'full@example.org', code: 452, reason: '452 4.2.2 Mailbox full' },
+      { address: 'plain@example.org', code: 550, reason: '550 No such user here' },
+    ];
+    expect(hardBounces(rejected)).toEqual([
+      { channel: 'email', address: 'gone@example.org', reason: 'hard-bounce', code: '550 5.1.1' },
+      { channel: 'email', address: 'nomx@example.net', reason: 'hard-bounce', code: '550 5.1.10' },
+    ]);
+  });
+
+  it('ride on the outcome whether the others were accepted or every recipient was refused', () => {
+    const bounce = smtpError({ message: 'Recipient command failed', code: 'EENVELOPE', responseCode: 550, response: '550 5.1.1 User unknown', command: 'RCPT TO', recipient: 'gone@example.org' });
+    const sent = sentOutcome({ messageId: '<m@x>', response: '250 OK', accepted: ['ok@example.org'], rejected: ['gone@example.org'], rejectedErrors: [bounce] });
+    expect(sent).toMatchObject({ status: 'sent', suppress: [{ channel: 'email', address: 'gone@example.org', reason: 'hard-bounce' }] });
+    const failed = failureOutcome(smtpError({ message: 'all refused', code: 'EENVELOPE', rejectedErrors: [bounce] }), server);
+    expect(failed).toMatchObject({ status: 'failed', suppress: [{ address: 'gone@example.org', code: '550 5.1.1' }] });
   });
 });

@@ -2,7 +2,7 @@
  * What an SMTP exchange means for a record. nodemailer reports replies and failures but does
  * not classify them; RFC 5321 does: 2xx accepted, 4xx try again later, 5xx never.
  */
-import { FatalConnectorError, type SinkOutcome } from '@omnibus/sdk';
+import { FatalConnectorError, type SinkOutcome, type SuppressionRequest } from '@omnibus/sdk';
 
 export const EMAIL_ERROR_CODES = {
   /** The value does not conform to the value schema (it bypassed ingest validation). */
@@ -73,6 +73,23 @@ function rejectedRecipients(errors: SmtpError[] | undefined): RejectedRecipient[
 
 const addressOf = (a: string | { address: string }): string => (typeof a === 'string' ? a : a.address);
 
+/**
+ * Enhanced status codes (RFC 3463) that say the address itself cannot take mail, whatever is
+ * sent and whenever: bad mailbox (5.1.1), bad system (5.1.2), bad address syntax (5.1.3),
+ * mailbox moved (5.1.6), no MX for the domain (5.1.10). A permanent refusal of the message's
+ * content or of its sender says nothing about the address and is not one.
+ */
+const HARD_BOUNCE = /\b5\.1\.(?:1|2|3|6|10)\b/;
+
+/** The recipients the server refused as hard bounces: the runtime suppresses them on the email channel. */
+export function hardBounces(rejected: readonly RejectedRecipient[]): SuppressionRequest[] {
+  return rejected.flatMap(({ address, code, reason }) => {
+    const enhanced = HARD_BOUNCE.exec(reason)?.[0];
+    if (!address || !isPermanent(code ?? undefined) || !enhanced) return [];
+    return [{ channel: 'email' as const, address, reason: 'hard-bounce' as const, code: `${code} ${enhanced}` }];
+  });
+}
+
 /** The server's own id for the message when its 250 reply names one (Postfix "queued as X", Exim "id=X"). */
 export function queueIdOf(response: string): string | undefined {
   return /\bqueued as\s+([^\s;,]+)/i.exec(response)?.[1] ?? /\bid=([^\s;,]+)/i.exec(response)?.[1];
@@ -82,8 +99,10 @@ export function queueIdOf(response: string): string | undefined {
 export function sentOutcome(info: SmtpSentInfo): SinkOutcome {
   const queueId = queueIdOf(info.response);
   const rejected = rejectedRecipients(info.rejectedErrors);
+  const bounced = hardBounces(rejected);
   return {
     status: 'sent',
+    ...(bounced.length > 0 ? { suppress: bounced } : {}),
     providerId: info.messageId,
     details: {
       messageId: info.messageId,
@@ -138,7 +157,8 @@ export function failureOutcome(
     if (rejected.some((r) => isTemporary(r.code ?? undefined))) {
       return { status: 'retry', error: { code: EMAIL_ERROR_CODES.deferred, message } };
     }
-    return { status: 'failed', error: { code: EMAIL_ERROR_CODES.recipientsRejected, message }, details: { rejected } };
+    const bounced = hardBounces(rejected);
+    return { status: 'failed', error: { code: EMAIL_ERROR_CODES.recipientsRejected, message }, details: { rejected }, ...(bounced.length > 0 ? { suppress: bounced } : {}) };
   }
 
   if (isTemporary(code)) {

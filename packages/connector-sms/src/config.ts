@@ -2,7 +2,7 @@
  * SmsSink's configuration: one spec for both transports. Keys of the transport not chosen
  * are ignored; `validateSmsConfig` requires the chosen transport's own keys.
  */
-import { ConfigSpec, DEFAULT_PROVIDER, providerConfigSpec, providerConfigs, providerProblems, validators, type ParsedConfig, type Validator } from '@omnibus/sdk';
+import { ConfigSpec, DEFAULT_PROVIDER, inboundConfigSpec, providerConfigSpec, providerConfigs, providerProblems, validators, type ParsedConfig, type Validator } from '@omnibus/sdk';
 import { SENDER_PATTERN } from './value.ts';
 
 export const TRANSPORTS = ['smpp', 'twilio'] as const;
@@ -210,7 +210,8 @@ export const smsConfigSpec = ConfigSpec.builder()
     group: TWILIO,
     validator: validators.range(1, 100),
   })
-  .merge(providerConfigSpec);
+  .merge(providerConfigSpec)
+  .merge(inboundConfigSpec);
 
 export type SmsConfig = ParsedConfig<typeof smsConfigSpec>;
 

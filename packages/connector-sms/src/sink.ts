@@ -16,6 +16,7 @@ import {
   type SinkRecord,
   type SinkTask,
   type SinkTaskContext,
+  valueRecipients,
 } from '@omnibus/sdk';
 import { smsConfigSpec, validateSmsConfig, type SmsConfig } from './config.ts';
 import { SmsErrorCode } from './errors.ts';
@@ -54,11 +55,20 @@ class SmsSinkTask implements SinkTask<SmsConfig> {
       return { alias, provider: transport };
     });
     const started: SmsTransport[] = [];
+    /** Providers that refused our credentials at start: kept in the chain (their sends fail over), unless every one did. */
+    const refused: FatalConnectorError[] = [];
     try {
-      for (const { provider } of providers) {
-        await provider.start();
+      for (const { alias, provider } of providers) {
+        try {
+          await provider.start();
+        } catch (error) {
+          if (!(error instanceof FatalConnectorError) || providers.length === 1) throw error;
+          context.logger.error({ provider: alias, code: error.code }, 'an SMS provider refused the connector at start; the others take its messages');
+          refused.push(error);
+        }
         started.push(provider);
       }
+      if (refused.length === providers.length) throw refused[0];
     } catch (error) {
       await Promise.all([...started, providers[started.length]?.provider].map((t) => t?.stop().catch(() => undefined)));
       throw error;
@@ -125,6 +135,7 @@ export const SmsSink = defineSinkConnector({
   config: smsConfigSpec,
   valueSchema: smsValueSchema,
   validate: validateSmsConfig,
+  recipients: valueRecipients('sms', ['to']),
   createTask: () => new SmsSinkTask(),
   webhook: async (request, config, context) => {
     // Each Twilio account signs its callbacks with its own token: the first that verifies answers.

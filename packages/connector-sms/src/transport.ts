@@ -1,7 +1,7 @@
 /**
  * What SmsSink's task needs from a transport, and the outcome shapes both transports share.
  */
-import type { Logger, SinkOutcome, SinkRecord, SinkTaskContext } from '@omnibus/sdk';
+import type { Logger, SinkOutcome, SinkRecord, SinkTaskContext, SuppressionRequest } from '@omnibus/sdk';
 import type { SmsConfig } from './config.ts';
 import { SmsErrorCode } from './errors.ts';
 import type { SmsValue } from './value.ts';
@@ -35,10 +35,11 @@ export const retry = (code: string, message: string, retryAfterMs?: number): Sin
   ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
 });
 
-export const failed = (code: string, message: string, details?: Record<string, unknown>): SinkOutcome => ({
+export const failed = (code: string, message: string, details?: Record<string, unknown>, suppress?: SuppressionRequest[]): SinkOutcome => ({
   status: 'failed',
   error: { code, message },
   ...(details ? { details } : {}),
+  ...(suppress ? { suppress } : {}),
 });
 
 /**

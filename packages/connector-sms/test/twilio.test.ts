@@ -162,6 +162,9 @@ describe('SmsSink over Twilio', () => {
       details: { httpStatus: 400, twilioCode: 21211, moreInfo: 'https://www.twilio.com/docs/errors/21211' },
     });
     expect(results[1]?.outcome).toMatchObject({ error: { code: SmsErrorCode.OPTED_OUT }, details: { twilioCode: 21610 } });
+    // 21610: the recipient sent STOP; the runtime suppresses them on the sms channel.
+    expect(results[1]?.outcome).toMatchObject({ suppress: [{ channel: 'sms', address: OPTED_OUT, reason: 'opted-out', code: '21610' }] });
+    expect(results[0]?.outcome).not.toHaveProperty('suppress');
     expect(twilio.messages.map((m) => m.to).sort()).toEqual([RATE_LIMITED_ONCE, '+14155550100'].sort());
   });
 

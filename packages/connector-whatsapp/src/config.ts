@@ -2,7 +2,7 @@
  * WhatsAppSink's config keys, declared once: the parsed type, the validate response and the
  * generated docs all come from this spec.
  */
-import { ConfigSpec, type Validator, validators, providerConfigSpec } from '@omnibus/sdk';
+import { ConfigSpec, type Validator, validators, providerConfigSpec, inboundConfigSpec } from '@omnibus/sdk';
 
 export const API_URL = 'whatsapp.api.url';
 export const API_VERSION = 'whatsapp.api.version';
@@ -107,6 +107,7 @@ export const whatsappConfigSpec = ConfigSpec.builder()
     group: LIMITS_GROUP,
     validator: validators.range(1, 3_600_000),
   })
-  .merge(providerConfigSpec);
+  .merge(providerConfigSpec)
+  .merge(inboundConfigSpec);
 
 export type WhatsAppConfig = ReturnType<typeof whatsappConfigSpec.parse>;

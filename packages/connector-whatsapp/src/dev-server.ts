@@ -80,8 +80,21 @@ export interface WhatsAppDevServer {
   readonly webhooks: { posted: number; statuses: number; failed: number };
   /** Posts every pending status now. */
   flushWebhooks(): Promise<void>;
+  /**
+   * Posts what Meta posts when a user writes to the number (a `messages` notification with the
+   * user's contact: text, a template's quick-reply button, an interactive reply) or changes
+   * their marketing preference (a `user_preferences` notification), signed; true once answered 2xx.
+   */
+  sendInbound(message: WhatsAppInbound): Promise<boolean>;
   stop(): Promise<void>;
 }
+
+/** What a WhatsApp user sends the business. `from` is their wa_id (digits, no `+`). */
+export type WhatsAppInbound =
+  | { from: string; text: string }
+  | { from: string; button: { payload: string; text: string } }
+  | { from: string; reply: { id: string; title: string } }
+  | { from: string; marketingPreference: 'stop' | 'resume' };
 
 const WABA_ID = '200000000000001';
 const DISPLAY_NUMBER = '15550000000';
@@ -215,6 +228,17 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
   };
 
   const postBatch = async (statuses: Array<Record<string, unknown>>): Promise<void> => {
+    if (await postNotification('messages', { statuses })) {
+      webhooks.posted += 1;
+      webhooks.statuses += statuses.length;
+      return;
+    }
+    webhooks.failed += 1;
+  };
+
+  /** Posts one signed notification of `field` to the webhook; true once it was answered 2xx. */
+  const postNotification = async (field: string, value: Record<string, unknown>): Promise<boolean> => {
+    if (!webhookUrl) throw new Error('the emulator has no webhookUrl to post to');
     const payload = JSON.stringify({
       object: 'whatsapp_business_account',
       entry: [
@@ -222,11 +246,11 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
           id: WABA_ID,
           changes: [
             {
-              field: 'messages',
+              field,
               value: {
                 messaging_product: 'whatsapp',
                 metadata: { display_phone_number: DISPLAY_NUMBER, phone_number_id: phoneNumberId },
-                statuses,
+                ...value,
               },
             },
           ],
@@ -243,18 +267,31 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
           body: payload,
         });
         await response.arrayBuffer();
-        if (response.ok) {
-          webhooks.posted += 1;
-          webhooks.statuses += statuses.length;
-          return;
-        }
+        if (response.ok) return true;
       } catch {
         // The receiver is not up yet or went away: try again below.
       }
       if (closed) break;
       await delay(100 * 2 ** attempt);
     }
-    webhooks.failed += 1;
+    return false;
+  };
+
+  const sendInbound = async (message: WhatsAppInbound): Promise<boolean> => {
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const contacts = [{ profile: { name: 'Dev User' }, wa_id: message.from }];
+    if ('marketingPreference' in message) {
+      const preference = { wa_id: message.from, detail: `User requested to ${message.marketingPreference} marketing messages`, category: 'marketing_messages', value: message.marketingPreference, timestamp };
+      return postNotification('user_preferences', { contacts, user_preferences: [preference] });
+    }
+    const base = { from: message.from, id: `wamid.${randomBytes(12).toString('hex')}`, timestamp };
+    const body =
+      'text' in message
+        ? { ...base, type: 'text', text: { body: message.text } }
+        : 'button' in message
+          ? { ...base, type: 'button', button: message.button }
+          : { ...base, type: 'interactive', interactive: { type: 'button_reply', button_reply: message.reply } };
+    return postNotification('messages', { contacts, messages: [body] });
   };
 
   const flushWebhooks = async (): Promise<void> => {
@@ -301,6 +338,7 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
       scripts.set(to, [...(scripts.get(to) ?? []), ...answers]);
     },
     flushWebhooks,
+    sendInbound,
     async stop() {
       closed = true;
       if (flushTimer) clearInterval(flushTimer);

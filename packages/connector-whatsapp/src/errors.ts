@@ -1,3 +1,5 @@
+import type { SuppressionRequest } from '@omnibus/sdk';
+
 /**
  * WhatsAppSink's error registry and how Graph API error codes map onto it. Meta asks
  * integrators to key on `error.code` (plus `error_data.details`), not on the HTTP status or
@@ -75,6 +77,18 @@ const byGraphCode = new Map<number, GraphErrorClass>([
   [368, { action: 'fatal', code: WhatsAppErrors.ACCOUNT_RESTRICTED }],
   [131031, { action: 'fatal', code: WhatsAppErrors.ACCOUNT_RESTRICTED }],
 ]);
+
+/**
+ * What a Graph error code says about the recipient (Meta's documented codes): 131050, they
+ * opted out of marketing messages; 131026, undeliverable to them (not on WhatsApp, or they
+ * blocked the business). The address is suppressed on the whatsapp channel for that scope.
+ */
+export function suppressionOf(graphCode: number | undefined, address: string | undefined): SuppressionRequest[] | undefined {
+  if (!address) return undefined;
+  if (graphCode === 131050) return [{ channel: 'whatsapp', address, reason: 'opted-out', code: '131050', category: 'marketing' }];
+  if (graphCode === 131026) return [{ channel: 'whatsapp', address, reason: 'blocked', code: '131026' }];
+  return undefined;
+}
 
 /** Classifies a Graph error by its code, falling back on the HTTP status for codes not listed. */
 export function classifyGraphError(graphCode: number | undefined, httpStatus: number): GraphErrorClass {

@@ -14,7 +14,7 @@ import {
   type SinkTaskContext,
 } from '@omnibus/sdk';
 import type { WhatsAppConfig } from './config.ts';
-import { classifyGraphError, WhatsAppErrors } from './errors.ts';
+import { classifyGraphError, suppressionOf, WhatsAppErrors } from './errors.ts';
 import { type GraphError, messagesEndpoint, sendMessage } from './graph-api.ts';
 import { PairRateLimiter, TokenBucket } from './rate-limit.ts';
 import { type WhatsAppMessage, whatsappValueSchema } from './schema.ts';
@@ -218,7 +218,8 @@ export class WhatsAppSinkTask implements SinkTask<WhatsAppConfig> {
     }
     if (verdict.action === 'fail') {
       this.logger.info(logFields, 'message failed');
-      return { status: 'failed', error: { code: verdict.code, message: description } };
+      const suppress = suppressionOf(graphCode, (record.value as { to?: string } | null)?.to);
+      return { status: 'failed', error: { code: verdict.code, message: description }, ...(suppress ? { suppress } : {}) };
     }
 
     let retryAfterMs = retryAfterHintMs ?? verdict.retryAfterMs;

@@ -1,11 +1,14 @@
 /**
- * The Cloud API's webhook: the subscription handshake (GET) and signed status notifications
- * (POST). Nothing is believed before the X-Hub-Signature-256 of the raw body checks out.
+ * The Cloud API's webhook: the subscription handshake (GET) and signed notifications (POST):
+ * statuses become delivery updates, users' messages (text, a template's quick-reply button,
+ * an interactive reply) inbound messages, and a user's marketing preference (`stop` /
+ * `resume` in a `user_preferences` notification) an opt-out or opt-in for marketing. Nothing
+ * is believed before the X-Hub-Signature-256 of the raw body checks out.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { ConnectorContext, DeliveryUpdate, WebhookRequest, WebhookResponse } from '@omnibus/sdk';
+import type { ConnectorContext, DeliveryUpdate, InboundMessage, WebhookRequest, WebhookResponse } from '@omnibus/sdk';
 import type { WhatsAppConfig } from './config.ts';
-import { classifyGraphError } from './errors.ts';
+import { classifyGraphError, suppressionOf } from './errors.ts';
 
 interface StatusError {
   code?: number;
@@ -25,6 +28,23 @@ interface Status {
   errors?: StatusError[];
 }
 
+interface UserMessage {
+  from?: string;
+  id?: string;
+  timestamp?: string | number;
+  type?: string;
+  text?: { body?: string };
+  button?: { payload?: string; text?: string };
+  interactive?: { type?: string; button_reply?: { id?: string; title?: string }; list_reply?: { id?: string; title?: string } };
+}
+
+interface UserPreference {
+  wa_id?: string;
+  category?: string;
+  value?: string;
+  timestamp?: string | number;
+}
+
 interface Notification {
   object?: string;
   entry?: Array<{
@@ -32,9 +52,11 @@ interface Notification {
     changes?: Array<{
       field?: string;
       value?: {
-        metadata?: { phone_number_id?: string };
+        metadata?: { phone_number_id?: string; display_phone_number?: string };
         statuses?: Status[];
         errors?: StatusError[];
+        messages?: UserMessage[];
+        user_preferences?: UserPreference[];
       };
     }>;
   }>;
@@ -90,15 +112,16 @@ function receiveNotification(request: WebhookRequest, config: WhatsAppConfig, co
 
   const ours = config['whatsapp.phone.number.id'];
   const updates: DeliveryUpdate[] = [];
+  const inbound: InboundMessage[] = [];
   let ignored = 0;
   for (const entry of notification.entry ?? []) {
     for (const change of entry.changes ?? []) {
       const value = change.value;
-      if (change.field !== 'messages' || !value) continue;
+      if ((change.field !== 'messages' && change.field !== 'user_preferences') || !value) continue;
       // One app's webhook hears every number of the app; only this connector's number is ours to report.
       const numberId = value.metadata?.phone_number_id;
       if (numberId !== undefined && numberId !== ours) {
-        ignored += value.statuses?.length ?? 0;
+        ignored += (value.statuses?.length ?? 0) + (value.messages?.length ?? 0) + (value.user_preferences?.length ?? 0);
         continue;
       }
       for (const error of value.errors ?? []) {
@@ -109,10 +132,64 @@ function receiveNotification(request: WebhookRequest, config: WhatsAppConfig, co
         if (update) updates.push(update);
         else ignored += 1;
       }
+      for (const message of value.messages ?? []) {
+        const received = toInboundMessage(message, numberId);
+        if (received) inbound.push(received);
+        else ignored += 1;
+      }
+      for (const preference of value.user_preferences ?? []) {
+        const received = toPreference(preference, numberId);
+        if (received) inbound.push(received);
+        else ignored += 1;
+      }
     }
   }
   updates.sort(byTimeThenState);
-  return { status: 200, body: { received: updates.length, ignored }, updates };
+  return { status: 200, body: { received: updates.length + inbound.length, ignored }, updates, ...(inbound.length > 0 ? { inbound } : {}) };
+}
+
+const secondsToMs = (timestamp: string | number | undefined): number => {
+  const seconds = Number(timestamp);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : Date.now();
+};
+
+/** A user's message: its text, or the title of the button or list row they chose (its payload or id beside). */
+function toInboundMessage(message: UserMessage, numberId: string | undefined): InboundMessage | undefined {
+  if (!message.from || !message.type) return undefined;
+  const base = {
+    channel: 'whatsapp' as const,
+    from: message.from,
+    ...(numberId ? { to: numberId } : {}),
+    type: message.type,
+    ...(message.id ? { providerMessageId: message.id } : {}),
+    receivedAt: secondsToMs(message.timestamp),
+  };
+  if (message.type === 'text') return { ...base, text: message.text?.body ?? '' };
+  if (message.type === 'button' && message.button) {
+    return { ...base, text: message.button.text ?? '', button: { ...(message.button.payload !== undefined ? { payload: message.button.payload } : {}), ...(message.button.text !== undefined ? { text: message.button.text } : {}) } };
+  }
+  const reply = message.interactive?.button_reply ?? message.interactive?.list_reply;
+  if (message.type === 'interactive' && reply) {
+    return { ...base, text: reply.title ?? '', button: { ...(reply.id !== undefined ? { payload: reply.id } : {}), ...(reply.title !== undefined ? { text: reply.title } : {}) } };
+  }
+  return base;
+}
+
+/** A user's marketing preference: `stop` opts them out of marketing messages on WhatsApp, `resume` back in. */
+function toPreference(preference: UserPreference, numberId: string | undefined): InboundMessage | undefined {
+  if (!preference.wa_id || preference.category !== 'marketing_messages') return undefined;
+  const consent = preference.value === 'stop' ? 'stop' : preference.value === 'resume' ? 'start' : undefined;
+  if (!consent) return undefined;
+  return {
+    channel: 'whatsapp',
+    from: preference.wa_id,
+    ...(numberId ? { to: numberId } : {}),
+    type: 'opt-out',
+    text: preference.value,
+    consent,
+    consentCategory: 'marketing',
+    receivedAt: secondsToMs(preference.timestamp),
+  };
 }
 
 const STATE_ORDER: Record<DeliveryUpdate['state'], number> = { delivered: 0, read: 1, failed: 2 };
@@ -150,6 +227,8 @@ function toDeliveryUpdate(status: Status): DeliveryUpdate | undefined {
       code: classifyGraphError(graphCode, 400).code,
       message: `WhatsApp error ${graphCode ?? 'unknown'}: ${text}`,
     };
+    const suppress = suppressionOf(graphCode, status.recipient_id);
+    if (suppress) update.suppress = suppress;
   }
   return update;
 }

@@ -2,7 +2,7 @@
  * WhatsAppSink: delivers messages through the WhatsApp Business Cloud API and turns its
  * signed status webhooks into delivery updates.
  */
-import { defineSinkConnector, providerProblems } from '@omnibus/sdk';
+import { defineSinkConnector, providerProblems, valueRecipients } from '@omnibus/sdk';
 import { whatsappConfigSpec } from './config.ts';
 import { whatsappValueSchema } from './schema.ts';
 import { WhatsAppProvidersTask } from './providers-task.ts';
@@ -19,6 +19,7 @@ export const WhatsAppSink = defineSinkConnector({
   config: whatsappConfigSpec,
   valueSchema: whatsappValueSchema,
   validate: (config) => providerProblems(whatsappConfigSpec, config),
+  recipients: valueRecipients('whatsapp', ['to']),
   createTask: () => new WhatsAppProvidersTask(),
   webhook: handleWhatsAppWebhook,
 });

@@ -160,10 +160,27 @@ describe('status notifications', () => {
           code: WhatsAppErrors.UNDELIVERABLE,
           message: 'WhatsApp error 131026: Message undeliverable — Receiver is incapable of receiving this message',
         },
+        // Undeliverable to them (they blocked the business, or are not on WhatsApp): suppressed on the channel.
+        suppress: [{ channel: 'whatsapp', address: '16505551234', reason: 'blocked', code: '131026' }],
       },
       { messageId: 'msg-a', providerId: 'wamid.A', state: 'read', at: 1_700_000_010_000, details },
     ]);
     expect(response.body).toEqual({ received: 3, ignored: 1 });
+  });
+
+  it("asks to suppress marketing to a recipient who opted out of it (131050), and nothing for other failures", async () => {
+    const sink = await start();
+    const body = JSON.stringify(
+      notification([
+        status({ id: 'wamid.C', status: 'failed', timestamp: '1700000020', errors: [{ code: 131050, title: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.' }] }),
+        status({ id: 'wamid.D', status: 'failed', timestamp: '1700000021', errors: [{ code: 131047, title: 'Re-engagement message' }] }),
+      ]),
+    );
+    const response = await sink.webhook({ method: 'POST', headers: { 'x-hub-signature-256': sign(body) }, rawBody: body });
+    expect(response.updates?.map((u) => u.suppress)).toEqual([
+      [{ channel: 'whatsapp', address: '16505551234', reason: 'opted-out', code: '131050', category: 'marketing' }],
+      undefined,
+    ]);
   });
 
   it("ignores statuses of another phone number of the same app", async () => {

@@ -250,6 +250,18 @@ export const ERRORS = {
     message: 'Template {template} version {version} ({locale}) failed to render {part}: {problem}',
     description: 'Rendering that failed otherwise: a render, memory or time limit reached, or a filter failing on its input.',
   },
+
+  // ---- suppression list ----------------------------------------------------------------------
+  OMNI_ERR_SUPPRESSION_INVALID: {
+    status: 400,
+    message: 'Invalid value for {field}: {problem}',
+    description: 'A suppression entry (or a look-up) whose address cannot be read for its channel, or whose channel, category or other field is of the wrong shape; nothing is stored.',
+  },
+  OMNI_ERR_SUPPRESSION_NOT_FOUND: {
+    status: 404,
+    message: 'No suppression for {address} on {channel}{category}',
+    description: 'Looking up or removing a suppression the list does not hold.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

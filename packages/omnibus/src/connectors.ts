@@ -48,13 +48,16 @@ interface InfoBody {
   type: string;
 }
 
-/** A command whose verbs talk to a running worker: it takes the worker's URL and token. */
-export function clientCommand(program: Command, name: string, description: string): Command {
-  return program
-    .command(name)
-    .description(description)
+/** The options every client verb takes (on its parent command). */
+export function withConnectionOptions(command: Command): Command {
+  return command
     .option('--url <url>', `worker REST URL (env OMNIBUS_URL; default ${DEFAULT_URL})`)
     .option('--token <token>', 'bearer token, when the worker requires one (env OMNIBUS_TOKEN)');
+}
+
+/** A command whose verbs talk to a running worker: it takes the worker's URL and token. */
+export function clientCommand(program: Command, name: string, description: string): Command {
+  return withConnectionOptions(program.command(name).description(description));
 }
 
 /** Wraps a client verb: runs `work` with a client, mapping what can go wrong to an exit code. */

@@ -11,6 +11,7 @@ import { EXIT, registerConnectorsCommand, type CliIo, type ExitState } from './c
 import { registerDemoCommand } from './demo.ts';
 import { VERSION } from './distribution.ts';
 import { registerStartCommand } from './start.ts';
+import { registerSuppressionsCommand } from './suppressions.ts';
 
 const processIo: CliIo = {
   out: (text) => void process.stdout.write(text),
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIo, exit: ExitState): Command {
   registerDemoCommand(program);
   registerConnectorsCommand(program, io, exit);
   registerCancelCommands(program, io, exit);
+  registerSuppressionsCommand(program, io, exit);
   return program;
 }
 

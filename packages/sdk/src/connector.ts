@@ -4,6 +4,7 @@
  * from the bus and publishes what source tasks poll. Each method says when it is called.
  */
 import type { ConfigSpec } from './config.ts';
+import type { InboundMessage, RecipientDeclaration, SuppressionRequest } from './consent.ts';
 import type { ProviderStatus } from './providers.ts';
 import { SDK_API_VERSION, SDK_API_VERSION_KEY } from './version.ts';
 
@@ -40,9 +41,17 @@ export type SinkOutcome =
       providerId?: string;
       /** Anything worth keeping in the message's event trace (accepted/rejected recipients…). */
       details?: Record<string, unknown>;
+      /** Recipients the provider refused for good (a hard bounce of one of several): the runtime suppresses them. */
+      suppress?: SuppressionRequest[];
     }
   | { status: 'retry'; error: { code: string; message: string }; retryAfterMs?: number }
-  | { status: 'failed'; error: { code: string; message: string }; details?: Record<string, unknown> };
+  | {
+      status: 'failed';
+      error: { code: string; message: string };
+      details?: Record<string, unknown>;
+      /** The provider says these addresses must not be sent to again (opted out, hard bounce, blocked). */
+      suppress?: SuppressionRequest[];
+    };
 
 /** A later change of a sent message's state, from a webhook or a delivery receipt. */
 export interface DeliveryUpdate {
@@ -54,6 +63,8 @@ export interface DeliveryUpdate {
   at: number;
   error?: { code: string; message: string };
   details?: Record<string, unknown>;
+  /** The receipt says these addresses must not be sent to again (a WhatsApp opt-out, a carrier's block). */
+  suppress?: SuppressionRequest[];
 }
 
 export interface ConnectorContext {
@@ -77,6 +88,12 @@ export interface SinkTaskContext {
    * connector's status and metrics. Optional: runtimes before it do not offer it.
    */
   reportProviders?(statuses: ProviderStatus[]): void;
+  /**
+   * Report messages people sent on the task's own connection (SMPP deliver_sm that is not a
+   * receipt). Resolves once they are handled (STOP/START applied, published to `inbound.topic`);
+   * acknowledge them to the provider only then. Optional: runtimes before it do not offer it.
+   */
+  reportInbound?(messages: InboundMessage[]): Promise<void>;
 }
 
 export interface SinkTask<C = Record<string, unknown>> {
@@ -112,6 +129,8 @@ export interface WebhookResponse {
   headers?: Record<string, string>;
   /** Delivery state changes the runtime applies once the request is verified. */
   updates?: DeliveryUpdate[];
+  /** Messages people sent (Twilio inbound SMS, WhatsApp messages), handled as {@link SinkTaskContext.reportInbound}'s. */
+  inbound?: InboundMessage[];
 }
 
 interface ConnectorDefinition<C> {
@@ -138,6 +157,12 @@ export interface SinkConnector<C = Record<string, unknown>> extends ConnectorDef
   /** JSON Schema of the message values this sink accepts; the runtime rejects others at ingest. */
   readonly valueSchema?: Record<string, unknown>;
   createTask(): SinkTask<C>;
+  /**
+   * Whom each record goes to, on which channel: the runtime checks the suppression list before
+   * handing a record to the task, and a record to a suppressed address ends `suppressed`
+   * without reaching it. Without it, nothing is checked.
+   */
+  readonly recipients?: RecipientDeclaration;
   /** Handles provider callbacks on `/hooks/{connector}/…`; verify signatures here. */
   webhook?(request: WebhookRequest, config: C, context: ConnectorContext): Promise<WebhookResponse>;
 }

@@ -24,3 +24,4 @@ export {
   type SplitText,
   type EncodedSegments,
 } from './sms-encoding.ts';
+export * from './consent.ts';

@@ -7,6 +7,10 @@
  * Behaviour follows SMPP 3.4: a submit_sm before a successful bind gets ESME_RINVBNDSTS,
  * enquire_link and unbind are answered, receipts are deliver_sm with esm_class 0x04 and the
  * Appendix B text. Listens on 127.0.0.1 only, over plain TCP or (with `tls`) over TLS.
+ *
+ * It also sends what a handset sends back: `sendMobileOriginated` delivers a mobile-originated
+ * message (deliver_sm with esm_class 0, e.g. a STOP) to a bound ESME and resolves with its
+ * deliver_sm_resp status.
  */
 import smpp, { type Pdu, type Session } from 'smpp';
 import type { AddressInfo } from 'node:net';
@@ -87,6 +91,17 @@ export interface SmscDevServerOptions {
    * the second allows them, so a client's window fills and its throughput is the cap. Unset: no cap.
    */
   bindRatePerSecond?: number;
+  /** Refuse every bind with this command_status (e.g. ESME_RBINDFAIL 0x0D), as an SMSC that takes no more sessions. */
+  refuseBinds?: number;
+}
+
+/** A mobile-originated message: from a handset's number to ours. */
+export interface MobileOriginated {
+  /** The handset, in international form (`+33612345678`): sent with TON 1, NPI 1, without the `+`. */
+  from: string;
+  /** Our number or short code. */
+  to: string;
+  text: string;
 }
 
 export interface SmscDevServer {
@@ -107,6 +122,11 @@ export interface SmscDevServer {
   duplicates(): string[];
   /** Cuts every connection, as an SMSC restart would. */
   dropConnections(): void;
+  /**
+   * Sends a mobile-originated message to a bound ESME (the most recently bound) and resolves
+   * with the command_status of its deliver_sm_resp; rejects when none is bound or none answers.
+   */
+  sendMobileOriginated(message: MobileOriginated, timeoutMs?: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -128,6 +148,7 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
   const textCounts = new Map<string, number>();
   const partial = new Map<string, Array<SmscSubmit | undefined>>();
   const sessions = new Set<Session>();
+  const boundSessions: Session[] = [];
   let connections = 0;
   let enquireLinks = 0;
   let outstanding = 0;
@@ -216,7 +237,11 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
     });
     sessions.add(session);
     session.socket.setNoDelay(true);
-    session.on('close', () => sessions.delete(session));
+    session.on('close', () => {
+      sessions.delete(session);
+      const index = boundSessions.indexOf(session);
+      if (index >= 0) boundSessions.splice(index, 1);
+    });
     session.on('error', () => session.destroy());
 
     const onBind = (pdu: Pdu) => {
@@ -226,10 +251,14 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
       if (bound) status = CommandStatus.ESME_RALYBND;
       else if (options.credentials && systemId !== options.credentials.systemId) status = CommandStatus.ESME_RINVSYSID;
       else if (options.credentials && password !== options.credentials.password) status = CommandStatus.ESME_RINVPASWD;
+      else if (options.refuseBinds !== undefined) status = options.refuseBinds;
       const encrypted = (session.socket as { encrypted?: boolean }).encrypted === true;
       binds.push({ connection, systemId, systemType: String(pdu.system_type ?? ''), interfaceVersion: Number(pdu.interface_version), status, encrypted });
       session.send(pdu.response({ command_status: status, system_id: 'omnibus-dev-smsc' }));
-      if (status === CommandStatus.ESME_ROK) bound = true;
+      if (status === CommandStatus.ESME_ROK) {
+        bound = true;
+        boundSessions.push(session);
+      }
     };
     session.on('bind_transceiver', onBind);
     session.on('bind_transmitter', onBind);
@@ -300,6 +329,28 @@ export async function startSmscDevServer(options: SmscDevServerOptions = {}): Pr
     dropConnections: () => {
       for (const session of sessions) session.destroy();
     },
+    sendMobileOriginated: (message, timeoutMs = 10_000) =>
+      new Promise<number>((resolve, reject) => {
+        const session = boundSessions.at(-1);
+        if (!session) return reject(new Error('no ESME is bound to this SMSC'));
+        const gsm = /^[\x20-\x7e\n\r]*$/.test(message.text);
+        const pdu = new smpp.PDU('deliver_sm', {
+          source_addr_ton: 1,
+          source_addr_npi: 1,
+          source_addr: message.from.replace(/^\+/, ''),
+          dest_addr_ton: message.to.startsWith('+') ? 1 : 3,
+          dest_addr_npi: message.to.startsWith('+') ? 1 : 0,
+          destination_addr: message.to.replace(/^\+/, ''),
+          esm_class: 0,
+          data_coding: gsm ? 0 : 8,
+          short_message: { message: message.text },
+        });
+        const timer = setTimeout(() => reject(new Error(`no deliver_sm_resp within ${timeoutMs} ms`)), timeoutMs);
+        session.send(pdu, (response: Pdu) => {
+          clearTimeout(timer);
+          resolve(response.command_status);
+        });
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const session of sessions) session.destroy();

@@ -10,6 +10,10 @@
  * - status callbacks: form-encoded POSTs to the message's StatusCallback, signed with
  *   X-Twilio-Signature, sent only to loopback addresses.
  *
+ * - inbound messages: `sendInbound` posts what Twilio posts to a number's messaging webhook
+ *   when someone texts it (MessageSid, From, To, Body, SmsStatus=received, and OptOutType
+ *   when Twilio's opt-out handling recognised a keyword), signed the same way.
+ *
  * Tests script refusals per request (`reply`); by default every message is accepted.
  * Listens on 127.0.0.1 only.
  */
@@ -72,6 +76,8 @@ export interface TwilioDevServer {
   duplicates(): string[];
   /** Sends a signed status callback for an accepted message; resolves with the HTTP status it got. */
   sendStatusCallback(sid: string, status: TwilioCallbackStatus, extra?: Record<string, string>): Promise<number>;
+  /** Posts a signed inbound message (someone texted our number) to `webhookUrl`; resolves with the HTTP status it got. */
+  sendInbound(webhookUrl: string, message: { from: string; to: string; body: string; optOutType?: 'STOP' | 'START' | 'HELP' }): Promise<number>;
   /** Resolves once every automatic status callback sent so far has been answered. */
   settled(): Promise<void>;
   close(): Promise<void>;
@@ -110,23 +116,47 @@ export async function startTwilioDevServer(options: TwilioDevServerOptions = {})
       ...(message.messagingServiceSid ? { MessagingServiceSid: message.messagingServiceSid } : {}),
       ...extra,
     });
-    let responseStatus = 0;
+    const responseStatus = await postSigned(message.statusCallback, params);
+    callbacks.push({ url: message.statusCallback, sid, status, responseStatus });
+    return responseStatus;
+  };
+
+  /** A form POST signed with X-Twilio-Signature; the HTTP status it got, or 0 when it could not be delivered. */
+  const postSigned = async (url: string, params: URLSearchParams): Promise<number> => {
     try {
-      const response = await fetch(message.statusCallback, {
+      const response = await fetch(url, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-twilio-signature': twilioSignature(authToken, message.statusCallback, params),
-        },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSignature(authToken, url, params) },
         body: params,
       });
       await response.arrayBuffer();
-      responseStatus = response.status;
+      return response.status;
     } catch {
-      responseStatus = 0;
+      return 0;
     }
-    callbacks.push({ url: message.statusCallback, sid, status, responseStatus });
-    return responseStatus;
+  };
+
+  const sendInbound: TwilioDevServer['sendInbound'] = async (webhookUrl, message) => {
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(webhookUrl).hostname)) {
+      throw new Error('the development server only calls loopback addresses');
+    }
+    const sid = `SM${hex(16)}`;
+    const params = new URLSearchParams({
+      ToCountry: 'US',
+      SmsMessageSid: sid,
+      NumMedia: '0',
+      SmsSid: sid,
+      SmsStatus: 'received',
+      Body: message.body,
+      To: message.to,
+      NumSegments: '1',
+      MessageSid: sid,
+      AccountSid: accountSid,
+      From: message.from,
+      ApiVersion: '2010-04-01',
+      ...(message.optOutType ? { OptOutType: message.optOutType } : {}),
+    });
+    return postSigned(webhookUrl, params);
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
@@ -214,6 +244,7 @@ export async function startTwilioDevServer(options: TwilioDevServerOptions = {})
     countByBody: (body) => bodyCounts.get(body) ?? 0,
     duplicates: () => [...bodyCounts].filter(([, count]) => count > 1).map(([body]) => body),
     sendStatusCallback,
+    sendInbound,
     settled: async () => {
       while (pendingCallbacks.size > 0) await Promise.allSettled([...pendingCallbacks]);
     },

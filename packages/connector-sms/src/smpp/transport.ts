@@ -4,7 +4,7 @@
  * session and are reported through the task context.
  */
 import smpp, { type Pdu } from 'smpp';
-import { FatalConnectorError, splitText, withConcatenationHeaders, type DeliveryUpdate, type SinkOutcome, type SinkRecord, type SplitText } from '@omnibus/sdk';
+import { FatalConnectorError, splitText, withConcatenationHeaders, type DeliveryUpdate, type InboundMessage, type SinkOutcome, type SinkRecord, type SplitText } from '@omnibus/sdk';
 import { SmsErrorCode } from '../errors.ts';
 import { parseReceipt, type ReceiptIdConversion } from '../receipt.ts';
 import { failed, inDoubt, retry, sent, type SmsTransport, type TransportContext } from '../transport.ts';
@@ -196,9 +196,12 @@ export class SmppTransport implements SmsTransport {
   async #onDeliverSm(pdu: Pdu): Promise<number> {
     const esmClass = Number(pdu.esm_class ?? 0);
     if ((esmClass & ESM_MESSAGE_TYPE_MASK) !== ESM_DELIVERY_RECEIPT) {
-      // A mobile-originated message: this sink does not take inbound SMS. Acknowledge it so
-      // that the SMSC does not redeliver it forever.
-      this.#context.logger.debug({ esmClass }, 'ignoring a deliver_sm that is not a delivery receipt');
+      // A mobile-originated message: handed to the runtime (STOP/START, inbound.topic), and
+      // acknowledged only once it is stored; a failure to store it is thrown, so the session
+      // answers with an error and the SMSC delivers it again.
+      const report = this.#context.task.reportInbound;
+      if (report) await report.call(this.#context.task, [mobileOriginated(pdu)]);
+      else this.#context.logger.debug({ esmClass }, 'a mobile-originated message, and a runtime that takes none: acknowledged and dropped');
       return CommandStatus.ESME_ROK;
     }
     const receipt = parseReceipt(receiptText(pdu), {
@@ -279,6 +282,26 @@ export function relativeValidity(seconds: number): string {
   const hours = Math.floor((seconds % 86_400) / 3_600);
   const minutes = Math.floor((seconds % 3_600) / 60);
   return `0000${two(days)}${two(hours)}${two(minutes)}${two(seconds % 60)}000R`;
+}
+
+/**
+ * A deliver_sm that is not a receipt, as an inbound message. The sender in international form
+ * (TON 1) gets its `+`; the text is what npm smpp decoded for its data_coding (GSM 03.38,
+ * Latin-1, UCS-2). Each part of a concatenated message is its own message.
+ */
+export function mobileOriginated(pdu: Pdu): InboundMessage {
+  const source = String(pdu.source_addr ?? '');
+  const body = (pdu.short_message as { message?: unknown } | Buffer | undefined) ?? (pdu.message_payload as { message?: unknown } | undefined);
+  const message = body && !Buffer.isBuffer(body) ? body.message : body;
+  const text = typeof message === 'string' ? message : Buffer.isBuffer(message) ? message.toString('latin1') : '';
+  return {
+    channel: 'sms',
+    from: Number(pdu.source_addr_ton) === TON.INTERNATIONAL && !source.startsWith('+') ? `+${source}` : source,
+    to: String(pdu.destination_addr ?? ''),
+    type: 'text',
+    text,
+    receivedAt: Date.now(),
+  };
 }
 
 /** Undoes npm smpp's decoding of a receipt's short_message (or message_payload) into text. */

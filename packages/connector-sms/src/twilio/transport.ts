@@ -96,7 +96,7 @@ export class TwilioTransport implements SmsTransport {
       this.#context.logger.debug({ messageId: record.id, providerId: sid }, 'sent');
       return sent(sid, { status: body.status, ...(body.num_segments ? { segments: Number(body.num_segments) } : {}) });
     }
-    return this.#errorOutcome(response, body as TwilioErrorBody);
+    return this.#errorOutcome(response, body as TwilioErrorBody, value);
   }
 
   #form(record: SinkRecord, value: SmsValue): URLSearchParams {
@@ -112,7 +112,7 @@ export class TwilioTransport implements SmsTransport {
     return form;
   }
 
-  #errorOutcome(response: Response, body: TwilioErrorBody): SinkOutcome {
+  #errorOutcome(response: Response, body: TwilioErrorBody, value: SmsValue): SinkOutcome {
     const code = typeof body.code === 'number' ? body.code : undefined;
     const described = `Twilio answered HTTP ${response.status}${code ? ` with error ${code}` : ''}: ${body.message ?? response.statusText}`;
     const details = { httpStatus: response.status, ...(code ? { twilioCode: code } : {}), ...(body.more_info ? { moreInfo: body.more_info } : {}) };
@@ -124,7 +124,10 @@ export class TwilioTransport implements SmsTransport {
     }
     if (response.status >= 500) return retry(SmsErrorCode.PROVIDER_UNAVAILABLE, described, retryAfterMs(response.headers.get('retry-after')));
     if (code !== undefined && INVALID_NUMBER_CODES.has(code)) return failed(SmsErrorCode.INVALID_NUMBER, described, details);
-    if (code === TwilioCode.UNSUBSCRIBED) return failed(SmsErrorCode.OPTED_OUT, described, details);
+    if (code === TwilioCode.UNSUBSCRIBED) {
+      // The recipient sent STOP to this sender: Twilio refuses until they send START.
+      return failed(SmsErrorCode.OPTED_OUT, described, details, [{ channel: 'sms', address: value.to, reason: 'opted-out', code: String(code) }]);
+    }
     // Twilio warns that codes get split and renamed: any other refusal is final for this message.
     return failed(SmsErrorCode.REJECTED, described, details);
   }

@@ -1,10 +1,10 @@
 /**
- * Twilio status callbacks on `/hooks/{connector}`. Nothing is believed before the
- * X-Twilio-Signature verifies; then delivered, read, undelivered and failed become delivery
- * updates. Intermediate statuses (queued, sending, sent, accepted…) change nothing: the
+ * Twilio status callbacks and inbound messages on `/hooks/{connector}`. Nothing is believed
+ * before the X-Twilio-Signature verifies; then delivered, read, undelivered and failed become
+ * delivery updates, and a `received` message becomes an inbound message. Intermediate statuses (queued, sending, sent, accepted…) change nothing: the
  * message is already `sent` from the API's answer.
  */
-import type { ConnectorContext, DeliveryUpdate, WebhookRequest, WebhookResponse } from '@omnibus/sdk';
+import type { ConnectorContext, DeliveryUpdate, InboundMessage, WebhookRequest, WebhookResponse } from '@omnibus/sdk';
 import type { SmsConfig } from '../config.ts';
 import { SmsErrorCode } from '../errors.ts';
 import { parseReceiptDate } from '../receipt.ts';
@@ -35,6 +35,7 @@ export function handleTwilioStatusCallback(request: WebhookRequest, config: SmsC
 
   const providerId = params.get('MessageSid') ?? params.get('SmsSid');
   const status = params.get('MessageStatus') ?? params.get('SmsStatus');
+  if (status?.toLowerCase() === 'received' && providerId) return inboundMessage(params, providerId);
   if (!providerId || !status) return reject(400, SmsErrorCode.WEBHOOK_INVALID, 'A status callback needs MessageSid and MessageStatus.');
   const state = FINAL_STATES[status.toLowerCase()];
   if (!state) return { status: 204, updates: [] };
@@ -57,6 +58,28 @@ export function handleTwilioStatusCallback(request: WebhookRequest, config: SmsC
     };
   }
   return { status: 204, updates: [update] };
+}
+
+/** Twilio's recognised opt-out keywords (Advanced Opt-Out): its word on consent, whatever the text. */
+const OPT_OUT_TYPES: Record<string, 'stop' | 'start'> = { STOP: 'stop', START: 'start' };
+
+/**
+ * Someone texted our number: Twilio posts it to the number's messaging webhook (this URL too),
+ * and expects TwiML back; an empty <Response/> sends no reply.
+ */
+function inboundMessage(params: URLSearchParams, providerId: string): WebhookResponse {
+  const consent = OPT_OUT_TYPES[(params.get('OptOutType') ?? '').toUpperCase()];
+  const message: InboundMessage = {
+    channel: 'sms',
+    from: params.get('From') ?? '',
+    type: 'text',
+    text: params.get('Body') ?? '',
+    providerMessageId: providerId,
+    receivedAt: Date.now(),
+    ...(params.get('To') ? { to: params.get('To') as string } : {}),
+    ...(consent ? { consent } : {}),
+  };
+  return { status: 200, body: '<?xml version="1.0" encoding="UTF-8"?><Response></Response>', headers: { 'content-type': 'text/xml; charset=utf-8' }, inbound: [message] };
 }
 
 /**

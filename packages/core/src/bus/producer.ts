@@ -8,6 +8,8 @@ import { coreError, type CoreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, MessagePosition, Store, Topic } from '../store/port.ts';
 import { UuidV7Generator } from '../store/ids.ts';
+import { CATEGORY_HEADER } from '@omnibus/sdk';
+import { consentHeaders } from './consent.ts';
 import { compileConnectorSchema, compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
 import { shardCountAt, TOPIC_REFRESH_MS } from './reshard.ts';
@@ -39,6 +41,10 @@ export interface ProduceItem {
   id?: unknown;
   group?: unknown;
   expires_at?: unknown;
+  /** The message's category (marketing, transactional…), checked against the suppression list: consent.ts. */
+  category?: unknown;
+  /** Bypasses category suppressions (preferences), never a channel-wide one (a STOP): consent.ts. */
+  critical?: unknown;
 }
 
 /** The header that carries a message's `expires_at` (ms since the epoch), stored with it on every store. */
@@ -158,7 +164,7 @@ export class Producer {
    */
   async produce(topicName: string, messages: unknown, options: ProduceOptions = {}): Promise<Produced[]> {
     if (!Array.isArray(messages) || messages.length === 0) {
-      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?}' });
+      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?, category?, critical?}' });
     }
     if (messages.length > this.limits.maxMessages) {
       throw coreError('OMNI_ERR_BUS_BATCH_TOO_LARGE', { limit: `${this.limits.maxMessages} messages`, actual: messages.length });
@@ -247,10 +253,10 @@ export class Producer {
     for (let index = 0; index < messages.length; index++) {
       const raw = messages[index];
       if (!isPlainObject(raw)) {
-        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?}' });
+        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, category?, critical?}' });
         continue;
       }
-      const { key, value, headers, id, group, expires_at: expiresAt } = raw as unknown as ProduceItem;
+      const { key, value, headers, id, group, expires_at: expiresAt, category, critical } = raw as unknown as ProduceItem;
       const before = errors.length;
       if (typeof key !== 'string' || key.length === 0) errors.push({ index, field: 'key', message: 'must be a non-empty string' });
       // UTF-8 takes at most 3 bytes per UTF-16 unit: only long keys need measuring.
@@ -281,6 +287,11 @@ export class Producer {
         if (typeof at === 'string') errors.push({ index, field: 'expires_at', message: at });
         else if (at <= Date.now()) errors.push({ index, field: 'expires_at', message: 'is in the past' });
         else headerMap = { ...headerMap, [EXPIRES_AT_HEADER]: String(at) };
+      }
+      if (category !== undefined || critical !== undefined || headerMap[CATEGORY_HEADER] !== undefined) {
+        const consent = consentHeaders(category, critical, headerMap);
+        for (const problem of consent.problems) errors.push({ index, ...problem });
+        headerMap = consent.headers;
       }
       const groupName = group ?? options.group;
       if (groupName !== undefined && groupName !== null && (typeof groupName !== 'string' || !ID_PATTERN.test(groupName))) {

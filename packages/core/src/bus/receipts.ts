@@ -10,7 +10,8 @@
  * receipt's state where it follows the sink's. Receipts of one message read its state and
  * then write the next: within a process they take turns per connector (`inReceiptTurn`).
  */
-import type { DeliveryUpdate } from '@omnibus/sdk';
+import type { DeliveryUpdate, Logger } from '@omnibus/sdk';
+import { recordSuppressions } from './consent.ts';
 import type { DeliveryChange } from './delivery-events.ts';
 import { RECEIPT_FOLLOWS, type MessagePosition, type NewMessageEvent, type ReceiptState, type Store } from '../store/port.ts';
 
@@ -23,6 +24,8 @@ export interface ReceiptOptions {
    * receipt retried after a failed publish still gets its event out.
    */
   publish?: (changes: DeliveryChange[]) => Promise<void>;
+  /** Where problems storing the receipts' suppressions are logged. */
+  logger?: Logger;
 }
 
 export interface ReceiptResult {
@@ -54,6 +57,11 @@ export async function applyDeliveryUpdates(
 ): Promise<ReceiptResult> {
   const { within, attempt = 0, publish } = options;
   const result: ReceiptResult = { applied: 0, ignored: 0, unmatched: 0 };
+  // What a receipt says about an address holds whether or not its message is found.
+  if (attempt === 0) {
+    const requests = updates.flatMap((update) => update.suppress ?? []);
+    if (requests.length > 0) await recordSuppressions(store, requests, connector, options.logger ?? SILENT);
+  }
   const named: Array<{ messageId: string; update: DeliveryUpdate }> = [];
   const unmatched: DeliveryUpdate[] = [];
   for (const update of updates) {
@@ -150,6 +158,8 @@ async function applyResolved(
   await store.appendEvents(events);
   if (publish && changes.length > 0) await publish(changes);
 }
+
+const SILENT: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => SILENT };
 
 /** The latest work to end of each connector's turns, per store. */
 const turns = new WeakMap<Store, Map<string, Promise<void>>>();

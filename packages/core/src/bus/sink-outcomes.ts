@@ -12,6 +12,7 @@ import { retryDelay } from './pacing.ts';
 import { EXPIRES_AT_HEADER } from './producer.ts';
 import type { DeadLetterFailure, DeadLetterResults } from './sink-dead-letters.ts';
 import type { Dispatch } from './sink-shard.ts';
+import { isGateOutcome, type SuppressedOutcome } from './suppression-gate.ts';
 
 /** What a batch's outcomes mean, to be written and then applied in memory. */
 export interface Settlement {
@@ -34,7 +35,7 @@ export interface OutcomeContext {
 }
 
 /** What the outcomes of a batch mean: the rows and events to write, what is finished, what is retried. */
-export async function decideOutcomes(batch: Dispatch[], outcomes: ChainedOutcome[], sentAt: number, context: OutcomeContext): Promise<Settlement> {
+export async function decideOutcomes(batch: Dispatch[], outcomes: Array<ChainedOutcome | SuppressedOutcome>, sentAt: number, context: OutcomeContext): Promise<Settlement> {
   const { common, connector, workerId, deadLetter } = context;
   const now = Date.now();
   const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [], toRetry: [], sent: 0, failed: 0 };
@@ -51,6 +52,14 @@ export async function decideOutcomes(batch: Dispatch[], outcomes: ChainedOutcome
     const messageId = pending.message.id;
     if (outcome.status === 'filtered') {
       rows.push(deliveryRow(pending.position, connector, 'filtered', pending.attempts, shard.lease.epoch, workerId, now));
+      finished.push(dispatch);
+      continue;
+    }
+    if (outcome.status === 'suppressed') {
+      // Kept back by the suppression gate: no provider was called.
+      rows.push(deliveryRow(pending.position, connector, 'suppressed', pending.attempts, shard.lease.epoch, workerId, now));
+      const { channel, category, reason, code } = outcome.entry;
+      events.push({ messageId, topic: pending.position.topic, at: now, type: 'suppressed', connector, workerId, detail: { channel, category, reason, ...(code !== undefined ? { code } : {}) } });
       finished.push(dispatch);
       continue;
     }
@@ -149,13 +158,13 @@ export function toRecord(message: Message, attempt: number): SinkRecord {
   return record;
 }
 
-/** `filtered` comes only from the runner's own chain (TransformingSinkTask), never from a connector. */
+/** `filtered` comes only from the runner's own chain (TransformingSinkTask), `suppressed` from its gate (SuppressionGate), never from a connector. */
 export function outcomeProblem(outcomes: unknown, expected: number, chained: boolean): string | undefined {
   if (!Array.isArray(outcomes)) return 'it did not return an array';
   if (outcomes.length !== expected) return `it returned ${outcomes.length} outcomes for ${expected} records`;
   for (const [i, o] of outcomes.entries()) {
     const status = (o as { status?: unknown } | null)?.status;
-    if (status === 'sent' || (chained && status === 'filtered')) continue;
+    if (status === 'sent' || (chained && status === 'filtered') || (status === 'suppressed' && isGateOutcome(o))) continue;
     if ((status === 'retry' || status === 'failed') && typeof (o as { error?: { code?: unknown } }).error?.code === 'string') continue;
     return `outcome ${i} is not {status: 'sent'|'retry'|'failed'} with an error for retry/failed`;
   }

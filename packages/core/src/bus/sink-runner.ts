@@ -25,7 +25,8 @@
  * (sink-dead-letters.ts).
  */
 import type { Histogram } from 'prom-client';
-import { isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { inboundSettingsOf, isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
+import { InboundMessages } from './inbound.ts';
 import { ActiveTopicsRecorder } from './active-topics.ts';
 import { fullSpec, type CommonConnectorConfig } from './connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from './task-runner.ts';
@@ -34,6 +35,7 @@ import { TokenBucket } from './pacing.ts';
 import { applyDeliveryUpdates } from './receipts.ts';
 import { DeadLetters } from './sink-dead-letters.ts';
 import { SinkShardReads } from './sink-reads.ts';
+import { SuppressionGate } from './suppression-gate.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
 import { cancelledSettlement, decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
 import type { Dispatch } from './sink-shard.ts';
@@ -83,21 +85,26 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     const taskConfig = this.spec.connector.config.parse(this.spec.config);
     // Kafka's transforms/predicates keys: a record the chain drops is settled `filtered`.
     const chain = buildChain(this.spec.config, this.spec.transforms ?? BUILTIN_CATALOG, chainServicesOf(this.deps));
-    const task = this.spec.connector.createTask();
-    this.task = chain.empty ? task : (new TransformingSinkTask(task as SinkTask<unknown>, chain) as SinkTask);
+    // The suppression check sees records as the connector will (after the chain).
+    const task = new SuppressionGate(this.spec.connector.createTask() as SinkTask<unknown>, this.deps.store, this.connector, this.spec.connector.recipients, this.logger);
+    this.task = chain.empty ? (task as SinkTask) : (new TransformingSinkTask(task, chain) as SinkTask);
     const report =
       this.deps.reportDeliveries ??
       (async (connector: string, updates: DeliveryUpdate[], topics: readonly string[], eventsTopic?: string) =>
         void (await applyDeliveryUpdates(this.deps.store, connector, updates, this.deps.workerId, {
           within: topics,
+          logger: this.logger,
           ...(eventsTopic ? { publish: (changes) => this.deliveryEvents.publish(eventsTopic, changes) } : {}),
         })));
+    const inbound = new InboundMessages(this.deps.store, this.deps.producer);
+    const inboundSettings = inboundSettingsOf(this.spec.config);
     await this.task.start(taskConfig, {
       connectorName: this.connector,
       taskId: this.spec.taskId,
       logger: this.logger,
       reportDeliveries: (updates) => report(this.connector, updates, this.common.topics, this.common['delivery.events.topic'] || undefined),
       reportProviders: (statuses) => metrics.reportProviders(this.connector, this.spec.taskId, statuses),
+      reportInbound: (messages) => inbound.accept(this.connector, inboundSettings, messages, this.logger),
     });
     this.bucket = new TokenBucket(0);
     try {

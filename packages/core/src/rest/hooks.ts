@@ -19,7 +19,7 @@ import type { Herder } from '../runtime/types.ts';
 import { jsonNestedDeeperThan } from './request-guards.ts';
 
 export interface HooksRoutesDeps {
-  herder: Pick<Herder, 'webhookTarget' | 'applyDeliveryUpdates'>;
+  herder: Pick<Herder, 'webhookTarget' | 'applyDeliveryUpdates' | 'acceptInbound'>;
   logger: Logger;
   /** Largest accepted webhook body, bytes (413 beyond it). */
   bodyLimit?: number;
@@ -138,6 +138,15 @@ export function hooksRoutes(deps: HooksRoutesDeps): FastifyPluginAsync {
             await herder.applyDeliveryUpdates(name, response.updates, target.topics, eventsTopic);
           } catch (error) {
             connectorLogger.error({ err: error }, 'applying webhook receipts failed');
+            throw ANSWERS.unavailable();
+          }
+        }
+        if (response.inbound && response.inbound.length > 0) {
+          try {
+            await herder.acceptInbound(name, target.config as Record<string, unknown>, response.inbound);
+          } catch (error) {
+            // Answered 503: the provider sends the messages again.
+            connectorLogger.error({ err: error }, 'handling inbound messages failed');
             throw ANSWERS.unavailable();
           }
         }

@@ -543,6 +543,16 @@ schemas.ProduceItem = object(
     headers: STRING_MAP,
     id: { ...ITEM_ID, description: 'Makes the produce idempotent.' },
     group: { ...ITEM_ID, description: 'A batch or campaign id.' },
+    category: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9._-]{0,63}$',
+      description:
+        'The message\'s category (e.g. marketing, transactional), checked against the suppression list: a suppression of this category or of `all` for a recipient keeps it back (`suppressed`). Kept in the header omnibus.category (which may be set directly). Not `all`.',
+    },
+    critical: {
+      type: 'boolean',
+      description: 'A critical message (a security alert, a fraud warning) is not kept back by a category suppression (a preference), only by one of `all` (a STOP, an opt-out, a hard bounce). Kept in the header omnibus.critical.',
+    },
     expires_at: {
       oneOf: [{ type: 'string', format: 'date-time' }, { type: 'integer', minimum: 0 }],
       description:
@@ -574,7 +584,7 @@ schemas.BusMessage = object(
   },
   ['id', 'topic', 'key', 'token', 'shard', 'value', 'headers', 'created_at'],
 );
-const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired', 'cancelled'] };
+const DELIVERY_STATE = { type: 'string', enum: ['pending', 'sending', 'retrying', 'sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired', 'cancelled', 'suppressed'] };
 const CODED_ERROR = object({ code: STRING, message: STRING });
 schemas.Delivery = object(
   {
@@ -1040,6 +1050,106 @@ const backlogPaths: Record<string, Record<string, Operation>> = {
       tags: ['internal'],
       summary: 'The backlog of the shards the sink tasks of this worker hold (the other workers gather it)',
       responses: { '200': json(ref('WorkerBacklog'), "This worker's shards.") },
+      }),
+    },
+};
+
+// ---- suppression list and inbound messages ----------------------------------------------------
+
+const CONSENT_CHANNEL: Schema = { type: 'string', enum: ['email', 'sms', 'whatsapp'] };
+const SUPPRESSION_CATEGORY: Schema = {
+  type: 'string',
+  pattern: '^(all|[a-z0-9][a-z0-9._-]{0,63})$',
+  description: '`all` (every message on the channel, critical ones too) or a message category (messages of that category that are not critical).',
+};
+const SUPPRESSION_REASON: Schema = { type: 'string', enum: ['manual', 'stop', 'opted-out', 'hard-bounce', 'blocked'] };
+schemas.Suppression = object(
+  {
+    channel: CONSENT_CHANNEL,
+    address: { type: 'string', description: 'Normalised: E.164 for sms and whatsapp (+33612345678), lower-case for email.' },
+    category: SUPPRESSION_CATEGORY,
+    reason: SUPPRESSION_REASON,
+    code: { type: 'string', description: 'What set it: the provider\'s code (21610, 550 5.1.1, 131050) or the keyword received (STOP).' },
+    connector: { type: 'string', description: 'The connector that reported it.' },
+    note: STRING,
+    created_at: INT64,
+  },
+  ['channel', 'address', 'category', 'reason', 'created_at'],
+);
+schemas.SuppressionRequest = object(
+  {
+    channel: CONSENT_CHANNEL,
+    address: { type: 'string', description: 'A phone number in international form (E.164; spaces, dashes and a 00 prefix are accepted) or an e-mail address.' },
+    category: { ...SUPPRESSION_CATEGORY, default: 'all' },
+    reason: { ...SUPPRESSION_REASON, default: 'manual' },
+    note: { type: 'string', maxLength: 500 },
+  },
+  ['channel', 'address'],
+);
+schemas.SuppressionPage = object(
+  { suppressions: arrayOf(ref('Suppression')), next_cursor: { type: 'string', description: 'Present when more may follow: pass it as cursor.' } },
+  ['suppressions'],
+);
+schemas.AddressSuppressions = object({ channel: CONSENT_CHANNEL, address: STRING, suppressions: arrayOf(ref('Suppression')) });
+schemas.InboundMessage = object(
+  {
+    channel: { type: 'string', enum: ['sms', 'whatsapp'] },
+    connector: { type: 'string', description: 'The connector that received it.' },
+    from: { type: 'string', description: 'The sender, E.164 (also the message key).' },
+    to: { type: 'string', description: 'Our number, short code or WhatsApp phone number id.' },
+    type: { type: 'string', description: 'text, button (a quick-reply button), interactive (a reply button or list), opt-out, or the provider\'s type.' },
+    text: { type: 'string', description: 'The text, or the button\'s title.' },
+    button: object({ payload: STRING, text: STRING }, []),
+    keyword: { type: 'string', enum: ['stop', 'start'], description: 'The text was one of inbound.stop.keywords / inbound.start.keywords (or the provider reported an opt-out or opt-in): the sender was suppressed on this channel, or lifted.' },
+    provider_message_id: { type: 'string', description: 'Twilio\'s MessageSid, WhatsApp\'s wamid; absent for SMPP (deliver_sm has none).' },
+    received_at: INT64,
+  },
+  ['channel', 'connector', 'from', 'type', 'received_at'],
+  {
+    description:
+      "The value of a message on a connector's inbound.topic: one message someone sent to us. Keyed by `from`; headers omnibus.inbound.channel and omnibus.inbound.connector. " +
+      "The bus message's id is derived from the connector and the provider's id when there is one (Twilio, WhatsApp), so a provider's retry is kept once.",
+  },
+);
+
+const CHANNEL_PARAM = pathParam('channel', CONSENT_CHANNEL, 'email, sms or whatsapp.');
+const ADDRESS_PARAM = pathParam('address', STRING, 'The address, URL-encoded (+ as %2B); normalised as in the list.');
+
+const suppressionPaths: Record<string, Record<string, Operation>> = {
+  '/suppressions': {
+    get: protectedOp({
+      operationId: 'listSuppressions',
+      tags: ['suppressions'],
+      summary: 'The suppression list, page by page',
+      parameters: [
+        queryParam('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, 'Most entries in the page.'),
+        queryParam('cursor', STRING, 'next_cursor of the previous page.'),
+      ],
+      responses: { '200': json(ref('SuppressionPage'), 'A page of entries.'), '400': failure('A bad limit or cursor.') },
+    }),
+    post: protectedOp({
+      operationId: 'addSuppression',
+      tags: ['suppressions'],
+      summary: 'Suppress an address on a channel (all categories, or one)',
+      description: 'Replaces the entry of the same channel, address and category. An address that cannot be read for the channel is refused (400 naming the field); nothing is stored.',
+      requestBody: body(ref('SuppressionRequest')),
+      responses: { '201': json(ref('Suppression'), 'Stored.'), ...bodyFailures },
+    }),
+  },
+  '/suppressions/{channel}/{address}': {
+    get: protectedOp({
+      operationId: 'getSuppressions',
+      tags: ['suppressions'],
+      summary: "An address's entries on a channel",
+      parameters: [CHANNEL_PARAM, ADDRESS_PARAM],
+      responses: { '200': json(ref('AddressSuppressions'), 'Its entries.'), '400': BAD_REQUEST, '404': failure('The address is not suppressed on this channel.') },
+    }),
+    delete: protectedOp({
+      operationId: 'deleteSuppressions',
+      tags: ['suppressions'],
+      summary: "Lift an address's suppression on a channel",
+      parameters: [CHANNEL_PARAM, ADDRESS_PARAM, queryParam('category', STRING, 'Remove only this category\'s entry (`all` included); every entry when absent.')],
+      responses: { '204': noBody('Removed.'), '400': BAD_REQUEST, '404': failure('Nothing to remove.') },
     }),
   },
 };
@@ -1065,13 +1175,14 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'admin' },
       { name: 'bus' },
       { name: 'templates', description: 'Versioned message templates, rendered at produce.' },
+      { name: 'suppressions', description: 'Addresses that get no message on a channel (of a category, or at all): STOP, opt-outs, hard bounces, preferences.' },
       { name: 'internal', description: 'Between the workers of a cluster.' },
       { name: 'webhooks' },
       { name: 'worker' },
     ],
     // Applies only when rest.auth.bearer.tokens or rest.auth.basic.users is set.
     security: [{ bearerAuth: [] }, { basicAuth: [] }],
-    paths: { ...connectorsPaths, ...dataPlanePaths, ...otherPaths, ...backlogPaths },
+    paths: { ...connectorsPaths, ...dataPlanePaths, ...suppressionPaths, ...otherPaths, ...backlogPaths },
     components: {
       schemas,
       securitySchemes: {

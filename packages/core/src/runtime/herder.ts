@@ -9,12 +9,13 @@
  * stored as given — `${env:…}`/`${file:…}` placeholders unresolved — and task configs keep
  * them too (values computed from a resolved secret are turned back into their placeholder).
  */
-import { isConfigError, isPassword, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type SinkConnector } from '@omnibus/sdk';
+import { inboundSettingsOf, isConfigError, isPassword, type ConfigInfos, type ConfigSpec, type Connector, type DeliveryUpdate, type InboundMessage, type SinkConnector } from '@omnibus/sdk';
 import type { Logger } from 'pino';
 import { CoreError, coreError } from '../errors.ts';
 import { activeTopics, resetActiveTopics } from '../bus/active-topics.ts';
 import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
 import { DeliveryEventPublisher } from '../bus/delivery-events.ts';
+import { InboundMessages } from '../bus/inbound.ts';
 import type { Producer } from '../bus/producer.ts';
 import { canonicalJson } from '../store/canonical-json.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
@@ -50,9 +51,11 @@ export class StoreHerder implements Herder {
   private readonly providers: ConfigProviders;
   private readonly logger: Logger;
   private readonly deliveryEvents: DeliveryEventPublisher | undefined;
+  private readonly inbound: InboundMessages;
 
   constructor(private readonly options: StoreHerderOptions) {
     this.deliveryEvents = options.producer ? new DeliveryEventPublisher(options.store, options.producer) : undefined;
+    this.inbound = new InboundMessages(options.store, options.producer);
     this.store = options.store;
     this.plugins = options.plugins;
     this.providers = options.providers;
@@ -587,9 +590,14 @@ export class StoreHerder implements Herder {
     const events = this.deliveryEvents;
     const result = await applyReceipts(this.store, connector, updates, this.options.workerId(), {
       within: topics,
+      logger: this.logger,
       ...(eventsTopic && events ? { publish: (changes) => events.publish(eventsTopic, changes) } : {}),
     });
     if (result.unmatched > 0 || result.ignored > 0) this.logger.info({ connector, ...result }, 'delivery receipts applied');
+  }
+
+  async acceptInbound(connector: string, config: Record<string, unknown>, messages: InboundMessage[]): Promise<void> {
+    await this.inbound.accept(connector, inboundSettingsOf(config), messages, this.logger.child({ connector }));
   }
 
   // ---- helpers -----------------------------------------------------------------------------

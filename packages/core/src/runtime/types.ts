@@ -3,7 +3,7 @@
  * resolves connectors through the PluginRegistry and runs their tasks through TaskRunners
  * that the bus provides. Kafka Connect has the same split (Herder, Plugins, Worker tasks).
  */
-import type { ConfigInfos, Connector, DeliveryUpdate, SinkConnector } from '@omnibus/sdk';
+import type { ConfigInfos, Connector, DeliveryUpdate, InboundMessage, SinkConnector } from '@omnibus/sdk';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, TargetState } from '../store/port.ts';
 import type { TransformCatalog } from '../transforms/catalog.ts';
 
@@ -85,6 +85,8 @@ export interface Herder {
   /** Applies receipts (webhooks, SMPP deliver_sm) to delivery states; never moves a state backwards. `topics`: the connector's. */
   /** `eventsTopic`: the connector's `delivery.events.topic`, where the changes are published (none when absent). */
   applyDeliveryUpdates(connector: string, updates: DeliveryUpdate[], topics?: readonly string[], eventsTopic?: string): Promise<void>;
+  /** Handles messages people sent (a webhook's `inbound`): STOP/START, then the connector's `inbound.topic`. `config`: the connector's. */
+  acceptInbound(connector: string, config: Record<string, unknown>, messages: InboundMessage[]): Promise<void>;
 }
 
 export type { SinkTaskSpec, SourceTaskSpec, TaskRunner, TaskRunnerFactory } from '../bus/task-runner.ts';

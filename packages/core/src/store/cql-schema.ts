@@ -6,6 +6,7 @@ import type cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
 import { groupTableStatements } from './cql-groups.ts';
 import { toNumber } from './cql-rows.ts';
+import { suppressionsTable } from './cql-suppressions.ts';
 import { coreError } from '../errors.ts';
 
 type Client = cassandra.Client;
@@ -120,6 +121,11 @@ const MIGRATIONS: Migration[] = [
       // workers older than this version, which then run ungrouped connectors only).
       `ALTER TABLE ${ks}.cluster_view ADD worker_groups text`,
     ],
+  },
+  {
+    version: 8,
+    description: 'the suppression list',
+    statements: (ks) => [suppressionsTable(ks)],
   },
 ];
 

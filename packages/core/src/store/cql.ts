@@ -47,6 +47,7 @@ import { connectorFromRow, connectorValues, deliveryFromRow, templateFromRow, te
 import { migrateSchema } from './cql-schema.ts';
 import { CqlGroups } from './cql-groups.ts';
 import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
+import { CqlSuppressions } from './cql-suppressions.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
@@ -71,6 +72,8 @@ import type {
   Store,
   TemplateRecord,
   TemplateVersion,
+  Suppression,
+  SuppressionPage,
   Topic,
 } from './port.ts';
 import { withReceipt } from './port.ts';
@@ -136,6 +139,7 @@ export class CqlStore implements Store {
   private initializing: Promise<void> | undefined;
   private readonly q: CqlStatements;
   private readonly groups: CqlGroups;
+  private readonly suppressionList: CqlSuppressions;
 
   constructor(options: CqlStoreOptions | string) {
     this.options = typeof options === 'string' ? parseCqlUrl(options) : options;
@@ -149,6 +153,7 @@ export class CqlStore implements Store {
     this.linearizable = { prepare: true, consistency: serial };
     this.q = statements(keyspace);
     this.groups = new CqlGroups({ client: () => this.client, keyspace, plain: this.plain, lwt: this.lwt });
+    this.suppressionList = new CqlSuppressions(keyspace, (query, params, options) => this.execute(query, params, options), this.plain, this.idempotent);
   }
 
   async init(): Promise<void> {
@@ -970,5 +975,23 @@ export class CqlStore implements Store {
 
   async cancelledAmong(positions: readonly MessagePosition[]): Promise<Set<string>> {
     return this.groups.cancelledAmong(positions);
+  }
+
+  // Suppression list (cql-suppressions.ts)
+
+  putSuppressions(entries: Suppression[]): Promise<void> {
+    return this.suppressionList.put(entries);
+  }
+
+  findSuppressions(channel: string, addresses: readonly string[]): Promise<Suppression[]> {
+    return this.suppressionList.find(channel, addresses);
+  }
+
+  deleteSuppressions(channel: string, address: string, category?: string): Promise<number> {
+    return this.suppressionList.delete(channel, address, category);
+  }
+
+  listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage> {
+    return this.suppressionList.list(limit, cursor);
   }
 }

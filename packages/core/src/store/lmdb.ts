@@ -36,6 +36,8 @@ import { asBinary, open, type Binary, type Database, type Key, type RootDatabase
 import { impliedPosition, positionImplied } from './ids.ts';
 import type { LmdbWriteStats } from '../metrics.ts';
 import { canonicalJson } from './canonical-json.ts';
+import { LmdbSuppressions } from './lmdb-suppressions.ts';
+import type { SuppressionBody } from './suppression-codec.ts';
 import { coreError } from '../errors.ts';
 import { checkMessages, EventSequence, notInitialized, outgrownTopics } from './lmdb-cql-common.ts';
 import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
@@ -58,6 +60,8 @@ import type {
   Store,
   TemplateRecord,
   TemplateVersion,
+  Suppression,
+  SuppressionPage,
   Topic,
 } from './port.ts';
 import { withReceipt } from './port.ts';
@@ -168,6 +172,8 @@ interface Tables extends LmdbGroupTables {
   templates: Database<TemplateRecord, string>;
   /** [name, version] → the version. */
   templateVersions: Database<TemplateVersion, Key>;
+  /** [channel, address, category] → the rest of the entry (lmdb-suppressions.ts). */
+  suppressions: Database<SuppressionBody, Key>;
 }
 
 export type { LmdbWriteStats };
@@ -249,6 +255,7 @@ export class LmdbStore implements Store {
       groupMarks: table(GROUP_TABLE_NAMES.groupMarks),
       cancelledMessages: table(GROUP_TABLE_NAMES.cancelledMessages),
       cancelledGroups: table(GROUP_TABLE_NAMES.cancelledGroups),
+      suppressions: table('suppressions'),
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
@@ -961,5 +968,27 @@ export class LmdbStore implements Store {
   async cancelledAmong(positions: readonly MessagePosition[]): Promise<Set<string>> {
     this.fresh();
     return this.groups.cancelledAmong(positions);
+  }
+
+  // Suppression list (lmdb-suppressions.ts)
+
+  private get suppressionList(): LmdbSuppressions {
+    return new LmdbSuppressions(this.tables.suppressions, () => this.fresh(), () => this.writer());
+  }
+
+  putSuppressions(entries: Suppression[]): Promise<void> {
+    return this.suppressionList.put(entries);
+  }
+
+  findSuppressions(channel: string, addresses: readonly string[]): Promise<Suppression[]> {
+    return this.suppressionList.find(channel, addresses);
+  }
+
+  deleteSuppressions(channel: string, address: string, category?: string): Promise<number> {
+    return this.suppressionList.delete(channel, address, category);
+  }
+
+  listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage> {
+    return this.suppressionList.list(limit, cursor);
   }
 }

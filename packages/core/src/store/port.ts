@@ -67,6 +67,7 @@ export const groupedPositionOf = (m: Message): MessagePosition => (m.group === u
  * → filtered: the connector's transformation chain dropped the message (not sent, done).
  * → expired: its `expires_at` passed before it was handed to the connector (not sent, done).
  * → cancelled: it (or its group) was cancelled before it was handed to the connector (not sent, done).
+ * → suppressed: a recipient is on the suppression list for the message's channel and category (not sent, done).
  */
 export type DeliveryState =
   | 'pending'
@@ -80,10 +81,11 @@ export type DeliveryState =
   | 'unknown'
   | 'filtered'
   | 'expired'
-  | 'cancelled';
+  | 'cancelled'
+  | 'suppressed';
 
 /** States after which the consumer never hands the message to the task again. */
-export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired', 'cancelled']);
+export const HANDLED_STATES: ReadonlySet<DeliveryState> = new Set(['sent', 'delivered', 'read', 'failed', 'dead', 'unknown', 'filtered', 'expired', 'cancelled', 'suppressed']);
 
 /** The states a provider's receipt moves a message to. */
 export type ReceiptStateName = 'delivered' | 'read' | 'failed';
@@ -409,6 +411,18 @@ export interface Store {
    * meanwhile, or gone).
    */
   reshardTopic(topic: Topic, expectedShards: number): Promise<boolean>;
+
+  // ---------------------------------------------------------------------------------------------
+  // Suppression list (consent): per (channel, address), one entry per category
+  // ---------------------------------------------------------------------------------------------
+  /** Adds the entries, or replaces those with the same channel, address and category. */
+  putSuppressions(entries: Suppression[]): Promise<void>;
+  /** The entries of these addresses on the channel (every category), in no particular order. */
+  findSuppressions(channel: string, addresses: readonly string[]): Promise<Suppression[]>;
+  /** Removes the address's entry of that category on the channel, or all its entries when `category` is undefined; returns how many were removed. */
+  deleteSuppressions(channel: string, address: string, category?: string): Promise<number>;
+  /** A page of the whole list, in the store's order; `cursor` continues after the previous page, absent at the end. */
+  listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage>;
 }
 
 /**
@@ -420,4 +434,26 @@ export interface GroupTally {
   shard: number;
   messages: number;
   connectors: Record<string, Partial<Record<DeliveryState, number>>>;
+}
+
+/** One entry of the suppression list: `address` gets no message of `category` (or of any, for `all`) on `channel`. */
+export interface Suppression {
+  channel: string;
+  /** Normalised: E.164 for phones, lower-case for e-mail. */
+  address: string;
+  /** A message category, or `all`. */
+  category: string;
+  /** stop, opted-out, hard-bounce, blocked, manual. */
+  reason: string;
+  /** The provider's code or the keyword that set it (`21610`, `550 5.1.1`, `STOP`). */
+  code?: string;
+  /** The connector that reported it, when one did. */
+  connector?: string;
+  note?: string;
+  createdAt: number;
+}
+
+export interface SuppressionPage {
+  entries: Suppression[];
+  cursor?: string;
 }

@@ -16,6 +16,7 @@ import { peerAuthorization } from '../bus/peer-wake.ts';
 import { controlPlaneRoutes } from '../rest/control-plane.ts';
 import { dataPlaneRoutes } from '../rest/data-plane.ts';
 import { templateRoutes } from '../rest/templates.ts';
+import { suppressionRoutes } from '../rest/suppressions.ts';
 import { Templates } from '../transforms/templates/service.ts';
 import { hooksRoutes } from '../rest/hooks.ts';
 import { listenerBindings } from '../rest/listeners.ts';
@@ -154,6 +155,7 @@ export class Worker {
         }),
         dataPlaneRoutes({ store, producer: c.resolve(TOKENS.producer), templates }),
         templateRoutes({ templates }),
+        suppressionRoutes({ store }),
         hooksRoutes({
           herder,
           logger: loggers.get('omnibus.hooks'),

@@ -20,6 +20,7 @@ import { Producer } from '../../src/bus/producer.ts';
 import { controlPlaneRoutes } from '../../src/rest/control-plane.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
 import { templateRoutes } from '../../src/rest/templates.ts';
+import { suppressionRoutes } from '../../src/rest/suppressions.ts';
 import { Templates } from '../../src/transforms/templates/service.ts';
 import { hooksRoutes, type HooksRoutesDeps } from '../../src/rest/hooks.ts';
 import type { RequestGuardOptions } from '../../src/rest/request-guards.ts';
@@ -121,6 +122,7 @@ export async function startTestWorker(options: TestWorkerOptions = {}): Promise<
       controlPlaneRoutes({ herder, plugins, logger: restLogger, ...(options.topicTracking ? { topicTracking: options.topicTracking } : {}) }),
       dataPlaneRoutes({ store, producer: new Producer({ store, metrics }), templates }),
       templateRoutes({ templates }),
+      suppressionRoutes({ store }),
       hooksRoutes({ herder, logger: loggers.get('omnibus.hooks'), ...options.hooks }),
       metricsRoutes({ metrics }),
       loggersRoutes({ loggers }),

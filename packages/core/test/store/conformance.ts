@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { UuidV7Generator } from '../../src/store/ids.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type TemplateVersion, type Topic } from '../../src/store/port.ts';
+import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type Suppression, type TemplateVersion, type Topic } from '../../src/store/port.ts';
 
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const MINUTE = 60_000;
@@ -613,6 +613,62 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         // A name deleted can be created again from scratch.
         expect(await store.createTemplate({ name: removed, liveVersion: 1, latestVersion: 1, createdAt: 2, updatedAt: 2 })).toBe(true);
         expect(await store.createTemplateVersion(version(removed, 1, 'again'))).toBe(true);
+      });
+    });
+
+    describe('suppression list', () => {
+      const phone = () => `+3361${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
+      const entry = (address: string, category: string, overrides: Partial<Suppression> = {}): Suppression => ({
+        channel: 'sms',
+        address,
+        category,
+        reason: 'manual',
+        createdAt: 1_000,
+        ...overrides,
+      });
+
+      it('keeps one entry per channel, address and category, finds an address\'s entries and removes one or all', async () => {
+        const [a, b] = [phone(), phone()];
+        await store.putSuppressions([entry(a, 'all', { reason: 'stop', code: 'STOP', connector: 'sms' }), entry(a, 'marketing'), entry(b, 'marketing')]);
+        await store.putSuppressions([entry(a, 'marketing', { note: 'asked by phone', createdAt: 2_000 })]);
+        await store.putSuppressions([{ ...entry(a, 'all'), channel: 'whatsapp' }]);
+        const found = await store.findSuppressions('sms', [a, b, phone()]);
+        expect(found.sort((x, y) => `${x.address}${x.category}`.localeCompare(`${y.address}${y.category}`))).toEqual(
+          [
+            entry(a, 'all', { reason: 'stop', code: 'STOP', connector: 'sms' }),
+            entry(a, 'marketing', { note: 'asked by phone', createdAt: 2_000 }),
+            entry(b, 'marketing'),
+          ].sort((x, y) => `${x.address}${x.category}`.localeCompare(`${y.address}${y.category}`)),
+        );
+        expect(await store.findSuppressions('sms', [])).toEqual([]);
+        expect(await store.deleteSuppressions('sms', a, 'marketing')).toBe(1);
+        expect(await store.deleteSuppressions('sms', a, 'marketing')).toBe(0);
+        expect((await store.findSuppressions('sms', [a])).map((e) => e.category)).toEqual(['all']);
+        await store.putSuppressions([entry(b, 'transactional')]);
+        expect(await store.deleteSuppressions('sms', b)).toBe(2);
+        expect(await store.findSuppressions('sms', [b])).toEqual([]);
+        // Another channel's entry is its own.
+        expect(await store.findSuppressions('whatsapp', [a])).toEqual([{ ...entry(a, 'all'), channel: 'whatsapp' }]);
+      });
+
+      it('lists the whole list page by page, each entry once', async () => {
+        const addresses = Array.from({ length: 7 }, phone);
+        await store.putSuppressions(addresses.map((address) => entry(address, 'all', { channel: 'email-paging' })));
+        const seen: Suppression[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.listSuppressions(3, cursor);
+          expect(page.entries.length).toBeLessThanOrEqual(3);
+          seen.push(...page.entries);
+          cursor = page.cursor;
+          pages += 1;
+        } while (cursor !== undefined && pages < 1000);
+        const ours = seen.filter((e) => e.channel === 'email-paging').map((e) => e.address);
+        expect(ours.sort()).toEqual([...addresses].sort());
+        const keys = seen.map((e) => `${e.channel}|${e.address}|${e.category}`);
+        expect(new Set(keys).size).toBe(keys.length);
+        await expect(store.listSuppressions(3, 'not a cursor!')).rejects.toThrow(/cursor/);
       });
     });
   });
