@@ -75,6 +75,21 @@ export function eventView(event: MessageEvent) {
   };
 }
 
+/** A message held until due (send_at, quiet hours): not in the buffer yet, so no deliveries. */
+async function heldMessageView(store: Store, id: string) {
+  const held = (await store.getScheduled([id])).get(id);
+  if (!held) throw coreError('OMNI_ERR_BUS_MESSAGE_NOT_FOUND', { id });
+  const events = await store.listEvents(id);
+  return {
+    message: messageView(held.message),
+    state: 'scheduled',
+    send_at: held.dueAt,
+    scheduled_by: held.reason,
+    deliveries: [],
+    events: [...events].sort((a, b) => a.at - b.at).map(eventView),
+  };
+}
+
 export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
   const { store, producer } = deps;
   const groupLimit = deps.groupReportLimit ?? 10_000;
@@ -145,7 +160,7 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
     app.get<{ Params: { id: string } }>('/messages/:id', async (request) => {
       const id = request.params.id;
       const message = (await store.getMessages([id])).get(id);
-      if (!message) throw coreError('OMNI_ERR_BUS_MESSAGE_NOT_FOUND', { id });
+      if (!message) return heldMessageView(store, id);
       const position = positionOf(message);
       const [consumers, events] = await Promise.all([consumersOf(new Set([message.topic])), store.listEvents(id)]);
       const deliveries = await Promise.all(consumers.get(message.topic)!.map(async (c) => (await store.getDeliveries(c, [position])).get(id)));

@@ -5,6 +5,7 @@
 import type cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
 import { toNumber } from './cql-rows.ts';
+import { scheduledSchema } from './cql-scheduled.ts';
 import { coreError } from '../errors.ts';
 
 type Client = cassandra.Client;
@@ -102,6 +103,11 @@ const MIGRATIONS: Migration[] = [
       `CREATE TABLE IF NOT EXISTS ${ks}.template_versions (name text, version int, body text, PRIMARY KEY ((name), version))
          WITH CLUSTERING ORDER BY (version ASC)`,
     ],
+  },
+  {
+    version: 6,
+    description: 'messages held until due (send_at, quiet hours), by due minute',
+    statements: scheduledSchema,
   },
 ];
 

@@ -45,6 +45,7 @@ import { impliedPosition, positionImplied, type ImpliedPosition } from './ids.ts
 import { BUCKET_MS, chunks, estimatedBytes, inPool, keptFor, MAX_TTL_SECONDS, positionSlot, rangeReads, ttlSeconds } from './cql-layout.ts';
 import { connectorFromRow, connectorValues, deliveryFromRow, templateFromRow, templateVersionBody, templateVersionFromRow, deliveryPartition, KEY_COLUMNS, leaseFromRow, messageFromRow, sameDetail, toNumber, topicFromRow, type BatchQuery } from './cql-rows.ts';
 import { migrateSchema } from './cql-schema.ts';
+import { CqlScheduled } from './cql-scheduled.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
@@ -63,6 +64,8 @@ import type {
   NewMessageEvent,
   ProviderIdEntry,
   ReceiptState,
+  ScheduledMessage,
+  ScheduledRef,
   SourceOffset,
   StatusRecord,
   Store,
@@ -132,6 +135,8 @@ export class CqlStore implements Store {
   private clientOrUndefined: Client | undefined;
   private initializing: Promise<void> | undefined;
   private readonly q: CqlStatements;
+  /** Held messages: cql-scheduled.ts. */
+  private readonly scheduled: CqlScheduled;
 
   constructor(options: CqlStoreOptions | string) {
     this.options = typeof options === 'string' ? parseCqlUrl(options) : options;
@@ -144,6 +149,12 @@ export class CqlStore implements Store {
     this.lwt = { ...this.plain, serialConsistency: serial };
     this.linearizable = { prepare: true, consistency: serial };
     this.q = statements(keyspace);
+    this.scheduled = new CqlScheduled({
+      keyspace,
+      execute: (query, params, extra) => this.execute(query, params, { ...this.plain, ...extra }),
+      writePartitions: (groups, maxRows) => this.writePartitions(groups, maxRows),
+      topicsNamed: (names) => this.topicsNamed(names),
+    });
   }
 
   async init(): Promise<void> {
@@ -905,5 +916,23 @@ export class CqlStore implements Store {
 
   async listTemplateVersions(name: string): Promise<TemplateVersion[]> {
     return (await this.execute(this.q.selectTemplateVersions, [name], { ...this.plain, fetchSize: 10_000 })).rows.map(templateVersionFromRow);
+  }
+
+  // Scheduled messages (cql-scheduled.ts)
+
+  putScheduled(entries: ScheduledMessage[]): Promise<void> {
+    return this.scheduled.put(entries);
+  }
+
+  getScheduled(ids: readonly string[]): Promise<Map<string, ScheduledMessage>> {
+    return this.scheduled.get(ids);
+  }
+
+  readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]> {
+    return this.scheduled.readDue(fromDueAt, toDueAt, limit);
+  }
+
+  removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void> {
+    return this.scheduled.remove(entries);
   }
 }

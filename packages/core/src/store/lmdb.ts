@@ -38,6 +38,7 @@ import type { LmdbWriteStats } from '../metrics.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { coreError } from '../errors.ts';
 import { checkMessages, EventSequence, notInitialized } from './lmdb-cql-common.ts';
+import { LMDB_SCHEDULED_TABLES, LmdbScheduled, type LmdbScheduledTables } from './lmdb-scheduled.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -50,6 +51,8 @@ import type {
   NewMessageEvent,
   ProviderIdEntry,
   ReceiptState,
+  ScheduledMessage,
+  ScheduledRef,
   SourceOffset,
   StatusRecord,
   Store,
@@ -138,7 +141,7 @@ const STALE_SEND_MS = 60 * 60_000;
 /** A plain `sending` row (nothing but what every row has): it can go into a send record. */
 const isPlainSending = (d: Delivery): boolean => d.state === 'sending' && d.providerId === undefined && d.lastError === undefined && d.nextAttemptAt === undefined;
 
-interface Tables {
+interface Tables extends LmdbScheduledTables {
   meta: Database<unknown, string>;
   topics: Database<Topic, string>;
   /** [topic, shard, createdAt, id] → the rest of the message. */
@@ -204,6 +207,15 @@ export class LmdbStore implements Store {
     deliveryKey: ['', 0, 0, '', ''] as DeliveryKey,
   };
 
+  /** Held messages: lmdb-scheduled.ts. */
+  private readonly scheduled = new LmdbScheduled({
+    tables: () => this.tables,
+    fresh: () => void this.fresh(),
+    writer: () => this.writer(),
+    durably: (commit) => this.durably(commit),
+    topicOf: (name) => this.topicOf(name),
+  });
+
   constructor(path: string, options: LmdbStoreOptions = {}) {
     this.path = resolve(path);
     this.description = `lmdb:${this.path}`;
@@ -236,6 +248,8 @@ export class LmdbStore implements Store {
       statuses: table('statuses'),
       templates: table('templates'),
       templateVersions: table('template_versions'),
+      scheduledMessages: table(LMDB_SCHEDULED_TABLES.scheduledMessages),
+      scheduledIds: table(LMDB_SCHEDULED_TABLES.scheduledIds),
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
@@ -911,5 +925,23 @@ export class LmdbStore implements Store {
       }
     }
     return removed;
+  }
+
+  // Scheduled messages (lmdb-scheduled.ts)
+
+  putScheduled(entries: ScheduledMessage[]): Promise<void> {
+    return this.scheduled.put(entries);
+  }
+
+  getScheduled(ids: readonly string[]): Promise<Map<string, ScheduledMessage>> {
+    return this.scheduled.get(ids);
+  }
+
+  readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]> {
+    return this.scheduled.readDue(fromDueAt, toDueAt, limit);
+  }
+
+  removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void> {
+    return this.scheduled.remove(entries);
   }
 }

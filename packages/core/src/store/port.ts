@@ -366,4 +366,34 @@ export interface Store {
   getTemplateVersion(name: string, version: number): Promise<TemplateVersion | undefined>;
   /** Every version of the template, in version order. */
   listTemplateVersions(name: string): Promise<TemplateVersion[]>;
+
+  // ---- Scheduled messages (send_at, quiet hours) ---------------------------------------------
+  // A message produced for later is held here, by due time, not in the buffer: a scheduler on
+  // one worker at a time reads only what is due and moves it into the buffer (bus/scheduler.ts).
+  /** Holds the messages until they are due. Resolves once durable (as `appendMessages`); writing an entry again replaces it. */
+  putScheduled(entries: ScheduledMessage[]): Promise<void>;
+  /** The held messages with these ids (those still held), by id. */
+  getScheduled(ids: readonly string[]): Promise<Map<string, ScheduledMessage>>;
+  /** Held messages with fromDueAt <= dueAt <= toDueAt, in (dueAt, id) order, at most `limit`. Reads only the partitions of that span. */
+  readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]>;
+  /** Stops holding these messages (released into the buffer, or dropped). Removing one no longer held does nothing. */
+  removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void>;
+}
+
+/** Why a message is held: its `send_at`, or its recipient's quiet hours (which may move it past its `send_at`). */
+export type ScheduledReason = 'send_at' | 'quiet_hours';
+
+/** A message held until `dueAt`, then appended to its topic's buffer with a fresh `createdAt`. */
+export interface ScheduledMessage {
+  /** The message whole; its `createdAt` is the produce time (the buffer time is given at release). */
+  message: Message;
+  /** When it is due (ms since the epoch). */
+  dueAt: number;
+  reason: ScheduledReason;
+}
+
+/** What finds a held message: its id and due time. */
+export interface ScheduledRef {
+  id: string;
+  dueAt: number;
 }
