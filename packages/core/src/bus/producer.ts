@@ -6,7 +6,8 @@
 import type { ValidateFunction } from 'ajv';
 import { coreError, type CoreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Message, MessagePosition, ScheduledMessage, Store, Topic } from '../store/port.ts';
+import type { Message, MessagePosition, QuietHours, ScheduledMessage, ScheduledReason, Store, Topic } from '../store/port.ts';
+import { parseQuietHours, quietHoursEnd } from './quiet-hours.ts';
 import { UuidV7Generator } from '../store/ids.ts';
 import { compileConnectorSchema, compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
@@ -39,6 +40,7 @@ export interface ProduceItem {
   group?: unknown;
   expires_at?: unknown;
   send_at?: unknown;
+  quiet_hours?: unknown;
 }
 
 /** The header that carries a message's `expires_at` (ms since the epoch), stored with it on every store. */
@@ -125,6 +127,8 @@ interface CheckedItem {
   group: string | undefined;
   /** When it may be handed to a sink at the earliest (ms), if the producer said. */
   sendAt: number | undefined;
+  /** The item's own quiet hours; false: none, whatever the topic's; undefined: the topic's. */
+  quietHours: QuietHours | false | undefined;
 }
 
 /** The headers of every message given none: one frozen object, never written to (a message is stored, then dropped). */
@@ -169,7 +173,7 @@ export class Producer {
    */
   async produce(topicName: string, messages: unknown, options: ProduceOptions = {}): Promise<Produced[]> {
     if (!Array.isArray(messages) || messages.length === 0) {
-      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?, send_at?}' });
+      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?}' });
     }
     if (messages.length > this.limits.maxMessages) {
       throw coreError('OMNI_ERR_BUS_BATCH_TOO_LARGE', { limit: `${this.limits.maxMessages} messages`, actual: messages.length });
@@ -234,10 +238,10 @@ export class Producer {
         createdAt: record ? this.orderedTs(item.key, id, base) : base,
       };
       if (item.group !== undefined) message.group = item.group;
-      const dueAt = item.sendAt;
+      const { dueAt, reason } = this.dueTime(item, topic, now);
       if (dueAt !== undefined && dueAt > now) {
         message.headers = { ...message.headers, [SEND_AT_HEADER]: String(dueAt) };
-        scheduled.push({ message, dueAt, reason: 'send_at' });
+        scheduled.push({ message, dueAt, reason });
         results.push({ id, shard, send_at: dueAt });
         continue;
       }
@@ -264,6 +268,17 @@ export class Producer {
       }
     }
     return results;
+  }
+
+  /** When an item may go out: its send_at, moved to the end of the quiet hours (its own, else its topic's) it falls in. */
+  private dueTime(item: CheckedItem, topic: Topic, now: number): { dueAt: number | undefined; reason: ScheduledReason } {
+    const quiet = item.quietHours === undefined ? topic.quietHours : item.quietHours || undefined;
+    if (quiet) {
+      const from = Math.max(now, item.sendAt ?? now);
+      const end = quietHoursEnd(quiet, from);
+      if (end !== undefined && end > from) return { dueAt: end, reason: 'quiet_hours' };
+    }
+    return { dueAt: item.sendAt, reason: 'send_at' };
   }
 
   /**
@@ -303,10 +318,10 @@ export class Producer {
     for (let index = 0; index < messages.length; index++) {
       const raw = messages[index];
       if (!isPlainObject(raw)) {
-        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, send_at?}' });
+        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?}' });
         continue;
       }
-      const { key, value, headers, id, group, expires_at: expiresAt, send_at: sendAtRaw } = raw as unknown as ProduceItem;
+      const { key, value, headers, id, group, expires_at: expiresAt, send_at: sendAtRaw, quiet_hours: quietRaw } = raw as unknown as ProduceItem;
       const before = errors.length;
       if (typeof key !== 'string' || key.length === 0) errors.push({ index, field: 'key', message: 'must be a non-empty string' });
       // UTF-8 takes at most 3 bytes per UTF-16 unit: only long keys need measuring.
@@ -337,6 +352,13 @@ export class Producer {
         const at = parseInstant(sendAtRaw);
         if (typeof at === 'string') errors.push({ index, field: 'send_at', message: at });
         else sendAt = at;
+      }
+      let quietHours: QuietHours | false | undefined;
+      if (quietRaw === false) quietHours = false;
+      else if (quietRaw !== undefined && quietRaw !== null) {
+        const quiet = parseQuietHours(quietRaw, 'quiet_hours');
+        if (Array.isArray(quiet)) for (const problem of quiet) errors.push({ index, ...problem });
+        else quietHours = quiet;
       }
       if (expiresAt !== undefined && expiresAt !== null) {
         const at = parseInstant(expiresAt);
@@ -374,6 +396,7 @@ export class Producer {
           id: typeof id === 'string' ? id : undefined,
           group: typeof groupName === 'string' ? groupName : undefined,
           sendAt,
+          quietHours,
         });
       }
     }

@@ -12,7 +12,7 @@ import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
 import { templateUsed, type Templates } from '../transforms/templates/service.ts';
-import { positionOf, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Store, type Topic } from '../store/port.ts';
+import { positionOf, type QuietHours, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Store, type Topic } from '../store/port.ts';
 
 export interface DataPlaneDeps {
   store: Store;
@@ -33,9 +33,12 @@ export function topicView(topic: Topic) {
     shards: topic.shards,
     'retention.ms': topic.retentionMs,
     ...(topic.schema ? { schema: topic.schema } : {}),
+    ...(topic.quietHours ? { quiet_hours: quietHoursView(topic.quietHours) } : {}),
     created_at: topic.createdAt,
   };
 }
+
+export const quietHoursView = (quiet: QuietHours) => ({ start: quiet.start, end: quiet.end, time_zone: quiet.timeZone });
 
 export function messageView(message: Message) {
   return {
@@ -103,12 +106,13 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
   return async (app) => {
     app.post('/topics', async (request, reply) => {
       const body = request.body;
-      if (!isObject(body)) throw coreError('OMNI_ERR_TOPIC_INVALID', { problem: 'Expected a JSON object {name, shards, schema?, "retention.ms"?}' });
+      if (!isObject(body)) throw coreError('OMNI_ERR_TOPIC_INVALID', { problem: 'Expected a JSON object {name, shards, schema?, "retention.ms"?, quiet_hours?}' });
       const topic = newTopic({
         name: body.name as string,
         shards: body.shards as number,
         ...(body.schema !== undefined ? { schema: body.schema as Record<string, unknown> } : {}),
         ...(body['retention.ms'] !== undefined ? { retentionMs: body['retention.ms'] as number } : {}),
+        ...(body.quiet_hours !== undefined ? { quietHours: body.quiet_hours } : {}),
       });
       if (!(await store.createTopic(topic))) throw coreError('OMNI_ERR_TOPIC_EXISTS', { topic: topic.name });
       return reply.status(201).send(topicView(topic));

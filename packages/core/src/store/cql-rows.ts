@@ -34,6 +34,8 @@ export function topicFromRow(row: Row): Topic {
     createdAt: toNumber(row.get('created_at')),
   };
   if (schema !== null) topic.schema = JSON.parse(schema) as Record<string, unknown>;
+  const quietHours = row.get('quiet_hours') as string | null | undefined;
+  if (quietHours) topic.quietHours = JSON.parse(quietHours) as Topic['quietHours'];
   return topic;
 }
 

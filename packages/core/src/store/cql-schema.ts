@@ -106,8 +106,8 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 6,
-    description: 'messages held until due (send_at, quiet hours), by due minute',
-    statements: scheduledSchema,
+    description: 'messages held until due (send_at, quiet hours), by due minute; quiet hours of a topic',
+    statements: (ks) => [...scheduledSchema(ks), `ALTER TABLE ${ks}.topics ADD quiet_hours text`],
   },
 ];
 

@@ -256,7 +256,14 @@ export class CqlStore implements Store {
   async createTopic(topic: Topic): Promise<boolean> {
     const result = await this.execute(
       this.q.insertTopic,
-      [topic.name, topic.shards, topic.schema === undefined ? types.unset : JSON.stringify(topic.schema), topic.retentionMs, topic.createdAt],
+      [
+        topic.name,
+        topic.shards,
+        topic.schema === undefined ? types.unset : JSON.stringify(topic.schema),
+        topic.retentionMs,
+        topic.createdAt,
+        topic.quietHours === undefined ? types.unset : JSON.stringify(topic.quietHours),
+      ],
       this.lwt,
     );
     return result.wasApplied();

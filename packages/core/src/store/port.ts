@@ -13,6 +13,18 @@ export interface Topic {
   schema?: Record<string, unknown>;
   retentionMs: number;
   createdAt: number;
+  /** Quiet hours for every message of the topic that does not name its own (bus/quiet-hours.ts). */
+  quietHours?: QuietHours;
+}
+
+/** A daily window in a time zone during which messages are held (bus/quiet-hours.ts). */
+export interface QuietHours {
+  /** `HH:MM`, 24-hour, inclusive. */
+  start: string;
+  /** `HH:MM`, 24-hour, exclusive; before `start` when the window wraps midnight. */
+  end: string;
+  /** An IANA zone name, e.g. Europe/Paris. */
+  timeZone: string;
 }
 
 export interface Message {

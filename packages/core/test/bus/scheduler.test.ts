@@ -222,4 +222,45 @@ describe.each(stores)('held messages on %s', (_name, open) => {
       await b.stop();
     }
   });
+
+  it('quiet hours (the topic\'s, or the message\'s own) hold a message produced inside them until they end', async () => {
+    const topic = topicName();
+    await store.createTopic(newTopic({ name: topic, shards: 2, quietHours: { start: '21:00', end: '08:00', time_zone: 'Europe/Paris' } }));
+    expect((await store.getTopic(topic))!.quietHours).toEqual({ start: '21:00', end: '08:00', timeZone: 'Europe/Paris' });
+    // 22:30 in Paris, in winter.
+    const clock = manualClock(Date.parse('2031-01-15T21:30:00Z'));
+    const producer = new Producer({ store, clock: clock.now });
+    const [byTopic, ownWindow, optedOut, sendAtInside] = await producer.produce(topic, [
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2, quiet_hours: { start: '20:00', end: '23:00', time_zone: 'America/New_York' } },
+      { key: 'c', value: 3, quiet_hours: false },
+      { key: 'd', value: 4, send_at: '2031-01-16T05:00:00Z' },
+    ]);
+    expect(byTopic!.send_at).toBe(Date.parse('2031-01-16T07:00:00Z'));
+    // 16:30 in New York: outside its own window, so it goes at once, the topic's notwithstanding.
+    expect(ownWindow!.send_at).toBeUndefined();
+    expect(optedOut!.send_at).toBeUndefined();
+    // A send_at inside the quiet hours moves to their end.
+    expect(sendAtInside!.send_at).toBe(Date.parse('2031-01-16T07:00:00Z'));
+    const held = await store.getScheduled([byTopic!.id, sendAtInside!.id]);
+    expect([...held.values()].map((e) => e.reason)).toEqual(['quiet_hours', 'quiet_hours']);
+    expect((await store.getMessages([ownWindow!.id, optedOut!.id])).size).toBe(2);
+
+    // At 09:00 Paris the same topic sends at once.
+    clock.set(Date.parse('2031-01-16T08:00:00Z'));
+    const [day] = await producer.produce(topic, [{ key: 'e', value: 5 }]);
+    expect(day!.send_at).toBeUndefined();
+  });
+
+  it('bad quiet hours are refused with the field named, on a produce and on a topic', async () => {
+    const topic = topicName();
+    await store.createTopic(newTopic({ name: topic, shards: 1 }));
+    const producer = new Producer({ store });
+    const error = await rejection(producer.produce(topic, [{ key: 'a', value: 1, id: `qh-${topic}`, quiet_hours: { start: '21:00', end: '08:00', time_zone: 'Europe/Pariss' } }]));
+    expect((error.details as { errors: Array<{ field: string }> }).errors.map((e) => e.field)).toEqual(['quiet_hours.time_zone']);
+    expect((await store.getMessages([`qh-${topic}`])).size + (await store.getScheduled([`qh-${topic}`])).size).toBe(0);
+    const topicError = await rejection(Promise.resolve().then(() => newTopic({ name: 'x', shards: 1, quietHours: { start: '9', end: '08:00', time_zone: 'UTC' } })));
+    expect(topicError.status).toBe(400);
+    expect(topicError.details).toEqual({ errors: { 'quiet_hours.start': expect.any(String) } });
+  });
 });
