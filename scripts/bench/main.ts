@@ -89,6 +89,7 @@ interface Results {
   cql?: OmnibusFigures & { rawInsertsPerSec: number; rawInsertsMeasured: number[]; e2eShareOfRaw: number; e2eShareOfRawRounds: number[] };
   bullmq?: BullMqFigures;
   channels?: unknown;
+  scheduling?: unknown;
   cdc?: unknown;
   notes: string[];
 }
@@ -194,6 +195,7 @@ try {
     results.bullmq = await benchBullMq({ messages, log });
   }
   if (only.size === 0 && !values.quick) await channelsSection();
+  if (only.size === 0 && !values.quick) await schedulingSection();
 } finally {
   if (cassandraStartedHere) await stopCassandra({ log: (line) => log(`[cassandra] ${line}`) });
 }
@@ -234,6 +236,17 @@ async function cdcSection(contactPoint: string, localDataCenter: string): Promis
   } catch (error) {
     results.notes.push(`CDC: the section failed: ${(error as Error).message}`);
     log(`cdc: the section failed: ${(error as Error).stack ?? error}`);
+  }
+}
+
+/** The cost of scheduling (scripts/bench/scheduling.ts): messages held, hand-off lateness. */
+async function schedulingSection(): Promise<void> {
+  try {
+    const { benchScheduling } = await import('./scheduling.ts');
+    results.scheduling = await benchScheduling({ log });
+  } catch (error) {
+    results.notes.push(`scheduling: the section failed: ${(error as Error).message}`);
+    log(`scheduling: the section failed: ${(error as Error).stack ?? error}`);
   }
 }
 

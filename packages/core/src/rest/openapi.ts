@@ -598,6 +598,46 @@ schemas.MessageTrace = object(
   ['message', 'deliveries', 'events'],
 );
 
+// ---- scheduling: send_at and quiet hours (bus/scheduler.ts, bus/quiet-hours.ts) ----
+{
+  const INSTANT = { oneOf: [{ type: 'string', format: 'date-time' }, { type: 'integer', minimum: 0 }] };
+  schemas.QuietHours = {
+    ...object({
+      start: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM, 24-hour, inclusive.' },
+      end: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM, 24-hour, exclusive; before start when the window wraps midnight.' },
+      time_zone: { type: 'string', description: 'An IANA time zone name, e.g. Europe/Paris (daylight saving included).' },
+    }),
+    description: "A daily window in the recipient's time zone during which messages are not sent: one produced inside it is held until it ends.",
+  };
+  const properties = (name: string) => schemas[name]!.properties as Record<string, Schema>;
+  Object.assign(properties('ProduceItem'), {
+    send_at: {
+      ...INSTANT,
+      description:
+        'Hand the message to no sink before this time (RFC 3339 time with a zone, or ms since the epoch). A future one is held by due time, not in the buffer, ' +
+        'and released within about a second of it by the worker that runs the scheduler; a past one is sent at once. Kept in the header omnibus.send.at. ' +
+        'An expires_at must be after it.',
+    },
+    quiet_hours: {
+      oneOf: [ref('QuietHours'), { type: 'boolean', enum: [false] }],
+      description: "This message's quiet hours, instead of its topic's; false: none, whatever the topic's. A send_at inside them moves to their end.",
+    },
+  });
+  Object.assign(properties('Topic'), { quiet_hours: ref('QuietHours') });
+  Object.assign(properties('CreateTopicRequest'), {
+    quiet_hours: { ...ref('QuietHours'), description: 'Quiet hours for every message of the topic that names none of its own.' },
+  });
+  const produced = (schemas.ProduceResponse!.properties as Record<string, Schema>).messages!.items as Schema;
+  Object.assign(produced.properties as Record<string, Schema>, {
+    send_at: { ...INT64, description: 'When a held message is due (ms since the epoch); absent when it went to the buffer at once.' },
+  });
+  Object.assign(properties('MessageTrace'), {
+    state: { type: 'string', enum: ['scheduled'], description: 'Present while the message is held (send_at, quiet hours): not in the buffer yet, no deliveries.' },
+    send_at: { ...INT64, description: 'When a held message is due (ms since the epoch).' },
+    scheduled_by: { type: 'string', enum: ['send_at', 'quiet_hours'], description: 'Why it is held.' },
+  });
+}
+
 const TEMPLATE_PARTS = mapOf(mapOf(STRING));
 schemas.TemplateContent = {
   type: 'object',
