@@ -8,6 +8,7 @@ import { coreError, type CoreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, MessagePosition, QuietHours, ScheduledMessage, ScheduledReason, Store, Topic } from '../store/port.ts';
 import { parseQuietHours, quietHoursEnd } from './quiet-hours.ts';
+import { FALLBACK_ID_HEADER, FALLBACK_OF_HEADER, fallbackIdOf, parseFallback, type FallbackSpec } from './fallback.ts';
 import { UuidV7Generator } from '../store/ids.ts';
 import { compileConnectorSchema, compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
@@ -41,6 +42,7 @@ export interface ProduceItem {
   expires_at?: unknown;
   send_at?: unknown;
   quiet_hours?: unknown;
+  fallback?: unknown;
 }
 
 /** The header that carries a message's `expires_at` (ms since the epoch), stored with it on every store. */
@@ -129,6 +131,7 @@ interface CheckedItem {
   sendAt: number | undefined;
   /** The item's own quiet hours; false: none, whatever the topic's; undefined: the topic's. */
   quietHours: QuietHours | false | undefined;
+  fallback: FallbackSpec | undefined;
 }
 
 /** The headers of every message given none: one frozen object, never written to (a message is stored, then dropped). */
@@ -183,6 +186,7 @@ export class Producer {
 
     const errors: ItemError[] = [];
     const items = this.checkItems(topic, messages as unknown[], options, errors);
+    const fallbackTopics = await this.checkFallbacks(items, errors);
     if (errors.length > 0) throw rejected(errors, messages.length);
 
     // Idempotent produce: a supplied id that exists already (held or in the buffer) is answered from the stored message.
@@ -211,6 +215,7 @@ export class Producer {
     const results: Produced[] = [];
     const fresh: Message[] = [];
     const scheduled: ScheduledMessage[] = [];
+    const fallbacks: ScheduledMessage[] = [];
     const name = topic.name;
     const now = this.clock();
     for (const item of items) {
@@ -239,6 +244,11 @@ export class Producer {
       };
       if (item.group !== undefined) message.group = item.group;
       const { dueAt, reason } = this.dueTime(item, topic, now);
+      if (item.fallback) {
+        const fallback = this.fallbackFor(message, item.fallback, fallbackTopics.get(item.fallback.topic)!, (dueAt !== undefined && dueAt > now ? dueAt : now), base);
+        fallbacks.push(fallback);
+        message.headers = { ...message.headers, [FALLBACK_ID_HEADER]: fallback.message.id };
+      }
       if (dueAt !== undefined && dueAt > now) {
         message.headers = { ...message.headers, [SEND_AT_HEADER]: String(dueAt) };
         scheduled.push({ message, dueAt, reason });
@@ -248,6 +258,8 @@ export class Producer {
       fresh.push(message);
       results.push({ id, shard });
     }
+    // Fallbacks before their originals: an original stored is one whose fallback is held (one without a stored original is dropped when due).
+    if (fallbacks.length > 0) await this.deps.store.putScheduled(fallbacks);
     if (scheduled.length > 0) {
       // Held by due time, not in the buffer: acknowledged once the store has them (durably).
       await this.deps.store.putScheduled(scheduled);
@@ -268,6 +280,50 @@ export class Producer {
       }
     }
     return results;
+  }
+
+  /** Checks each item's fallback against its topic (which must exist) and that topic's schemas; returns the topics by name. */
+  private async checkFallbacks(items: CheckedItem[], errors: ItemError[]): Promise<Map<string, Topic>> {
+    const topics = new Map<string, Topic>();
+    for (const item of items) {
+      const spec = item.fallback;
+      if (!spec) continue;
+      const fallbackTopic = topics.get(spec.topic) ?? (await this.topic(spec.topic));
+      if (!fallbackTopic) {
+        errors.push({ index: item.index, field: 'fallback.topic', message: `names no topic (${spec.topic})` });
+        continue;
+      }
+      topics.set(spec.topic, fallbackTopic);
+      for (const { label, validate } of this.validatorsFor(fallbackTopic)) {
+        for (const v of violations(validate, spec.value)) {
+          errors.push({ index: item.index, field: `fallback.value${v.path}`, message: label ? `${v.message} (required by ${label})` : v.message });
+        }
+      }
+    }
+    return topics;
+  }
+
+  /** The held fallback of a message: due at its deadline, or `after_ms` after the original is due. */
+  private fallbackFor(original: Message, spec: FallbackSpec, topic: Topic, originalDue: number, base: number): ScheduledMessage {
+    const key = spec.key ?? original.key;
+    const { token, shard } = routeKey(key, topic.shards);
+    const message: Message = {
+      id: fallbackIdOf(original.id),
+      topic: topic.name,
+      key,
+      token,
+      shard,
+      value: spec.value,
+      headers: { [FALLBACK_OF_HEADER]: original.id },
+      createdAt: base,
+    };
+    if (original.group !== undefined) message.group = original.group;
+    return {
+      message,
+      dueAt: spec.deadline ?? originalDue + spec.afterMs!,
+      reason: 'fallback',
+      fallback: { of: original.id, topic: original.topic, unless: spec.unless, ...(spec.connector ? { connector: spec.connector } : {}) },
+    };
   }
 
   /** When an item may go out: its send_at, moved to the end of the quiet hours (its own, else its topic's) it falls in. */
@@ -321,7 +377,7 @@ export class Producer {
         errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?}' });
         continue;
       }
-      const { key, value, headers, id, group, expires_at: expiresAt, send_at: sendAtRaw, quiet_hours: quietRaw } = raw as unknown as ProduceItem;
+      const { key, value, headers, id, group, expires_at: expiresAt, send_at: sendAtRaw, quiet_hours: quietRaw, fallback: fallbackRaw } = raw as unknown as ProduceItem;
       const before = errors.length;
       if (typeof key !== 'string' || key.length === 0) errors.push({ index, field: 'key', message: 'must be a non-empty string' });
       // UTF-8 takes at most 3 bytes per UTF-16 unit: only long keys need measuring.
@@ -360,6 +416,12 @@ export class Producer {
         if (Array.isArray(quiet)) for (const problem of quiet) errors.push({ index, ...problem });
         else quietHours = quiet;
       }
+      let fallback: FallbackSpec | undefined;
+      if (fallbackRaw !== undefined && fallbackRaw !== null) {
+        const parsed = parseFallback(fallbackRaw, this.clock());
+        if (Array.isArray(parsed)) for (const problem of parsed) errors.push({ index, ...problem });
+        else fallback = parsed;
+      }
       if (expiresAt !== undefined && expiresAt !== null) {
         const at = parseInstant(expiresAt);
         if (typeof at === 'string') errors.push({ index, field: 'expires_at', message: at });
@@ -397,6 +459,7 @@ export class Producer {
           group: typeof groupName === 'string' ? groupName : undefined,
           sendAt,
           quietHours,
+          fallback,
         });
       }
     }

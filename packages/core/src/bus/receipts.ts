@@ -12,6 +12,8 @@
  */
 import type { DeliveryUpdate } from '@omnibus/sdk';
 import type { DeliveryChange } from './delivery-events.ts';
+import { expediteFallbacks, PERMANENT_FAILURES } from './fallback.ts';
+import type { ShardSignals } from './signals.ts';
 import { RECEIPT_FOLLOWS, type MessagePosition, type NewMessageEvent, type ReceiptState, type Store } from '../store/port.ts';
 
 export interface ReceiptOptions {
@@ -23,6 +25,8 @@ export interface ReceiptOptions {
    * receipt retried after a failed publish still gets its event out.
    */
   publish?: (changes: DeliveryChange[]) => Promise<void>;
+  /** Wakes the scheduler when a `failed` receipt makes a fallback due (bus/fallback.ts). */
+  signals?: ShardSignals;
 }
 
 export interface ReceiptResult {
@@ -75,7 +79,7 @@ export async function applyDeliveryUpdates(
     setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, { ...options, attempt: attempt + 1 }).catch(() => undefined), retryIn).unref();
   }
   if (resolved.length === 0) return result;
-  await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result, publish));
+  await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result, publish, options.signals));
   return result;
 }
 
@@ -87,6 +91,7 @@ async function applyResolved(
   workerId: string,
   result: ReceiptResult,
   publish: ReceiptOptions['publish'],
+  signals: ShardSignals | undefined,
 ): Promise<void> {
   const current = await store.getDeliveries(
     connector,
@@ -146,6 +151,9 @@ async function applyResolved(
   if (rows.size > 0) await store.putReceiptStates([...rows.values()]);
   await store.appendEvents(events);
   if (publish && changes.length > 0) await publish(changes);
+  // A `failed` receipt releases the message's fallback (if it has one) at once.
+  const failed = [...rows.values()].filter((r) => PERMANENT_FAILURES.has(r.state)).map((r) => r.messageId);
+  if (failed.length > 0) await expediteFallbacks(store, failed, signals);
 }
 
 /** The latest work to end of each connector's turns, per store. */

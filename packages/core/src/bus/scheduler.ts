@@ -20,7 +20,8 @@
  * starts where the previous one was, however long ago: messages due meanwhile go out at once.
  */
 import type { Logger } from '@omnibus/sdk';
-import type { ScheduledMessage, Store } from '../store/port.ts';
+import type { NewMessageEvent, ScheduledMessage, Store } from '../store/port.ts';
+import { decideFallback } from './fallback.ts';
 import { HeldLease } from './lease.ts';
 import { SCHEDULED_SIGNAL, type Producer } from './producer.ts';
 import type { ShardSignals } from './signals.ts';
@@ -181,25 +182,44 @@ export class Scheduler {
     const { store, producer, workerId } = this.options;
     const ids = due.map((e) => e.message.id);
     const inBuffer = await store.locateMessages(ids, [...new Set(due.map((e) => e.message.topic))]);
-    const toAppend = due.filter((e) => !inBuffer.has(e.message.id));
+    const pending = due.filter((e) => !inBuffer.has(e.message.id));
+    const events: NewMessageEvent[] = [];
+    const toAppend = await this.withoutCancelledFallbacks(pending, now, events);
     const appended = await producer.releaseScheduled(toAppend);
     this.released += appended.length;
-    if (appended.length > 0) {
-      const byId = new Map(due.map((e) => [e.message.id, e]));
-      await store.appendEvents(
-        appended.map((m) => {
-          const entry = byId.get(m.id)!;
-          return {
-            messageId: m.id,
-            topic: m.topic,
-            at: now,
-            type: 'released',
-            workerId,
-            detail: { send_at: entry.dueAt, reason: entry.reason, epoch: this.lease.epoch },
-          };
-        }),
-      );
+    const byId = new Map(due.map((e) => [e.message.id, e]));
+    for (const m of appended) {
+      const entry = byId.get(m.id)!;
+      events.push({ messageId: m.id, topic: m.topic, at: now, type: 'released', workerId, detail: { send_at: entry.dueAt, reason: entry.reason, epoch: this.lease.epoch } });
+      if (entry.fallback) {
+        const { of, topic } = entry.fallback;
+        events.push({ messageId: of, topic, at: now, type: 'fallback', workerId, detail: { fallback_id: m.id, fallback_topic: m.topic } });
+      }
     }
+    if (events.length > 0) await store.appendEvents(events);
     await store.removeScheduled(due.map((e) => ({ id: e.message.id, dueAt: e.dueAt })));
+  }
+
+  /** The entries to append: all but the fallbacks whose originals cancel them (their events added to `events`). */
+  private async withoutCancelledFallbacks(entries: ScheduledMessage[], now: number, events: NewMessageEvent[]): Promise<ScheduledMessage[]> {
+    if (!entries.some((e) => e.fallback)) return entries;
+    const { store, workerId } = this.options;
+    const connectors = await store.listConnectors();
+    const sinksOf = (topic: string) =>
+      connectors.filter((c) => (c.config.topics ?? '').split(',').some((t) => t.trim() === topic)).map((c) => c.name);
+    const out: ScheduledMessage[] = [];
+    for (const entry of entries) {
+      if (!entry.fallback) {
+        out.push(entry);
+        continue;
+      }
+      const decision = await decideFallback(store, entry.fallback, sinksOf);
+      if (decision.release) out.push(entry);
+      else if (decision.why === 'cancelled') {
+        const { of, topic } = entry.fallback;
+        events.push({ messageId: of, topic, at: now, type: 'fallback_cancelled', workerId, detail: { fallback_id: entry.message.id, state: decision.state, connector: decision.connector } });
+      } else this.options.logger.debug({ fallback: entry.message.id }, 'a fallback whose original was never stored is dropped');
+    }
+    return out;
   }
 }

@@ -8,6 +8,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { coreError } from '../errors.ts';
 import { applyWakeHints, parseWakeHints, WAKE_PATH } from '../bus/peer-wake.ts';
 import type { Producer } from '../bus/producer.ts';
+import { FALLBACK_ID_HEADER, FALLBACK_OF_HEADER } from '../bus/fallback.ts';
 import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
@@ -54,6 +55,13 @@ export function messageView(message: Message) {
   };
 }
 
+/** A channel fallback's chain, both ways (bus/fallback.ts): the original names its fallback, the fallback its original. */
+export function fallbackChain(message: Message) {
+  const id = message.headers[FALLBACK_ID_HEADER];
+  const of = message.headers[FALLBACK_OF_HEADER];
+  return { ...(id !== undefined ? { fallback_id: id } : {}), ...(of !== undefined ? { fallback_of: of } : {}) };
+}
+
 export function deliveryView(delivery: Delivery) {
   return {
     connector: delivery.connector,
@@ -85,6 +93,7 @@ async function heldMessageView(store: Store, id: string) {
   const events = await store.listEvents(id);
   return {
     message: messageView(held.message),
+    ...fallbackChain(held.message),
     state: 'scheduled',
     send_at: held.dueAt,
     scheduled_by: held.reason,
@@ -171,6 +180,7 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       const template = templateUsed(message.headers);
       return {
         message: messageView(message),
+        ...fallbackChain(message),
         ...(template ? { template } : {}),
         deliveries: deliveries.filter((d): d is Delivery => d !== undefined).map(deliveryView),
         events: [...events].sort((a, b) => a.at - b.at).map(eventView),

@@ -9,7 +9,7 @@ import type cassandra from 'cassandra-driver';
 import { toNumber, type BatchQuery } from './cql-rows.ts';
 import { chunks, inPool } from './cql-layout.ts';
 import { checkMessages } from './lmdb-cql-common.ts';
-import type { Message, ScheduledMessage, ScheduledReason, ScheduledRef, Topic } from './port.ts';
+import type { FallbackCondition, Message, ScheduledMessage, ScheduledReason, ScheduledRef, Topic } from './port.ts';
 
 /** One partition per due minute (and bucket). */
 export const SCHEDULED_MINUTE_MS = 60_000;
@@ -21,7 +21,7 @@ const PARTITION_ROWS = 100;
 
 export function scheduledSchema(ks: string): string[] {
   return [
-    // `entry`: {"m": the message less its id, "r": why it is held}. Rows are removed when released.
+    // `entry`: {"m": the message less its id, "r": why it is held, "f"?: a fallback's condition}. Rows are removed when released.
     `CREATE TABLE IF NOT EXISTS ${ks}.scheduled_messages (due_minute bigint, bucket int, due_at bigint, id text, entry text,
        PRIMARY KEY ((due_minute, bucket), due_at, id)) WITH CLUSTERING ORDER BY (due_at ASC, id ASC) AND gc_grace_seconds = 10800`,
     `CREATE TABLE IF NOT EXISTS ${ks}.scheduled_ids (id text PRIMARY KEY, due_at bigint) WITH gc_grace_seconds = 10800`,
@@ -51,6 +51,7 @@ export interface CqlScheduledAccess {
 interface StoredEntry {
   m: Omit<Message, 'id'>;
   r: ScheduledReason;
+  f?: FallbackCondition;
 }
 
 /** FNV-1a of the id, modulo the buckets: any process finds the same partition. */
@@ -84,14 +85,14 @@ export class CqlScheduled {
     });
     if (stale.length > 0) await this.removeEntries(stale);
     const partitions = new Map<string, BatchQuery[]>();
-    for (const { message, dueAt, reason } of entries) {
+    for (const { message, dueAt, reason, fallback } of entries) {
       const { id, ...rest } = message;
       const minute = minuteOf(dueAt);
       const bucket = scheduledBucket(id);
       const name = `${minute}/${bucket}`;
       let rows = partitions.get(name);
       if (!rows) partitions.set(name, (rows = []));
-      rows.push({ query: this.q.insertEntry, params: [minute, bucket, dueAt, id, JSON.stringify({ m: rest, r: reason } satisfies StoredEntry)] });
+      rows.push({ query: this.q.insertEntry, params: [minute, bucket, dueAt, id, JSON.stringify({ m: rest, r: reason, f: fallback } satisfies StoredEntry)] });
     }
     await this.access.writePartitions(partitions.values(), PARTITION_ROWS);
     await this.access.writePartitions([entries.map(({ message, dueAt }) => ({ query: this.q.insertId, params: [message.id, dueAt] }))], PARTITION_ROWS);
@@ -154,6 +155,6 @@ export class CqlScheduled {
 }
 
 function entryOf(row: cassandra.types.Row): ScheduledMessage {
-  const { m, r } = JSON.parse(row.get('entry') as string) as StoredEntry;
-  return { message: { id: row.get('id') as string, ...m }, dueAt: toNumber(row.get('due_at')), reason: r };
+  const { m, r, f } = JSON.parse(row.get('entry') as string) as StoredEntry;
+  return { message: { id: row.get('id') as string, ...m }, dueAt: toNumber(row.get('due_at')), reason: r, ...(f ? { fallback: f } : {}) };
 }

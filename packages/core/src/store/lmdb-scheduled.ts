@@ -7,12 +7,13 @@
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { checkMessages } from './lmdb-cql-common.ts';
-import type { Message, ScheduledMessage, ScheduledReason, ScheduledRef, Topic } from './port.ts';
+import type { FallbackCondition, Message, ScheduledMessage, ScheduledReason, ScheduledRef, Topic } from './port.ts';
 
 /** A held message as stored: less what its key holds. */
 interface StoredScheduled {
   message: Omit<Message, 'id'>;
   reason: ScheduledReason;
+  fallback?: FallbackCondition;
 }
 
 export interface LmdbScheduledTables {
@@ -48,11 +49,11 @@ export class LmdbScheduled {
     const { scheduledMessages, scheduledIds } = this.access.tables();
     await this.access.durably(
       this.access.writer().transaction(() => {
-        for (const { message, dueAt, reason } of entries) {
+        for (const { message, dueAt, reason, fallback } of entries) {
           const previous = scheduledIds.get(message.id);
           if (previous !== undefined && previous !== dueAt) scheduledMessages.remove([previous, message.id]);
           const { id, ...rest } = message;
-          scheduledMessages.put([dueAt, id], { message: rest, reason });
+          scheduledMessages.put([dueAt, id], fallback ? { message: rest, reason, fallback } : { message: rest, reason });
           scheduledIds.put(id, dueAt);
         }
       }),
@@ -92,5 +93,5 @@ export class LmdbScheduled {
 }
 
 function entryOf(dueAt: number, id: string, stored: StoredScheduled): ScheduledMessage {
-  return { message: { id, ...stored.message }, dueAt, reason: stored.reason };
+  return { message: { id, ...stored.message }, dueAt, reason: stored.reason, ...(stored.fallback ? { fallback: stored.fallback } : {}) };
 }

@@ -393,7 +393,7 @@ export interface Store {
 }
 
 /** Why a message is held: its `send_at`, or its recipient's quiet hours (which may move it past its `send_at`). */
-export type ScheduledReason = 'send_at' | 'quiet_hours';
+export type ScheduledReason = 'send_at' | 'quiet_hours' | 'fallback';
 
 /** A message held until `dueAt`, then appended to its topic's buffer with a fresh `createdAt`. */
 export interface ScheduledMessage {
@@ -402,6 +402,18 @@ export interface ScheduledMessage {
   /** When it is due (ms since the epoch). */
   dueAt: number;
   reason: ScheduledReason;
+  /** For a fallback (reason `fallback`): the message it stands in for, and what cancels it. */
+  fallback?: FallbackCondition;
+}
+
+/** When a held fallback is dropped instead of sent (bus/fallback.ts). */
+export interface FallbackCondition {
+  /** The original message's id and topic. */
+  of: string;
+  topic: string;
+  /** States of the original, at any of its connectors (or `connector` only), that cancel the fallback. */
+  unless: DeliveryState[];
+  connector?: string;
 }
 
 /** What finds a held message: its id and due time. */
