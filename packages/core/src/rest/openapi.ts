@@ -598,7 +598,7 @@ schemas.MessageTrace = object(
   ['message', 'deliveries', 'events'],
 );
 
-// ---- scheduling: send_at and quiet hours (bus/scheduler.ts, bus/quiet-hours.ts) ----
+// ---- scheduling: send_at, quiet hours, channel fallback (bus/scheduler.ts, quiet-hours.ts, fallback.ts) ----
 {
   const INSTANT = { oneOf: [{ type: 'string', format: 'date-time' }, { type: 'integer', minimum: 0 }] };
   schemas.QuietHours = {
@@ -631,10 +631,36 @@ schemas.MessageTrace = object(
   Object.assign(produced.properties as Record<string, Schema>, {
     send_at: { ...INT64, description: 'When a held message is due (ms since the epoch); absent when it went to the buffer at once.' },
   });
+  schemas.Fallback = {
+    ...object(
+      {
+        topic: { type: 'string', description: 'The topic of the fallback message (another channel); it must exist.' },
+        value: { description: "The fallback message's value, checked against that topic's schema and its sinks' value schemas at produce." },
+        key: { type: 'string', minLength: 1, description: "Its routing key; the original's by default." },
+        after_ms: { type: 'integer', minimum: 0, description: 'Its deadline, this long after the original is due (now, or its send_at).' },
+        deadline: { ...INSTANT, description: 'Its deadline as a time (instead of after_ms).' },
+        unless: {
+          type: 'array',
+          items: { type: 'string', enum: ['sent', 'delivered', 'read'] },
+          description: 'States of the original that cancel the fallback by its deadline (default delivered, read).',
+        },
+        connector: { type: 'string', description: "The original's connector whose state counts (default: any sink of its topic)." },
+      },
+      ['topic', 'value'],
+    ),
+    description:
+      'Another message, held until the deadline and then produced once (id `<original id>:fallback`, header omnibus.fallback.of) unless the original reached ' +
+      'one of the `unless` states; produced at once when the original fails for good (failed, dead).',
+  };
+  Object.assign(properties('ProduceItem'), { fallback: ref('Fallback') });
+  Object.assign(properties('MessageTrace'), {
+    fallback_id: { type: 'string', description: "The id of this message's fallback (held, produced or cancelled: see the events fallback and fallback_cancelled)." },
+    fallback_of: { type: 'string', description: 'The message this one is the fallback of.' },
+  });
   Object.assign(properties('MessageTrace'), {
     state: { type: 'string', enum: ['scheduled'], description: 'Present while the message is held (send_at, quiet hours): not in the buffer yet, no deliveries.' },
     send_at: { ...INT64, description: 'When a held message is due (ms since the epoch).' },
-    scheduled_by: { type: 'string', enum: ['send_at', 'quiet_hours'], description: 'Why it is held.' },
+    scheduled_by: { type: 'string', enum: ['send_at', 'quiet_hours', 'fallback'], description: 'Why it is held.' },
   });
 }
 

@@ -3,7 +3,6 @@
 // state by its deadline, produced once otherwise, and at once when the original failed for good.
 // The scheduler's clock is injected; the original's states are written as its sink would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreError } from '../../src/errors.ts';
 import { expediteFallbacks, FALLBACK_ID_HEADER, FALLBACK_OF_HEADER, fallbackIdOf } from '../../src/bus/fallback.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { Scheduler } from '../../src/bus/scheduler.ts';
@@ -11,18 +10,9 @@ import { ShardSignals } from '../../src/bus/signals.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import type { DeliveryState, Message, Store } from '../../src/store/port.ts';
 import { positionOf } from '../../src/store/port.ts';
-import { cqlStore, eventually, lmdbStore, quietLogger, type StoreHandle } from './helpers.ts';
+import { cqlStore, eventually, lmdbStore, quietLogger, rejection, type StoreHandle } from './helpers.ts';
 
 const smsSchema = { type: 'object', required: ['text'], properties: { text: { type: 'string' } } };
-
-async function rejection(promise: Promise<unknown>): Promise<CoreError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CoreError);
-  return error as CoreError;
-}
 
 describe.each([
   ['lmdb', lmdbStore],

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkOutcome, type SinkRecord } from '@omnibus/sdk';
 import { memoryLogger } from '@omnibus/sdk';
+import { expect } from 'vitest';
+import { CoreError } from '../../src/errors.ts';
 import { routeKey } from '../../src/bus/shard.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
 import type { Delivery, Store } from '../../src/store/port.ts';
@@ -120,4 +122,14 @@ export async function storeDelivered(
   }
   const position = (await store.locateMessages([delivery.messageId])).get(delivery.messageId)!;
   await store.putDeliveries([{ ...delivery, ...position }]);
+}
+
+/** The registry error a call rejects with (failing the test when it resolves or throws something else). */
+export async function rejection(promise: Promise<unknown>): Promise<CoreError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CoreError);
+  return error as CoreError;
 }

@@ -2,24 +2,14 @@
 // the scheduler that moves due messages into the buffer, on LMDB and on Cassandra. Time is an
 // injected clock wherever the test decides what is due; the release itself is real.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreError } from '../../src/errors.ts';
 import { Producer, SEND_AT_HEADER } from '../../src/bus/producer.ts';
 import { Scheduler, SCHEDULER_LEASE } from '../../src/bus/scheduler.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import type { Message, Store } from '../../src/store/port.ts';
-import { cqlStore, eventually, lmdbStore, quietLogger, type StoreHandle } from './helpers.ts';
+import { cqlStore, eventually, lmdbStore, quietLogger, rejection, type StoreHandle } from './helpers.ts';
 
 const MINUTE = 60_000;
-
-async function rejection(promise: Promise<unknown>): Promise<CoreError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CoreError);
-  return error as CoreError;
-}
 
 /** A clock the test moves by hand. */
 function manualClock(start: number): { now: () => number; set(ms: number): void } {

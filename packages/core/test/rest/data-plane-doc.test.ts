@@ -59,5 +59,12 @@ describe('the data plane, as documented', () => {
     expect((produced.body.messages as Array<Record<string, unknown>>)[0]).toEqual({ id: 'held-1', shard: expect.any(Number), send_at: sendAt });
     expect((await call('GET', '/messages/held-1')).body).toMatchObject({ state: 'scheduled', send_at: sendAt, scheduled_by: 'send_at', deliveries: [] });
     expect((await call('POST', '/topics/people/messages', { messages: [{ key: 'x', value: { name: 'X' }, send_at: 'soon' }] })).status).toBe(422);
+    const withFallback = await call('POST', '/topics/people/messages', {
+      messages: [{ key: 'eve', value: { name: 'Eve' }, id: 'fb-1', fallback: { topic: 'later', value: { text: 'hi' }, after_ms: 60_000 } }],
+    });
+    expect(withFallback.status).toBe(202);
+    expect((await call('GET', '/messages/fb-1')).body).toMatchObject({ fallback_id: 'fb-1:fallback' });
+    expect((await call('GET', '/messages/fb-1:fallback')).body).toMatchObject({ fallback_of: 'fb-1', state: 'scheduled', scheduled_by: 'fallback' });
+    expect((await call('POST', '/topics/people/messages', { messages: [{ key: 'x', value: { name: 'X' }, fallback: { topic: 'nope', value: 1, after_ms: 1 } }] })).status).toBe(422);
   });
 });
