@@ -31,8 +31,10 @@ export const SCHEDULER_LEASE = 'scheduler';
 export const SCHEDULER_WATERMARK = { consumer: 'omnibus.scheduler', topic: '', shard: 0 } as const;
 /** A store with no cursor yet (no scheduler ever ran on it) is read from this long ago. */
 const FIRST_LOOKBACK_MS = 60 * 60_000;
-/** The cursor is written back at most this often. */
+/** The cursor is written back at most this often while messages are released… */
 const CURSOR_WRITE_MS = 1000;
+/** …and this often while none is: a new holder then re-reads at most this much of an empty span. */
+const IDLE_CURSOR_WRITE_MS = 60_000;
 
 export interface SchedulerOptions {
   store: Store;
@@ -60,6 +62,7 @@ export class Scheduler {
   private readonly settings: { pageSize: number; overlapMs: number; idlePollMs: number };
   private cursor: number | undefined;
   private writtenCursor = 0;
+  private releasedSinceWrite = false;
   private lastRenewAt = 0;
   private lastAcquireAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -134,10 +137,12 @@ export class Scheduler {
     if (!this.lease.held) {
       this.cursor = undefined;
       // Wake-ups come with every held produce: a worker without the lease tries for it at its own pace.
+      // The lease can change hands only once it expires: trying twice per TTL is enough.
+      const acquireEveryMs = Math.ceil(this.options.leaseTtlMs / 2);
       const sinceAttempt = Date.now() - this.lastAcquireAt;
-      if (sinceAttempt < retryMs) return retryMs - sinceAttempt;
+      if (sinceAttempt < acquireEveryMs) return acquireEveryMs - sinceAttempt;
       this.lastAcquireAt = Date.now();
-      if (!(await this.lease.acquire())) return retryMs;
+      if (!(await this.lease.acquire())) return acquireEveryMs;
       this.lastRenewAt = Date.now();
       this.options.logger.info({ epoch: this.lease.epoch }, 'this worker runs the scheduler');
     } else if (Date.now() - this.lastRenewAt >= retryMs) {
@@ -152,30 +157,35 @@ export class Scheduler {
       this.writtenCursor = this.cursor;
     }
     const { pageSize, overlapMs, idlePollMs } = this.settings;
+    let next: ScheduledMessage | undefined;
     for (;;) {
+      // One read gives what is due and, after it, the next due time within the idle poll.
       const now = this.clock();
-      const due = await store.readDueScheduled(this.cursor - overlapMs, now, pageSize);
+      const page = await store.readDueScheduled(this.cursor - overlapMs, now + idlePollMs, pageSize);
+      const due = page.filter((e) => e.dueAt <= now);
       if (due.length > 0) {
         if (!this.lease.safe()) return 250;
         await this.release(due, now);
+        this.releasedSinceWrite = true;
       }
       if (due.length < pageSize) {
         this.cursor = Math.max(this.cursor, now);
+        next = page[due.length];
         break;
       }
       this.cursor = Math.max(this.cursor, due.at(-1)!.dueAt);
       // Renewals keep pace on a long backlog.
       if (Date.now() - this.lastRenewAt >= retryMs) return 0;
     }
-    if (this.cursor - this.writtenCursor >= CURSOR_WRITE_MS) {
+    const advanced = this.cursor - this.writtenCursor;
+    if ((this.releasedSinceWrite && advanced >= CURSOR_WRITE_MS) || advanced >= IDLE_CURSOR_WRITE_MS) {
       const { consumer, topic, shard } = SCHEDULER_WATERMARK;
       await store.setWatermark(consumer, topic, shard, this.cursor);
       this.writtenCursor = this.cursor;
+      this.releasedSinceWrite = false;
     }
-    const now = this.clock();
-    const [next] = await store.readDueScheduled(now + 1, now + idlePollMs, 1);
     const untilRenewal = this.lastRenewAt + retryMs - Date.now();
-    return Math.min(next ? next.dueAt - now : idlePollMs, Math.max(0, untilRenewal));
+    return Math.min(next ? next.dueAt - this.clock() : idlePollMs, Math.max(0, untilRenewal));
   }
 
   private async release(due: ScheduledMessage[], now: number): Promise<void> {
