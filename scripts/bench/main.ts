@@ -108,6 +108,7 @@ interface Results {
   bullmq?: BullMqFigures;
   kafka?: KafkaFigures;
   channels?: unknown;
+  scheduling?: unknown;
   cdc?: unknown;
   /** The Cassandra section on the three-node cluster (--cluster), and the SMS connector scaled over capped binds. */
   cluster?: ClusterFigures;
@@ -234,6 +235,7 @@ try {
     results.bullmq = await benchBullMq({ messages, log });
   }
   if (only.size === 0 && !values.quick) await channelsSection();
+  if (only.size === 0 && !values.quick) await schedulingSection();
 } finally {
   if (cassandraStartedHere) await stopCassandra({ log: (line) => log(`[cassandra] ${line}`) });
 }
@@ -296,6 +298,17 @@ async function smsScalingSection(contactPoint: string, localDataCenter: string):
   } catch (error) {
     results.notes.push(`sms scaling: the section failed: ${(error as Error).message}`);
     log(`sms scaling: the section failed: ${(error as Error).stack ?? error}`);
+  }
+}
+
+/** The cost of scheduling (scripts/bench/scheduling.ts): messages held, hand-off lateness. */
+async function schedulingSection(): Promise<void> {
+  try {
+    const { benchScheduling } = await import('./scheduling.ts');
+    results.scheduling = await benchScheduling({ log });
+  } catch (error) {
+    results.notes.push(`scheduling: the section failed: ${(error as Error).message}`);
+    log(`scheduling: the section failed: ${(error as Error).stack ?? error}`);
   }
 }
 

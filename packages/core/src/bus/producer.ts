@@ -6,7 +6,9 @@
 import type { ValidateFunction } from 'ajv';
 import { coreError, type CoreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Message, MessagePosition, Store, Topic } from '../store/port.ts';
+import type { Message, MessagePosition, QuietHours, ScheduledMessage, ScheduledReason, Store, Topic } from '../store/port.ts';
+import { parseQuietHours, quietHoursEnd } from './quiet-hours.ts';
+import { FALLBACK_ID_HEADER, FALLBACK_OF_HEADER, fallbackIdOf, parseFallback, type FallbackSpec } from './fallback.ts';
 import { UuidV7Generator } from '../store/ids.ts';
 import { CATEGORY_HEADER } from '@omnibus/sdk';
 import { consentHeaders } from './consent.ts';
@@ -45,13 +47,26 @@ export interface ProduceItem {
   category?: unknown;
   /** Bypasses category suppressions (preferences), never a channel-wide one (a STOP): consent.ts. */
   critical?: unknown;
+  send_at?: unknown;
+  quiet_hours?: unknown;
+  fallback?: unknown;
 }
 
 /** The header that carries a message's `expires_at` (ms since the epoch), stored with it on every store. */
 export const EXPIRES_AT_HEADER = 'omnibus.expires.at';
 
-/** A produce item's `expires_at` (RFC 3339 time with a zone, or ms since the epoch) in ms, or why not. */
-export function parseExpiresAt(raw: unknown): number | string {
+/** The header that carries a scheduled message's due time (ms since the epoch): its `send_at`, or the end of its quiet hours. */
+export const SEND_AT_HEADER = 'omnibus.send.at';
+
+/**
+ * The wake-up channel of the scheduler (bus/scheduler.ts): notified after messages are held,
+ * here and, through the peers' wake hints, on the other workers. A wake-up only: a topic of this
+ * name, if any, gets a spurious poll at most.
+ */
+export const SCHEDULED_SIGNAL = { topic: 'omnibus.scheduled', shard: 0 } as const;
+
+/** A produce item's time field (`expires_at`, `send_at`: RFC 3339 time with a zone, or ms since the epoch) in ms, or why not. */
+export function parseInstant(raw: unknown): number | string {
   if (typeof raw === 'number') return Number.isSafeInteger(raw) && raw >= 0 ? raw : 'must be an RFC 3339 time or a non-negative integer of ms since the epoch';
   if (typeof raw === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(raw)) {
     const at = Date.parse(raw);
@@ -80,6 +95,8 @@ const MAX_JSON_GROWTH = 6;
 export interface Produced {
   id: string;
   shard: number;
+  /** When a held message is due (ms since the epoch); absent when it went to the buffer at once. */
+  send_at?: number;
 }
 
 export interface ItemError {
@@ -101,6 +118,8 @@ export interface ProducerDeps {
   limits?: Partial<ProducerLimits>;
   /** Schemas of the sinks consuming a topic, checked besides the topic's own (optional). */
   consumerSchemas?: (topic: string) => ConsumerSchema[];
+  /** The clock that decides whether a message is due (tests inject one); Date.now by default. */
+  clock?: () => number;
 }
 
 export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -115,6 +134,11 @@ interface CheckedItem {
   headers: Record<string, string>;
   id: string | undefined;
   group: string | undefined;
+  /** When it may be handed to a sink at the earliest (ms), if the producer said. */
+  sendAt: number | undefined;
+  /** The item's own quiet hours; false: none, whatever the topic's; undefined: the topic's. */
+  quietHours: QuietHours | false | undefined;
+  fallback: FallbackSpec | undefined;
 }
 
 /** The headers of every message given none: one frozen object, never written to (a message is stored, then dropped). */
@@ -133,9 +157,11 @@ export class Producer {
   /** The latest ingestion time given to messages without that bookkeeping (none had supplied ids). */
   private unrecordedTs = -1;
   private readonly ids = new UuidV7Generator();
+  private readonly clock: () => number;
 
   constructor(private readonly deps: ProducerDeps) {
     this.limits = { ...DEFAULT_PRODUCER_LIMITS, ...deps.limits };
+    this.clock = deps.clock ?? Date.now;
   }
 
   /** Local produce notifications, for consumers in this process. */
@@ -164,7 +190,7 @@ export class Producer {
    */
   async produce(topicName: string, messages: unknown, options: ProduceOptions = {}): Promise<Produced[]> {
     if (!Array.isArray(messages) || messages.length === 0) {
-      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?, category?, critical?}' });
+      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?, fallback?, category?, critical?}' });
     }
     if (messages.length > this.limits.maxMessages) {
       throw coreError('OMNI_ERR_BUS_BATCH_TOO_LARGE', { limit: `${this.limits.maxMessages} messages`, actual: messages.length });
@@ -174,15 +200,18 @@ export class Producer {
 
     const errors: ItemError[] = [];
     const items = this.checkItems(topic, messages as unknown[], options, errors);
+    const fallbackTopics = await this.checkFallbacks(items, errors);
     if (errors.length > 0) throw rejected(errors, messages.length);
 
-    // Idempotent produce: a supplied id that exists already is answered from the stored message.
+    // Idempotent produce: a supplied id that exists already (held or in the buffer) is answered from the stored message.
     const supplied = items.filter((i) => i.id !== undefined).map((i) => i.id as string);
+    // Held ones first: the scheduler appends a message to the buffer before it stops holding it, so neither read can miss it.
+    const held = supplied.length > 0 ? await this.deps.store.getScheduled(supplied) : new Map<string, ScheduledMessage>();
     const existing = supplied.length > 0 ? await this.deps.store.locateMessages(supplied, [topic.name]) : new Map<string, MessagePosition>();
     for (const item of items) {
-      const stored = item.id !== undefined ? existing.get(item.id) : undefined;
-      if (stored && stored.topic !== topic.name) {
-        errors.push({ index: item.index, field: 'id', message: `is already the id of a message of topic ${stored.topic}` });
+      const storedTopic = item.id !== undefined ? (held.get(item.id)?.message.topic ?? existing.get(item.id)?.topic) : undefined;
+      if (storedTopic !== undefined && storedTopic !== topic.name) {
+        errors.push({ index: item.index, field: 'id', message: `is already the id of a message of topic ${storedTopic}` });
       }
     }
     if (errors.length > 0) throw rejected(errors, messages.length);
@@ -199,8 +228,16 @@ export class Producer {
     if (!record) this.unrecordedTs = base;
     const results: Produced[] = [];
     const fresh: Message[] = [];
+    const scheduled: ScheduledMessage[] = [];
+    const fallbacks: ScheduledMessage[] = [];
     const name = topic.name;
+    const now = this.clock();
     for (const item of items) {
+      const heldEntry = item.id !== undefined ? held.get(item.id) : undefined;
+      if (heldEntry) {
+        results.push({ id: heldEntry.message.id, shard: heldEntry.message.shard, send_at: heldEntry.dueAt });
+        continue;
+      }
       const stored = item.id !== undefined ? existing.get(item.id) : undefined;
       if (stored) {
         results.push({ id: stored.messageId, shard: stored.shard });
@@ -221,8 +258,28 @@ export class Producer {
         createdAt: record ? this.orderedTs(item.key, id, base) : base,
       };
       if (item.group !== undefined) message.group = item.group;
+      const { dueAt, reason } = this.dueTime(item, topic, now);
+      if (item.fallback) {
+        const fallback = this.fallbackFor(message, item.fallback, fallbackTopics.get(item.fallback.topic)!, (dueAt !== undefined && dueAt > now ? dueAt : now), base);
+        fallbacks.push(fallback);
+        message.headers = { ...message.headers, [FALLBACK_ID_HEADER]: fallback.message.id };
+      }
+      if (dueAt !== undefined && dueAt > now) {
+        message.headers = { ...message.headers, [SEND_AT_HEADER]: String(dueAt) };
+        scheduled.push({ message, dueAt, reason });
+        results.push({ id, shard, send_at: dueAt });
+        continue;
+      }
       fresh.push(message);
       results.push({ id, shard });
+    }
+    // Fallbacks before their originals: an original stored is one whose fallback is held (one without a stored original is dropped when due).
+    if (fallbacks.length > 0) await this.deps.store.putScheduled(fallbacks);
+    if (scheduled.length > 0) {
+      // Held by due time, not in the buffer: acknowledged once the store has them (durably).
+      await this.deps.store.putScheduled(scheduled);
+      this.deps.metrics?.messagesProduced.inc({ topic: topic.name }, scheduled.length);
+      this.deps.signals?.notify(SCHEDULED_SIGNAL.topic, SCHEDULED_SIGNAL.shard);
     }
     if (fresh.length > 0) {
       await this.deps.store.appendMessages(fresh);
@@ -241,6 +298,86 @@ export class Producer {
     return results;
   }
 
+  /** Checks each item's fallback against its topic (which must exist) and that topic's schemas; returns the topics by name. */
+  private async checkFallbacks(items: CheckedItem[], errors: ItemError[]): Promise<Map<string, Topic>> {
+    const topics = new Map<string, Topic>();
+    for (const item of items) {
+      const spec = item.fallback;
+      if (!spec) continue;
+      const fallbackTopic = topics.get(spec.topic) ?? (await this.topic(spec.topic));
+      if (!fallbackTopic) {
+        errors.push({ index: item.index, field: 'fallback.topic', message: `names no topic (${spec.topic})` });
+        continue;
+      }
+      topics.set(spec.topic, fallbackTopic);
+      for (const { label, validate } of this.validatorsFor(fallbackTopic)) {
+        for (const v of violations(validate, spec.value)) {
+          errors.push({ index: item.index, field: `fallback.value${v.path}`, message: label ? `${v.message} (required by ${label})` : v.message });
+        }
+      }
+    }
+    return topics;
+  }
+
+  /** The held fallback of a message: due at its deadline, or `after_ms` after the original is due. */
+  private fallbackFor(original: Message, spec: FallbackSpec, topic: Topic, originalDue: number, base: number): ScheduledMessage {
+    const key = spec.key ?? original.key;
+    const { token, shard } = routeKey(key, topic.shards);
+    const message: Message = {
+      id: fallbackIdOf(original.id),
+      topic: topic.name,
+      key,
+      token,
+      shard,
+      value: spec.value,
+      headers: { [FALLBACK_OF_HEADER]: original.id },
+      createdAt: base,
+    };
+    if (original.group !== undefined) message.group = original.group;
+    return {
+      message,
+      dueAt: spec.deadline ?? originalDue + spec.afterMs!,
+      reason: 'fallback',
+      fallback: { of: original.id, topic: original.topic, unless: spec.unless, ...(spec.connector ? { connector: spec.connector } : {}) },
+    };
+  }
+
+  /** When an item may go out: its send_at, moved to the end of the quiet hours (its own, else its topic's) it falls in. */
+  private dueTime(item: CheckedItem, topic: Topic, now: number): { dueAt: number | undefined; reason: ScheduledReason } {
+    const quiet = item.quietHours === undefined ? topic.quietHours : item.quietHours || undefined;
+    if (quiet) {
+      const from = Math.max(now, item.sendAt ?? now);
+      const end = quietHoursEnd(quiet, from);
+      if (end !== undefined && end > from) return { dueAt: end, reason: 'quiet_hours' };
+    }
+    return { dueAt: item.sendAt, reason: 'send_at' };
+  }
+
+  /**
+   * Appends held messages that are due to their topics' buffers, as a produce would, at this
+   * worker's ingestion clock (so the consumers, whose watermarks have moved past their produce
+   * time, read them), and wakes their consumers. Resolves with the messages as stored.
+   */
+  async releaseScheduled(entries: readonly ScheduledMessage[]): Promise<Message[]> {
+    if (entries.length === 0) return [];
+    const base = this.tick();
+    // Later produces of this millisecond must not need the per-key bookkeeping to stay after these.
+    this.unrecordedTs = base;
+    const messages = entries.map(({ message }) => ({ ...message, createdAt: base }));
+    await this.deps.store.appendMessages(messages);
+    const signals = this.deps.signals;
+    if (signals) {
+      const woken = new Set<string>();
+      for (const m of messages) {
+        const shard = `${m.shard}/${m.topic}`;
+        if (woken.has(shard)) continue;
+        woken.add(shard);
+        signals.notify(m.topic, m.shard);
+      }
+    }
+    return messages;
+  }
+
   private checkItems(topic: Topic, messages: unknown[], options: ProduceOptions, errors: ItemError[]): CheckedItem[] {
     const validators = this.validatorsFor(topic);
     const limits = this.limits;
@@ -253,10 +390,10 @@ export class Producer {
     for (let index = 0; index < messages.length; index++) {
       const raw = messages[index];
       if (!isPlainObject(raw)) {
-        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, category?, critical?}' });
+        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?, fallback?, category?, critical?}' });
         continue;
       }
-      const { key, value, headers, id, group, expires_at: expiresAt, category, critical } = raw as unknown as ProduceItem;
+      const { key, value, headers, id, group, expires_at: expiresAt, send_at: sendAtRaw, quiet_hours: quietRaw, fallback: fallbackRaw, category, critical } = raw as unknown as ProduceItem;
       const before = errors.length;
       if (typeof key !== 'string' || key.length === 0) errors.push({ index, field: 'key', message: 'must be a non-empty string' });
       // UTF-8 takes at most 3 bytes per UTF-16 unit: only long keys need measuring.
@@ -282,10 +419,30 @@ export class Producer {
         else if (seenIds.has(id)) errors.push({ index, field: 'id', message: `repeats the id of message ${seenIds.get(id)} in this batch` });
         else seenIds.set(id, index);
       }
+      let sendAt: number | undefined;
+      if (sendAtRaw !== undefined && sendAtRaw !== null) {
+        const at = parseInstant(sendAtRaw);
+        if (typeof at === 'string') errors.push({ index, field: 'send_at', message: at });
+        else sendAt = at;
+      }
+      let quietHours: QuietHours | false | undefined;
+      if (quietRaw === false) quietHours = false;
+      else if (quietRaw !== undefined && quietRaw !== null) {
+        const quiet = parseQuietHours(quietRaw, 'quiet_hours');
+        if (Array.isArray(quiet)) for (const problem of quiet) errors.push({ index, ...problem });
+        else quietHours = quiet;
+      }
+      let fallback: FallbackSpec | undefined;
+      if (fallbackRaw !== undefined && fallbackRaw !== null) {
+        const parsed = parseFallback(fallbackRaw, this.clock());
+        if (Array.isArray(parsed)) for (const problem of parsed) errors.push({ index, ...problem });
+        else fallback = parsed;
+      }
       if (expiresAt !== undefined && expiresAt !== null) {
-        const at = parseExpiresAt(expiresAt);
+        const at = parseInstant(expiresAt);
         if (typeof at === 'string') errors.push({ index, field: 'expires_at', message: at });
         else if (at <= Date.now()) errors.push({ index, field: 'expires_at', message: 'is in the past' });
+        else if (sendAt !== undefined && at <= sendAt) errors.push({ index, field: 'expires_at', message: 'must be after send_at' });
         else headerMap = { ...headerMap, [EXPIRES_AT_HEADER]: String(at) };
       }
       if (category !== undefined || critical !== undefined || headerMap[CATEGORY_HEADER] !== undefined) {
@@ -321,6 +478,9 @@ export class Producer {
           headers: headerMap,
           id: typeof id === 'string' ? id : undefined,
           group: typeof groupName === 'string' ? groupName : undefined,
+          sendAt,
+          quietHours,
+          fallback,
         });
       }
     }

@@ -13,6 +13,8 @@
 import type { DeliveryUpdate, Logger } from '@omnibus/sdk';
 import { recordSuppressions } from './consent.ts';
 import type { DeliveryChange } from './delivery-events.ts';
+import { expediteFallbacks, PERMANENT_FAILURES } from './fallback.ts';
+import type { ShardSignals } from './signals.ts';
 import { RECEIPT_FOLLOWS, type MessagePosition, type NewMessageEvent, type ReceiptState, type Store } from '../store/port.ts';
 
 export interface ReceiptOptions {
@@ -26,6 +28,8 @@ export interface ReceiptOptions {
   publish?: (changes: DeliveryChange[]) => Promise<void>;
   /** Where problems storing the receipts' suppressions are logged. */
   logger?: Logger;
+  /** Wakes the scheduler when a `failed` receipt makes a fallback due (bus/fallback.ts). */
+  signals?: ShardSignals;
 }
 
 export interface ReceiptResult {
@@ -83,7 +87,7 @@ export async function applyDeliveryUpdates(
     setTimeout(() => void applyDeliveryUpdates(store, connector, unmatched, workerId, { ...options, attempt: attempt + 1 }).catch(() => undefined), retryIn).unref();
   }
   if (resolved.length === 0) return result;
-  await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result, publish));
+  await inReceiptTurn(store, connector, () => applyResolved(store, connector, resolved, workerId, result, publish, options.signals));
   return result;
 }
 
@@ -95,6 +99,7 @@ async function applyResolved(
   workerId: string,
   result: ReceiptResult,
   publish: ReceiptOptions['publish'],
+  signals: ShardSignals | undefined,
 ): Promise<void> {
   const current = await store.getDeliveries(
     connector,
@@ -157,6 +162,9 @@ async function applyResolved(
   if (rows.size > 0) await store.putReceiptStates([...rows.values()]);
   await store.appendEvents(events);
   if (publish && changes.length > 0) await publish(changes);
+  // A `failed` receipt releases the message's fallback (if it has one) at once.
+  const failed = [...rows.values()].filter((r) => PERMANENT_FAILURES.has(r.state)).map((r) => r.messageId);
+  if (failed.length > 0) await expediteFallbacks(store, failed, signals);
 }
 
 const SILENT: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => SILENT };

@@ -37,6 +37,7 @@ import { DeadLetters } from './sink-dead-letters.ts';
 import { SinkShardReads } from './sink-reads.ts';
 import { SuppressionGate } from './suppression-gate.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
+import { expediteFallbacks, PERMANENT_FAILURES } from './fallback.ts';
 import { cancelledSettlement, decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
 import type { Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
@@ -352,6 +353,9 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     const eventsTopic = this.common['delivery.events.topic'];
     if (settlement && eventsTopic && settlement.rows.length > 0) writes.push(this.deliveryEvents.publish(eventsTopic, deliveryChanges(settlement)));
     await Promise.all(writes);
+    // A message that failed for good releases its fallback (if it has one) at once.
+    const failed = rows.filter((d) => PERMANENT_FAILURES.has(d.state)).map((d) => d.messageId);
+    if (failed.length > 0) await expediteFallbacks(store, failed, this.deps.signals);
   }
 
   /** Outcomes are stored: finish the records (the watermark may pass them now) and schedule retries. */

@@ -3,7 +3,8 @@
  * creation of dead-letter and source topics, so every topic satisfies the same constraints.
  */
 import { coreError } from '../errors.ts';
-import type { Store, Topic } from '../store/port.ts';
+import type { QuietHours, Store, Topic } from '../store/port.ts';
+import { parseQuietHours } from './quiet-hours.ts';
 import { schemaProblem } from './schemas.ts';
 
 export const TOPIC_NAME_PATTERN = /^[A-Za-z0-9._-]{1,249}$/;
@@ -18,10 +19,12 @@ export interface TopicSpec {
   shards: number;
   schema?: Record<string, unknown>;
   retentionMs?: number;
+  /** As JSON (`{start, end, time_zone}`): checked here. */
+  quietHours?: unknown;
 }
 
 /** Problems of a topic spec by field; empty when it is valid. */
-export function topicProblems(spec: { name?: unknown; shards?: unknown; schema?: unknown; retentionMs?: unknown }): Record<string, string> {
+export function topicProblems(spec: { name?: unknown; shards?: unknown; schema?: unknown; retentionMs?: unknown; quietHours?: unknown }): Record<string, string> {
   const problems: Record<string, string> = {};
   if (typeof spec.name !== 'string' || !TOPIC_NAME_PATTERN.test(spec.name)) {
     problems.name = 'must be 1 to 249 characters from [A-Za-z0-9._-]';
@@ -38,6 +41,10 @@ export function topicProblems(spec: { name?: unknown; shards?: unknown; schema?:
     if (typeof r !== 'number' || !Number.isInteger(r) || r < MIN_RETENTION_MS || r > MAX_RETENTION_MS) {
       problems['retention.ms'] = `must be an integer from ${MIN_RETENTION_MS} to ${MAX_RETENTION_MS}`;
     }
+  }
+  if (spec.quietHours !== undefined) {
+    const quiet = parseQuietHours(spec.quietHours, 'quiet_hours');
+    if (Array.isArray(quiet)) for (const { field, message } of quiet) problems[field] = message;
   }
   return problems;
 }
@@ -57,6 +64,7 @@ export function newTopic(spec: TopicSpec, now = Date.now()): Topic {
     ...(spec.schema ? { schema: spec.schema } : {}),
     retentionMs: spec.retentionMs ?? DEFAULT_RETENTION_MS,
     createdAt: now,
+    ...(spec.quietHours !== undefined ? { quietHours: parseQuietHours(spec.quietHours, 'quiet_hours') as QuietHours } : {}),
   };
 }
 

@@ -10,11 +10,12 @@ import { consumersOf, registerGroupAndCancelRoutes } from './cancel-and-groups.t
 import { applyWakeHints, parseWakeHints, WAKE_PATH } from '../bus/peer-wake.ts';
 import type { Producer } from '../bus/producer.ts';
 import { reshardedTopic, shardCountAt } from '../bus/reshard.ts';
+import { FALLBACK_ID_HEADER, FALLBACK_OF_HEADER } from '../bus/fallback.ts';
 import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
 import { templateUsed, type Templates } from '../transforms/templates/service.ts';
-import { positionOf, type Delivery, type Message, type MessageEvent, type Store, type Topic } from '../store/port.ts';
+import { positionOf, type QuietHours, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Store, type Topic } from '../store/port.ts';
 
 export interface DataPlaneDeps {
   store: Store;
@@ -33,10 +34,13 @@ export function topicView(topic: Topic) {
     shards: topic.shards,
     'retention.ms': topic.retentionMs,
     ...(topic.schema ? { schema: topic.schema } : {}),
+    ...(topic.quietHours ? { quiet_hours: quietHoursView(topic.quietHours) } : {}),
     created_at: topic.createdAt,
     ...(topic.reshards ? { reshards: topic.reshards.map((r) => ({ at: r.at, from: r.from, to: r.to })) } : {}),
   };
 }
+
+export const quietHoursView = (quiet: QuietHours) => ({ start: quiet.start, end: quiet.end, time_zone: quiet.timeZone });
 
 export function messageView(message: Message) {
   return {
@@ -50,6 +54,13 @@ export function messageView(message: Message) {
     ...(message.group !== undefined ? { group: message.group } : {}),
     created_at: message.createdAt,
   };
+}
+
+/** A channel fallback's chain, both ways (bus/fallback.ts): the original names its fallback, the fallback its original. */
+export function fallbackChain(message: Message) {
+  const id = message.headers[FALLBACK_ID_HEADER];
+  const of = message.headers[FALLBACK_OF_HEADER];
+  return { ...(id !== undefined ? { fallback_id: id } : {}), ...(of !== undefined ? { fallback_of: of } : {}) };
 }
 
 export function deliveryView(delivery: Delivery) {
@@ -76,6 +87,22 @@ export function eventView(event: MessageEvent) {
   };
 }
 
+/** A message held until due (send_at, quiet hours): not in the buffer yet, so no deliveries. */
+async function heldMessageView(store: Store, id: string) {
+  const held = (await store.getScheduled([id])).get(id);
+  if (!held) throw coreError('OMNI_ERR_BUS_MESSAGE_NOT_FOUND', { id });
+  const events = await store.listEvents(id);
+  return {
+    message: messageView(held.message),
+    ...fallbackChain(held.message),
+    state: 'scheduled',
+    send_at: held.dueAt,
+    scheduled_by: held.reason,
+    deliveries: [],
+    events: [...events].sort((a, b) => a.at - b.at).map(eventView),
+  };
+}
+
 export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
   const { store, producer } = deps;
 
@@ -88,12 +115,13 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
   return async (app) => {
     app.post('/topics', async (request, reply) => {
       const body = request.body;
-      if (!isObject(body)) throw coreError('OMNI_ERR_TOPIC_INVALID', { problem: 'Expected a JSON object {name, shards, schema?, "retention.ms"?}' });
+      if (!isObject(body)) throw coreError('OMNI_ERR_TOPIC_INVALID', { problem: 'Expected a JSON object {name, shards, schema?, "retention.ms"?, quiet_hours?}' });
       const topic = newTopic({
         name: body.name as string,
         shards: body.shards as number,
         ...(body.schema !== undefined ? { schema: body.schema as Record<string, unknown> } : {}),
         ...(body['retention.ms'] !== undefined ? { retentionMs: body['retention.ms'] as number } : {}),
+        ...(body.quiet_hours !== undefined ? { quietHours: body.quiet_hours } : {}),
       });
       if (!(await store.createTopic(topic))) throw coreError('OMNI_ERR_TOPIC_EXISTS', { topic: topic.name });
       return reply.status(201).send(topicView(topic));
@@ -152,7 +180,7 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
     app.get<{ Params: { id: string } }>('/messages/:id', async (request) => {
       const id = request.params.id;
       const message = (await store.getMessages([id])).get(id);
-      if (!message) throw coreError('OMNI_ERR_BUS_MESSAGE_NOT_FOUND', { id });
+      if (!message) return heldMessageView(store, id);
       const position = positionOf(message);
       const [consumers, events] = await Promise.all([consumersOf(store, new Set([message.topic])), store.listEvents(id)]);
       const deliveries = await Promise.all(consumers.get(message.topic)!.map(async (c) => (await store.getDeliveries(c, [position])).get(id)));
@@ -160,6 +188,7 @@ export function dataPlaneRoutes(deps: DataPlaneDeps): FastifyPluginAsync {
       const template = templateUsed(message.headers) ?? events.map((e) => e.detail?.template).find((t) => t !== undefined);
       return {
         message: messageView(message),
+        ...fallbackChain(message),
         ...(template ? { template } : {}),
         deliveries: deliveries.filter((d): d is Delivery => d !== undefined).map(deliveryView),
         events: [...events].sort((a, b) => a.at - b.at).map(eventView),

@@ -617,6 +617,72 @@ schemas.MessageTrace = object(
   ['message', 'deliveries', 'events'],
 );
 
+// ---- scheduling: send_at, quiet hours, channel fallback (bus/scheduler.ts, quiet-hours.ts, fallback.ts) ----
+{
+  const INSTANT = { oneOf: [{ type: 'string', format: 'date-time' }, { type: 'integer', minimum: 0 }] };
+  schemas.QuietHours = {
+    ...object({
+      start: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM, 24-hour, inclusive.' },
+      end: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM, 24-hour, exclusive; before start when the window wraps midnight.' },
+      time_zone: { type: 'string', description: 'An IANA time zone name, e.g. Europe/Paris (daylight saving included).' },
+    }),
+    description: "A daily window in the recipient's time zone during which messages are not sent: one produced inside it is held until it ends.",
+  };
+  const properties = (name: string) => schemas[name]!.properties as Record<string, Schema>;
+  Object.assign(properties('ProduceItem'), {
+    send_at: {
+      ...INSTANT,
+      description:
+        'Hand the message to no sink before this time (RFC 3339 time with a zone, or ms since the epoch). A future one is held by due time, not in the buffer, ' +
+        'and released within about a second of it by the worker that runs the scheduler; a past one is sent at once. Kept in the header omnibus.send.at. ' +
+        'An expires_at must be after it.',
+    },
+    quiet_hours: {
+      oneOf: [ref('QuietHours'), { type: 'boolean', enum: [false] }],
+      description: "This message's quiet hours, instead of its topic's; false: none, whatever the topic's. A send_at inside them moves to their end.",
+    },
+  });
+  Object.assign(properties('Topic'), { quiet_hours: ref('QuietHours') });
+  Object.assign(properties('CreateTopicRequest'), {
+    quiet_hours: { ...ref('QuietHours'), description: 'Quiet hours for every message of the topic that names none of its own.' },
+  });
+  const produced = (schemas.ProduceResponse!.properties as Record<string, Schema>).messages!.items as Schema;
+  Object.assign(produced.properties as Record<string, Schema>, {
+    send_at: { ...INT64, description: 'When a held message is due (ms since the epoch); absent when it went to the buffer at once.' },
+  });
+  schemas.Fallback = {
+    ...object(
+      {
+        topic: { type: 'string', description: 'The topic of the fallback message (another channel); it must exist.' },
+        value: { description: "The fallback message's value, checked against that topic's schema and its sinks' value schemas at produce." },
+        key: { type: 'string', minLength: 1, description: "Its routing key; the original's by default." },
+        after_ms: { type: 'integer', minimum: 0, description: 'Its deadline, this long after the original is due (now, or its send_at).' },
+        deadline: { ...INSTANT, description: 'Its deadline as a time (instead of after_ms).' },
+        unless: {
+          type: 'array',
+          items: { type: 'string', enum: ['sent', 'delivered', 'read'] },
+          description: 'States of the original that cancel the fallback by its deadline (default delivered, read).',
+        },
+        connector: { type: 'string', description: "The original's connector whose state counts (default: any sink of its topic)." },
+      },
+      ['topic', 'value'],
+    ),
+    description:
+      'Another message, held until the deadline and then produced once (id `<original id>:fallback`, header omnibus.fallback.of) unless the original reached ' +
+      'one of the `unless` states; produced at once when the original fails for good (failed, dead).',
+  };
+  Object.assign(properties('ProduceItem'), { fallback: ref('Fallback') });
+  Object.assign(properties('MessageTrace'), {
+    fallback_id: { type: 'string', description: "The id of this message's fallback (held, produced or cancelled: see the events fallback and fallback_cancelled)." },
+    fallback_of: { type: 'string', description: 'The message this one is the fallback of.' },
+  });
+  Object.assign(properties('MessageTrace'), {
+    state: { type: 'string', enum: ['scheduled'], description: 'Present while the message is held (send_at, quiet hours): not in the buffer yet, no deliveries.' },
+    send_at: { ...INT64, description: 'When a held message is due (ms since the epoch).' },
+    scheduled_by: { type: 'string', enum: ['send_at', 'quiet_hours', 'fallback'], description: 'Why it is held.' },
+  });
+}
+
 const TEMPLATE_PARTS = mapOf(mapOf(STRING));
 schemas.TemplateContent = {
   type: 'object',

@@ -591,6 +591,7 @@ export class StoreHerder implements Herder {
     const result = await applyReceipts(this.store, connector, updates, this.options.workerId(), {
       within: topics,
       logger: this.logger,
+      ...(this.options.producer?.signals ? { signals: this.options.producer.signals } : {}),
       ...(eventsTopic && events ? { publish: (changes) => events.publish(eventsTopic, changes) } : {}),
     });
     if (result.unmatched > 0 || result.ignored > 0) this.logger.info({ connector, ...result }, 'delivery receipts applied');

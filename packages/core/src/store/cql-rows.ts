@@ -37,6 +37,8 @@ export function topicFromRow(row: Row): Topic {
   if (schema !== null) topic.schema = JSON.parse(schema) as Record<string, unknown>;
   const reshards = row.get('reshards') as string | null;
   if (reshards !== null) topic.reshards = JSON.parse(reshards) as Reshard[];
+  const quietHours = row.get('quiet_hours') as string | null | undefined;
+  if (quietHours) topic.quietHours = JSON.parse(quietHours) as Topic['quietHours'];
   return topic;
 }
 

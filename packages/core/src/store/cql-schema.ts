@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { groupTableStatements } from './cql-groups.ts';
 import { toNumber } from './cql-rows.ts';
 import { suppressionsTable } from './cql-suppressions.ts';
+import { scheduledSchema } from './cql-scheduled.ts';
 import { coreError } from '../errors.ts';
 
 type Client = cassandra.Client;
@@ -126,6 +127,11 @@ const MIGRATIONS: Migration[] = [
     version: 8,
     description: 'the suppression list',
     statements: (ks) => [suppressionsTable(ks)],
+  },
+  {
+    version: 9,
+    description: 'messages held until due (send_at, quiet hours), by due minute; quiet hours of a topic',
+    statements: (ks) => [...scheduledSchema(ks), `ALTER TABLE ${ks}.topics ADD quiet_hours text`],
   },
 ];
 

@@ -4,9 +4,9 @@ export type CqlStatements = ReturnType<typeof statements>;
 
 export function statements(ks: string) {
   return {
-    insertTopic: `INSERT INTO ${ks}.topics (name, shards, value_schema, retention_ms, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS`,
-    selectTopic: `SELECT name, shards, value_schema, retention_ms, created_at, reshards FROM ${ks}.topics WHERE name = ?`,
-    selectTopics: `SELECT name, shards, value_schema, retention_ms, created_at, reshards FROM ${ks}.topics`,
+    insertTopic: `INSERT INTO ${ks}.topics (name, shards, value_schema, retention_ms, created_at, quiet_hours) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+    selectTopic: `SELECT name, shards, value_schema, retention_ms, created_at, reshards, quiet_hours FROM ${ks}.topics WHERE name = ?`,
+    selectTopics: `SELECT name, shards, value_schema, retention_ms, created_at, reshards, quiet_hours FROM ${ks}.topics`,
     reshardTopic: `UPDATE ${ks}.topics SET shards = ?, reshards = ? WHERE name = ? IF shards = ?`,
     insertBufferedMessage: `INSERT INTO ${ks}.buffered_messages (topic, shard, bucket, ts, id, message) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
     insertMessagePosition: `INSERT INTO ${ks}.message_positions (slot, id, position) VALUES (?, ?, ?) USING TTL ?`,

@@ -48,6 +48,7 @@ import { migrateSchema } from './cql-schema.ts';
 import { CqlGroups } from './cql-groups.ts';
 import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
 import { CqlSuppressions } from './cql-suppressions.ts';
+import { CqlScheduled } from './cql-scheduled.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
@@ -67,6 +68,8 @@ import type {
   NewMessageEvent,
   ProviderIdEntry,
   ReceiptState,
+  ScheduledMessage,
+  ScheduledRef,
   SourceOffset,
   StatusRecord,
   Store,
@@ -140,6 +143,8 @@ export class CqlStore implements Store {
   private readonly q: CqlStatements;
   private readonly groups: CqlGroups;
   private readonly suppressionList: CqlSuppressions;
+  /** Held messages: cql-scheduled.ts. */
+  private readonly scheduled: CqlScheduled;
 
   constructor(options: CqlStoreOptions | string) {
     this.options = typeof options === 'string' ? parseCqlUrl(options) : options;
@@ -154,6 +159,12 @@ export class CqlStore implements Store {
     this.q = statements(keyspace);
     this.groups = new CqlGroups({ client: () => this.client, keyspace, plain: this.plain, lwt: this.lwt });
     this.suppressionList = new CqlSuppressions(keyspace, (query, params, options) => this.execute(query, params, options), this.plain, this.idempotent);
+    this.scheduled = new CqlScheduled({
+      keyspace,
+      execute: (query, params, extra) => this.execute(query, params, { ...this.plain, ...extra }),
+      writePartitions: (groups, maxRows) => this.writePartitions(groups, maxRows),
+      topicsNamed: (names) => this.topicsNamed(names),
+    });
   }
 
   async init(): Promise<void> {
@@ -255,7 +266,14 @@ export class CqlStore implements Store {
   async createTopic(topic: Topic): Promise<boolean> {
     const result = await this.execute(
       this.q.insertTopic,
-      [topic.name, topic.shards, topic.schema === undefined ? types.unset : JSON.stringify(topic.schema), topic.retentionMs, topic.createdAt],
+      [
+        topic.name,
+        topic.shards,
+        topic.schema === undefined ? types.unset : JSON.stringify(topic.schema),
+        topic.retentionMs,
+        topic.createdAt,
+        topic.quietHours === undefined ? types.unset : JSON.stringify(topic.quietHours),
+      ],
       this.lwt,
     );
     return result.wasApplied();
@@ -993,5 +1011,23 @@ export class CqlStore implements Store {
 
   listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage> {
     return this.suppressionList.list(limit, cursor);
+  }
+
+  // Scheduled messages (cql-scheduled.ts)
+
+  putScheduled(entries: ScheduledMessage[]): Promise<void> {
+    return this.scheduled.put(entries);
+  }
+
+  getScheduled(ids: readonly string[]): Promise<Map<string, ScheduledMessage>> {
+    return this.scheduled.get(ids);
+  }
+
+  readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]> {
+    return this.scheduled.readDue(fromDueAt, toDueAt, limit);
+  }
+
+  removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void> {
+    return this.scheduled.remove(entries);
   }
 }

@@ -42,6 +42,7 @@ import { coreError } from '../errors.ts';
 import { checkMessages, EventSequence, notInitialized, outgrownTopics } from './lmdb-cql-common.ts';
 import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
 import { GROUP_TABLE_NAMES, LmdbGroups, type LmdbGroupTables } from './lmdb-groups.ts';
+import { LMDB_SCHEDULED_TABLES, LmdbScheduled, type LmdbScheduledTables } from './lmdb-scheduled.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -55,6 +56,8 @@ import type {
   NewMessageEvent,
   ProviderIdEntry,
   ReceiptState,
+  ScheduledMessage,
+  ScheduledRef,
   SourceOffset,
   StatusRecord,
   Store,
@@ -147,7 +150,7 @@ const STALE_SEND_MS = 60 * 60_000;
 const isPlainSending = (d: Delivery): boolean =>
   d.state === 'sending' && d.providerId === undefined && d.lastError === undefined && d.nextAttemptAt === undefined && d.group === undefined;
 
-interface Tables extends LmdbGroupTables {
+interface Tables extends LmdbGroupTables, LmdbScheduledTables {
   meta: Database<unknown, string>;
   topics: Database<Topic, string>;
   /** [topic, shard, createdAt, id] → the rest of the message. */
@@ -219,6 +222,15 @@ export class LmdbStore implements Store {
     deliveryKey: ['', 0, 0, '', ''] as DeliveryKey,
   };
 
+  /** Held messages: lmdb-scheduled.ts. */
+  private readonly scheduled = new LmdbScheduled({
+    tables: () => this.tables,
+    fresh: () => void this.fresh(),
+    writer: () => this.writer(),
+    durably: (commit) => this.durably(commit),
+    topicOf: (name) => this.topicOf(name),
+  });
+
   constructor(path: string, options: LmdbStoreOptions = {}) {
     this.path = resolve(path);
     this.description = `lmdb:${this.path}`;
@@ -256,6 +268,8 @@ export class LmdbStore implements Store {
       cancelledMessages: table(GROUP_TABLE_NAMES.cancelledMessages),
       cancelledGroups: table(GROUP_TABLE_NAMES.cancelledGroups),
       suppressions: table('suppressions'),
+      scheduledMessages: table(LMDB_SCHEDULED_TABLES.scheduledMessages),
+      scheduledIds: table(LMDB_SCHEDULED_TABLES.scheduledIds),
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
@@ -990,5 +1004,23 @@ export class LmdbStore implements Store {
 
   listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage> {
     return this.suppressionList.list(limit, cursor);
+  }
+
+  // Scheduled messages (lmdb-scheduled.ts)
+
+  putScheduled(entries: ScheduledMessage[]): Promise<void> {
+    return this.scheduled.put(entries);
+  }
+
+  getScheduled(ids: readonly string[]): Promise<Map<string, ScheduledMessage>> {
+    return this.scheduled.get(ids);
+  }
+
+  readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]> {
+    return this.scheduled.readDue(fromDueAt, toDueAt, limit);
+  }
+
+  removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void> {
+    return this.scheduled.remove(entries);
   }
 }

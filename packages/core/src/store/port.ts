@@ -15,6 +15,8 @@ export interface Topic {
   createdAt: number;
   /** Earlier shard counts and when each gave way to the next, oldest first (see bus/reshard.ts); absent if never changed. */
   reshards?: Reshard[];
+  /** Quiet hours for every message of the topic that does not name its own (bus/quiet-hours.ts). */
+  quietHours?: QuietHours;
 }
 
 /** A change of a topic's shard count: messages produced from `at` on are routed over `to` shards, earlier ones over `from`. */
@@ -22,6 +24,16 @@ export interface Reshard {
   at: number;
   from: number;
   to: number;
+}
+
+/** A daily window in a time zone during which messages are held (bus/quiet-hours.ts). */
+export interface QuietHours {
+  /** `HH:MM`, 24-hour, inclusive. */
+  start: string;
+  /** `HH:MM`, 24-hour, exclusive; before `start` when the window wraps midnight. */
+  end: string;
+  /** An IANA zone name, e.g. Europe/Paris. */
+  timeZone: string;
 }
 
 export interface Message {
@@ -423,6 +435,18 @@ export interface Store {
   deleteSuppressions(channel: string, address: string, category?: string): Promise<number>;
   /** A page of the whole list, in the store's order; `cursor` continues after the previous page, absent at the end. */
   listSuppressions(limit: number, cursor?: string): Promise<SuppressionPage>;
+
+  // ---- Scheduled messages (send_at, quiet hours) ---------------------------------------------
+  // A message produced for later is held here, by due time, not in the buffer: a scheduler on
+  // one worker at a time reads only what is due and moves it into the buffer (bus/scheduler.ts).
+  /** Holds the messages until they are due. Resolves once durable (as `appendMessages`); writing an entry again replaces it. */
+  putScheduled(entries: ScheduledMessage[]): Promise<void>;
+  /** The held messages with these ids (those still held), by id. */
+  getScheduled(ids: readonly string[]): Promise<Map<string, ScheduledMessage>>;
+  /** Held messages with fromDueAt <= dueAt <= toDueAt, in (dueAt, id) order, at most `limit`. Reads only the partitions of that span. */
+  readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]>;
+  /** Stops holding these messages (released into the buffer, or dropped). Removing one no longer held does nothing. */
+  removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void>;
 }
 
 /**
@@ -456,4 +480,35 @@ export interface Suppression {
 export interface SuppressionPage {
   entries: Suppression[];
   cursor?: string;
+}
+
+
+/** Why a message is held: its `send_at`, or its recipient's quiet hours (which may move it past its `send_at`). */
+export type ScheduledReason = 'send_at' | 'quiet_hours' | 'fallback';
+
+/** A message held until `dueAt`, then appended to its topic's buffer with a fresh `createdAt`. */
+export interface ScheduledMessage {
+  /** The message whole; its `createdAt` is the produce time (the buffer time is given at release). */
+  message: Message;
+  /** When it is due (ms since the epoch). */
+  dueAt: number;
+  reason: ScheduledReason;
+  /** For a fallback (reason `fallback`): the message it stands in for, and what cancels it. */
+  fallback?: FallbackCondition;
+}
+
+/** When a held fallback is dropped instead of sent (bus/fallback.ts). */
+export interface FallbackCondition {
+  /** The original message's id and topic. */
+  of: string;
+  topic: string;
+  /** States of the original, at any of its connectors (or `connector` only), that cancel the fallback. */
+  unless: DeliveryState[];
+  connector?: string;
+}
+
+/** What finds a held message: its id and due time. */
+export interface ScheduledRef {
+  id: string;
+  dueAt: number;
 }

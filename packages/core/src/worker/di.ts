@@ -14,6 +14,7 @@ import { NETWORKED_STORE_CONSUMER_OPTIONS, type ConsumerOptions } from '../bus/c
 import { PeerWake, peerAuthorization } from '../bus/peer-wake.ts';
 import { createTaskRunnerFactory } from '../bus/runners.ts';
 import { Producer } from '../bus/producer.ts';
+import { Scheduler } from '../bus/scheduler.ts';
 import { ShardSignals } from '../bus/signals.ts';
 import { createLogger } from '../logging.ts';
 import { Metrics } from '../metrics.ts';
@@ -54,6 +55,8 @@ export const TOKENS = {
   membership: token<Membership>('Membership'),
   taskRunners: token<TaskRunnerFactory>('TaskRunnerFactory'),
   reconciler: token<Reconciler>('Reconciler'),
+  /** Releases held messages when due; resolved once the worker listens (it needs the worker id). */
+  scheduler: token<Scheduler>('Scheduler'),
 } as const;
 
 const single = <T>(make: (c: DependencyContainer) => T) => ({ useFactory: instanceCachingFactory<T>(make) });
@@ -194,6 +197,20 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
           intervalMs: beatMs,
         }),
     ),
+  );
+  c.register(
+    TOKENS.scheduler,
+    single((d) => {
+      if (!identity.id) throw new Error('the scheduler is available once the worker listens');
+      return new Scheduler({
+        store: d.resolve(TOKENS.store),
+        producer: d.resolve(TOKENS.producer),
+        signals: d.resolve(TOKENS.signals),
+        workerId: identity.id,
+        leaseTtlMs: config['lease.ttl.ms'],
+        logger: d.resolve(TOKENS.loggers).get('omnibus.scheduler'),
+      });
+    }),
   );
   return c;
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import type { PeerWake } from '../bus/peer-wake.ts';
+import type { Scheduler } from '../bus/scheduler.ts';
 import { createWorkerContainer, TOKENS } from './di.ts';
 import { authConfigFrom, authEnabled, authPlugin } from '../rest/auth.ts';
 import { backlogRoutes } from '../rest/backlog.ts';
@@ -47,6 +48,7 @@ export class Worker {
   readonly container: DependencyContainer;
   private server: FastifyInstance | undefined;
   private peerWake: PeerWake | undefined;
+  private scheduler: Scheduler | undefined;
   private health: WorkerHealth = STARTING;
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
   /** The URL this worker is reached at once started: rest.advertised.url, else its first listener's (port 0 resolved). */
@@ -186,6 +188,9 @@ export class Worker {
     // Produces here wake the consumers on the other workers (they poll only as a safety net).
     this.peerWake = c.resolve(TOKENS.peerWake);
     this.peerWake.start();
+    // Held messages (send_at, quiet hours) are released by one worker at a time: whichever holds the lease.
+    this.scheduler = c.resolve(TOKENS.scheduler);
+    this.scheduler.start();
     const reconciler = this.reconciler;
     reconciler.start();
     await reconciler.ready;
@@ -205,6 +210,7 @@ export class Worker {
     this.health = STARTING;
     const c = this.container;
     await this.server?.close().catch((error: unknown) => this.logger.warn({ err: error }, 'closing the REST server failed'));
+    await this.scheduler?.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'stopping the scheduler failed'));
     if (wasStarted && c.isRegistered(TOKENS.store) && this.url) {
       await this.reconciler.stop().catch((error: unknown) => this.logger.warn({ err: error }, 'stopping tasks failed'));
       await c

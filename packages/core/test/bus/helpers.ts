@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { ConfigSpec, defineSinkConnector, type SinkConnector, type SinkOutcome, type SinkRecord, type SinkTaskContext } from '@omnibus/sdk';
 import { memoryLogger } from '@omnibus/sdk';
 import type { Producer } from '../../src/bus/producer.ts';
+import { expect } from 'vitest';
+import { CoreError } from '../../src/errors.ts';
 import { routeKey } from '../../src/bus/shard.ts';
 import type { ShardSignals } from '../../src/bus/signals.ts';
 import { SinkRunner } from '../../src/bus/sink-runner.ts';
@@ -163,4 +165,14 @@ export function testSinkRunner(
     { connectorName: config.name!, taskId: 0, taskCount: 1, connector, config: { 'connector.class': connector.className, ...config } },
     { ...deps, ...timing, metrics: new Metrics({ defaultMetrics: false }), logger: quietLogger(), workerId: '127.0.0.1:8083', consumer: { pollIdleMs: 100 } },
   );
+}
+
+/** The registry error a call rejects with (failing the test when it resolves or throws something else). */
+export async function rejection(promise: Promise<unknown>): Promise<CoreError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CoreError);
+  return error as CoreError;
 }

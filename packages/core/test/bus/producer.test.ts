@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreError } from '../../src/errors.ts';
 import { Producer } from '../../src/bus/producer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
 import { newTopic } from '../../src/bus/topics.ts';
-import { lmdbStore, type StoreHandle } from './helpers.ts';
+import { lmdbStore, rejection, type StoreHandle } from './helpers.ts';
 
 const schema = {
   type: 'object',
@@ -12,15 +11,6 @@ const schema = {
   properties: { to: { type: 'string', format: 'email' }, subject: { type: 'string', maxLength: 20 } },
   additionalProperties: false,
 };
-
-async function rejection(promise: Promise<unknown>): Promise<CoreError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CoreError);
-  return error as CoreError;
-}
 
 describe('Producer', () => {
   let handle: StoreHandle;

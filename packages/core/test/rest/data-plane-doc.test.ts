@@ -43,4 +43,28 @@ describe('the data plane, as documented', () => {
     expect((await call('GET', '/groups/campaign-1')).body).toMatchObject({ group: 'campaign-1', messages: 1 });
     expect((await call('GET', '/groups/nope')).status).toBe(404);
   });
+
+  it('holds messages for later (send_at, quiet hours) and shows them scheduled', async () => {
+    const quiet = { start: '00:00', end: '23:59', time_zone: 'Pacific/Kiritimati' };
+    expect((await call('POST', '/topics', { name: 'later', shards: 2, quiet_hours: quiet })).body).toMatchObject({ quiet_hours: quiet });
+    expect((await call('POST', '/topics', { name: 'later-bad', shards: 2, quiet_hours: { ...quiet, time_zone: 'Nowhere/Else' } })).status).toBe(400);
+    const sendAt = Date.now() + 3_600_000;
+    const produced = await call('POST', '/topics/people/messages', {
+      messages: [
+        { key: 'ada', value: { name: 'Ada' }, id: 'held-1', send_at: new Date(sendAt).toISOString(), quiet_hours: false },
+        { key: 'bob', value: { name: 'Bob' }, id: 'held-2', quiet_hours: { start: '00:00', end: '00:01', time_zone: 'UTC' } },
+      ],
+    });
+    expect(produced.status).toBe(202);
+    expect((produced.body.messages as Array<Record<string, unknown>>)[0]).toEqual({ id: 'held-1', shard: expect.any(Number), send_at: sendAt });
+    expect((await call('GET', '/messages/held-1')).body).toMatchObject({ state: 'scheduled', send_at: sendAt, scheduled_by: 'send_at', deliveries: [] });
+    expect((await call('POST', '/topics/people/messages', { messages: [{ key: 'x', value: { name: 'X' }, send_at: 'soon' }] })).status).toBe(422);
+    const withFallback = await call('POST', '/topics/people/messages', {
+      messages: [{ key: 'eve', value: { name: 'Eve' }, id: 'fb-1', fallback: { topic: 'later', value: { text: 'hi' }, after_ms: 60_000 } }],
+    });
+    expect(withFallback.status).toBe(202);
+    expect((await call('GET', '/messages/fb-1')).body).toMatchObject({ fallback_id: 'fb-1:fallback' });
+    expect((await call('GET', '/messages/fb-1:fallback')).body).toMatchObject({ fallback_of: 'fb-1', state: 'scheduled', scheduled_by: 'fallback' });
+    expect((await call('POST', '/topics/people/messages', { messages: [{ key: 'x', value: { name: 'X' }, fallback: { topic: 'nope', value: 1, after_ms: 1 } }] })).status).toBe(422);
+  });
 });
