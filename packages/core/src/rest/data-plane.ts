@@ -15,7 +15,7 @@ import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
 import { templateUsed, type Templates } from '../transforms/templates/service.ts';
-import { positionOf, type QuietHours, type Delivery, type DeliveryState, type Message, type MessageEvent, type MessagePosition, type Store, type Topic } from '../store/port.ts';
+import { positionOf, type QuietHours, type Delivery, type Message, type MessageEvent, type Store, type Topic } from '../store/port.ts';
 
 export interface DataPlaneDeps {
   store: Store;
