@@ -58,7 +58,10 @@ export function registerGroupAndCancelRoutes(app: FastifyInstance, store: Store)
 
   app.delete<{ Params: { id: string } }>('/messages/:id', async (request) => {
     const id = request.params.id;
-    const message = (await store.getMessages([id])).get(id);
+    // A message held for later (send_at, quiet hours) is not in the buffer yet: its cancellation
+    // is stored by the same (topic, shard, id) it keeps when released, and the sink that reads it
+    // then settles it `cancelled`.
+    const message = (await store.getMessages([id])).get(id) ?? (await store.getScheduled([id])).get(id)?.message;
     if (!message) throw coreError('OMNI_ERR_BUS_MESSAGE_NOT_FOUND', { id });
     const position = positionOf(message);
     await store.cancelMessages([position]);

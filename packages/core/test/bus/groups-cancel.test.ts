@@ -6,13 +6,14 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SinkConnector } from '@omnibus/sdk';
 import { Producer } from '../../src/bus/producer.ts';
+import { Scheduler } from '../../src/bus/scheduler.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
 import type { SinkRunner } from '../../src/bus/sink-runner.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
 import { buildServer } from '../../src/rest/server.ts';
 import type { Store } from '../../src/store/port.ts';
-import { cqlStore, deliveriesById, eventually, lmdbStore, receiptingSink, recordingSink, testSinkRunner, type StoreHandle } from './helpers.ts';
+import { cqlStore, deliveriesById, eventually, lmdbStore, quietLogger, receiptingSink, recordingSink, testSinkRunner, type StoreHandle } from './helpers.ts';
 
 const stores: Array<[string, () => Promise<StoreHandle>]> = [
   ['LMDB', lmdbStore],
@@ -157,5 +158,33 @@ describe.each(stores)('group counts and cancellation on %s', (_kind, openHandle)
     release();
     await eventually(async () => (await deliveriesById(store, 'otp-race', [id])).get(id)?.state === 'sent', 'the send recorded');
     expect(sink.received.map((r) => r.id)).toEqual([id]);
+  }, 60_000);
+
+  it('cancels a message still held for its send_at: released later, it ends cancelled and is never handed off', async () => {
+    const topic = `held-${suffix}`;
+    await store.createTopic(newTopic({ name: topic, shards: 2 }));
+    const sink = recordingSink();
+    await (await connect(sink.connector, { name: 'held-sink', topics: topic })).start();
+    const sendAt = Date.now() + 1500;
+    const [held, kept] = (await producer.produce(topic, [
+      { key: 'h', value: 'reminder', send_at: sendAt },
+      { key: 'k', value: 'reminder', send_at: sendAt },
+    ])).map((p) => p.id) as [string, string];
+    expect((await store.getScheduled([held])).size).toBe(1);
+    const cancel = await request('DELETE', `/messages/${held}`);
+    expect(cancel).toEqual({ status: 200, body: { id: held, connectors: { 'held-sink': { cancelled: 1, in_flight: 0, already: {} } } } });
+
+    const scheduler = new Scheduler({ store, producer, signals, workerId: `w-${suffix}`, leaseTtlMs: 3000, logger: quietLogger() });
+    scheduler.start();
+    try {
+      const states = await eventually(async () => {
+        const rows = await deliveriesById(store, 'held-sink', [held, kept]);
+        return rows.get(held)?.state === 'cancelled' && rows.get(kept)?.state === 'sent' ? rows : undefined;
+      }, 'the held messages released and settled', 30_000);
+      expect(states.get(held)!.state).toBe('cancelled');
+      expect(sink.received.map((r) => r.id)).toEqual([kept]);
+    } finally {
+      await scheduler.stop();
+    }
   }, 60_000);
 });
