@@ -1,6 +1,7 @@
 // Shared pieces of the runtime tests: real workers on a real store, and waiting for the
 // cluster to converge (the reconcile loop is asynchronous, as Kafka's status topic is).
 import { readFile } from 'node:fs/promises';
+import { expect } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { Worker } from '../../src/worker/worker.ts';
 import { workerConfigSpec } from '../../src/runtime/worker-config.ts';
@@ -73,4 +74,27 @@ export async function fileSinkLines<T>(file: string): Promise<T[]> {
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as T);
+}
+
+/** A line a FileSink wrote for a message whose value numbers its key's messages in produce order. */
+export interface SequencedLine {
+  id: string;
+  key: string;
+  value: { seq: number };
+}
+
+/**
+ * Every produced id handed over exactly once, and each of the `keys` keys' messages handed in
+ * produce order: sequence numbers 0 to `rounds` - 1, none missing.
+ */
+export function expectOnceEachInKeyOrder(lines: readonly SequencedLine[], ids: readonly string[], keys: number, rounds: number): void {
+  const seen = new Map<string, number>();
+  for (const line of lines) seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
+  expect([...seen].filter(([, count]) => count > 1)).toEqual([]);
+  expect(ids.filter((id) => !seen.has(id))).toEqual([]);
+  expect(seen.size).toBe(ids.length);
+  const perKey = new Map<string, number[]>();
+  for (const line of lines) perKey.set(line.key, [...(perKey.get(line.key) ?? []), line.value.seq]);
+  expect(perKey.size).toBe(keys);
+  for (const [key, seqs] of perKey) expect({ key, seqs }).toEqual({ key, seqs: Array.from({ length: rounds }, (_, i) => i) });
 }

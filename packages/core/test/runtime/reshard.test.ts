@@ -9,7 +9,7 @@ import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support
 import { afterAll, describe, expect, it } from 'vitest';
 import { routeKey } from '../../src/bus/shard.ts';
 import type { Worker } from '../../src/worker/worker.ts';
-import { call, eventually, fileSinkLines, startWorker } from './helpers.ts';
+import { call, eventually, expectOnceEachInKeyOrder, fileSinkLines, startWorker, type SequencedLine } from './helpers.ts';
 
 const KEYS = 80;
 const OLD_SHARDS = 4;
@@ -17,11 +17,8 @@ const NEW_SHARDS = 12;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Line {
-  id: string;
-  key: string;
+interface Line extends SequencedLine {
   shard: number;
-  value: { seq: number };
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -93,10 +90,8 @@ async function scenario(store: string, workerCount: number, dir: string): Promis
   const final = await fileSinkLines<Line>(file);
   expect(final.length).toBe(lines.length);
 
-  const seen = new Map<string, number>();
-  for (const line of final) seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
-  expect([...seen].filter(([, count]) => count > 1)).toEqual([]);
-  expect(ids.filter((id) => !seen.has(id))).toEqual([]);
+  // Every message once; each key's messages handed over in produce order, across the change.
+  expectOnceEachInKeyOrder(final, ids, KEYS, round);
 
   // The change moved keys: some of their messages are in shards that did not exist before.
   const moved = Array.from({ length: KEYS }, (_, k) => `customer-${k}`).filter((key) => routeKey(key, OLD_SHARDS).shard !== routeKey(key, NEW_SHARDS).shard);
@@ -106,12 +101,6 @@ async function scenario(store: string, workerCount: number, dir: string): Promis
     const shards = new Set(final.filter((line) => line.key === key).map((line) => line.shard));
     expect(shards).toEqual(new Set([routeKey(key, OLD_SHARDS).shard, routeKey(key, NEW_SHARDS).shard]));
   }
-
-  // Each key's messages handed over in produce order, across the change.
-  const perKey = new Map<string, number[]>();
-  for (const line of final) perKey.set(line.key, [...(perKey.get(line.key) ?? []), line.value.seq]);
-  expect(perKey.size).toBe(KEYS);
-  for (const [key, seqs] of perKey) expect({ key, seqs }).toEqual({ key, seqs: Array.from({ length: round }, (_, i) => i) });
 
   const group = await eventually(
     () => call(first, 'GET', '/groups/grow'),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Worker } from '../../src/worker/worker.ts';
-import { call, eventually, fileSinkLines, startWorker } from './helpers.ts';
+import { call, eventually, expectOnceEachInKeyOrder, fileSinkLines, startWorker, type SequencedLine } from './helpers.ts';
 
 const KEYS = 120;
 const ROUNDS = 60;
@@ -21,12 +21,6 @@ const CHANGES = [
 ];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Line {
-  id: string;
-  key: string;
-  value: { seq: number };
-}
 
 const cleanups: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -71,27 +65,18 @@ async function scenario(store: string, workerCount: number, dir: string): Promis
   if (workerCount > 1) expect(new Set(status.tasks.map((t) => t.worker_id)).size).toBe(workerCount);
 
   const lines = await eventually(
-    () => fileSinkLines<Line>(file),
+    () => fileSinkLines<SequencedLine>(file),
     (read) => read.length >= ids.length,
     'every message handed to the sink',
     120_000,
   );
   // Nothing more arrives after everything did: a duplicate would show here.
   await sleep(1000);
-  const final = await fileSinkLines<Line>(file);
+  const final = await fileSinkLines<SequencedLine>(file);
   expect(final.length).toBe(lines.length);
 
-  const seen = new Map<string, number>();
-  for (const line of final) seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
-  expect([...seen].filter(([, count]) => count > 1)).toEqual([]);
-  expect(ids.filter((id) => !seen.has(id))).toEqual([]);
-  expect(seen.size).toBe(ids.length);
-
-  // Per key, the sequence numbers as handed: strictly increasing, every round present.
-  const perKey = new Map<string, number[]>();
-  for (const line of final) perKey.set(line.key, [...(perKey.get(line.key) ?? []), line.value.seq]);
-  expect(perKey.size).toBe(KEYS);
-  for (const [key, seqs] of perKey) expect({ key, seqs }).toEqual({ key, seqs: Array.from({ length: ROUNDS }, (_, i) => i) });
+  // Every message once; per key, the sequence numbers as handed: every round, in order.
+  expectOnceEachInKeyOrder(final, ids, KEYS, ROUNDS);
 
   const group = await eventually(
     () => call(first, 'GET', '/groups/resize-load'),
