@@ -98,3 +98,14 @@ export function expectOnceEachInKeyOrder(lines: readonly SequencedLine[], ids: r
   expect(perKey.size).toBe(keys);
   for (const [key, seqs] of perKey) expect({ key, seqs }).toEqual({ key, seqs: Array.from({ length: rounds }, (_, i) => i) });
 }
+
+/** Waits until the group's counts show all `count` of its messages `sent` by the connector, and nothing in any other state. */
+export async function expectGroupAllSent(worker: Pick<Worker, 'url'>, group: string, connector: string, count: number): Promise<void> {
+  type Counts = { connectors?: Record<string, Record<string, number>> };
+  const report = await eventually(
+    () => call(worker, 'GET', `/groups/${group}`),
+    (g) => (g.body as Counts).connectors?.[connector]?.sent === count,
+    `every message of group ${group} sent by ${connector}`,
+  );
+  expect((report.body as Counts).connectors![connector]).toEqual({ sent: count });
+}

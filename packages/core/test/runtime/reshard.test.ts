@@ -9,7 +9,7 @@ import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support
 import { afterAll, describe, expect, it } from 'vitest';
 import { routeKey } from '../../src/bus/shard.ts';
 import type { Worker } from '../../src/worker/worker.ts';
-import { call, eventually, expectOnceEachInKeyOrder, fileSinkLines, startWorker, type SequencedLine } from './helpers.ts';
+import { call, eventually, expectGroupAllSent, expectOnceEachInKeyOrder, fileSinkLines, startWorker, type SequencedLine } from './helpers.ts';
 
 const KEYS = 80;
 const OLD_SHARDS = 4;
@@ -102,12 +102,7 @@ async function scenario(store: string, workerCount: number, dir: string): Promis
     expect(shards).toEqual(new Set([routeKey(key, OLD_SHARDS).shard, routeKey(key, NEW_SHARDS).shard]));
   }
 
-  const group = await eventually(
-    () => call(first, 'GET', '/groups/grow'),
-    (g) => (g.body as { connectors?: Record<string, Record<string, number>> }).connectors?.grow?.sent === ids.length,
-    'every message sent',
-  );
-  expect((group.body as { connectors: Record<string, Record<string, number>> }).connectors.grow).toEqual({ sent: ids.length });
+  await expectGroupAllSent(first, 'grow', 'grow', ids.length);
 }
 
 describe('resharding a topic in use', () => {

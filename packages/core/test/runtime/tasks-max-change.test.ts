@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { cqlUrl, freshKeyspace, type FreshKeyspace } from '@omnibus/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Worker } from '../../src/worker/worker.ts';
-import { call, eventually, expectOnceEachInKeyOrder, fileSinkLines, startWorker, type SequencedLine } from './helpers.ts';
+import { call, eventually, expectGroupAllSent, expectOnceEachInKeyOrder, fileSinkLines, startWorker, type SequencedLine } from './helpers.ts';
 
 const KEYS = 120;
 const ROUNDS = 60;
@@ -78,12 +78,7 @@ async function scenario(store: string, workerCount: number, dir: string): Promis
   // Every message once; per key, the sequence numbers as handed: every round, in order.
   expectOnceEachInKeyOrder(final, ids, KEYS, ROUNDS);
 
-  const group = await eventually(
-    () => call(first, 'GET', '/groups/resize-load'),
-    (g) => (g.body as { connectors?: Record<string, Record<string, number>> }).connectors?.resize?.sent === ids.length,
-    'every message sent in the group counts',
-  );
-  expect((group.body as { connectors: Record<string, Record<string, number>> }).connectors.resize).toEqual({ sent: ids.length });
+  await expectGroupAllSent(first, 'resize-load', 'resize', ids.length);
 }
 
 describe('tasks.max changed under load', () => {
