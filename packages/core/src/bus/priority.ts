@@ -2,7 +2,7 @@
  * A message's priority (`high`, `normal`, `low`) as a produce gives it and as it is kept: in the
  * header omnibus.priority, for `high` and `low` only. How a sink acts on it: priority-lanes.ts.
  */
-import { laneOf, PRIORITIES, PRIORITY_HEADER, type Message, type Priority } from '../store/port.ts';
+import { laneName, laneOf, PRIORITIES, PRIORITY_HEADER, type Message, type Priority } from '../store/port.ts';
 
 export const priorityOf = (message: Pick<Message, 'headers'>): Priority => laneOf(message.headers) ?? 'normal';
 
@@ -16,3 +16,6 @@ export function priorityHeaders(raw: unknown, headers: Record<string, string>): 
   const { [PRIORITY_HEADER]: _previous, ...rest } = headers;
   return priority === 'high' || priority === 'low' ? { ...rest, [PRIORITY_HEADER]: priority } : rest;
 }
+
+/** Where a sink's watermarks of a topic's shard are kept: the buffer reader's under the topic, each lane's under its name. */
+export const watermarkKeys = (topic: string): string[] => [topic, laneName(topic, 'high'), laneName(topic, 'low')];
