@@ -174,8 +174,9 @@ export class LanedConsumer {
     await Promise.all(this.all.map((lane) => lane.countBacklog(now, paused)));
   }
 
-  wake(landedFrom?: number): void {
-    for (const lane of this.all) lane.wake(landedFrom);
+  /** A produce: wakes the lanes of its `priorities`, or every lane when they are not known (a peer's hint). */
+  wake(landedFrom?: number, priorities?: ReadonlySet<Priority>): void {
+    for (const lane of PRIORITIES) if (!priorities || priorities.has(lane)) this.lanes[lane].wake(landedFrom);
   }
 
   wakeNow(): void {

@@ -6,8 +6,8 @@
 import type { ValidateFunction } from 'ajv';
 import { coreError, type CoreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { PRIORITY_HEADER, type Message, type MessagePosition, type QuietHours, type ScheduledMessage, type ScheduledReason, type Store, type Topic } from '../store/port.ts';
-import { priorityHeaders } from './priority.ts';
+import { PRIORITY_HEADER, type Message, type Priority, type MessagePosition, type QuietHours, type ScheduledMessage, type ScheduledReason, type Store, type Topic } from '../store/port.ts';
+import { priorityHeaders, priorityOf } from './priority.ts';
 import { parseQuietHours, quietHoursEnd } from './quiet-hours.ts';
 import { FALLBACK_ID_HEADER, FALLBACK_OF_HEADER, fallbackIdOf, parseFallback, type FallbackSpec } from './fallback.ts';
 import { UuidV7Generator } from '../store/ids.ts';
@@ -289,13 +289,16 @@ export class Producer {
       this.deps.metrics?.messagesProduced.inc({ topic: topic.name }, fresh.length);
       const signals = this.deps.signals;
       if (signals) {
-        const woken = new Uint8Array(topic.shards);
+        // Per shard, the priorities written: only their lanes are read (priority-lanes.ts).
+        const woken = new Map<number, Set<Priority>>();
         for (const m of fresh) {
-          if (woken[m.shard]) continue;
-          woken[m.shard] = 1;
-          // Every entry of the batch is stamped `base` or later, and visible now that the write is acknowledged.
-          signals.notify(name, m.shard, 'local', base);
+          const priority = priorityOf(m);
+          const priorities = woken.get(m.shard);
+          if (priorities) priorities.add(priority);
+          else woken.set(m.shard, new Set([priority]));
         }
+        // Every entry of the batch is stamped `base` or later, and visible now that the write is acknowledged.
+        for (const [shard, priorities] of woken) signals.notify(name, shard, 'local', base, priorities);
       }
     }
     return results;

@@ -134,8 +134,8 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
         if (this.shards.has(leaseName)) continue;
         const lease = new HeldLease(this.deps.store, leaseName, this.owner, this.deps.leaseTtlMs, Math.ceil(this.deps.leaseTtlMs / 3));
         const owned = new OwnedShard(topic, shard, lease);
-        owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, (landedFrom) => {
-          owned.consumer?.wake(landedFrom);
+        owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, (landedFrom, priorities) => {
+          owned.consumer?.wake(landedFrom, priorities);
           this.sleeper.wake();
         });
         this.shards.set(leaseName, owned);
