@@ -3,8 +3,6 @@
 // a restart, nothing is handed over twice, and an unknown priority stores nothing. The sink is
 // gated by the test (it takes a batch only when the test lets it), so what is asserted is the
 // order of hand-offs, not how long anything took.
-import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SinkRecord } from '@omnibus/sdk';
 import { pickLanes } from '../../src/bus/priority-lanes.ts';
@@ -12,8 +10,6 @@ import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
 import type { SinkRunner } from '../../src/bus/sink-runner.ts';
 import { newTopic } from '../../src/bus/topics.ts';
-import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
-import { buildServer } from '../../src/rest/server.ts';
 import { laneName, PRIORITY_HEADER, type Priority, type Store } from '../../src/store/port.ts';
 import { cqlStore, delay, eventually, lmdbStore, recordingSink, rejection, testSinkRunner, type StoreHandle } from './helpers.ts';
 
@@ -232,38 +228,5 @@ describe.each(stores)('message priorities on %s', (_name, open) => {
       expect(await store.readBuffer(topic, shard, 0, Date.now() + 60_000, 10)).toEqual([]);
       expect(await store.scanPriorityLane(topic, shard, 'high', 0, Date.now() + 60_000, 10)).toEqual([]);
     }
-  });
-});
-
-describe('priorities on the data plane', () => {
-  let handle: StoreHandle;
-  let app: FastifyInstance;
-
-  beforeAll(async () => {
-    handle = await lmdbStore();
-    const producer = new Producer({ store: handle.store });
-    app = await buildServer({ logger: pino({ level: 'silent' }), routes: [dataPlaneRoutes({ store: handle.store, producer })], bodyLimit: 256 * 1024 });
-    await handle.store.createTopic(newTopic({ name: 'otp', shards: 4 }));
-  });
-  afterAll(async () => {
-    await app.close();
-    await handle.close();
-  });
-
-  it('takes a priority per item, answers 422 naming the field for an unknown one, and shows it on GET /messages/{id}', async () => {
-    const bad = await app.inject({ method: 'POST', url: '/topics/otp/messages', payload: { messages: [{ key: '+33600000001', value: { code: '1234' }, priority: 'asap' }] } });
-    expect(bad.statusCode).toBe(422);
-    expect(bad.json()).toMatchObject({ error_code: 422, errors: [{ index: 0, field: 'priority' }] });
-
-    const produced = await app.inject({
-      method: 'POST',
-      url: '/topics/otp/messages',
-      payload: { messages: [{ key: '+33600000001', value: { code: '1234' }, priority: 'high' }, { key: '+33600000002', value: { code: '5678' } }] },
-    });
-    expect(produced.statusCode).toBe(202);
-    const [high, normal] = produced.json().messages as Array<{ id: string }>;
-    const shown = (await app.inject({ method: 'GET', url: `/messages/${high!.id}` })).json();
-    expect(shown.message).toMatchObject({ priority: 'high', headers: { [PRIORITY_HEADER]: 'high' } });
-    expect((await app.inject({ method: 'GET', url: `/messages/${normal!.id}` })).json().message.priority).toBe('normal');
   });
 });
