@@ -34,6 +34,8 @@ export interface PrioritiesFigures {
   otpMsP50: number;
   otpMsP99: number;
   otpMsMax: number;
+  /** The passwords' produce calls alone (acknowledged once durable), p99: part of the hand-off latency. */
+  otpProduceMsP99: number;
   /** Backlog records handed off per second during the password window. */
   backlogPerSec: number;
   /** backlogPerSec / rateLimit. */
@@ -108,6 +110,7 @@ export async function benchPriorities(
     await runner.start();
 
     const producedAt = new Map<string, number>();
+    const produceMs: number[] = [];
     const windowStart = Date.now();
     const backlogAtStart = countHanded(handedAt, backlogIds);
     const total = OTP_PER_SEC * seconds;
@@ -119,6 +122,7 @@ export async function benchPriorities(
         { key: `+3370${String(n).padStart(7, '0')}`, value: { text: `Your code is ${100000 + n}` }, category: 'transactional', priority: 'high' },
       ]);
       producedAt.set(otp!.id, at);
+      produceMs.push(Date.now() - at);
     }
     const windowEnd = Date.now();
     const backlogInWindow = countHanded(handedAt, backlogIds) - backlogAtStart;
@@ -138,12 +142,13 @@ export async function benchPriorities(
       otpMsP50: percentile(latencies, 50),
       otpMsP99: percentile(latencies, 99),
       otpMsMax: latencies.at(-1) ?? NaN,
+      otpProduceMsP99: percentile(produceMs.sort((a, b) => a - b), 99),
       backlogPerSec: Math.round(backlogPerSec),
       backlogShareOfRate: backlogPerSec / rateLimit,
     };
     log(
       `priorities (LMDB): one-time passwords handed off ${figures.otpsHandedOff}/${figures.otpsProduced}, p50 ${figures.otpMsP50} ms, p99 ${figures.otpMsP99} ms, max ${figures.otpMsMax} ms ` +
-        `(target p99 ≤ 1000 ms); backlog drained at ${figures.backlogPerSec}/s = ${(figures.backlogShareOfRate * 100).toFixed(0)} % of the ${rateLimit}/s limit (target ≥ 60 %)`,
+        `(target p99 ≤ 1000 ms; of it, the produce call alone: p99 ${figures.otpProduceMsP99} ms); backlog drained at ${figures.backlogPerSec}/s = ${(figures.backlogShareOfRate * 100).toFixed(0)} % of the ${rateLimit}/s limit (target ≥ 60 %)`,
     );
     return figures;
   } finally {
