@@ -34,8 +34,8 @@
  * `buffer_buckets` index lists the non-empty ones.
  *
  * Beside this file: the URL (cql-url.ts), the schema and its migrations (cql-schema.ts), the
- * statements (cql-statements.ts), row mapping (cql-rows.ts), and the layout of partitions and
- * batches (cql-layout.ts).
+ * statements (cql-statements.ts), row mapping (cql-rows.ts), the layout of partitions and
+ * batches (cql-layout.ts), and the priority lanes (cql-priorities.ts).
  */
 import { randomUUID } from 'node:crypto';
 import cassandra from 'cassandra-driver';

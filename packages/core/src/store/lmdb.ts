@@ -8,6 +8,7 @@
  *   sends [topic, shard, connector, updatedAt, seq, tag] → one batch's `sending` states of a shard
  *   receipt_states [topic, shard, ts, id, connector] → a receipt's state, beside the sink's own
  *   events [messageId, at, seq, tag] → MessageEvent        …
+ *   priority_lanes [topic, shard, lane, ts, id] → 1 (the positions of high and low messages: lmdb-priorities.ts)
  * Delivery states put the connector last (CQL puts it first, in the partition key): here one
  * range removes every connector's states of expired messages.
  *
