@@ -3,7 +3,7 @@
  * Connect on the same workload, and each store's raw single-row insert rate as the ceiling, in
  * one run on this machine; then a table of the figures and of the targets, each MET or MISSED.
  *
- *   pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook|scheduling[,…]] [--messages N] [--rounds N] [--quick] [--json] [--cluster]
+ *   pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook|scheduling|priorities[,…]] [--messages N] [--rounds N] [--quick] [--json] [--cluster]
  *
  * --only kafka runs the LMDB section too: Kafka's figures are compared with Omnibus's of the
  * same run (scripts/bench/kafka.ts).
@@ -44,10 +44,10 @@ import { benchTransforms, type TransformsFigures } from './transforms.ts';
 import { benchWebhookEvents, describeWebhookEvents, type WebhookEventFigures } from './webhook-events.ts';
 import { BATCH, CLIENTS, median } from './workload.ts';
 
-type Section = 'lmdb' | 'cql' | 'bullmq' | 'kafka' | 'transforms' | 'webhook' | 'scheduling';
+type Section = 'lmdb' | 'cql' | 'bullmq' | 'kafka' | 'transforms' | 'webhook' | 'scheduling' | 'priorities';
 /** Most raw-insert measurements spent warming Cassandra up before the rounds. */
 const MAX_WARM_UP_MEASUREMENTS = 6;
-const SECTIONS: readonly Section[] = ['lmdb', 'cql', 'bullmq', 'kafka', 'transforms', 'webhook', 'scheduling'];
+const SECTIONS: readonly Section[] = ['lmdb', 'cql', 'bullmq', 'kafka', 'transforms', 'webhook', 'scheduling', 'priorities'];
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +61,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook|scheduling[,…]] [--messages N] [--rounds N] [--quick] [--json] [--cluster]');
+  console.log('usage: pnpm bench [--only lmdb|cql|bullmq|kafka|transforms|webhook|scheduling|priorities[,…]] [--messages N] [--rounds N] [--quick] [--json] [--cluster]');
   process.exit(0);
 }
 const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
@@ -109,6 +109,7 @@ interface Results {
   kafka?: KafkaFigures;
   channels?: unknown;
   scheduling?: unknown;
+  priorities?: unknown;
   cdc?: unknown;
   /** The Cassandra section on the three-node cluster (--cluster), and the SMS connector scaled over capped binds. */
   cluster?: ClusterFigures;
@@ -237,6 +238,8 @@ try {
   if (only.size === 0 && !values.quick) await channelsSection();
   // Not in a quick full run (it holds 20,000 messages); asked for by name, always.
   if (only.has('scheduling') || (only.size === 0 && !values.quick)) await schedulingSection();
+  // A 100,000-message backlog drained at 1,000/s for 30 s: not in a quick full run.
+  if (only.has('priorities') || (only.size === 0 && !values.quick)) await prioritiesSection();
 } finally {
   if (cassandraStartedHere) await stopCassandra({ log: (line) => log(`[cassandra] ${line}`) });
 }
@@ -310,6 +313,17 @@ async function schedulingSection(): Promise<void> {
   } catch (error) {
     results.notes.push(`scheduling: the section failed: ${(error as Error).message}`);
     log(`scheduling: the section failed: ${(error as Error).stack ?? error}`);
+  }
+}
+
+/** High-priority messages behind a rate-limited backlog (scripts/bench/priorities.ts). */
+async function prioritiesSection(): Promise<void> {
+  try {
+    const { benchPriorities } = await import('./priorities.ts');
+    results.priorities = await benchPriorities({ log });
+  } catch (error) {
+    results.notes.push(`priorities: the section failed: ${(error as Error).message}`);
+    log(`priorities: the section failed: ${(error as Error).stack ?? error}`);
   }
 }
 

@@ -6,7 +6,8 @@
 import type { ValidateFunction } from 'ajv';
 import { coreError, type CoreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Message, MessagePosition, QuietHours, ScheduledMessage, ScheduledReason, Store, Topic } from '../store/port.ts';
+import { PRIORITY_HEADER, type Message, type Priority, type MessagePosition, type QuietHours, type ScheduledMessage, type ScheduledReason, type Store, type Topic } from '../store/port.ts';
+import { priorityHeaders, priorityOf } from './priority.ts';
 import { parseQuietHours, quietHoursEnd } from './quiet-hours.ts';
 import { FALLBACK_ID_HEADER, FALLBACK_OF_HEADER, fallbackIdOf, parseFallback, type FallbackSpec } from './fallback.ts';
 import { UuidV7Generator } from '../store/ids.ts';
@@ -50,6 +51,8 @@ export interface ProduceItem {
   send_at?: unknown;
   quiet_hours?: unknown;
   fallback?: unknown;
+  /** `high`, `normal` (the default) or `low`: priority-lanes.ts. */
+  priority?: unknown;
 }
 
 /** The header that carries a message's `expires_at` (ms since the epoch), stored with it on every store. */
@@ -190,7 +193,7 @@ export class Producer {
    */
   async produce(topicName: string, messages: unknown, options: ProduceOptions = {}): Promise<Produced[]> {
     if (!Array.isArray(messages) || messages.length === 0) {
-      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?, fallback?, category?, critical?}' });
+      throw coreError('OMNI_ERR_REQUEST_INVALID', { problem: 'messages must be a non-empty array of {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?, fallback?, category?, critical?, priority?}' });
     }
     if (messages.length > this.limits.maxMessages) {
       throw coreError('OMNI_ERR_BUS_BATCH_TOO_LARGE', { limit: `${this.limits.maxMessages} messages`, actual: messages.length });
@@ -286,13 +289,16 @@ export class Producer {
       this.deps.metrics?.messagesProduced.inc({ topic: topic.name }, fresh.length);
       const signals = this.deps.signals;
       if (signals) {
-        const woken = new Uint8Array(topic.shards);
+        // Per shard, the priorities written: only their lanes are read (priority-lanes.ts).
+        const woken = new Map<number, Set<Priority>>();
         for (const m of fresh) {
-          if (woken[m.shard]) continue;
-          woken[m.shard] = 1;
-          // Every entry of the batch is stamped `base` or later, and visible now that the write is acknowledged.
-          signals.notify(name, m.shard, 'local', base);
+          const priority = priorityOf(m);
+          const priorities = woken.get(m.shard);
+          if (priorities) priorities.add(priority);
+          else woken.set(m.shard, new Set([priority]));
         }
+        // Every entry of the batch is stamped `base` or later, and visible now that the write is acknowledged.
+        for (const [shard, priorities] of woken) signals.notify(name, shard, 'local', base, priorities);
       }
     }
     return results;
@@ -390,10 +396,10 @@ export class Producer {
     for (let index = 0; index < messages.length; index++) {
       const raw = messages[index];
       if (!isPlainObject(raw)) {
-        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?, fallback?, category?, critical?}' });
+        errors.push({ index, field: '', message: 'must be an object {key, value, headers?, id?, group?, expires_at?, send_at?, quiet_hours?, fallback?, category?, critical?, priority?}' });
         continue;
       }
-      const { key, value, headers, id, group, expires_at: expiresAt, send_at: sendAtRaw, quiet_hours: quietRaw, fallback: fallbackRaw, category, critical } = raw as unknown as ProduceItem;
+      const { key, value, headers, id, group, expires_at: expiresAt, send_at: sendAtRaw, quiet_hours: quietRaw, fallback: fallbackRaw, category, critical, priority } = raw as unknown as ProduceItem;
       const before = errors.length;
       if (typeof key !== 'string' || key.length === 0) errors.push({ index, field: 'key', message: 'must be a non-empty string' });
       // UTF-8 takes at most 3 bytes per UTF-16 unit: only long keys need measuring.
@@ -449,6 +455,11 @@ export class Producer {
         const consent = consentHeaders(category, critical, headerMap);
         for (const problem of consent.problems) errors.push({ index, ...problem });
         headerMap = consent.headers;
+      }
+      if (priority !== undefined || headerMap[PRIORITY_HEADER] !== undefined) {
+        const prioritised = priorityHeaders(priority, headerMap);
+        if (typeof prioritised === 'string') errors.push({ index, field: 'priority', message: prioritised });
+        else headerMap = prioritised;
       }
       const groupName = group ?? options.group;
       if (groupName !== undefined && groupName !== null && (typeof groupName !== 'string' || !ID_PATTERN.test(groupName))) {

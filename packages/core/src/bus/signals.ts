@@ -5,6 +5,7 @@
  * a hint that is lost leaves the consumers to their adaptive polling.
  */
 import { EventEmitter } from 'node:events';
+import type { Priority } from '../store/port.ts';
 
 /** Where a notification comes from: a produce on this worker, or a peer's hint about one on its own. */
 export type SignalOrigin = 'local' | 'peer';
@@ -13,9 +14,11 @@ export type LocalProduceListener = (topic: string, shard: number) => void;
 
 /**
  * Called after a produce to the (topic, shard). `landedFrom`, when known (a local produce): the
- * written entries' timestamps are at least this, and they are all visible now.
+ * written entries' timestamps are at least this, and they are all visible now. `priorities`,
+ * when known (a local produce): those of the written messages, so that only their lanes are
+ * read (bus/priority-lanes.ts); otherwise any.
  */
-export type ShardListener = (landedFrom?: number) => void;
+export type ShardListener = (landedFrom?: number, priorities?: ReadonlySet<Priority>) => void;
 
 export class ShardSignals {
   private readonly emitter = new EventEmitter();
@@ -26,8 +29,8 @@ export class ShardSignals {
     this.emitter.setMaxListeners(0);
   }
 
-  notify(topic: string, shard: number, origin: SignalOrigin = 'local', landedFrom?: number): void {
-    this.emitter.emit(channel(topic, shard), landedFrom);
+  notify(topic: string, shard: number, origin: SignalOrigin = 'local', landedFrom?: number, priorities?: ReadonlySet<Priority>): void {
+    this.emitter.emit(channel(topic, shard), landedFrom, priorities);
     // Only local produces are passed on to peers: a hint relayed again would bounce between workers.
     if (origin === 'local') for (const listener of this.localListeners) listener(topic, shard);
   }

@@ -9,7 +9,8 @@ import type { DeliveryUpdate, Logger } from '@omnibus/sdk';
 import type { CommonConnectorConfig } from './connector-config.ts';
 import type { SinkTaskSpec } from './task-runner.ts';
 import type { Topic } from '../store/port.ts';
-import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions } from './consumer.ts';
+import { DEFAULT_CONSUMER_OPTIONS, PollBudget, type ConsumerOptions } from './consumer.ts';
+import { LanedConsumer } from './priority-lanes.ts';
 import { DeliveryEventPublisher } from './delivery-events.ts';
 import { HeldLease } from './lease.ts';
 import { TokenBucket } from './pacing.ts';
@@ -133,8 +134,8 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
         if (this.shards.has(leaseName)) continue;
         const lease = new HeldLease(this.deps.store, leaseName, this.owner, this.deps.leaseTtlMs, Math.ceil(this.deps.leaseTtlMs / 3));
         const owned = new OwnedShard(topic, shard, lease);
-        owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, (landedFrom) => {
-          owned.consumer?.wake(landedFrom);
+        owned.unsubscribe = (this.deps.signals ?? this.deps.producer.signals)?.subscribe(topic.name, shard, (landedFrom, priorities) => {
+          owned.consumer?.wake(landedFrom, priorities);
           this.sleeper.wake();
         });
         this.shards.set(leaseName, owned);
@@ -154,9 +155,9 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
     return false;
   }
 
-  /** A consumer positioned at the stored watermark. */
-  protected async newConsumer(owned: OwnedShard, freshAfter: number): Promise<ShardConsumer> {
-    const consumer = new ShardConsumer(this.deps.store, this.connector, owned.topic, owned.shard, this.options, this.logger, this.pollBudget);
+  /** A consumer (one per priority lane: priority-lanes.ts) positioned at the stored watermarks. */
+  protected async newConsumer(owned: OwnedShard, freshAfter: number): Promise<LanedConsumer> {
+    const consumer = new LanedConsumer(this.deps.store, this.connector, owned.topic, owned.shard, this.options, this.logger, this.pollBudget);
     await consumer.open(freshAfter);
     return consumer;
   }

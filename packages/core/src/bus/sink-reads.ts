@@ -10,7 +10,7 @@ import type { Discovered, LateBy } from './consumer.ts';
 import { SinkShardLeases } from './sink-leases.ts';
 import { ReshardGate } from './sink-reshard.ts';
 import type { OwnedShard, Pending } from './sink-shard.ts';
-import type { Reshard } from '../store/port.ts';
+import type { Priority, Reshard } from '../store/port.ts';
 
 /** Least time between two reads of a topic for records newer than its last read vouches for. */
 const TOPIC_REREAD_MS = 250;
@@ -30,13 +30,21 @@ export abstract class SinkShardReads extends SinkShardLeases {
     await this.releaseReshardHeld(now);
     const share = this.batchShare();
     const readAhead = Math.max(this.options.minReadAhead, 2 * share);
-    const readable: OwnedShard[] = [];
+    // Per priority lane (priority-lanes.ts): a lane is read while fewer than a share of records
+    // of its priority and above are queued, so a high one is read whatever normal ones wait.
+    const readable: Array<{ owned: OwnedShard; lanes: Priority[] }> = [];
     for (const s of this.shards.values()) {
-      if (s.active && s.consumer!.nextPollAt <= now && s.queue.length < share && s.reshardHeld.length < readAhead && s.lease.safe(now)) readable.push(s);
+      if (!(s.active && s.reshardHeld.length < readAhead && s.lease.safe(now))) continue;
+      const lanes = s.consumer!.dueLanes(now, (lane) => share - s.queuedAhead(lane));
+      if (lanes.length > 0) readable.push({ owned: s, lanes });
     }
     if (readable.length === 0) return;
     const reads = await Promise.all(
-      readable.map(async (owned) => ({ owned, consumer: owned.consumer!, found: await owned.consumer!.read(now, readAhead - owned.queue.length) })),
+      readable.map(async ({ owned, lanes }) => ({
+        owned,
+        consumer: owned.consumer!,
+        found: await owned.consumer!.read(now, lanes, (lane) => readAhead - owned.queuedAhead(lane)),
+      })),
     );
     const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
     for (const { owned, consumer, found } of reads) {

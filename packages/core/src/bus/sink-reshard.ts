@@ -19,6 +19,7 @@
  */
 import { HANDLED_STATES, type Message, type Reshard, type Store, type Topic } from '../store/port.ts';
 import { previousShard, RESHARD_NOTICE_MS, RESHARD_SETTLE_MS } from './reshard.ts';
+import { watermarkKeys } from './priority.ts';
 
 /** Least time between two checks of one old shard while records wait on it. */
 const RECHECK_MS = 250;
@@ -75,7 +76,10 @@ export class ReshardGate {
   private async drainedUpTo(topic: Topic, reshard: Reshard, shard: number, now: number): Promise<number> {
     // Writes land at most the overlap late: only times that old are settled.
     const limit = Math.min(reshard.at + RESHARD_SETTLE_MS, now - this.overlapMs);
-    const watermark = (await this.store.getWatermark(this.connector, topic.name, shard)) ?? Math.max(topic.createdAt, now - topic.retentionMs);
+    // The lowest of the shard's lane watermarks (priority-lanes.ts): the buffer holds every lane's messages.
+    const marks = await Promise.all(watermarkKeys(topic.name).map((key) => this.store.getWatermark(this.connector, key, shard)));
+    const written = marks.filter((mark): mark is number => mark !== undefined);
+    const watermark = written.length > 0 ? Math.min(...written) : Math.max(topic.createdAt, now - topic.retentionMs);
     const from = watermark - this.overlapMs;
     if (from > limit) return limit + 1;
     const positions = await this.store.scanBuffer(topic.name, shard, from, limit, PAGE);

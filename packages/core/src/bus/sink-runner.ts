@@ -30,7 +30,8 @@ import { InboundMessages } from './inbound.ts';
 import { ActiveTopicsRecorder } from './active-topics.ts';
 import { fullSpec, type CommonConnectorConfig } from './connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from './task-runner.ts';
-import type { Delivery } from '../store/port.ts';
+import type { Delivery, Priority } from '../store/port.ts';
+import { pickLanes } from './priority-lanes.ts';
 import { TokenBucket } from './pacing.ts';
 import { applyDeliveryUpdates } from './receipts.ts';
 import { DeadLetters } from './sink-dead-letters.ts';
@@ -64,6 +65,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private readonly activeTopics: ActiveTopicsRecorder;
   private unwatchBacklog: (() => void) | undefined;
   private handoff!: Histogram.Internal<'connector'>;
+  /** Per priority, the records taken from higher lanes in a row while it waited (pickLanes). */
+  private readonly lanesSkipped: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
 
   constructor(spec: SinkTaskSpec, deps: SinkRunnerDeps) {
     super(spec, deps);
@@ -181,7 +184,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     return batch.length > 0;
   }
 
-  /** Due retries first, then ready records, round-robin over shards, within the rate limit. */
+  /** Due retries first, then ready records by priority (pickLanes), round-robin over shards, within the rate limit. */
   private takeBatch(now: number): Dispatch[] {
     const sendable = [...this.shards.values()].filter((s) => s.active && s.lease.safe(now));
     const retries: Dispatch[] = [];
@@ -198,13 +201,16 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     const batch = retries.slice(0, granted);
     for (const { shard, pending } of batch) shard.retrying.delete(pending.message.id);
     const cursors = sendable.filter((s) => s.queue.length > 0);
-    while (batch.length < granted && cursors.length > 0) {
-      for (let i = 0; i < cursors.length && batch.length < granted; ) {
-        const shard = cursors[i]!;
-        const pending = shard.queue.shift();
-        if (pending) batch.push({ shard, pending, fromRetry: false });
-        if (shard.queue.length === 0) cursors.splice(i, 1);
-        else i++;
+    const waiting: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
+    for (const shard of cursors) shard.countQueued(waiting);
+    const turn: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
+    for (const lane of pickLanes(granted - batch.length, waiting, this.lanesSkipped)) {
+      for (let tried = 0; tried < cursors.length; tried++) {
+        const shard = cursors[turn[lane]++ % cursors.length]!;
+        const pending = shard.takeQueued(lane);
+        if (!pending) continue;
+        batch.push({ shard, pending, fromRetry: false });
+        break;
       }
     }
     return batch;
@@ -400,7 +406,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
         if (owned.consumer) next = Math.min(next, Math.max(owned.consumer.nextPollAt, owned.nextAcquireAt));
         continue;
       }
-      if (owned.queue.length < share) next = Math.min(next, owned.consumer!.nextPollAt);
+      next = Math.min(next, owned.consumer!.nextReadAt((lane) => share - owned.queuedAhead(lane)));
       for (const pending of owned.retrying.values()) next = Math.min(next, pending.nextAttemptAt ?? now);
       if (owned.queue.length > 0 && owned.lease.safe(now)) next = Math.min(next, now + this.bucket.waitMs(now));
     }

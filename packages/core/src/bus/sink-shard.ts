@@ -5,8 +5,14 @@
  */
 import type { Gauge } from 'prom-client';
 import type { Delivery, Message, MessagePosition, Topic } from '../store/port.ts';
-import type { ShardConsumer } from './consumer.ts';
 import type { HeldLease } from './lease.ts';
+import type { LanedConsumer } from './priority-lanes.ts';
+import { priorityOf } from './priority.ts';
+import type { Priority } from '../store/port.ts';
+
+/** A priority's place in a shard's queue: higher priorities first. */
+const RANK: Readonly<Record<Priority, number>> = { high: 0, normal: 1, low: 2 };
+const rankOf = (pending: Pending): number => RANK[priorityOf(pending.message)];
 
 /** A record read and not finished. */
 export interface Pending {
@@ -31,14 +37,14 @@ export interface Dispatch {
 
 export class OwnedShard {
   /** Reads the shard; valid for sending only under the lease epoch `validEpoch`. */
-  consumer: ShardConsumer | undefined;
+  consumer: LanedConsumer | undefined;
   validEpoch: number | undefined;
   /** The epoch we gave the lease back at, to recognise taking it back with nobody in between. */
   releasedEpoch: number | undefined;
   nextAcquireAt = 0;
   /** When the shard last had something to do (found entries, sent a batch). */
   lastWorkAt = 0;
-  /** Ready to send, in buffer order. */
+  /** Ready to send: by priority (priority-lanes.ts), then in buffer order. */
   queue: Pending[] = [];
   /** Records of keys a raised shard count moved here, waiting for their old shard (sink-reshard.ts), in buffer order. */
   reshardHeld: Pending[] = [];
@@ -72,8 +78,37 @@ export class OwnedShard {
       if (list) list.push(pending);
       else this.waiting.set(key, [pending]);
     } else {
-      this.queue.push(pending);
+      this.queueByPriority(pending);
     }
+  }
+
+  /** Queues the record after those of its priority and above, before those below. */
+  private queueByPriority(pending: Pending): void {
+    const rank = rankOf(pending);
+    let at = this.queue.length;
+    while (at > 0 && rankOf(this.queue[at - 1]!) > rank) at--;
+    if (at === this.queue.length) this.queue.push(pending);
+    else this.queue.splice(at, 0, pending);
+  }
+
+  /** How many queued records would go before a newly read one of `lane`: those of its priority and above. */
+  queuedAhead(lane: Priority): number {
+    const rank = RANK[lane];
+    let behind = 0;
+    while (behind < this.queue.length && rankOf(this.queue[this.queue.length - 1 - behind]!) > rank) behind++;
+    return this.queue.length - behind;
+  }
+
+  /** Adds the queued records of each priority to `counts`. */
+  countQueued(counts: Record<Priority, number>): void {
+    for (const pending of this.queue) counts[priorityOf(pending.message)] += 1;
+  }
+
+  /** Takes the first queued record of this priority, if any. */
+  takeQueued(lane: Priority): Pending | undefined {
+    const at = this.queue.findIndex((pending) => priorityOf(pending.message) === lane);
+    if (at < 0) return undefined;
+    return at === 0 ? this.queue.shift() : this.queue.splice(at, 1)[0];
   }
 
   /** Schedules a retry; later records of its key wait until it is finished. */

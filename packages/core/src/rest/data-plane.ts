@@ -11,6 +11,7 @@ import { applyWakeHints, parseWakeHints, WAKE_PATH } from '../bus/peer-wake.ts';
 import type { Producer } from '../bus/producer.ts';
 import { reshardedTopic, shardCountAt } from '../bus/reshard.ts';
 import { FALLBACK_ID_HEADER, FALLBACK_OF_HEADER } from '../bus/fallback.ts';
+import { priorityOf } from '../bus/priority.ts';
 import { routeKey } from '../bus/shard.ts';
 import type { ShardSignals } from '../bus/signals.ts';
 import { newTopic } from '../bus/topics.ts';
@@ -52,6 +53,7 @@ export function messageView(message: Message) {
     value: message.value,
     headers: message.headers,
     ...(message.group !== undefined ? { group: message.group } : {}),
+    priority: priorityOf(message),
     created_at: message.createdAt,
   };
 }

@@ -683,6 +683,23 @@ schemas.MessageTrace = object(
   });
 }
 
+// ---- message priorities (bus/priority-lanes.ts) ----
+{
+  const PRIORITY = { type: 'string', enum: ['high', 'normal', 'low'] };
+  const properties = (name: string) => schemas[name]!.properties as Record<string, Schema>;
+  Object.assign(properties('ProduceItem'), {
+    priority: {
+      ...PRIORITY,
+      default: 'normal',
+      description:
+        "How urgently the message goes out when it shares a connector's capacity (its rate limit, its provider's window) with others: high ones are read " +
+        'and handed over ahead of a normal backlog, low ones only after normal ones (each lower priority still gets at least one record in ten while it ' +
+        'waits). Order per key is kept within a priority, not across priorities. Kept in the header omnibus.priority (high and low only).',
+    },
+  });
+  Object.assign(properties('BusMessage'), { priority: { ...PRIORITY, description: 'Its priority (normal unless produced high or low).' } });
+}
+
 const TEMPLATE_PARTS = mapOf(mapOf(STRING));
 schemas.TemplateContent = {
   type: 'object',

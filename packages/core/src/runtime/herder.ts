@@ -17,6 +17,7 @@ import { applyDeliveryUpdates as applyReceipts } from '../bus/receipts.ts';
 import { DeliveryEventPublisher } from '../bus/delivery-events.ts';
 import { InboundMessages } from '../bus/inbound.ts';
 import type { Producer } from '../bus/producer.ts';
+import { watermarkKeys } from '../bus/priority.ts';
 import { canonicalJson } from '../store/canonical-json.ts';
 import type { ConnectorRecord, ConnectorState, SourceOffset, StatusRecord, Store, TargetState } from '../store/port.ts';
 import { restorePlaceholders, Scrubber, UnresolvedConfigError, type ConfigProviders } from './config-providers.ts';
@@ -471,7 +472,10 @@ export class StoreHerder implements Herder {
       const consumer = this.sinkConsumer(name);
       for (const topic of await this.sinkTopics(record)) {
         for (let shard = 0; shard < topic.shards; shard++) {
-          if ((await this.store.getWatermark(consumer, topic.name, shard)) !== undefined) await this.store.setWatermark(consumer, topic.name, shard, 0);
+          // Each priority lane's watermark too (bus/priority-lanes.ts).
+          for (const key of watermarkKeys(topic.name)) {
+            if ((await this.store.getWatermark(consumer, key, shard)) !== undefined) await this.store.setWatermark(consumer, key, shard, 0);
+          }
         }
       }
     }
@@ -522,7 +526,8 @@ export class StoreHerder implements Herder {
       writes.push({ topic: topic.name, shard, watermark });
     }
     const consumer = this.sinkConsumer(record.name);
-    for (const w of writes) await this.store.setWatermark(consumer, w.topic, w.shard, w.watermark);
+    // A shard's offset is where each of its priority lanes resumes (bus/priority-lanes.ts).
+    for (const w of writes) for (const key of watermarkKeys(w.topic)) await this.store.setWatermark(consumer, key, w.shard, w.watermark);
     this.logger.info({ connector: record.name, shards: writes.length }, 'sink offsets altered');
   }
 

@@ -8,6 +8,7 @@ import { groupTableStatements } from './cql-groups.ts';
 import { toNumber } from './cql-rows.ts';
 import { suppressionsTable } from './cql-suppressions.ts';
 import { scheduledSchema } from './cql-scheduled.ts';
+import { priorityLaneTable } from './cql-priorities.ts';
 import { coreError } from '../errors.ts';
 
 type Client = cassandra.Client;
@@ -132,6 +133,11 @@ const MIGRATIONS: Migration[] = [
     version: 9,
     description: 'messages held until due (send_at, quiet hours), by due minute; quiet hours of a topic',
     statements: (ks) => [...scheduledSchema(ks), `ALTER TABLE ${ks}.topics ADD quiet_hours text`],
+  },
+  {
+    version: 10,
+    description: 'priority lanes: the positions of high and low priority messages, per (topic, shard)',
+    statements: (ks) => [priorityLaneTable(ks, twcs(1))],
   },
 ];
 

@@ -1,9 +1,12 @@
+import { priorityLaneStatements } from './cql-priorities.ts';
+
 /** Every CQL statement the store runs, prepared once per keyspace. */
 
 export type CqlStatements = ReturnType<typeof statements>;
 
 export function statements(ks: string) {
   return {
+    ...priorityLaneStatements(ks),
     insertTopic: `INSERT INTO ${ks}.topics (name, shards, value_schema, retention_ms, created_at, quiet_hours) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
     selectTopic: `SELECT name, shards, value_schema, retention_ms, created_at, reshards, quiet_hours FROM ${ks}.topics WHERE name = ?`,
     selectTopics: `SELECT name, shards, value_schema, retention_ms, created_at, reshards, quiet_hours FROM ${ks}.topics`,

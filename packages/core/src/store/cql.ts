@@ -34,8 +34,8 @@
  * `buffer_buckets` index lists the non-empty ones.
  *
  * Beside this file: the URL (cql-url.ts), the schema and its migrations (cql-schema.ts), the
- * statements (cql-statements.ts), row mapping (cql-rows.ts), and the layout of partitions and
- * batches (cql-layout.ts).
+ * statements (cql-statements.ts), row mapping (cql-rows.ts), the layout of partitions and
+ * batches (cql-layout.ts), and the priority lanes (cql-priorities.ts).
  */
 import { randomUUID } from 'node:crypto';
 import cassandra from 'cassandra-driver';
@@ -49,6 +49,7 @@ import { CqlGroups } from './cql-groups.ts';
 import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
 import { CqlSuppressions } from './cql-suppressions.ts';
 import { CqlScheduled } from './cql-scheduled.ts';
+import { addLaneRow } from './cql-priorities.ts';
 import { fetchSupportedOptions, shardingFromSupported, type ClusterSharding } from './cql-sharding.ts';
 import { statements, type CqlStatements } from './cql-statements.ts';
 import { CONSISTENCIES, parseCqlUrl, SERIAL_CONSISTENCIES, type CqlStoreOptions } from './cql-url.ts';
@@ -79,7 +80,7 @@ import type {
   SuppressionPage,
   Topic,
 } from './port.ts';
-import { withReceipt } from './port.ts';
+import { laneName, withReceipt, type Lane } from './port.ts';
 
 /** A receipt state as its cell holds it: less what the row's key holds. */
 type StoredReceipt = Omit<ReceiptState, 'connector' | 'messageId' | 'topic' | 'shard' | 'ts'>;
@@ -360,17 +361,22 @@ export class CqlStore implements Store {
     const partitions = new Map<string, BatchQuery[]>();
     const positions = new Map<string, BatchQuery[]>();
     const groups = new Map<string, BatchQuery[]>();
+    const lanes = new Map<string, BatchQuery[]>();
     const newBuckets: unknown[][] = [];
     for (const m of messages) {
       const ttl = ttlSeconds(topics.get(m.topic)!.retentionMs);
       const bucket = Math.floor(m.createdAt / BUCKET_MS);
       const payload = JSON.stringify({ k: m.key, t: m.token, h: m.headers, g: m.group, v: m.value });
       const partition = `${m.shard}/${bucket}/${m.topic}`;
+      const bucketTtl = ttl === 0 ? 0 : ttl + BUCKET_MS / 1000;
       let rows = partitions.get(partition);
       if (!rows) {
         partitions.set(partition, (rows = []));
-        if (!this.writtenBuckets.has(partition)) newBuckets.push([m.topic, m.shard, bucket, ttl === 0 ? 0 : ttl + BUCKET_MS / 1000, partition]);
+        if (!this.writtenBuckets.has(partition)) newBuckets.push([m.topic, m.shard, bucket, bucketTtl, partition]);
       }
+      // Priority lanes: cql-priorities.ts.
+      const laneBucket = addLaneRow(m, bucket, ttl, bucketTtl, this.q.insertLaneEntry, lanes);
+      if (laneBucket && !this.writtenBuckets.has(laneBucket[4] as string)) newBuckets.push(laneBucket);
       rows.push({
         query: this.q.insertBufferedMessage,
         params: [m.topic, m.shard, bucket, m.createdAt, m.id, payload, ttl],
@@ -394,6 +400,8 @@ export class CqlStore implements Store {
       for (const row of newBuckets) this.writtenBuckets.add(row[4] as string);
       if (this.writtenBuckets.size > 100_000) this.writtenBuckets.clear();
     }
+    // Lane rows before the buffer's: the normal read skips a message its lane carries.
+    if (lanes.size > 0) await this.writePartitions(lanes.values(), PARTITION_BATCH_ROWS);
     await this.writePartitions([...partitions.values(), ...groups.values()], PARTITION_BATCH_ROWS);
     // The id index last: an id it finds is a message stored, so an idempotent produce retried
     // after a failure half-way writes again what may be missing, never skips it.
@@ -570,6 +578,13 @@ export class CqlStore implements Store {
       pageState = page.pageState ?? undefined;
     } while (pageState);
     return entries;
+  }
+
+  // Priority lanes (cql-priorities.ts): read like the buffer, under the lane's name
+
+  async scanPriorityLane(topic: string, shard: number, lane: Lane, fromTs: number, toTs: number, limit: number): Promise<MessagePosition[]> {
+    const positionOfRow = (row: Row): MessagePosition => ({ messageId: row.get('id'), topic, shard, ts: toNumber(row.get('ts')) });
+    return this.rangeOfBuffer(this.q.scanLane, positionOfRow, laneName(topic, lane), shard, fromTs, toTs, limit);
   }
 
   // Watermarks

@@ -8,6 +8,7 @@
  *   sends [topic, shard, connector, updatedAt, seq, tag] → one batch's `sending` states of a shard
  *   receipt_states [topic, shard, ts, id, connector] → a receipt's state, beside the sink's own
  *   events [messageId, at, seq, tag] → MessageEvent        …
+ *   priority_lanes [topic, shard, lane, ts, id] → 1 (the positions of high and low messages: lmdb-priorities.ts)
  * Delivery states put the connector last (CQL puts it first, in the partition key): here one
  * range removes every connector's states of expired messages.
  *
@@ -43,6 +44,7 @@ import { checkMessages, EventSequence, notInitialized, outgrownTopics } from './
 import { deliveryChanges, messageChanges, receiptChanges } from './group-tally.ts';
 import { GROUP_TABLE_NAMES, LmdbGroups, type LmdbGroupTables } from './lmdb-groups.ts';
 import { LMDB_SCHEDULED_TABLES, LmdbScheduled, type LmdbScheduledTables } from './lmdb-scheduled.ts';
+import { LMDB_PRIORITY_TABLE, LmdbPriorityLanes } from './lmdb-priorities.ts';
 import type {
   ClusterView,
   ConnectorRecord,
@@ -66,6 +68,7 @@ import type {
   Suppression,
   SuppressionPage,
   Topic,
+  Lane,
 } from './port.ts';
 import { withReceipt } from './port.ts';
 
@@ -177,6 +180,8 @@ interface Tables extends LmdbGroupTables, LmdbScheduledTables {
   templateVersions: Database<TemplateVersion, Key>;
   /** [channel, address, category] → the rest of the entry (lmdb-suppressions.ts). */
   suppressions: Database<SuppressionBody, Key>;
+  /** [topic, shard, lane, ts, id] → 1 (lmdb-priorities.ts). */
+  priorityLanes: Database<number, Key>;
 }
 
 export type { LmdbWriteStats };
@@ -221,6 +226,9 @@ export class LmdbStore implements Store {
     groupKey: ['', ''] as [string, string],
     deliveryKey: ['', 0, 0, '', ''] as DeliveryKey,
   };
+
+  /** Priority lanes: lmdb-priorities.ts. */
+  private readonly lanes = new LmdbPriorityLanes(() => this.tables.priorityLanes);
 
   /** Held messages: lmdb-scheduled.ts. */
   private readonly scheduled = new LmdbScheduled({
@@ -270,6 +278,7 @@ export class LmdbStore implements Store {
       suppressions: table('suppressions'),
       scheduledMessages: table(LMDB_SCHEDULED_TABLES.scheduledMessages),
       scheduledIds: table(LMDB_SCHEDULED_TABLES.scheduledIds),
+      priorityLanes: table(LMDB_PRIORITY_TABLE),
     };
     const found = await root.transaction(() => {
       const version = tables.meta.get('schema_version') as number | undefined;
@@ -410,6 +419,7 @@ export class LmdbStore implements Store {
         }
         bufferedMessages.put(bufferKey, row);
         if (!positionImplied(message)) messagePositions.put(message.id, position);
+        this.lanes.enter(message);
       }
     } finally {
       // The scratch rows must not keep the last message's value and headers alive.
@@ -946,6 +956,7 @@ export class LmdbStore implements Store {
             if (value.group !== undefined) groupMessages.remove([value.group, id]);
             const [, shard, ts] = key as BufferKey;
             if (!positionImplied({ id, shard, createdAt: ts })) messagePositions.remove(id);
+            this.lanes.forget(topic.name, shard, ts, id, value.headers);
             bufferedMessages.remove(key);
           }
           this.groups.forgetCancelled(
@@ -1022,5 +1033,12 @@ export class LmdbStore implements Store {
 
   removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void> {
     return this.scheduled.remove(entries);
+  }
+
+  // Priority lanes (lmdb-priorities.ts)
+
+  async scanPriorityLane(topic: string, shard: number, lane: Lane, fromTs: number, toTs: number, limit: number): Promise<MessagePosition[]> {
+    this.fresh();
+    return this.lanes.scan(topic, shard, lane, fromTs, toTs, limit);
   }
 }

@@ -447,6 +447,34 @@ export interface Store {
   readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]>;
   /** Stops holding these messages (released into the buffer, or dropped). Removing one no longer held does nothing. */
   removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void>;
+
+  // ---- Priority lanes (bus/priority-lanes.ts) ---------------------------------------------------
+  // A message produced `high` or `low` is kept in the buffer like any other, and its position is
+  // also entered in its (topic, shard)'s lane, written with it by `appendMessages` (before its
+  // buffer row on CQL, in the same transaction on LMDB) and expiring with it. A sink reads a lane
+  // ahead of the normal backlog; the normal read skips what a lane carries.
+  /** Positions entered in the lane of (topic, shard) with fromTs <= ts <= toTs, in (ts, id) order, at most `limit`. */
+  scanPriorityLane(topic: string, shard: number, lane: Lane, fromTs: number, toTs: number, limit: number): Promise<MessagePosition[]>;
+}
+
+/** How urgently a message goes out when it shares a connector's capacity with others (bus/priority-lanes.ts). */
+export type Priority = 'high' | 'normal' | 'low';
+/** The priorities with a lane of their own: normal messages are read from the buffer itself. */
+export type Lane = Exclude<Priority, 'normal'>;
+export const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
+/** The header that carries a message's priority when it is not `normal`, stored with it on every store. */
+export const PRIORITY_HEADER = 'omnibus.priority';
+
+/**
+ * The name of a topic's lane where a key needs a topic name: `#` is in no topic name, so it
+ * names nothing else. A lane's CQL partitions and its consumers' watermarks are keyed by it.
+ */
+export const laneName = (topic: string, lane: Lane): string => `${topic}#${lane}`;
+
+/** The lane a message's headers put it in, if any (`normal`, or an unknown value, has none). */
+export function laneOf(headers: Readonly<Record<string, string>>): Lane | undefined {
+  const priority = headers[PRIORITY_HEADER];
+  return priority === 'high' || priority === 'low' ? priority : undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { Producer } from '../../src/bus/producer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
 import { dataPlaneRoutes } from '../../src/rest/data-plane.ts';
 import { buildServer } from '../../src/rest/server.ts';
+import { PRIORITY_HEADER } from '../../src/store/port.ts';
 import { lmdbStore, type StoreHandle } from './helpers.ts';
 
 describe('data plane REST', () => {
@@ -155,5 +156,21 @@ describe('data plane REST', () => {
     expect(group.statusCode).toBe(200);
     expect(group.json()).toEqual({ group: 'wave-7', messages: 3, truncated: false, connectors: { 'push-sink': { sent: 1, failed: 1, pending: 1 } } });
     expect((await get('/groups/no-such-group')).statusCode).toBe(404);
+  });
+
+  it('takes a priority per item, answers 422 naming the field for an unknown one, and shows it on GET /messages/{id}', async () => {
+    expect((await post('/topics', { name: 'otp-priority', shards: 4 })).statusCode).toBe(201);
+    const bad = await post('/topics/otp-priority/messages', { messages: [{ key: '+33600000001', value: { code: '1234' }, priority: 'asap' }] });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json()).toMatchObject({ error_code: 422, errors: [{ index: 0, field: 'priority' }] });
+
+    const produced = await post('/topics/otp-priority/messages', {
+      messages: [{ key: '+33600000001', value: { code: '1234' }, priority: 'high' }, { key: '+33600000002', value: { code: '5678' } }],
+    });
+    expect(produced.statusCode).toBe(202);
+    const [high, normal] = produced.json().messages as Array<{ id: string }>;
+    const shown = (await get(`/messages/${high!.id}`)).json();
+    expect(shown.message).toMatchObject({ priority: 'high', headers: { [PRIORITY_HEADER]: 'high' } });
+    expect((await get(`/messages/${normal!.id}`)).json().message.priority).toBe('normal');
   });
 });

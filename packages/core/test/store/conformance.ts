@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { UuidV7Generator } from '../../src/store/ids.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { positionOf, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type Suppression, type TemplateVersion, type Topic } from '../../src/store/port.ts';
+import { positionOf, PRIORITY_HEADER, type ConnectorRecord, type Delivery, type Lease, type Message, type MessagePosition, type ReceiptState, type Store, type Suppression, type TemplateVersion, type Topic } from '../../src/store/port.ts';
 
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const MINUTE = 60_000;
@@ -669,6 +669,41 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         const keys = seen.map((e) => `${e.channel}|${e.address}|${e.category}`);
         expect(new Set(keys).size).toBe(keys.length);
         await expect(store.listSuppressions(3, 'not a cursor!')).rejects.toThrow(/cursor/);
+      });
+    });
+
+    describe('priority lanes', () => {
+      it('enters high and low messages in their lane of (topic, shard), in (ts, id) order, as far as asked', async () => {
+        const t = topic();
+        const other = topic();
+        await store.createTopic(t);
+        await store.createTopic(other);
+        // Hours apart: a long window walks its non-empty minutes only.
+        const base = Math.floor(Date.now() / MINUTE) * MINUTE - 180 * MINUTE;
+        const lane = (priority: string) => ({ [PRIORITY_HEADER]: priority });
+        const messages = [
+          message(t, { createdAt: base, shard: 1, headers: lane('high') }),
+          message(t, { createdAt: base + 1, shard: 1 }),
+          message(t, { createdAt: base + 2, shard: 1, headers: { ...lane('low'), 'x-trace': 'abc' } }),
+          message(t, { createdAt: base + 120 * MINUTE, shard: 1, headers: lane('high') }),
+          message(t, { createdAt: base + 2, shard: 2, headers: lane('high') }),
+          message(other, { createdAt: base + 3, shard: 1, headers: lane('high') }),
+          // Not a priority: no lane.
+          message(t, { createdAt: base + 4, shard: 1, headers: lane('urgent') }),
+        ];
+        await store.appendMessages(messages);
+        const at = (m: Message) => ({ messageId: m.id, topic: m.topic, shard: m.shard, ts: m.createdAt });
+        const end = base + 200 * MINUTE;
+        expect(await store.scanPriorityLane(t.name, 1, 'high', base - 1, end, 100)).toEqual([at(messages[0]!), at(messages[3]!)]);
+        expect(await store.scanPriorityLane(t.name, 1, 'high', base - 1, end, 1)).toEqual([at(messages[0]!)]);
+        expect(await store.scanPriorityLane(t.name, 1, 'high', base + 1, end, 100)).toEqual([at(messages[3]!)]);
+        expect(await store.scanPriorityLane(t.name, 1, 'low', base - 1, end, 100)).toEqual([at(messages[2]!)]);
+        expect(await store.scanPriorityLane(t.name, 2, 'high', base - 1, end, 100)).toEqual([at(messages[4]!)]);
+        expect(await store.scanPriorityLane(t.name, 2, 'low', base - 1, end, 100)).toEqual([]);
+        expect(await store.scanPriorityLane(other.name, 1, 'high', base - 1, end, 100)).toEqual([at(messages[5]!)]);
+        // Every message stays in the buffer itself, lane or not.
+        expect((await store.readBuffer(t.name, 1, base - 1, end, 100)).map((m) => m.id)).toEqual([messages[0], messages[1], messages[2], messages[6], messages[3]].map((m) => m!.id));
+        expect((await store.getMessagesAt([at(messages[2]!)])).get(messages[2]!.id)).toEqual(messages[2]);
       });
     });
   });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UuidV7Generator } from '../../src/store/ids.ts';
 import { LmdbStore } from '../../src/store/lmdb.ts';
-import type { Delivery } from '../../src/store/port.ts';
+import { PRIORITY_HEADER, type Delivery } from '../../src/store/port.ts';
 import { describeStoreConformance } from './conformance.ts';
 
 const directories: string[] = [];
@@ -124,6 +124,18 @@ describe('LmdbStore retention', () => {
     expect([...(await store.getMessages(['old', 'new'])).keys()]).toEqual(['new']);
     expect((await store.readBuffer('short', 1, 0, now, 10)).map((e) => e.id)).toEqual(['new']);
     expect(await store.listGroupMessages('g', 10)).toEqual(['new']);
+    await store.close();
+  });
+
+  it('removes an expired message from its priority lane with it', async () => {
+    const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
+    await store.init();
+    const now = Date.now();
+    await store.createTopic({ name: 'urgent', shards: 1, retentionMs: 60_000, createdAt: now - 300_000 });
+    const message = (id: string, createdAt: number) => ({ id, topic: 'urgent', key: 'k', token: '0', shard: 0, value: null, headers: { [PRIORITY_HEADER]: 'high' }, createdAt });
+    await store.appendMessages([message('old', now - 120_000), message('new', now - 1_000)]);
+    expect(await store.sweepExpired(now)).toBe(1);
+    expect((await store.scanPriorityLane('urgent', 0, 'high', 0, now, 10)).map((p) => p.messageId)).toEqual(['new']);
     await store.close();
   });
 
