@@ -1,12 +1,13 @@
 /**
- * SmsSink with two SMPP binds (`providers`), both real SMSC dev servers on 127.0.0.1: a
- * message goes to the backup only when the primary certainly did not take it, and never when
- * the primary may have it (a submit_sm left unanswered).
+ * SmsSink with two SMPP binds (`providers`), both real SMSC dev servers on 127.0.0.1, or an
+ * SMPP bind and a Twilio account (the Messages API emulator): a message goes to the backup only
+ * when the primary certainly did not take it, and never when the primary may have it (a
+ * submit_sm left unanswered).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSink, type RawConfig, type SinkHarness } from '@omnibus/sdk';
 import { SmsErrorCode, SmsSink } from '../src/index.ts';
-import { startSmscDevServer, type SmscDevServer } from '../src/dev-server.ts';
+import { startSmscDevServer, startTwilioDevServer, type SmscDevServer } from '../src/dev-server.ts';
 
 const SYSTEM_ID = 'omnibus';
 const PASSWORD = 'secret12';
@@ -71,6 +72,31 @@ describe('SmsSink provider failover', () => {
     expect(sink.providers.map((p) => [p.alias, p.state])).toEqual([
       ['primary', 'open'],
       ['backup', 'closed'],
+    ]);
+  });
+
+  it('mixes transports: an SMPP bind first, a Twilio account second, each with its own credentials', async () => {
+    const ESME_RTHROTTLED = 0x58;
+    const primary = await smsc({ answerSubmit: () => ({ status: ESME_RTHROTTLED }) });
+    const twilio = await startTwilioDevServer();
+    opened.push(twilio);
+    const smppOnly = Object.entries(config(primary.port, 0, { 'smpp.throttle.backoff.ms': '10' })).filter(([key]) => !key.startsWith('providers.backup.'));
+    sink = await startSink(SmsSink, {
+      ...Object.fromEntries(smppOnly),
+      providers: 'primary,twilio',
+      'providers.twilio.sms.transport': 'twilio',
+      'providers.twilio.sms.from': '+15017122661',
+      'providers.twilio.twilio.api.url': twilio.url,
+      'providers.twilio.twilio.account.sid': twilio.accountSid,
+      'providers.twilio.twilio.auth.token': twilio.authToken,
+    });
+    const [result] = await sink.send([sms('+33612345678', 'via the Twilio account')], { maxAttempts: 1 });
+    expect(result?.outcome).toMatchObject({ status: 'sent', details: { provider: 'twilio' } });
+    expect(primary.messages).toHaveLength(0);
+    expect(twilio.messages.map((m) => [m.to, m.body])).toEqual([['+33612345678', 'via the Twilio account']]);
+    expect(sink.providers.map((p) => [p.alias, p.state])).toEqual([
+      ['primary', 'open'],
+      ['twilio', 'closed'],
     ]);
   });
 

@@ -38,6 +38,16 @@ export interface WhatsAppDevServerOptions {
   webhookUrl?: string;
   /** Which statuses to report for each accepted message. */
   statuses?: Array<'sent' | 'delivered' | 'read'>;
+  /**
+   * Recipients (the request's `to`) whose messages are accepted, with a message id and a `sent`
+   * status, but never reported `delivered` or `read`: a phone that stays offline. Deterministic
+   * by recipient, e.g. `(to) => Number(to.slice(-4)) % 5 === 0` for every fifth number.
+   */
+  withholdDelivery?: (to: string) => boolean;
+  /** Status notifications posted at once, at most (default 4); the others wait their turn in order. */
+  webhookConcurrency?: number;
+  /** How long a webhook that is not answered 2xx is tried again before it is given up (ms). Default 60 s. */
+  webhookRetryForMs?: number;
   /** Pending statuses are posted in batches this often (ms). */
   webhookIntervalMs?: number;
   /** Report each message's statuses newest first, as Meta sometimes does. */
@@ -70,6 +80,8 @@ export interface WhatsAppDevServer {
   readonly appSecret: string;
   /** Accepted messages, counted by `biz_opaque_callback_data` (a count above 1 is a duplicate send). */
   readonly accepted: Map<string, number>;
+  /** The `biz_opaque_callback_data` of accepted messages whose delivery was withheld (`withholdDelivery`). */
+  readonly withheld: Set<string>;
   /** Every message request that got past authentication, in arrival order. */
   readonly received: ReceivedMessage[];
   /** Message requests per calendar second of arrival (second → count). */
@@ -130,6 +142,7 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
   const webhookUrl = options.webhookUrl ? loopbackOnly(options.webhookUrl) : undefined;
 
   const accepted = new Map<string, number>();
+  const withheld = new Set<string>();
   const received: ReceivedMessage[] = [];
   const scripts = new Map<string, ScriptedAnswer[]>();
   const perSecond = new Map<number, number>();
@@ -211,11 +224,13 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
     if (callbackData !== undefined) accepted.set(callbackData, (accepted.get(callbackData) ?? 0) + 1);
     const waId = (to as string).replace(/\D/g, '');
     answer(200, { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: waId }], messages: [{ id: wamid }] });
-    if (webhookUrl) queueStatuses(wamid, waId, callbackData, second);
+    const withhold = options.withholdDelivery?.(to as string) === true;
+    if (withhold && callbackData !== undefined) withheld.add(callbackData);
+    if (webhookUrl) queueStatuses(wamid, waId, callbackData, second, withhold ? ['sent'] : statusesToSend);
   };
 
-  const queueStatuses = (wamid: string, waId: string, callbackData: string | undefined, second: number) => {
-    const statuses = statusesToSend.map((status, i) => ({
+  const queueStatuses = (wamid: string, waId: string, callbackData: string | undefined, second: number, reported: readonly string[]) => {
+    const statuses = reported.map((status, i) => ({
       id: wamid,
       status,
       timestamp: String(second + i),
@@ -258,8 +273,10 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
       ],
     });
     const signature = `sha256=${createHmac('sha256', appSecret).update(payload).digest('hex')}`;
-    // Meta retries a webhook that is not answered 200; a few quick tries are enough locally.
-    for (let attempt = 0; attempt < 4; attempt++) {
+    // Meta retries a webhook that is not answered 200, less and less often, for days; here for
+    // `webhookRetryForMs`, so that a receiver busy for a while (a loaded machine) loses nothing.
+    const giveUpAt = Date.now() + (options.webhookRetryForMs ?? 60_000);
+    for (let attempt = 0; ; attempt++) {
       try {
         const response = await fetch(webhookUrl as string, {
           method: 'POST',
@@ -271,8 +288,8 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
       } catch {
         // The receiver is not up yet or went away: try again below.
       }
-      if (closed) break;
-      await delay(100 * 2 ** attempt);
+      if (closed || Date.now() >= giveUpAt) break;
+      await delay(Math.min(100 * 2 ** attempt, 5000));
     }
     return false;
   };
@@ -294,15 +311,21 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
     return postNotification('messages', { contacts, messages: [body] });
   };
 
+  // A few notifications in flight at once, the rest waiting in order: a slow receiver is not
+  // flooded with parallel calls that all time out and come back as retries.
+  const inFlight = options.webhookConcurrency ?? 4;
   const flushWebhooks = async (): Promise<void> => {
-    while (pendingStatuses.length > 0) {
-      const batch = pendingStatuses.slice(0, 200);
-      pendingStatuses = pendingStatuses.slice(200);
-      const post = postBatch(batch);
-      posting.add(post);
-      void post.finally(() => posting.delete(post));
+    for (;;) {
+      while (pendingStatuses.length > 0 && posting.size < inFlight) {
+        const batch = pendingStatuses.slice(0, 200);
+        pendingStatuses = pendingStatuses.slice(200);
+        const post = postBatch(batch);
+        posting.add(post);
+        void post.finally(() => posting.delete(post));
+      }
+      if (posting.size === 0) return;
+      await Promise.race([...posting]);
     }
-    await Promise.allSettled([...posting]);
   };
 
   const flushTimer = webhookUrl
@@ -331,6 +354,7 @@ export async function startWhatsAppDevServer(options: WhatsAppDevServerOptions =
     phoneNumberId,
     appSecret,
     accepted,
+    withheld,
     received,
     webhooks,
     requestsPerSecond: () => new Map(perSecond),

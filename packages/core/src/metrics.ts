@@ -126,6 +126,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Delivery policies: suppression and channel fallback. Labels name connectors, channels,
+  // scopes and reasons, never an address: who is suppressed stays in the store.
+  readonly messagesSuppressed = new Counter({
+    name: 'omnibus_messages_suppressed_total',
+    help: 'Messages that ended suppressed (kept back by the suppression list: no provider called), by the scope (all or a category) and reason of the entry that held them',
+    labelNames: ['connector', 'channel', 'scope', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: 'omnibus_fallbacks_total',
+    help: "Channel fallbacks decided by this worker's scheduler, by the fallback's topic: produced (the original was not delivered in time, or failed), cancelled (it was), dropped (its original was never stored)",
+    labelNames: ['topic', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly providerBreakerState = new Gauge({
     name: 'omnibus_provider_breaker_state',
     help: "A sink task's circuit breaker per provider: 0 closed, 1 half-open (probing), 2 open",

@@ -22,6 +22,7 @@ import { startWhatsAppDevServer, type WhatsAppDevServer } from '@omnibus/connect
 import { loadWorkerConfig, Worker } from '@omnibus/core';
 import { DISTRIBUTION } from './distribution.ts';
 import { formatFailover, RelayFailover, type FailoverStory } from './demo-failover.ts';
+import { assessFallback, fallbackOriginalOf, fallbackStory, formatFallback, phoneOffline, smsFallback, whatsAppRecipient, type FallbackStory } from './demo-fallback.ts';
 
 export const CHANNELS = ['email', 'sms', 'whatsapp'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -79,6 +80,8 @@ export interface DemoSummary {
   channels: ChannelSummary[];
   /** What each SMTP relay received while relay A refused mail for a while. */
   failover: FailoverStory;
+  /** The WhatsApp messages whose recipient's phone stayed offline, and the SMS that went instead. */
+  fallback: FallbackStory;
 }
 
 export interface DemoServers {
@@ -230,9 +233,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
     for (const entry of servers.whatsapp.received) if (entry.httpStatus === 200) arrivals.arrived(entry.callbackData, entry.at);
     const finishedAt = Math.max(startedAt, arrivals.latest());
     const channels = CHANNELS.map((channel) =>
-      summarizeChannel(channel, plan, servers, producedAt, arrivals, states.get(channel) ?? { messages: 0, counts: {} }),
+      summarizeChannel(channel, plan, servers, producedAt, arrivals, states.get(channel) ?? { messages: 0, counts: {}, fallbacks: {} }),
     );
     const { problems, notes } = assess(channels, states);
+    const fallback = fallbackStory(servers.whatsapp, servers.smsc, smsRefOf);
+    const fallbackAssessment = assessFallback(fallback);
+    problems.push(...fallbackAssessment.problems);
+    notes.push(...fallbackAssessment.notes);
     const failover = servers.relays.story();
     if (failover.movedToB === 0) problems.push('email: no mail moved to relay B while relay A refused it');
     if (failover.movedToB > 0 && failover.backOnA === 0) notes.push('email: relay A was not used again before the last mail was sent');
@@ -248,6 +255,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
       throughput: rate(total, finishedAt - startedAt),
       channels,
       failover,
+      fallback,
     };
     const run: DemoRun = { summary, worker, servers, ids: plan.ids, stop };
     if (!options.keepRunning) await stop();
@@ -291,12 +299,18 @@ async function startServers(workerUrl: string, arrivals: ArrivalClock, cleanups:
   const smsc = await startSmscDevServer({
     credentials: SMPP_CREDENTIALS,
     // Every demo text carries its message id (see smsText), so the SMSC's count by text is a count by id.
-    answerSubmit: (submit) => void arrivals.arrived(smsRefOf(submit.text)),
+    // A fallback SMS is not one of the run's own: its arrival says nothing of the SMS channel's latency.
+    answerSubmit: (submit) => {
+      const ref = smsRefOf(submit.text);
+      if (fallbackOriginalOf(ref) === undefined) arrivals.arrived(ref);
+      return undefined;
+    },
   });
   cleanups.push(() => smsc.close());
   const whatsapp = await startWhatsAppDevServer({
     webhookUrl: `${workerUrl}/hooks/${connectorOf('whatsapp')}`,
     statuses: ['delivered', 'read'],
+    withholdDelivery: phoneOffline,
   });
   cleanups.push(() => whatsapp.stop());
   return { smtp: relays.relayA, smtpBackup: relays.relayB, relays, smsc, whatsapp };
@@ -389,6 +403,7 @@ interface PlannedMessage {
   id: string;
   key: string;
   value: Record<string, unknown>;
+  fallback?: Record<string, unknown>;
 }
 
 interface MessagePlan {
@@ -398,6 +413,8 @@ interface MessagePlan {
   groups: Record<Channel, string>;
   /** The SMSC counts messages by text: each SMS's text, by id. */
   smsTexts: Map<string, string>;
+  /** WhatsApp messages to a phone that stays offline: they fall back to an SMS. */
+  offline: number;
 }
 
 const FIRST_NAMES = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Frances', 'Dennis', 'Radia', 'Linus', 'Hedy', 'Tim', 'Sophie', 'Niklaus'];
@@ -435,6 +452,7 @@ function planMessages(runId: string, total: number): MessagePlan {
   const ids = { email: [], sms: [], whatsapp: [] } as Record<Channel, string[]>;
   const groups = Object.fromEntries(CHANNELS.map((c) => [c, `${runId}.${c}`])) as Record<Channel, string>;
   const smsTexts = new Map<string, string>();
+  let offline = 0;
   const messagesOf = CHANNELS.map((channel, c) =>
     Array.from({ length: perChannel[c]! }, (_, i): PlannedMessage => {
       const id = `${runId}.${channel}.${String(i + 1).padStart(6, '0')}`;
@@ -454,9 +472,12 @@ function planMessages(runId: string, total: number): MessagePlan {
           return { id, key: to, value: { to, text } };
         }
         case 'whatsapp': {
-          const to = `+4915${String(100_000_000 + i).slice(-9)}`;
-          const body = `Hi ${first}, your table for ${2 + (i % 5)} is confirmed for ${18 + (i % 4)}:${i % 2 ? '30' : '00'} tonight. Reply CANCEL to cancel.`;
-          return { id, key: to, value: { to, type: 'text', text: { body } } };
+          const to = whatsAppRecipient(i);
+          if (phoneOffline(to)) offline += 1;
+          const time = `${18 + (i % 4)}:${i % 2 ? '30' : '00'}`;
+          const body = `Hi ${first}, your table for ${2 + (i % 5)} is confirmed for ${time} tonight. Reply CANCEL to cancel.`;
+          const fallback = smsFallback(id, to, (ref) => `Omnibus: your table is confirmed for ${time} tonight. Ref ${ref}`, connectorOf('whatsapp'));
+          return { id, key: to, value: { to, type: 'text', text: { body } }, fallback };
         }
       }
     }),
@@ -469,7 +490,7 @@ function planMessages(runId: string, total: number): MessagePlan {
       if (messages.length > 0) batches.push({ channel, group: groups[channel], messages });
     });
   }
-  return { batches, ids, groups, smsTexts };
+  return { batches, ids, groups, smsTexts, offline };
 }
 
 async function produceAll(api: RestClient, plan: MessagePlan, producedAt: Map<string, number>, bar: ProgressBar): Promise<void> {
@@ -502,6 +523,8 @@ interface GroupReport {
   truncated?: boolean;
   /** Messages by delivery state, for the channel's connector. */
   counts: Record<string, number>;
+  /** The group's fallback SMS (they join their original's group) by state, at the SMS connector; WhatsApp's group only. */
+  fallbacks: Record<string, number>;
 }
 
 const countIn = (counts: Record<string, number>, states: readonly string[]) =>
@@ -516,21 +539,30 @@ async function waitForFinalStates(api: RestClient, plan: MessagePlan, deadline: 
   const total = sum(CHANNELS, (c) => plan.ids[c].length);
   const final = (channel: Channel) => {
     const report = reports.get(channel);
-    return report ? countIn(report.counts, [FINAL_STATE[channel], ...UNSUCCESSFUL]) : 0;
+    if (!report) return 0;
+    const done = countIn(report.counts, [FINAL_STATE[channel], ...UNSUCCESSFUL]);
+    if (channel !== 'whatsapp') return done;
+    // A message to an offline phone stays `sent` on WhatsApp: it is done once its fallback SMS is handled.
+    return done + Math.min(countIn(report.counts, ['sent']), countIn(report.fallbacks, HANDLED), plan.offline);
   };
   const bar = new ProgressBar('final state', total, out);
   let lastFinal = -1;
   let lastProgressAt = Date.now();
   for (;;) {
     for (const channel of CHANNELS) {
-      if (reports.has(channel) && final(channel) === reports.get(channel)!.messages) continue;
+      if (reports.has(channel) && final(channel) === plan.ids[channel].length) continue;
       const response = await api.call('GET', `/groups/${encodeURIComponent(plan.groups[channel])}`);
       if (response.status !== 200) throw api.error(response, `reading group ${plan.groups[channel]}`);
       const body = response.body as { messages: number; truncated?: boolean; connectors?: Record<string, Record<string, number>> };
-      reports.set(channel, { messages: body.messages, truncated: body.truncated, counts: body.connectors?.[connectorOf(channel)] ?? {} });
+      reports.set(channel, {
+        messages: body.messages,
+        truncated: body.truncated,
+        counts: body.connectors?.[connectorOf(channel)] ?? {},
+        fallbacks: channel === 'whatsapp' ? (body.connectors?.[connectorOf('sms')] ?? {}) : {},
+      });
     }
     const finalNow = sum(CHANNELS, final);
-    const handled = sum([...reports.values()], (r) => countIn(r.counts, HANDLED));
+    const handled = sum([...reports.values()], (r) => countIn(r.counts, HANDLED) + countIn(r.fallbacks, HANDLED));
     bar.update(finalNow);
     const now = Date.now();
     if (finalNow > lastFinal) {
@@ -538,7 +570,7 @@ async function waitForFinalStates(api: RestClient, plan: MessagePlan, deadline: 
       lastProgressAt = now;
     }
     if (finalNow === total || now >= deadline) break;
-    if (handled === total && now - lastProgressAt > RECEIPT_GRACE_MS) break;
+    if (handled >= total + plan.offline && now - lastProgressAt > RECEIPT_GRACE_MS) break;
     await sleep(500);
   }
   bar.finish();
@@ -611,18 +643,21 @@ function assess(channels: ChannelSummary[], reports: Map<Channel, GroupReport>):
   const problems: string[] = [];
   const notes: string[] = [];
   for (const c of channels) {
-    const report = reports.get(c.channel) ?? { messages: 0, counts: {} };
+    const report = reports.get(c.channel) ?? { messages: 0, counts: {}, fallbacks: {} };
+    // WhatsApp's group also holds the fallback SMS its messages produced.
+    const grouped = c.produced + sum(Object.values(report.fallbacks), (n) => n);
     if (c.missing > 0) problems.push(`${c.channel}: ${c.missing} of ${c.produced} messages never reached the server`);
     if (c.duplicates > 0) problems.push(`${c.channel}: ${c.duplicates} messages reached the server more than once`);
     if (report.truncated) notes.push(`${c.channel}: GET /groups/${c.group} counted only its first ${report.messages} messages`);
-    else if (report.messages !== c.produced) {
-      problems.push(`${c.channel}: GET /groups/${c.group} counts ${report.messages} messages, ${c.produced} were produced`);
+    else if (report.messages !== grouped) {
+      problems.push(`${c.channel}: GET /groups/${c.group} counts ${report.messages} messages, ${grouped} were produced`);
     }
-    const unhandled = report.messages - countIn(c.states, HANDLED);
+    const unhandled = c.produced - countIn(c.states, HANDLED);
     if (unhandled > 0) problems.push(`${c.channel}: ${unhandled} messages were not handled in time (${formatStates(c.states)})`);
     const unsuccessful = countIn(c.states, UNSUCCESSFUL);
     if (unsuccessful > 0) problems.push(`${c.channel}: ${unsuccessful} messages failed or ended unknown (${formatStates(c.states)})`);
-    const awaitingReceipt = FINAL_STATE[c.channel] === 'sent' ? 0 : countIn(c.states, ['sent']);
+    // Offline phones never send WhatsApp's receipt: those messages fell back to SMS instead.
+    const awaitingReceipt = FINAL_STATE[c.channel] === 'sent' ? 0 : countIn(c.states, ['sent']) - (c.channel === 'whatsapp' ? countIn(report.fallbacks, HANDLED) : 0);
     if (awaitingReceipt > 0) {
       notes.push(`${c.channel}: ${awaitingReceipt} messages are still "sent": their ${FINAL_STATE[c.channel]} receipt has not been applied`);
     }
@@ -674,6 +709,7 @@ export function formatSummary(summary: DemoSummary): string {
     '',
     'msg/s: from the first produce request to the last arrival at the server; latency: produce request to arrival.',
     ...formatFailover(summary.failover),
+    ...formatFallback(summary.fallback),
     ...summary.notes.map((note) => `Note: ${note}`),
     verdict,
     '',

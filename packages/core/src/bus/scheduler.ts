@@ -20,7 +20,8 @@
  * starts where the previous one was, however long ago: messages due meanwhile go out at once.
  */
 import type { Logger } from '@omnibus/sdk';
-import type { NewMessageEvent, ScheduledMessage, Store } from '../store/port.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Message, NewMessageEvent, ScheduledMessage, Store } from '../store/port.ts';
 import { decideFallback } from './fallback.ts';
 import { HeldLease } from './lease.ts';
 import { SCHEDULED_SIGNAL, type Producer } from './producer.ts';
@@ -44,6 +45,8 @@ export interface SchedulerOptions {
   workerId: string;
   leaseTtlMs: number;
   logger: Logger;
+  /** Counts the fallbacks it decides (omnibus_fallbacks_total). */
+  metrics?: Pick<Metrics, 'fallbacks'>;
   /** The clock that says what is due (tests inject one). */
   clock?: () => number;
   /** Held messages read and released per step. */
@@ -194,7 +197,8 @@ export class Scheduler {
     const inBuffer = await store.locateMessages(ids, [...new Set(due.map((e) => e.message.topic))]);
     const pending = due.filter((e) => !inBuffer.has(e.message.id));
     const events: NewMessageEvent[] = [];
-    const toAppend = await this.withoutCancelledFallbacks(pending, now, events);
+    const dropped = new Set<string>();
+    const toAppend = await this.withoutCancelledFallbacks(pending, now, events, dropped);
     const appended = await producer.releaseScheduled(toAppend);
     this.released += appended.length;
     const byId = new Map(due.map((e) => [e.message.id, e]));
@@ -208,10 +212,26 @@ export class Scheduler {
     }
     if (events.length > 0) await store.appendEvents(events);
     await store.removeScheduled(due.map((e) => ({ id: e.message.id, dueAt: e.dueAt })));
+    this.countFallbacks(due, appended, events, dropped);
   }
 
-  /** The entries to append: all but the fallbacks whose originals cancel them (their events added to `events`). */
-  private async withoutCancelledFallbacks(entries: ScheduledMessage[], now: number, events: NewMessageEvent[]): Promise<ScheduledMessage[]> {
+  /** Fallbacks decided in a pass: produced (appended now), cancelled (their event), dropped (neither). */
+  private countFallbacks(due: ScheduledMessage[], appended: readonly Message[], events: readonly NewMessageEvent[], dropped: ReadonlySet<string>): void {
+    const counter = this.options.metrics?.fallbacks;
+    if (!counter) return;
+    const produced = new Set(appended.map((m) => m.id));
+    const cancelled = new Set(events.filter((e) => e.type === 'fallback_cancelled').map((e) => e.detail?.fallback_id));
+    for (const entry of due) {
+      if (!entry.fallback) continue;
+      const { id, topic } = entry.message;
+      // One already in the buffer (released by an earlier holder) was counted there.
+      const outcome = produced.has(id) ? 'produced' : cancelled.has(id) ? 'cancelled' : dropped.has(id) ? 'dropped' : undefined;
+      if (outcome) counter.inc({ topic, outcome });
+    }
+  }
+
+  /** The entries to append: all but the fallbacks whose originals cancel them (their events added to `events`) or were never stored (added to `dropped`). */
+  private async withoutCancelledFallbacks(entries: ScheduledMessage[], now: number, events: NewMessageEvent[], dropped: Set<string>): Promise<ScheduledMessage[]> {
     if (!entries.some((e) => e.fallback)) return entries;
     const { store, workerId } = this.options;
     const connectors = await store.listConnectors();
@@ -228,7 +248,10 @@ export class Scheduler {
       else if (decision.why === 'cancelled') {
         const { of, topic } = entry.fallback;
         events.push({ messageId: of, topic, at: now, type: 'fallback_cancelled', workerId, detail: { fallback_id: entry.message.id, state: decision.state, connector: decision.connector } });
-      } else this.options.logger.debug({ fallback: entry.message.id }, 'a fallback whose original was never stored is dropped');
+      } else {
+        dropped.add(entry.message.id);
+        this.options.logger.debug({ fallback: entry.message.id }, 'a fallback whose original was never stored is dropped');
+      }
     }
     return out;
   }

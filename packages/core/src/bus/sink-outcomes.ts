@@ -7,7 +7,7 @@ import type { SinkRecord } from '@omnibus/sdk';
 import type { ChainedOutcome } from '../transforms/bus-records.ts';
 import type { CommonConnectorConfig } from './connector-config.ts';
 import type { DeliveryChange } from './delivery-events.ts';
-import type { Delivery, DeliveryState, Message, MessagePosition, NewMessageEvent, ProviderIdEntry } from '../store/port.ts';
+import type { Delivery, DeliveryState, Message, MessagePosition, NewMessageEvent, ProviderIdEntry, Suppression } from '../store/port.ts';
 import { retryDelay } from './pacing.ts';
 import { EXPIRES_AT_HEADER } from './producer.ts';
 import type { DeadLetterFailure, DeadLetterResults } from './sink-dead-letters.ts';
@@ -24,6 +24,8 @@ export interface Settlement {
   toRetry: Dispatch[];
   sent: number;
   failed: number;
+  /** What held back each suppressed message (no address): for the metrics. */
+  suppressed: Array<Pick<Suppression, 'channel' | 'category' | 'reason'>>;
 }
 
 /** What deciding a batch's outcomes needs from its runner. */
@@ -38,7 +40,7 @@ export interface OutcomeContext {
 export async function decideOutcomes(batch: Dispatch[], outcomes: Array<ChainedOutcome | SuppressedOutcome>, sentAt: number, context: OutcomeContext): Promise<Settlement> {
   const { common, connector, workerId, deadLetter } = context;
   const now = Date.now();
-  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [], toRetry: [], sent: 0, failed: 0 };
+  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [], toRetry: [], sent: 0, failed: 0, suppressed: [] };
   const { rows, events, providerIds, finished, toRetry } = settlement;
   const failed: Array<{ dispatch: Dispatch; error: { code: string; message: string }; exhausted: boolean }> = [];
   const maxAttempts = common['errors.retry.max.attempts'];
@@ -60,6 +62,7 @@ export async function decideOutcomes(batch: Dispatch[], outcomes: Array<ChainedO
       rows.push(deliveryRow(pending.position, connector, 'suppressed', pending.attempts, shard.lease.epoch, workerId, now));
       const { channel, category, reason, code } = outcome.entry;
       events.push({ messageId, topic: pending.position.topic, at: now, type: 'suppressed', connector, workerId, detail: { channel, category, reason, ...(code !== undefined ? { code } : {}) } });
+      settlement.suppressed.push({ channel, category, reason });
       finished.push(dispatch);
       continue;
     }
@@ -235,7 +238,7 @@ function skippedSettlement(
   now: number,
   detail: (pending: Dispatch['pending']) => Record<string, unknown>,
 ): Settlement {
-  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [...skipped], toRetry: [], sent: 0, failed: 0 };
+  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [...skipped], toRetry: [], sent: 0, failed: 0, suppressed: [] };
   for (const { shard, pending } of skipped) {
     settlement.rows.push(deliveryRow(pending.position, connector, state, pending.attempts, shard.lease.epoch, workerId, now));
     settlement.events.push({

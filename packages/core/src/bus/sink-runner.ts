@@ -371,6 +371,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     if (settlement.sent > 0) this.counters.sent.inc(settlement.sent);
     if (settlement.toRetry.length > 0) this.counters.retried.inc(settlement.toRetry.length);
     if (settlement.failed > 0) this.counters.failed.inc(settlement.failed);
+    for (const { channel, category, reason } of settlement.suppressed) this.deps.metrics.messagesSuppressed.inc({ connector: this.connector, channel, scope: category, reason });
   }
 
   /** Writes the outcomes left for the next batch, now (no batch follows, or the runner pauses or stops). */

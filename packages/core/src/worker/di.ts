@@ -209,6 +209,7 @@ export function createWorkerContainer(config: WorkerConfig, parent: DependencyCo
         workerId: identity.id,
         leaseTtlMs: config['lease.ttl.ms'],
         logger: d.resolve(TOKENS.loggers).get('omnibus.scheduler'),
+        metrics: d.resolve(TOKENS.metrics),
       });
     }),
   );

@@ -7,6 +7,7 @@ import { expediteFallbacks, FALLBACK_ID_HEADER, FALLBACK_OF_HEADER, fallbackIdOf
 import { Producer } from '../../src/bus/producer.ts';
 import { Scheduler } from '../../src/bus/scheduler.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
+import { Metrics } from '../../src/metrics.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import type { DeliveryState, Message, Store } from '../../src/store/port.ts';
 import { positionOf } from '../../src/store/port.ts';
@@ -25,6 +26,9 @@ describe.each([
   const signals = new ShardSignals();
   let producer: Producer;
   let scheduler: Scheduler;
+  const metrics = new Metrics({ defaultMetrics: false });
+  const fallbacksCounted = async () =>
+    Object.fromEntries((await metrics.fallbacks.get()).values.map((v) => [`${String(v.labels.topic)}/${String(v.labels.outcome)}`, v.value]));
   const wa = `wa-${Math.random().toString(36).slice(2, 8)}`;
   const sms = `sms-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -34,7 +38,7 @@ describe.each([
     await store.createTopic(newTopic({ name: wa, shards: 4 }));
     await store.createTopic(newTopic({ name: sms, shards: 4, schema: smsSchema }));
     producer = new Producer({ store, signals, clock });
-    scheduler = new Scheduler({ store, producer, signals, workerId: `w-${wa}`, leaseTtlMs: 3000, logger: quietLogger(), clock });
+    scheduler = new Scheduler({ store, producer, signals, workerId: `w-${wa}`, leaseTtlMs: 3000, logger: quietLogger(), clock, metrics });
     scheduler.start();
     await eventually(() => scheduler.holding || undefined, 'the scheduler lease');
   }, 120_000);
@@ -111,6 +115,8 @@ describe.each([
     let copies = 0;
     for (let shard = 0; shard < 4; shard++) copies += (await store.readBuffer(sms, shard, 0, Date.now() + 3_600_000, 100_000)).filter((m) => m.id === fallbackIds[9]).length;
     expect(copies).toBe(1);
+    // Counted once each, by the fallback's topic: the repeat found in the buffer is not counted again.
+    expect(await fallbacksCounted()).toEqual({ [`${sms}/produced`]: 3, [`${sms}/cancelled`]: 7 });
   });
 
   it('a permanent failure of the original releases its fallback at once, before the deadline', async () => {

@@ -158,12 +158,12 @@ export const receiptingSink = defineSinkConnector({
 export function testSinkRunner(
   connector: SinkConnector,
   config: Record<string, string>,
-  deps: { store: Store; producer: Producer; signals: ShardSignals },
+  deps: { store: Store; producer: Producer; signals: ShardSignals; metrics?: Metrics },
   timing: { leaseTtlMs: number; heartbeatMs: number } = { leaseTtlMs: 5000, heartbeatMs: 500 },
 ): SinkRunner {
   return new SinkRunner(
     { connectorName: config.name!, taskId: 0, taskCount: 1, connector, config: { 'connector.class': connector.className, ...config } },
-    { ...deps, ...timing, metrics: new Metrics({ defaultMetrics: false }), logger: quietLogger(), workerId: '127.0.0.1:8083', consumer: { pollIdleMs: 100 } },
+    { ...deps, ...timing, metrics: deps.metrics ?? new Metrics({ defaultMetrics: false }), logger: quietLogger(), workerId: '127.0.0.1:8083', consumer: { pollIdleMs: 100 } },
   );
 }
 

@@ -8,6 +8,7 @@ import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
 import type { SinkRunner } from '../../src/bus/sink-runner.ts';
 import { newTopic } from '../../src/bus/topics.ts';
+import { Metrics } from '../../src/metrics.ts';
 import type { Store } from '../../src/store/port.ts';
 import { cqlStore, deliveriesById, eventually, lmdbStore, testSinkRunner, type StoreHandle } from './helpers.ts';
 
@@ -60,8 +61,10 @@ describe.each(stores)('suppression gate on %s', (_kind, openHandle) => {
     await handle?.close();
   });
 
+  const metrics = new Metrics({ defaultMetrics: false });
+
   async function start(connector: SinkConnector, config: Record<string, string>): Promise<void> {
-    const r = testSinkRunner(connector, config, { store, producer, signals });
+    const r = testSinkRunner(connector, config, { store, producer, signals, metrics });
     runners.push(r);
     await r.start();
   }
@@ -103,6 +106,18 @@ describe.each(stores)('suppression gate on %s', (_kind, openHandle) => {
     expect(trace.find((e) => e.type === 'suppressed')).toMatchObject({ connector: 'texts', detail: { channel: 'sms', category: 'all', reason: 'stop', code: 'STOP' } });
     expect((await store.listEvents(ids[2]!)).find((e) => e.type === 'suppressed')?.detail).toMatchObject({ category: 'marketing' });
     await eventually(async () => (await store.locateMessages([deliveryEventId(ids[0]!, 'texts', 'suppressed')])).size === 1, 'the suppressed event published');
+
+    // Counted per connector, channel, scope and reason (once the runner has applied the outcomes); no address in any label.
+    const counted = async () => (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('omnibus_messages_suppressed_total{')).sort();
+    const expected = [
+      'omnibus_messages_suppressed_total{connector="texts",channel="sms",scope="all",reason="stop"} 2',
+      'omnibus_messages_suppressed_total{connector="texts",channel="sms",scope="marketing",reason="manual"} 1',
+    ];
+    await eventually(async () => (JSON.stringify(await counted()) === JSON.stringify(expected) ? true : undefined), 'the suppressed counted').catch(async () => {
+      expect(await counted()).toEqual(expected);
+    });
+    const exposition = await metrics.registry.metrics();
+    expect(exposition).not.toMatch(/3361|3362|3363/);
   });
 
   it("stores what the provider says about an address, so the next message to it is kept back", async () => {

@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { messageIdFor } from '@omnibus/connector-email';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CHANNELS, formatSummary, runDemo, type Channel, type DemoRun, type DemoSummary } from '../../src/demo.ts';
+import { phoneOffline, whatsAppRecipient } from '../../src/demo-fallback.ts';
 
 const MESSAGES = 300;
 const DELIVERED_STATES = ['sent', 'delivered', 'read'];
@@ -74,6 +75,25 @@ describe('omnibus demo (in process)', () => {
     expect(progress + formatSummary(run.summary)).toContain('moved to relay B');
   });
 
+  it('shows the WhatsApp messages to offline phones falling back to one SMS each, as the servers saw it', async () => {
+    const { fallback } = run.summary;
+    const offline = run.ids.whatsapp.filter((_, i) => phoneOffline(whatsAppRecipient(i)));
+    expect(offline.length).toBeGreaterThan(0);
+    expect(fallback).toMatchObject({ withheld: offline.length, missing: 0, duplicates: 0 });
+    expect(new Set(run.servers.whatsapp.withheld)).toEqual(new Set(offline));
+    // Online phones whose receipt came after the deadline get their SMS too (a note, not a failure).
+    expect(fallback.texted).toBe(offline.length + fallback.late);
+    const texts = run.servers.smsc.messages.map((m) => /Ref (\S+)$/.exec(m.text)?.[1]);
+    for (const id of offline) expect(texts.filter((ref) => ref === `${id}:fallback`), id).toHaveLength(1);
+    // The chain both ways through the API.
+    const original = await getJson<{ fallback_id?: string; events: Array<{ type: string }> }>(`${run.worker.url}/messages/${offline[0]}`);
+    expect(original.body.fallback_id).toBe(`${offline[0]}:fallback`);
+    expect(original.body.events.map((e) => e.type)).toContain('fallback');
+    const sms = await getJson<{ fallback_of?: string; message: { topic: string } }>(`${run.worker.url}/messages/${offline[0]}:fallback`);
+    expect(sms.body).toMatchObject({ fallback_of: offline[0], message: { topic: 'demo.sms' } });
+    expect(formatSummary(run.summary)).toContain(`Channel fallback (WhatsApp -> SMS): ${offline.length} WhatsApp recipients`);
+  });
+
   it('every message reached its server exactly once, by the servers’ own counters', () => {
     const { smtp, smtpBackup, smsc, whatsapp } = run.servers;
     expect(run.ids.email.length + run.ids.sms.length + run.ids.whatsapp.length).toBe(MESSAGES);
@@ -88,8 +108,9 @@ describe('omnibus demo (in process)', () => {
     }
 
     expect(smsc.duplicates()).toEqual([]);
-    expect(smsc.messages).toHaveLength(run.ids.sms.length);
-    const smsIds = smsc.messages.map((m) => /Ref (\S+)$/.exec(m.text)?.[1]);
+    // The SMS channel's own messages; the WhatsApp fallbacks are checked below.
+    const smsIds = smsc.messages.map((m) => /Ref (\S+)$/.exec(m.text)?.[1]).filter((ref) => !ref?.endsWith(':fallback'));
+    expect(smsIds).toHaveLength(run.ids.sms.length);
     expect(new Set(smsIds)).toEqual(new Set(run.ids.sms));
 
     expect(whatsapp.accepted.size).toBe(run.ids.whatsapp.length);
@@ -102,7 +123,9 @@ describe('omnibus demo (in process)', () => {
         `${run.worker.url}/groups/${channel.group}`,
       );
       expect(status).toBe(200);
-      expect(body.messages).toBe(channel.produced);
+      // WhatsApp's group also holds the fallback SMS its messages produced.
+      const fallbacks = channel.channel === 'whatsapp' ? run.summary.fallback.texted : 0;
+      expect(body.messages).toBe(channel.produced + fallbacks);
       expect(body.truncated).toBe(false);
       const counts = body.connectors[channel.connector] ?? {};
       expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(channel.produced);
@@ -149,6 +172,8 @@ describe('omnibus demo (CLI)', () => {
     const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as DemoSummary;
     expect(summary.ok).toBe(true);
     expect(summary.messages).toBe(30);
+    // One of the ten WhatsApp recipients is offline: one fallback SMS.
+    expect(summary.fallback).toMatchObject({ withheld: 1, missing: 0, duplicates: 0 });
     expect(summary.channels.map((c) => [c.channel, c.produced, c.received, c.duplicates])).toEqual([
       ['email', 10, 10, 0],
       ['sms', 10, 10, 0],
