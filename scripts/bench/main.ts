@@ -41,7 +41,7 @@ import { benchSmsScaling, type SmsScalingFigures } from './sms-scaling.ts';
 import { describeSpeed, probeMachine, type MachineSpeed } from './machine.ts';
 import { benchTokens, type TokenFigures } from './tokens.ts';
 import { benchTransforms, type TransformsFigures } from './transforms.ts';
-import { benchWebhookEvents, describeWebhookEvents, type WebhookEventFigures } from './webhook-events.ts';
+import { benchWebhookEvents, describeWebhookEvents, WEBHOOK_BATCHES, type WebhookEventFigures } from './webhook-events.ts';
 import { BATCH, CLIENTS, median } from './workload.ts';
 
 type Section = 'lmdb' | 'cql' | 'bullmq' | 'kafka' | 'transforms' | 'webhook' | 'scheduling' | 'priorities';
@@ -95,7 +95,8 @@ interface Results {
   rounds: number;
   tokens?: TokenFigures;
   transforms?: TransformsFigures;
-  webhook?: WebhookEventFigures;
+  /** One per events-per-POST setting (WEBHOOK_BATCHES). */
+  webhook?: WebhookEventFigures[];
   /** The same produce requests to a server that only parses and answers them (http-floor.ts). */
   httpFloor?: HttpFloorFigures;
   lmdb?: OmnibusFigures & { rawInsertsPerSec: number };
@@ -142,8 +143,12 @@ results.tokens = benchTokens();
 log(`routing: token() ${fmt(results.tokens.tokensPerSec)}/s, shardOf() ${fmt(results.tokens.shardsPerSec)}/s, routeKey() ${fmt(results.tokens.routesPerSec)}/s`);
 if (runs('transforms')) results.transforms = await benchTransforms({ quick: values.quick, log });
 if (runs('webhook')) {
-  results.webhook = await benchWebhookEvents({ events: values.quick ? 2_000 : 5_000, log });
-  log(`webhook: ${describeWebhookEvents(results.webhook)}`);
+  results.webhook = [];
+  for (const batch of WEBHOOK_BATCHES) {
+    const figures = await benchWebhookEvents({ events: values.quick ? 3_000 : 10_000, batch, log });
+    results.webhook.push(figures);
+    log(`webhook: ${describeWebhookEvents(figures)}`);
+  }
 }
 
 if (runs('lmdb') || runs('cql')) {
@@ -416,7 +421,7 @@ function report(r: Results): string {
   }
   if (r.webhook) {
     lines.push('');
-    lines.push(`Events: ${describeWebhookEvents(r.webhook)}`);
+    for (const figures of r.webhook) lines.push(`Events: ${describeWebhookEvents(figures)}`);
   }
   lines.push('');
   lines.push('Targets');

@@ -5,9 +5,10 @@
  * signing secret; the figure is the events posted per second from its registration to the last
  * arrival (a backlog drain, as after an application's endpoint was down). The receiver (node's
  * http server, in the same process) checks every signature and counts each event id, so that
- * duplicates, bad signatures and missing events are reported beside the rate.
+ * duplicates, bad signatures and missing events are reported beside the rate. `--batch N` sets
+ * `webhook.batch.max.records` (1: one event per POST, the default; above: arrays of N).
  *
- *   node --conditions=omnibus-source --import tsx scripts/bench/webhook-events.ts [--events 5000]
+ *   node --conditions=omnibus-source --import tsx scripts/bench/webhook-events.ts [--events 5000] [--batch 1]
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EVENT_ID_HEADER, SIGNATURE_HEADER, signatureHeader } from '../../packages/connector-webhook/src/sink.ts';
+import { BATCH_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, signatureHeader } from '../../packages/connector-webhook/src/sink.ts';
 import { loadWorkerConfig } from '../../packages/core/src/runtime/worker-config.ts';
 import { Worker } from '../../packages/core/src/worker/worker.ts';
 import { restClient, waitUntilRunning } from './channels.ts';
@@ -24,6 +25,8 @@ import { BATCH, sleep, withClients } from './workload.ts';
 
 export interface WebhookEventFigures {
   events: number;
+  /** Events per POST (webhook.batch.max.records). */
+  batch: number;
   /** Registration of the WebhookSink → the last event at the receiver. */
   seconds: number;
   eventsPerSecond: number;
@@ -40,6 +43,8 @@ const TASKS = 2;
 const IN_FLIGHT = 16;
 const TOPIC = 'omnibus.delivery-events';
 const SECRET = 'bench-webhook-signing-secret';
+/** The events-per-POST settings `pnpm bench --only webhook` measures: one event per POST (the default), and arrays of 100. */
+export const WEBHOOK_BATCHES = [1, 100] as const;
 
 /** An event as a sink publishes it (packages/connector-webhook/README.md). */
 function deliveryEvent(n: number): { id: string; key: string; value: Record<string, unknown> } {
@@ -65,9 +70,14 @@ function startReceiver() {
       const signature = String(request.headers[SIGNATURE_HEADER.toLowerCase()] ?? '');
       const t = Number(/t=(\d+)/.exec(signature)?.[1]);
       if (signatureHeader(SECRET, body, t) !== signature) badSignatures += 1;
-      const id = String(request.headers[EVENT_ID_HEADER.toLowerCase()] ?? '');
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-      if (!firstAt.has(id)) firstAt.set(id, Date.now());
+      const ids = request.headers[BATCH_HEADER.toLowerCase()]
+        ? (JSON.parse(body) as Array<{ id: string }>).map((item) => item.id)
+        : [String(request.headers[EVENT_ID_HEADER.toLowerCase()] ?? '')];
+      const now = Date.now();
+      for (const id of ids) {
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+        if (!firstAt.has(id)) firstAt.set(id, now);
+      }
       response.writeHead(204).end();
     });
   });
@@ -80,8 +90,9 @@ function startReceiver() {
   };
 }
 
-export async function benchWebhookEvents(options: { events?: number; log?: (line: string) => void } = {}): Promise<WebhookEventFigures> {
+export async function benchWebhookEvents(options: { events?: number; batch?: number; log?: (line: string) => void } = {}): Promise<WebhookEventFigures> {
   const events = options.events ?? 5_000;
+  const batch = options.batch ?? 1;
   const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const dir = await mkdtemp(join(tmpdir(), 'omnibus-bench-webhook-'));
   const worker = new Worker(loadWorkerConfig({ store: `lmdb:${dir}`, listeners: 'http://127.0.0.1:0', 'log.level': 'warn' }), {
@@ -97,11 +108,11 @@ export async function benchWebhookEvents(options: { events?: number; log?: (line
     const batches: Array<typeof all> = [];
     for (let start = 0; start < events; start += BATCH) batches.push(all.slice(start, start + BATCH));
     await withClients(batches, 2, async (batch) => void (await api.expect('POST', `/topics/${TOPIC}/messages`, { messages: batch }, [202])));
-    log(`webhook: ${events} delivery events waiting in ${TOPIC}; registering WebhookSink (tasks.max=${TASKS}, webhook.max.in.flight=${IN_FLIGHT})`);
+    log(`webhook: ${events} delivery events waiting in ${TOPIC}; registering WebhookSink (tasks.max=${TASKS}, webhook.max.in.flight=${IN_FLIGHT}, webhook.batch.max.records=${batch})`);
 
     const cpuBefore = process.cpuUsage();
     const startedAt = Date.now();
-    const config = { 'connector.class': 'WebhookSink', topics: TOPIC, 'tasks.max': String(TASKS), 'webhook.url': url, 'webhook.signing.secret': SECRET, 'webhook.max.in.flight': String(IN_FLIGHT) };
+    const config = { 'connector.class': 'WebhookSink', topics: TOPIC, 'tasks.max': String(TASKS), 'webhook.url': url, 'webhook.signing.secret': SECRET, 'webhook.max.in.flight': String(IN_FLIGHT), 'webhook.batch.max.records': String(batch) };
     await api.expect('POST', '/connectors', { name: 'events-to-app', config }, [201]);
     await waitUntilRunning(api, 'events-to-app', 30_000, TASKS);
     const deadline = Date.now() + 60_000 + events * 20;
@@ -112,6 +123,7 @@ export async function benchWebhookEvents(options: { events?: number; log?: (line
     const seconds = (lastArrival - startedAt) / 1000;
     return {
       events,
+      batch,
       seconds,
       eventsPerSecond: seconds > 0 ? arrived / seconds : NaN,
       cpuMicrosPerEvent: arrived > 0 ? (cpu.user + cpu.system) / arrived : NaN,
@@ -129,13 +141,13 @@ export async function benchWebhookEvents(options: { events?: number; log?: (line
 
 export function describeWebhookEvents(f: WebhookEventFigures): string {
   return (
-    `WebhookSink to a local receiver: ${f.eventsPerSecond.toFixed(0)} events/s (${f.events} events in ${f.seconds.toFixed(2)} s, ${f.cpuMicrosPerEvent.toFixed(0)} µs CPU per event), ` +
+    `WebhookSink to a local receiver, ${f.batch === 1 ? 'one event per POST' : `up to ${f.batch} events per POST`}: ${f.eventsPerSecond.toFixed(0)} events/s (${f.events} events in ${f.seconds.toFixed(2)} s, ${f.cpuMicrosPerEvent.toFixed(0)} µs CPU per event), ` +
     `${f.duplicates} duplicates, ${f.badSignatures} bad signatures, ${f.missing} missing (${f.settings})`
   );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '5000' } } });
-  console.log(describeWebhookEvents(await benchWebhookEvents({ events: Number(values.events) })));
+  const { values } = parseArgs({ options: { events: { type: 'string', default: '5000' }, batch: { type: 'string', default: '1' } } });
+  console.log(describeWebhookEvents(await benchWebhookEvents({ events: Number(values.events), batch: Number(values.batch) })));
   setTimeout(() => process.exit(), 2000).unref();
 }

@@ -1,7 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, startSink } from '@omnibus/sdk';
+import { selfSignedCertificate } from '@omnibus/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryAfterMs, signatureHeader, WebhookSink } from './index.ts';
 
@@ -12,6 +14,7 @@ interface Received {
   key: string;
   body: string;
   signature: string;
+  batch: string | undefined;
 }
 
 /** What a receiver does to check a call (the README's Node snippet). */
@@ -36,7 +39,13 @@ describe('WebhookSink', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        received.push({ eventId: String(req.headers['omnibus-event-id']), key: decodeURIComponent(String(req.headers['omnibus-key'])), body, signature: String(req.headers['omnibus-signature']) });
+        received.push({
+          eventId: String(req.headers['omnibus-event-id']),
+          key: decodeURIComponent(String(req.headers['omnibus-key'])),
+          body,
+          signature: String(req.headers['omnibus-signature']),
+          batch: req.headers['omnibus-batch'] as string | undefined,
+        });
         answer(req, res, body);
       });
     });
@@ -93,6 +102,80 @@ describe('WebhookSink', () => {
     ]);
     // The held record of key a was never posted.
     expect(received.filter((r) => r.key === 'a')).toHaveLength(1);
+  });
+
+  it('posts up to webhook.batch.max.records records as one signed JSON array, in order per key, and holds the keys of a retried POST', async () => {
+    received.length = 0;
+    answer = (_req, res, body) => {
+      const items = JSON.parse(body) as Array<{ value: { answer?: number } }>;
+      res.writeHead(items.some((item) => item.value.answer === 503) ? 503 : 204).end();
+    };
+    const sink = await startSink(WebhookSink, {
+      topics: 'omnibus.delivery-events',
+      'webhook.url': url,
+      'webhook.signing.secret': SECRET,
+      'webhook.batch.max.records': '3',
+      'webhook.max.in.flight': '2',
+    });
+    // One lane takes key a (two records) and then b's first: that POST is refused, so b's second waits.
+    // The other lane posts c and d together.
+    const results = await sink.send(
+      [
+        { key: 'a', value: { n: 'a1' } },
+        { key: 'b', value: { n: 'b1', answer: 503 } },
+        { key: 'a', value: { n: 'a2' } },
+        { key: 'c', value: { n: 'c1' } },
+        { key: 'b', value: { n: 'b2' } },
+        { key: 'd', value: { n: 'd1' } },
+      ],
+      { maxAttempts: 1 },
+    );
+    await sink.stop();
+    expect(results.map((r) => r.outcome)).toMatchObject([
+      { status: 'retry', error: { code: 'OMNI_ERR_WEBHOOK_UNAVAILABLE' } },
+      { status: 'retry', error: { code: 'OMNI_ERR_WEBHOOK_UNAVAILABLE' } },
+      { status: 'retry', error: { code: 'OMNI_ERR_WEBHOOK_UNAVAILABLE' } },
+      { status: 'sent' },
+      { status: 'retry', error: { code: 'OMNI_ERR_WEBHOOK_HELD' } },
+      { status: 'sent' },
+    ]);
+    expect(received).toHaveLength(2);
+    const posts = received.map((call) => ({ ...call, items: JSON.parse(call.body) as Array<{ id: string; topic: string; key: string; attempt: number; value: { n: string } }> }));
+    for (const post of posts) {
+      expect(verify(SECRET, post.signature, post.body)).toBe(true);
+      expect(post.batch).toBe(String(post.items.length));
+    }
+    expect(posts.map((post) => post.items.map((item) => item.value.n)).sort()).toEqual([
+      ['a1', 'a2', 'b1'],
+      ['c1', 'd1'],
+    ]);
+    const c1 = results[3]!.record;
+    expect(posts.flatMap((post) => post.items)).toContainEqual({ id: c1.id, topic: c1.topic, key: 'c', attempt: 1, value: { n: 'c1' } });
+  });
+
+  it('reaches an HTTPS endpoint whose certificate webhook.tls.ca trusts, and no other', async () => {
+    const tls = selfSignedCertificate();
+    let calls = 0;
+    const secure = createHttpsServer({ key: tls.key, cert: tls.cert }, (_req, res) => {
+      calls += 1;
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    const secureUrl = `https://127.0.0.1:${(secure.address() as AddressInfo).port}/hooks`;
+    try {
+      const trusting = await startSink(WebhookSink, { topics: 't', 'webhook.url': secureUrl, 'webhook.signing.secret': SECRET, 'webhook.tls.ca': tls.cert });
+      const trusted = await trusting.send([{ key: 'k', value: 1 }], { maxAttempts: 1 });
+      await trusting.stop();
+      expect(trusted.map((r) => r.outcome.status)).toEqual(['sent']);
+      const strict = await startSink(WebhookSink, { topics: 't', 'webhook.url': secureUrl, 'webhook.signing.secret': SECRET });
+      const refused = await strict.send([{ key: 'k', value: 1 }], { maxAttempts: 1 });
+      await strict.stop();
+      expect(refused[0]?.outcome).toMatchObject({ status: 'retry', error: { code: 'OMNI_ERR_WEBHOOK_UNREACHABLE' } });
+      expect(calls).toBe(1);
+    } finally {
+      secure.closeAllConnections();
+      await new Promise<void>((resolve) => secure.close(() => resolve()));
+    }
   });
 
   it('retries when the endpoint cannot be reached', async () => {

@@ -7,6 +7,7 @@ import type { CassandraContext } from './context.ts';
 export type { CassandraContext } from './context.ts';
 export { freePort, WorkerProcess, type JsonResponse, type LogLevel, type WorkerProcessOptions } from './worker-process.ts';
 export { loadSdkCopy, type SdkCopy } from './sdk-copy.ts';
+export { selfSignedCertificate, type SelfSignedCertificate } from './tls.ts';
 
 /** The Cassandra the global setup provided for this run. */
 export function cassandraContext(): CassandraContext {

@@ -188,11 +188,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private takeBatch(now: number): Dispatch[] {
     const sendable = [...this.shards.values()].filter((s) => s.active && s.lease.safe(now));
     const retries: Dispatch[] = [];
-    for (const shard of sendable) {
-      for (const pending of shard.retrying.values()) {
-        if ((pending.nextAttemptAt ?? 0) <= now) retries.push({ shard, pending, fromRetry: true });
-      }
-    }
+    for (const shard of sendable) for (const pending of shard.dueRetries(now)) retries.push({ shard, pending, fromRetry: true });
     retries.sort((a, b) => a.pending.position.ts - b.pending.position.ts);
     const queued = sendable.reduce((sum, s) => sum + s.queue.length, 0);
     const wanted = Math.min(this.common['batch.size'], retries.length + queued);
@@ -408,7 +404,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
         continue;
       }
       next = Math.min(next, owned.consumer!.nextReadAt((lane) => share - owned.queuedAhead(lane)));
-      for (const pending of owned.retrying.values()) next = Math.min(next, pending.nextAttemptAt ?? now);
+      if (owned.retrying.size > 0) next = Math.min(next, owned.nextRetryAt(now));
       if (owned.queue.length > 0 && owned.lease.safe(now)) next = Math.min(next, now + this.bucket.waitMs(now));
     }
     return Math.max(0, next - now);

@@ -125,6 +125,42 @@ export class OwnedShard {
     }
   }
 
+  /**
+   * The retries due at `now`, a key's in order: one whose key has an earlier record still
+   * waiting for its own retry waits too (each record's backoff has its own jitter, and a
+   * record held behind a retried one is retried itself), so a key's records never overtake.
+   */
+  dueRetries(now: number): Pending[] {
+    const due: Pending[] = [];
+    for (const records of this.retriesByKey()) {
+      for (const pending of records) {
+        if ((pending.nextAttemptAt ?? 0) > now) break;
+        due.push(pending);
+      }
+    }
+    return due;
+  }
+
+  /** When a retry may next be due: the earliest of each key's first record in order. */
+  nextRetryAt(now: number): number {
+    let next = Infinity;
+    for (const records of this.retriesByKey()) next = Math.min(next, records[0]!.nextAttemptAt ?? now);
+    return next;
+  }
+
+  /** The retrying records per key, in buffer order (a stable sort keeps batch order on a tie). */
+  private retriesByKey(): Pending[][] {
+    const byKey = new Map<string, Pending[]>();
+    for (const pending of this.retrying.values()) {
+      const list = byKey.get(pending.message.key);
+      if (list) list.push(pending);
+      else byKey.set(pending.message.key, [pending]);
+    }
+    const lists = [...byKey.values()];
+    for (const list of lists) if (list.length > 1) list.sort((a, b) => a.position.ts - b.position.ts);
+    return lists;
+  }
+
   /** The record is finished: if it held its key back, release the records waiting behind it. */
   finish(pending: Pending): void {
     this.retrying.delete(pending.message.id);

@@ -1237,6 +1237,76 @@ const suppressionPaths: Record<string, Record<string, Operation>> = {
   },
 };
 
+// ---- delivery events out: what a WebhookSink POSTs (bus/delivery-events.ts, packages/connector-webhook) ----
+schemas.DeliveryEvent = object(
+  {
+    event_id: { type: 'string', description: '<message id>:<state>:<12 hex of sha256(connector)> (retrying.<attempt> for a retry): the same change published again has the same id.' },
+    type: { type: 'string', description: 'message.<state>' },
+    state: {
+      type: 'string',
+      description: 'The state the message moved to for the connector: sent, retrying, failed, dead, unknown, filtered, expired, cancelled, suppressed, or a receipt\'s delivered, read, failed.',
+    },
+    message_id: STRING,
+    topic: { type: 'string', description: "The message's topic." },
+    connector: { type: 'string', description: 'The sink connector whose state changed.' },
+    at: { ...INT64, description: "When the change happened (ms since the epoch): the provider's time for a receipt." },
+    group: STRING,
+    provider_id: STRING,
+    attempts: { type: 'integer', minimum: 1 },
+    error: CODED_ERROR,
+    receipt: { type: 'boolean', const: true, description: "Present when the change came from a provider's receipt." },
+  },
+  ['event_id', 'type', 'state', 'message_id', 'topic', 'connector', 'at'],
+);
+schemas.WebhookBatchItem = object({
+  id: { type: 'string', description: 'The record\'s id (a delivery event\'s event_id): deduplicate on it.' },
+  topic: STRING,
+  key: STRING,
+  attempt: { type: 'integer', minimum: 1 },
+  value: { description: 'The record\'s value (a DeliveryEvent for the events topic).' },
+});
+
+const headerParameter = (name: string, description: string): Schema => ({ name, in: 'header', required: true, description, schema: STRING });
+const SIGNATURE_PARAMETER = headerParameter(
+  'Omnibus-Signature',
+  't=<unix seconds>,v1=<hex HMAC-SHA256(webhook.signing.secret, "<t>.<raw body>")>: verify it over the raw body and refuse an old t.',
+);
+const WEBHOOK_ANSWERS = {
+  '2XX': { description: 'Taken: not posted again (unless an answer was lost).' },
+  '408': { description: 'Retried with backoff.' },
+  '429': { description: 'Retried with backoff, after Retry-After when given.' },
+  '5XX': { description: 'Retried with backoff, after Retry-After when given (as are network errors and timeouts).' },
+  default: { description: 'Any other answer fails the record(s) for good (dead-letter topic if set).' },
+};
+
+/** Calls the runtime makes (OpenAPI 3.1 webhooks): WebhookSink's POSTs to `webhook.url`. */
+const outgoingWebhooks: Record<string, Record<string, Operation>> = {
+  deliveryEvent: {
+    post: {
+      summary: 'WebhookSink: one record per POST (webhook.batch.max.records=1, the default)',
+      description: 'The record\'s value as the body: a DeliveryEvent when the sink reads a delivery.events.topic. At least once, in order per key (per message).',
+      parameters: [
+        SIGNATURE_PARAMETER,
+        headerParameter('Omnibus-Event-Id', "The record's id (a delivery event's event_id): deduplicate on it."),
+        headerParameter('Omnibus-Topic', "The record's topic."),
+        headerParameter('Omnibus-Key', "The record's key, URI-encoded."),
+        headerParameter('Omnibus-Attempt', '1 on the first attempt.'),
+      ],
+      requestBody: { required: true, content: { 'application/json': { schema: ref('DeliveryEvent') } } },
+      responses: WEBHOOK_ANSWERS,
+    },
+  },
+  deliveryEventBatch: {
+    post: {
+      summary: 'WebhookSink: several records per POST (webhook.batch.max.records above 1)',
+      description: 'A JSON array of records, in order per key; the POST succeeds or is retried whole.',
+      parameters: [SIGNATURE_PARAMETER, headerParameter('Omnibus-Batch', 'The number of records in the array.')],
+      requestBody: { required: true, content: { 'application/json': { schema: arrayOf(ref('WebhookBatchItem')) } } },
+      responses: WEBHOOK_ANSWERS,
+    },
+  },
+};
+
 /** The document; a fresh copy each call, so callers may change theirs. */
 export function openApiDocument(): Record<string, unknown> {
   return structuredClone({
@@ -1266,6 +1336,7 @@ export function openApiDocument(): Record<string, unknown> {
     // Applies only when rest.auth.bearer.tokens or rest.auth.basic.users is set.
     security: [{ bearerAuth: [] }, { basicAuth: [] }],
     paths: { ...connectorsPaths, ...dataPlanePaths, ...suppressionPaths, ...otherPaths, ...backlogPaths },
+    webhooks: outgoingWebhooks,
     components: {
       schemas,
       securitySchemes: {

@@ -6,6 +6,7 @@ import { ShardSignals } from '../../src/bus/signals.ts';
 import type { SinkRunner } from '../../src/bus/sink-runner.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import type { Store } from '../../src/store/port.ts';
+import { expectSchema } from '../rest/openapi-check.ts';
 import { cqlStore, deliveriesById, eventually, lmdbStore, receiptingSink, recordingSink, testSinkRunner, type StoreHandle } from './helpers.ts';
 
 const stores: Array<[string, () => Promise<StoreHandle>]> = [
@@ -59,6 +60,8 @@ describe.each(stores)('delivery events on %s', (_kind, openHandle) => {
 
     const byId = new Map(consumer.received.map((r) => [r.id, r]));
     expect(byId.size).toBe(expected);
+    // What a WebhookSink posts is what the OpenAPI document describes.
+    for (const event of byId.values()) expectSchema('DeliveryEvent', event.value);
     for (const id of ids) {
       const first = refused.has(id) ? 'failed' : 'sent';
       const event = byId.get(deliveryEventId(id, 'sms', first))!;

@@ -258,6 +258,42 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
     expect(order).toEqual([1, 2, 1, 3]);
   });
 
+  it("retries a key's records in order when a later one was held back with it (each retry's jitter notwithstanding)", async () => {
+    const { topic, connector } = await fixture(1);
+    const sent: string[] = [];
+    const retry = { status: 'retry' as const, error: { code: 'OMNI_ERR_PROVIDER_TIMEOUT', message: 'timeout' } };
+    // As WebhookSink does: once a record of a key is to be retried, the later ones of its key in the batch are too.
+    const holding = defineSinkConnector({
+      className: 'HoldingSink',
+      version: '0.0.0',
+      description: 'holds a key behind its retried record',
+      config: ConfigSpec.builder(),
+      createTask: () => ({
+        start: async () => undefined,
+        stop: async () => undefined,
+        put: async (records: SinkRecord[]) => {
+          const held = new Set<string>();
+          return records.map((record) => {
+            const n = (record.value as { n: number }).n;
+            if (held.has(record.key) || (n === 1 && record.attempt <= 2)) {
+              held.add(record.key);
+              return retry;
+            }
+            sent.push(`${record.key}:${n}`);
+            return { status: 'sent' as const };
+          });
+        },
+      }),
+    });
+    const r = runner(holding, { name: connector, topics: topic, 'errors.retry.delay.initial.ms': '20', 'errors.retry.delay.max.ms': '300' });
+    await r.start();
+    const keys = Array.from({ length: 20 }, (_, i) => `key-${i}`);
+    await producer.produce(topic, keys.flatMap((key) => [{ key, value: { n: 1 } }, { key, value: { n: 2 } }]));
+    await eventually(() => sent.length === keys.length * 2, 'every record sent', 30_000);
+    await r.stop();
+    expect(keys.filter((key) => sent.indexOf(`${key}:1`) > sent.indexOf(`${key}:2`))).toEqual([]);
+  });
+
   it('fails a permanent failure at once, and exhausted retries after the last attempt', async () => {
     const { topic, connector } = await fixture(2);
     const sink = recordingSink((record) =>

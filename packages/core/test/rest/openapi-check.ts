@@ -64,3 +64,11 @@ export function expectDocumented(method: string, url: string, response: Response
 export function openApi(): typeof document {
   return document;
 }
+
+/** Asserts that `value` validates against the document's component schema `name` (e.g. what a webhook POSTs). */
+export function expectSchema(name: string, value: unknown): void {
+  const validate = ajv.getSchema(`omnibus.json#/components/schemas/${name}`);
+  expect(validate, `no component schema ${name}`).toBeDefined();
+  const valid = validate!(value);
+  expect(valid ? [] : validate!.errors, `${name}: ${JSON.stringify(value).slice(0, 500)}`).toEqual([]);
+}
