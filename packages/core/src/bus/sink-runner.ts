@@ -40,7 +40,7 @@ import { SuppressionGate } from './suppression-gate.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
 import { expediteFallbacks, PERMANENT_FAILURES } from './fallback.ts';
 import { cancelledSettlement, decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
-import type { Dispatch } from './sink-shard.ts';
+import { inBufferOrder, type Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
 import { buildChain } from '../transforms/chain.ts';
@@ -189,7 +189,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     const sendable = [...this.shards.values()].filter((s) => s.active && s.lease.safe(now));
     const retries: Dispatch[] = [];
     for (const shard of sendable) for (const pending of shard.dueRetries(now)) retries.push({ shard, pending, fromRetry: true });
-    retries.sort((a, b) => a.pending.position.ts - b.pending.position.ts);
+    retries.sort((a, b) => inBufferOrder(a.pending, b.pending));
     const queued = sendable.reduce((sum, s) => sum + s.queue.length, 0);
     const wanted = Math.min(this.common['batch.size'], retries.length + queued);
     if (wanted === 0) return [];

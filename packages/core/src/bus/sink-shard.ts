@@ -14,6 +14,13 @@ import type { Priority } from '../store/port.ts';
 const RANK: Readonly<Record<Priority, number>> = { high: 0, normal: 1, low: 2 };
 const rankOf = (pending: Pending): number => RANK[priorityOf(pending.message)];
 
+/**
+ * Buffer order: by time, then by id (the buffer's own order on both stores). Messages of one
+ * produce share a time, so time alone would let a key's later message go first.
+ */
+export const inBufferOrder = (a: Pending, b: Pending): number =>
+  a.position.ts - b.position.ts || (a.message.id < b.message.id ? -1 : a.message.id > b.message.id ? 1 : 0);
+
 /** A record read and not finished. */
 export interface Pending {
   message: Message;
@@ -157,7 +164,7 @@ export class OwnedShard {
       else byKey.set(pending.message.key, [pending]);
     }
     const lists = [...byKey.values()];
-    for (const list of lists) if (list.length > 1) list.sort((a, b) => a.position.ts - b.position.ts);
+    for (const list of lists) if (list.length > 1) list.sort(inBufferOrder);
     return lists;
   }
 
