@@ -24,7 +24,7 @@
  * (sink-reads.ts), the outcomes of a batch (sink-outcomes.ts) and dead letters
  * (sink-dead-letters.ts).
  */
-import type { Histogram } from 'prom-client';
+import type { HistogramSeries } from '../metrics.ts';
 import { inboundSettingsOf, isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
 import { InboundMessages } from './inbound.ts';
 import { ActiveTopicsRecorder } from './active-topics.ts';
@@ -63,7 +63,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private deferred: Settlement | undefined;
   private readonly activeTopics: ActiveTopicsRecorder;
   private unwatchBacklog: (() => void) | undefined;
-  private handoff!: Histogram.Internal<'connector'>;
+  private handoff!: HistogramSeries;
 
   constructor(spec: SinkTaskSpec, deps: SinkRunnerDeps) {
     super(spec, deps);

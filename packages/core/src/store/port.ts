@@ -447,6 +447,14 @@ export interface Store {
   readDueScheduled(fromDueAt: number, toDueAt: number, limit: number): Promise<ScheduledMessage[]>;
   /** Stops holding these messages (released into the buffer, or dropped). Removing one no longer held does nothing. */
   removeScheduled(entries: ReadonlyArray<ScheduledRef>): Promise<void>;
+
+  // ---- Counting buffer entries (the lag metrics, bus/shard-backlog.ts) ------------------------
+  /**
+   * How many entries the buffer of (topic, shard) holds with fromTs <= ts <= toTs, counted
+   * without reading them. Only a store that can count a range natively has it (LMDB counts keys
+   * in its own code); without it, a consumer counts the positions `scanBuffer` gives, page by page.
+   */
+  countBuffer?(topic: string, shard: number, fromTs: number, toTs: number): Promise<number>;
 }
 
 /**
