@@ -12,6 +12,7 @@
  *   counted range is subtracted. So a backlog costs one count of what it held when it began and
  *   then of what arrives, at most every `countEveryMs`, in pages of `countPageLimit` positions,
  *   `countPagesPerRound` pages at a time (a backlog larger than a round is counted over several).
+ *   A new backlog is counted at the next count, no sooner than `countEveryMs` after the last.
  *
  * A store that counts a range natively (LMDB: `countBuffer`) is asked for the whole range at
  * once, which decodes nothing; others give positions, page by page. A count is not awaited by the
@@ -89,10 +90,11 @@ export class UnreadCount {
       return;
     }
     if (!this.behind) {
-      // A backlog begins: what lies past this read is counted from here.
+      // A backlog begins: what lies past this read is counted from here, at the next count (not
+      // sooner than `countEveryMs` after the last: a consumer that keeps up only just flips
+      // between behind and caught up, and counting at each flip counted its entries many times).
       this.behind = true;
       this.restart(readFrom);
-      this.countedAt = -Infinity;
       return;
     }
     let counted = 0;
