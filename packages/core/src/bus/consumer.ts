@@ -214,6 +214,8 @@ export class ShardConsumer {
   private readonly tracked = new Map<string, number>();
   /** Finished: id → ts, in about ts order. */
   private readonly handled = new Map<string, number>();
+  /** A watermark write has landed: forget what it covers, before the next read (see `flush`). */
+  private pruneDue = false;
 
   nextPollAt = 0;
   /** When a read last found something new. */
@@ -296,6 +298,10 @@ export class ShardConsumer {
    */
   async read(now = Date.now(), hotLimit = this.options.fetchLimit): Promise<Discovered[]> {
     this.lastReadAt = now;
+    if (this.pruneDue) {
+      this.pruneDue = false;
+      this.prune();
+    }
     const hotFrom = this.rewoundReadFrom();
     const { recheckAfterMs, recheckIntervalMs, overlapMs, sweepIntervalMs } = this.options;
     const hotPage = Math.min(Math.max(hotLimit, this.hotMinimum), this.limit);
@@ -508,7 +514,9 @@ export class ShardConsumer {
       this.finishedSinceFlush = false;
       await this.store.setWatermark(this.consumer, this.topic.name, this.shard, this.watermark);
       this.persisted = this.watermark;
-      this.prune();
+      // Not now: a write the loop does not wait for lands in the middle of a read, whose range
+      // was chosen by what is remembered at its start; the next read prunes before it starts.
+      this.pruneDue = true;
     }
     return Math.max(0, now - this.watermark);
   }
