@@ -15,7 +15,8 @@ import { consentHeaders } from './consent.ts';
 import { compileConnectorSchema, compileSchema, violations } from './schemas.ts';
 import { routeKey } from './shard.ts';
 import { shardCountAt, TOPIC_REFRESH_MS } from './reshard.ts';
-import type { ShardSignals } from './signals.ts';
+import type { LandedWrite, ShardSignals } from './signals.ts';
+import { DEFAULT_CONSUMER_OPTIONS } from './consumer.ts';
 
 export interface ProducerLimits {
   /** Most messages in one produce call (413 beyond). */
@@ -120,6 +121,12 @@ export interface ProducerDeps {
   consumerSchemas?: (topic: string) => ConsumerSchema[];
   /** The clock that decides whether a message is due (tests inject one); Date.now by default. */
   clock?: () => number;
+  /**
+   * A write acknowledged more than this after its stamp (ms) is announced to the peers before
+   * the produce answers (see ShardSignals.announceSlowWrites): the consumers' confidence delay,
+   * past which their hot reads may have passed it.
+   */
+  slowWriteMs?: number;
 }
 
 export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -158,10 +165,12 @@ export class Producer {
   private unrecordedTs = -1;
   private readonly ids = new UuidV7Generator();
   private readonly clock: () => number;
+  private readonly slowWriteMs: number;
 
   constructor(private readonly deps: ProducerDeps) {
     this.limits = { ...DEFAULT_PRODUCER_LIMITS, ...deps.limits };
     this.clock = deps.clock ?? Date.now;
+    this.slowWriteMs = deps.slowWriteMs ?? DEFAULT_CONSUMER_OPTIONS.confidenceMs;
   }
 
   /** Local produce notifications, for consumers in this process. */
@@ -287,12 +296,16 @@ export class Producer {
       const signals = this.deps.signals;
       if (signals) {
         const woken = new Uint8Array(topic.shards);
+        const slow = Date.now() - base > this.slowWriteMs ? ([] as LandedWrite[]) : undefined;
         for (const m of fresh) {
           if (woken[m.shard]) continue;
           woken[m.shard] = 1;
           // Every entry of the batch is stamped `base` or later, and visible now that the write is acknowledged.
           signals.notify(name, m.shard, 'local', base);
+          slow?.push({ topic: name, shard: m.shard, landedFrom: base });
         }
+        // Before the answer: the keys' next messages can only come after it.
+        if (slow) await signals.announceSlowWrites(slow);
       }
     }
     return results;
