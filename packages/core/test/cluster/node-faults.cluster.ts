@@ -95,7 +95,8 @@ describe('faults under load on three nodes (RF=3)', () => {
   });
 
   it('(d) a slow node (paused 2 s at a time): nothing lost or delivered twice', async () => {
-    const scenario = await startScenario('slownode', dir, processes);
+    // Leases as a deployment has them (10 s): a node paused 2 s must not cost a worker its shards.
+    const scenario = await startScenario('slownode', dir, processes, { leases: 'worker defaults' });
     const slow = (await clusterNodes())[1]!;
     let pausing = true;
     let pauses = 0;
