@@ -9,7 +9,7 @@
  * (the same prepared single-row INSERT at RF=3 and QUORUM), and produce → hand-off latency.
  */
 import { ensureCluster, stopCluster } from '../cassandra/cluster.mjs';
-import { benchOmnibus, fmt, type OmnibusFigures } from './omnibus.ts';
+import { benchOmnibus, fmt, unavailableProduces, type OmnibusFigures } from './omnibus.ts';
 import { dropKeyspace, rawCqlInserts } from './raw.ts';
 import { median } from './workload.ts';
 
@@ -37,6 +37,7 @@ export interface ClusterBenchOptions {
 /** Runs the Cassandra section on the three-node cluster; the cluster is stopped after only if it was started here. */
 export async function benchCluster(options: ClusterBenchOptions): Promise<ClusterFigures> {
   const { messages, rounds, quick, log } = options;
+  unavailableProduces.retried = 0;
   const cluster = await ensureCluster({ nodes: CLUSTER_NODES, log: (line: string) => log(`[cassandra cluster] ${line}`) });
   try {
     const hosts = cluster.contactPoints.map((point: string) => point.split(':')[0]);
@@ -64,6 +65,7 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<Cluste
         beforeRound: (round) => rawInserts(`before round ${round + 1}`),
       });
       await rawInserts('after the last round');
+      if (unavailableProduces.retried > 0) log(`cql cluster: ${unavailableProduces.retried} produce requests were answered 503 and sent again after their Retry-After`);
       const shares = figures.throughputRounds.e2e.map((e2e, round) => e2e / Math.max(rawInsertsMeasured[round]!, rawInsertsMeasured[round + 1]!));
       return {
         ...figures,

@@ -335,16 +335,31 @@ export interface ProduceFigures {
   clientCpuMicros: number;
 }
 
+/** Produce requests answered 503 and sent again after their Retry-After, since the process started. */
+export const unavailableProduces = { retried: 0 };
+
+/**
+ * One produce as a client does it: a 503 (the store cannot serve it now; nothing was
+ * acknowledged) is sent again after its Retry-After, a few times; anything else but 202 throws.
+ * The waits count in the figures.
+ */
+async function produceRetryingUnavailable(worker: WorkerProcess, path: string, body: unknown): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { status, body: answer, retryAfter } = await worker.request('POST', path, body);
+    if (status === 202) return;
+    if (status !== 503 || attempt >= 5) throw new Error(`produce answered ${status}: ${JSON.stringify(answer)}`);
+    unavailableProduces.retried++;
+    await sleep(Number(retryAfter ?? '1') * 1000);
+  }
+}
+
 /** Produces messages [from, to) through REST; the bodies are serialised before the clock starts. */
 export async function produceAll(worker: WorkerProcess, topic: string, from: number, to: number, clients: number): Promise<ProduceFigures> {
   const bodies = batches(from, to).map((items) => JSON.stringify({ messages: items }));
   const path = `/topics/${topic}/messages`;
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
-  await withClients(bodies, clients, async (body) => {
-    const { status, body: answer } = await worker.request('POST', path, body);
-    if (status !== 202) throw new Error(`produce answered ${status}: ${JSON.stringify(answer)}`);
-  });
+  await withClients(bodies, clients, (body) => produceRetryingUnavailable(worker, path, body));
   const cpu = process.cpuUsage(cpuBefore);
   return { msgPerSec: (to - from) / ((performance.now() - started) / 1000), clientCpuMicros: (cpu.user + cpu.system) / (to - from) };
 }
@@ -385,8 +400,7 @@ export async function measureLatency(worker: WorkerProcess, topic: string, progr
       return measured ? { key: m.key, value: { ...m.value, sentAt } } : m;
     });
     inFlight.push(
-      worker.request('POST', path, { messages: items }).then(({ status, body }) => {
-        if (status !== 202) throw new Error(`produce answered ${status}: ${JSON.stringify(body)}`);
+      produceRetryingUnavailable(worker, path, { messages: items }).then(() => {
         if (measured) acknowledged.push(preciseNow() - sentAt);
       }),
     );

@@ -73,7 +73,7 @@ export async function rawCqlInserts(contactPoint: string, rows: number, inFlight
       const writer = async () => {
         while (next < count) {
           const i = next++;
-          await client.execute(insert, [`${prefix}-${String(i).padStart(12, '0')}-${'x'.repeat(19)}`, body], options);
+          await executeRetryingTimeouts(() => client.execute(insert, [`${prefix}-${String(i).padStart(12, '0')}-${'x'.repeat(19)}`, body], options));
         }
       };
       await Promise.all(Array.from({ length: inFlight }, writer));
@@ -86,6 +86,25 @@ export async function rawCqlInserts(contactPoint: string, rows: number, inFlight
   } finally {
     await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
     await client.shutdown();
+  }
+}
+
+/**
+ * Runs an idempotent write again when the cluster timed it out (replicas too slow for the
+ * consistency level, as a loaded machine makes them with 256 writes in flight): the driver's
+ * default policy gives up on such a write, and one timeout would end the measurement. The
+ * retries' time counts in the rate.
+ */
+async function executeRetryingTimeouts<T>(write: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const timedOut =
+        error instanceof cassandra.errors.OperationTimedOutError ||
+        (error instanceof cassandra.errors.ResponseError && [cassandra.types.responseErrorCodes.writeTimeout, cassandra.types.responseErrorCodes.overloaded].includes(error.code));
+      if (!timedOut || attempt >= attempts) throw error;
+    }
   }
 }
 

@@ -68,6 +68,8 @@ export interface JsonResponse {
   status: number;
   /** Parsed JSON when the answer is JSON, its text otherwise, undefined when empty. */
   body: unknown;
+  /** The Retry-After header, when the answer has one (a 503, a 429). */
+  retryAfter?: string;
 }
 
 export class WorkerProcess {
@@ -190,7 +192,10 @@ export class WorkerProcess {
             const text = Buffer.concat(chunks).toString('utf8');
             try {
               const json = (res.headers['content-type'] ?? '').includes('json');
-              resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : json ? (JSON.parse(text) as unknown) : text });
+              const answer: JsonResponse = { status: res.statusCode ?? 0, body: text === '' ? undefined : json ? (JSON.parse(text) as unknown) : text };
+              const retryAfter = res.headers['retry-after'];
+              if (retryAfter !== undefined) answer.retryAfter = retryAfter;
+              resolve(answer);
             } catch (error) {
               reject(error as Error);
             }

@@ -132,6 +132,42 @@ describe('PeerWake', () => {
     expect(pairs(other.received[0]!.body)).toEqual(['sms/6']);
   });
 
+  it('carries where the writes landed: the earliest stamp per shard since the previous hint', async () => {
+    const other = await peer();
+    const signals = new ShardSignals();
+    peerWake(signals, [{ id: 'other', url: other.url }]);
+    signals.notify('sms', 0, 'local', 1_000);
+    signals.notify('sms', 0, 'local', 900);
+    signals.notify('sms', 0, 'local', 1_100);
+    signals.notify('sms', 1);
+    await until(() => other.received.length === 1, 'a hint');
+    expect(other.received[0]!.body.shards).toEqual([
+      { topic: 'sms', shard: 0, from: 900 },
+      { topic: 'sms', shard: 1 },
+    ]);
+  });
+
+  it('a slow write is answered only once every live peer has had its hint; a peer in its back-off is not waited for', async () => {
+    const [slowPeer, failing] = await Promise.all([peer(), peer(503)]);
+    const signals = new ShardSignals();
+    peerWake(signals, [{ id: 'slow', url: slowPeer.url }, { id: 'failing', url: failing.url }]);
+    slowPeer.hold = true;
+    let answered = false;
+    const announced = signals.announceSlowWrites([{ topic: 'sms', shard: 4, landedFrom: 1_234 }]).then(() => (answered = true));
+    await until(() => slowPeer.received.length === 1 && failing.received.length === 1, 'the hint at both peers');
+    expect(slowPeer.received[0]!.body.shards).toEqual([{ topic: 'sms', shard: 4, from: 1_234 }]);
+    await pause(100);
+    expect(answered).toBe(false);
+    slowPeer.release();
+    await announced;
+    // The peer that failed is in its back-off: the next slow write waits for the other one only
+    // (the failed peer's hints wait for the back-off's end).
+    slowPeer.hold = false;
+    await signals.announceSlowWrites([{ topic: 'sms', shard: 5, landedFrom: 2_000 }]);
+    expect(slowPeer.received).toHaveLength(2);
+    expect(failing.received).toHaveLength(1);
+  });
+
   it('sends a peer one request at a time: what is written meanwhile goes in the next one', async () => {
     const slow = await peer();
     slow.hold = true;
@@ -243,18 +279,20 @@ describe('parseWakeHints', () => {
       at: 5,
     });
     expect(parseWakeHints({ shards: [] })).toEqual({ shards: [] });
+    expect(parseWakeHints({ shards: [{ topic: 'x', shard: 1, from: 1_700_000_000_000 }] })).toEqual({ shards: [{ topic: 'x', shard: 1, from: 1_700_000_000_000 }] });
   });
 
   it('refuses a body that is not {shards: [...]}, too many shards, and names every bad item', () => {
     for (const body of [null, [], 'x', {}, { shards: {} }]) expect(problems(body).message).toMatch(/shards/);
     const many = Array.from({ length: MAX_WAKE_SHARDS + 1 }, (_, shard) => ({ topic: 't', shard: shard % 10 }));
     expect(problems({ shards: many }).message).toMatch(/at most/);
-    const bad = problems({ shards: [{ topic: 't', shard: 1 }, 'x', { topic: 'bad name', shard: -1 }, { topic: 't', shard: 1.5 }, { shard: 4096 }], at: 'now' });
+    const bad = problems({ shards: [{ topic: 't', shard: 1 }, 'x', { topic: 'bad name', shard: -1 }, { topic: 't', shard: 1.5, from: -3 }, { shard: 4096 }], at: 'now' });
     expect(bad.errors).toEqual([
       { index: 1, field: '', message: expect.any(String) },
       { index: 2, field: 'topic', message: expect.any(String) },
       { index: 2, field: 'shard', message: expect.any(String) },
       { index: 3, field: 'shard', message: expect.any(String) },
+      { index: 3, field: 'from', message: expect.any(String) },
       { index: 4, field: 'topic', message: expect.any(String) },
       { index: 4, field: 'shard', message: expect.any(String) },
       { field: 'at', message: expect.any(String) },
@@ -272,6 +310,14 @@ describe('applyWakeHints', () => {
     applyWakeHints(signals, { shards: [{ topic: 'sms', shard: 2 }, { topic: 'unknown', shard: 7 }], at: Date.now() - 5 });
     expect(woken).toEqual(['sms/2']);
     expect(relayed).toEqual([]);
+  });
+
+  it('passes on where the writes landed, for the consumers to read again from there', () => {
+    const signals = new ShardSignals();
+    const landed: Array<number | undefined> = [];
+    signals.subscribe('sms', 2, (landedFrom) => landed.push(landedFrom));
+    applyWakeHints(signals, { shards: [{ topic: 'sms', shard: 2, from: 1_234 }, { topic: 'sms', shard: 2 }], at: Date.now() - 5 });
+    expect(landed).toEqual([1_234, undefined]);
   });
 
   it("waits for this worker's clock to reach the sender's, so that the woken read can see the entries", async () => {

@@ -23,6 +23,14 @@
  * settings (or at least a common first entry). A peer answering 401 is logged and left to its
  * polling.
  *
+ * Slow writes: a hot read moves on to `now − confidence`, so a write acknowledged later than that
+ * after its stamp may have been passed by a peer's consumer before it was visible; the next
+ * message of its key, produced once it is acknowledged, would then be handed over first (only a
+ * re-read finds the slow one). A hint carries, per pair, where the entries written since the
+ * previous one landed (`from`), and the consumers read again from there; and a produce whose
+ * write was that slow is acknowledged only once its hint has been answered by every live peer
+ * (or has failed, within `timeoutMs`): see {@link ShardSignals.announceSlowWrites}.
+ *
  * Clocks: a consumer reads entries up to its own clock, so a hint from a worker whose clock is
  * ahead would wake it too early to see the entries. A hint carries the sender's clock (`at`),
  * and the receiver wakes its consumers once its own clock has reached it (waiting at most
@@ -32,7 +40,7 @@ import type { Logger } from '@omnibus/sdk';
 import { coreError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Member } from '../store/port.ts';
-import type { ShardSignals } from './signals.ts';
+import type { LandedWrite, ShardSignals } from './signals.ts';
 import { MAX_SHARDS, TOPIC_NAME_PATTERN } from './topics.ts';
 
 export const WAKE_PATH = '/internal/wake';
@@ -44,6 +52,8 @@ export const MAX_CLOCK_WAIT_MS = 1000;
 export interface ShardRef {
   topic: string;
   shard: number;
+  /** The written entries are stamped this or later (ms since the epoch), when the sender knows. */
+  from?: number;
 }
 
 /** The body of `POST /internal/wake`. */
@@ -74,8 +84,8 @@ export interface PeerWakeOptions {
 
 export const DEFAULT_PEER_WAKE = { intervalMs: 25, timeoutMs: 1000, failureBackoffMs: 2000 } as const;
 
-/** topic → shards. */
-type PendingShards = Map<string, Set<number>>;
+/** topic → shard → the earliest stamp written there since the last hint (undefined: not known). */
+type PendingShards = Map<string, Map<number, number | undefined>>;
 
 interface Peer {
   id: string;
@@ -99,6 +109,7 @@ export class PeerWake {
   private timer: NodeJS.Timeout | undefined;
   private lastFlushAt = -Infinity;
   private unsubscribe: (() => void) | undefined;
+  private unannounce: (() => void) | undefined;
   private readonly aborter = new AbortController();
   private stopped = false;
   /** Hints answered by a peer, and hints that failed (for logs and tests). */
@@ -113,7 +124,8 @@ export class PeerWake {
   /** Starts passing this worker's produces on to its peers. */
   start(): void {
     if (this.unsubscribe || this.stopped) return;
-    this.unsubscribe = this.options.signals.onLocalProduce((topic, shard) => this.written(topic, shard));
+    this.unsubscribe = this.options.signals.onLocalProduce((topic, shard, landedFrom) => this.written(topic, shard, landedFrom));
+    this.unannounce = this.options.signals.onSlowWrites((writes) => this.announce(writes));
   }
 
   /** Stops for good: nothing queued is sent, requests under way are abandoned. */
@@ -121,6 +133,8 @@ export class PeerWake {
     this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unannounce?.();
+    this.unannounce = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.aborter.abort();
@@ -129,10 +143,10 @@ export class PeerWake {
   }
 
   /** Runs inside the produce call: whatever happens here must not fail it. */
-  private written(topic: string, shard: number): void {
+  private written(topic: string, shard: number, landedFrom?: number): void {
     try {
       if (this.stopped || !this.hasPeers()) return;
-      add(this.pending, topic, shard);
+      add(this.pending, topic, shard, landedFrom);
       this.schedule();
     } catch (error) {
       this.options.logger.warn({ err: error, topic, shard }, 'could not queue a wake hint; peers will find the write by polling');
@@ -159,29 +173,56 @@ export class PeerWake {
     this.lastFlushAt = now;
     const fresh = this.pending;
     this.pending = new Map();
+    for (const peer of this.livePeers()) {
+      for (const [topic, shards] of fresh) for (const [shard, from] of shards) add(peer.pending, topic, shard, from);
+      // Within a back-off, held for the flush that ends it.
+      if (now >= peer.quietUntil && !peer.inFlight && peer.pending.size > 0) this.send(peer);
+    }
+  }
+
+  /** The live peers as membership last read them; those gone are forgotten. */
+  private livePeers(): Peer[] {
     const self = this.options.selfId();
     const live = new Map<string, string>();
     for (const m of this.options.members()) if (m.id !== self && m.url) live.set(m.id, m.url);
     for (const id of this.peers.keys()) if (!live.has(id)) this.peers.delete(id);
-    for (const [id, url] of live) {
+    return [...live].map(([id, url]) => {
       let peer = this.peers.get(id);
       const endpoint = `${url.replace(/\/+$/, '')}${WAKE_PATH}`;
       if (!peer || peer.endpoint !== endpoint) {
         peer = { id, endpoint, pending: new Map(), inFlight: false, quietUntil: 0, failing: false };
         this.peers.set(id, peer);
       }
-      for (const [topic, shards] of fresh) for (const shard of shards) add(peer.pending, topic, shard);
-      // Within a back-off, held for the flush that ends it.
-      if (now >= peer.quietUntil && !peer.inFlight && peer.pending.size > 0) this.send(peer);
-    }
+      return peer;
+    });
+  }
+
+  /**
+   * Slow writes, told every live peer at once (beside the coalesced hints, and whatever is in
+   * flight to it): resolves once each has answered or failed. A peer in its failure back-off is
+   * not waited for: its hint is queued, and its consumers find the writes by their re-reads.
+   */
+  private async announce(writes: readonly LandedWrite[]): Promise<void> {
+    if (this.stopped) return;
+    const shards: ShardRef[] = writes.slice(0, MAX_WAKE_SHARDS).map(({ topic, shard, landedFrom }) => ({ topic, shard, from: landedFrom }));
+    const now = Date.now();
+    await Promise.all(
+      this.livePeers().map(async (peer) => {
+        if (now < peer.quietUntil) {
+          for (const { topic, shard, from } of shards) add(peer.pending, topic, shard, from);
+          return;
+        }
+        await this.post(peer, JSON.stringify({ shards, at: now } satisfies WakeHints), shards);
+      }),
+    );
   }
 
   private send(peer: Peer): void {
     const shards: ShardRef[] = [];
     for (const [topic, set] of peer.pending) {
-      for (const shard of set) {
+      for (const [shard, from] of set) {
         if (shards.length === MAX_WAKE_SHARDS) break;
-        shards.push({ topic, shard });
+        shards.push(from === undefined ? { topic, shard } : { topic, shard, from });
         set.delete(shard);
       }
       if (set.size === 0) peer.pending.delete(topic);
@@ -232,7 +273,7 @@ export class PeerWake {
     this.options.metrics?.wakeHints.inc({ outcome: 'failed' });
     peer.quietUntil = Date.now() + this.failureBackoffMs;
     if (undelivered) {
-      for (const { topic, shard } of shards) add(peer.pending, topic, shard);
+      for (const { topic, shard, from } of shards) add(peer.pending, topic, shard, from);
       setTimeout(() => this.schedule(), this.failureBackoffMs).unref();
     } else {
       peer.pending.clear();
@@ -246,10 +287,12 @@ export class PeerWake {
   }
 }
 
-function add(pending: PendingShards, topic: string, shard: number): void {
-  const shards = pending.get(topic);
-  if (shards) shards.add(shard);
-  else pending.set(topic, new Set([shard]));
+/** Adds a pair to `pending`, keeping the earliest known stamp written to it. */
+function add(pending: PendingShards, topic: string, shard: number, from: number | undefined): void {
+  let shards = pending.get(topic);
+  if (!shards) pending.set(topic, (shards = new Map()));
+  const known = shards.get(shard);
+  shards.set(shard, known === undefined ? from : from === undefined ? known : Math.min(known, from));
 }
 
 /** The control plane's credentials (the REST layer's AuthConfig has this shape). */
@@ -267,6 +310,8 @@ export function peerAuthorization(auth: PeerCredentials): string | undefined {
   return undefined;
 }
 
+const isTime = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -276,7 +321,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function parseWakeHints(body: unknown): WakeHints {
   if (!isObject(body) || !Array.isArray(body.shards)) {
-    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: 'Expected a JSON object {shards: [{topic, shard}, …], at?}' });
+    throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: 'Expected a JSON object {shards: [{topic, shard, from?}, …], at?}' });
   }
   if (body.shards.length > MAX_WAKE_SHARDS) {
     throw coreError('OMNI_ERR_BUS_WAKE_INVALID', { problem: `A wake hint names at most ${MAX_WAKE_SHARDS} shards; got ${body.shards.length}` });
@@ -288,7 +333,7 @@ export function parseWakeHints(body: unknown): WakeHints {
       errors.push({ index, field: '', message: 'must be an object {topic, shard}' });
       return;
     }
-    const { topic, shard } = item;
+    const { topic, shard, from } = item;
     const before = errors.length;
     if (typeof topic !== 'string' || !TOPIC_NAME_PATTERN.test(topic)) {
       errors.push({ index, field: 'topic', message: 'must be a topic name (1 to 249 characters from [A-Za-z0-9._-])' });
@@ -296,10 +341,11 @@ export function parseWakeHints(body: unknown): WakeHints {
     if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard >= MAX_SHARDS) {
       errors.push({ index, field: 'shard', message: `must be an integer from 0 to ${MAX_SHARDS - 1}` });
     }
-    if (errors.length === before) shards.push({ topic: topic as string, shard: shard as number });
+    if (from !== undefined && !isTime(from)) errors.push({ index, field: 'from', message: 'must be a time in ms since the epoch' });
+    if (errors.length === before) shards.push(from === undefined ? { topic: topic as string, shard: shard as number } : { topic: topic as string, shard: shard as number, from: from as number });
   });
   const at = body.at;
-  if (at !== undefined && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0)) {
+  if (at !== undefined && !isTime(at)) {
     errors.push({ field: 'at', message: 'must be a time in ms since the epoch' });
   }
   if (errors.length > 0) {
@@ -316,7 +362,7 @@ export function parseWakeHints(body: unknown): WakeHints {
 export function applyWakeHints(signals: ShardSignals | undefined, hints: WakeHints, now = Date.now()): void {
   if (!signals || hints.shards.length === 0) return;
   const wake = () => {
-    for (const { topic, shard } of hints.shards) signals.notify(topic, shard, 'peer');
+    for (const { topic, shard, from } of hints.shards) signals.notify(topic, shard, 'peer', from);
   };
   const ahead = hints.at === undefined ? 0 : hints.at - now;
   if (ahead <= 0) wake();

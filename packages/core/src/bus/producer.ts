@@ -17,6 +17,7 @@ import { compileConnectorSchema, compileSchema, violations } from './schemas.ts'
 import { routeKey } from './shard.ts';
 import { shardCountAt, TOPIC_REFRESH_MS } from './reshard.ts';
 import type { ShardSignals } from './signals.ts';
+import { DEFAULT_CONSUMER_OPTIONS } from './consumer.ts';
 
 export interface ProducerLimits {
   /** Most messages in one produce call (413 beyond). */
@@ -123,6 +124,12 @@ export interface ProducerDeps {
   consumerSchemas?: (topic: string) => ConsumerSchema[];
   /** The clock that decides whether a message is due (tests inject one); Date.now by default. */
   clock?: () => number;
+  /**
+   * A write acknowledged more than this after its stamp (ms) is announced to the peers before
+   * the produce answers (see ShardSignals.announceSlowWrites): the consumers' confidence delay,
+   * past which their hot reads may have passed it.
+   */
+  slowWriteMs?: number;
 }
 
 export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -161,10 +168,12 @@ export class Producer {
   private unrecordedTs = -1;
   private readonly ids = new UuidV7Generator();
   private readonly clock: () => number;
+  private readonly slowWriteMs: number;
 
   constructor(private readonly deps: ProducerDeps) {
     this.limits = { ...DEFAULT_PRODUCER_LIMITS, ...deps.limits };
     this.clock = deps.clock ?? Date.now;
+    this.slowWriteMs = deps.slowWriteMs ?? DEFAULT_CONSUMER_OPTIONS.confidenceMs;
   }
 
   /** Local produce notifications, for consumers in this process. */
@@ -299,6 +308,10 @@ export class Producer {
         }
         // Every entry of the batch is stamped `base` or later, and visible now that the write is acknowledged.
         for (const [shard, priorities] of woken) signals.notify(name, shard, 'local', base, priorities);
+        // Before the answer: the keys' next messages can only come after it.
+        if (Date.now() - base > this.slowWriteMs) {
+          await signals.announceSlowWrites([...woken.keys()].map((shard) => ({ topic: name, shard, landedFrom: base })));
+        }
       }
     }
     return results;

@@ -798,6 +798,11 @@ schemas.WakeHints = {
         object({
           topic: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' },
           shard: { type: 'integer', minimum: 0, maximum: 4095 },
+          from: {
+            ...INT64,
+            minimum: 0,
+            description: 'The entries written since the previous hint are stamped this or later (ms since the epoch): the consumers read again from there, for a write that became visible after their reads had passed its stamp.',
+          },
         }),
       ),
       maxItems: MAX_WAKE_SHARDS,

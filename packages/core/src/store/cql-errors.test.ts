@@ -6,6 +6,11 @@ import { storeUnavailable } from './cql-errors.ts';
 const { errors, types } = cassandra;
 const codes = types.responseErrorCodes;
 
+/** What the driver rejects a request with when its node's socket closes (lib/connection.js). */
+function socketClosed(): Error {
+  return Object.assign(new (errors.DriverError as unknown as new (message: string) => Error)('Socket was closed'), { isSocketError: true });
+}
+
 describe('storeUnavailable: which driver errors tell the client to retry', () => {
   it.each([
     ['Unavailable', new errors.ResponseError(codes.unavailableException, 'Cannot achieve consistency level LOCAL_QUORUM'), /too few replicas alive/],
@@ -14,6 +19,7 @@ describe('storeUnavailable: which driver errors tell the client to retry', () =>
     ['Overloaded', new errors.ResponseError(codes.overloaded, 'overloaded'), /overloaded/],
     ['OperationTimedOut', new errors.OperationTimedOutError('client timeout', '127.0.0.2:9042'), /did not answer in time/],
     ['NoHostAvailable', new errors.NoHostAvailableError({}), /no node of the cluster can be reached/],
+    ['a socket closed mid-request (a node killed)', socketClosed(), /connection to a node closed mid-request/],
   ])('%s becomes a 503 that says why and when to retry', (_, error, reason) => {
     const mapped = storeUnavailable(error);
     expect(mapped?.code).toBe('OMNI_ERR_STORE_UNAVAILABLE');
@@ -32,6 +38,7 @@ describe('storeUnavailable: which driver errors tell the client to retry', () =>
     ['an invalid request', new errors.ResponseError(codes.invalid, 'Keyspace ks does not exist')],
     ['a write failure', new errors.ResponseError(codes.writeFailure, 'Operation failed')],
     ['an ordinary error', new Error('boom')],
+    ['a driver error that is not about a connection', new errors.ArgumentError('Unexpected argument')],
     ['nothing', undefined],
   ])('leaves %s alone', (_, error) => {
     expect(storeUnavailable(error)).toBeUndefined();

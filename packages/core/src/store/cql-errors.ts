@@ -41,6 +41,8 @@ function unavailableReason(error: unknown): string | undefined {
   }
   else if (error instanceof errors.OperationTimedOutError) reason = 'a node did not answer in time';
   else if (error instanceof errors.BusyConnectionError) reason = 'every connection to the cluster is busy';
+  // A node that died (or restarted) mid-request: the driver does not retry what is not idempotent.
+  else if (error instanceof errors.DriverError && (error as { isSocketError?: boolean }).isSocketError === true) reason = 'the connection to a node closed mid-request';
   else if (error instanceof errors.ResponseError) reason = RETRIABLE_RESPONSE_CODES.get(error.code);
   return reason;
 }

@@ -185,6 +185,29 @@ describe('shard consumer', () => {
     expect(await handOver(T0 + 3100)).toEqual([]);
   });
 
+  it("a write another worker acknowledged late is overtaken by its key's next message unless that worker's hint says where it landed", async () => {
+    await store.createTopic({ name: 'relayed', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    const topic = (await store.getTopic('relayed'))!;
+    const keyed = (id: string, ts: number): Message => ({ ...message(id, ts, 'relayed'), key: 'customer-1', ...routeKey('customer-1', 1) });
+    // Two consumers of the shard (two connectors): one gets the producer's hint without where the write landed, one with it.
+    const [unhinted, hinted] = [new ShardConsumer(store, 'unhinted', topic, 0, OPTIONS, quietLogger()), new ShardConsumer(store, 'hinted', topic, 0, OPTIONS, quietLogger())];
+    for (const consumer of [unhinted, hinted]) {
+      await consumer.open(0, T0);
+      expect(await consumer.read(T0 + 180)).toEqual([]);
+    }
+    // Stamped T0 + 50 on another worker, acknowledged at T0 + 190: the reads at T0 + 180 passed it.
+    await store.appendMessages([keyed('first', T0 + 50)]);
+    hinted.wake(T0 + 50);
+    unhinted.wake();
+    // The client then produces the key's next message.
+    await store.appendMessages([keyed('second', T0 + 200)]);
+    const handedOver = async (consumer: ShardConsumer, now: number) => (await consumer.read(now)).map((d) => d.message.id);
+    expect(await handedOver(hinted, T0 + 210)).toEqual(['first', 'second']);
+    // Without where it landed, only the first re-read finds it: after the key's next message.
+    expect(await handedOver(unhinted, T0 + 210)).toEqual(['second']);
+    expect(await handedOver(unhinted, T0 + 400)).toEqual(['first']);
+  });
+
   it('a probe of a shard without a lease still sees a write that lands late, then the read hands it over', async () => {
     const topic = (await store.getTopic('probed'))!;
     const consumer = new ShardConsumer(store, 'c', topic, 0, OPTIONS, quietLogger());

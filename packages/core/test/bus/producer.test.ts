@@ -158,4 +158,44 @@ describe('Producer', () => {
     expect(landed[0]).toBeGreaterThanOrEqual(before);
     expect(landed[0]).toBeLessThanOrEqual(stored.createdAt);
   });
+
+  it('answers a write acknowledged later than the confidence delay only once the peers were told where it landed', async () => {
+    const slowSignals = new ShardSignals();
+    const announced: Array<{ writes: unknown; answer: () => void }> = [];
+    slowSignals.onSlowWrites((writes) => new Promise<void>((answer) => announced.push({ writes, answer })));
+    // A store whose writes become visible 150 ms after they were stamped (a networked store under load).
+    const delayMs = 150;
+    const slowStore = new Proxy(handle.store, {
+      get(target, property, receiver) {
+        if (property === 'appendMessages') {
+          return async (...args: Parameters<typeof target.appendMessages>) => {
+            await new Promise((resolve) => setTimeout(resolve, delayMs));
+            return target.appendMessages(...args);
+          };
+        }
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const slow = new Producer({ store: slowStore, signals: slowSignals, slowWriteMs: 100 });
+    const before = Date.now();
+    let answered = false;
+    const produced = slow.produce('plain', [{ key: 'late-1', value: 1 }, { key: 'late-2', value: 2 }]).then((result) => ((answered = true), result));
+    for (let i = 0; i < 400 && announced.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(announced).toHaveLength(1);
+    const shards = [...new Set(['late-1', 'late-2'].map((key) => routeKey(key, 4).shard))].sort();
+    const writes = announced[0]!.writes as Array<{ topic: string; shard: number; landedFrom: number }>;
+    expect(writes.map((w) => w.shard).sort()).toEqual(shards);
+    for (const w of writes) {
+      expect(w.topic).toBe('plain');
+      expect(w.landedFrom).toBeGreaterThanOrEqual(before);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answered).toBe(false);
+    announced[0]!.answer();
+    expect(await produced).toHaveLength(2);
+    // A write acknowledged within the bound needs no announcement (a bound no write here reaches).
+    const patient = new Producer({ store: slowStore, signals: slowSignals, slowWriteMs: 60_000 });
+    expect(await patient.produce('plain', [{ key: 'in-time', value: 3 }])).toHaveLength(1);
+    expect(announced).toHaveLength(1);
+  });
 });

@@ -23,22 +23,32 @@ export interface Scenario {
   file: string;
 }
 
-export function startWorker(store: string, name: string): Promise<WorkerProcess> {
+/** `leases`: heartbeat and lease TTL, or undefined for the workers' defaults (3 s and 10 s). */
+export function startWorker(store: string, name: string, leases: typeof LEASES | undefined = LEASES): Promise<WorkerProcess> {
   return WorkerProcess.start({
     store,
     name,
     logLevel: 'warn',
-    env: { OMNIBUS_HEARTBEAT_INTERVAL_MS: String(LEASES.heartbeatMs), OMNIBUS_LEASE_TTL_MS: String(LEASES.leaseTtlMs) },
+    env: leases ? { OMNIBUS_HEARTBEAT_INTERVAL_MS: String(leases.heartbeatMs), OMNIBUS_LEASE_TTL_MS: String(leases.leaseTtlMs) } : {},
   });
 }
 
+export interface ScenarioOptions {
+  tasks?: number;
+  shards?: number;
+  /** The workers' leases: short ({@link LEASES}, the default), or their own defaults. */
+  leases?: typeof LEASES | 'worker defaults';
+}
+
 /** Two workers on a fresh RF=3 keyspace, a topic and a FileSink with `tasks` tasks spread over both. */
-export async function startScenario(label: string, dir: string, processes: WorkerProcess[], tasks = 4, shards = 8): Promise<Scenario> {
+export async function startScenario(label: string, dir: string, processes: WorkerProcess[], options: ScenarioOptions = {}): Promise<Scenario> {
+  const { tasks = 4, shards = 8 } = options;
+  const leases = options.leases === 'worker defaults' ? undefined : (options.leases ?? LEASES);
   const store = clusterStoreUrl(uniqueKeyspaceName(`cluster_${label}`));
   // The first creates the keyspace and schema; the second then joins.
-  const first = await startWorker(store, `${label}-a`);
+  const first = await startWorker(store, `${label}-a`, leases);
   processes.push(first);
-  const second = await startWorker(store, `${label}-b`);
+  const second = await startWorker(store, `${label}-b`, leases);
   processes.push(second);
   const topic = `${label}-topic`;
   const connector = `${label}-sink`;
@@ -100,23 +110,36 @@ export async function expectEachDeliveredOnce(scenario: Scenario, acknowledged: 
   const { file, workers, connector } = scenario;
   const accounted = new Set<string>();
   let unknown = 0;
-  await until(async () => {
-    const seen = new Set(await delivered(file));
-    const missing = [...acknowledged].filter((id) => !seen.has(id) && !accounted.has(id));
-    // A message not in the file must be `unknown` for the connector, never pending for ever.
-    if (missing.length > 0 && missing.length <= 200) {
+  /** What the last look found of the messages not delivered, for the timeout's message. */
+  let lastMissing = { count: 0, states: new Map<string, number>() };
+  let lastSeen = -1;
+  try {
+    await until(async () => {
+      const seen = new Set(await delivered(file));
+      const missing = [...acknowledged].filter((id) => !seen.has(id) && !accounted.has(id));
+      // A message not in the file must be `unknown` for the connector, never pending for ever:
+      // once the file stops growing, the states of those missing are asked, 200 at a time.
+      const stalled = seen.size === lastSeen;
+      lastSeen = seen.size;
+      const states = new Map<string, number>();
       const live = workers.find((worker) => worker.alive)!;
-      for (const id of missing) {
+      for (const id of stalled ? missing.slice(0, 200) : []) {
         const answer = await live.request('GET', `/messages/${id}`);
         const deliveries = (answer.body as { deliveries?: Array<{ connector: string; state: string }> }).deliveries ?? [];
-        if (deliveries.some((d) => d.connector === connector && d.state === 'unknown')) {
+        const state = deliveries.find((d) => d.connector === connector)?.state ?? 'none';
+        states.set(state, (states.get(state) ?? 0) + 1);
+        if (state === 'unknown') {
           accounted.add(id);
           unknown++;
         }
       }
-    }
-    return [...acknowledged].every((id) => seen.has(id) || accounted.has(id));
-  }, `${acknowledged.size} acknowledged messages delivered or unknown`, timeoutMs);
+      if (stalled) lastMissing = { count: missing.length, states };
+      return [...acknowledged].every((id) => seen.has(id) || accounted.has(id));
+    }, `${acknowledged.size} acknowledged messages delivered or unknown`, timeoutMs);
+  } catch (error) {
+    const states = JSON.stringify(Object.fromEntries(lastMissing.states));
+    throw new Error(`${(error as Error).message}: ${lastMissing.count} neither delivered nor unknown at the last look (states of up to 200 of them: ${states})`, { cause: error });
+  }
   const lines = await delivered(file);
   const counts = new Map<string, number>();
   for (const id of lines) counts.set(id, (counts.get(id) ?? 0) + 1);
