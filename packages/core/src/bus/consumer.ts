@@ -152,15 +152,6 @@ const MAX_FETCH_LIMIT = 100_000;
 /** How often a flush that writes nothing recomputes the watermark (it only feeds the lag gauge then). */
 const ADVANCE_EVERY_MS = 100;
 
-const NONE_TAKEN: readonly number[] = [];
-
-/** The times of the entries a hot read handed over (not those the sweeps found late), for the backlog count. */
-function takenTimes(found: readonly Discovered[]): number[] {
-  const times: number[] = [];
-  for (const d of found) if (!d.late) times.push(d.message.createdAt);
-  return times;
-}
-
 interface Page<T> {
   entries: T[];
   full: boolean;
@@ -214,8 +205,6 @@ export class ShardConsumer {
   private readonly tracked = new Map<string, number>();
   /** Finished: id → ts, in about ts order. */
   private readonly handled = new Map<string, number>();
-  /** A watermark write has landed: forget what it covers, before the next read (see `flush`). */
-  private pruneDue = false;
 
   nextPollAt = 0;
   /** When a read last found something new. */
@@ -237,11 +226,10 @@ export class ShardConsumer {
   ) {
     this.limit = options.fetchLimit;
     this.idleMs = options.pollMinMs;
-    this.unread = new UnreadCount(
-      (from, to, limit) => store.scanBuffer(topic.name, shard, from, to, limit),
-      { ...DEFAULT_SHARD_BACKLOG_OPTIONS, countEveryMs: options.backlogCountEveryMs },
-      store.countBuffer ? (from, to) => store.countBuffer!(topic.name, shard, from, to) : undefined,
-    );
+    this.unread = new UnreadCount((from, to, limit) => store.scanBuffer(topic.name, shard, from, to, limit), {
+      ...DEFAULT_SHARD_BACKLOG_OPTIONS,
+      countEveryMs: options.backlogCountEveryMs,
+    });
   }
 
   /**
@@ -298,10 +286,6 @@ export class ShardConsumer {
    */
   async read(now = Date.now(), hotLimit = this.options.fetchLimit): Promise<Discovered[]> {
     this.lastReadAt = now;
-    if (this.pruneDue) {
-      this.pruneDue = false;
-      this.prune();
-    }
     const hotFrom = this.rewoundReadFrom();
     const { recheckAfterMs, recheckIntervalMs, overlapMs, sweepIntervalMs } = this.options;
     const hotPage = Math.min(Math.max(hotLimit, this.hotMinimum), this.limit);
@@ -371,7 +355,7 @@ export class ShardConsumer {
       if (m.createdAt < this.lookupBelowTs) needLookup.push(m);
     }
     if (unknown.length === 0) {
-      this.unread.afterHotRead(hot.full, this.readFrom, NONE_TAKEN);
+      this.unread.afterHotRead(hot.full, this.readFrom, []);
       this.scheduleAfterRead(0, full, now);
       return [];
     }
@@ -391,7 +375,11 @@ export class ShardConsumer {
       if (by) discovered.late = by;
       found.push(discovered);
     }
-    this.unread.afterHotRead(hot.full, this.readFrom, hot.full && this.unread.isBehind ? takenTimes(found) : NONE_TAKEN);
+    this.unread.afterHotRead(
+      hot.full,
+      this.readFrom,
+      found.flatMap((d) => (d.late ? [] : [d.message.createdAt])),
+    );
     this.scheduleAfterRead(found.length, full, now);
     return found;
   }
@@ -455,11 +443,6 @@ export class ShardConsumer {
     await this.unread.refresh(now, now - this.options.confidenceMs, this.readFrom, paused);
   }
 
-  /** `countBacklog` without waiting for it (the read loop goes on; a failed count is logged and tried again later). */
-  countBacklogLater(now = Date.now()): void {
-    this.countBacklog(now).catch((error: unknown) => this.logger.debug({ err: error }, 'could not count the backlog'));
-  }
-
   /**
    * A produce: poll soon (at once, unless the previous read was moments ago). `landedFrom` (a
    * local produce, whose write the store has just acknowledged): its entries are stamped this or
@@ -514,9 +497,7 @@ export class ShardConsumer {
       this.finishedSinceFlush = false;
       await this.store.setWatermark(this.consumer, this.topic.name, this.shard, this.watermark);
       this.persisted = this.watermark;
-      // Not now: a write the loop does not wait for lands in the middle of a read, whose range
-      // was chosen by what is remembered at its start; the next read prunes before it starts.
-      this.pruneDue = true;
+      this.prune();
     }
     return Math.max(0, now - this.watermark);
   }

@@ -78,10 +78,6 @@ export abstract class SinkShardReads extends SinkShardLeases {
 
   protected async releaseIdleShards(): Promise<void> {
     const now = Date.now();
-    if (this.watermarkWrites && [...this.shards.values()].some((s) => s.active && now - Math.max(s.lastWorkAt, s.consumer!.lastFoundAt) >= this.options.releaseIdleAfterMs)) {
-      // A release writes the shard's watermark itself: after the one under way, not beside it.
-      await this.watermarkWrites;
-    }
     const idle = [...this.shards.values()].filter(
       (s) =>
         s.active &&
@@ -231,38 +227,15 @@ export abstract class SinkShardReads extends SinkShardLeases {
     }
   }
 
-  /** The watermark writes under way without the loop waiting for them (see `flushWatermarksLater`). */
-  private watermarkWrites: Promise<void> | undefined;
-
-  /**
-   * Moves the watermarks without holding up the loop: a watermark write is a store round trip
-   * (tens of milliseconds on a loaded Cassandra), and a record produced meanwhile waited for it
-   * before its read could start. One round at a time; one that fails is logged, and a later
-   * step writes the watermark again (it only bounds what a restart reads again).
-   */
-  protected flushWatermarksLater(): void {
-    if (this.watermarkWrites) return;
-    this.watermarkWrites = this.flushWatermarks(false)
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not save watermarks; trying again later'))
-      .finally(() => (this.watermarkWrites = undefined));
-  }
-
-  /** Settles when the watermark writes under way have (successful or not). */
-  protected async watermarksWritten(): Promise<void> {
-    await this.watermarkWrites;
-  }
-
   /** Watermarks are written only under the lease: another owner may be moving them. */
   protected async flushWatermarks(force: boolean): Promise<void> {
-    // A forced flush (stopping) writes after any write under way, so that it is the last.
-    if (force) await this.watermarkWrites;
     const now = Date.now();
     await Promise.all(
       [...this.shards.values()]
         .filter((s) => s.active)
         .map(async (owned) => {
           const lag = await owned.consumer!.flush(now, force);
-          owned.consumer!.countBacklogLater(now);
+          await owned.consumer!.countBacklog(now);
           (owned.lag ??= this.deps.metrics.busLag.labels({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) })).set(lag);
         }),
     );

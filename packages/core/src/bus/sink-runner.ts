@@ -24,7 +24,7 @@
  * (sink-reads.ts), the outcomes of a batch (sink-outcomes.ts) and dead letters
  * (sink-dead-letters.ts).
  */
-import type { HistogramSeries } from '../metrics.ts';
+import type { Histogram } from 'prom-client';
 import { inboundSettingsOf, isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
 import { InboundMessages } from './inbound.ts';
 import { ActiveTopicsRecorder } from './active-topics.ts';
@@ -64,7 +64,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private deferred: Settlement | undefined;
   private readonly activeTopics: ActiveTopicsRecorder;
   private unwatchBacklog: (() => void) | undefined;
-  private handoff!: HistogramSeries;
+  private handoff!: Histogram.Internal<'connector'>;
   /** Per priority, the records taken from higher lanes in a row while it waited (pickLanes). */
   private readonly lanesSkipped: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
 
@@ -133,10 +133,9 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       }
       let progressed = false;
       const step = this.step();
-      // A pause waits for the step and for the writes it left under way.
       this.stepDone = step.then(
-        () => this.backgroundWrites(),
-        () => this.backgroundWrites(),
+        () => undefined,
+        () => undefined,
       );
       try {
         progressed = await step;
@@ -176,9 +175,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       const at = Date.now();
       for (const { shard } of batch) shard.lastWorkAt = at;
     }
-    // Nothing to send: the last batch's outcomes are written now, beside the next reads rather than before them.
-    if (batch.length === 0) this.writeDeferredLater();
-    this.flushWatermarksLater();
+    if (batch.length === 0) await this.writeDeferred();
+    await this.flushWatermarks(false);
     await this.releaseIdleShards();
     // Outcomes left for the next batch's write are written now if no batch follows at once
     // (checked last: a pause may have come while this step was waiting).
@@ -372,38 +370,11 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     for (const { channel, category, reason } of settlement.suppressed) this.deps.metrics.messagesSuppressed.inc({ connector: this.connector, channel, scope: category, reason });
   }
 
-  /** A write of deferred outcomes that the loop did not wait for (see `writeDeferredLater`). */
-  private deferredWrite: Promise<void> | undefined;
-
-  /**
-   * Writes the deferred outcomes without holding up the loop: a record produced meanwhile is read
-   * and handed over beside the write instead of after it. `persist` retries it until it succeeds
-   * or the runner stops; whatever waits for every outcome (a pause, a stop) waits for it too.
-   */
-  private writeDeferredLater(): void {
-    const deferred = this.deferred;
-    if (!deferred || this.deferredWrite) return;
-    this.deferred = undefined;
-    this.deferredWrite = this.settleDeferred(deferred)
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not record the outcomes of the last batch; they stay in doubt'))
-      .finally(() => (this.deferredWrite = undefined));
-  }
-
-  /** Settles when the writes the loop did not wait for have (they log their own failures). */
-  private async backgroundWrites(): Promise<void> {
-    await Promise.all([this.deferredWrite, this.watermarksWritten()]);
-  }
-
-  /** Writes the outcomes left for the next batch, now (the runner pauses or stops), after any such write under way. */
+  /** Writes the outcomes left for the next batch, now (no batch follows, or the runner pauses or stops). */
   private async writeDeferred(): Promise<void> {
-    await this.deferredWrite;
     const deferred = this.deferred;
     if (!deferred) return;
     this.deferred = undefined;
-    await this.settleDeferred(deferred);
-  }
-
-  private async settleDeferred(deferred: Settlement): Promise<void> {
     await this.persist(() => this.writeSettlement(deferred, []));
     this.applySettlement(deferred);
   }

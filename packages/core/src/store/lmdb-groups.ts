@@ -88,19 +88,8 @@ export class LmdbGroups {
     const { cancelledMessages, cancelledGroups } = this.tables();
     const cancelled = new Set<string>();
     const groups = new Map<string, boolean>();
-    // Cancellations are rare: a topic none of whose messages is cancelled costs one look, not one per message.
-    const topicsWithCancellations = new Map<string, boolean>();
-    const anyCancelledIn = (topic: string): boolean => {
-      let any = topicsWithCancellations.get(topic);
-      if (any === undefined) {
-        any = false;
-        for (const _ of cancelledMessages.getKeys({ start: [topic], end: [topic, AFTER_ALL], limit: 1 })) any = true;
-        topicsWithCancellations.set(topic, any);
-      }
-      return any;
-    };
     for (const { topic, shard, messageId, group } of positions) {
-      if (anyCancelledIn(topic) && cancelledMessages.get([topic, shard, messageId]) !== undefined) {
+      if (cancelledMessages.get([topic, shard, messageId]) !== undefined) {
         cancelled.add(messageId);
         continue;
       }
