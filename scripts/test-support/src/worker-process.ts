@@ -6,7 +6,7 @@
  * Node built-ins only, and nothing from vitest: the benchmark uses it outside a test run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -62,6 +62,12 @@ export interface WorkerProcessOptions {
   script?: string;
   /** Names the worker in errors, where a test runs several. */
   name?: string;
+  /**
+   * A file that gets every line it writes (appended), beside the last lines kept for errors.
+   * Left out, `OMNIBUS_TEST_WORKER_LOGS` (a directory) names one per worker: `<dir>/<name>.log`,
+   * to read a failed fault scenario's whole story afterwards.
+   */
+  logFile?: string;
 }
 
 export interface JsonResponse {
@@ -118,7 +124,12 @@ export class WorkerProcess {
       { cwd: REPO, env: { ...process.env, ...options.env, OMNIBUS_LOG_LEVEL: logLevel }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const tail: string[] = [];
+    const logDir = process.env.OMNIBUS_TEST_WORKER_LOGS;
+    const logFile = options.logFile ?? (logDir ? `${logDir}/${name}.log` : undefined);
+    const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
+    if (log) child.once('close', () => log.end());
     const remember = (line: string) => {
+      log?.write(`${line}\n`);
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
     };

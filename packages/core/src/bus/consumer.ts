@@ -270,6 +270,8 @@ export class ShardConsumer {
    * as a hot read does, lost such a write for good on a shard without a lease.
    */
   async probe(now = Date.now()): Promise<boolean> {
+    // A produce said it landed behind the read position: that is work, whatever a probe finds.
+    if (this.pendingRewind < Infinity) return true;
     const entries = await this.store.scanBuffer(this.topic.name, this.shard, this.readFrom, now, 1);
     if (entries.length > 0) return true;
     this.readFrom = Math.max(this.readFrom, now - this.options.overlapMs);
@@ -286,7 +288,24 @@ export class ShardConsumer {
    */
   async read(now = Date.now(), hotLimit = this.options.fetchLimit): Promise<Discovered[]> {
     this.lastReadAt = now;
+    const landedFrom = this.landedFrom;
     const hotFrom = this.rewoundReadFrom();
+    try {
+      return await this.readEntries(now, hotFrom, hotLimit);
+    } catch (error) {
+      // A read that fails (a node killed mid-request) changes nothing: the rewind it was to make
+      // is still owed, and no position moved past what it would have found.
+      this.landedFrom = Math.min(this.landedFrom, landedFrom);
+      throw error;
+    }
+  }
+
+  /**
+   * One read: every store request first (the pages, the late entries' bodies, the lookups),
+   * then the positions move and the entries are tracked, so that a request that fails leaves
+   * the consumer as it was.
+   */
+  private async readEntries(now: number, hotFrom: number, hotLimit: number): Promise<Discovered[]> {
     const { recheckAfterMs, recheckIntervalMs, overlapMs, sweepIntervalMs } = this.options;
     const hotPage = Math.min(Math.max(hotLimit, this.hotMinimum), this.limit);
     const [hot, rechecked, swept] = await Promise.all([
@@ -300,8 +319,46 @@ export class ShardConsumer {
       this.sweepPage(this.recheck, Math.min(now - recheckAfterMs, hotFrom) - 1, recheckIntervalMs, now),
       this.sweepPage(this.sweep, Math.min(now - overlapMs, hotFrom) - 1, sweepIntervalMs, now),
     ]);
-    if (hot.limit > hotPage) this.hotMinimum = hot.limit;
     let full = hot.full;
+    // Sweeps read positions only: what they find is nearly always known, and the few late
+    // writes they turn up are read whole afterwards.
+    const late: MessagePosition[] = [];
+    const lateBy = new Map<string, LateBy>();
+    for (const [sweepRead, by] of [
+      [rechecked, 'recheck'],
+      [swept, 'sweep'],
+    ] as const) {
+      if (!sweepRead) continue;
+      full ||= sweepRead.page.full;
+      for (const p of sweepRead.page.entries) {
+        if (this.tracked.has(p.messageId) || this.handled.has(p.messageId) || lateBy.has(p.messageId)) continue;
+        late.push(p);
+        lateBy.set(p.messageId, by);
+      }
+    }
+    let entries = hot.entries;
+    if (late.length > 0) {
+      const bodies = await this.store.getMessagesAt(late);
+      // Older first: what the sweeps found landed late, behind entries already handed over.
+      const found: Message[] = [];
+      for (const p of late) {
+        const message = bodies.get(p.messageId);
+        if (message) found.push(message);
+      }
+      entries = found.concat(entries);
+    }
+    const unknown: Message[] = [];
+    const needLookup: Message[] = [];
+    for (const m of entries) {
+      if (this.tracked.has(m.id) || this.handled.has(m.id)) continue;
+      unknown.push(m);
+      if (m.createdAt < this.lookupBelowTs) needLookup.push(m);
+    }
+    const priors = needLookup.length > 0 ? await this.store.getDeliveries(this.consumer, needLookup.map(positionOf)) : undefined;
+
+    // Every request answered: move the positions.
+    if (hot.limit > hotPage) this.hotMinimum = hot.limit;
+    for (const sweepRead of [rechecked, swept]) if (sweepRead) Object.assign(sweepRead.sweep, sweepRead.next);
     if (hot.entries.length > 0 && hot.full) {
       this.readFrom = hot.lastTs;
       this.frontier = Math.max(this.frontier, hot.lastTs);
@@ -319,47 +376,6 @@ export class ShardConsumer {
     ] as const) {
       if (sweep.from >= hotFrom) sweep.from = Math.max(sweep.from, Math.min(this.readFrom, now - age));
     }
-    // Sweeps read positions only: what they find is nearly always known, and the few late
-    // writes they turn up are read whole afterwards.
-    const late: MessagePosition[] = [];
-    const lateBy = new Map<string, LateBy>();
-    for (const [page, by] of [
-      [rechecked, 'recheck'],
-      [swept, 'sweep'],
-    ] as const) {
-      if (!page) continue;
-      full ||= page.full;
-      for (const p of page.entries) {
-        if (this.tracked.has(p.messageId) || this.handled.has(p.messageId) || lateBy.has(p.messageId)) continue;
-        late.push(p);
-        lateBy.set(p.messageId, by);
-      }
-    }
-    let entries = hot.entries;
-    if (late.length > 0) {
-      const bodies = await this.store.getMessagesAt(late);
-      // Older first: what the sweeps found landed late, behind entries already handed over.
-      const found: Message[] = [];
-      for (const p of late) {
-        const message = bodies.get(p.messageId);
-        if (message) found.push(message);
-      }
-      entries = found.concat(entries);
-    }
-
-    const unknown: Message[] = [];
-    const needLookup: Message[] = [];
-    for (const m of entries) {
-      if (this.tracked.has(m.id) || this.handled.has(m.id)) continue;
-      unknown.push(m);
-      if (m.createdAt < this.lookupBelowTs) needLookup.push(m);
-    }
-    if (unknown.length === 0) {
-      this.unread.afterHotRead(hot.full, this.readFrom, []);
-      this.scheduleAfterRead(0, full, now);
-      return [];
-    }
-    const priors = needLookup.length > 0 ? await this.store.getDeliveries(this.consumer, needLookup.map(positionOf)) : undefined;
     const found: Discovered[] = [];
     for (const message of unknown) {
       // One entry per id is handed over (a racing idempotent produce may have left two).
@@ -384,14 +400,12 @@ export class ShardConsumer {
     return found;
   }
 
-  /** The sweep's next page when it is due and has something to cover up to `toTs`; moves its cursor. */
-  private async sweepPage(sweep: Sweep, toTs: number, everyMs: number, now: number): Promise<Page<MessagePosition> | undefined> {
+  /** The sweep's next page when it is due and has something to cover up to `toTs`, and where the sweep goes on from (applied once the read succeeds). */
+  private async sweepPage(sweep: Sweep, toTs: number, everyMs: number, now: number): Promise<{ sweep: Sweep; page: Page<MessagePosition>; next: Sweep } | undefined> {
     if (now - sweep.lastAt < everyMs || toTs < sweep.from) return undefined;
     const page = await this.page(sweep.from, toTs, (from, to, limit) => this.store.scanBuffer(this.topic.name, this.shard, from, to, limit), (p) => p.ts);
     // A full page continues at the next read (its range is not covered yet).
-    sweep.from = page.full ? page.lastTs : toTs + 1;
-    sweep.lastAt = page.full ? 0 : now;
-    return page;
+    return { sweep, page, next: { from: page.full ? page.lastTs : toTs + 1, lastAt: page.full ? 0 : now } };
   }
 
   /**
@@ -458,16 +472,32 @@ export class ShardConsumer {
   }
 
   /**
-   * Where the next hot read starts: the read position, or earlier where a local produce landed
-   * behind it. Never below what this consumer still remembers having handled (the floor of
-   * `prune`), so that a rewind cannot hand an entry over twice.
+   * Where the next hot read starts: the read position, or earlier where a produce landed
+   * behind it, however far: what lies below the ids this consumer remembers is looked up.
    */
   private rewoundReadFrom(): number {
     const landedFrom = this.landedFrom;
     this.landedFrom = Infinity;
     if (landedFrom >= this.readFrom) return this.readFrom;
-    const remembered = Math.min(this.watermark - this.options.overlapMs, this.sweep.from, this.recheck.from);
-    return Math.max(landedFrom, remembered);
+    // Below what it remembers, an entry read again is checked against the deliveries table, as
+    // after a new owner's first read: a write acknowledged later than that (a node killed or
+    // paused mid-write) is still handed over, and what was handled is not handed over twice.
+    this.lookupBelowTs = Math.max(this.lookupBelowTs, this.rememberedFrom());
+    return landedFrom;
+  }
+
+  /**
+   * Every id handled at or after this ts is still in `handled`: no read may start below it
+   * without a lookup. The lowest of the read positions (the hot read's, which a rewound page
+   * leaves behind the others until it catches up, and the sweeps') and `watermark − overlap`.
+   */
+  private rememberedFrom(): number {
+    return Math.min(this.watermark - this.options.overlapMs, this.readFrom, this.sweep.from, this.recheck.from);
+  }
+
+  /** Where a produce landed behind the read position with no read gone back for it yet (Infinity: none). */
+  get pendingRewind(): number {
+    return this.landedFrom < this.readFrom ? this.landedFrom : Infinity;
   }
 
   /** Polls this shard at once (its lease was just taken). */
@@ -487,7 +517,10 @@ export class ShardConsumer {
     // Finding the oldest unfinished entry walks every tracked one: not at every step of a busy shard.
     if (force || now - this.advancedAt >= ADVANCE_EVERY_MS) {
       this.advancedAt = now;
-      let candidate = this.frontier;
+      // Not past the hot read's position either: after a rewind (a late write announced by
+      // `wake`) it stands behind the frontier until it has read the late entries again, and
+      // not past a rewind still to come.
+      let candidate = Math.min(this.frontier, this.readFrom, this.landedFrom);
       for (const ts of this.tracked.values()) if (ts < candidate) candidate = ts;
       if (candidate > this.watermark) this.watermark = candidate;
     }
@@ -533,9 +566,9 @@ export class ShardConsumer {
     }
   }
 
-  /** Forgets finished ids that no read can return any more (below watermark − overlap and below the next sweep). */
+  /** Forgets finished ids that no read can return any more without a lookup (see `rememberedFrom`). */
   private prune(): void {
-    const floor = Math.min(this.watermark - this.options.overlapMs, this.sweep.from, this.recheck.from);
+    const floor = this.rememberedFrom();
     for (const [id, ts] of this.handled) {
       if (ts >= floor) break;
       this.handled.delete(id);

@@ -130,9 +130,15 @@ export class LanedConsumer {
     return next;
   }
 
-  /** Reads the lanes, each up to its room; returns what is new, by priority. */
-  async read(now: number, lanes: readonly Priority[], room: (lane: Priority) => number): Promise<Discovered[]> {
-    const reads = await Promise.all(lanes.map(async (lane) => ({ lane, found: await this.lanes[lane].read(now, room(lane)) })));
+  /**
+   * Reads the lanes, each up to its room; returns what is new, by priority, and the first
+   * failure if a lane's read failed. What the other lanes found is theirs to hand over all the
+   * same: they track it from now on, and it would wait for ever if it were dropped.
+   */
+  async read(now: number, lanes: readonly Priority[], room: (lane: Priority) => number): Promise<{ found: Discovered[]; failure?: unknown }> {
+    const settled = await Promise.allSettled(lanes.map(async (lane) => ({ lane, found: await this.lanes[lane].read(now, room(lane)) })));
+    const reads = settled.flatMap((read) => (read.status === 'fulfilled' ? [read.value] : []));
+    const failed = settled.find((read): read is PromiseRejectedResult => read.status === 'rejected');
     const found: Discovered[] = [];
     for (const lane of PRIORITIES) {
       for (const discovered of reads.find((read) => read.lane === lane)?.found ?? []) {
@@ -146,7 +152,7 @@ export class LanedConsumer {
         found.push(discovered);
       }
     }
-    return found;
+    return failed ? { found, failure: failed.reason } : { found };
   }
 
   complete(id: string, ts?: number): void {
@@ -181,6 +187,11 @@ export class LanedConsumer {
 
   wakeNow(): void {
     for (const lane of this.all) lane.wakeNow();
+  }
+
+  /** The earliest rewind a lane still owes a produce that landed behind it (Infinity: none). */
+  get pendingRewind(): number {
+    return Math.min(...this.all.map((lane) => lane.pendingRewind));
   }
 
   /** Moves every lane's watermark; returns the largest lag (ms). */

@@ -182,9 +182,13 @@ export abstract class SinkShardLeases extends RunnerLifecycle {
       // newer than `freshAfter` cannot have been read by that owner, which stopped before its
       // lease ran out; the overlap allows for clock skew between workers. Epoch 1 means nobody
       // ever held it (leases are never deleted): nothing can have been handled yet.
+      // A produce that landed behind the old read position (a slow write, announced while the
+      // shard was watched without its lease) is owed a read from there by the new consumer too.
+      const rewind = owned.consumer?.pendingRewind ?? Infinity;
       owned.clear();
       const freshAfter = owned.lease.epoch === 1 ? -Infinity : owned.lease.acquiredAt + this.options.overlapMs;
       owned.consumer = await this.newConsumer(owned, freshAfter);
+      if (rewind < Infinity) owned.consumer.wake(rewind);
     }
     owned.validEpoch = owned.lease.epoch;
     owned.lastWorkAt = now;

@@ -39,11 +39,13 @@ export abstract class SinkShardReads extends SinkShardLeases {
       if (lanes.length > 0) readable.push({ owned: s, lanes });
     }
     if (readable.length === 0) return;
+    // A shard whose read fails (a node killed mid-request) must not cost the others what they
+    // found: their consumers track it now, and it is queued before the failure is reported.
     const reads = await Promise.all(
       readable.map(async ({ owned, lanes }) => ({
         owned,
         consumer: owned.consumer!,
-        found: await owned.consumer!.read(now, lanes, (lane) => readAhead - owned.queuedAhead(lane)),
+        ...(await owned.consumer!.read(now, lanes, (lane) => readAhead - owned.queuedAhead(lane))),
       })),
     );
     const inDoubt: Array<{ owned: OwnedShard; pending: Pending }> = [];
@@ -54,7 +56,29 @@ export abstract class SinkShardReads extends SinkShardLeases {
         this.admit(owned, discovered, now, inDoubt);
       }
     }
-    if (inDoubt.length > 0) await this.markUnknown(inDoubt);
+    if (inDoubt.length > 0) await this.settleInDoubt(inDoubt);
+    const failed = reads.find((read) => read.failure !== undefined);
+    if (failed) throw failed.failure;
+  }
+
+  /**
+   * Marks what was found in doubt `unknown`, retrying until it is written: those records are
+   * tracked by their consumers and queued nowhere, so a failed write must not drop them. Given
+   * up only when the runner stops or the shard is no longer ours: the next owner finds them
+   * `sending` again and does the same.
+   */
+  private async settleInDoubt(inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): Promise<void> {
+    for (let delay = 100; ; delay = Math.min(5000, delay * 2)) {
+      const ours = inDoubt.filter(({ owned }) => owned.active && owned.lease.held);
+      if (ours.length === 0 || this.stopping) return;
+      try {
+        await this.markUnknown(ours);
+        return;
+      } catch (error) {
+        this.logger.warn({ err: error, retryInMs: delay }, 'could not mark in-doubt records unknown; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   /** About how many records a batch takes from each active shard. */

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONSUMER_OPTIONS, ShardConsumer, type ConsumerOptions } from '../../src/bus/consumer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
-import type { Message, Store } from '../../src/store/port.ts';
+import { positionOf, type Message, type Store } from '../../src/store/port.ts';
 import { lmdbStore, quietLogger, type StoreHandle } from './helpers.ts';
 
 const T0 = 1_700_000_000_000;
@@ -160,8 +160,10 @@ describe('shard consumer', () => {
     const topic = (await store.getTopic('woken'))!;
     const consumer = new ShardConsumer(store, 'c', topic, 0, OPTIONS, quietLogger());
     await consumer.open(0, T0);
+    // As the sink runner does: an entry counts as finished once its outcome is stored.
     const handOver = async (now: number) => {
       const found = await consumer.read(now);
+      await store.putDeliveries(found.map(({ message: m }) => ({ ...positionOf(m), connector: 'c', state: 'sent', attempts: 1, epoch: 1, workerId: 'w', updatedAt: now })));
       for (const { message: m } of found) consumer.complete(m.id);
       return found.map((d) => d.message.id);
     };
@@ -176,13 +178,63 @@ describe('shard consumer', () => {
     const found = await consumer.read(T0 + 220);
     expect(found.map((d) => d.message.id)).toEqual(['slow']);
     expect(found[0]!.late).toBeUndefined();
+    await store.putDeliveries([{ ...positionOf(found[0]!.message), connector: 'c', state: 'sent', attempts: 1, epoch: 1, workerId: 'w', updatedAt: T0 + 220 }]);
     consumer.complete('slow');
     for (let now = T0 + 300; now <= T0 + 3000; now += 100) expect(await handOver(now)).toEqual([]);
     // The watermark write forgets the ids handled long ago (their entries are below every read
-    // to come); a wake from far back then reads again only what it still remembers: nothing twice.
+    // to come); a wake from far back reads them again and finds them handled in the deliveries
+    // table: nothing twice.
     await consumer.flush(T0 + 3000, true);
     consumer.wake(T0 - 50_000);
     expect(await handOver(T0 + 3100)).toEqual([]);
+  });
+
+  it('a write acknowledged seconds after its stamp (a node paused mid-write) is handed over once, however far behind the reads it lands', async () => {
+    await store.createTopic({ name: 'paused', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    const topic = (await store.getTopic('paused'))!;
+    const consumer = new ShardConsumer(store, 'c', topic, 0, { ...OPTIONS, fetchLimit: 4 }, quietLogger());
+    await consumer.open(0, T0);
+    const handedOver: string[] = [];
+    const handOver = async (now: number, limit?: number) => {
+      const found = await consumer.read(now, limit);
+      await store.putDeliveries(found.map(({ message: m }) => ({ ...positionOf(m), connector: 'c', state: 'sent', attempts: 1, epoch: 1, workerId: 'w', updatedAt: now })));
+      for (const { message: m } of found) {
+        handedOver.push(m.id);
+        consumer.complete(m.id);
+      }
+      await consumer.flush(now);
+    };
+    // A steady stream, one entry every 100 ms, read as it comes.
+    let now = T0;
+    let n = 0;
+    const stream = async (until: number) => {
+      for (; now < until; now += 100) {
+        await store.appendMessages([message(`steady-${n++}`, now, 'paused')]);
+        await handOver(now + 150);
+      }
+    };
+    await stream(T0 + 3000);
+    // Ten entries stamped T0 + 3000, acknowledged 5 s later (longer than the overlap): the
+    // watermark and the sweeps are past them when the producer's wake says where they landed.
+    await stream(T0 + 8000);
+    await store.appendMessages(Array.from({ length: 10 }, (_, i) => message(`slow-${i}`, T0 + 3000, 'paused')));
+    consumer.wake(T0 + 3000);
+    // The rewound read pages through 5 s of entries already handed over, 4 at a time, while the
+    // stream goes on and the watermark is written (which forgets old ids).
+    for (let i = 0; i < 40; i++) {
+      await store.appendMessages([message(`steady-${n++}`, now, 'paused')]);
+      await handOver(now + 150, 4);
+      now += 100;
+    }
+    await consumer.flush(now, true);
+    for (let i = 0; i < 40; i++, now += 100) await handOver(now + 150);
+    const counts = new Map<string, number>();
+    for (const id of handedOver) counts.set(id, (counts.get(id) ?? 0) + 1);
+    expect([...counts].filter(([, c]) => c > 1)).toEqual([]);
+    expect(Array.from({ length: 10 }, (_, i) => counts.get(`slow-${i}`))).toEqual(Array(10).fill(1));
+    expect(counts.size).toBe(n + 10);
+    // The watermark never passed the late entries before they were read.
+    expect(consumer.position).toBeGreaterThan(T0 + 3000);
   });
 
   it("a write another worker acknowledged late is overtaken by its key's next message unless that worker's hint says where it landed", async () => {

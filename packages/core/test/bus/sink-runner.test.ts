@@ -174,6 +174,53 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
     expect(Math.max(...readLimits)).toBeLessThanOrEqual(100);
   });
 
+  it('a store read that fails for one shard (a node killed mid-request) costs the other shards nothing: every message is sent once', async () => {
+    const { topic, connector } = await fixture(4);
+    // One in seven reads of shard 1, and one in five lookups of a late write's body or delivery
+    // state, fails as a killed coordinator's socket does; the other shards' reads of the same
+    // step succeed.
+    let shardReads = 0;
+    let lookups = 0;
+    const socketClosed = () => Object.assign(new Error('Socket was closed'), { name: 'DriverError' });
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'readBuffer' || property === 'scanBuffer') {
+          return async (...args: Parameters<Store['readBuffer']>) => {
+            if (args[1] === 1 && ++shardReads % 7 === 0) throw socketClosed();
+            return (target[property] as (...a: Parameters<Store['readBuffer']>) => Promise<unknown>)(...args);
+          };
+        }
+        if (property === 'getMessagesAt' || property === 'getDeliveries') {
+          return async (...args: unknown[]) => {
+            if (++lookups % 5 === 0) throw socketClosed();
+            return (target[property] as (...a: unknown[]) => Promise<unknown>)(...args);
+          };
+        }
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const sink = recordingSink();
+    const r = runner(sink.connector, { name: connector, topics: topic, 'batch.size': '20' }, { store: flaky });
+    await r.start();
+    const ids: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const produced = await producer.produce(
+        topic,
+        Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: { round, i } })),
+      );
+      ids.push(...produced.map((p) => p.id));
+    }
+    await eventually(() => new Set(sink.received.map((rec) => rec.id)).size >= ids.length || undefined, 'every message sent', 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}: ${new Set(sink.received.map((rec) => rec.id)).size} of ${ids.length} sent`);
+    });
+    await r.stop();
+    expect(shardReads).toBeGreaterThanOrEqual(3);
+    const counts = new Map<string, number>();
+    for (const rec of sink.received) counts.set(rec.id, (counts.get(rec.id) ?? 0) + 1);
+    expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+    expect([...counts.keys()].sort()).toEqual([...ids].sort());
+  });
+
   it('keeps a receipt that arrives before the send is recorded (an SMSC answers at once)', async () => {
     const { topic, connector } = await fixture(2);
     // The provider confirms each message while `put` is still running, as an SMSC's

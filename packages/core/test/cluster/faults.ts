@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { uniqueKeyspaceName, WorkerProcess } from '@omnibus/test-support';
+import { uniqueKeyspaceName, WorkerProcess, type LogLevel } from '@omnibus/test-support';
 import { expect, inject } from 'vitest';
 
 /** Short leases, so that a frozen worker loses its own within a test. */
@@ -28,7 +28,8 @@ export function startWorker(store: string, name: string, leases: typeof LEASES |
   return WorkerProcess.start({
     store,
     name,
-    logLevel: 'warn',
+    // OMNIBUS_TEST_WORKER_LOG_LEVEL (e.g. debug), with OMNIBUS_TEST_WORKER_LOGS, keeps a failed scenario's story.
+    logLevel: (process.env.OMNIBUS_TEST_WORKER_LOG_LEVEL as LogLevel | undefined) ?? 'warn',
     env: leases ? { OMNIBUS_HEARTBEAT_INTERVAL_MS: String(leases.heartbeatMs), OMNIBUS_LEASE_TTL_MS: String(leases.leaseTtlMs) } : {},
   });
 }
