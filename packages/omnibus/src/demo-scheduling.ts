@@ -3,8 +3,10 @@
  * its main batch:
  * - a few dozen SMS produced with `send_at` a few seconds ahead: none may reach the SMSC before
  *   its send time, all must after (the SMSC's per-submit hook times each arrival);
- * - as many again, due at the same time, each cancelled (`DELETE /messages/{id}`) while held:
- *   they must end `cancelled` in their group's counts and never reach the SMSC;
+ * - a dozen more, held the same way and each cancelled (`DELETE /messages/{id}`) while held:
+ *   they must end `cancelled` in their group's counts once due, and never reach the SMSC (a
+ *   group of held messages has no counts until they come due, so `DELETE /groups/{g}` would
+ *   not find it yet);
  * - a handful of `high` priority one-time passwords produced while the main batch is queued:
  *   their produce -> SMSC latency is printed beside the normal SMS's (timing only, never a failure);
  * - one SMS whose `expires_at` has passed: the produce must be refused (422 naming the field).
@@ -110,28 +112,26 @@ export class SmsScheduling {
     return { id, key: to, value, ...extra };
   }
 
-  /** Produces the held SMS (to send, and to cancel), cancels the second lot, and tries an expired one. */
+  /** Produces the held SMS to cancel and cancels them, then those to send, then tries an expired one. */
   async produceHeld(api: Api): Promise<void> {
-    const sendAt = Date.now() + SEND_AFTER_MS;
-    const toSend = Array.from({ length: SCHEDULED }, (_, n) => this.item('scheduled', n, `your appointment is tomorrow at ${9 + (n % 8)}:00.`, { send_at: sendAt }));
-    const toCancel = Array.from({ length: CANCELLED }, (_, n) => this.item('cancelled', n, `flash sale: 20% off until midnight (${n}).`, { send_at: sendAt }));
-    for (const [group, messages] of [
-      [this.scheduledGroup, toSend],
-      [this.cancelGroup, toCancel],
-    ] as const) {
+    const held = async (group: string, kind: string, body: (n: number) => string, count: number) => {
+      const sendAt = Date.now() + SEND_AFTER_MS;
+      const messages = Array.from({ length: count }, (_, n) => this.item(kind, n, body(n), { send_at: sendAt }));
       const response = await api.call('POST', `/topics/${encodeURIComponent(this.topic)}/messages`, { group, messages });
       if (response.status !== 202) throw new Error(`producing held SMS failed: HTTP ${response.status} ${JSON.stringify(response.body)}`);
       const acknowledged = (response.body as { messages: Array<{ id: string; send_at?: number }> }).messages;
       for (const m of acknowledged) if (m.send_at === undefined) throw new Error(`SMS ${m.id} was not held although its send_at is ahead`);
-      if (group === this.scheduledGroup) this.scheduled.push(...acknowledged.map((m) => ({ id: m.id, sendAt: m.send_at! })));
-      else this.cancelled.push(...acknowledged.map((m) => m.id));
-    }
-    // The campaign is called off while held: each message's cancellation is stored now, and the sink settles it when it comes due.
-    for (const id of this.cancelled) {
-      const response = await api.call('DELETE', `/messages/${encodeURIComponent(id)}`);
-      if (response.status !== 200) throw new Error(`cancelling ${id} failed: HTTP ${response.status} ${JSON.stringify(response.body)}`);
+      return acknowledged.map((m) => ({ id: m.id, sendAt: m.send_at! }));
+    };
+    // The campaign is called off while held, at once (well before it is due): each message's
+    // cancellation is stored now, and the sink settles it when it comes due.
+    this.cancelled.push(...(await held(this.cancelGroup, 'cancelled', (n) => `flash sale: 20% off until midnight (${n}).`, CANCELLED)).map((m) => m.id));
+    const answers = await Promise.all(this.cancelled.map((id) => api.call('DELETE', `/messages/${encodeURIComponent(id)}`)));
+    answers.forEach((response, i) => {
+      if (response.status !== 200) throw new Error(`cancelling ${this.cancelled[i]} failed: HTTP ${response.status} ${JSON.stringify(response.body)}`);
       this.answeredCancelled += (response.body as { connectors: Record<string, { cancelled: number }> }).connectors[this.connector]?.cancelled ?? 0;
-    }
+    });
+    this.scheduled.push(...(await held(this.scheduledGroup, 'scheduled', (n) => `your appointment is tomorrow at ${9 + (n % 8)}:00.`, SCHEDULED)));
     const expired = this.item('expired', 0, 'your code expired.', { expires_at: Date.now() - 60_000 });
     this.texts.delete(expired.id);
     const refused = await api.call('POST', `/topics/${encodeURIComponent(this.topic)}/messages`, { messages: [expired] });

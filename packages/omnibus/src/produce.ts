@@ -25,7 +25,7 @@ interface ProduceFlags {
   quietHours?: string;
   fallback?: string;
   category?: string;
-  header: string[];
+  header?: string[];
   file?: string;
   batchSize: string;
   json?: boolean;
@@ -73,7 +73,7 @@ const ITEM_FLAGS: Array<[keyof ProduceFlags, string]> = [
   ['category', '--category'],
 ];
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 export function registerProduceCommands(messages: Command, io: CliIo, exit: ExitState): void {
   const action = clientAction(io, exit);
@@ -92,7 +92,7 @@ export function registerProduceCommands(messages: Command, io: CliIo, exit: Exit
     .option('--quiet-hours <window>', "start-end@Zone, e.g. 21:00-08:00@Europe/Paris (the recipient's zone), or off to ignore the topic's")
     .option('--fallback <json>', 'a message for another channel if this one is not delivered in time: {"topic","value","key"?,"after_ms"|"deadline","unless"?,"connector"?}')
     .option('--category <category>', 'the message category (e.g. marketing), checked against the suppression list')
-    .option('--header <name=value>', 'a message header (repeatable)', collect, [])
+    .option('--header <name=value>', 'a message header (repeatable)', collect)
     .option('-f, --file <path>', 'produce items from a file (a JSON array, or one JSON object a line), or - for standard input')
     .option('--batch-size <n>', `items per request with --file (1 to ${PRODUCE_MAX_MESSAGES})`, String(PRODUCE_MAX_MESSAGES))
     .option('--json', "print the server's answer as JSON")
@@ -149,7 +149,7 @@ function singleItem(flags: ProduceFlags, io: CliIo): Record<string, unknown> {
   if (flags.value === undefined && flags.valueFile === undefined) throw new UsageError('give the message value with --value <json> or --value-file <path> (or many messages with --file)');
   const value = flags.value !== undefined ? parseJson(flags.value, '--value') : parseJson(readInput(flags.valueFile!, io), `--value-file ${flags.valueFile}`);
   const headers: Record<string, string> = {};
-  for (const header of flags.header) {
+  for (const header of flags.header ?? []) {
     const at = header.indexOf('=');
     if (at <= 0) throw new UsageError(`--header ${header}: expected name=value`);
     headers[header.slice(0, at)] = header.slice(at + 1);
@@ -164,14 +164,14 @@ function singleItem(flags: ProduceFlags, io: CliIo): Record<string, unknown> {
     ...(flags.quietHours !== undefined ? { quiet_hours: quietHours(flags.quietHours) } : {}),
     ...(flags.fallback !== undefined ? { fallback: parseJson(flags.fallback, '--fallback') } : {}),
     ...(flags.category !== undefined ? { category: flags.category } : {}),
-    ...(flags.header.length > 0 ? { headers } : {}),
+    ...(flags.header !== undefined ? { headers } : {}),
   };
 }
 
 /** The file's items in requests of at most --batch-size. */
 function fileBatches(flags: ProduceFlags, io: CliIo): unknown[][] {
   const single = ITEM_FLAGS.filter(([name]) => flags[name] !== undefined).map(([, flag]) => flag);
-  if (flags.header.length > 0) single.push('--header');
+  if (flags.header !== undefined) single.push('--header');
   if (single.length > 0) throw new UsageError(`--file takes whole produce items; ${single.join(', ')} describe one message: put them in the items`);
   const size = Number(flags.batchSize);
   if (!Number.isInteger(size) || size < 1 || size > PRODUCE_MAX_MESSAGES) throw new UsageError(`--batch-size must be an integer from 1 to ${PRODUCE_MAX_MESSAGES}`);
