@@ -85,7 +85,7 @@ export function registerProduceCommands(messages: Command, io: CliIo, exit: Exit
     .option('--value-file <path>', 'read the value (JSON) from a file, or - for standard input')
     .option('--key <key>', 'the routing key (a recipient: the same key keeps its order)')
     .option('--id <id>', 'your id for the message: producing it again stores nothing twice')
-    .option('--group <group>', 'a group (campaign, batch) to count and cancel it by; with --file, every item')
+    .option('--group <group>', 'a group (campaign, batch) to count and cancel it by; with --file, for the items that name none')
     .option('--priority <priority>', 'high, normal (default) or low')
     .option('--send-at <time>', 'hold the message until then: RFC 3339 with a zone, or ms since the epoch')
     .option('--expires-at <time>', 'never hand the message off after then: RFC 3339 with a zone, or ms since the epoch')
