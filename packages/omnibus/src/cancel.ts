@@ -27,7 +27,8 @@ function formatCancel(connectors: Record<string, CancelOutcome>): string {
   return table(['CONNECTOR', 'CANCELLED', 'IN FLIGHT', 'ALREADY'], rows);
 }
 
-export function registerCancelCommands(program: Command, io: CliIo, exit: ExitState): void {
+/** Registers the verbs; returns `messages`, which other verbs on messages join (produce.ts). */
+export function registerCancelCommands(program: Command, io: CliIo, exit: ExitState): { messages: Command } {
   const action = clientAction(io, exit);
   const messages = clientCommand(program, 'messages', 'act on produced messages');
   messages
@@ -65,4 +66,5 @@ export function registerCancelCommands(program: Command, io: CliIo, exit: ExitSt
         io.out(`group ${group} (${body.messages} messages):\n${formatCancel(body.connectors)}`);
       }),
     );
+  return { messages };
 }

@@ -11,7 +11,8 @@ export interface ClientOptions {
   token?: string;
 }
 
-export type CallResult = { ok: true; status: number; body: unknown } | { ok: false; status: number; message: string };
+/** A failure keeps the server's whole body too: a 422's `errors` name each field it refused. */
+export type CallResult = { ok: true; status: number; body: unknown } | { ok: false; status: number; message: string; body?: unknown };
 
 /** The worker could not be reached (refused, DNS, bad URL): the CLI exits with 3. */
 export class UnreachableError extends Error {}
@@ -61,6 +62,6 @@ export class RestClient {
       parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string'
         ? (parsed as { message: string }).message
         : `HTTP ${response.status} ${response.statusText}`;
-    return { ok: false, status: response.status, message };
+    return { ok: false, status: response.status, message, body: parsed };
   }
 }

@@ -181,11 +181,35 @@ export function registerConnectorsCommand(program: Command, io: CliIo, exit: Exi
     );
 }
 
-class ServerError extends Error {}
+/** The server refused the call: exit code 1. */
+export class ServerError extends Error {}
 
-export function expectOk(result: CallResult): unknown {
-  if (!result.ok) throw new ServerError(`${result.message} (HTTP ${result.status})`);
+/**
+ * The body's answer, or a ServerError with the server's message and, when the body lists them,
+ * the fields it refused (a produce's `[{index, field, message}]`, a config's `{field: message}`).
+ * `indexOffset` shifts a produce's item indexes, for a request that carried a slice of a file.
+ */
+export function expectOk(result: CallResult, indexOffset = 0): unknown {
+  if (!result.ok) {
+    const details = fieldErrors(result.body, indexOffset).map((line) => `\n  ${line}`).join('');
+    throw new ServerError(`${result.message} (HTTP ${result.status})${details}`);
+  }
   return result.body;
+}
+
+function fieldErrors(body: unknown, indexOffset: number): string[] {
+  const errors = body && typeof body === 'object' ? (body as { errors?: unknown }).errors : undefined;
+  if (Array.isArray(errors)) {
+    return errors.flatMap((e: { index?: unknown; field?: unknown; message?: unknown }) => {
+      if (!e || typeof e !== 'object' || typeof e.message !== 'string') return [];
+      const where = typeof e.index === 'number' ? `item ${e.index + indexOffset}: ` : '';
+      return [`${where}${typeof e.field === 'string' && e.field !== '' ? `${e.field} ` : ''}${e.message}`];
+    });
+  }
+  if (errors && typeof errors === 'object') {
+    return Object.entries(errors).flatMap(([field, message]) => (typeof message === 'string' ? [`${field} ${message}`] : []));
+  }
+  return [];
 }
 
 function readConnectorFile(file: string, io: CliIo): { name: string; config: Record<string, unknown> } {

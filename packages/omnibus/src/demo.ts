@@ -5,7 +5,11 @@
  * operator would, produces a few thousand messages, waits until each reached a final state,
  * and checks at the servers that every message arrived exactly once. The email connector has
  * two SMTP relays, and the first refuses mail for a while mid-run: the demo shows the mail
- * moving to the second and back (demo-failover.ts).
+ * moving to the second and back (demo-failover.ts). Every WhatsApp message carries an SMS
+ * fallback (demo-fallback.ts); every state change goes out as a signed delivery event to a
+ * local receiver (demo-events.ts); and beside the main SMS batch, held SMS, cancelled ones,
+ * high-priority passwords and an expired one show scheduling, cancel, priorities and expiry
+ * (demo-scheduling.ts).
  *
  * Everything goes through the public REST API except what only the servers can tell: how
  * many times each message reached them, and when.
@@ -22,7 +26,9 @@ import { startWhatsAppDevServer, type WhatsAppDevServer } from '@omnibus/connect
 import { loadWorkerConfig, Worker } from '@omnibus/core';
 import { DISTRIBUTION } from './distribution.ts';
 import { formatFailover, RelayFailover, type FailoverStory } from './demo-failover.ts';
+import { assessEvents, EVENTS_CONNECTOR, EVENTS_TOPIC, EventReceiver, formatEvents, type EventsStory, type ExpectedEvent } from './demo-events.ts';
 import { assessFallback, fallbackOriginalOf, fallbackStory, formatFallback, phoneOffline, smsFallback, whatsAppRecipient, type FallbackStory } from './demo-fallback.ts';
+import { assessScheduling, formatScheduling, SmsScheduling, type CancelStory, type ExpiryStory, type PriorityStory, type SchedulingStory } from './demo-scheduling.ts';
 
 export const CHANNELS = ['email', 'sms', 'whatsapp'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -82,6 +88,16 @@ export interface DemoSummary {
   failover: FailoverStory;
   /** The WhatsApp messages whose recipient's phone stayed offline, and the SMS that went instead. */
   fallback: FallbackStory;
+  /** The delivery events the local receiver got from the WebhookSink. */
+  events: EventsStory;
+  /** SMS held until their send_at. */
+  scheduling: SchedulingStory;
+  /** Held SMS cancelled before they came due. */
+  cancel: CancelStory;
+  /** High-priority SMS produced while the main batch was queued. */
+  priority: PriorityStory;
+  /** A produce whose expires_at had passed. */
+  expiry: ExpiryStory;
 }
 
 export interface DemoServers {
@@ -92,6 +108,8 @@ export interface DemoServers {
   relays: RelayFailover;
   smsc: SmscDevServer;
   whatsapp: WhatsAppDevServer;
+  /** The application endpoint the delivery events are posted to. */
+  events: EventReceiver;
 }
 
 export interface DemoRun {
@@ -204,19 +222,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
 
     const arrivals = new ArrivalClock();
     const plan = planMessages(runId, total);
+    const scheduling = new SmsScheduling(runId, topicOf('sms'), connectorOf('sms'));
     const servers = await startServers(worker.url, arrivals, cleanups, plan.ids.email.length);
     say(`  SMTP relays   A smtp://127.0.0.1:${servers.smtp.port}, B smtp://127.0.0.1:${servers.smtpBackup.port} (A refuses mail for a while)`);
     say(`  SMSC (SMPP)   smpp://127.0.0.1:${servers.smsc.port}`);
     say(`  WhatsApp API  ${servers.whatsapp.url} (status webhooks to ${worker.url}/hooks/${connectorOf('whatsapp')})`);
+    say(`  events        ${servers.events.url} (delivery events, signed, from WebhookSink ${EVENTS_CONNECTOR})`);
 
-    for (const channel of CHANNELS) await createTopic(api, topicOf(channel));
+    for (const topic of [...CHANNELS.map(topicOf), EVENTS_TOPIC]) await createTopic(api, topic);
     for (const channel of CHANNELS) await applyConnector(api, connectorOf(channel), connectorConfig(channel, servers));
-    for (const channel of CHANNELS) await waitUntilRunning(api, connectorOf(channel));
-    say(`  topics ${CHANNELS.map(topicOf).join(', ')} (${SHARDS} shards); connectors ${CHANNELS.map(connectorOf).join(', ')} (${TASKS} tasks each) RUNNING`);
+    await applyConnector(api, EVENTS_CONNECTOR, { ...servers.events.connectorConfig(), 'tasks.max': String(TASKS) });
+    for (const name of [...CHANNELS.map(connectorOf), EVENTS_CONNECTOR]) await waitUntilRunning(api, name);
+    say(`  topics ${CHANNELS.map(topicOf).join(', ')}, ${EVENTS_TOPIC} (${SHARDS} shards); connectors ${CHANNELS.map(connectorOf).join(', ')}, ${EVENTS_CONNECTOR} (${TASKS} tasks each) RUNNING`);
 
+    // Held SMS first, so that they come due while the main batch flows.
+    await scheduling.produceHeld(api);
     const producedAt = new Map<string, number>();
     const startedAt = Date.now();
-    await produceAll(api, plan, producedAt, new ProgressBar('producing', total, out));
+    // The passwords go once half the batch is produced: behind a queue of normal SMS.
+    await produceAll(api, plan, producedAt, new ProgressBar('producing', total, out), () => scheduling.producePasswords(api));
 
     const deadline = startedAt + (options.timeoutMs ?? 120_000);
     const receivedCount = () => CHANNELS.reduce((sum, channel) => sum + countReceived(channel, plan, servers).received, 0);
@@ -229,9 +253,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
     delivering.finish();
 
     const states = await waitForFinalStates(api, plan, deadline, out);
+    await scheduling.waitUntilSettled(api, arrivals, deadline);
+    const expectedEvents = [...mainEvents(plan), ...scheduling.expectedEvents()];
+    await waitForEvents(servers.events, expectedEvents, deadline);
     // The WhatsApp emulator keeps arrival times itself.
     for (const entry of servers.whatsapp.received) if (entry.httpStatus === 200) arrivals.arrived(entry.callbackData, entry.at);
-    const finishedAt = Math.max(startedAt, arrivals.latest());
+    // The main batch's end: the held and priority SMS beside it are timed on their own.
+    const finishedAt = Math.max(startedAt, arrivals.latest(CHANNELS.flatMap((c) => plan.ids[c])));
     const channels = CHANNELS.map((channel) =>
       summarizeChannel(channel, plan, servers, producedAt, arrivals, states.get(channel) ?? { messages: 0, counts: {}, fallbacks: {} }),
     );
@@ -243,6 +271,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
     const failover = servers.relays.story();
     if (failover.movedToB === 0) problems.push('email: no mail moved to relay B while relay A refused it');
     if (failover.movedToB > 0 && failover.backOnA === 0) notes.push('email: relay A was not used again before the last mail was sent');
+    const events = servers.events.story(expectedEvents);
+    problems.push(...assessEvents(events));
+    const sms = channels.find((c) => c.channel === 'sms')!;
+    const timing = scheduling.stories(servers.smsc, arrivals, { p50: sms.latencyMs.p50, p99: sms.latencyMs.p99 });
+    problems.push(...assessScheduling(timing));
     const summary: DemoSummary = {
       ok: problems.length === 0,
       problems,
@@ -256,6 +289,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRun> {
       channels,
       failover,
       fallback,
+      events,
+      ...timing,
     };
     const run: DemoRun = { summary, worker, servers, ids: plan.ids, stop };
     if (!options.keepRunning) await stop();
@@ -284,9 +319,10 @@ class ArrivalClock {
     return this.firstAt.get(id);
   }
 
-  latest(): number {
+  /** The last first arrival among these ids (0 when none arrived). */
+  latest(ids: readonly string[]): number {
     let latest = 0;
-    for (const at of this.firstAt.values()) latest = Math.max(latest, at);
+    for (const id of ids) latest = Math.max(latest, this.firstAt.get(id) ?? 0);
     return latest;
   }
 }
@@ -313,11 +349,14 @@ async function startServers(workerUrl: string, arrivals: ArrivalClock, cleanups:
     withholdDelivery: phoneOffline,
   });
   cleanups.push(() => whatsapp.stop());
-  return { smtp: relays.relayA, smtpBackup: relays.relayB, relays, smsc, whatsapp };
+  const events = await EventReceiver.start();
+  cleanups.push(() => events.close());
+  return { smtp: relays.relayA, smtpBackup: relays.relayB, relays, smsc, whatsapp, events };
 }
 
 function connectorConfig(channel: Channel, servers: DemoServers): Record<string, string> {
-  const common = { 'tasks.max': String(TASKS), topics: topicOf(channel) };
+  // Every state change of the channel's messages goes out as a delivery event (demo-events.ts).
+  const common = { 'tasks.max': String(TASKS), topics: topicOf(channel), 'delivery.events.topic': EVENTS_TOPIC };
   switch (channel) {
     case 'email':
       return {
@@ -493,11 +532,18 @@ function planMessages(runId: string, total: number): MessagePlan {
   return { batches, ids, groups, smsTexts, offline };
 }
 
-async function produceAll(api: RestClient, plan: MessagePlan, producedAt: Map<string, number>, bar: ProgressBar): Promise<void> {
+/** Produces the plan's batches; `atHalf` runs (beside the batches) once half of them have been sent. */
+async function produceAll(api: RestClient, plan: MessagePlan, producedAt: Map<string, number>, bar: ProgressBar, atHalf: () => Promise<void>): Promise<void> {
   let next = 0;
   let done = 0;
+  let halfway: Promise<void> | undefined;
   const sender = async () => {
     while (next < plan.batches.length) {
+      if (!halfway && next >= Math.floor(plan.batches.length / 2)) {
+        halfway = atHalf();
+        // Awaited below; a failure must not count as unhandled meanwhile.
+        halfway.catch(() => undefined);
+      }
       const batch = plan.batches[next++]!;
       const sentAt = Date.now();
       for (const message of batch.messages) producedAt.set(message.id, sentAt);
@@ -512,7 +558,24 @@ async function produceAll(api: RestClient, plan: MessagePlan, producedAt: Map<st
     }
   };
   await Promise.all(Array.from({ length: PRODUCE_CONCURRENCY }, sender));
+  await (halfway ?? atHalf());
   bar.finish();
+}
+
+/** The events every message of the main batch must have: `sent` at its connector, and `delivered` for an SMS (the SMSC receipts every one). */
+function mainEvents(plan: MessagePlan): ExpectedEvent[] {
+  return CHANNELS.flatMap((channel) =>
+    plan.ids[channel].flatMap((messageId) => (channel === 'sms' ? ['sent', 'delivered'] : ['sent']).map((state) => ({ messageId, connector: connectorOf(channel), state }))),
+  );
+}
+
+/** Waits until the receiver has every expected event, or the deadline. */
+async function waitForEvents(receiver: EventReceiver, expected: readonly ExpectedEvent[], deadline: number): Promise<void> {
+  let pending = receiver.missing(expected);
+  while (pending.length > 0 && Date.now() < deadline) {
+    await sleep(250);
+    pending = receiver.missing(pending);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -710,6 +773,8 @@ export function formatSummary(summary: DemoSummary): string {
     'msg/s: from the first produce request to the last arrival at the server; latency: produce request to arrival.',
     ...formatFailover(summary.failover),
     ...formatFallback(summary.fallback),
+    ...formatScheduling(summary),
+    ...formatEvents(summary.events),
     ...summary.notes.map((note) => `Note: ${note}`),
     verdict,
     '',
@@ -733,6 +798,10 @@ function formatKeepRunning(run: DemoRun): string {
     `  curl -s ${worker.url}/messages/${sms?.sampleIds[0] ?? ''}`,
     `  curl -s -X POST ${worker.url}/topics/demo.sms/messages -H 'content-type: application/json' \\`,
     `       -d '{"messages":[{"key":"+33612345678","value":{"to":"+33612345678","text":"Hello from Omnibus"}}]}'`,
+    `  omnibus messages produce demo.sms --url ${worker.url} --key +33612345678 --priority high --send-at $(( $(date +%s) * 1000 + 30000 )) \\`,
+    `       --value '{"to":"+33612345678","text":"Your code is 424242"}'`,
+    `  omnibus messages show <id> --url ${worker.url}`,
+    `  omnibus groups show ${summary.cancel.group} --url ${worker.url}`,
     '',
   ].join('\n');
 }

@@ -10,6 +10,7 @@ import { registerCancelCommands } from './cancel.ts';
 import { EXIT, registerConnectorsCommand, type CliIo, type ExitState } from './connectors.ts';
 import { registerDemoCommand } from './demo.ts';
 import { VERSION } from './distribution.ts';
+import { registerProduceCommands } from './produce.ts';
 import { registerStartCommand } from './start.ts';
 import { registerSuppressionsCommand } from './suppressions.ts';
 
@@ -29,7 +30,8 @@ export function buildProgram(io: CliIo, exit: ExitState): Command {
   registerStartCommand(program);
   registerDemoCommand(program);
   registerConnectorsCommand(program, io, exit);
-  registerCancelCommands(program, io, exit);
+  const { messages } = registerCancelCommands(program, io, exit);
+  registerProduceCommands(messages, io, exit);
   registerSuppressionsCommand(program, io, exit);
   return program;
 }

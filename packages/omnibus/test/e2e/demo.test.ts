@@ -108,13 +108,47 @@ describe('omnibus demo (in process)', () => {
     }
 
     expect(smsc.duplicates()).toEqual([]);
-    // The SMS channel's own messages; the WhatsApp fallbacks are checked below.
-    const smsIds = smsc.messages.map((m) => /Ref (\S+)$/.exec(m.text)?.[1]).filter((ref) => !ref?.endsWith(':fallback'));
+    // The SMS channel's own messages; the WhatsApp fallbacks and the held and priority SMS are checked apart.
+    const smsIds = smsc.messages.map((m) => /Ref (\S+)$/.exec(m.text)?.[1]).filter((ref) => ref?.startsWith(`${run.summary.runId}.sms.`) && !ref.endsWith(':fallback'));
     expect(smsIds).toHaveLength(run.ids.sms.length);
     expect(new Set(smsIds)).toEqual(new Set(run.ids.sms));
 
     expect(whatsapp.accepted.size).toBe(run.ids.whatsapp.length);
     for (const id of run.ids.whatsapp) expect(whatsapp.accepted.get(id), id).toBe(1);
+  });
+
+  it('shows every state change as a signed delivery event at the receiver, deduplicated by event id', () => {
+    const { events } = run.summary;
+    expect(events.badSignatures).toBe(0);
+    expect(events.missing).toBe(0);
+    // sent for every message; delivered for every SMS (with the held and priority ones beside the batch).
+    expect(events.expected).toBe(MESSAGES + run.ids.sms.length + 2 * (run.summary.scheduling.held + run.summary.priority.high));
+    expect(events.byState.sent).toBeGreaterThanOrEqual(MESSAGES);
+    expect(events.byState.delivered).toBeGreaterThanOrEqual(run.ids.sms.length);
+    expect(events.received).toBe(Object.values(events.byState).reduce((a, b) => a + b, 0));
+    expect(formatSummary(run.summary)).toMatch(/Delivery events \(omnibus\.delivery-events -> WebhookSink -> local receiver\): \d+ events in \d+ signed POSTs .*; 0 bad signatures/);
+  });
+
+  it('holds SMS until their send_at, cancels held ones, refuses an expired one, and times the high-priority ones', async () => {
+    const { scheduling, cancel, priority, expiry } = run.summary;
+    expect(scheduling.held).toBeGreaterThan(0);
+    expect(scheduling).toMatchObject({ early: 0, missing: 0, duplicates: 0, onTime: scheduling.held });
+    expect(scheduling.latenessMs.p99).toBeGreaterThanOrEqual(scheduling.latenessMs.p50);
+    expect(cancel.cancelled).toBeGreaterThan(0);
+    expect(cancel).toMatchObject({ answeredCancelled: cancel.cancelled, states: { cancelled: cancel.cancelled }, reachedSmsc: 0 });
+    expect(priority.high).toBeGreaterThan(0);
+    expect(priority.arrived).toBe(priority.high);
+    expect(expiry).toMatchObject({ status: 422, field: 'expires_at', stored: false });
+    // What the API says of one cancelled SMS: cancelled at the SMS connector, never handed off.
+    const cancelledId = `${cancel.group.replace(/\.sms-cancelled$/, '')}.sms-cancelled.0001`;
+    const { status, body } = await getJson<MessageReport>(`${run.worker.url}/messages/${cancelledId}`);
+    expect(status).toBe(200);
+    expect(body.deliveries.find((d) => d.connector === 'demo-sms')?.state).toBe('cancelled');
+    const text = formatSummary(run.summary);
+    expect(text).toContain(`Scheduling: ${scheduling.held} SMS held with send_at = produce + 5 s; 0 reached the SMSC early, ${scheduling.held} after their send time;`);
+    expect(text).toContain(`Cancel: ${cancel.cancelled} held SMS cancelled`);
+    expect(text).toMatch(/Priorities: \d+ high-priority one-time passwords produced mid-batch: produce -> SMSC p50 \d+ ms/);
+    expect(text).toContain('Expiry: a produce whose expires_at had passed was answered HTTP 422 (expires_at is in the past); nothing was stored.');
   });
 
   it('GET /groups/{group} counts every message of each channel in a delivered state', async () => {
@@ -174,6 +208,11 @@ describe('omnibus demo (CLI)', () => {
     expect(summary.messages).toBe(30);
     // One of the ten WhatsApp recipients is offline: one fallback SMS.
     expect(summary.fallback).toMatchObject({ withheld: 1, missing: 0, duplicates: 0 });
+    expect(summary.events).toMatchObject({ badSignatures: 0, missing: 0 });
+    expect(summary.scheduling).toMatchObject({ early: 0, missing: 0 });
+    expect(summary.cancel.states).toEqual({ cancelled: summary.cancel.cancelled });
+    expect(summary.priority.arrived).toBe(summary.priority.high);
+    expect(summary.expiry).toMatchObject({ status: 422, field: 'expires_at' });
     expect(summary.channels.map((c) => [c.channel, c.produced, c.received, c.duplicates])).toEqual([
       ['email', 10, 10, 0],
       ['sms', 10, 10, 0],
