@@ -23,6 +23,7 @@ const STATE_CLASS: Record<string, string> = {
   PAUSED: 'warn',
   STOPPED: 'warn',
   pending: 'warn',
+  scheduled: 'warn',
   retrying: 'warn',
   in_flight: 'warn',
   UNASSIGNED: 'warn',

@@ -60,7 +60,7 @@ export function GroupsPage(props: { group?: string }) {
             <tbody>
               {Object.entries(data.connectors).map(([connector, byState]) => {
                 const total = Object.values(byState).reduce((a, b) => a + b, 0);
-                const open = (byState.pending ?? 0) + (byState.retrying ?? 0) + (byState.in_flight ?? 0);
+                const open = (byState.scheduled ?? 0) + (byState.pending ?? 0) + (byState.retrying ?? 0) + (byState.in_flight ?? 0);
                 return (
                   <tr key={connector} data-connector={connector}>
                     <td>{connector}</td>

@@ -7,10 +7,13 @@
  *   states are read: a sink checks for cancellations after writing `sending` and before handing
  *   off, so a message this answer counts as not handed off (pending, retrying) is never sent,
  *   and one the sink was handing off at that instant shows here as `sending`: in flight.
+ *   A message held for later (send_at, quiet hours) is counted in its group from its hold on,
+ *   as `scheduled`: a group held whole is found and cancelled before anything of it is due, and
+ *   its messages settle `cancelled` when released (the sink checks the group's cancellation).
  */
 import type { FastifyInstance } from 'fastify';
 import { coreError } from '../errors.ts';
-import { groupReport } from '../store/group-tally.ts';
+import { groupReport, type GroupState } from '../store/group-tally.ts';
 import { positionOf, type DeliveryState, type Store } from '../store/port.ts';
 
 /** Per topic, the sink connectors that read it: whose delivery states its messages have. */
@@ -29,15 +32,15 @@ export interface CancelOutcome {
   already: Partial<Record<DeliveryState, number>>;
 }
 
-/** States a cancel stops: the message was not handed to the provider (or, retrying, will not be again). */
-const CANCELLABLE: ReadonlySet<DeliveryState> = new Set(['pending', 'retrying', 'cancelled']);
+/** States a cancel stops: the message was not handed to the provider (held for later, or, retrying, not again). */
+const CANCELLABLE: ReadonlySet<GroupState> = new Set(['scheduled', 'pending', 'retrying', 'cancelled']);
 
-function cancelOutcome(counts: Partial<Record<DeliveryState, number>>): CancelOutcome {
+function cancelOutcome(counts: Partial<Record<GroupState, number>>): CancelOutcome {
   const outcome: CancelOutcome = { cancelled: 0, in_flight: 0, already: {} };
-  for (const [state, n] of Object.entries(counts) as Array<[DeliveryState, number]>) {
+  for (const [state, n] of Object.entries(counts) as Array<[GroupState, number]>) {
     if (CANCELLABLE.has(state)) outcome.cancelled += n;
     else if (state === 'sending') outcome.in_flight += n;
-    else outcome.already[state] = n;
+    else if (state !== 'scheduled') outcome.already[state] = n;
   }
   return outcome;
 }

@@ -763,18 +763,19 @@ schemas.ClusterWorkers = object({
 });
 schemas.GroupSummary = object({
   group: STRING,
-  messages: { type: 'integer', description: 'Messages produced with this group (exact, kept as they are produced).' },
+  messages: { type: 'integer', description: 'Messages produced with this group (exact, kept as they are produced; those held for later included).' },
   truncated: { type: 'boolean', description: 'Always false: the counts are exact whatever the group\'s size (kept for older clients).' },
   connectors: {
     ...mapOf(mapOf({ type: 'integer' })),
-    description: 'Per connector, the number of messages in each delivery state (exact, kept as the states change; no state yet: pending).',
+    description:
+      'Per connector, the number of messages in each state (exact, kept as the states change): `scheduled` while held for later (send_at, quiet hours; shown for every connector reading the topic), `pending` until the sink writes a state, then that state (sending, retrying, sent, delivered, read, failed, dead, unknown, filtered, expired, cancelled, suppressed).',
   },
 });
 
 // Cancellation (DELETE /messages/{id}, DELETE /groups/{group})
 schemas.CancelOutcome = object(
   {
-    cancelled: { type: 'integer', description: 'Not handed to the provider (pending or retrying): they end `cancelled` and are never sent.' },
+    cancelled: { type: 'integer', description: 'Not handed to the provider (held for later, pending or retrying): they end `cancelled` and are never sent.' },
     in_flight: { type: 'integer', description: 'Being handed to the provider at that instant (`sending`): not stopped.' },
     already: { ...mapOf({ type: 'integer' }), description: 'Past hand-off, by state (sent, delivered, failed…).' },
   },
@@ -921,6 +922,7 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
       operationId: 'getGroup',
       tags: ['bus'],
       summary: 'Delivery counts by state for a group of messages',
+      description: 'Messages held for later (send_at, quiet hours) are counted from their produce, as `scheduled`, until released.',
       parameters: [pathParam('group')],
       responses: { '200': json(ref('GroupSummary'), 'Counts by state.'), '404': failure('No message has this group.') },
     }),
@@ -928,7 +930,8 @@ const dataPlanePaths: Record<string, Record<string, Operation>> = {
       operationId: 'cancelGroup',
       tags: ['bus'],
       summary: 'Cancel every message of a group that no sink has handed off yet',
-      description: 'The group stays cancelled: a message produced with it later is cancelled too. Answers per connector what was cancelled, in flight or already sent.',
+      description:
+        'The group stays cancelled: a message produced with it later is cancelled too. A group held whole for later (send_at, quiet hours) can be cancelled before any of it is due: its messages count as cancelled and settle `cancelled` when released. Answers per connector what was cancelled, in flight or already sent.',
       parameters: [pathParam('group')],
       responses: { '200': json(ref('GroupCancel'), 'What the cancel stopped, per connector.'), '404': failure('No message has this group.') },
     }),

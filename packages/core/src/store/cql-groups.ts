@@ -10,11 +10,14 @@
  * and the tally `IF version = <read>`. A race lost, or a CAS timeout whose outcome is unknown,
  * reads again: a change already applied finds its marks written and changes nothing.
  * `group_shards` lists a group's partitions, so a report is one read of it and one small read
- * per partition. Everything lives as long as the topic keeps its messages (TTL).
+ * per partition. Everything lives as long as the topic keeps its messages (TTL); a held
+ * message's mark that much longer than it is held, and a tally never less long than it already
+ * would (its remaining TTL is read with the marks): a write of a message released today must not
+ * let the tally expire before the marks of one held for next month.
  */
 import cassandra from 'cassandra-driver';
 import { addTally, byPartition, emptyTally, foldChanges, markKey, PRODUCED, type GroupMark, type TallyChange, type TallyPartition } from './group-tally.ts';
-import { chunks, inPool } from './cql-layout.ts';
+import { chunks, inPool, MAX_TTL_SECONDS } from './cql-layout.ts';
 import { toNumber } from './cql-rows.ts';
 import type { GroupTally, MessagePosition } from './port.ts';
 
@@ -44,7 +47,7 @@ const groupStatements = (ks: string) => ({
   insertGroupShard: `INSERT INTO ${ks}.group_shards (grp, topic, shard, connector) VALUES (?, ?, ?, ?) USING TTL ?`,
   selectGroupShards: `SELECT topic, shard, connector FROM ${ks}.group_shards WHERE grp = ?`,
   selectTally: `SELECT tally, version FROM ${ks}.group_tallies WHERE grp = ? AND topic = ? AND shard = ? AND connector = ? LIMIT 1`,
-  selectMarks: `SELECT tally, version, message_id, mark FROM ${ks}.group_tallies WHERE grp = ? AND topic = ? AND shard = ? AND connector = ? AND message_id IN ?`,
+  selectMarks: `SELECT tally, version, TTL(tally) AS tally_ttl, message_id, mark FROM ${ks}.group_tallies WHERE grp = ? AND topic = ? AND shard = ? AND connector = ? AND message_id IN ?`,
   updateTally: `UPDATE ${ks}.group_tallies USING TTL ? SET tally = ?, version = ? WHERE grp = ? AND topic = ? AND shard = ? AND connector = ? IF version = ?`,
   insertMark: `INSERT INTO ${ks}.group_tallies (grp, topic, shard, connector, message_id, mark) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`,
   insertCancelledMessage: `INSERT INTO ${ks}.cancelled_messages (topic, shard, message_id, at) VALUES (?, ?, ?, ?) USING TTL ?`,
@@ -60,6 +63,18 @@ export interface CqlGroupsContext {
   plain: QueryOptions;
   /** Conditional writes. */
   lwt: QueryOptions;
+}
+
+/**
+ * How long a partition's rows written for these changes are kept: the topic's retention
+ * (`seconds`; 0 keeps them forever), after the latest due time of the held messages among them.
+ */
+function keptSeconds(seconds: number, changes: readonly TallyChange[]): number {
+  if (seconds === 0) return 0;
+  let heldUntil = 0;
+  for (const change of changes) if (change.heldUntil !== undefined && change.heldUntil > heldUntil) heldUntil = change.heldUntil;
+  const heldFor = Math.ceil((heldUntil - Date.now()) / 1000);
+  return heldFor > 0 ? Math.min(MAX_TTL_SECONDS, seconds + heldFor) : seconds;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,39 +96,48 @@ export class CqlGroups {
   async apply(changes: readonly TallyChange[], ttl: (topic: string) => number): Promise<void> {
     if (changes.length === 0) return;
     await inPool(byPartition(changes), CONCURRENCY, async (partition) => {
-      const seconds = ttl(partition.topic);
+      const seconds = keptSeconds(ttl(partition.topic), partition.changes);
+      const list = (listSeconds: number) =>
+        this.execute(this.q.insertGroupShard, [partition.group, partition.topic, partition.shard, partition.connector, listSeconds], { ...this.context.plain, isIdempotent: true });
       // Listed for the report: by the produce, and by each connector's first write (idempotent, cached).
       const listed = `${partition.group}\u0000${partition.topic}\u0000${partition.shard}\u0000${partition.connector}`;
       if (partition.connector === PRODUCED || !this.listed.has(listed)) {
-        await this.execute(this.q.insertGroupShard, [partition.group, partition.topic, partition.shard, partition.connector, seconds], { ...this.context.plain, isIdempotent: true });
+        await list(seconds);
         if (this.listed.size > 100_000) this.listed.clear();
         this.listed.add(listed);
       }
-      for (const part of chunks(partition.changes, MARKS_PER_LWT)) await this.applyPart({ ...partition, changes: part }, seconds);
+      let tallyKept = seconds;
+      for (const part of chunks(partition.changes, MARKS_PER_LWT)) tallyKept = Math.max(tallyKept, await this.applyPart({ ...partition, changes: part }, seconds));
+      // The listing as long as the tally it lists (a release must not cut short what a later hold needs).
+      if (seconds > 0 && tallyKept > seconds) await list(tallyKept);
     });
   }
 
-  private async applyPart(partition: TallyPartition, ttl: number): Promise<void> {
+  /** Applies one LWT's worth of changes; resolves with the TTL the tally was written with (0: none, or nothing written). */
+  private async applyPart(partition: TallyPartition, ttl: number): Promise<number> {
     const { group, topic, shard, connector } = partition;
     const key = [group, topic, shard, connector];
     for (let attempt = 1; ; attempt++) {
-      const { version, stored, marks } = await this.readMarks(partition, key);
+      const { version, stored, tallyTtl, marks } = await this.readMarks(partition, key);
       const tally: GroupTally = stored ? { topic, shard, ...(JSON.parse(stored) as Omit<GroupTally, 'topic' | 'shard'>) } : emptyTally(topic, shard);
       const written = foldChanges(tally, marks, partition.changes);
-      if (written.size === 0) return;
+      if (written.size === 0) return 0;
       const next = version === null || version === undefined ? 1 : toNumber(version) + 1;
+      // Never shorter than it already lives: marks written earlier (a message held for later) keep their tally.
+      const tallyKept = ttl > 0 && tallyTtl !== null ? Math.max(ttl, tallyTtl) : ttl;
+      const counts: Omit<GroupTally, 'topic' | 'shard'> = { messages: tally.messages, connectors: tally.connectors, ...(tally.scheduled ? { scheduled: tally.scheduled } : {}) };
       const queries = [
         {
           query: this.q.updateTally,
-          params: [ttl, JSON.stringify({ messages: tally.messages, connectors: tally.connectors }), next, ...key, version ?? null],
+          params: [tallyKept, JSON.stringify(counts), next, ...key, version ?? null],
         },
         ...[...written].map(([markId, mark]) => {
           const messageId = markId.split('\u0000')[1]!;
           return { query: this.q.insertMark, params: [...key, messageId, JSON.stringify(mark), ttl] };
         }),
-        { query: this.q.insertMark, params: [...key, SENTINEL, '{}', ttl] },
+        { query: this.q.insertMark, params: [...key, SENTINEL, '{}', tallyKept] },
       ];
-      if (await this.conditionalBatch(queries)) return;
+      if (await this.conditionalBatch(queries)) return tallyKept;
       if (attempt >= LWT_TRIES) throw new Error(`group ${group}: the tally of ${topic}/${shard} kept changing under ${LWT_TRIES} tries`);
       await sleep(Math.random() * Math.min(200, 5 * attempt));
     }
@@ -141,14 +165,16 @@ export class CqlGroups {
     const result = await this.execute(this.q.selectMarks, [...key, ids], { ...this.context.plain, fetchSize: ids.length + 10 });
     let version: cassandra.types.Long | null = null;
     let stored: string | null = null;
+    let tallyTtl: number | null = null;
     for (const row of result.rows) {
       version = (row.get('version') as cassandra.types.Long | null) ?? version;
       stored = (row.get('tally') as string | null) ?? stored;
+      tallyTtl = (row.get('tally_ttl') as number | null) ?? tallyTtl;
       const id = row.get('message_id') as string;
       const mark = row.get('mark') as string | null;
       if (id !== SENTINEL && mark !== null) marks.set(markKey(partition.connector, id), JSON.parse(mark) as GroupMark);
     }
-    return { version, stored, marks };
+    return { version, stored, tallyTtl, marks };
   }
 
   async readTallies(group: string): Promise<GroupTally[]> {

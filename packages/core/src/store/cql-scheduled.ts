@@ -3,11 +3,13 @@
  * bucket of the id, clustered by (due_at, id), so the scheduler reads only the partitions of
  * the minutes that are due, a few requests per minute whatever is held for later; and an id
  * index to find a held message by its id. An entry is written before its id row (an id found
- * is an entry stored) and removed before it (a removal half done leaves nothing found).
+ * is an entry stored) and removed before it (a removal half done leaves nothing found). A held
+ * message of a group is counted in its tally (`scheduled`) after both.
  */
 import type cassandra from 'cassandra-driver';
 import { toNumber, type BatchQuery } from './cql-rows.ts';
 import { chunks, inPool } from './cql-layout.ts';
+import { heldChanges, type TallyChange } from './group-tally.ts';
 import { checkMessages } from './lmdb-cql-common.ts';
 import type { FallbackCondition, Message, ScheduledMessage, ScheduledReason, ScheduledRef, Topic } from './port.ts';
 
@@ -46,6 +48,8 @@ export interface CqlScheduledAccess {
   /** Writes rows grouped by partition, each group in unlogged single-partition batches of at most `maxRows`. */
   writePartitions(groups: Iterable<BatchQuery[]>, maxRows: number): Promise<void>;
   topicsNamed(names: Iterable<string>): Promise<Map<string, Topic>>;
+  /** Moves the group tallies by these changes (cql-groups.ts). */
+  tally(changes: readonly TallyChange[]): Promise<void>;
 }
 
 interface StoredEntry {
@@ -96,6 +100,8 @@ export class CqlScheduled {
     }
     await this.access.writePartitions(partitions.values(), PARTITION_ROWS);
     await this.access.writePartitions([entries.map(({ message, dueAt }) => ({ query: this.q.insertId, params: [message.id, dueAt] }))], PARTITION_ROWS);
+    // After the held rows, as a produce's tally after its buffer rows: a group counts only messages stored.
+    await this.access.tally(heldChanges(entries));
   }
 
   async get(ids: readonly string[]): Promise<Map<string, ScheduledMessage>> {

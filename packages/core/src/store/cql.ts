@@ -165,6 +165,11 @@ export class CqlStore implements Store {
       execute: (query, params, extra) => this.execute(query, params, { ...this.plain, ...extra }),
       writePartitions: (groups, maxRows) => this.writePartitions(groups, maxRows),
       topicsNamed: (names) => this.topicsNamed(names),
+      tally: async (changes) => {
+        if (changes.length === 0) return;
+        const topics = await this.topicsNamed(changes.map((c) => c.topic));
+        await this.groups.apply(changes, (topic) => keptFor(topics, topic));
+      },
     });
   }
 

@@ -26,14 +26,27 @@
  *
  * Counts follow `getDeliveries`: the receipt's state where it follows the sink's
  * ({@link effectiveState}). A message with no state for a connector counts as pending.
+ *
+ * A message held for later (send_at, quiet hours) is counted when it is held, in the same write
+ * as its hold (LMDB: the same transaction; CQL: right after the held rows, as a produce's
+ * buffer rows): `messages` counts it and `scheduled` too, and its produced mark says `held`.
+ * Its release appends it to the buffer, which marks it produced again: a held mark becomes a
+ * plain one and `scheduled` goes down by one; `messages` is not counted again. A report shows
+ * `scheduled` for every connector reading the topic (a connector added while it is held too).
+ * A fallback is not counted while held: it may never be sent (its original's state drops it),
+ * so it is counted when released, as any produced message.
  */
-import { RECEIPT_FOLLOWS, type DeliveryState, type GroupTally, type Message, type MessagePosition, type ReceiptState, type ReceiptStateName } from './port.ts';
+import { RECEIPT_FOLLOWS, type DeliveryState, type GroupTally, type Message, type MessagePosition, type ReceiptState, type ReceiptStateName, type ScheduledMessage } from './port.ts';
 
-/** What the tally last counted for one (connector, message): the sink's own state and the receipt's. */
+/** What the tally last counted for one (connector, message): the sink's own state and the receipt's; for a produced mark, whether it is still held. */
 export interface GroupMark {
   own?: DeliveryState;
   receipt?: ReceiptStateName;
+  held?: true;
 }
+
+/** A state a group report counts a message in: a delivery state, or `scheduled` while it is held for later. */
+export type GroupState = DeliveryState | 'scheduled';
 
 /** The connector name under which a produced message is marked (counted in `messages`). */
 export const PRODUCED = '';
@@ -48,6 +61,8 @@ export interface TallyChange {
   connector: string;
   own?: DeliveryState;
   receipt?: ReceiptStateName;
+  /** For a message held for later: when it is due (ms since the epoch). Its marks are kept until then and its topic's retention after. */
+  heldUntil?: number;
 }
 
 /**
@@ -78,6 +93,15 @@ export function messageChanges(messages: readonly Message[]): TallyChange[] {
   const changes: TallyChange[] = [];
   for (const m of messages) {
     if (m.group !== undefined) changes.push({ group: m.group, topic: m.topic, shard: m.shard, messageId: m.id, connector: PRODUCED });
+  }
+  return changes;
+}
+
+/** Held messages of a group, counted while held (fallbacks are not: see above). */
+export function heldChanges(entries: readonly ScheduledMessage[]): TallyChange[] {
+  const changes: TallyChange[] = [];
+  for (const { message: m, dueAt, reason } of entries) {
+    if (m.group !== undefined && reason !== 'fallback') changes.push({ group: m.group, topic: m.topic, shard: m.shard, messageId: m.id, connector: PRODUCED, heldUntil: dueAt });
   }
   return changes;
 }
@@ -121,10 +145,11 @@ export function foldChanges(tally: GroupTally, marks: Map<string, GroupMark>, ch
     const key = markKey(change.connector, change.messageId);
     const before = marks.get(key);
     if (change.connector === PRODUCED) {
-      if (before) continue;
-      tally.messages += 1;
-      marks.set(key, {});
-      written.set(key, {});
+      const mark = producedMark(tally, before, change.heldUntil !== undefined);
+      if (mark) {
+        marks.set(key, mark);
+        written.set(key, mark);
+      }
       continue;
     }
     const after: GroupMark = { ...before };
@@ -147,9 +172,34 @@ export function foldChanges(tally: GroupTally, marks: Map<string, GroupMark>, ch
   return written;
 }
 
+/**
+ * Counts a message held (`held`) or appended to the buffer (produced, or released) once: the new
+ * mark to write, or none when the tally has it counted so already. A hold after its release
+ * (a retried write landing late) changes nothing; a release after its hold moves it from
+ * `scheduled` to the connectors' states.
+ */
+function producedMark(tally: GroupTally, before: GroupMark | undefined, held: boolean): GroupMark | undefined {
+  if (held) {
+    if (before) return undefined;
+    tally.messages += 1;
+    tally.scheduled = (tally.scheduled ?? 0) + 1;
+    return { held: true };
+  }
+  if (before && !before.held) return undefined;
+  if (before && (tally.scheduled ?? 0) > 0) {
+    tally.scheduled! -= 1;
+    if (tally.scheduled === 0) delete tally.scheduled;
+  } else {
+    // Never counted, or counted held by a tally that has expired since (CQL: a tally outlived by its marks): count it now.
+    tally.messages += 1;
+  }
+  return {};
+}
+
 /** Adds a partition's tally into the (topic, shard) tally that sums its connectors' partitions. */
 export function addTally(into: GroupTally, part: Omit<GroupTally, 'topic' | 'shard'>): void {
   into.messages += part.messages;
+  if (part.scheduled) into.scheduled = (into.scheduled ?? 0) + part.scheduled;
   for (const [connector, counts] of Object.entries(part.connectors)) {
     const sum = (into.connectors[connector] ??= {});
     for (const [state, n] of Object.entries(counts) as Array<[DeliveryState, number]>) sum[state] = (sum[state] ?? 0) + n;
@@ -159,9 +209,12 @@ export function addTally(into: GroupTally, part: Omit<GroupTally, 'topic' | 'sha
 /** The partition's mark keys that its changes touch. */
 export const markKeysOf = (partition: TallyPartition): string[] => [...new Set(partition.changes.map((c) => markKey(c.connector, c.messageId)))];
 
-/** A group's report: messages, and per connector its counts by state with pending (for the topics it reads). */
+/**
+ * A group's report: messages, and per connector its counts by state with `scheduled` (held for
+ * later) and pending (for the topics it reads).
+ */
 export function groupReport(tallies: readonly GroupTally[], readers: ReadonlyMap<string, readonly string[]>) {
-  const connectors: Record<string, Partial<Record<DeliveryState, number>>> = {};
+  const connectors: Record<string, Partial<Record<GroupState, number>>> = {};
   let messages = 0;
   for (const tally of tallies) {
     messages += tally.messages;
@@ -172,7 +225,10 @@ export function groupReport(tallies: readonly GroupTally[], readers: ReadonlyMap
         counts[state] = (counts[state] ?? 0) + n;
         counted += n;
       }
-      const pending = tally.messages - counted;
+      // On CQL a sink can count a released message a moment before its release is tallied: never more than the messages.
+      const scheduled = Math.min(tally.scheduled ?? 0, Math.max(0, tally.messages - counted));
+      if (scheduled > 0) counts.scheduled = (counts.scheduled ?? 0) + scheduled;
+      const pending = tally.messages - counted - scheduled;
       if (pending > 0) counts.pending = (counts.pending ?? 0) + pending;
     }
   }

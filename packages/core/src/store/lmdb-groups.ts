@@ -47,7 +47,7 @@ export class LmdbGroups {
   }
 
   /** Inside a write transaction: reads the marks the changes touch, moves the tallies, writes both. */
-  private fold(changes: readonly TallyChange[]): void {
+  fold(changes: readonly TallyChange[]): void {
     const { groupTallies, groupMarks } = this.tables();
     for (const partition of byPartition(changes)) {
       const { group, topic, shard } = partition;

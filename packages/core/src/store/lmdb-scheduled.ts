@@ -3,9 +3,11 @@
  *   scheduled_messages [dueAt, id] → the message and why it is held
  *   scheduled_ids      id → dueAt
  * An ordered key-value store needs no due-minute partitions: a range read from one due time to
- * another touches exactly the entries due in between, and nothing due later.
+ * another touches exactly the entries due in between, and nothing due later. A held message of
+ * a group is counted in its tally (`scheduled`) in the transaction that holds it.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
+import { heldChanges, type TallyChange } from './group-tally.ts';
 import { checkMessages } from './lmdb-cql-common.ts';
 import type { FallbackCondition, Message, ScheduledMessage, ScheduledReason, ScheduledRef, Topic } from './port.ts';
 
@@ -29,6 +31,8 @@ export interface LmdbScheduledAccess {
   writer(): RootDatabase;
   /** Resolves once the commit is flushed to disk. */
   durably(commit: Promise<unknown>): Promise<void>;
+  /** Inside a write transaction: moves the group tallies by these changes (lmdb-groups.ts). */
+  tally(changes: readonly TallyChange[]): void;
   topicOf(name: string): Topic | undefined;
 }
 
@@ -56,6 +60,8 @@ export class LmdbScheduled {
           scheduledMessages.put([dueAt, id], fallback ? { message: rest, reason, fallback } : { message: rest, reason });
           scheduledIds.put(id, dueAt);
         }
+        // The group counts a held message in the transaction that holds it: both or neither.
+        this.access.tally(heldChanges(entries));
       }),
     );
   }

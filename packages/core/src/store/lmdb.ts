@@ -237,6 +237,7 @@ export class LmdbStore implements Store {
     writer: () => this.writer(),
     durably: (commit) => this.durably(commit),
     topicOf: (name) => this.topicOf(name),
+    tally: (changes) => this.groups.fold(changes),
   });
 
   constructor(path: string, options: LmdbStoreOptions = {}) {

@@ -405,7 +405,8 @@ export interface Store {
 
   // ---- Group tallies and cancellations (store/group-tally.ts) ----
   // A message, delivery row or receipt state that carries a `group` moves that group's tally in
-  // the same write (appendMessages, putDeliveries, putReceiptStates): exact counts by state per
+  // the same write (appendMessages, putDeliveries, putReceiptStates; putScheduled for a message
+  // held for later, counted `scheduled` until its release appends it): exact counts by state per
   // connector, kept per (group, topic, shard), never by scanning the group.
   /** The group's tallies, one per (topic, shard) its messages went to; empty for an unknown group. */
   readGroupTallies(group: string): Promise<GroupTally[]>;
@@ -439,7 +440,11 @@ export interface Store {
   // ---- Scheduled messages (send_at, quiet hours) ---------------------------------------------
   // A message produced for later is held here, by due time, not in the buffer: a scheduler on
   // one worker at a time reads only what is due and moves it into the buffer (bus/scheduler.ts).
-  /** Holds the messages until they are due. Resolves once durable (as `appendMessages`); writing an entry again replaces it. */
+  /**
+   * Holds the messages until they are due. Resolves once durable (as `appendMessages`); writing an
+   * entry again replaces it. A held message with a group (not a fallback) is counted in its
+   * group's tally as `scheduled` with its hold, once.
+   */
   putScheduled(entries: ScheduledMessage[]): Promise<void>;
   /** The held messages with these ids (those still held), by id. */
   getScheduled(ids: readonly string[]): Promise<Map<string, ScheduledMessage>>;
@@ -478,13 +483,16 @@ export function laneOf(headers: Readonly<Record<string, string>>): Lane | undefi
 }
 
 /**
- * A group's counts in one (topic, shard): how many of its messages were produced there, and per
- * connector how many are in each state (a message with no state for a connector is pending).
+ * A group's counts in one (topic, shard): how many of its messages were produced there, how many
+ * of those are still held for later, and per connector how many are in each state (a message
+ * with no state for a connector is pending, or scheduled while held).
  */
 export interface GroupTally {
   topic: string;
   shard: number;
   messages: number;
+  /** Of `messages`, those held for later (send_at, quiet hours), not in the buffer yet; absent when none. */
+  scheduled?: number;
   connectors: Record<string, Partial<Record<DeliveryState, number>>>;
 }
 

@@ -22,6 +22,8 @@ const stores: Array<[string, () => Promise<StoreHandle>]> = [
 
 /** More than the 10,000 messages the scanning report used to stop at. */
 const GROUP_SIZE = 12_000;
+/** Messages of the held groups (send_at in a few seconds). */
+const HELD = 50;
 /** Every REFUSE_EVERY-th message is refused by the provider (failed); the others get a delivered receipt. */
 const REFUSE_EVERY = 40;
 
@@ -187,4 +189,66 @@ describe.each(stores)('group counts and cancellation on %s', (_kind, openHandle)
       await scheduler.stop();
     }
   }, 60_000);
+
+  it('counts a group held whole as scheduled from its produce, cancels it before anything is due, and none of it reaches the connector', async () => {
+    const topic = `later-${suffix}`;
+    const group = `next-week-${suffix}`;
+    await store.createTopic(newTopic({ name: topic, shards: 4 }));
+    const sink = recordingSink();
+    await (await connect(sink.connector, { name: 'later-sink', topics: topic })).start();
+    const sendAt = Date.now() + 3000;
+    const ids = (await producer.produce(topic, Array.from({ length: HELD }, (_, i) => ({ key: `+1666${i}`, value: { text: 'launch' }, send_at: sendAt })), { group })).map((p) => p.id);
+    expect((await store.getScheduled(ids)).size).toBe(HELD);
+
+    expect(await request('GET', `/groups/${group}`)).toEqual({ status: 200, body: { group, messages: HELD, truncated: false, connectors: { 'later-sink': { scheduled: HELD } } } });
+    expect(await request('DELETE', `/groups/${group}`)).toEqual({ status: 200, body: { group, messages: HELD, connectors: { 'later-sink': { cancelled: HELD, in_flight: 0, already: {} } } } });
+
+    const scheduler = new Scheduler({ store, producer, signals, workerId: `w-later-${suffix}`, leaseTtlMs: 3000, logger: quietLogger() });
+    scheduler.start();
+    try {
+      const states = await eventually(async () => {
+        const rows = await deliveriesById(store, 'later-sink', ids);
+        return ids.every((id) => rows.get(id)?.state === 'cancelled') ? rows : undefined;
+      }, 'every held message released and settled cancelled', 60_000);
+      expect(states.size).toBe(HELD);
+      expect(scheduler.released).toBe(HELD);
+    } finally {
+      await scheduler.stop();
+    }
+    expect(sink.received).toEqual([]);
+    expect(await request('GET', `/groups/${group}`)).toEqual({ status: 200, body: { group, messages: HELD, truncated: false, connectors: { 'later-sink': { cancelled: HELD } } } });
+  }, 120_000);
+
+  it('counts a group of held and immediate messages once each: scheduled until released, then sent', async () => {
+    const topic = `mixed-${suffix}`;
+    const group = `mixed-wave-${suffix}`;
+    await store.createTopic(newTopic({ name: topic, shards: 2 }));
+    const sink = recordingSink();
+    await (await connect(sink.connector, { name: 'mixed-sink', topics: topic })).start();
+    const sendAt = Date.now() + 3000;
+    const items = Array.from({ length: HELD }, (_, i) => ({ key: `+1777${i}`, value: { n: i }, ...(i % 5 < 3 ? { send_at: sendAt } : {}) }));
+    const heldCount = items.filter((item) => 'send_at' in item).length;
+    const ids = (await producer.produce(topic, items, { group })).map((p) => p.id);
+
+    const before = await request('GET', `/groups/${group}`);
+    expect(before.body.messages).toBe(HELD);
+    expect((before.body.connectors as Record<string, Record<string, number>>)['mixed-sink']!.scheduled).toBe(heldCount);
+
+    const scheduler = new Scheduler({ store, producer, signals, workerId: `w-mixed-${suffix}`, leaseTtlMs: 3000, logger: quietLogger() });
+    scheduler.start();
+    try {
+      await eventually(async () => {
+        const { body } = await request('GET', `/groups/${group}`);
+        return isDeepStrictEqual(body.connectors, { 'mixed-sink': { sent: HELD } }) ? body : undefined;
+      }, 'every message of the group sent in the counts', 60_000);
+    } finally {
+      await scheduler.stop();
+    }
+    expect(new Set(sink.received.map((r) => r.id))).toEqual(new Set(ids));
+    expect(sink.received).toHaveLength(HELD);
+    // A released message appended again (a retried write) counts nothing more.
+    const released = ids[0]!;
+    await store.appendMessages([(await store.getMessages([released])).get(released)!]);
+    expect(await request('GET', `/groups/${group}`)).toEqual({ status: 200, body: { group, messages: HELD, truncated: false, connectors: { 'mixed-sink': { sent: HELD } } } });
+  }, 120_000);
 });

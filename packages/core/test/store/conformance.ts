@@ -189,6 +189,35 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
         expect(await store.listGroupMessages(group, 2)).toHaveLength(2);
         expect(await store.listGroupMessages(unique('empty'), 10)).toEqual([]);
       });
+
+      it('counts a held message of a group from its hold, as scheduled, and only once: not again at its release, nor when a write is repeated', async () => {
+        const group = unique('held-group');
+        const now = Date.now();
+        const held = [0, 1, 2].map(() => message(t, { createdAt: now, shard: 3, group }));
+        const entries = held.map((m) => ({ message: m, dueAt: now + 60 * MINUTE, reason: 'send_at' as const }));
+        const tallies = async () => (await store.readGroupTallies(group)).map(({ topic, shard, messages, scheduled }) => ({ topic, shard, messages, scheduled }));
+        const counted = (messages: number, scheduled?: number) => [{ topic: t.name, shard: 3, messages, scheduled }];
+
+        await store.putScheduled(entries);
+        expect(await tallies()).toEqual(counted(3, 3));
+        // Held again (a retried write), and a fallback of the group held: neither counts.
+        const fallback = { message: message(t, { createdAt: now, shard: 3, group }), dueAt: now + 2 * 60 * MINUTE, reason: 'fallback' as const, fallback: { of: held[0]!.id, topic: t.name, unless: ['delivered' as const] } };
+        await store.putScheduled([entries[0]!, fallback]);
+        expect(await tallies()).toEqual(counted(3, 3));
+
+        // Released: in the buffer, no longer scheduled, not counted twice; repeated, nothing moves.
+        await store.appendMessages([held[0]!, held[1]!]);
+        expect(await tallies()).toEqual(counted(3, 1));
+        await store.appendMessages([held[0]!]);
+        await store.putScheduled([entries[1]!]);
+        expect(await tallies()).toEqual(counted(3, 1));
+        await store.appendMessages([held[2]!]);
+        expect(await tallies()).toEqual(counted(3));
+        // The fallback counts when it is released, as any produced message.
+        await store.appendMessages([fallback.message]);
+        expect(await tallies()).toEqual(counted(4));
+        await store.removeScheduled([...entries, fallback].map((e) => ({ id: e.message.id, dueAt: e.dueAt })));
+      });
     });
 
     describe('watermarks', () => {
