@@ -3,10 +3,9 @@
  * its main batch:
  * - a few dozen SMS produced with `send_at` a few seconds ahead: none may reach the SMSC before
  *   its send time, all must after (the SMSC's per-submit hook times each arrival);
- * - a dozen more, held the same way and each cancelled (`DELETE /messages/{id}`) while held:
- *   they must end `cancelled` in their group's counts once due, and never reach the SMSC (a
- *   group of held messages has no counts until they come due, so `DELETE /groups/{g}` would
- *   not find it yet);
+ * - a dozen more, held the same way in a group of their own, cancelled whole
+ *   (`DELETE /groups/{g}`) while held: they must end `cancelled` in their group's counts once
+ *   due, and never reach the SMSC;
  * - a handful of `high` priority one-time passwords produced while the main batch is queued:
  *   their produce -> SMSC latency is printed beside the normal SMS's (timing only, never a failure);
  * - one SMS whose `expires_at` has passed: the produce must be refused (422 naming the field).
@@ -45,7 +44,7 @@ export interface CancelStory {
   group: string;
   /** SMS held for later and cancelled one by one while held. */
   cancelled: number;
-  /** What DELETE /messages/{id} answered: cancelled at the SMS connector. */
+  /** What DELETE /groups/{g} answered: cancelled at the SMS connector. */
   answeredCancelled: number;
   /** GET /groups/{group} once they came due: counts by state at the SMS connector. */
   states: Record<string, number>;
@@ -123,14 +122,12 @@ export class SmsScheduling {
       for (const m of acknowledged) if (m.send_at === undefined) throw new Error(`SMS ${m.id} was not held although its send_at is ahead`);
       return acknowledged.map((m) => ({ id: m.id, sendAt: m.send_at! }));
     };
-    // The campaign is called off while held, at once (well before it is due): each message's
-    // cancellation is stored now, and the sink settles it when it comes due.
+    // The campaign is called off while held, at once (well before it is due): the group's
+    // cancellation is stored now, and the sink settles each message when it comes due.
     this.cancelled.push(...(await held(this.cancelGroup, 'cancelled', (n) => `flash sale: 20% off until midnight (${n}).`, CANCELLED)).map((m) => m.id));
-    const answers = await Promise.all(this.cancelled.map((id) => api.call('DELETE', `/messages/${encodeURIComponent(id)}`)));
-    answers.forEach((response, i) => {
-      if (response.status !== 200) throw new Error(`cancelling ${this.cancelled[i]} failed: HTTP ${response.status} ${JSON.stringify(response.body)}`);
-      this.answeredCancelled += (response.body as { connectors: Record<string, { cancelled: number }> }).connectors[this.connector]?.cancelled ?? 0;
-    });
+    const answer = await api.call('DELETE', `/groups/${encodeURIComponent(this.cancelGroup)}`);
+    if (answer.status !== 200) throw new Error(`cancelling group ${this.cancelGroup} failed: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+    this.answeredCancelled = (answer.body as { connectors: Record<string, { cancelled: number }> }).connectors[this.connector]?.cancelled ?? 0;
     this.scheduled.push(...(await held(this.scheduledGroup, 'scheduled', (n) => `your appointment is tomorrow at ${9 + (n % 8)}:00.`, SCHEDULED)));
     const expired = this.item('expired', 0, 'your code expired.', { expires_at: Date.now() - 60_000 });
     this.texts.delete(expired.id);
@@ -240,7 +237,7 @@ export function formatScheduling(stories: { scheduling: SchedulingStory; cancel:
   return [
     `Scheduling: ${s.held} SMS held with send_at = produce + ${s.sendAfterMs / 1000} s; ${s.early} reached the SMSC early, ${s.onTime} after their send time` +
       `${s.missing > 0 ? `, ${s.missing} never` : ''}; hand-off lateness p50 ${ms(s.latenessMs.p50)}, p99 ${ms(s.latenessMs.p99)}.`,
-    `Cancel: ${c.cancelled} held SMS cancelled with DELETE /messages/{id} (answer: ${c.answeredCancelled} cancelled); once due, GET /groups/${c.group} counts ${formatCounts(c.states)}; ${c.reachedSmsc} reached the SMSC.`,
+    `Cancel: ${c.cancelled} held SMS cancelled with DELETE /groups/{g} (answer: ${c.answeredCancelled} cancelled); once due, GET /groups/${c.group} counts ${formatCounts(c.states)}; ${c.reachedSmsc} reached the SMSC.`,
     `Priorities: ${p.high} high-priority one-time passwords produced mid-batch: produce -> SMSC p50 ${ms(p.highLatencyMs.p50)}, p99 ${ms(p.highLatencyMs.p99)} ` +
       `(the batch's normal SMS: p50 ${ms(p.normalLatencyMs.p50)}, p99 ${ms(p.normalLatencyMs.p99)}).`,
     `Expiry: a produce whose expires_at had passed was answered HTTP ${e.status}${e.field ? ` (${e.field} ${e.message ?? ''})` : ''}; ${e.stored ? 'it was stored all the same' : 'nothing was stored'}.`,
