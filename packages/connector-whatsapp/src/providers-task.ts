@@ -33,6 +33,9 @@ export class WhatsAppProvidersTask implements SinkTask<WhatsAppConfig> {
     this.chain = new ProviderChain(started, {
       breaker: breakerSettingsOf(config).settings,
       atLeastOnce: (config as Record<string, unknown>)['delivery.guarantee'] === 'at-least-once',
+      // The Cloud API takes every request as a new message: a send that timed out is not
+      // retried under at-most-once (the default), even with one number.
+      providerDropsRepeats: false,
       report: (statuses, stateChanged) => {
         if (stateChanged) context.logger.info({ providers: statuses.map((s) => ({ alias: s.alias, state: s.state })) }, 'WhatsApp provider breaker state changed');
         context.reportProviders?.(statuses);

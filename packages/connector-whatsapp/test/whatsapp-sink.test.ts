@@ -195,13 +195,21 @@ describe('provider errors', () => {
     expect(requestsTo(to).map((r) => r.httpStatus)).toEqual([500, 502, 200]);
   });
 
-  it('retries a send that timed out, saying the API may have taken it', async () => {
-    const sink = await start({ 'whatsapp.request.timeout.ms': 200 });
+  it('fails a send that timed out as in doubt under at-most-once (the Cloud API takes a repeat as a new message), and retries it under at-least-once', async () => {
+    const atMostOnce = await start({ 'whatsapp.request.timeout.ms': 200 });
     const to = recipient();
     server.script(to, { code: 131000, delayMs: 1000 });
-    const [result] = await sink.send([text(to)], { maxAttempts: 1 });
-    expect(result?.outcome).toMatchObject({ status: 'retry', error: { code: WhatsAppErrors.TIMEOUT } });
+    const [result] = await atMostOnce.send([text(to)], { maxAttempts: 3 });
+    expect(result?.attempts).toBe(1);
+    expect(result?.outcome).toMatchObject({ status: 'failed', error: { code: 'OMNI_ERR_PROVIDER_IN_DOUBT' }, details: { inDoubt: true, cause: WhatsAppErrors.TIMEOUT } });
     expect((result?.outcome as { error: { message: string } }).error.message).toContain('may have accepted');
+
+    const atLeastOnce = await start({ 'whatsapp.request.timeout.ms': 200, 'delivery.guarantee': 'at-least-once' });
+    const again = recipient();
+    server.script(again, { code: 131000, delayMs: 1000 });
+    const [retried] = await atLeastOnce.send([text(again)], { maxAttempts: 1 });
+    expect(retried?.outcome).toMatchObject({ status: 'retry', error: { code: WhatsAppErrors.TIMEOUT } });
+    expect((retried?.outcome as { error: { message: string } }).error.message).toContain('may have accepted');
   });
 });
 

@@ -192,6 +192,13 @@ export interface ProviderChainOptions {
   /** `delivery.guarantee=at-least-once`: a send in doubt may go again (to any provider). */
   atLeastOnce?: boolean;
   /**
+   * Whether a provider recognises a message sent again by its stable id and drops the repeat
+   * (an e-mail's Message-ID): then, under at-most-once, a single provider's send in doubt may
+   * still be retried with it. Default true. A provider that takes every request as a new
+   * message (the WhatsApp Cloud API) says false: its sends in doubt fail as in doubt.
+   */
+  providerDropsRepeats?: boolean;
+  /**
    * Told after every send (for metrics and status): every provider's status, and whether a
    * breaker changed state since the last report.
    */
@@ -308,12 +315,14 @@ export class ProviderChain<P> {
   }
 
   /**
-   * A send in doubt stays with its provider. With a single provider a retry can only go back to
-   * it (the connector's stable ids let it drop a duplicate), so its outcome stands; with several,
-   * under at-most-once, a retry could reach another provider, so the record fails as in doubt.
+   * A send in doubt stays with its provider. With a single provider that drops repeats, a retry
+   * can only go back to it (the connector's stable ids let it drop a duplicate), so its outcome
+   * stands; with several, or one that does not drop repeats, under at-most-once a retry could
+   * send the message twice, so the record fails as in doubt.
    */
   private inDoubt(outcome: SinkOutcome, alias: string): SinkOutcome {
-    if (outcome.status !== 'retry' || this.atLeastOnce || this.entries.length === 1) return withProvider(outcome, alias);
+    const retryIsSafe = this.entries.length === 1 && (this.options.providerDropsRepeats ?? true);
+    if (outcome.status !== 'retry' || this.atLeastOnce || retryIsSafe) return withProvider(outcome, alias);
     return {
       status: 'failed',
       error: { code: PROVIDER_ERROR_CODES.inDoubt, message: `${outcome.error.message}; provider "${alias}" may have accepted the message, so it is not sent again (delivery.guarantee=at-most-once)` },
