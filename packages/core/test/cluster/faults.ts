@@ -54,13 +54,28 @@ export async function startScenario(label: string, dir: string, processes: Worke
   const topic = `${label}-topic`;
   const connector = `${label}-sink`;
   const file = join(dir, `${label}.jsonl`);
-  await first.requestExpecting('POST', '/topics', { name: topic, shards }, 201);
-  await first.requestExpecting('POST', '/connectors', { name: connector, config: { 'connector.class': 'FileSink', 'tasks.max': String(tasks), topics: topic, file } }, 201);
+  await setUp(first, '/topics', { name: topic, shards });
+  await setUp(first, '/connectors', { name: connector, config: { 'connector.class': 'FileSink', 'tasks.max': String(tasks), topics: topic, file } });
   await until(async () => {
     const status = (await second.requestExpecting('GET', `/connectors/${connector}/status`, undefined, 200)) as { tasks: Array<{ state: string; worker_id: string }> };
     return status.tasks.length === tasks && status.tasks.every((task) => task.state === 'RUNNING') && new Set(status.tasks.map((task) => task.worker_id)).size === 2;
   }, `${connector} running on both workers`, 60_000);
   return { store, workers: [first, second], topic, connector, file };
+}
+
+/**
+ * Creates a topic or connector as an operator's script would: a 503 (the previous scenario's
+ * node restart can leave the driver a connection closing under the first request) is retried
+ * after its Retry-After; 409 after a retry means the first attempt had landed after all.
+ */
+async function setUp(worker: WorkerProcess, path: string, body: unknown): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (let attempt = 0; ; attempt++) {
+    const answer = await worker.request('POST', path, body);
+    if (answer.status === 201 || (answer.status === 409 && attempt > 0)) return;
+    if (answer.status !== 503 || Date.now() > deadline) throw new Error(`POST ${path} on ${worker.name} answered ${answer.status}, not 201: ${JSON.stringify(answer.body)}`);
+    await sleep(Number(answer.retryAfter ?? '1') * 1000);
+  }
 }
 
 export interface ProduceAnswer {
