@@ -152,6 +152,15 @@ const MAX_FETCH_LIMIT = 100_000;
 /** How often a flush that writes nothing recomputes the watermark (it only feeds the lag gauge then). */
 const ADVANCE_EVERY_MS = 100;
 
+const NONE_TAKEN: readonly number[] = [];
+
+/** The times of the entries a hot read handed over (not those the sweeps found late), for the backlog count. */
+function takenTimes(found: readonly Discovered[]): number[] {
+  const times: number[] = [];
+  for (const d of found) if (!d.late) times.push(d.message.createdAt);
+  return times;
+}
+
 interface Page<T> {
   entries: T[];
   full: boolean;
@@ -226,10 +235,11 @@ export class ShardConsumer {
   ) {
     this.limit = options.fetchLimit;
     this.idleMs = options.pollMinMs;
-    this.unread = new UnreadCount((from, to, limit) => store.scanBuffer(topic.name, shard, from, to, limit), {
-      ...DEFAULT_SHARD_BACKLOG_OPTIONS,
-      countEveryMs: options.backlogCountEveryMs,
-    });
+    this.unread = new UnreadCount(
+      (from, to, limit) => store.scanBuffer(topic.name, shard, from, to, limit),
+      { ...DEFAULT_SHARD_BACKLOG_OPTIONS, countEveryMs: options.backlogCountEveryMs },
+      store.countBuffer ? (from, to) => store.countBuffer!(topic.name, shard, from, to) : undefined,
+    );
   }
 
   /**
@@ -355,7 +365,7 @@ export class ShardConsumer {
       if (m.createdAt < this.lookupBelowTs) needLookup.push(m);
     }
     if (unknown.length === 0) {
-      this.unread.afterHotRead(hot.full, this.readFrom, []);
+      this.unread.afterHotRead(hot.full, this.readFrom, NONE_TAKEN);
       this.scheduleAfterRead(0, full, now);
       return [];
     }
@@ -375,11 +385,7 @@ export class ShardConsumer {
       if (by) discovered.late = by;
       found.push(discovered);
     }
-    this.unread.afterHotRead(
-      hot.full,
-      this.readFrom,
-      found.flatMap((d) => (d.late ? [] : [d.message.createdAt])),
-    );
+    this.unread.afterHotRead(hot.full, this.readFrom, hot.full && this.unread.isBehind ? takenTimes(found) : NONE_TAKEN);
     this.scheduleAfterRead(found.length, full, now);
     return found;
   }
@@ -441,6 +447,11 @@ export class ShardConsumer {
    */
   async countBacklog(now = Date.now(), paused = false): Promise<void> {
     await this.unread.refresh(now, now - this.options.confidenceMs, this.readFrom, paused);
+  }
+
+  /** `countBacklog` without waiting for it (the read loop goes on; a failed count is logged and tried again later). */
+  countBacklogLater(now = Date.now()): void {
+    this.countBacklog(now).catch((error: unknown) => this.logger.debug({ err: error }, 'could not count the backlog'));
   }
 
   /**

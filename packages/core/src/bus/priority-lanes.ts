@@ -57,11 +57,13 @@ export function laneView(store: Store, lane: Lane, overlapMs: number): Store {
     },
     getWatermark: (consumer, topic, shard) => store.getWatermark(consumer, laneName(topic, lane), shard),
     setWatermark: (consumer, topic, shard, ts) => store.setWatermark(consumer, laneName(topic, lane), shard, ts),
+    // The store's native count is of the buffer, not of a lane: a lane's backlog is counted from its scans.
+    countBuffer: undefined,
   };
   return new Proxy(store, {
     get(target, property) {
-      const own = overrides[property as keyof Store];
-      if (own) return own;
+      // An override set to undefined hides the store's method (countBuffer), so it is looked up by key, not by value.
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof Store];
       const value = Reflect.get(target, property, target) as unknown;
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
@@ -172,6 +174,11 @@ export class LanedConsumer {
 
   async countBacklog(now = Date.now(), paused = false): Promise<void> {
     await Promise.all(this.all.map((lane) => lane.countBacklog(now, paused)));
+  }
+
+  /** `countBacklog` without waiting for it (see ShardConsumer.countBacklogLater). */
+  countBacklogLater(now = Date.now()): void {
+    for (const lane of this.all) lane.countBacklogLater(now);
   }
 
   /** A produce: wakes the lanes of its `priorities`, or every lane when they are not known (a peer's hint). */

@@ -235,7 +235,7 @@ export abstract class SinkShardReads extends SinkShardLeases {
         .filter((s) => s.active)
         .map(async (owned) => {
           const lag = await owned.consumer!.flush(now, force);
-          await owned.consumer!.countBacklog(now);
+          owned.consumer!.countBacklogLater(now);
           (owned.lag ??= this.deps.metrics.busLag.labels({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) })).set(lag);
         }),
     );

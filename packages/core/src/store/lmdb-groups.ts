@@ -88,8 +88,19 @@ export class LmdbGroups {
     const { cancelledMessages, cancelledGroups } = this.tables();
     const cancelled = new Set<string>();
     const groups = new Map<string, boolean>();
+    // Cancellations are rare: a shard none of whose messages is cancelled costs one look, not one per message.
+    const shardsWithCancellations = new Map<string, boolean>();
+    const anyCancelledIn = (topic: string, shard: number): boolean => {
+      const key = `${topic}\u0000${shard}`;
+      let any = shardsWithCancellations.get(key);
+      if (any === undefined) {
+        for (const _ of cancelledMessages.getKeys({ start: [topic, shard], end: [topic, shard, AFTER_ALL], limit: 1 })) any = true;
+        shardsWithCancellations.set(key, (any ??= false));
+      }
+      return any;
+    };
     for (const { topic, shard, messageId, group } of positions) {
-      if (cancelledMessages.get([topic, shard, messageId]) !== undefined) {
+      if (anyCancelledIn(topic, shard) && cancelledMessages.get([topic, shard, messageId]) !== undefined) {
         cancelled.add(messageId);
         continue;
       }

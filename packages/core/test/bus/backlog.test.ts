@@ -18,7 +18,7 @@ const stores: Array<[string, () => Promise<StoreHandle>]> = [
 describe.each(stores)('a shard consumer on %s knows its backlog', (_kind, openHandle) => {
   let handle: StoreHandle;
   let store: Store;
-  /** Positions read for counting, by the counts themselves. */
+  /** Entries counted by the counts themselves: positions read, or counted by the store (LMDB counts natively). */
   let scanned = 0;
   // Recent enough for the CQL store's TTLs (the topic's retention from the write).
   const T0 = Math.floor(Date.now() / 1000) * 1000 - 600_000;
@@ -32,6 +32,13 @@ describe.each(stores)('a shard consumer on %s knows its backlog', (_kind, openHa
             const positions = await target.scanBuffer(...args);
             scanned += positions.length;
             return positions;
+          };
+        }
+        if (property === 'countBuffer' && target.countBuffer) {
+          return async (...args: Parameters<NonNullable<Store['countBuffer']>>) => {
+            const entries = await target.countBuffer!(...args);
+            scanned += entries;
+            return entries;
           };
         }
         return Reflect.get(target, property, receiver) as unknown;
@@ -134,5 +141,48 @@ describe.each(stores)('a shard consumer on %s knows its backlog', (_kind, openHa
     // A hot read takes 20 of the counted ones.
     counter.afterHotRead(true, T0 + 6, Array.from({ length: 20 }, (_, i) => T0 + Math.floor(i / 3)));
     expect(counter.count).toBe(49);
+  });
+
+  it('counts while hot reads go on: what they take meanwhile is subtracted, and a count they outran is dropped', async () => {
+    await store.createTopic({ name: 'racing', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    await append('racing', 0, 30, (i) => T0 + 100 + i);
+    // The store's own count (native on LMDB, positions on Cassandra), held back until the test lets it land.
+    let release: (() => void) | undefined;
+    const held = async <T>(result: Promise<T>): Promise<T> => {
+      const value = await result;
+      await new Promise<void>((resolve) => (release = resolve));
+      return value;
+    };
+    /** Lets the count under way land, once the store has answered it. */
+    const land = async () => {
+      while (!release) await new Promise((resolve) => setTimeout(resolve, 5));
+      release();
+      release = undefined;
+    };
+    const counter = new UnreadCount(
+      (from, to, limit) => held(store.scanBuffer('racing', 0, from, to, limit)),
+      { countEveryMs: 0, countPageLimit: 1000, countPagesPerRound: 1 },
+      store.countBuffer ? (from, to) => held(store.countBuffer!('racing', 0, from, to)) : undefined,
+    );
+    const times = (from: number, count: number) => Array.from({ length: count }, (_, i) => T0 + from + i);
+    counter.afterHotRead(true, T0, []);
+
+    // Ten of the thirty are taken while they are being counted.
+    let counting = counter.refresh(T0 + 1000, T0 + 1000, T0);
+    counter.afterHotRead(true, T0 + 109, times(100, 10));
+    await land();
+    await counting;
+    expect(counter.count).toBe(20);
+    counter.afterHotRead(true, T0 + 119, times(110, 10));
+    expect(counter.count).toBe(10);
+
+    // The consumer catches up while a count runs: it is dropped, nothing waits.
+    await append('racing', 30, 5, (i) => T0 + 1100 + i);
+    counting = counter.refresh(T0 + 2000, T0 + 2000, T0 + 119);
+    counter.afterHotRead(false, T0 + 1900, times(120, 10).concat(times(1100, 5)));
+    await land();
+    await counting;
+    expect(counter.count).toBe(0);
+    expect(counter.isBehind).toBe(false);
   });
 });
