@@ -2,10 +2,11 @@
 // is counted in memory, what lies past its read position is counted (positions only) once it
 // falls behind, each entry once, and everything is 0 again once it has caught up and finished.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONSUMER_OPTIONS, ShardConsumer, type ConsumerOptions } from '../../src/bus/consumer.ts';
+import { DEFAULT_CONSUMER_OPTIONS, PollBudget, ShardConsumer, type ConsumerOptions } from '../../src/bus/consumer.ts';
 import { routeKey } from '../../src/bus/shard.ts';
+import { LanedConsumer, laneView } from '../../src/bus/priority-lanes.ts';
 import { UnreadCount } from '../../src/bus/shard-backlog.ts';
-import type { Message, Store } from '../../src/store/port.ts';
+import { PRIORITY_HEADER, type Message, type Store } from '../../src/store/port.ts';
 import { cqlStore, lmdbStore, quietLogger, type StoreHandle } from './helpers.ts';
 
 const OPTIONS: ConsumerOptions = { ...DEFAULT_CONSUMER_OPTIONS, fetchLimit: 10, backlogCountEveryMs: 1000 };
@@ -184,5 +185,27 @@ describe.each(stores)('a shard consumer on %s knows its backlog', (_kind, openHa
     await counting;
     expect(counter.count).toBe(0);
     expect(counter.isBehind).toBe(false);
+  });
+
+  it("counts a priority lane's backlog from the lane's own entries, not the whole buffer's", async () => {
+    // A lane's view must not offer the store's native count: that counts the buffer, normal messages and all.
+    expect(laneView(store, 'high', OPTIONS.overlapMs).countBuffer).toBeUndefined();
+    await store.createTopic({ name: 'laned', shards: 1, retentionMs: 3600_000, createdAt: T0 - 60_000 });
+    const topic = (await store.getTopic('laned'))!;
+    const consumer = new LanedConsumer(store, 'c', topic, 0, OPTIONS, quietLogger(), new PollBudget());
+    await consumer.open(-Infinity, T0);
+    // Thirty normal messages, and twelve high ones among them (every third millisecond from T0 + 1).
+    await store.appendMessages(
+      Array.from({ length: 42 }, (_, i) => {
+        const high = i % 3 === 1 && i < 36;
+        return { ...message('laned', `laned-${String(i).padStart(3, '0')}`, T0 + i), headers: high ? { [PRIORITY_HEADER]: 'high' } : ({} as Record<string, string>) };
+      }),
+    );
+    // The high lane reads a full page of five: it is behind, and the seven after them are counted from its lane.
+    const now = T0 + 1000;
+    const found = await consumer.read(now, ['high'], () => 5);
+    expect(found.map((d) => d.message.headers[PRIORITY_HEADER])).toEqual(Array(5).fill('high'));
+    await consumer.countBacklog(now);
+    expect(consumer.backlog()).toEqual({ waiting: 12, oldestTs: T0 + 1 });
   });
 });
