@@ -76,8 +76,6 @@ export function laneView(store: Store, lane: Lane, overlapMs: number): Store {
  */
 export class LanedConsumer {
   private readonly lanes: Record<Priority, ShardConsumer>;
-  /** The lane each record read and not finished came from. */
-  private readonly laneOfId = new Map<string, Priority>();
 
   constructor(store: Store, consumer: string, topic: Topic, shard: number, options: ConsumerOptions, logger: Logger, budget: PollBudget) {
     const reader = (lane: Priority) =>
@@ -132,33 +130,45 @@ export class LanedConsumer {
     return next;
   }
 
-  /** Reads the lanes, each up to its room; returns what is new, by priority. */
+  /**
+   * Reads the lanes, each up to its room; returns what is new, by priority. A record's lane is
+   * its priority (`priorityOf`): a lane holds only messages of its priority, and the buffer's
+   * reader hands over none that a lane carries. So the sink finishes a record on the lane its
+   * headers name, and nothing is kept per record here.
+   */
   async read(now: number, lanes: readonly Priority[], room: (lane: Priority) => number): Promise<Discovered[]> {
+    if (lanes.length === 1 && lanes[0] === 'normal') return this.readNormal(await this.lanes.normal.read(now, room('normal')));
     const reads = await Promise.all(lanes.map(async (lane) => ({ lane, found: await this.lanes[lane].read(now, room(lane)) })));
     const found: Discovered[] = [];
     for (const lane of PRIORITIES) {
-      for (const discovered of reads.find((read) => read.lane === lane)?.found ?? []) {
-        const { message } = discovered;
-        if (lane === 'normal' && laneOf(message.headers)) {
-          // Its lane's consumer hands it over: for the buffer's reader it is done.
-          this.lanes.normal.complete(message.id, message.createdAt);
-          continue;
-        }
-        this.laneOfId.set(message.id, lane);
-        found.push(discovered);
-      }
+      const read = reads.find((r) => r.lane === lane);
+      if (!read) continue;
+      if (lane === 'normal') found.push(...this.readNormal(read.found));
+      else found.push(...read.found);
     }
     return found;
   }
 
-  complete(id: string, ts?: number): void {
-    this.lanes[this.laneOfId.get(id) ?? 'normal'].complete(id, ts);
-    this.laneOfId.delete(id);
+  /** What the buffer's reader found, less what a lane carries (its lane's consumer hands it over: for the buffer's reader it is done). */
+  private readNormal(found: Discovered[]): Discovered[] {
+    let kept = 0;
+    for (const discovered of found) {
+      const { message } = discovered;
+      if (laneOf(message.headers)) this.lanes.normal.complete(message.id, message.createdAt);
+      else found[kept++] = discovered;
+    }
+    found.length = kept;
+    return found;
   }
 
-  forget(id: string): void {
-    this.lanes[this.laneOfId.get(id) ?? 'normal'].forget(id);
-    this.laneOfId.delete(id);
+  /** The record is finished; `lane`: its priority, the lane that read it (see `read`). */
+  complete(id: string, ts: number | undefined, lane: Priority): void {
+    this.lanes[lane].complete(id, ts);
+  }
+
+  /** The record will not be handled by this consumer; `lane` as for `complete`. */
+  forget(id: string, lane: Priority): void {
+    this.lanes[lane].forget(id);
   }
 
   backlog(): Backlog {

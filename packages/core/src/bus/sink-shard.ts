@@ -171,7 +171,7 @@ export class OwnedShard {
   /** The record is finished: if it held its key back, release the records waiting behind it. */
   finish(pending: Pending): void {
     this.retrying.delete(pending.message.id);
-    this.consumer?.complete(pending.message.id, pending.position.ts);
+    this.consumer?.complete(pending.message.id, pending.position.ts, priorityOf(pending.message));
     if (!pending.blocking) return;
     pending.blocking = false;
     const key = pending.message.key;
