@@ -88,19 +88,23 @@ export class LmdbGroups {
     const { cancelledMessages, cancelledGroups } = this.tables();
     const cancelled = new Set<string>();
     const groups = new Map<string, boolean>();
-    // Cancellations are rare: a shard none of whose messages is cancelled costs one look, not one per message.
-    const shardsWithCancellations = new Map<string, boolean>();
-    const anyCancelledIn = (topic: string, shard: number): boolean => {
-      const key = `${topic}\u0000${shard}`;
-      let any = shardsWithCancellations.get(key);
-      if (any === undefined) {
-        for (const _ of cancelledMessages.getKeys({ start: [topic, shard], end: [topic, shard, AFTER_ALL], limit: 1 })) any = true;
-        shardsWithCancellations.set(key, (any ??= false));
-      }
-      return any;
-    };
+    // Cancellations are rare: a topic none of whose messages is cancelled costs one look per
+    // batch, not one per message (a batch is mostly of one topic: the last one's answer is kept).
+    const topicsWithCancellations = new Map<string, boolean>();
+    let lastTopic: string | undefined;
+    let lastAny = false;
     for (const { topic, shard, messageId, group } of positions) {
-      if (anyCancelledIn(topic, shard) && cancelledMessages.get([topic, shard, messageId]) !== undefined) {
+      if (topic !== lastTopic) {
+        let any = topicsWithCancellations.get(topic);
+        if (any === undefined) {
+          any = false;
+          for (const _ of cancelledMessages.getKeys({ start: [topic], end: [topic, AFTER_ALL], limit: 1 })) any = true;
+          topicsWithCancellations.set(topic, any);
+        }
+        lastTopic = topic;
+        lastAny = any;
+      }
+      if (lastAny && cancelledMessages.get([topic, shard, messageId]) !== undefined) {
         cancelled.add(messageId);
         continue;
       }
