@@ -451,6 +451,8 @@ export class ShardConsumer {
 
   /** `countBacklog` without waiting for it (the read loop goes on; a failed count is logged and tried again later). */
   countBacklogLater(now = Date.now()): void {
+    // Checked first: the sink calls this for every lane of every shard at each step, and a count is rarely due.
+    if (!this.unread.due(now)) return;
     this.countBacklog(now).catch((error: unknown) => this.logger.debug({ err: error }, 'could not count the backlog'));
   }
 

@@ -123,12 +123,17 @@ export class UnreadCount {
     else this.restart(readFrom);
   }
 
+  /** Whether `refresh` would count now: behind (or `assumeBehind`), no count running, and the last one old enough. */
+  due(now: number, assumeBehind = false): boolean {
+    return !this.takenWhileCounting && (this.behind || assumeBehind) && now - this.countedAt >= this.options.countEveryMs;
+  }
+
   /**
    * Counts what arrived past the counted range, up to `toTs`, when behind (or when `assumeBehind`:
    * a paused consumer reads nothing, yet its shard fills) and the last count is old enough.
    */
   async refresh(now: number, toTs: number, readFrom: number, assumeBehind = false): Promise<void> {
-    if (this.takenWhileCounting || (!this.behind && !assumeBehind) || now - this.countedAt < this.options.countEveryMs) return;
+    if (!this.due(now, assumeBehind)) return;
     if (!this.behind) {
       this.behind = true;
       this.restart(readFrom);
