@@ -7,6 +7,7 @@ import type { Counter } from 'prom-client';
 import type { ShardBacklogReport } from '../metrics.ts';
 import { groupedPositionOf } from '../store/port.ts';
 import type { Discovered, LateBy } from './consumer.ts';
+import { priorityOf } from './priority.ts';
 import { SinkShardLeases } from './sink-leases.ts';
 import { ReshardGate } from './sink-reshard.ts';
 import type { OwnedShard, Pending } from './sink-shard.ts';
@@ -90,7 +91,7 @@ export abstract class SinkShardReads extends SinkShardLeases {
   }
 
   protected admit(owned: OwnedShard, { message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
-    const pending: Pending = { message, position: groupedPositionOf(message), attempts: prior?.attempts ?? 0 };
+    const pending: Pending = { message, position: groupedPositionOf(message), priority: priorityOf(message), attempts: prior?.attempts ?? 0 };
     if (prior) pending.prior = prior;
     if (!prior || prior.state === 'pending') {
       this.enqueueOrHold(owned, pending);

@@ -32,7 +32,6 @@ import { fullSpec, type CommonConnectorConfig } from './connector-config.ts';
 import type { SinkTaskSpec, TaskRunner } from './task-runner.ts';
 import type { Delivery, Priority } from '../store/port.ts';
 import { pickLanes } from './priority-lanes.ts';
-import { priorityOf } from './priority.ts';
 import { TokenBucket } from './pacing.ts';
 import { applyDeliveryUpdates } from './receipts.ts';
 import { DeadLetters } from './sink-dead-letters.ts';
@@ -284,7 +283,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       if (isFatalConnectorError(error)) {
         // The connector promises nothing reached the provider: undo `sending` so a restart sends them.
         await this.persist(() => store.putDeliveries(batch.map((dispatch) => this.undoSending(dispatch))));
-        for (const { shard, pending } of batch) shard.consumer?.forget(pending.message.id, priorityOf(pending.message));
+        for (const { shard, pending } of batch) shard.consumer?.forget(pending.message.id, pending.priority);
       }
       // Any other exception leaves the batch in `sending`: in doubt, as the contract says.
       throw new TaskFailed(reason);
