@@ -57,11 +57,13 @@ export function laneView(store: Store, lane: Lane, overlapMs: number): Store {
     },
     getWatermark: (consumer, topic, shard) => store.getWatermark(consumer, laneName(topic, lane), shard),
     setWatermark: (consumer, topic, shard, ts) => store.setWatermark(consumer, laneName(topic, lane), shard, ts),
+    // The store's native count is of the buffer, not of a lane: a lane's backlog is counted from its scans.
+    countBuffer: undefined,
   };
   return new Proxy(store, {
     get(target, property) {
-      const own = overrides[property as keyof Store];
-      if (own) return own;
+      // An override set to undefined hides the store's method (countBuffer), so it is looked up by key, not by value.
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof Store];
       const value = Reflect.get(target, property, target) as unknown;
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
@@ -74,8 +76,6 @@ export function laneView(store: Store, lane: Lane, overlapMs: number): Store {
  */
 export class LanedConsumer {
   private readonly lanes: Record<Priority, ShardConsumer>;
-  /** The lane each record read and not finished came from. */
-  private readonly laneOfId = new Map<string, Priority>();
 
   constructor(store: Store, consumer: string, topic: Topic, shard: number, options: ConsumerOptions, logger: Logger, budget: PollBudget) {
     const reader = (lane: Priority) =>
@@ -133,36 +133,52 @@ export class LanedConsumer {
   /**
    * Reads the lanes, each up to its room; returns what is new, by priority, and the first
    * failure if a lane's read failed. What the other lanes found is theirs to hand over all the
-   * same: they track it from now on, and it would wait for ever if it were dropped.
+   * same: they track it from now on, and it would wait for ever if it were dropped. A record's
+   * lane is its priority (`priorityOf`): a lane holds only messages of its priority, and the
+   * buffer's reader hands over none that a lane carries. So the sink finishes a record on the
+   * lane its headers name, and nothing is kept per record here.
    */
   async read(now: number, lanes: readonly Priority[], room: (lane: Priority) => number): Promise<{ found: Discovered[]; failure?: unknown }> {
+    if (lanes.length === 1 && lanes[0] === 'normal') {
+      try {
+        return { found: this.readNormal(await this.lanes.normal.read(now, room('normal'))) };
+      } catch (failure) {
+        return { found: [], failure };
+      }
+    }
     const settled = await Promise.allSettled(lanes.map(async (lane) => ({ lane, found: await this.lanes[lane].read(now, room(lane)) })));
     const reads = settled.flatMap((read) => (read.status === 'fulfilled' ? [read.value] : []));
     const failed = settled.find((read): read is PromiseRejectedResult => read.status === 'rejected');
     const found: Discovered[] = [];
     for (const lane of PRIORITIES) {
-      for (const discovered of reads.find((read) => read.lane === lane)?.found ?? []) {
-        const { message } = discovered;
-        if (lane === 'normal' && laneOf(message.headers)) {
-          // Its lane's consumer hands it over: for the buffer's reader it is done.
-          this.lanes.normal.complete(message.id, message.createdAt);
-          continue;
-        }
-        this.laneOfId.set(message.id, lane);
-        found.push(discovered);
-      }
+      const read = reads.find((r) => r.lane === lane);
+      if (!read) continue;
+      if (lane === 'normal') found.push(...this.readNormal(read.found));
+      else found.push(...read.found);
     }
     return failed ? { found, failure: failed.reason } : { found };
   }
 
-  complete(id: string, ts?: number): void {
-    this.lanes[this.laneOfId.get(id) ?? 'normal'].complete(id, ts);
-    this.laneOfId.delete(id);
+  /** What the buffer's reader found, less what a lane carries (its lane's consumer hands it over: for the buffer's reader it is done). */
+  private readNormal(found: Discovered[]): Discovered[] {
+    let kept = 0;
+    for (const discovered of found) {
+      const { message } = discovered;
+      if (laneOf(message.headers)) this.lanes.normal.complete(message.id, message.createdAt);
+      else found[kept++] = discovered;
+    }
+    found.length = kept;
+    return found;
   }
 
-  forget(id: string): void {
-    this.lanes[this.laneOfId.get(id) ?? 'normal'].forget(id);
-    this.laneOfId.delete(id);
+  /** The record is finished; `lane`: its priority, the lane that read it (see `read`). */
+  complete(id: string, ts: number | undefined, lane: Priority): void {
+    this.lanes[lane].complete(id, ts);
+  }
+
+  /** The record will not be handled by this consumer; `lane` as for `complete`. */
+  forget(id: string, lane: Priority): void {
+    this.lanes[lane].forget(id);
   }
 
   backlog(): Backlog {
@@ -178,6 +194,11 @@ export class LanedConsumer {
 
   async countBacklog(now = Date.now(), paused = false): Promise<void> {
     await Promise.all(this.all.map((lane) => lane.countBacklog(now, paused)));
+  }
+
+  /** `countBacklog` without waiting for it (see ShardConsumer.countBacklogLater). */
+  countBacklogLater(now = Date.now()): void {
+    for (const lane of this.all) lane.countBacklogLater(now);
   }
 
   /** A produce: wakes the lanes of its `priorities`, or every lane when they are not known (a peer's hint). */

@@ -7,6 +7,7 @@ import type { Counter } from 'prom-client';
 import type { ShardBacklogReport } from '../metrics.ts';
 import { groupedPositionOf } from '../store/port.ts';
 import type { Discovered, LateBy } from './consumer.ts';
+import { priorityOf } from './priority.ts';
 import { SinkShardLeases } from './sink-leases.ts';
 import { ReshardGate } from './sink-reshard.ts';
 import type { OwnedShard, Pending } from './sink-shard.ts';
@@ -114,7 +115,7 @@ export abstract class SinkShardReads extends SinkShardLeases {
   }
 
   protected admit(owned: OwnedShard, { message, prior }: Discovered, now: number, inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): void {
-    const pending: Pending = { message, position: groupedPositionOf(message), attempts: prior?.attempts ?? 0 };
+    const pending: Pending = { message, position: groupedPositionOf(message), priority: priorityOf(message), attempts: prior?.attempts ?? 0 };
     if (prior) pending.prior = prior;
     if (!prior || prior.state === 'pending') {
       this.enqueueOrHold(owned, pending);
@@ -259,7 +260,7 @@ export abstract class SinkShardReads extends SinkShardLeases {
         .filter((s) => s.active)
         .map(async (owned) => {
           const lag = await owned.consumer!.flush(now, force);
-          await owned.consumer!.countBacklog(now);
+          owned.consumer!.countBacklogLater(now);
           (owned.lag ??= this.deps.metrics.busLag.labels({ consumer: this.connector, topic: owned.topic.name, shard: String(owned.shard) })).set(lag);
         }),
     );

@@ -24,7 +24,7 @@
  * (sink-reads.ts), the outcomes of a batch (sink-outcomes.ts) and dead letters
  * (sink-dead-letters.ts).
  */
-import type { Histogram } from 'prom-client';
+import type { HistogramSeries } from '../metrics.ts';
 import { inboundSettingsOf, isFatalConnectorError, type DeliveryUpdate, type SinkRecord, type SinkTask } from '@omnibus/sdk';
 import { InboundMessages } from './inbound.ts';
 import { ActiveTopicsRecorder } from './active-topics.ts';
@@ -64,7 +64,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private deferred: Settlement | undefined;
   private readonly activeTopics: ActiveTopicsRecorder;
   private unwatchBacklog: (() => void) | undefined;
-  private handoff!: Histogram.Internal<'connector'>;
+  private handoff!: HistogramSeries;
   /** Per priority, the records taken from higher lanes in a row while it waited (pickLanes). */
   private readonly lanesSkipped: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
 
@@ -283,7 +283,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
       if (isFatalConnectorError(error)) {
         // The connector promises nothing reached the provider: undo `sending` so a restart sends them.
         await this.persist(() => store.putDeliveries(batch.map((dispatch) => this.undoSending(dispatch))));
-        for (const { shard, pending } of batch) shard.consumer?.forget(pending.message.id);
+        for (const { shard, pending } of batch) shard.consumer?.forget(pending.message.id, pending.priority);
       }
       // Any other exception leaves the batch in `sending`: in doubt, as the contract says.
       throw new TaskFailed(reason);

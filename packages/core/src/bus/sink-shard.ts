@@ -7,12 +7,11 @@ import type { Gauge } from 'prom-client';
 import type { Delivery, Message, MessagePosition, Topic } from '../store/port.ts';
 import type { HeldLease } from './lease.ts';
 import type { LanedConsumer } from './priority-lanes.ts';
-import { priorityOf } from './priority.ts';
 import type { Priority } from '../store/port.ts';
 
 /** A priority's place in a shard's queue: higher priorities first. */
 const RANK: Readonly<Record<Priority, number>> = { high: 0, normal: 1, low: 2 };
-const rankOf = (pending: Pending): number => RANK[priorityOf(pending.message)];
+const rankOf = (pending: Pending): number => RANK[pending.priority];
 
 /**
  * Buffer order: by time, then by id (the buffer's own order on both stores). Messages of one
@@ -26,6 +25,11 @@ export interface Pending {
   message: Message;
   /** The message's buffer position: where its delivery state is kept. */
   position: MessagePosition;
+  /**
+   * Its priority, from its headers (`priorityOf`), read once: the queue and the batches look at
+   * it many times, and a header lookup on decoded headers of many shapes is not cheap.
+   */
+  priority: Priority;
   /** Attempts made so far, by any owner. */
   attempts: number;
   firstAttemptAt?: number;
@@ -108,12 +112,12 @@ export class OwnedShard {
 
   /** Adds the queued records of each priority to `counts`. */
   countQueued(counts: Record<Priority, number>): void {
-    for (const pending of this.queue) counts[priorityOf(pending.message)] += 1;
+    for (const pending of this.queue) counts[pending.priority] += 1;
   }
 
   /** Takes the first queued record of this priority, if any. */
   takeQueued(lane: Priority): Pending | undefined {
-    const at = this.queue.findIndex((pending) => priorityOf(pending.message) === lane);
+    const at = this.queue.findIndex((pending) => pending.priority === lane);
     if (at < 0) return undefined;
     return at === 0 ? this.queue.shift() : this.queue.splice(at, 1)[0];
   }
@@ -171,7 +175,7 @@ export class OwnedShard {
   /** The record is finished: if it held its key back, release the records waiting behind it. */
   finish(pending: Pending): void {
     this.retrying.delete(pending.message.id);
-    this.consumer?.complete(pending.message.id, pending.position.ts);
+    this.consumer?.complete(pending.message.id, pending.position.ts, pending.priority);
     if (!pending.blocking) return;
     pending.blocking = false;
     const key = pending.message.key;

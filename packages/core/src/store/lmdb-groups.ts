@@ -88,8 +88,23 @@ export class LmdbGroups {
     const { cancelledMessages, cancelledGroups } = this.tables();
     const cancelled = new Set<string>();
     const groups = new Map<string, boolean>();
+    // Cancellations are rare: a topic none of whose messages is cancelled costs one look per
+    // batch, not one per message (a batch is mostly of one topic: the last one's answer is kept).
+    const topicsWithCancellations = new Map<string, boolean>();
+    let lastTopic: string | undefined;
+    let lastAny = false;
     for (const { topic, shard, messageId, group } of positions) {
-      if (cancelledMessages.get([topic, shard, messageId]) !== undefined) {
+      if (topic !== lastTopic) {
+        let any = topicsWithCancellations.get(topic);
+        if (any === undefined) {
+          any = false;
+          for (const _ of cancelledMessages.getKeys({ start: [topic], end: [topic, AFTER_ALL], limit: 1 })) any = true;
+          topicsWithCancellations.set(topic, any);
+        }
+        lastTopic = topic;
+        lastAny = any;
+      }
+      if (lastAny && cancelledMessages.get([topic, shard, messageId]) !== undefined) {
         cancelled.add(messageId);
         continue;
       }

@@ -488,6 +488,13 @@ export class LmdbStore implements Store {
     return [...keys.map((key) => ({ messageId: (key as BufferKey)[3], topic, shard, ts: (key as BufferKey)[2] }))];
   }
 
+  /** Counted in lmdb-js's native code: no key is decoded. */
+  async countBuffer(topic: string, shard: number, fromTs: number, toTs: number): Promise<number> {
+    if (fromTs > toTs) return 0;
+    this.fresh();
+    return this.tables.bufferedMessages.getKeysCount({ start: [topic, shard, fromTs], end: [topic, shard, toTs, AFTER_ALL] });
+  }
+
   // Watermarks
 
   async getWatermark(consumer: string, topic: string, shard: number): Promise<number | undefined> {

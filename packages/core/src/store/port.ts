@@ -460,6 +460,14 @@ export interface Store {
   // ahead of the normal backlog; the normal read skips what a lane carries.
   /** Positions entered in the lane of (topic, shard) with fromTs <= ts <= toTs, in (ts, id) order, at most `limit`. */
   scanPriorityLane(topic: string, shard: number, lane: Lane, fromTs: number, toTs: number, limit: number): Promise<MessagePosition[]>;
+
+  // ---- Counting buffer entries (the lag metrics, bus/shard-backlog.ts) ------------------------
+  /**
+   * How many entries the buffer of (topic, shard) holds with fromTs <= ts <= toTs, counted
+   * without reading them. Only a store that can count a range natively has it (LMDB counts keys
+   * in its own code); without it, a consumer counts the positions `scanBuffer` gives, page by page.
+   */
+  countBuffer?(topic: string, shard: number, fromTs: number, toTs: number): Promise<number>;
 }
 
 /** How urgently a message goes out when it shares a connector's capacity with others (bus/priority-lanes.ts). */
