@@ -40,7 +40,7 @@ import { SuppressionGate } from './suppression-gate.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
 import { expediteFallbacks, PERMANENT_FAILURES } from './fallback.ts';
 import { cancelledSettlement, decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
-import { inBufferOrder, type Dispatch } from './sink-shard.ts';
+import { inBufferOrder, isStale, type Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
 import { buildChain } from '../transforms/chain.ts';
@@ -188,7 +188,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   private takeBatch(now: number): Dispatch[] {
     const sendable = [...this.shards.values()].filter((s) => s.active && s.lease.safe(now));
     const retries: Dispatch[] = [];
-    for (const shard of sendable) for (const pending of shard.dueRetries(now)) retries.push({ shard, pending, fromRetry: true });
+    for (const shard of sendable) for (const pending of shard.dueRetries(now)) retries.push({ shard, pending, fromRetry: true, readBy: shard.consumer });
     retries.sort((a, b) => inBufferOrder(a.pending, b.pending));
     const queued = sendable.reduce((sum, s) => sum + s.queue.length, 0);
     const wanted = Math.min(this.common['batch.size'], retries.length + queued);
@@ -205,7 +205,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
         const shard = cursors[turn[lane]++ % cursors.length]!;
         const pending = shard.takeQueued(lane);
         if (!pending) continue;
-        batch.push({ shard, pending, fromRetry: false });
+        batch.push({ shard, pending, fromRetry: false, readBy: shard.consumer });
         break;
       }
     }
@@ -215,6 +215,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
   /** Puts records taken for a batch back where they came from (the batch could not start). */
   private giveBack(batch: Dispatch[]): void {
     for (let i = batch.length - 1; i >= 0; i--) {
+      if (isStale(batch[i]!)) continue; // its shard's new consumer reads it from the store
       const { shard, pending, fromRetry } = batch[i]!;
       if (fromRetry) shard.retrying.set(pending.message.id, pending);
       else shard.queue.unshift(pending);
@@ -260,7 +261,13 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     if (deferred) this.applySettlement(deferred);
 
     // The write may have been slow: a record whose shard is no longer safely ours is not sent.
+    // One whose shard was dropped and taken again meanwhile is not sent, undone or given back
+    // either: the shard's new consumer rebuilt its state from the store and owns it (it finds
+    // its `sending` and, at-most-once, settles it `unknown`), where sending it here could make
+    // a second send of a record that consumer also took.
     const now = Date.now();
+    batch = batch.filter((dispatch) => !isStale(dispatch));
+    if (batch.length === 0) return;
     const unsafe = batch.filter(({ shard }) => !(shard.active && shard.lease.safe(now)));
     if (unsafe.length > 0) {
       await this.persist(() => store.putDeliveries(unsafe.map((dispatch) => this.undoSending(dispatch))));
@@ -362,8 +369,9 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
 
   /** Outcomes are stored: finish the records (the watermark may pass them now) and schedule retries. */
   private applySettlement(settlement: Settlement): void {
-    for (const { shard, pending } of settlement.finished) shard.finish(pending);
-    for (const { shard, pending } of settlement.toRetry) shard.retry(pending);
+    // A record whose shard was taken again since is the new consumer's: it reads its state from the store.
+    for (const dispatch of settlement.finished) if (!isStale(dispatch)) dispatch.shard.finish(dispatch.pending);
+    for (const dispatch of settlement.toRetry) if (!isStale(dispatch)) dispatch.shard.retry(dispatch.pending);
     if (settlement.sent > 0) this.counters.sent.inc(settlement.sent);
     if (settlement.toRetry.length > 0) this.counters.retried.inc(settlement.toRetry.length);
     if (settlement.failed > 0) this.counters.failed.inc(settlement.failed);

@@ -44,7 +44,16 @@ export interface Dispatch {
   shard: OwnedShard;
   pending: Pending;
   fromRetry: boolean;
+  /**
+   * The shard's consumer when the record was taken. A shard dropped and taken again meanwhile
+   * (its lease seemed lost, then was ours again at the same epoch) has a new one, which
+   * rebuilt its state from the store: the record is that consumer's to hand over now.
+   */
+  readBy: OwnedShard['consumer'];
 }
+
+/** Whether the record's shard was dropped and taken again since it was taken for its batch. */
+export const isStale = ({ shard, readBy }: Dispatch): boolean => shard.consumer !== readBy;
 
 export class OwnedShard {
   /** Reads the shard; valid for sending only under the lease epoch `validEpoch`. */

@@ -807,7 +807,11 @@ export class CqlStore implements Store {
   async renewLease(name: string, owner: string, epoch: number, ttlMs: number, now = Date.now()): Promise<boolean> {
     if (await this.compareAndSet(this.q.renewLease, [now + ttlMs, name, owner, epoch])) return true;
     const current = await this.readLease(name, this.linearizable);
-    return current?.owner === owner && current.epoch === epoch && current.expiresAt === now + ttlMs;
+    if (current?.owner !== owner || current.epoch !== epoch) return false;
+    if (current.expiresAt === now + ttlMs) return true;
+    // Still ours, not extended: the LWT's outcome was unknown (a slow replica) and it was not
+    // committed. Not lost: the holder keeps it until it is unsafe, and renews again.
+    throw new Error(`lease ${name} was not renewed in time (the store's answer was unknown); it is still held until it expires`);
   }
 
   async releaseLease(name: string, owner: string, epoch: number): Promise<void> {

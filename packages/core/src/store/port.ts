@@ -348,7 +348,11 @@ export interface Store {
    * (or for the first time) bumps the epoch; renewing our own keeps it.
    */
   acquireLease(name: string, owner: string, ttlMs: number, now?: number): Promise<Lease | undefined>;
-  /** Extends our lease if we still hold it with this epoch; false means we lost it. */
+  /**
+   * Extends our lease if we still hold it with this epoch; false means we lost it. Throws when
+   * it could not tell or could not extend it (the store did not answer, or an LWT's outcome was
+   * unknown and not committed): the lease may still be ours until it expires.
+   */
   renewLease(name: string, owner: string, epoch: number, ttlMs: number, now?: number): Promise<boolean>;
   releaseLease(name: string, owner: string, epoch: number): Promise<void>;
   listLeases(prefix: string): Promise<Lease[]>;
