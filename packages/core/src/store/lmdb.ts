@@ -111,6 +111,15 @@ const AFTER_ALL = Buffer.from([0xff]);
  * 5: group tallies and cancellations (lmdb-groups.ts), which a version-4 writer would not keep.
  */
 const SCHEMA_VERSION = 5;
+
+/**
+ * The environments this process has open, by path, shared by every LmdbStore on that path. LMDB
+ * must not be opened twice in one process: two roots on one file each have their own write
+ * thread, and one's asynchronous transaction (its callback waits for the main thread while its
+ * thread holds the write lock) deadlocks the other's synchronous one on the main thread. Two
+ * workers in one process on one directory (tests, an embedding application) so share one root.
+ */
+const openEnvironments = new Map<string, Promise<{ root: RootDatabase; tables: Tables; users: number }>>();
 const STRUCTURES_KEY = Symbol.for('structures');
 const DEFAULT_SWEEP_INTERVAL_MS = 5 * 60_000;
 /** The `meta` entry holding the cluster view's connectors version, a counter. */
@@ -248,6 +257,20 @@ export class LmdbStore implements Store {
 
   async init(): Promise<void> {
     if (this.root) return;
+    let opening = openEnvironments.get(this.path);
+    if (!opening) {
+      opening = this.openEnvironment();
+      openEnvironments.set(this.path, opening);
+      opening.catch(() => openEnvironments.delete(this.path));
+    }
+    const environment = await opening;
+    environment.users += 1;
+    this.root = environment.root;
+    this.tablesOrUndefined = environment.tables;
+    this.startSweeping();
+  }
+
+  private async openEnvironment(): Promise<{ root: RootDatabase; tables: Tables; users: number }> {
     mkdirSync(this.path, { recursive: true });
     // trackMetrics (undeclared in lmdb-js's types) costs a few clock reads per transaction; writeStats() reads what it counts.
     const options: RootDatabaseOptionsWithPath & { trackMetrics: boolean } = { path: this.path, maxDbs: 32, compression: false, trackMetrics: true };
@@ -290,8 +313,10 @@ export class LmdbStore implements Store {
       await root.close();
       throw coreError('OMNI_ERR_STORE_SCHEMA_NEWER', { store: this.description, found, supported: SCHEMA_VERSION });
     }
-    this.root = root;
-    this.tablesOrUndefined = tables;
+    return { root, tables, users: 0 };
+  }
+
+  private startSweeping(): void {
     if (this.sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweepExpired().catch(() => undefined), this.sweepIntervalMs);
       this.sweepTimer.unref();
@@ -303,7 +328,13 @@ export class LmdbStore implements Store {
     const root = this.root;
     this.root = undefined;
     this.tablesOrUndefined = undefined;
-    await root?.close();
+    if (!root) return;
+    const environment = await openEnvironments.get(this.path)?.catch(() => undefined);
+    if (environment?.root === root) {
+      if (--environment.users > 0) return;
+      openEnvironments.delete(this.path);
+    }
+    await root.close();
   }
 
   /** This process's write figures, or undefined while the store is not open. */
