@@ -11,6 +11,7 @@ import type { SinkTaskSpec } from './task-runner.ts';
 import type { Topic } from '../store/port.ts';
 import { DEFAULT_CONSUMER_OPTIONS, PollBudget, type ConsumerOptions } from './consumer.ts';
 import { LanedConsumer } from './priority-lanes.ts';
+import type { NeverHandedOff } from './sink-reads.ts';
 import { DeliveryEventPublisher } from './delivery-events.ts';
 import { HeldLease } from './lease.ts';
 import { TokenBucket } from './pacing.ts';
@@ -25,6 +26,8 @@ export interface SinkRunnerDeps extends SourceRunnerDeps {
   consumer?: Partial<ConsumerOptions>;
   /** Shared by the runners of one worker, so that their idle polls share one budget. */
   pollBudget?: PollBudget;
+  /** Shared by the runners of one worker: the `sending` rows they wrote and never handed off (sink-reads.ts). */
+  neverHandedOff?: NeverHandedOff;
   /**
    * Applies receipts a task reports on its own connection; defaults to the bus's state machine.
    * `topics` are the connector's: where its messages are.

@@ -5,7 +5,7 @@
  */
 import type { Counter } from 'prom-client';
 import type { ShardBacklogReport } from '../metrics.ts';
-import { groupedPositionOf } from '../store/port.ts';
+import { groupedPositionOf, type Delivery } from '../store/port.ts';
 import type { Discovered, LateBy } from './consumer.ts';
 import { priorityOf } from './priority.ts';
 import { SinkShardLeases } from './sink-leases.ts';
@@ -16,7 +16,45 @@ import type { Priority, Reshard } from '../store/port.ts';
 /** Least time between two reads of a topic for records newer than its last read vouches for. */
 const TOPIC_REREAD_MS = 250;
 
+/**
+ * The `sending` rows this worker's sink runners wrote for records they then never handed to
+ * their connector: the write threw (a timeout may still have landed it, or a hint replay it
+ * later), or the record's shard was dropped or its task stopped before the hand-off. Whoever
+ * reads such a row later would take it for a send in doubt (at-most-once: `unknown`, never
+ * sent); a runner of this worker knows better and sends the record. One per worker, shared by
+ * its runners, so that a task restarted on the same worker (after its membership lapsed while
+ * the store had no quorum) still knows. Only this worker's memory says so: another worker, or
+ * this one after a restart, treats the row as in doubt.
+ */
+export class NeverHandedOff {
+  private readonly rows = new Map<string, string>();
+
+  constructor(private readonly capacity = 100_000) {}
+
+  /** `sending` was written (or may have been) for the message at this epoch and attempt, and the connector was not called. */
+  add(connector: string, row: Pick<Delivery, 'messageId' | 'epoch' | 'attempts'>): void {
+    const key = `${connector}\u0000${row.messageId}`;
+    this.rows.delete(key);
+    this.rows.set(key, `${row.epoch}:${row.attempts}`);
+    if (this.rows.size > this.capacity) this.rows.delete(this.rows.keys().next().value!);
+  }
+
+  /** The connector is being called with the message: from now on its `sending` is in doubt. */
+  handedOff(connector: string, messageId: string): void {
+    this.rows.delete(`${connector}\u0000${messageId}`);
+  }
+
+  /** Whether `prior` is a `sending` row written here and never handed off; forgets it if so. */
+  take(connector: string, prior: Delivery): boolean {
+    const key = `${connector}\u0000${prior.messageId}`;
+    if (this.rows.get(key) !== `${prior.epoch}:${prior.attempts}`) return false;
+    this.rows.delete(key);
+    return true;
+  }
+}
+
 export abstract class SinkShardReads extends SinkShardLeases {
+  protected readonly neverHandedOff = this.deps.neverHandedOff ?? new NeverHandedOff();
   /** The connector's labelled counters, looked up once. */
   protected counters!: { read: Counter.Internal; sent: Counter.Internal; retried: Counter.Internal; failed: Counter.Internal; late: Record<LateBy, Counter.Internal> };
 
@@ -125,7 +163,13 @@ export abstract class SinkShardReads extends SinkShardLeases {
       pending.nextAttemptAt = prior.nextAttemptAt ?? now;
       owned.retry(pending);
     } else if (prior.state === 'sending') {
-      if (this.common['delivery.guarantee'] === 'at-least-once') this.enqueueOrHold(owned, pending);
+      if (prior.workerId === this.deps.workerId && this.neverHandedOff.take(this.connector, prior)) {
+        // A runner of this worker wrote that `sending` and then never called the connector (the
+        // write seemed to fail, the task stopped first): not in doubt, it goes as if fresh.
+        pending.attempts = Math.max(0, prior.attempts - 1);
+        delete pending.prior;
+        this.enqueueOrHold(owned, pending);
+      } else if (this.common['delivery.guarantee'] === 'at-least-once') this.enqueueOrHold(owned, pending);
       else inDoubt.push({ owned, pending });
     }
   }

@@ -251,6 +251,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     try {
       await this.writeSettlement(deferred, sending);
     } catch (error) {
+      for (const row of sending) this.neverHandedOff.add(this.connector, row);
       this.giveBack(batch);
       if (deferred) {
         await this.persist(() => this.writeSettlement(deferred, []));
@@ -266,6 +267,10 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     // its `sending` and, at-most-once, settles it `unknown`), where sending it here could make
     // a second send of a record that consumer also took.
     const now = Date.now();
+    // `sending` holds the batch's rows in its order.
+    batch.forEach((dispatch, i) => {
+      if (isStale(dispatch)) this.neverHandedOff.add(this.connector, sending[i]!);
+    });
     batch = batch.filter((dispatch) => !isStale(dispatch));
     if (batch.length === 0) return;
     const unsafe = batch.filter(({ shard }) => !(shard.active && shard.lease.safe(now)));
@@ -278,6 +283,7 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     batch = await this.dropCancelled(batch);
     if (batch.length === 0) return;
 
+    for (const { pending } of batch) this.neverHandedOff.handedOff(this.connector, pending.message.id);
     const records: SinkRecord[] = batch.map(({ pending }) => toRecord(pending.message, pending.attempts + 1));
     this.counters.read.inc(records.length);
     for (const { pending } of batch) if (pending.attempts === 0) this.handoff.observe((now - pending.message.createdAt) / 1000);

@@ -8,6 +8,7 @@ import { Producer } from '../../src/bus/producer.ts';
 import { ShardSignals } from '../../src/bus/signals.ts';
 import { routeKey } from '../../src/bus/shard.ts';
 import { SinkRunner } from '../../src/bus/sink-runner.ts';
+import { NeverHandedOff } from '../../src/bus/sink-reads.ts';
 import type { ConsumerOptions } from '../../src/bus/consumer.ts';
 import { newTopic } from '../../src/bus/topics.ts';
 import FileSink from '../../src/connectors/file-sink.ts';
@@ -60,6 +61,7 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
       consumer?: Partial<ConsumerOptions>;
       metrics?: Metrics;
       store?: Store;
+      neverHandedOff?: NeverHandedOff;
     } = {},
   ): SinkRunner {
     const r = new SinkRunner(
@@ -74,6 +76,7 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
         leaseTtlMs: options.leaseTtlMs ?? 5000,
         heartbeatMs: options.heartbeatMs ?? 500,
         consumer: { pollIdleMs: 200, ...options.consumer },
+        ...(options.neverHandedOff ? { neverHandedOff: options.neverHandedOff } : {}),
       },
     );
     runners.push(r);
@@ -219,6 +222,42 @@ describe.each(stores)('sink runner on %s', (_kind, openHandle) => {
     for (const rec of sink.received) counts.set(rec.id, (counts.get(rec.id) ?? 0) + 1);
     expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
     expect([...counts.keys()].sort()).toEqual([...ids].sort());
+  });
+
+  it('a `sending` write that timed out but landed, then the task stopped: its next runner on this worker sends those records (not `unknown`)', async () => {
+    const { topic, connector } = await fixture(1);
+    let sendingWrites = 0;
+    const failing = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'putDeliveries') {
+          return async (rows: Parameters<Store['putDeliveries']>[0]) => {
+            await target.putDeliveries(rows);
+            // Every `sending` write lands, then times out, as behind a node that lost quorum.
+            if (rows.some((row) => row.state === 'sending')) {
+              sendingWrites++;
+              throw Object.assign(new Error('Operation timed out'), { name: 'OperationTimedOutError' });
+            }
+          };
+        }
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const shared = new NeverHandedOff();
+    const sink = recordingSink();
+    const first = runner(sink.connector, { name: connector, topics: topic }, { store: failing, neverHandedOff: shared });
+    await first.start();
+    const ids = (await producer.produce(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: i })))).map((p) => p.id);
+    await eventually(() => sendingWrites > 0 || undefined, 'a sending write');
+    // The task stops (its membership lapsed), as the store comes back; the rows say `sending`.
+    await first.stop();
+    expect(sink.received).toEqual([]);
+    expect([...(await deliveriesById(store, connector, ids)).values()].map((d) => d.state)).toEqual(Array(ids.length).fill('sending'));
+    const second = runner(sink.connector, { name: connector, topics: topic }, { neverHandedOff: shared });
+    await second.start();
+    await eventually(() => new Set(sink.received.map((rec) => rec.id)).size >= ids.length || undefined, 'every message sent by the next runner');
+    await second.stop();
+    expect(sink.received.map((rec) => rec.id).sort()).toEqual([...ids].sort());
+    expect([...(await deliveriesById(store, connector, ids)).values()].map((d) => d.state)).toEqual(Array(ids.length).fill('sent'));
   });
 
   it('keeps a receipt that arrives before the send is recorded (an SMSC answers at once)', async () => {
