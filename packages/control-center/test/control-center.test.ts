@@ -356,8 +356,9 @@ describe('the control center in Chromium', () => {
     expect(await focused()).toBe('Message');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Message' }).waitFor(SEEN);
-    // The focus moved to the page's content: the next stop is the id field; type, Enter, and the message is there.
-    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    // The focus moves to the page's content once the page has rendered (an effect, run after the
+    // heading may already show): the next stop is the id field; type, Enter, and the message is there.
+    await expect.poll(() => page.evaluate('document.activeElement?.id'), SEEN).toBe('main');
     await page.keyboard.press('Tab');
     expect(await page.evaluate('document.activeElement?.name')).toBe('id');
     await page.keyboard.type(messageId);
