@@ -275,7 +275,12 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     if (batch.length === 0) return;
     const unsafe = batch.filter(({ shard }) => !(shard.active && shard.lease.safe(now)));
     if (unsafe.length > 0) {
-      await this.persist(() => store.putDeliveries(unsafe.map((dispatch) => this.undoSending(dispatch))));
+      // Not undone: the shard may have another owner by now (this worker was frozen, or cut
+      // off), which may have settled those rows already, and an undo would overwrite them (a
+      // `pending` nobody reads again). Our `sending` stays: this worker remembers it never
+      // handed them off and sends them if it keeps the shard; another owner settles them.
+      const written = new Map(sending.map((row) => [row.messageId, row]));
+      for (const { pending } of unsafe) this.neverHandedOff.add(this.connector, written.get(pending.message.id)!);
       this.giveBack(unsafe);
       if (unsafe.length === batch.length) return;
       batch = batch.filter((dispatch) => !unsafe.includes(dispatch));
