@@ -261,31 +261,30 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     }
     if (deferred) this.applySettlement(deferred);
 
-    // The write may have been slow: a record whose shard is no longer safely ours is not sent.
-    // One whose shard was dropped and taken again meanwhile is not sent, undone or given back
-    // either: the shard's new consumer rebuilt its state from the store and owns it (it finds
-    // its `sending` and, at-most-once, settles it `unknown`), where sending it here could make
-    // a second send of a record that consumer also took.
+    // The write may have been slow: a record whose shard is no longer safely ours is not sent,
+    // nor undone: the shard may have another owner by now (this worker was frozen, or cut off),
+    // which may have settled those rows already, and an undo would overwrite them (a `pending`
+    // nobody reads again). Our `sending` stays, and this worker remembers it never handed them
+    // off: it sends them if it keeps the shard; another owner settles them. One whose shard was
+    // dropped and taken again meanwhile is not given back either: the shard's new consumer
+    // rebuilt its state from the store and owns it, where sending it here could make a second
+    // send of a record that consumer also took.
     const now = Date.now();
+    const unsafe: Dispatch[] = [];
+    const safe: Dispatch[] = [];
     // `sending` holds the batch's rows in its order.
-    batch.forEach((dispatch, i) => {
-      if (isStale(dispatch)) this.neverHandedOff.add(this.connector, sending[i]!);
-    });
-    batch = batch.filter((dispatch) => !isStale(dispatch));
-    if (batch.length === 0) return;
-    const unsafe = batch.filter(({ shard }) => !(shard.active && shard.lease.safe(now)));
-    if (unsafe.length > 0) {
-      // Not undone: the shard may have another owner by now (this worker was frozen, or cut
-      // off), which may have settled those rows already, and an undo would overwrite them (a
-      // `pending` nobody reads again). Our `sending` stays: this worker remembers it never
-      // handed them off and sends them if it keeps the shard; another owner settles them.
-      const written = new Map(sending.map((row) => [row.messageId, row]));
-      for (const { pending } of unsafe) this.neverHandedOff.add(this.connector, written.get(pending.message.id)!);
-      this.giveBack(unsafe);
-      if (unsafe.length === batch.length) return;
-      batch = batch.filter((dispatch) => !unsafe.includes(dispatch));
+    for (const [i, dispatch] of batch.entries()) {
+      const stale = isStale(dispatch);
+      if (!stale && dispatch.shard.active && dispatch.shard.lease.safe(now)) {
+        safe.push(dispatch);
+        continue;
+      }
+      if (!stale) unsafe.push(dispatch);
+      this.neverHandedOff.add(this.connector, sending[i]!);
     }
-    batch = await this.dropCancelled(batch);
+    this.giveBack(unsafe);
+    if (safe.length === 0) return;
+    batch = await this.dropCancelled(safe);
     if (batch.length === 0) return;
 
     for (const { pending } of batch) this.neverHandedOff.handedOff(this.connector, pending.message.id);
