@@ -28,6 +28,20 @@ export interface Settlement {
   suppressed: Array<Pick<Suppression, 'channel' | 'category' | 'reason'>>;
 }
 
+/** A settlement with nothing in it. */
+export function emptySettlement(): Settlement {
+  return { rows: [], providerIds: [], events: [], finished: [], toRetry: [], sent: 0, failed: 0, suppressed: [] };
+}
+
+/** Adds `more` to `into`, so that one store write records both; returns `into`. */
+export function mergeSettlement(into: Settlement, more: Settlement | undefined): Settlement {
+  if (!more) return into;
+  for (const key of ['rows', 'providerIds', 'events', 'finished', 'toRetry', 'suppressed'] as const) (into[key] as unknown[]).push(...more[key]);
+  into.sent += more.sent;
+  into.failed += more.failed;
+  return into;
+}
+
 /** What deciding a batch's outcomes needs from its runner. */
 export interface OutcomeContext {
   common: CommonConnectorConfig;
@@ -40,7 +54,7 @@ export interface OutcomeContext {
 export async function decideOutcomes(batch: Dispatch[], outcomes: Array<ChainedOutcome | SuppressedOutcome>, sentAt: number, context: OutcomeContext): Promise<Settlement> {
   const { common, connector, workerId, deadLetter } = context;
   const now = Date.now();
-  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [], toRetry: [], sent: 0, failed: 0, suppressed: [] };
+  const settlement = emptySettlement();
   const { rows, events, providerIds, finished, toRetry } = settlement;
   const failed: Array<{ dispatch: Dispatch; error: { code: string; message: string }; exhausted: boolean }> = [];
   const maxAttempts = common['errors.retry.max.attempts'];
@@ -238,7 +252,8 @@ function skippedSettlement(
   now: number,
   detail: (pending: Dispatch['pending']) => Record<string, unknown>,
 ): Settlement {
-  const settlement: Settlement = { rows: [], providerIds: [], events: [], finished: [...skipped], toRetry: [], sent: 0, failed: 0, suppressed: [] };
+  const settlement = emptySettlement();
+  settlement.finished.push(...skipped);
   for (const { shard, pending } of skipped) {
     settlement.rows.push(deliveryRow(pending.position, connector, state, pending.attempts, shard.lease.epoch, workerId, now));
     settlement.events.push({

@@ -102,19 +102,26 @@ export abstract class SinkShardReads extends SinkShardLeases {
 
   /**
    * Marks what was found in doubt `unknown`, retrying until it is written: those records are
-   * tracked by their consumers and queued nowhere, so a failed write must not drop them. Given
-   * up only when the runner stops or the shard is no longer ours: the next owner finds them
-   * `sending` again and does the same.
+   * tracked by their consumers and queued nowhere, so a failed write must not drop them. Those
+   * whose shard is no longer ours are left out of each try: the next owner finds them `sending`
+   * again and does the same.
    */
   private async settleInDoubt(inDoubt: Array<{ owned: OwnedShard; pending: Pending }>): Promise<void> {
-    for (let delay = 100; ; delay = Math.min(5000, delay * 2)) {
+    await this.persist(async () => {
       const ours = inDoubt.filter(({ owned }) => owned.active && owned.lease.held);
-      if (ours.length === 0 || this.stopping) return;
+      if (ours.length > 0) await this.markUnknown(ours);
+    }, 'could not mark in-doubt records unknown; retrying');
+  }
+
+  /** Retries a store write until it succeeds or the runner stops: an outcome must not be lost. */
+  protected async persist(write: () => Promise<void>, failure = 'store write failed; retrying'): Promise<void> {
+    for (let delay = 100; ; delay = Math.min(5000, delay * 2)) {
       try {
-        await this.markUnknown(ours);
+        await write();
         return;
       } catch (error) {
-        this.logger.warn({ err: error, retryInMs: delay }, 'could not mark in-doubt records unknown; retrying');
+        if (this.stopping) throw error;
+        this.logger.warn({ err: error, retryInMs: delay }, failure);
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }

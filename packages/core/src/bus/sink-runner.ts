@@ -39,7 +39,7 @@ import { SinkShardReads } from './sink-reads.ts';
 import { SuppressionGate } from './suppression-gate.ts';
 import type { SinkRunnerDeps } from './sink-leases.ts';
 import { expediteFallbacks, PERMANENT_FAILURES } from './fallback.ts';
-import { cancelledSettlement, decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
+import { cancelledSettlement, decideOutcomes, deliveryChanges, deliveryRow, expiredSettlement, isExpired, mergeSettlement, outcomeProblem, toRecord, type Settlement } from './sink-outcomes.ts';
 import { inBufferOrder, isStale, type Dispatch } from './sink-shard.ts';
 import { TransformingSinkTask, type ChainedOutcome } from '../transforms/bus-records.ts';
 import { BUILTIN_CATALOG } from '../transforms/catalog.ts';
@@ -54,8 +54,6 @@ class TaskFailed extends Error {
     super(reason.message);
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class SinkRunner extends SinkShardReads implements TaskRunner {
   private task!: SinkTask;
@@ -233,11 +231,8 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     const expired = batch.filter(({ pending }) => isExpired(pending.message.headers, sentAt));
     if (expired.length > 0) {
       // Past their expires_at: never handed to the task, recorded `expired` (with the previous batch's outcomes).
-      const settlement = expiredSettlement(expired, this.connector, this.deps.workerId, sentAt);
-      const deferred = this.deferred;
+      const settlement = mergeSettlement(expiredSettlement(expired, this.connector, this.deps.workerId, sentAt), this.deferred);
       this.deferred = undefined;
-      if (deferred) for (const key of ['rows', 'events', 'providerIds', 'finished', 'toRetry'] as const) (settlement[key] as unknown[]).push(...deferred[key]);
-      if (deferred) Object.assign(settlement, { sent: deferred.sent, failed: deferred.failed });
       await this.persist(() => this.writeSettlement(settlement, []));
       this.applySettlement(settlement);
       batch = batch.filter((dispatch) => !expired.includes(dispatch));
@@ -395,20 +390,6 @@ export class SinkRunner extends SinkShardReads implements TaskRunner {
     this.deferred = undefined;
     await this.persist(() => this.writeSettlement(deferred, []));
     this.applySettlement(deferred);
-  }
-
-  /** Retries a store write until it succeeds or the runner stops: an outcome must not be lost. */
-  private async persist(write: () => Promise<void>): Promise<void> {
-    for (let delay = 100; ; delay = Math.min(5000, delay * 2)) {
-      try {
-        await write();
-        return;
-      } catch (error) {
-        if (this.stopping) throw error;
-        this.logger.warn({ err: error, retryInMs: delay }, 'store write failed; retrying');
-        await sleep(delay);
-      }
-    }
   }
 
   /** How long the loop may sleep: until a shard's poll or a retry is due, or a rate-limit token. */

@@ -69,11 +69,25 @@ export async function startScenario(label: string, dir: string, processes: Worke
  * after its Retry-After; 409 after a retry means the first attempt had landed after all.
  */
 async function setUp(worker: WorkerProcess, path: string, body: unknown): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (let attempt = 0; ; attempt++) {
-    const answer = await worker.request('POST', path, body);
-    if (answer.status === 201 || (answer.status === 409 && attempt > 0)) return;
-    if (answer.status !== 503 || Date.now() > deadline) throw new Error(`POST ${path} on ${worker.name} answered ${answer.status}, not 201: ${JSON.stringify(answer.body)}`);
+  const { answer, sends } = await retryingUnavailable(() => worker.request('POST', path, body), { withinMs: 60_000 });
+  if (answer.status === 201 || (answer.status === 409 && sends > 1)) return;
+  throw new Error(`POST ${path} on ${worker.name} answered ${answer.status}, not 201: ${JSON.stringify(answer.body)}`);
+}
+
+/**
+ * Sends a request as a client does while the store cannot serve it: a 503 is sent again after
+ * its Retry-After, until another answer comes or `withinMs` has passed. `onAnswer` sees every
+ * answer, the 503s included. Returns the last answer and how many sends it took.
+ */
+export async function retryingUnavailable<A extends { status: number; retryAfter?: string | null }>(
+  send: () => Promise<A>,
+  { withinMs = Infinity, onAnswer }: { withinMs?: number; onAnswer?: (answer: A) => void } = {},
+): Promise<{ answer: A; sends: number }> {
+  const deadline = Date.now() + withinMs;
+  for (let sends = 1; ; sends++) {
+    const answer = await send();
+    onAnswer?.(answer);
+    if (answer.status !== 503 || Date.now() > deadline) return { answer, sends };
     await sleep(Number(answer.retryAfter ?? '1') * 1000);
   }
 }
@@ -199,19 +213,16 @@ export async function produceSteadily(
       const from = next;
       const count = Math.min(batchSize, total - from);
       next += count;
-      for (;;) {
-        const worker = through[turn++ % through.length]!;
-        const answer = await produce(worker, scenario.topic, batchOf(scenario.connector, from, count));
-        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-        if (answer.status === 202) {
-          for (const id of answer.ids) acknowledged.add(id);
-          onProgress(acknowledged.size);
-          break;
-        }
-        expect(answer.status, JSON.stringify(answer.body)).toBe(503);
-        expect(answer.retryAfter).toMatch(/^\d+$/);
-        await sleep(Number(answer.retryAfter) * 1000);
-      }
+      const { answer } = await retryingUnavailable(() => produce(through[turn++ % through.length]!, scenario.topic, batchOf(scenario.connector, from, count)), {
+        onAnswer: ({ status, retryAfter, body }) => {
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          if (status === 202) return;
+          expect(status, JSON.stringify(body)).toBe(503);
+          expect(retryAfter).toMatch(/^\d+$/);
+        },
+      });
+      for (const id of answer.ids) acknowledged.add(id);
+      onProgress(acknowledged.size);
     }
   };
   await Promise.all([lane(), lane()]);

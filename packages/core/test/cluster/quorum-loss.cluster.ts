@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { WorkerProcess } from '@omnibus/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClusterNode, stopClusterNode } from '../../../../scripts/cassandra/cluster.mjs';
-import { batchOf, expectEachDeliveredOnce, produce, startScenario } from './faults.ts';
+import { batchOf, expectEachDeliveredOnce, produce, retryingUnavailable, startScenario } from './faults.ts';
 
 let dir: string;
 const processes: WorkerProcess[] = [];
@@ -40,11 +40,7 @@ describe('two of three nodes down (RF=3, LOCAL_QUORUM)', () => {
     let sequence = 0;
     for (let i = 0; i < 5; i++) {
       // All nodes up: 202, or a 503 a client retries (a connection the last restart left closing).
-      let answer = await produce(i % 2 ? b : a, scenario.topic, batchOf('quorum', sequence, 100));
-      for (let retry = 0; answer.status === 503 && retry < 10; retry++) {
-        await new Promise((resolve) => setTimeout(resolve, Number(answer.retryAfter ?? '1') * 1000));
-        answer = await produce(i % 2 ? b : a, scenario.topic, batchOf('quorum', sequence, 100));
-      }
+      const { answer } = await retryingUnavailable(() => produce(i % 2 ? b : a, scenario.topic, batchOf('quorum', sequence, 100)), { withinMs: 60_000 });
       sequence += 100;
       expect(answer.status).toBe(202);
       record(answer);

@@ -9,12 +9,14 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
@@ -102,17 +104,27 @@ public final class BenchClient {
 
   /**
    * Waits until every partition of a new topic has a leader, and the producer knows them, so that
-   * no measured send is retried for NOT_LEADER_OR_FOLLOWER.
+   * no measured send is retried for NOT_LEADER_OR_FOLLOWER. Right after its creation the broker
+   * may still answer that it does not host the topic (its metadata has not caught up): that is
+   * waited out too.
    */
   private static void awaitLeaders(Admin admin, KafkaProducer<byte[], byte[]> producer, String topic) throws Exception {
     long deadline = System.nanoTime() + 60_000_000_000L;
-    while (!admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().stream().allMatch(partition -> partition.leader() != null)) {
-      if (System.nanoTime() > deadline) throw new IllegalStateException("the partitions of " + topic + " have no leader after 60 s");
+    while (!everyPartitionLed(admin, producer, topic)) {
+      if (System.nanoTime() > deadline) throw new IllegalStateException("the partitions of " + topic + " have no leader known to the producer after 60 s");
       Thread.sleep(20);
     }
-    while (producer.partitionsFor(topic).stream().anyMatch(partition -> partition.leader() == null)) {
-      if (System.nanoTime() > deadline) throw new IllegalStateException("the producer knows no leader of " + topic + " after 60 s");
-      Thread.sleep(20);
+  }
+
+  private static boolean everyPartitionLed(Admin admin, KafkaProducer<byte[], byte[]> producer, String topic) throws Exception {
+    try {
+      return admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().stream().allMatch(partition -> partition.leader() != null)
+          && producer.partitionsFor(topic).stream().allMatch(partition -> partition.leader() != null);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof UnknownTopicOrPartitionException) return false;
+      throw e;
+    } catch (UnknownTopicOrPartitionException e) {
+      return false;
     }
   }
 
