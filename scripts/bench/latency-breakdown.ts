@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCassandra } from '../cassandra.mjs';
 import { processCpuSeconds, WorkerProcess } from '../test-support/src/worker-process.ts';
-import { createConnector, createTopic, lateEntries, measureLatency } from './omnibus.ts';
+import { createConnector, createTopic, describeOperations, lateEntries, measureLatency, storeOperations } from './omnibus.ts';
 import { percentile } from './workload.ts';
 
 const { values } = parseArgs({
@@ -86,27 +86,11 @@ try {
     console.log(
       `  CPU per message: worker ${perMessage(await worker.cpuSeconds(), cpuBefore.worker)} µs (main thread ${perMessage(await worker.mainThreadCpuSeconds(), cpuBefore.main)})${nodePid ? `, Cassandra node ${perMessage(await processCpuSeconds(nodePid), cpuBefore.node)} µs` : ''}`,
     );
-    const rows = [...ops.entries()]
-      .map(([operation, { count, sum }]) => ({ operation, count: count - (opsBefore.get(operation)?.count ?? 0), sum: sum - (opsBefore.get(operation)?.sum ?? 0) }))
-      .filter((op) => op.count > 0)
-      .sort((a, b) => b.sum - a.sum);
-    console.log(`  store operations during the phase (count, mean ms, total s): ${rows.map((op) => `${op.operation} ${op.count} × ${((op.sum / op.count) * 1000).toFixed(1)} = ${op.sum.toFixed(1)}`).join('; ')}`);
+    console.log(`  store operations during the phase (count, mean ms, total s): ${describeOperations(opsBefore, ops)}`);
     await worker.requestExpecting('DELETE', `/connectors/${topic}`, undefined, 204);
   }
 } finally {
   await worker.stop();
   await dropKeyspace().catch((error) => console.error(`could not drop the keyspace: ${(error as Error).message}`));
   await rm(scratch, { recursive: true, force: true });
-}
-
-/** Each store operation's count and total seconds so far (the worker's omnibus_store_operation_seconds histogram). */
-async function storeOperations(worker: WorkerProcess): Promise<Map<string, { count: number; sum: number }>> {
-  const metrics = String(await worker.requestExpecting('GET', '/metrics', undefined, 200));
-  const operations = new Map<string, { count: number; sum: number }>();
-  for (const match of metrics.matchAll(/^omnibus_store_operation_seconds_(sum|count)\{operation="([^"]+)"\} (\S+)$/gm)) {
-    const entry = operations.get(match[2]!) ?? { count: 0, sum: 0 };
-    entry[match[1] as 'sum' | 'count'] = Number(match[3]);
-    operations.set(match[2]!, entry);
-  }
-  return operations;
 }

@@ -418,28 +418,57 @@ export async function measureLatency(worker: WorkerProcess, topic: string, progr
 
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
-/** The time the NullSink's tasks had been handed `expected` records in all (read from their progress files). */
+/** How many records the NullSink's tasks have been handed in all, and when the last one was (read from their progress files). */
+export async function handedOver(progress: string, tasks: number): Promise<{ count: number; lastAt: number }> {
+  let count = 0;
+  let lastAt = 0;
+  for (let task = 0; task < tasks; task++) {
+    const text = await readFile(`${progress}.${task}`, 'utf8').catch(() => '');
+    const [records, at] = text.trim().split(/\s+/).map(Number);
+    if (records && at) {
+      count += records;
+      lastAt = Math.max(lastAt, at);
+    }
+  }
+  return { count, lastAt };
+}
+
+/** The time the NullSink's tasks had been handed `expected` records in all. */
 export async function whenHandedOver(progress: string, tasks: number, expected: number, timeoutMs = 600_000): Promise<number> {
   let lastAt = 0;
   await until(
     async () => {
-      let count = 0;
-      lastAt = 0;
-      for (let task = 0; task < tasks; task++) {
-        const text = await readFile(`${progress}.${task}`, 'utf8').catch(() => '');
-        const [records, at] = text.trim().split(/\s+/).map(Number);
-        if (records && at) {
-          count += records;
-          lastAt = Math.max(lastAt, at);
-        }
-      }
-      return count >= expected;
+      const so = await handedOver(progress, tasks);
+      lastAt = so.lastAt;
+      return so.count >= expected;
     },
     `the NullSink to be handed ${expected} messages`,
     timeoutMs,
     10,
   );
   return lastAt;
+}
+
+/** Each store operation's count and total seconds so far (the worker's omnibus_store_operation_seconds histogram). */
+export async function storeOperations(worker: WorkerProcess): Promise<Map<string, { count: number; sum: number }>> {
+  const metrics = String(await worker.requestExpecting('GET', '/metrics', undefined, 200));
+  const operations = new Map<string, { count: number; sum: number }>();
+  for (const match of metrics.matchAll(/^omnibus_store_operation_seconds_(sum|count)\{operation="([^"]+)"\} (\S+)$/gm)) {
+    const entry = operations.get(match[2]!) ?? { count: 0, sum: 0 };
+    entry[match[1] as 'sum' | 'count'] = Number(match[3]);
+    operations.set(match[2]!, entry);
+  }
+  return operations;
+}
+
+/** The store operations between two readings, busiest first: `name count × mean ms = total s`. */
+export function describeOperations(before: Map<string, { count: number; sum: number }>, after: Map<string, { count: number; sum: number }>): string {
+  return [...after.entries()]
+    .map(([operation, { count, sum }]) => ({ operation, count: count - (before.get(operation)?.count ?? 0), sum: sum - (before.get(operation)?.sum ?? 0) }))
+    .filter((op) => op.count > 0)
+    .sort((a, b) => b.sum - a.sum)
+    .map((op) => `${op.operation} ${op.count} × ${((op.sum / op.count) * 1000).toFixed(1)} = ${op.sum.toFixed(1)}`)
+    .join('; ');
 }
 
 /** LMDB's page size here (lmdb-js's default, which the store keeps). */
