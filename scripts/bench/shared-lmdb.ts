@@ -6,12 +6,16 @@
  * `pnpm bench`: a tool to see where end-to-end time goes, measured with it for the README.
  *
  *   node --conditions=omnibus-source --import tsx scripts/bench/shared-lmdb.ts \
- *     [--workers N] [--rounds N] [--messages N] [--batch-size N]
+ *     [--workers N | --split] [--rounds N] [--messages N] [--batch-size N]
  *
  * With several workers the producing clients spread their requests over them in turn, as a
  * load balancer would, and the connector's 2 tasks run where the cluster's plan puts them (one
  * per worker with two; the clock of the drain so includes the plan's settling on both workers).
  * Each round creates its own topics and connectors.
+ *
+ * `--split`: two workers with the work divided instead: the first takes every produce and runs
+ * no task, the second (worker.groups=sinks, the connectors' group) runs every task, so ingest
+ * and delivery each have a process (and a main thread) of their own.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,9 +32,14 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     messages: { type: 'string', default: '100000' },
     'batch-size': { type: 'string', default: '500' },
+    split: { type: 'boolean', default: false },
   },
 });
-const workerCount = Number(values.workers);
+const split = values.split;
+const workerCount = split ? 2 : Number(values.workers);
+/** The workers the producing clients send to, and the number that run the tasks. */
+const ingestCount = split ? 1 : workerCount;
+const taskWorkers = split ? 1 : Math.min(2, workerCount);
 const rounds = Number(values.rounds);
 const messages = Number(values.messages);
 const TASKS = 2;
@@ -40,7 +49,15 @@ const scratch = await mkdtemp(join(tmpdir(), 'omnibus-shared-lmdb-'));
 const workers: WorkerProcess[] = [];
 try {
   for (let i = 0; i < workerCount; i++) {
-    workers.push(await WorkerProcess.start({ name: `worker ${i + 1}`, store: `lmdb:${join(scratch, 'data')}`, logLevel: 'warn', args: ['--plugin-path', NULL_SINK_PLUGIN] }));
+    workers.push(
+      await WorkerProcess.start({
+        name: `worker ${i + 1}`,
+        store: `lmdb:${join(scratch, 'data')}`,
+        logLevel: 'warn',
+        args: ['--plugin-path', NULL_SINK_PLUGIN],
+        ...(split && i === 1 ? { env: { OMNIBUS_WORKER_GROUPS: 'sinks' } } : {}),
+      }),
+    );
   }
   const first = workers[0]!;
   let turn = 0;
@@ -49,14 +66,20 @@ try {
     withClients(
       batches(0, messages).map((items) => JSON.stringify({ messages: items })),
       CLIENTS,
-      async (body) => void (await workers[turn++ % workers.length]!.requestExpecting('POST', `/topics/${topic}/messages`, body, 202)),
+      async (body) => void (await workers[turn++ % ingestCount]!.requestExpecting('POST', `/topics/${topic}/messages`, body, 202)),
     );
   const cpu = async () => ({
     all: await Promise.all(workers.map((w) => w.cpuSeconds())),
     main: await Promise.all(workers.map((w) => w.mainThreadCpuSeconds())),
   });
   const perMessage = (after: number[], before: number[]) => after.map((seconds, i) => (((seconds - before[i]!) * 1e6) / messages).toFixed(1)).join(' + ');
-  const connectorConfig = (topic: string, progress: string) => ({ topics: topic, 'tasks.max': String(TASKS), 'progress.file': progress, 'batch.size': values['batch-size'] });
+  const connectorConfig = (topic: string, progress: string) => ({
+    topics: topic,
+    'tasks.max': String(TASKS),
+    'progress.file': progress,
+    'batch.size': values['batch-size'],
+    ...(split ? { 'worker.groups': 'sinks' } : {}),
+  });
   /**
    * Creates the connector and waits until its tasks run on as many workers as they can: a task
    * first started by the worker that took the request and then moved to another starts its
@@ -68,9 +91,9 @@ try {
       async () => {
         const { body } = await first.request('GET', `/connectors/${name}/status`);
         const tasks = (body as { tasks?: Array<{ state: string; worker_id: string }> }).tasks ?? [];
-        return tasks.length === TASKS && tasks.every((t) => t.state === 'RUNNING') && new Set(tasks.map((t) => t.worker_id)).size === Math.min(TASKS, workerCount);
+        return tasks.length === TASKS && tasks.every((t) => t.state === 'RUNNING') && new Set(tasks.map((t) => t.worker_id)).size === taskWorkers;
       },
-      `the tasks of ${name} to run on ${Math.min(TASKS, workerCount)} workers`,
+      `the tasks of ${name} to run on ${taskWorkers} worker(s)`,
       60_000,
     );
   };
@@ -98,7 +121,7 @@ try {
     await sampling;
     const cpuAfter = await cpu();
     console.log(
-      `round ${round}, ${workerCount} worker(s): end to end ${fmt(messages / ((doneAt - started) / 1000))} msg/s; produced in ${Math.round(producedAt)} ms; worker CPU ${perMessage(cpuAfter.all, cpuBefore.all)} µs/msg, main thread ${perMessage(cpuAfter.main, cpuBefore.main)}`,
+      `round ${round}, ${split ? '2 workers split (ingest | tasks)' : `${workerCount} worker(s)`}: end to end ${fmt(messages / ((doneAt - started) / 1000))} msg/s; produced in ${Math.round(producedAt)} ms; worker CPU ${perMessage(cpuAfter.all, cpuBefore.all)} µs/msg, main thread ${perMessage(cpuAfter.main, cpuBefore.main)}`,
     );
     console.log(`  handed over: ${timeline.join(', ')}`);
     console.log(`  store operations of worker 1 (count × mean ms = total s): ${describeOperations(operationsBefore, await storeOperations(first))}`);
