@@ -212,19 +212,26 @@ function fieldErrors(body: unknown, indexOffset: number): string[] {
   return [];
 }
 
+/** A file's text, or standard input's for `-`; a file that cannot be read is the command line's fault. */
+export function readInput(path: string, io: CliIo): string {
+  try {
+    return path === '-' ? io.stdin() : readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** JSON given on the command line or in a file; `where` names it in the error. */
+export function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${where} is not JSON: ${(error as Error).message}`);
+  }
+}
+
 function readConnectorFile(file: string, io: CliIo): { name: string; config: Record<string, unknown> } {
-  let text: string;
-  try {
-    text = file === '-' ? io.stdin() : readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${file} is not JSON: ${(error as Error).message}`);
-  }
+  const parsed = parseJson(readInput(file, io), file);
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`${file} must hold a JSON object`);
   const object = parsed as Record<string, unknown>;
   // The two shapes Kafka's standalone mode reads: POST /connectors' body, or the config itself.

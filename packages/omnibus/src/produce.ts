@@ -5,10 +5,9 @@
  * only what it must parse itself (JSON given on the command line, the quiet-hours shorthand).
  * Exit codes as for `connectors`.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { RestClient } from './client.ts';
-import { clientAction, expectOk, table, UsageError, type CliIo, type ExitState } from './connectors.ts';
+import { clientAction, expectOk, parseJson, readInput, table, UsageError, type CliIo, type ExitState } from './connectors.ts';
 
 /** Most messages one produce request may carry (the data plane's limit: 413 beyond). */
 export const PRODUCE_MAX_MESSAGES = 1000;
@@ -195,22 +194,6 @@ function parseItems(text: string, file: string): unknown[] {
     if (line.trim() !== '') items.push(parseJson(line, `${file} line ${i + 1}`));
   });
   return items;
-}
-
-function readInput(path: string, io: CliIo): string {
-  try {
-    return path === '-' ? io.stdin() : readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
-
-function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${where} is not JSON: ${(error as Error).message}`);
-  }
 }
 
 /** Digits are ms since the epoch; anything else goes to the server as text (RFC 3339, which it checks). */

@@ -16,6 +16,9 @@ import type { Priority, Reshard } from '../store/port.ts';
 /** Least time between two reads of a topic for records newer than its last read vouches for. */
 const TOPIC_REREAD_MS = 250;
 
+/** NeverHandedOff's key: one row per connector and message. */
+const rowKey = (connector: string, messageId: string): string => `${connector}\u0000${messageId}`;
+
 /**
  * The `sending` rows this worker's sink runners wrote for records they then never handed to
  * their connector: the write threw (a timeout may still have landed it, or a hint replay it
@@ -33,7 +36,7 @@ export class NeverHandedOff {
 
   /** `sending` was written (or may have been) for the message at this epoch and attempt, and the connector was not called. */
   add(connector: string, row: Pick<Delivery, 'messageId' | 'epoch' | 'attempts'>): void {
-    const key = `${connector}\u0000${row.messageId}`;
+    const key = rowKey(connector, row.messageId);
     this.rows.delete(key);
     this.rows.set(key, `${row.epoch}:${row.attempts}`);
     if (this.rows.size > this.capacity) this.rows.delete(this.rows.keys().next().value!);
@@ -41,12 +44,12 @@ export class NeverHandedOff {
 
   /** The connector is being called with the message: from now on its `sending` is in doubt. */
   handedOff(connector: string, messageId: string): void {
-    this.rows.delete(`${connector}\u0000${messageId}`);
+    this.rows.delete(rowKey(connector, messageId));
   }
 
   /** Whether `prior` is a `sending` row written here and never handed off; forgets it if so. */
   take(connector: string, prior: Delivery): boolean {
-    const key = `${connector}\u0000${prior.messageId}`;
+    const key = rowKey(connector, prior.messageId);
     if (this.rows.get(key) !== `${prior.epoch}:${prior.attempts}`) return false;
     this.rows.delete(key);
     return true;
