@@ -3,14 +3,15 @@
  * `pnpm bench --only lmdb` (REST batches into 16 shards, a NullSink connector with 2 tasks),
  * with the worker run under `node --cpu-prof`. The profile is written when the worker stops.
  *
- *   node --conditions=omnibus-source --import tsx scripts/bench/profile-sink.ts [--messages N] [--dir DIR]
+ *   node --conditions=omnibus-source --import tsx scripts/bench/profile-sink.ts [--messages N] [--dir DIR] [--drain-only]
  *
  * It prints each phase's rate and the worker's CPU per message (under the profiler, so higher
  * than the bench's). One profile per JavaScript thread goes to DIR (a folder of the system's
  * temporary directory by default; the main thread's is the one numbered 0): open it in Chrome
  * DevTools, or summarise it with scripts/bench/profile-summary.ts, giving it --messages 2N (the
  * two phases produce and hand over N messages each). The module code runs transpiled by tsx, so
- * a profile names functions but not their lines.
+ * a profile names functions but not their lines. `--drain-only` skips the end-to-end phase (the
+ * profile then holds N produced and N handed over).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,12 @@ import { WorkerProcess } from '../test-support/src/worker-process.ts';
 import { createConnector, createTopic, fmt, preciseNow, produceAll, whenHandedOver } from './omnibus.ts';
 import { CLIENTS } from './workload.ts';
 
-const { values } = parseArgs({ options: { messages: { type: 'string', default: '100000' }, dir: { type: 'string', default: join(tmpdir(), 'omnibus-profiles') } } });
+const { values } = parseArgs({ options: {
+    messages: { type: 'string', default: '100000' },
+    dir: { type: 'string', default: join(tmpdir(), 'omnibus-profiles') },
+    'drain-only': { type: 'boolean', default: false },
+  },
+});
 const messages = Number(values.messages);
 const TASKS = 2;
 const NULL_SINK_PLUGIN = fileURLToPath(new URL('./null-sink/', import.meta.url));
@@ -38,18 +44,20 @@ try {
   const perMessage = (before: { all: number; main: number }, after: { all: number; main: number }) =>
     `worker CPU ${(((after.all - before.all) * 1e6) / messages).toFixed(1)} µs/msg, main thread ${(((after.main - before.main) * 1e6) / messages).toFixed(1)}`;
 
-  await createTopic(worker, 'profile-e2e');
-  await createConnector(worker, 'profile-null-e2e', { topics: 'profile-e2e', 'tasks.max': String(TASKS), 'progress.file': join(scratch, 'e2e-progress') });
-  let before = await cpu();
-  const started = preciseNow();
-  const producing = produceAll(worker, 'profile-e2e', 0, messages, CLIENTS);
-  const handedOver = await whenHandedOver(join(scratch, 'e2e-progress'), TASKS, messages);
-  await producing;
-  console.log(`end to end ${fmt(messages / ((handedOver - started) / 1000))} msg/s; ${perMessage(before, await cpu())}`);
+  if (!values['drain-only']) {
+    await createTopic(worker, 'profile-e2e');
+    await createConnector(worker, 'profile-null-e2e', { topics: 'profile-e2e', 'tasks.max': String(TASKS), 'progress.file': join(scratch, 'e2e-progress') });
+    const before = await cpu();
+    const started = preciseNow();
+    const producing = produceAll(worker, 'profile-e2e', 0, messages, CLIENTS);
+    const handedOver = await whenHandedOver(join(scratch, 'e2e-progress'), TASKS, messages);
+    await producing;
+    console.log(`end to end ${fmt(messages / ((handedOver - started) / 1000))} msg/s; ${perMessage(before, await cpu())}`);
+  }
 
   await createTopic(worker, 'profile-drain');
   await produceAll(worker, 'profile-drain', 0, messages, CLIENTS);
-  before = await cpu();
+  const before = await cpu();
   const drainStarted = preciseNow();
   await createConnector(worker, 'profile-null-drain', { topics: 'profile-drain', 'tasks.max': String(TASKS), 'progress.file': join(scratch, 'drain-progress') });
   const drained = await whenHandedOver(join(scratch, 'drain-progress'), TASKS, messages);

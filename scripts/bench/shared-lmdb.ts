@@ -42,7 +42,7 @@ const ingestCount = split ? 1 : workerCount;
 const taskWorkers = split ? 1 : Math.min(2, workerCount);
 const rounds = Number(values.rounds);
 const messages = Number(values.messages);
-const TASKS = 2;
+const TASKS = Number(process.env.TASKS ?? 2);
 const NULL_SINK_PLUGIN = fileURLToPath(new URL('./null-sink/', import.meta.url));
 
 const scratch = await mkdtemp(join(tmpdir(), 'omnibus-shared-lmdb-'));
@@ -98,6 +98,17 @@ try {
     );
   };
 
+  /** "<ms since start> ms <handed over so far>" every `everyMs` until every message has been handed over. */
+  const sampleHandedOver = async (progress: string, start: number, everyMs: number): Promise<string[]> => {
+    const timeline: string[] = [];
+    for (;;) {
+      const { count } = await handedOver(progress, TASKS);
+      timeline.push(`${Math.round(preciseNow() - start)} ms ${count}`);
+      if (count >= messages) return timeline;
+      await sleep(everyMs);
+    }
+  };
+
   for (let round = 1; round <= rounds; round++) {
     const topic = `e2e-${round}`;
     const progress = join(scratch, `${topic}-progress`);
@@ -106,19 +117,11 @@ try {
     const cpuBefore = await cpu();
     const operationsBefore = await storeOperations(first);
     const started = preciseNow();
-    const timeline: string[] = [];
-    let producing = true;
-    const sampling = (async () => {
-      while (producing || (await handedOver(progress, TASKS)).count < messages) {
-        timeline.push(`${Math.round(preciseNow() - started)} ms ${(await handedOver(progress, TASKS)).count}`);
-        await sleep(100);
-      }
-    })();
+    const sampling = sampleHandedOver(progress, started, 100);
     await produce(topic);
-    producing = false;
     const producedAt = preciseNow() - started;
     const doneAt = await whenHandedOver(progress, TASKS, messages);
-    await sampling;
+    const timeline = await sampling;
     const cpuAfter = await cpu();
     console.log(
       `round ${round}, ${split ? '2 workers split (ingest | tasks)' : `${workerCount} worker(s)`}: end to end ${fmt(messages / ((doneAt - started) / 1000))} msg/s; produced in ${Math.round(producedAt)} ms; worker CPU ${perMessage(cpuAfter.all, cpuBefore.all)} µs/msg, main thread ${perMessage(cpuAfter.main, cpuBefore.main)}`,
@@ -131,9 +134,11 @@ try {
     await createTopic(first, backlog);
     await produce(backlog);
     const drainStarted = preciseNow();
+    const drainSampling = sampleHandedOver(drainProgress, drainStarted, 50);
     await createSpreadConnector(backlog, drainProgress);
     const drainedAt = await whenHandedOver(drainProgress, TASKS, messages);
     console.log(`  backlog drain ${fmt(messages / ((drainedAt - drainStarted) / 1000))} msg/s (the clock starts before the connector is created)`);
+    console.log(`  handed over: ${(await drainSampling).join(', ')}`);
     for (const name of [topic, backlog]) await first.requestExpecting('DELETE', `/connectors/${name}`, undefined, 204);
   }
 } finally {

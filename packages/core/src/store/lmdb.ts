@@ -6,6 +6,7 @@
  *   buffered_messages [topic, shard, ts, id] → Message     message_positions id → [topic, shard, ts]
  *   delivery_states [topic, shard, ts, id, connector] → Delivery (less the key's fields)
  *   sends [topic, shard, connector, updatedAt, seq, tag] → one batch's `sending` states of a shard
+ *   sent_batches [topic, shard, second, connector, seq, tag] → one batch's plain `sent` states of a shard and second
  *   receipt_states [topic, shard, ts, id, connector] → a receipt's state, beside the sink's own
  *   events [messageId, at, seq, tag] → MessageEvent        …
  *   priority_lanes [topic, shard, lane, ts, id] → 1 (the positions of high and low messages: lmdb-priorities.ts)
@@ -109,8 +110,10 @@ const AFTER_ALL = Buffer.from([0xff]);
  * 4: receipts write their states into `receipt_states`, beside the sink's own, which a
  * version-3 reader would not see.
  * 5: group tallies and cancellations (lmdb-groups.ts), which a version-4 writer would not keep.
+ * 6: plain `sent` states are kept per batch in `sent_batches` (see `putDeliveries`), which a
+ * version-5 reader would not see.
  */
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 /**
  * The environments this process has open, by path, shared by every LmdbStore on that path. LMDB
@@ -155,12 +158,29 @@ interface OpenSend {
   open: number;
 }
 
+type SentBatchKey = [topic: string, shard: number, second: number, connector: string, seq: number, tag: string];
+
+/**
+ * The plain `sent` states a sink wrote for one batch's messages of one shard whose buffer times
+ * fall in one second, as one row: a send record's columns, and the provider ids when any
+ * message has one (null for those that have none).
+ */
+interface SentBatch extends SendRecord {
+  providerIds?: Array<string | null>;
+}
+
+/** The second a sent batch row is filed under: its messages' buffer time, so that a position's state is found by one prefix read and expires by one range. */
+const secondOf = (ts: number): number => Math.floor(ts / 1000);
+
 /** A send record still open after this long was left by a task that stopped or lost its shard. */
 const STALE_SEND_MS = 60 * 60_000;
 
 /** A plain `sending` row (nothing but what every row has): it can go into a send record. */
 const isPlainSending = (d: Delivery): boolean =>
   d.state === 'sending' && d.providerId === undefined && d.lastError === undefined && d.nextAttemptAt === undefined && d.group === undefined;
+
+/** A plain `sent` row (what every row has, and perhaps a provider id): it can go into a sent batch. */
+const isPlainSent = (d: Delivery): boolean => d.state === 'sent' && d.lastError === undefined && d.nextAttemptAt === undefined && d.group === undefined;
 
 interface Tables extends LmdbGroupTables, LmdbScheduledTables {
   meta: Database<unknown, string>;
@@ -176,6 +196,8 @@ interface Tables extends LmdbGroupTables, LmdbScheduledTables {
   deliveryStates: Database<Delivery, Key>;
   /** [topic, shard, connector, updatedAt, seq, tag] → the `sending` states of one batch's messages of that shard. */
   sends: Database<SendRecord, Key>;
+  /** [topic, shard, second, connector, seq, tag] → the plain `sent` states of one batch's messages of that shard and second. */
+  sentBatches: Database<SentBatch, Key>;
   /** [topic, shard, ts, messageId, connector] → the receipt's state without those fields. */
   receiptStates: Database<StoredReceipt, Key>;
   providerIds: Database<string, Key>;
@@ -286,6 +308,7 @@ export class LmdbStore implements Store {
       sourceOffsets: table('source_offsets'),
       deliveryStates: table('delivery_states'),
       sends: table('sends'),
+      sentBatches: table('sent_batches'),
       receiptStates: table('receipt_states'),
       providerIds: table('provider_ids'),
       events: table('events'),
@@ -565,13 +588,18 @@ export class LmdbStore implements Store {
     const { deliveryStates, receiptStates } = this.tables;
     const found = new Map<string, Delivery>();
     const sending = this.sendingStates(connector, positions);
+    const sent = this.sentStates(connector, positions);
     for (const position of positions) {
       const { messageId, topic, shard, ts } = position;
       const key: DeliveryKey = [topic, shard, ts, messageId, connector];
       const stored = deliveryStates.get(key);
+      // A sent batch's state against a row of the same attempt (an owner that took the shard over
+      // meanwhile found it `sending` and wrote it `unknown`): the send happened, `sent` is the truth.
+      const batchSent = sent.get(messageId);
+      const settled = batchSent && !(stored && stored.attempts > batchSent.attempts) ? batchSent : stored && { ...stored, connector, messageId, topic, shard, ts };
       const send = sending.get(messageId);
-      // A send of a later attempt than the stored state is the newer state: its outcome is not written.
-      const own = send && !(stored && stored.attempts >= send.attempts) ? send : stored && { ...stored, connector, messageId, topic, shard, ts };
+      // A send of a later attempt than the settled state is the newer state: its outcome is not written.
+      const own = send && !(settled && settled.attempts >= send.attempts) ? send : settled;
       const receipt = receiptStates.get(key);
       const delivery = withReceipt(own, receipt && { ...receipt, connector, messageId, topic, shard, ts });
       if (delivery) found.set(messageId, delivery);
@@ -610,6 +638,45 @@ export class LmdbStore implements Store {
     return states;
   }
 
+  /** The plain `sent` states the sent batches of these positions' shards and seconds hold for them, by message id. */
+  private sentStates(connector: string, positions: readonly MessagePosition[]): Map<string, Delivery> {
+    const states = new Map<string, Delivery>();
+    const wanted = new Map<string, MessagePosition>();
+    const seconds = new Map<string, [string, number, number]>();
+    for (const p of positions) {
+      wanted.set(p.messageId, p);
+      const second = secondOf(p.ts);
+      seconds.set(`${p.topic}\u0000${p.shard}\u0000${second}`, [p.topic, p.shard, second]);
+    }
+    for (const [topic, shard, second] of seconds.values()) {
+      const range = this.tables.sentBatches.getRange({ start: [topic, shard, second, connector], end: [topic, shard, second, connector, AFTER_ALL] });
+      for (const { value: batch } of range) {
+        for (let i = 0; i < batch.ids.length; i++) {
+          const position = wanted.get(batch.ids[i]!);
+          if (!position || position.topic !== topic || position.shard !== shard || position.ts !== batch.ts[i]) continue;
+          const earlier = states.get(position.messageId);
+          if (earlier && earlier.attempts >= batch.attempts[i]!) continue;
+          const { messageId, ts } = position;
+          const providerId = batch.providerIds?.[i];
+          states.set(messageId, {
+            messageId,
+            topic,
+            shard,
+            ts,
+            connector,
+            state: 'sent',
+            attempts: batch.attempts[i]!,
+            epoch: batch.epoch,
+            workerId: batch.workerId,
+            ...(providerId != null ? { providerId } : {}),
+            updatedAt: batch.updatedAt,
+          });
+        }
+      }
+    }
+    return states;
+  }
+
   /**
    * A sink writes `sending` for every message of a batch, and an outcome for each soon after.
    * Plain `sending` rows are kept as one send record per shard of the batch (in `sends`), not
@@ -619,13 +686,21 @@ export class LmdbStore implements Store {
    * Entries still open after a crash are what the next owner finds in doubt (`getDeliveries`
    * reads them, the newer of a record's attempt and a row's winning).
    *
+   * Plain `sent` states (the usual outcome: no error, no retry, no group; a provider id may
+   * come with it) are kept the same way, as one sent batch per shard and second of the batch
+   * (in `sent_batches`), filed under the messages' buffer time: a position's state is then one
+   * prefix read away, and a second's batches expire with its messages by one range. They are
+   * final, so nothing rewrites them. With both, a delivered message costs its buffer entry and
+   * a share of two batch rows, not three rows. A row of a later attempt wins over a sent
+   * batch's entry when read; of the same attempt, the batch's `sent` (see `getDeliveries`).
+   *
    * A delivery row's value leaves out what its key holds (position, connector). The rows a
    * sink writes for one batch then mostly share one value (same state, attempt, epoch, worker,
    * time), which is encoded once and stored as those bytes under every key.
    */
   async putDeliveries(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
-    const { deliveryStates: table, sends } = this.tables;
+    const { deliveryStates: table, sends, sentBatches } = this.tables;
     const key = this.rowScratch.deliveryKey;
     const encoder = (table as unknown as { encoder: { encode(value: unknown): Uint8Array } }).encoder;
     // The last plain row's value and its bytes: consecutive rows of a batch usually share them.
@@ -634,11 +709,16 @@ export class LmdbStore implements Store {
     const commit = this.groups.write(deliveryChanges(deliveries), () => {
       const settledSends = new Set<OpenSend>();
       const newSends: OpenSend[] = [];
+      const newSentBatches: Array<{ key: SentBatchKey; batch: SentBatch }> = [];
       for (const d of deliveries) {
         // Whatever is written for a message now supersedes the send record that lists it.
         this.settleSend(d.connector, d.messageId, settledSends);
         if (isPlainSending(d)) {
           this.addToSend(newSends, d);
+          continue;
+        }
+        if (isPlainSent(d)) {
+          this.addToSentBatch(newSentBatches, d);
           continue;
         }
         key[0] = d.topic;
@@ -677,6 +757,7 @@ export class LmdbStore implements Store {
         sends.put(send.key, { ...record, ids: record.ids.filter(keep), ts: record.ts.filter(keep), attempts: record.attempts.filter(keep) });
       }
       this.forgetStaleSends(Date.now() - STALE_SEND_MS);
+      for (const { key, batch } of newSentBatches) sentBatches.put(key, batch);
       for (const send of newSends) {
         sends.put(send.key, send.record);
         this.openSendsByAge.add(send);
@@ -731,6 +812,29 @@ export class LmdbStore implements Store {
     send.record.attempts.push(d.attempts);
     send.settled.push(false);
     send.open += 1;
+  }
+
+  /** Adds a plain `sent` state to the new sent batch of its shard and second (same epoch, worker and time). */
+  private addToSentBatch(newBatches: Array<{ key: SentBatchKey; batch: SentBatch }>, d: Delivery): void {
+    const second = secondOf(d.ts);
+    let entry = newBatches.find(
+      ({ key, batch }) =>
+        key[1] === d.shard && key[2] === second && key[0] === d.topic && key[3] === d.connector && batch.epoch === d.epoch && batch.updatedAt === d.updatedAt && batch.workerId === d.workerId,
+    );
+    if (!entry) {
+      entry = {
+        key: [d.topic, d.shard, second, d.connector, this.sequence.next(), this.sequence.tag],
+        batch: { epoch: d.epoch, workerId: d.workerId, updatedAt: d.updatedAt, ids: [], ts: [], attempts: [] },
+      };
+      newBatches.push(entry);
+    }
+    const { batch } = entry;
+    // Provider ids are a column only in batches where some message has one.
+    if (d.providerId !== undefined && !batch.providerIds) batch.providerIds = batch.ids.map(() => null);
+    batch.providerIds?.push(d.providerId ?? null);
+    batch.ids.push(d.messageId);
+    batch.ts.push(d.ts);
+    batch.attempts.push(d.attempts);
   }
 
   /** Kept until the retention sweep removes the delivery state naming the provider id (`sweepExpired`). */
@@ -961,7 +1065,7 @@ export class LmdbStore implements Store {
    * Returns how many messages it removed.
    */
   async sweepExpired(now = Date.now()): Promise<number> {
-    const { topics, bufferedMessages, messagePositions, deliveryStates, sends, receiptStates, groupMessages, events, providerIds, members } = this.tables;
+    const { topics, bufferedMessages, messagePositions, deliveryStates, sends, sentBatches, receiptStates, groupMessages, events, providerIds, members } = this.tables;
     this.fresh();
     const deadMembers = [...members.getRange().filter(({ value }) => value.expiresAt < now - DEAD_MEMBER_KEPT_MS).map(({ key }) => key)];
     if (deadMembers.length > 0) {
@@ -982,14 +1086,20 @@ export class LmdbStore implements Store {
         const expiredSends = [...sends.getRange({ start: [topic.name, shard], end: [topic.name, shard, AFTER_ALL] })]
           .filter(({ value }) => value.updatedAt < cutoff)
           .map(({ key }) => key);
-        if (expired.length === 0 && expiredSends.length === 0) continue;
+        // Sent batches of the seconds wholly before the cutoff (those of its own second go at the next sweep).
+        const expiredSentBatches = [...sentBatches.getRange({ start: [topic.name, shard], end: [topic.name, shard, secondOf(cutoff)], limit: 10_000 })];
+        if (expired.length === 0 && expiredSends.length === 0 && expiredSentBatches.length === 0) continue;
         const states = [...deliveryStates.getRange({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
         const receipts = [...receiptStates.getKeys({ start: [topic.name, shard], end: [topic.name, shard, cutoff] })];
         // A message's events are keyed by its id; a provider id is found through the state that names it.
         const eventKeys = expired.flatMap(({ key }) => [...events.getKeys({ start: [(key as BufferKey)[3]], end: [(key as BufferKey)[3], AFTER_ALL] })]);
         const providerKeys = states.flatMap(({ key, value }) => (value.providerId === undefined ? [] : [[(key as DeliveryKey)[4], value.providerId]]));
+        for (const { key, value } of expiredSentBatches) {
+          for (const providerId of value.providerIds ?? []) if (providerId !== null) providerKeys.push([(key as SentBatchKey)[3], providerId]);
+        }
         await this.writer().transaction(() => {
           for (const key of expiredSends) sends.remove(key);
+          for (const { key } of expiredSentBatches) sentBatches.remove(key);
           for (const { key, value } of expired) {
             const id = (key as BufferKey)[3];
             if (value.group !== undefined) groupMessages.remove([value.group, id]);
