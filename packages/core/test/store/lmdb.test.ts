@@ -213,7 +213,7 @@ describe('LmdbStore send records', () => {
   it("keeps a batch's sending states as a row per shard, removed once every outcome is written, and its sent states the same way", async () => {
     const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
     await store.init();
-    // On a second's edge: the batch's messages (a second before) all fall in one second.
+    // On a second's edge: the batch's messages (from a second before, over 100 ms) all fall in one slot of time.
     const now = Math.floor(Date.now() / 1000) * 1000;
     const batch = Array.from({ length: 100 }, (_, i) => at(i, i % 4, now - 1000 + i));
     // Saves the encoders' shared structures of both tables first.
@@ -226,7 +226,7 @@ describe('LmdbStore send records', () => {
     before = store.writeStats()!;
     await store.putDeliveries(batch.map((p) => row(p, 'sent', 1, now + 1)));
     const after = store.writeStats()!;
-    // One sent batch per shard (and second) of the batch too.
+    // One sent batch per shard (and slot of time) of the batch too.
     expect(after.puts - before.puts).toBe(4);
     expect(after.deletes - before.deletes).toBe(4);
     expect([...(await store.getDeliveries('sink', batch)).values()].every((d) => d.state === 'sent')).toBe(true);
@@ -237,29 +237,30 @@ describe('LmdbStore send records', () => {
     const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
     await store.init();
     const second = Math.floor(Date.now() / 1000) * 1000;
-    // Ten messages either side of a second's edge, on two shards.
+    // Ten messages either side of a second's edge (a slot's too), on two shards.
     const batch = Array.from({ length: 20 }, (_, i) => at(i, i % 2, second - 10 + i));
     // Saves the encoder's shared structure of a batch with provider ids first.
     await store.putDeliveries([{ ...row(at(999, 0, second - 2000), 'sent', 1, second), providerId: 'warm-up' }]);
     await store.putDeliveries(batch.map((p) => row(p, 'sending', 1, second + 5)));
     const before = store.writeStats()!;
     await store.putDeliveries(batch.map((p, i) => ({ ...row(p, 'sent', 1, second + 6), ...(i % 3 === 0 ? { providerId: `provider-${i}` } : {}) })));
-    // A batch per shard and second.
+    // A batch per shard and slot.
     expect(store.writeStats()!.puts - before.puts).toBe(4);
     const found = await store.getDeliveries('sink', batch);
     batch.forEach((p, i) => expect(found.get(p.messageId)).toEqual({ ...row(p, 'sent', 1, second + 6), ...(i % 3 === 0 ? { providerId: `provider-${i}` } : {}) }));
     // Another connector's batches are not this one's.
     expect((await store.getDeliveries('other-sink', batch)).size).toBe(0);
 
-    // An owner that took the shard over wrote `unknown` for the same attempt: `sent` stays the truth.
-    await store.putDeliveries([row(batch[0]!, 'unknown', 1, second + 7)]);
+    // A row of the same attempt written later (a state set by hand) is the newer state; one of an earlier time is not.
+    await store.putDeliveries([row(batch[0]!, 'delivered', 1, second + 7)]);
+    await store.putDeliveries([row(batch[3]!, 'unknown', 1, second + 1)]);
     // A later attempt's row (an at-least-once redelivery failing) is the newer state.
     await store.putDeliveries([{ ...row(batch[1]!, 'retrying', 2, second + 8), nextAttemptAt: second + 60_000 }]);
     // And a later attempt's `sending` too.
     await store.putDeliveries([row(batch[2]!, 'sending', 2, second + 9)]);
     const after = await store.getDeliveries('sink', batch.slice(0, 4));
     expect([0, 1, 2, 3].map((i) => [after.get(batch[i]!.messageId)?.state, after.get(batch[i]!.messageId)?.attempts])).toEqual([
-      ['sent', 1],
+      ['delivered', 1],
       ['retrying', 2],
       ['sending', 2],
       ['sent', 1],
