@@ -10,8 +10,9 @@
  * temporary directory by default; the main thread's is the one numbered 0): open it in Chrome
  * DevTools, or summarise it with scripts/bench/profile-summary.ts, giving it --messages 2N (the
  * two phases produce and hand over N messages each). The module code runs transpiled by tsx, so
- * a profile names functions but not their lines. `--drain-only` skips the end-to-end phase (the
- * profile then holds N produced and N handed over).
+ * a profile names functions but not their lines. `--drain-only` profiles the drain alone: the
+ * backlog is produced by a worker without the profiler, which stops before the profiled one
+ * starts on the same store (give the summary --messages N).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,38 +33,53 @@ const messages = Number(values.messages);
 const TASKS = 2;
 const NULL_SINK_PLUGIN = fileURLToPath(new URL('./null-sink/', import.meta.url));
 const scratch = await mkdtemp(join(tmpdir(), 'omnibus-profile-'));
-const worker = await WorkerProcess.start({
-  name: 'profiled worker',
-  store: `lmdb:${join(scratch, 'data')}`,
-  logLevel: 'warn',
-  args: ['--plugin-path', NULL_SINK_PLUGIN],
-  nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${values.dir}`],
-});
+const store = `lmdb:${join(scratch, 'data')}`;
+const startWorker = (profiled: boolean) =>
+  WorkerProcess.start({
+    name: profiled ? 'profiled worker' : 'producing worker',
+    store,
+    logLevel: 'warn',
+    args: ['--plugin-path', NULL_SINK_PLUGIN],
+    ...(profiled ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${values.dir}`] } : {}),
+  });
+let worker: WorkerProcess | undefined;
 try {
-  const cpu = async () => ({ all: await worker.cpuSeconds(), main: await worker.mainThreadCpuSeconds() });
+  if (values['drain-only']) {
+    // The backlog comes from a worker without the profiler, on the same store: the profile holds the drain alone.
+    const producer = await startWorker(false);
+    try {
+      await createTopic(producer, 'profile-drain');
+      await produceAll(producer, 'profile-drain', 0, messages, CLIENTS);
+    } finally {
+      await producer.stop();
+    }
+  }
+  const profiled = (worker = await startWorker(true));
+  const cpu = async () => ({ all: await profiled.cpuSeconds(), main: await profiled.mainThreadCpuSeconds() });
   const perMessage = (before: { all: number; main: number }, after: { all: number; main: number }) =>
     `worker CPU ${(((after.all - before.all) * 1e6) / messages).toFixed(1)} µs/msg, main thread ${(((after.main - before.main) * 1e6) / messages).toFixed(1)}`;
 
   if (!values['drain-only']) {
-    await createTopic(worker, 'profile-e2e');
-    await createConnector(worker, 'profile-null-e2e', { topics: 'profile-e2e', 'tasks.max': String(TASKS), 'progress.file': join(scratch, 'e2e-progress') });
+    await createTopic(profiled, 'profile-e2e');
+    await createConnector(profiled, 'profile-null-e2e', { topics: 'profile-e2e', 'tasks.max': String(TASKS), 'progress.file': join(scratch, 'e2e-progress') });
     const before = await cpu();
     const started = preciseNow();
-    const producing = produceAll(worker, 'profile-e2e', 0, messages, CLIENTS);
+    const producing = produceAll(profiled, 'profile-e2e', 0, messages, CLIENTS);
     const handedOver = await whenHandedOver(join(scratch, 'e2e-progress'), TASKS, messages);
     await producing;
     console.log(`end to end ${fmt(messages / ((handedOver - started) / 1000))} msg/s; ${perMessage(before, await cpu())}`);
+
+    await createTopic(profiled, 'profile-drain');
+    await produceAll(profiled, 'profile-drain', 0, messages, CLIENTS);
   }
 
-  await createTopic(worker, 'profile-drain');
-  await produceAll(worker, 'profile-drain', 0, messages, CLIENTS);
   const before = await cpu();
   const drainStarted = preciseNow();
-  await createConnector(worker, 'profile-null-drain', { topics: 'profile-drain', 'tasks.max': String(TASKS), 'progress.file': join(scratch, 'drain-progress') });
+  await createConnector(profiled, 'profile-null-drain', { topics: 'profile-drain', 'tasks.max': String(TASKS), 'progress.file': join(scratch, 'drain-progress') });
   const drained = await whenHandedOver(join(scratch, 'drain-progress'), TASKS, messages);
   console.log(`drain ${fmt(messages / ((drained - drainStarted) / 1000))} msg/s; ${perMessage(before, await cpu())}`);
 } finally {
-  await worker.stop();
+  await worker?.stop();
   await rm(scratch, { recursive: true, force: true });
 }
 console.log(`profiles in ${values.dir}`);
