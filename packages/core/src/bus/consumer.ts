@@ -220,6 +220,8 @@ export class ShardConsumer {
    * an entry newer than every finished one (nearly every entry a hot read finds) needs none.
    */
   private handledUpToTs = -Infinity;
+  /** No id in `tracked` has a later ts: the same shortcut for the entries read and not finished. */
+  private trackedUpToTs = -Infinity;
 
   nextPollAt = 0;
   /** When a read last found something new. */
@@ -402,6 +404,7 @@ export class ShardConsumer {
         continue;
       }
       this.tracked.set(message.id, message.createdAt);
+      if (message.createdAt > this.trackedUpToTs) this.trackedUpToTs = message.createdAt;
       const by = lateBy.get(message.id);
       const discovered: Discovered = prior ? { message, prior } : { message };
       if (by) discovered.late = by;
@@ -573,7 +576,7 @@ export class ShardConsumer {
 
   /** Whether the entry (`ts`: its buffer time) was read before and is not finished, or finished. */
   private known(id: string, ts: number): boolean {
-    return this.tracked.has(id) || (ts <= this.handledUpToTs && this.handled.has(id));
+    return (ts <= this.trackedUpToTs && this.tracked.has(id)) || (ts <= this.handledUpToTs && this.handled.has(id));
   }
 
   private remember(id: string, ts: number): void {

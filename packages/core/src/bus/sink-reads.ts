@@ -44,6 +44,8 @@ export class NeverHandedOff {
 
   /** The connector is being called with the message: from now on its `sending` is in doubt. */
   handedOff(connector: string, messageId: string): void {
+    // Called for every record handed off, and nearly always with nothing remembered: no key built then.
+    if (this.rows.size === 0) return;
     this.rows.delete(rowKey(connector, messageId));
   }
 

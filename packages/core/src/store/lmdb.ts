@@ -156,6 +156,8 @@ interface OpenSend {
   /** Per entry of the record: whether a later state of its message has been written. */
   settled: boolean[];
   open: number;
+  /** Every entry before this one is settled (outcomes mostly come in the record's order). */
+  firstOpen: number;
 }
 
 type SentBatchKey = [topic: string, shard: number, slot: number, connector: string, seq: number, tag: string];
@@ -253,8 +255,8 @@ export class LmdbStore implements Store {
   );
   /** Topics never change once created, so a topic seen once can be remembered. */
   private readonly knownTopics = new Map<string, Topic>();
-  /** Per connector, per message id: the open send record listing it, and where. */
-  private readonly openSends = new Map<string, Map<string, { send: OpenSend; entry: number }>>();
+  /** Per connector, per message id: the open send record listing it (the newest, if several do). */
+  private readonly openSends = new Map<string, Map<string, OpenSend>>();
   /** The open send records, oldest first, to forget those left open by a task that stopped or lost its shard. */
   private readonly openSendsByAge = new Set<OpenSend>();
   /**
@@ -776,7 +778,7 @@ export class LmdbStore implements Store {
         this.openSendsByAge.add(send);
         let open = this.openSends.get(send.key[2]);
         if (!open) this.openSends.set(send.key[2], (open = new Map()));
-        for (let entry = 0; entry < send.record.ids.length; entry++) open.set(send.record.ids[entry]!, { send, entry });
+        for (const id of send.record.ids) open.set(id, send);
       }
     });
     await this.durably(commit);
@@ -785,12 +787,17 @@ export class LmdbStore implements Store {
   /** Marks the message's entry in an open send record of this process settled; the record is to be rewritten or removed. */
   private settleSend(connector: string, messageId: string, settledSends: Set<OpenSend>): void {
     const open = this.openSends.get(connector);
-    const listed = open?.get(messageId);
-    if (!listed) return;
+    const send = open?.get(messageId);
+    if (!send) return;
     open!.delete(messageId);
-    const { send, entry } = listed;
+    const { ids } = send.record;
+    // Found at the first open entry when outcomes come in the record's order.
+    let entry = ids.indexOf(messageId, send.firstOpen);
+    while (entry !== -1 && send.settled[entry]) entry = ids.indexOf(messageId, entry + 1);
+    if (entry === -1) return;
     send.settled[entry] = true;
     send.open -= 1;
+    while (send.firstOpen < ids.length && send.settled[send.firstOpen]) send.firstOpen += 1;
     settledSends.add(send);
   }
 
@@ -805,7 +812,7 @@ export class LmdbStore implements Store {
       this.openSendsByAge.delete(send);
       const open = this.openSends.get(send.key[2]);
       send.record.ids.forEach((id, entry) => {
-        if (!send.settled[entry] && open?.get(id)?.send === send) open.delete(id);
+        if (!send.settled[entry] && open?.get(id) === send) open.delete(id);
       });
     }
   }
@@ -817,7 +824,7 @@ export class LmdbStore implements Store {
     );
     if (!send) {
       const record: SendRecord = { epoch: d.epoch, workerId: d.workerId, updatedAt: d.updatedAt, ids: [], ts: [], attempts: [] };
-      send = { key: [d.topic, d.shard, d.connector, d.updatedAt, this.sequence.next(), this.sequence.tag], record, settled: [], open: 0 };
+      send = { key: [d.topic, d.shard, d.connector, d.updatedAt, this.sequence.next(), this.sequence.tag], record, settled: [], open: 0, firstOpen: 0 };
       newSends.push(send);
     }
     send.record.ids.push(d.messageId);
