@@ -164,8 +164,8 @@ type SentBatchKey = [topic: string, shard: number, slot: number, connector: stri
 
 /**
  * The plain `sent` states a sink wrote for one batch's messages of one shard whose buffer times
- * fall in one slot of time (SENT_SLOT_MS), as one row: a send record's columns, and the provider ids when any
- * message has one (null for those that have none).
+ * fall in one slot of time (SENT_SLOT_MS), as one row: a send record's columns, and the provider
+ * ids when any message has one (null for those that have none).
  */
 interface SentBatch extends SendRecord {
   providerIds?: Array<string | null>;
@@ -702,9 +702,9 @@ export class LmdbStore implements Store {
    * reads them, the newer of a record's attempt and a row's winning).
    *
    * Plain `sent` states (the usual outcome: no error, no retry, no group; a provider id may
-   * come with it) are kept the same way, as one sent batch per shard and slot of time of the batch
-   * (in `sent_batches`), filed under the messages' buffer time: a position's state is then one
-   * prefix read away, and a slot's batches expire with its messages by one range. They are
+   * come with it) are kept the same way, as one sent batch per shard and slot of time of the
+   * batch (in `sent_batches`), filed under the messages' buffer time: a position's state is then
+   * one prefix read away, and a slot's batches expire with its messages by one range. They are
    * final, so nothing rewrites them. With both, a delivered message costs its buffer entry and
    * a share of two batch rows, not three rows. A row written for the message afterwards (a
    * later attempt's, a state set by hand) is found newer when read (see `getDeliveries`).

@@ -233,7 +233,7 @@ describe('LmdbStore send records', () => {
     await store.close();
   });
 
-  it('reads sent states from their batches with their provider ids, across seconds, and lets a later attempt win', async () => {
+  it('reads sent states from their batches with their provider ids, across slots, and lets a newer row or send win', async () => {
     const store = new LmdbStore(freshDirectory(), { sweepIntervalMs: 0 });
     await store.init();
     const second = Math.floor(Date.now() / 1000) * 1000;
