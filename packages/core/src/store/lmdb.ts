@@ -188,6 +188,16 @@ const slotOf = (ts: number): number => Math.floor(ts / SENT_SLOT_MS);
 const rowSupersedes = (row: Delivery, batchEntry: Delivery): boolean =>
   row.attempts !== batchEntry.attempts ? row.attempts > batchEntry.attempts : row.updatedAt >= batchEntry.updatedAt;
 
+/** Whether the state was written with the record's (same epoch, worker and time): it can be an entry of it. */
+const sameWrite = (record: SendRecord, d: Delivery): boolean => record.epoch === d.epoch && record.updatedAt === d.updatedAt && record.workerId === d.workerId;
+
+/** Appends the state's message to the record's columns. */
+function pushEntry(record: SendRecord, d: Delivery): void {
+  record.ids.push(d.messageId);
+  record.ts.push(d.ts);
+  record.attempts.push(d.attempts);
+}
+
 /** A send record still open after this long was left by a task that stopped or lost its shard. */
 const STALE_SEND_MS = 60 * 60_000;
 
@@ -632,59 +642,53 @@ export class LmdbStore implements Store {
 
   /** The `sending` states the send records of these positions' shards hold for them, by message id. */
   private sendingStates(connector: string, positions: readonly MessagePosition[]): Map<string, Delivery> {
-    const wanted = new Map<string, MessagePosition>();
-    const shards = new Map<string, [string, number]>();
-    for (const p of positions) {
-      wanted.set(p.messageId, p);
-      shards.set(`${p.topic}\u0000${p.shard}`, [p.topic, p.shard]);
-    }
-    const states = new Map<string, Delivery>();
-    for (const [topic, shard] of shards.values()) {
-      for (const { value: send } of this.tables.sends.getRange({ start: [topic, shard, connector], end: [topic, shard, connector, AFTER_ALL] })) {
-        for (let i = 0; i < send.ids.length; i++) {
-          const position = wanted.get(send.ids[i]!);
-          if (!position || position.topic !== topic || position.shard !== shard || position.ts !== send.ts[i]) continue;
-          const earlier = states.get(position.messageId);
-          if (earlier && earlier.attempts >= send.attempts[i]!) continue;
-          states.set(position.messageId, { ...position, connector, state: 'sending', attempts: send.attempts[i]!, epoch: send.epoch, workerId: send.workerId, updatedAt: send.updatedAt });
-        }
-      }
-    }
-    return states;
+    return this.batchedStates(this.tables.sends, 'sending', connector, positions, (p) => [p.topic, p.shard, connector]);
   }
 
   /** The plain `sent` states the sent batches of these positions' shards and slots hold for them, by message id. */
   private sentStates(connector: string, positions: readonly MessagePosition[]): Map<string, Delivery> {
-    const states = new Map<string, Delivery>();
+    return this.batchedStates(this.tables.sentBatches, 'sent', connector, positions, (p) => [p.topic, p.shard, slotOf(p.ts), connector]);
+  }
+
+  /**
+   * The states that batch records (send records, sent batches) hold for these positions, by
+   * message id: the records under each position's key prefix (topic and shard first) are read
+   * once per prefix, and of a message listed more than once the highest attempt wins.
+   */
+  private batchedStates(
+    table: Database<SendRecord, Key> | Database<SentBatch, Key>,
+    state: 'sending' | 'sent',
+    connector: string,
+    positions: readonly MessagePosition[],
+    prefixOf: (position: MessagePosition) => [topic: string, shard: number, ...rest: Array<string | number>],
+  ): Map<string, Delivery> {
     const wanted = new Map<string, MessagePosition>();
-    const slots = new Map<string, [string, number, number]>();
+    const prefixes = new Map<string, ReturnType<typeof prefixOf>>();
     for (const p of positions) {
       wanted.set(p.messageId, p);
-      const slot = slotOf(p.ts);
-      slots.set(`${p.topic}\u0000${p.shard}\u0000${slot}`, [p.topic, p.shard, slot]);
+      const prefix = prefixOf(p);
+      prefixes.set(prefix.join('\u0000'), prefix);
     }
-    for (const [topic, shard, slot] of slots.values()) {
-      const range = this.tables.sentBatches.getRange({ start: [topic, shard, slot, connector], end: [topic, shard, slot, connector, AFTER_ALL] });
-      for (const { value: batch } of range) {
-        for (let i = 0; i < batch.ids.length; i++) {
-          const position = wanted.get(batch.ids[i]!);
-          if (!position || position.topic !== topic || position.shard !== shard || position.ts !== batch.ts[i]) continue;
+    const states = new Map<string, Delivery>();
+    for (const prefix of prefixes.values()) {
+      const [topic, shard] = prefix;
+      for (const { value } of table.getRange({ start: prefix, end: [...prefix, AFTER_ALL] })) {
+        const record = value as SentBatch;
+        for (let i = 0; i < record.ids.length; i++) {
+          const position = wanted.get(record.ids[i]!);
+          if (!position || position.topic !== topic || position.shard !== shard || position.ts !== record.ts[i]) continue;
           const earlier = states.get(position.messageId);
-          if (earlier && earlier.attempts >= batch.attempts[i]!) continue;
-          const { messageId, ts } = position;
-          const providerId = batch.providerIds?.[i];
-          states.set(messageId, {
-            messageId,
-            topic,
-            shard,
-            ts,
+          if (earlier && earlier.attempts >= record.attempts[i]!) continue;
+          const providerId = record.providerIds?.[i];
+          states.set(position.messageId, {
+            ...position,
             connector,
-            state: 'sent',
-            attempts: batch.attempts[i]!,
-            epoch: batch.epoch,
-            workerId: batch.workerId,
+            state,
+            attempts: record.attempts[i]!,
+            epoch: record.epoch,
+            workerId: record.workerId,
             ...(providerId != null ? { providerId } : {}),
-            updatedAt: batch.updatedAt,
+            updatedAt: record.updatedAt,
           });
         }
       }
@@ -819,17 +823,13 @@ export class LmdbStore implements Store {
 
   /** Adds a `sending` state to the new record of its shard and batch (same epoch, worker and time). */
   private addToSend(newSends: OpenSend[], d: Delivery): void {
-    let send = newSends.find(
-      ({ key, record }) => key[1] === d.shard && key[0] === d.topic && key[2] === d.connector && record.epoch === d.epoch && record.updatedAt === d.updatedAt && record.workerId === d.workerId,
-    );
+    let send = newSends.find(({ key, record }) => key[1] === d.shard && key[0] === d.topic && key[2] === d.connector && sameWrite(record, d));
     if (!send) {
       const record: SendRecord = { epoch: d.epoch, workerId: d.workerId, updatedAt: d.updatedAt, ids: [], ts: [], attempts: [] };
       send = { key: [d.topic, d.shard, d.connector, d.updatedAt, this.sequence.next(), this.sequence.tag], record, settled: [], open: 0, firstOpen: 0 };
       newSends.push(send);
     }
-    send.record.ids.push(d.messageId);
-    send.record.ts.push(d.ts);
-    send.record.attempts.push(d.attempts);
+    pushEntry(send.record, d);
     send.settled.push(false);
     send.open += 1;
   }
@@ -837,10 +837,7 @@ export class LmdbStore implements Store {
   /** Adds a plain `sent` state to the new sent batch of its shard and slot (same epoch, worker and time). */
   private addToSentBatch(newBatches: Array<{ key: SentBatchKey; batch: SentBatch }>, d: Delivery): void {
     const slot = slotOf(d.ts);
-    let entry = newBatches.find(
-      ({ key, batch }) =>
-        key[1] === d.shard && key[2] === slot && key[0] === d.topic && key[3] === d.connector && batch.epoch === d.epoch && batch.updatedAt === d.updatedAt && batch.workerId === d.workerId,
-    );
+    let entry = newBatches.find(({ key, batch }) => key[1] === d.shard && key[2] === slot && key[0] === d.topic && key[3] === d.connector && sameWrite(batch, d));
     if (!entry) {
       entry = {
         key: [d.topic, d.shard, slot, d.connector, this.sequence.next(), this.sequence.tag],
@@ -852,9 +849,7 @@ export class LmdbStore implements Store {
     // Provider ids are a column only in batches where some message has one.
     if (d.providerId !== undefined && !batch.providerIds) batch.providerIds = batch.ids.map(() => null);
     batch.providerIds?.push(d.providerId ?? null);
-    batch.ids.push(d.messageId);
-    batch.ts.push(d.ts);
-    batch.attempts.push(d.attempts);
+    pushEntry(batch, d);
   }
 
   /** Kept until the retention sweep removes the delivery state naming the provider id (`sweepExpired`). */
